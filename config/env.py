@@ -1,0 +1,81 @@
+"""The one place that reads the process environment.
+
+Every setting that differs between a developer's laptop, CI and production comes from an environment variable
+read here; nothing else in the project touches ``os.environ``. Each getter names its variable, parses it, and
+fails loudly on a malformed value rather than guessing.
+"""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import dj_database_url
+
+
+class ConfigurationError(RuntimeError):
+    """A variable is set but cannot be understood."""
+
+
+class Env:
+    def __init__(self, environ: dict[str, str] | None = None) -> None:
+        self._environ = environ if environ is not None else dict(os.environ)
+
+    def str(self, name: str, default: str) -> str:
+        return self._environ.get(name, default)
+
+    def optional_str(self, name: str) -> str | None:
+        value = self._environ.get(name)
+        return value if value else None
+
+    def bool(self, name: str, default: bool) -> bool:
+        raw = self._environ.get(name)
+        if raw is None or raw == "":
+            return default
+        lowered = raw.strip().lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off"}:
+            return False
+        raise ConfigurationError(f"{name}={raw!r} is not a boolean (use 1/0, true/false)")
+
+    def int(self, name: str, default: int) -> int:
+        raw = self._environ.get(name)
+        if raw is None or raw == "":
+            return default
+        try:
+            return int(raw)
+        except ValueError as exc:
+            raise ConfigurationError(f"{name}={raw!r} is not an integer") from exc
+
+    def decimal(self, name: str, default: str) -> Decimal:
+        raw = self._environ.get(name) or default
+        try:
+            return Decimal(raw)
+        except InvalidOperation as exc:
+            raise ConfigurationError(f"{name}={raw!r} is not a decimal number") from exc
+
+    def list(self, name: str, default: list[str]) -> list[str]:
+        raw = self._environ.get(name)
+        if raw is None or raw.strip() == "":
+            return default
+        return [item.strip() for item in raw.split(",") if item.strip()]
+
+    def path(self, name: str, default: Path) -> Path:
+        raw = self._environ.get(name)
+        return Path(raw).resolve() if raw else default
+
+    def database(self, name: str, default_sqlite: Path) -> dict[str, Any]:
+        """``DATABASE_URL`` (``postgres://user@host:5432/db``) or the embedded SQLite file."""
+        raw = self._environ.get(name)
+        if raw:
+            config: dict[str, Any] = dict(dj_database_url.parse(raw, conn_max_age=60, conn_health_checks=True))
+            return config
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(default_sqlite),
+            # WAL lets the web server and the job worker read while the other writes.
+            "OPTIONS": {"init_command": "PRAGMA journal_mode=WAL;", "transaction_mode": "IMMEDIATE"},
+        }

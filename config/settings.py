@@ -1,0 +1,154 @@
+"""Django settings. Every value that varies between machines comes from ``config.env.Env``; see README.md."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from config.env import ConfigurationError, Env
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+env = Env()
+
+VAR_DIR = env.path("MOBILECA_VAR_DIR", BASE_DIR / "var")
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+
+
+def _secret_key() -> str:
+    configured = env.optional_str("DJANGO_SECRET_KEY")
+    if configured:
+        return configured
+    if not DEBUG and env.bool("MOBILECA_REQUIRE_SECRET_KEY", default=False):
+        raise ConfigurationError("DJANGO_SECRET_KEY must be set in production")
+    # Embedded default: one random key per installation, kept beside the SQLite file.
+    key_file = VAR_DIR / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_urlsafe(50))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "huey.contrib.djhuey",
+    "mobileca.core",
+    "mobileca.audit",
+    "mobileca.accounts",
+    "mobileca.orders",
+    "mobileca.payments",
+    "mobileca.cards",
+    "mobileca.backoffice",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "mobileca.core.middleware.ApplicationErrorMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "mobileca" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "mobileca.core.context_processors.platform",
+            ],
+        },
+    },
+]
+WSGI_APPLICATION = "config.wsgi.application"
+
+DATABASES = {"default": env.database("DATABASE_URL", default_sqlite=VAR_DIR / "mobileca.sqlite3")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_USER_MODEL = "accounts.User"
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "accounts:workbench"
+LOGOUT_REDIRECT_URL = "accounts:login"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+
+LANGUAGE_CODE = "zh-hans"
+LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
+LOCALE_PATHS = [BASE_DIR / "mobileca" / "locale"]
+TIME_ZONE = "Asia/Shanghai"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+# Uploaded vouchers are private: stored outside any public URL and served only through authorised views.
+PRIVATE_MEDIA_ROOT = env.path("MOBILECA_PRIVATE_MEDIA_ROOT", VAR_DIR / "private")
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+X_FRAME_OPTIONS = "DENY"
+
+# --- Job queue (Huey): SQLite file by default, Redis in production -------------------------------------
+_huey_redis = env.optional_str("HUEY_REDIS_URL")
+HUEY: dict[str, object] = {
+    "name": "mobileca",
+    "immediate": env.bool("HUEY_IMMEDIATE", default=False),
+    "utc": True,
+    "consumer": {"workers": env.int("HUEY_WORKERS", default=2), "worker_type": "thread"},
+}
+if _huey_redis:
+    HUEY.update({"huey_class": "huey.RedisHuey", "url": _huey_redis})
+else:
+    HUEY.update({"huey_class": "huey.SqliteHuey", "filename": str(VAR_DIR / "huey.sqlite3")})
+
+# --- Business policies (SPEC §7) -------------------------------------------------------------------------
+MOBILECA_SELLER = {
+    "name": env.str("MOBILECA_SELLER_NAME", "江西省精彩纵横采购咨询有限公司"),
+    "bank_name": env.str("MOBILECA_SELLER_BANK_NAME", "中国建设银行景德镇分行营业部"),
+    "account_name": env.str("MOBILECA_SELLER_ACCOUNT_NAME", "江西省精彩纵横采购咨询有限公司"),
+    "account_no": env.str("MOBILECA_SELLER_ACCOUNT_NO", "36050183015000001234"),
+}
+MOBILECA_OFFLINE_ORDER_TTL_HOURS = env.int("MOBILECA_OFFLINE_ORDER_TTL_HOURS", default=7 * 24)
+MOBILECA_ONLINE_ORDER_TTL_MINUTES = env.int("MOBILECA_ONLINE_ORDER_TTL_MINUTES", default=120)
+MOBILECA_VOUCHER_MAX_BYTES = env.int("MOBILECA_VOUCHER_MAX_BYTES", default=10 * 1024 * 1024)
+MOBILECA_SUPPORT = {
+    "phone": env.str("MOBILECA_SUPPORT_PHONE", "0798-8888 6666"),
+    "hours": env.str("MOBILECA_SUPPORT_HOURS", "工作日 8:30-17:30"),
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

@@ -1,0 +1,1 @@
+"""The mobile CA platform and its signing service."""

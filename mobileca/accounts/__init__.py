@@ -1,0 +1,1 @@
+"""Platform users, bidder enterprises, login and the workbench (R1.1)."""

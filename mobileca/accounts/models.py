@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+
+from mobileca.core.validators import validate_uscc
+
+
+class Enterprise(models.Model):
+    """A bidder enterprise registered on the platform."""
+
+    name = models.CharField("企业名称", max_length=200)
+    uscc = models.CharField("统一社会信用代码", max_length=18, unique=True, validators=[validate_uscc])
+    legal_representative = models.CharField("法定代表人", max_length=50)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "投标企业"
+        verbose_name_plural = "投标企业"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class User(AbstractUser):
+    """A platform login. Bidders belong to one enterprise; operators (is_staff) to none."""
+
+    enterprise = models.ForeignKey(
+        Enterprise, null=True, blank=True, on_delete=models.PROTECT, related_name="users", verbose_name="所属企业"
+    )
+    phone = models.CharField("手机号", max_length=20, blank=True)
+
+    class Meta(AbstractUser.Meta):
+        swappable = "AUTH_USER_MODEL"
+        verbose_name = "用户"
+        verbose_name_plural = "用户"

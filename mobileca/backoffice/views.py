@@ -1,0 +1,171 @@
+"""Finance: remittances waiting, confirm or reject, statement import, the claim queue, refunds due."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from mobileca.accounts.models import User
+from mobileca.core.actors import actor_for
+from mobileca.core.errors import ApplicationError, NotFound, PermissionDenied
+from mobileca.orders.models import PaymentChannel
+from mobileca.payments.models import (
+    LineStatus,
+    Payment,
+    PaymentStatus,
+    RemittanceVoucher,
+    StatementImport,
+    StatementLine,
+)
+from mobileca.payments.services import (
+    remittance_confirm,
+    remittance_voucher_reject,
+    statement_import,
+    statement_line_claim,
+    statement_line_return,
+)
+
+FINANCE_PERMISSION = "payments.manage_remittance"
+MAX_STATEMENT_BYTES = 5 * 1024 * 1024
+
+
+def finance_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    @login_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not (request.user.is_staff and request.user.has_perm(FINANCE_PERMISSION)):
+            raise PermissionDenied("仅财务人员可以访问此页面")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _operator(request: HttpRequest) -> User:
+    assert isinstance(request.user, User)
+    return request.user
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    if not request.user.is_staff:
+        raise PermissionDenied("仅运营人员可以访问后台")
+    return render(request, "backoffice/home.html", {"bo_active": "home"})
+
+
+@finance_required
+def remittances(request: HttpRequest) -> HttpResponse:
+    waiting = (
+        Payment.objects.filter(channel=PaymentChannel.OFFLINE, status=PaymentStatus.PENDING)
+        .select_related("order__enterprise", "order__region")
+        .prefetch_related("vouchers")
+        .order_by("created_at")[:200]
+    )
+    paid_late = Payment.objects.filter(status=PaymentStatus.PAID_LATE).select_related("order__enterprise")[:200]
+    return render(
+        request, "backoffice/remittances.html",
+        {"bo_active": "remittances", "payments": waiting, "paid_late": paid_late},
+    )
+
+
+@finance_required
+@require_POST
+def remittance_confirm_view(request: HttpRequest, payment_id: int) -> HttpResponse:
+    try:
+        remittance_confirm(payment_id=payment_id, actor=actor_for(request.user), operator=_operator(request))
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "已确认收款，订单已完成")
+    return redirect("backoffice:remittances")
+
+
+@finance_required
+def voucher_view(request: HttpRequest, voucher_id: int) -> FileResponse:
+    voucher = RemittanceVoucher.objects.filter(pk=voucher_id).first()
+    if voucher is None:
+        raise NotFound("未找到该凭证")
+    return FileResponse(voucher.file.open("rb"), content_type=voucher.content_type)
+
+
+@finance_required
+@require_POST
+def voucher_reject_view(request: HttpRequest, voucher_id: int) -> HttpResponse:
+    try:
+        remittance_voucher_reject(
+            voucher_id=voucher_id, reason=request.POST.get("reason", ""), actor=actor_for(request.user),
+            operator=_operator(request),
+        )
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "已驳回该汇款凭证")
+    return redirect("backoffice:remittances")
+
+
+@finance_required
+def statements(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        upload = request.FILES.get("statement")
+        if upload is None or not upload.size:
+            messages.error(request, "请选择银行流水文件（CSV）")
+        elif upload.size > MAX_STATEMENT_BYTES:
+            messages.error(request, "银行流水文件不能超过 5 MB")
+        else:
+            try:
+                result = statement_import(
+                    file_name=upload.name or "statement.csv", raw=upload.read(), operator=_operator(request),
+                    actor=actor_for(request.user),
+                )
+            except ApplicationError as exc:
+                messages.error(request, exc.message)
+            else:
+                messages.success(
+                    request,
+                    f"导入完成：{result.lines} 笔入账，新增 {result.new} 笔，自动匹配 {result.matched} 笔，"
+                    f"待认领 {result.unmatched} 笔，待退款 {result.refund} 笔",
+                )
+        return redirect("backoffice:statements")
+    return render(
+        request, "backoffice/statements.html",
+        {
+            "bo_active": "statements",
+            "imports": StatementImport.objects.select_related("imported_by")[:20],
+            "unmatched": StatementLine.objects.filter(status=LineStatus.UNMATCHED).order_by("booked_at")[:200],
+            "refund_lines": StatementLine.objects.filter(
+                status__in=[LineStatus.PAID_LATE, LineStatus.DUPLICATE]
+            ).select_related("payment__order")[:200],
+        },
+    )
+
+
+@finance_required
+@require_POST
+def line_claim_view(request: HttpRequest, line_id: int) -> HttpResponse:
+    try:
+        status = statement_line_claim(
+            line_id=line_id, reference=request.POST.get("reference", ""), actor=actor_for(request.user)
+        )
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"认领完成：{LineStatus(status).label}")
+    return redirect("backoffice:statements")
+
+
+@finance_required
+@require_POST
+def line_return_view(request: HttpRequest, line_id: int) -> HttpResponse:
+    try:
+        statement_line_return(line_id=line_id, reason=request.POST.get("reason", ""), actor=actor_for(request.user))
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "已登记退回")
+    return redirect("backoffice:statements")

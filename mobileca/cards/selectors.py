@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from mobileca.accounts.models import Enterprise
+from mobileca.cards.models import Card
+from mobileca.core.errors import NotFound
+
+
+def card_list_for_enterprise(*, enterprise: Enterprise) -> QuerySet[Card]:
+    return Card.objects.filter(enterprise=enterprise)
+
+
+def access_card_by_cert_id(*, enterprise: Enterprise, cert_id: str) -> Card:
+    card = Card.objects.filter(enterprise=enterprise, cert_id=cert_id).first()
+    if card is None:
+        raise NotFound("未找到该证书")
+    return card

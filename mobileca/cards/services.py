@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+
+from mobileca.audit.services import Actor, audit_record
+from mobileca.cards.models import Card
+from mobileca.core.clock import now
+from mobileca.core.ids import cert_ids
+
+_MAX_ID_ATTEMPTS = 50
+
+
+def card_create_for_order(
+    *, enterprise_id: int, product_name: str, order_no: str, purchased_at: datetime, actor: Actor
+) -> Card:
+    """The card a paid new-purchase order buys (R2.1). Idempotent per order.
+
+    The 证书ID is the creation millisecond; if another process took that millisecond, take the next free one.
+    """
+    existing = Card.objects.filter(source_order_no=order_no).first()
+    if existing is not None:
+        return existing
+    created_at = now()
+    cert_id = cert_ids.next(created_at)
+    for _ in range(_MAX_ID_ATTEMPTS):
+        try:
+            with transaction.atomic():
+                card = Card.objects.create(
+                    cert_id=cert_id, enterprise_id=enterprise_id, product_name=product_name,
+                    source_order_no=order_no, first_purchased_at=purchased_at, created_at=created_at,
+                )
+                audit_record(
+                    action="card.created", subject=f"card:{card.cert_id}", actor=actor,
+                    enterprise_id=enterprise_id, data={"order": order_no},
+                )
+                return card
+        except IntegrityError:
+            if Card.objects.filter(source_order_no=order_no).exists():
+                raise  # the order already has its card: a caller bug, not an id clash
+            cert_id = cert_ids.after(cert_id)
+    raise RuntimeError("could not allocate a unique 证书ID")

@@ -1,0 +1,1 @@
+"""Shared kernel: errors, clock, money, identifiers, validators, state-machine helpers."""

@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class Product(models.Model):
+    """A product on 「CA 新购」. Price and term live here (R1.4: configurable per product), never in a form."""
+
+    code = models.SlugField(unique=True)
+    name = models.CharField("产品名称", max_length=100)
+    receipt_type = models.CharField("收款类型", max_length=50)
+    price = models.DecimalField("价格", max_digits=12, decimal_places=2)
+    term_months = models.PositiveSmallIntegerField("服务期限(月)", default=12)
+    is_active = models.BooleanField(default=True)
+    sort = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["sort", "id"]
+        verbose_name = "产品"
+        verbose_name_plural = "产品"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Region(models.Model):
+    """「选择办理地区」 (R1.5): recorded on the order, no effect on use."""
+
+    code = models.SlugField(unique=True)
+    name = models.CharField("地区", max_length=20)
+    is_active = models.BooleanField(default=True)
+    sort = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["sort", "id"]
+        verbose_name = "办理地区"
+        verbose_name_plural = "办理地区"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class OrderKind(models.TextChoices):
+    NEW = "new", "新购"
+    RENEWAL = "renewal", "续费"
+
+
+class OrderStatus(models.TextChoices):
+    PENDING_PAYMENT = "pending_payment", "待支付"
+    PAID = "paid", "已支付"
+    CLOSED = "closed", "已关闭"
+
+
+ORDER_TRANSITIONS: dict[str, frozenset[str]] = {
+    OrderStatus.PENDING_PAYMENT: frozenset({OrderStatus.PAID, OrderStatus.CLOSED}),
+    OrderStatus.PAID: frozenset(),
+    OrderStatus.CLOSED: frozenset(),
+}
+
+
+class PaymentChannel(models.TextChoices):
+    ALIPAY = "alipay", "支付宝支付"
+    WECHAT = "wechat", "微信支付"
+    OFFLINE = "offline", "线下汇款"
+
+
+class Order(models.Model):
+    order_no = models.CharField("订单号", max_length=32, unique=True)
+    enterprise = models.ForeignKey("accounts.Enterprise", on_delete=models.PROTECT, related_name="orders")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders")
+    client_token = models.CharField(max_length=64)
+    kind = models.CharField(max_length=16, choices=OrderKind.choices, default=OrderKind.NEW)
+    product = models.ForeignKey(Product, on_delete=models.PROTECT)
+    product_name = models.CharField(max_length=100)
+    seller_name = models.CharField("销售方", max_length=100)
+    amount = models.DecimalField("应付金额", max_digits=12, decimal_places=2)
+    region = models.ForeignKey(Region, on_delete=models.PROTECT, verbose_name="办理地区")
+    channel = models.CharField("支付方式", max_length=16, choices=PaymentChannel.choices)
+    status = models.CharField(
+        "状态", max_length=24, choices=OrderStatus.choices, default=OrderStatus.PENDING_PAYMENT, db_index=True
+    )
+    card_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    created_at = models.DateTimeField("下单时间")
+    expires_at = models.DateTimeField("支付截止时间", db_index=True)
+    paid_at = models.DateTimeField("支付时间", null=True, blank=True)
+    closed_at = models.DateTimeField("关闭时间", null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "订单"
+        verbose_name_plural = "订单"
+        constraints = [
+            # A double click on 「确认并支付」 carries the same token: one order, not two.
+            models.UniqueConstraint(fields=["created_by", "client_token"], name="order_one_per_client_token"),
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="order_amount_positive"),
+        ]
+        indexes = [models.Index(fields=["enterprise", "-created_at"])]
+
+    def __str__(self) -> str:
+        return self.order_no

@@ -1,0 +1,98 @@
+"""Order writes. Callers hold the order's row lock (``payments.locks``) when they change its status."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from mobileca.accounts.models import Enterprise, User
+from mobileca.audit.services import Actor, audit_record
+from mobileca.core.clock import now
+from mobileca.core.errors import InvalidInput
+from mobileca.core.ids import new_order_no
+from mobileca.core.states import ensure_transition
+from mobileca.orders.models import ORDER_TRANSITIONS, Order, OrderKind, OrderStatus, PaymentChannel
+from mobileca.orders.selectors import product_get_for_sale, region_list_active
+
+ENABLED_CHANNELS = frozenset({PaymentChannel.OFFLINE})
+
+
+def order_ttl(channel: str) -> timedelta:
+    if channel == PaymentChannel.OFFLINE:
+        return timedelta(hours=settings.MOBILECA_OFFLINE_ORDER_TTL_HOURS)
+    return timedelta(minutes=settings.MOBILECA_ONLINE_ORDER_TTL_MINUTES)
+
+
+def order_create(
+    *, user: User, enterprise: Enterprise, product_code: str, region_code: str, channel: str,
+    expected_amount: Decimal, client_token: str, actor: Actor,
+) -> tuple[Order, bool]:
+    """Create a new-purchase order from server-side facts only. Returns (order, created).
+
+    The form contributes choices (product, region, channel) and the amount the buyer saw; the amount charged is
+    the product's price. If the two differ the form was tampered with or the price changed: refuse.
+    """
+    if not client_token or len(client_token) > 64:
+        raise InvalidInput("页面已过期，请刷新后重试", code="missing_client_token")
+    existing = Order.objects.filter(created_by=user, client_token=client_token).first()
+    if existing is not None:
+        return existing, False
+    product = product_get_for_sale(code=product_code)
+    region = region_list_active().filter(code=region_code).first()
+    if region is None:
+        raise InvalidInput("请选择办理地区", code="invalid_region")
+    if channel not in PaymentChannel.values:
+        raise InvalidInput("请选择支付方式", code="invalid_channel")
+    if channel not in ENABLED_CHANNELS:
+        raise InvalidInput("该支付方式即将开放，请选择线下汇款", code="channel_unavailable")
+    if expected_amount != product.price:
+        raise InvalidInput("应付金额与当前价格不符，请刷新页面后重试", code="amount_mismatch")
+    created_at = now()
+    try:
+        with transaction.atomic():
+            order = Order.objects.create(
+                order_no=new_order_no(created_at), enterprise=enterprise, created_by=user,
+                client_token=client_token, kind=OrderKind.NEW, product=product, product_name=product.name,
+                seller_name=settings.MOBILECA_SELLER["name"], amount=product.price, region=region,
+                channel=channel, created_at=created_at, expires_at=created_at + order_ttl(channel),
+            )
+            audit_record(
+                action="order.created", subject=f"order:{order.order_no}", actor=actor,
+                enterprise_id=enterprise.pk,
+                data={"amount": str(order.amount), "channel": channel, "region": region.code,
+                      "product": product.code},
+            )
+    except IntegrityError:
+        # The other click of a double click won the race; hand back its order.
+        return Order.objects.get(created_by=user, client_token=client_token), False
+    return order, True
+
+
+def order_mark_paid(*, order: Order, paid_at: datetime, actor: Actor) -> None:
+    """PENDING_PAYMENT → PAID. The caller holds the order's row lock."""
+    ensure_transition(ORDER_TRANSITIONS, order.status, OrderStatus.PAID, message="订单不是待支付状态")
+    order.status, order.paid_at = OrderStatus.PAID, paid_at
+    order.save(update_fields=["status", "paid_at"])
+    audit_record(
+        action="order.paid", subject=f"order:{order.order_no}", actor=actor, enterprise_id=order.enterprise_id,
+        data={"amount": str(order.amount)},
+    )
+
+
+def order_attach_card(*, order: Order, card_id: int) -> None:
+    order.card_id = card_id
+    order.save(update_fields=["card_id"])
+
+
+def order_close(*, order: Order, actor: Actor, reason: str) -> None:
+    """PENDING_PAYMENT → CLOSED. The caller holds the order's row lock."""
+    ensure_transition(ORDER_TRANSITIONS, order.status, OrderStatus.CLOSED, message="订单不是待支付状态")
+    order.status, order.closed_at = OrderStatus.CLOSED, now()
+    order.save(update_fields=["status", "closed_at"])
+    audit_record(
+        action="order.closed", subject=f"order:{order.order_no}", actor=actor, enterprise_id=order.enterprise_id,
+        data={"reason": reason},
+    )

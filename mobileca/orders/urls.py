@@ -1,0 +1,10 @@
+from django.urls import path
+
+from mobileca.orders import views
+
+app_name = "orders"
+urlpatterns = [
+    path("", views.ca_home, name="home"),
+    path("purchase/", views.purchase, name="purchase"),
+    path("purchase/<slug:product_code>/", views.checkout_page, name="checkout"),
+]

@@ -1,0 +1,14 @@
+"""Row locks for payment writes, always taken in the same order (order, then payment) so that two writers can
+never deadlock. On SQLite the IMMEDIATE transaction mode serialises writers instead."""
+
+from __future__ import annotations
+
+from mobileca.orders.models import Order
+from mobileca.payments.models import Payment
+
+
+def lock_payment_with_order(payment_id: int) -> tuple[Order, Payment]:
+    order_id = Payment.objects.values_list("order_id", flat=True).get(pk=payment_id)
+    order = Order.objects.select_for_update().get(pk=order_id)
+    payment = Payment.objects.select_for_update().get(pk=payment_id)
+    return order, payment

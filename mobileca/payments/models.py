@@ -1,0 +1,136 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.files.storage import FileSystemStorage
+from django.db import models
+
+from mobileca.orders.models import PaymentChannel
+
+
+def private_storage() -> FileSystemStorage:
+    return FileSystemStorage(location=settings.PRIVATE_MEDIA_ROOT)
+
+
+class PaymentStatus(models.TextChoices):
+    PENDING = "pending", "待支付"
+    PAID = "paid", "已支付"
+    CLOSED = "closed", "已关闭"
+    PAID_LATE = "paid_late", "关闭后到账（待退款）"
+
+
+PAYMENT_TRANSITIONS: dict[str, frozenset[str]] = {
+    PaymentStatus.PENDING: frozenset({PaymentStatus.PAID, PaymentStatus.CLOSED}),
+    PaymentStatus.PAID: frozenset(),
+    # Money that arrives for a closed order is real money: recorded for refund, never dropped.
+    PaymentStatus.CLOSED: frozenset({PaymentStatus.PAID_LATE}),
+    PaymentStatus.PAID_LATE: frozenset(),
+}
+
+
+class Payment(models.Model):
+    order = models.ForeignKey("orders.Order", on_delete=models.PROTECT, related_name="payments")
+    channel = models.CharField(max_length=16, choices=PaymentChannel.choices)
+    out_trade_no = models.CharField(max_length=32, unique=True)
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    status = models.CharField(max_length=16, choices=PaymentStatus.choices, default=PaymentStatus.PENDING)
+    memo_code = models.CharField("汇款识别码", max_length=16, unique=True, null=True, blank=True)
+    created_at = models.DateTimeField()
+    paid_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    paid_by_event = models.CharField(max_length=120, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "支付"
+        verbose_name_plural = "支付"
+        constraints = [
+            models.UniqueConstraint(fields=["order", "channel"], name="payment_one_per_order_channel"),
+        ]
+        indexes = [models.Index(fields=["status", "channel"])]
+        permissions = [("manage_remittance", "财务：确认线下汇款、导入银行流水、认领到账")]
+
+    def __str__(self) -> str:
+        return self.out_trade_no
+
+
+class PaymentEvent(models.Model):
+    """The inbox: every observation of a payment, stored before it is applied, unique per channel and event."""
+
+    channel = models.CharField(max_length=16, choices=PaymentChannel.choices)
+    event_key = models.CharField(max_length=120)
+    payment = models.ForeignKey(Payment, null=True, on_delete=models.PROTECT, related_name="events")
+    kind = models.CharField(max_length=16)
+    amount = models.DecimalField(max_digits=12, decimal_places=2, null=True)
+    payload = models.JSONField(default=dict)
+    outcome = models.CharField(max_length=32)
+    received_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["channel", "event_key"], name="payment_event_once")]
+
+
+class VoucherStatus(models.TextChoices):
+    SUBMITTED = "submitted", "待审核"
+    ACCEPTED = "accepted", "已确认"
+    REJECTED = "rejected", "已驳回"
+
+
+class RemittanceVoucher(models.Model):
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="vouchers")
+    file = models.FileField(storage=private_storage, upload_to="vouchers/%Y/%m/")
+    original_name = models.CharField(max_length=200)
+    content_type = models.CharField(max_length=40)
+    size = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    status = models.CharField(max_length=16, choices=VoucherStatus.choices, default=VoucherStatus.SUBMITTED)
+    reject_reason = models.CharField("驳回原因", max_length=200, blank=True)
+    uploaded_at = models.DateTimeField()
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-uploaded_at", "-id"]
+
+
+class StatementImport(models.Model):
+    file_name = models.CharField(max_length=200)
+    sha256 = models.CharField(max_length=64)
+    imported_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    imported_at = models.DateTimeField()
+    line_count = models.PositiveIntegerField(default=0)
+    new_count = models.PositiveIntegerField(default=0)
+    matched_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-imported_at", "-id"]
+
+
+class LineStatus(models.TextChoices):
+    UNMATCHED = "unmatched", "待认领"
+    MATCHED = "matched", "已自动匹配"
+    CLAIMED = "claimed", "已人工认领"
+    PAID_LATE = "paid_late", "订单已关闭（待退款）"
+    DUPLICATE = "duplicate", "重复到账（待退款）"
+    RETURNED = "returned", "已退回"
+
+
+class StatementLine(models.Model):
+    """One credit on the seller's account, from an imported bank statement."""
+
+    statement = models.ForeignKey(StatementImport, on_delete=models.PROTECT, related_name="lines")
+    bank_txn_id = models.CharField("交易流水号", max_length=64, unique=True)
+    booked_at = models.DateTimeField("交易时间")
+    amount = models.DecimalField("金额", max_digits=12, decimal_places=2)
+    payer_name = models.CharField("付款人户名", max_length=200)
+    payer_account = models.CharField("付款人账号", max_length=64)
+    memo = models.CharField("附言", max_length=200, blank=True)
+    status = models.CharField(max_length=16, choices=LineStatus.choices, default=LineStatus.UNMATCHED)
+    status_note = models.CharField(max_length=200, blank=True)
+    payment = models.ForeignKey(Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="lines")
+
+    class Meta:
+        ordering = ["-booked_at", "-id"]
+        indexes = [models.Index(fields=["status"])]

@@ -1,0 +1,472 @@
+"""Payment writes: checkout, the one observation writer, remittance review, statement import, auto-close."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError, transaction
+
+from mobileca.accounts.models import Enterprise, User
+from mobileca.audit.services import Actor, audit_record
+from mobileca.cards.services import card_create_for_order
+from mobileca.core.clock import now
+from mobileca.core.errors import Conflict, InvalidInput, NotFound
+from mobileca.core.ids import BEIJING, MEMO_ALPHABET, MEMO_PREFIX, new_memo_code, new_order_no
+from mobileca.core.money import yuan
+from mobileca.core.states import ensure_transition
+from mobileca.orders.models import Order, OrderKind, OrderStatus, PaymentChannel
+from mobileca.orders.services import order_attach_card, order_close, order_create, order_mark_paid
+from mobileca.payments.locks import lock_payment_with_order
+from mobileca.payments.models import (
+    PAYMENT_TRANSITIONS,
+    LineStatus,
+    Payment,
+    PaymentEvent,
+    PaymentStatus,
+    RemittanceVoucher,
+    StatementImport,
+    StatementLine,
+    VoucherStatus,
+)
+from mobileca.payments.uploads import sniff_voucher_type
+
+log = logging.getLogger(__name__)
+
+
+# --- checkout ---------------------------------------------------------------------------------------------
+
+
+@transaction.atomic(durable=True)
+def checkout(
+    *, user: User, enterprise: Enterprise, product_code: str, region_code: str, channel: str,
+    expected_amount: Decimal, client_token: str, actor: Actor,
+) -> Order:
+    """「确认并支付」: create the order (once per client token) and its payment attempt for the channel."""
+    order, created = order_create(
+        user=user, enterprise=enterprise, product_code=product_code, region_code=region_code, channel=channel,
+        expected_amount=expected_amount, client_token=client_token, actor=actor,
+    )
+    if created:
+        _payment_start(order=order, actor=actor)
+    return order
+
+
+def _payment_start(*, order: Order, actor: Actor) -> Payment:
+    for _ in range(5):
+        try:
+            with transaction.atomic():
+                payment = Payment.objects.create(
+                    order=order, channel=order.channel, out_trade_no=new_order_no(order.created_at),
+                    amount=order.amount, created_at=order.created_at,
+                    memo_code=new_memo_code() if order.channel == PaymentChannel.OFFLINE else None,
+                )
+                audit_record(
+                    action="payment.started", subject=f"payment:{payment.out_trade_no}", actor=actor,
+                    enterprise_id=order.enterprise_id,
+                    data={"order": order.order_no, "channel": payment.channel, "memo": payment.memo_code},
+                )
+                return payment
+        except IntegrityError:
+            continue  # a memo code or trade number clash: draw again
+    raise RuntimeError("could not allocate a unique payment reference")
+
+
+# --- the one writer ---------------------------------------------------------------------------------------
+
+
+class Outcome(StrEnum):
+    PAID = "paid"
+    PAID_LATE = "paid_late"
+    ALREADY_PAID = "already_paid"  # a second credit for a paid order: real money, to be refunded
+    DUPLICATE_EVENT = "duplicate_event"  # the same observation again: nothing to do
+    AMOUNT_MISMATCH = "amount_mismatch"
+    CLOSED = "closed"
+    NOOP = "noop"
+
+
+@dataclass(frozen=True)
+class Observation:
+    """Something we learnt about a payment, from wherever it came."""
+
+    kind: str  # "paid" | "closed"
+    event_key: str  # unique per channel: the inbox refuses a second copy
+    amount: Decimal | None
+    at: datetime
+    payload: dict[str, Any]
+
+
+@transaction.atomic(durable=True)
+def payment_observe(*, payment_id: int, observation: Observation, actor: Actor) -> Outcome:
+    order, payment = lock_payment_with_order(payment_id)
+    return _observe_locked(order=order, payment=payment, observation=observation, actor=actor)
+
+
+def _observe_locked(*, order: Order, payment: Payment, observation: Observation, actor: Actor) -> Outcome:
+    try:
+        with transaction.atomic():
+            event = PaymentEvent.objects.create(
+                channel=payment.channel, event_key=observation.event_key, payment=payment,
+                kind=observation.kind, amount=observation.amount, payload=observation.payload,
+                outcome="pending", received_at=now(),
+            )
+    except IntegrityError:
+        return Outcome.DUPLICATE_EVENT
+    outcome = _apply(order=order, payment=payment, observation=observation, actor=actor)
+    event.outcome = outcome.value
+    event.save(update_fields=["outcome"])
+    return outcome
+
+
+def _apply(*, order: Order, payment: Payment, observation: Observation, actor: Actor) -> Outcome:
+    subject = f"payment:{payment.out_trade_no}"
+    if observation.kind == "closed":
+        if payment.status != PaymentStatus.PENDING:
+            return Outcome.NOOP
+        _payment_move(payment, PaymentStatus.CLOSED)
+        payment.closed_at = observation.at
+        payment.save(update_fields=["status", "closed_at"])
+        audit_record(action="payment.closed", subject=subject, actor=actor, enterprise_id=order.enterprise_id)
+        order_close(order=order, actor=actor, reason="expired")
+        return Outcome.CLOSED
+    if observation.amount != payment.amount:
+        audit_record(
+            action="payment.refused", subject=subject, actor=actor, enterprise_id=order.enterprise_id,
+            data={"reason": "amount_mismatch", "amount": str(observation.amount), "event": observation.event_key},
+        )
+        return Outcome.AMOUNT_MISMATCH
+    if payment.status in (PaymentStatus.PAID, PaymentStatus.PAID_LATE):
+        audit_record(
+            action="payment.extra_credit", subject=subject, actor=actor, enterprise_id=order.enterprise_id,
+            data={"event": observation.event_key, "amount": str(observation.amount)},
+        )
+        return Outcome.ALREADY_PAID
+    if payment.status == PaymentStatus.CLOSED:
+        _payment_move(payment, PaymentStatus.PAID_LATE)
+        payment.paid_at, payment.paid_by_event = observation.at, observation.event_key
+        payment.save(update_fields=["status", "paid_at", "paid_by_event"])
+        audit_record(
+            action="payment.paid_late", subject=subject, actor=actor, enterprise_id=order.enterprise_id,
+            data={"event": observation.event_key, "amount": str(observation.amount)},
+        )
+        return Outcome.PAID_LATE
+    _payment_move(payment, PaymentStatus.PAID)
+    payment.paid_at, payment.paid_by_event = observation.at, observation.event_key
+    payment.save(update_fields=["status", "paid_at", "paid_by_event"])
+    audit_record(
+        action="payment.paid", subject=subject, actor=actor, enterprise_id=order.enterprise_id,
+        data={"event": observation.event_key, "amount": str(observation.amount)},
+    )
+    order_mark_paid(order=order, paid_at=observation.at, actor=actor)
+    _fulfil(order=order, actor=actor)
+    return Outcome.PAID
+
+
+def _payment_move(payment: Payment, target: PaymentStatus) -> None:
+    ensure_transition(PAYMENT_TRANSITIONS, payment.status, target)
+    payment.status = target
+
+
+def _fulfil(*, order: Order, actor: Actor) -> None:
+    """A paid new purchase buys a card (R2.1); renewals extend theirs (a later version)."""
+    if order.kind == OrderKind.NEW:
+        card = card_create_for_order(
+            enterprise_id=order.enterprise_id, product_name=order.product_name, order_no=order.order_no,
+            purchased_at=order.paid_at or now(), actor=actor,
+        )
+        order_attach_card(order=order, card_id=card.pk)
+
+
+# --- offline remittance -----------------------------------------------------------------------------------
+
+
+def access_offline_payment(*, order: Order) -> Payment:
+    payment = Payment.objects.filter(order=order, channel=PaymentChannel.OFFLINE).first()
+    if payment is None:
+        raise NotFound("该订单不是线下汇款订单")
+    return payment
+
+
+@transaction.atomic(durable=True)
+def remittance_voucher_upload(*, payment_id: int, upload: UploadedFile, actor: Actor) -> RemittanceVoucher:
+    """Attach a transfer voucher (PDF/JPEG/PNG, ≤ the configured size) to a pending remittance."""
+    content_type = sniff_voucher_type(upload)
+    order, payment = lock_payment_with_order(payment_id)
+    if payment.status != PaymentStatus.PENDING:
+        raise Conflict("该订单已不是待支付状态，无需再上传凭证", code="payment_not_pending")
+    digest = hashlib.sha256()
+    for chunk in upload.chunks():
+        digest.update(chunk)
+    upload.seek(0)
+    voucher = RemittanceVoucher(
+        payment=payment, original_name=(upload.name or "voucher")[:200], content_type=content_type,
+        size=upload.size or 0, sha256=digest.hexdigest(), uploaded_at=now(),
+    )
+    extension = {"application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png"}[content_type]
+    voucher.file.save(f"{payment.out_trade_no}.{extension}", upload, save=False)
+    voucher.save()  # the file is written first: a rollback can leave an orphan file, never a row without one
+    audit_record(
+        action="remittance.voucher_uploaded", subject=f"payment:{payment.out_trade_no}", actor=actor,
+        enterprise_id=order.enterprise_id, data={"sha256": voucher.sha256, "size": voucher.size},
+    )
+    return voucher
+
+
+@transaction.atomic(durable=True)
+def remittance_confirm(*, payment_id: int, actor: Actor, operator: User) -> Outcome:
+    """Finance saw the money arrive: the order is paid. A closed order can no longer be paid this way."""
+    if not Payment.objects.filter(pk=payment_id, channel=PaymentChannel.OFFLINE).exists():
+        raise NotFound("未找到该汇款")
+    order, payment = lock_payment_with_order(payment_id)
+    if payment.status == PaymentStatus.CLOSED:
+        raise Conflict(
+            "订单已关闭，不能再确认收款；如款项已到账，请导入银行流水登记为待退款", code="order_closed"
+        )
+    if payment.status != PaymentStatus.PENDING:
+        raise Conflict("该汇款已确认，无需重复操作", code="already_confirmed")
+    outcome = _observe_locked(
+        order=order, payment=payment,
+        observation=Observation(
+            kind="paid", event_key=f"confirm:{payment.out_trade_no}", amount=payment.amount, at=now(),
+            payload={"operator": operator.pk},
+        ),
+        actor=actor,
+    )
+    if outcome != Outcome.PAID:
+        raise Conflict("订单状态已变化，请刷新后重试", code=f"confirm_{outcome.value}")
+    RemittanceVoucher.objects.filter(payment_id=payment.pk, status=VoucherStatus.SUBMITTED).update(
+        status=VoucherStatus.ACCEPTED, reviewed_at=now(), reviewed_by=operator
+    )
+    return outcome
+
+
+@transaction.atomic(durable=True)
+def remittance_voucher_reject(*, voucher_id: int, reason: str, actor: Actor, operator: User) -> None:
+    reason = reason.strip()
+    if not reason:
+        raise InvalidInput("请填写驳回原因", code="reason_required")
+    payment_id = RemittanceVoucher.objects.filter(pk=voucher_id).values_list("payment_id", flat=True).first()
+    if payment_id is None:
+        raise NotFound("未找到该凭证")
+    order, payment = lock_payment_with_order(payment_id)
+    voucher = RemittanceVoucher.objects.select_for_update().get(pk=voucher_id)
+    if voucher.status != VoucherStatus.SUBMITTED:
+        raise Conflict("该凭证已审核", code="voucher_reviewed")
+    voucher.status, voucher.reject_reason = VoucherStatus.REJECTED, reason[:200]
+    voucher.reviewed_at, voucher.reviewed_by = now(), operator
+    voucher.save(update_fields=["status", "reject_reason", "reviewed_at", "reviewed_by"])
+    audit_record(
+        action="remittance.voucher_rejected", subject=f"payment:{payment.out_trade_no}", actor=actor,
+        enterprise_id=order.enterprise_id, data={"voucher": voucher.pk, "reason": voucher.reject_reason},
+    )
+
+
+# --- bank statements ---------------------------------------------------------------------------------------
+
+STATEMENT_COLUMNS = ("交易流水号", "交易时间", "金额", "付款人户名", "付款人账号", "附言")
+_MEMO_RE = re.compile(rf"{MEMO_PREFIX}[{MEMO_ALPHABET}]{{8}}")
+
+
+@dataclass(frozen=True)
+class ParsedLine:
+    bank_txn_id: str
+    booked_at: datetime
+    amount: Decimal
+    payer_name: str
+    payer_account: str
+    memo: str
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    statement_id: int
+    lines: int
+    new: int
+    matched: int
+    unmatched: int
+    refund: int
+
+
+def statement_parse(raw: bytes) -> list[ParsedLine]:
+    """Parse a statement CSV (UTF-8 or GBK) with the columns of ``STATEMENT_COLUMNS``. All or nothing."""
+    text = None
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            text = raw.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    if text is None:
+        raise InvalidInput("无法识别文件编码，请导出 UTF-8 或 GBK 编码的 CSV", code="statement_encoding")
+    reader = csv.DictReader(io.StringIO(text))
+    missing = [column for column in STATEMENT_COLUMNS if column not in (reader.fieldnames or [])]
+    if missing:
+        raise InvalidInput(f"银行流水缺少列：{'、'.join(missing)}", code="statement_columns")
+    lines: list[ParsedLine] = []
+    seen: set[str] = set()
+    for number, row in enumerate(reader, start=2):
+        try:
+            txn_id = (row["交易流水号"] or "").strip()
+            if not txn_id or len(txn_id) > 64 or txn_id in seen:
+                raise ValueError("交易流水号为空、过长或重复")
+            seen.add(txn_id)
+            booked = datetime.strptime((row["交易时间"] or "").strip(), "%Y-%m-%d %H:%M:%S").replace(
+                tzinfo=BEIJING
+            )
+            amount = yuan((row["金额"] or "").strip().replace(",", ""))
+        except (ValueError, TypeError) as exc:
+            raise InvalidInput(f"第 {number} 行格式有误：{exc}", code="statement_row") from exc
+        lines.append(
+            ParsedLine(
+                bank_txn_id=txn_id, booked_at=booked, amount=amount,
+                payer_name=(row["付款人户名"] or "").strip()[:200],
+                payer_account=(row["付款人账号"] or "").strip()[:64], memo=(row["附言"] or "").strip()[:200],
+            )
+        )
+    return lines
+
+
+def statement_import(*, file_name: str, raw: bytes, operator: User, actor: Actor) -> ImportResult:
+    """Store the statement's new credit lines, then match each by memo code and exact amount."""
+    parsed = [line for line in statement_parse(raw) if line.amount > 0]  # debits are not ours to match
+    with transaction.atomic(durable=True):
+        statement = StatementImport.objects.create(
+            file_name=file_name[:200], sha256=hashlib.sha256(raw).hexdigest(), imported_by=operator,
+            imported_at=now(), line_count=len(parsed),
+        )
+        known = set(
+            StatementLine.objects.filter(bank_txn_id__in=[line.bank_txn_id for line in parsed]).values_list(
+                "bank_txn_id", flat=True
+            )
+        )
+        fresh = [
+            StatementLine(
+                statement=statement, bank_txn_id=line.bank_txn_id, booked_at=line.booked_at, amount=line.amount,
+                payer_name=line.payer_name, payer_account=line.payer_account, memo=line.memo,
+            )
+            for line in parsed
+            if line.bank_txn_id not in known
+        ]
+        StatementLine.objects.bulk_create(fresh)
+        statement.new_count = len(fresh)
+        statement.save(update_fields=["new_count"])
+        audit_record(
+            action="statement.imported", subject=f"statement:{statement.pk}", actor=actor,
+            data={"file": statement.file_name, "lines": len(parsed), "new": len(fresh), "sha256": statement.sha256},
+        )
+    counts = {status: 0 for status in LineStatus}
+    for line in StatementLine.objects.filter(statement=statement).order_by("booked_at", "id"):
+        counts[_line_match(line=line, actor=actor)] += 1
+    matched = counts[LineStatus.MATCHED]
+    StatementImport.objects.filter(pk=statement.pk).update(matched_count=matched)
+    return ImportResult(
+        statement_id=statement.pk, lines=len(parsed), new=len(fresh), matched=matched,
+        unmatched=counts[LineStatus.UNMATCHED], refund=counts[LineStatus.PAID_LATE] + counts[LineStatus.DUPLICATE],
+    )
+
+
+_LINE_STATUS_FOR = {
+    Outcome.PAID: LineStatus.MATCHED,
+    Outcome.PAID_LATE: LineStatus.PAID_LATE,
+    Outcome.ALREADY_PAID: LineStatus.DUPLICATE,
+}
+
+
+def _line_match(*, line: StatementLine, actor: Actor) -> LineStatus:
+    found = _MEMO_RE.search(line.memo.upper().replace(" ", ""))
+    payment = Payment.objects.filter(memo_code=found.group(0)).first() if found else None
+    if payment is None:
+        return _line_set(line, LineStatus.UNMATCHED, "附言中没有有效的汇款识别码")
+    if line.amount != payment.amount:
+        return _line_set(line, LineStatus.UNMATCHED, f"金额与订单应付金额 {payment.amount} 不符")
+    outcome = _observe_line(line=line, payment=payment, actor=actor)
+    status = _LINE_STATUS_FOR.get(outcome, LineStatus.UNMATCHED)
+    return _line_set(line, status, "", payment=payment if status != LineStatus.UNMATCHED else None)
+
+
+def _observe_line(*, line: StatementLine, payment: Payment, actor: Actor) -> Outcome:
+    return payment_observe(
+        payment_id=payment.pk,
+        observation=Observation(
+            kind="paid", event_key=f"statement:{line.bank_txn_id}", amount=line.amount, at=line.booked_at,
+            payload={"payer": line.payer_name, "account": line.payer_account, "memo": line.memo},
+        ),
+        actor=actor,
+    )
+
+
+def _line_set(line: StatementLine, status: LineStatus, note: str, payment: Payment | None = None) -> LineStatus:
+    line.status, line.status_note, line.payment = status, note[:200], payment
+    line.save(update_fields=["status", "status_note", "payment"])
+    return status
+
+
+def statement_line_claim(*, line_id: int, reference: str, actor: Actor) -> LineStatus:
+    """Finance assigns an unmatched credit to an order (by order number or memo code); the amount must match."""
+    line = StatementLine.objects.filter(pk=line_id).first()
+    if line is None:
+        raise NotFound("未找到该到账记录")
+    if line.status != LineStatus.UNMATCHED:
+        raise Conflict("该到账记录已处理", code="line_not_unmatched")
+    reference = reference.strip().upper()
+    payment = (
+        Payment.objects.filter(memo_code=reference).first()
+        or Payment.objects.filter(order__order_no=reference, channel=PaymentChannel.OFFLINE).first()
+    )
+    if payment is None:
+        raise NotFound("未找到该订单号或汇款识别码对应的线下汇款订单")
+    if line.amount != payment.amount:
+        raise InvalidInput(f"到账金额 {line.amount} 与订单应付金额 {payment.amount} 不符，不能认领", code="amount_mismatch")
+    outcome = _observe_line(line=line, payment=payment, actor=actor)
+    status = {Outcome.PAID: LineStatus.CLAIMED}.get(outcome, _LINE_STATUS_FOR.get(outcome, LineStatus.UNMATCHED))
+    return _line_set(line, status, f"人工认领：{reference}", payment=payment)
+
+
+@transaction.atomic(durable=True)
+def statement_line_return(*, line_id: int, reason: str, actor: Actor) -> None:
+    """Finance returns a credit that belongs to no order (or must be refunded) to its payer."""
+    reason = reason.strip()
+    if not reason:
+        raise InvalidInput("请填写退回原因", code="reason_required")
+    line = StatementLine.objects.select_for_update().filter(pk=line_id).first()
+    if line is None:
+        raise NotFound("未找到该到账记录")
+    if line.status not in (LineStatus.UNMATCHED, LineStatus.PAID_LATE, LineStatus.DUPLICATE):
+        raise Conflict("该到账记录不需要退回", code="line_not_returnable")
+    line.status, line.status_note = LineStatus.RETURNED, reason[:200]
+    line.save(update_fields=["status", "status_note"])
+    audit_record(action="statement.line_returned", subject=f"statement_line:{line.bank_txn_id}", actor=actor,
+                 data={"reason": line.status_note, "amount": str(line.amount)})
+
+
+# --- auto-close --------------------------------------------------------------------------------------------
+
+
+def payments_close_expired(*, actor: Actor) -> int:
+    """Close every pending payment whose order is past its payment deadline (R1.6, §7). Returns how many."""
+    moment = now()
+    due = Payment.objects.filter(
+        status=PaymentStatus.PENDING, order__status=OrderStatus.PENDING_PAYMENT, order__expires_at__lte=moment
+    ).values_list("pk", "out_trade_no")
+    closed = 0
+    for payment_id, out_trade_no in due:
+        # Online channels will ask the gateway first (query, then close); offline money arrives by statement.
+        outcome = payment_observe(
+            payment_id=payment_id,
+            observation=Observation(kind="closed", event_key=f"close:{out_trade_no}", amount=None, at=moment,
+                                    payload={}),
+            actor=actor,
+        )
+        closed += outcome == Outcome.CLOSED
+    if closed:
+        log.info("closed %d expired payments", closed)
+    return closed

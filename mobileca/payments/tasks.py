@@ -1,0 +1,13 @@
+"""Periodic payment jobs, run by the Huey worker (``manage.py run_huey``)."""
+
+from huey import crontab
+from huey.contrib.djhuey import db_periodic_task
+
+from mobileca.audit.services import Actor
+from mobileca.payments.services import payments_close_expired
+
+
+@db_periodic_task(crontab(minute="*/5"))
+def close_expired_orders() -> int:
+    """Unpaid orders close on time (§7: offline remittance after 7 days)."""
+    return payments_close_expired(actor=Actor("system", "auto-close"))
