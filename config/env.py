@@ -23,14 +23,14 @@ class Env:
     def __init__(self, environ: dict[str, str] | None = None) -> None:
         self._environ = environ if environ is not None else dict(os.environ)
 
-    def str(self, name: str, default: str) -> str:
+    def string(self, name: str, default: str) -> str:
         return self._environ.get(name, default)
 
     def optional_str(self, name: str) -> str | None:
         value = self._environ.get(name)
         return value if value else None
 
-    def bool(self, name: str, default: bool) -> bool:
+    def boolean(self, name: str, default: bool) -> bool:
         raw = self._environ.get(name)
         if raw is None or raw == "":
             return default
@@ -41,7 +41,7 @@ class Env:
             return False
         raise ConfigurationError(f"{name}={raw!r} is not a boolean (use 1/0, true/false)")
 
-    def int(self, name: str, default: int) -> int:
+    def integer(self, name: str, default: int) -> int:
         raw = self._environ.get(name)
         if raw is None or raw == "":
             return default
@@ -57,7 +57,7 @@ class Env:
         except InvalidOperation as exc:
             raise ConfigurationError(f"{name}={raw!r} is not a decimal number") from exc
 
-    def list(self, name: str, default: list[str]) -> list[str]:
+    def strings(self, name: str, default: list[str]) -> list[str]:
         raw = self._environ.get(name)
         if raw is None or raw.strip() == "":
             return default

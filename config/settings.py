@@ -13,14 +13,14 @@ env = Env()
 VAR_DIR = env.path("MOBILECA_VAR_DIR", BASE_DIR / "var")
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
-DEBUG = env.bool("DJANGO_DEBUG", default=False)
+DEBUG = env.boolean("DJANGO_DEBUG", default=False)
 
 
 def _secret_key() -> str:
     configured = env.optional_str("DJANGO_SECRET_KEY")
     if configured:
         return configured
-    if not DEBUG and env.bool("MOBILECA_REQUIRE_SECRET_KEY", default=False):
+    if not DEBUG and env.boolean("MOBILECA_REQUIRE_SECRET_KEY", default=False):
         raise ConfigurationError("DJANGO_SECRET_KEY must be set in production")
     # Embedded default: one random key per installation, kept beside the SQLite file.
     key_file = VAR_DIR / "secret_key"
@@ -31,8 +31,8 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
-ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
-CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+ALLOWED_HOSTS = env.strings("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.strings("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -112,7 +112,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=False)
+SESSION_COOKIE_SECURE = env.boolean("DJANGO_SECURE_COOKIES", default=False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 X_FRAME_OPTIONS = "DENY"
 
@@ -120,9 +120,9 @@ X_FRAME_OPTIONS = "DENY"
 _huey_redis = env.optional_str("HUEY_REDIS_URL")
 HUEY: dict[str, object] = {
     "name": "mobileca",
-    "immediate": env.bool("HUEY_IMMEDIATE", default=False),
+    "immediate": env.boolean("HUEY_IMMEDIATE", default=False),
     "utc": True,
-    "consumer": {"workers": env.int("HUEY_WORKERS", default=2), "worker_type": "thread"},
+    "consumer": {"workers": env.integer("HUEY_WORKERS", default=2), "worker_type": "thread"},
 }
 if _huey_redis:
     HUEY.update({"huey_class": "huey.RedisHuey", "url": _huey_redis})
@@ -131,17 +131,17 @@ else:
 
 # --- Business policies (SPEC §7) -------------------------------------------------------------------------
 MOBILECA_SELLER = {
-    "name": env.str("MOBILECA_SELLER_NAME", "江西省精彩纵横采购咨询有限公司"),
-    "bank_name": env.str("MOBILECA_SELLER_BANK_NAME", "中国建设银行景德镇分行营业部"),
-    "account_name": env.str("MOBILECA_SELLER_ACCOUNT_NAME", "江西省精彩纵横采购咨询有限公司"),
-    "account_no": env.str("MOBILECA_SELLER_ACCOUNT_NO", "36050183015000001234"),
+    "name": env.string("MOBILECA_SELLER_NAME", "江西省精彩纵横采购咨询有限公司"),
+    "bank_name": env.string("MOBILECA_SELLER_BANK_NAME", "中国建设银行景德镇分行营业部"),
+    "account_name": env.string("MOBILECA_SELLER_ACCOUNT_NAME", "江西省精彩纵横采购咨询有限公司"),
+    "account_no": env.string("MOBILECA_SELLER_ACCOUNT_NO", "36050183015000001234"),
 }
-MOBILECA_OFFLINE_ORDER_TTL_HOURS = env.int("MOBILECA_OFFLINE_ORDER_TTL_HOURS", default=7 * 24)
-MOBILECA_ONLINE_ORDER_TTL_MINUTES = env.int("MOBILECA_ONLINE_ORDER_TTL_MINUTES", default=120)
-MOBILECA_VOUCHER_MAX_BYTES = env.int("MOBILECA_VOUCHER_MAX_BYTES", default=10 * 1024 * 1024)
+MOBILECA_OFFLINE_ORDER_TTL_HOURS = env.integer("MOBILECA_OFFLINE_ORDER_TTL_HOURS", default=7 * 24)
+MOBILECA_ONLINE_ORDER_TTL_MINUTES = env.integer("MOBILECA_ONLINE_ORDER_TTL_MINUTES", default=120)
+MOBILECA_VOUCHER_MAX_BYTES = env.integer("MOBILECA_VOUCHER_MAX_BYTES", default=10 * 1024 * 1024)
 MOBILECA_SUPPORT = {
-    "phone": env.str("MOBILECA_SUPPORT_PHONE", "0798-8888 6666"),
-    "hours": env.str("MOBILECA_SUPPORT_HOURS", "工作日 8:30-17:30"),
+    "phone": env.string("MOBILECA_SUPPORT_PHONE", "0798-8888 6666"),
+    "hours": env.string("MOBILECA_SUPPORT_HOURS", "工作日 8:30-17:30"),
 }
 
 LOGGING = {
@@ -149,6 +149,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": env.string("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

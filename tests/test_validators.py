@@ -332,9 +332,7 @@ def test_make_resident_id_of_any_valid_prefix_is_valid(prefix: str) -> None:
 
 
 @given(valid_resident_ids, st.integers(min_value=0, max_value=16), st.sampled_from(DIGITS))
-def test_any_single_digit_substitution_in_resident_id_is_detected(
-    resident_id: str, position: int, digit: str
-) -> None:
+def test_any_single_digit_substitution_in_resident_id_is_detected(resident_id: str, position: int, digit: str) -> None:
     if resident_id[position] == digit:
         digit = str((int(digit) + 1) % 10)
     mutated = resident_id[:position] + digit + resident_id[position + 1 :]

@@ -26,7 +26,12 @@ class User(AbstractUser):
     """A platform login. Bidders belong to one enterprise; operators (is_staff) to none."""
 
     enterprise = models.ForeignKey(
-        Enterprise, null=True, blank=True, on_delete=models.PROTECT, related_name="users", verbose_name="所属企业"
+        Enterprise,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="users",
+        verbose_name="所属企业",
     )
     phone = models.CharField("手机号", max_length=20, blank=True)
 

@@ -14,6 +14,9 @@ class AuditHead(models.Model):
     seq = models.BigIntegerField(default=0)
     last_hash = models.CharField(max_length=64, default=GENESIS_HASH)
 
+    def __str__(self) -> str:
+        return f"audit head #{self.seq}"
+
 
 class AuditEvent(models.Model):
     seq = models.BigIntegerField(unique=True)

@@ -27,8 +27,15 @@ SYSTEM = Actor("system", "platform")
 
 
 def event_digest(
-    *, prev_hash: str, seq: int, occurred_at: datetime, actor: str, action: str, subject: str,
-    enterprise_id: int | None, data: dict[str, Any],
+    *,
+    prev_hash: str,
+    seq: int,
+    occurred_at: datetime,
+    actor: str,
+    action: str,
+    subject: str,
+    enterprise_id: int | None,
+    data: dict[str, Any],
 ) -> str:
     canonical = json.dumps(
         {
@@ -50,7 +57,11 @@ def event_digest(
 
 
 def audit_record(
-    *, action: str, subject: str, actor: Actor, enterprise_id: int | None = None,
+    *,
+    action: str,
+    subject: str,
+    actor: Actor,
+    enterprise_id: int | None = None,
     data: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Append one event. Must run inside the transaction of the change it records."""
@@ -61,12 +72,25 @@ def audit_record(
     seq = head.seq + 1
     occurred_at = now()
     digest = event_digest(
-        prev_hash=head.last_hash, seq=seq, occurred_at=occurred_at, actor=str(actor), action=action,
-        subject=subject, enterprise_id=enterprise_id, data=payload,
+        prev_hash=head.last_hash,
+        seq=seq,
+        occurred_at=occurred_at,
+        actor=str(actor),
+        action=action,
+        subject=subject,
+        enterprise_id=enterprise_id,
+        data=payload,
     )
     event = AuditEvent.objects.create(
-        seq=seq, occurred_at=occurred_at, actor=str(actor), action=action, subject=subject,
-        enterprise_id=enterprise_id, data=payload, prev_hash=head.last_hash, hash=digest,
+        seq=seq,
+        occurred_at=occurred_at,
+        actor=str(actor),
+        action=action,
+        subject=subject,
+        enterprise_id=enterprise_id,
+        data=payload,
+        prev_hash=head.last_hash,
+        hash=digest,
     )
     head.seq, head.last_hash = seq, digest
     head.save(update_fields=["seq", "last_hash"])
@@ -92,8 +116,14 @@ def audit_chain_verify() -> ChainReport:
         if event.prev_hash != prev_hash:
             return ChainReport(checked, event.seq, "prev_hash does not match the previous event")
         recomputed = event_digest(
-            prev_hash=event.prev_hash, seq=event.seq, occurred_at=event.occurred_at, actor=event.actor,
-            action=event.action, subject=event.subject, enterprise_id=event.enterprise_id, data=event.data,
+            prev_hash=event.prev_hash,
+            seq=event.seq,
+            occurred_at=event.occurred_at,
+            actor=event.actor,
+            action=event.action,
+            subject=event.subject,
+            enterprise_id=event.enterprise_id,
+            data=event.data,
         )
         if recomputed != event.hash:
             return ChainReport(checked, event.seq, "content does not match its hash")

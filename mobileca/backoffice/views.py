@@ -9,6 +9,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -36,10 +37,10 @@ FINANCE_PERMISSION = "payments.manage_remittance"
 MAX_STATEMENT_BYTES = 5 * 1024 * 1024
 
 
-def finance_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def finance_required(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     @login_required
     @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not (request.user.is_staff and request.user.has_perm(FINANCE_PERMISSION)):
             raise PermissionDenied("仅财务人员可以访问此页面")
         return view(request, *args, **kwargs)
@@ -69,7 +70,8 @@ def remittances(request: HttpRequest) -> HttpResponse:
     )
     paid_late = Payment.objects.filter(status=PaymentStatus.PAID_LATE).select_related("order__enterprise")[:200]
     return render(
-        request, "backoffice/remittances.html",
+        request,
+        "backoffice/remittances.html",
         {"bo_active": "remittances", "payments": waiting, "paid_late": paid_late},
     )
 
@@ -99,7 +101,9 @@ def voucher_view(request: HttpRequest, voucher_id: int) -> FileResponse:
 def voucher_reject_view(request: HttpRequest, voucher_id: int) -> HttpResponse:
     try:
         remittance_voucher_reject(
-            voucher_id=voucher_id, reason=request.POST.get("reason", ""), actor=actor_for(request.user),
+            voucher_id=voucher_id,
+            reason=request.POST.get("reason", ""),
+            actor=actor_for(request.user),
             operator=_operator(request),
         )
     except ApplicationError as exc:
@@ -120,7 +124,9 @@ def statements(request: HttpRequest) -> HttpResponse:
         else:
             try:
                 result = statement_import(
-                    file_name=upload.name or "statement.csv", raw=upload.read(), operator=_operator(request),
+                    file_name=upload.name or "statement.csv",
+                    raw=upload.read(),
+                    operator=_operator(request),
                     actor=actor_for(request.user),
                 )
             except ApplicationError as exc:
@@ -133,7 +139,8 @@ def statements(request: HttpRequest) -> HttpResponse:
                 )
         return redirect("backoffice:statements")
     return render(
-        request, "backoffice/statements.html",
+        request,
+        "backoffice/statements.html",
         {
             "bo_active": "statements",
             "imports": StatementImport.objects.select_related("imported_by")[:20],

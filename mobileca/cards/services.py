@@ -28,12 +28,19 @@ def card_create_for_order(
         try:
             with transaction.atomic():
                 card = Card.objects.create(
-                    cert_id=cert_id, enterprise_id=enterprise_id, product_name=product_name,
-                    source_order_no=order_no, first_purchased_at=purchased_at, created_at=created_at,
+                    cert_id=cert_id,
+                    enterprise_id=enterprise_id,
+                    product_name=product_name,
+                    source_order_no=order_no,
+                    first_purchased_at=purchased_at,
+                    created_at=created_at,
                 )
                 audit_record(
-                    action="card.created", subject=f"card:{card.cert_id}", actor=actor,
-                    enterprise_id=enterprise_id, data={"order": order_no},
+                    action="card.created",
+                    subject=f"card:{card.cert_id}",
+                    actor=actor,
+                    enterprise_id=enterprise_id,
+                    data={"order": order_no},
                 )
                 return card
         except IntegrityError:

@@ -15,7 +15,9 @@ from mobileca.orders.selectors import order_list_for_card
 def card_list(request: HttpRequest) -> HttpResponse:
     enterprise = access_enterprise_by_user(request.user)
     return render(
-        request, "cards/list.html", {"active": "cards", "cards": card_list_for_enterprise(enterprise=enterprise)}
+        request,
+        "cards/list.html",
+        {"active": "cards", "cards": card_list_for_enterprise(enterprise=enterprise)},
     )
 
 

@@ -24,10 +24,8 @@ class ApplicationErrorMiddleware:
         if not isinstance(exception, ApplicationError):
             return None
         log.info("refused %s %s: %s %s", request.method, request.path, exception.code, exception.detail)
-        if request.path.startswith("/api/") or request.accepts("application/json") and not request.accepts(
-            "text/html"
+        if request.path.startswith("/api/") or (
+            request.accepts("application/json") and not request.accepts("text/html")
         ):
             return JsonResponse({"code": exception.code, "message": exception.message}, status=exception.status)
-        return render(
-            request, "core/error.html", {"error": exception}, status=exception.status
-        )
+        return render(request, "core/error.html", {"error": exception}, status=exception.status)

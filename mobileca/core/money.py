@@ -9,7 +9,7 @@ CENT = Decimal("0.01")
 
 def yuan(value: str | int | Decimal) -> Decimal:
     """Parse an exact amount of yuan. Refuses floats, NaN, infinities and sub-fen precision."""
-    if isinstance(value, float):  # type: ignore[unreachable]
+    if isinstance(value, float):
         raise TypeError("money is never a float")
     try:
         amount = Decimal(value)

@@ -24,9 +24,7 @@ def region_list_active() -> QuerySet[Region]:
 
 def access_order_by_no(*, enterprise: Enterprise, order_no: str) -> Order:
     """An order of this enterprise; another enterprise's order is simply not found (no leak)."""
-    order = (
-        Order.objects.select_related("region", "product").filter(enterprise=enterprise, order_no=order_no).first()
-    )
+    order = Order.objects.select_related("region", "product").filter(enterprise=enterprise, order_no=order_no).first()
     if order is None:
         raise NotFound("未找到该订单")
     return order

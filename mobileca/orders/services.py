@@ -27,8 +27,15 @@ def order_ttl(channel: str) -> timedelta:
 
 
 def order_create(
-    *, user: User, enterprise: Enterprise, product_code: str, region_code: str, channel: str,
-    expected_amount: Decimal, client_token: str, actor: Actor,
+    *,
+    user: User,
+    enterprise: Enterprise,
+    product_code: str,
+    region_code: str,
+    channel: str,
+    expected_amount: Decimal,
+    client_token: str,
+    actor: Actor,
 ) -> tuple[Order, bool]:
     """Create a new-purchase order from server-side facts only. Returns (order, created).
 
@@ -54,16 +61,31 @@ def order_create(
     try:
         with transaction.atomic():
             order = Order.objects.create(
-                order_no=new_order_no(created_at), enterprise=enterprise, created_by=user,
-                client_token=client_token, kind=OrderKind.NEW, product=product, product_name=product.name,
-                seller_name=settings.MOBILECA_SELLER["name"], amount=product.price, region=region,
-                channel=channel, created_at=created_at, expires_at=created_at + order_ttl(channel),
+                order_no=new_order_no(created_at),
+                enterprise=enterprise,
+                created_by=user,
+                client_token=client_token,
+                kind=OrderKind.NEW,
+                product=product,
+                product_name=product.name,
+                seller_name=settings.MOBILECA_SELLER["name"],
+                amount=product.price,
+                region=region,
+                channel=channel,
+                created_at=created_at,
+                expires_at=created_at + order_ttl(channel),
             )
             audit_record(
-                action="order.created", subject=f"order:{order.order_no}", actor=actor,
+                action="order.created",
+                subject=f"order:{order.order_no}",
+                actor=actor,
                 enterprise_id=enterprise.pk,
-                data={"amount": str(order.amount), "channel": channel, "region": region.code,
-                      "product": product.code},
+                data={
+                    "amount": str(order.amount),
+                    "channel": channel,
+                    "region": region.code,
+                    "product": product.code,
+                },
             )
     except IntegrityError:
         # The other click of a double click won the race; hand back its order.
@@ -77,7 +99,10 @@ def order_mark_paid(*, order: Order, paid_at: datetime, actor: Actor) -> None:
     order.status, order.paid_at = OrderStatus.PAID, paid_at
     order.save(update_fields=["status", "paid_at"])
     audit_record(
-        action="order.paid", subject=f"order:{order.order_no}", actor=actor, enterprise_id=order.enterprise_id,
+        action="order.paid",
+        subject=f"order:{order.order_no}",
+        actor=actor,
+        enterprise_id=order.enterprise_id,
         data={"amount": str(order.amount)},
     )
 
@@ -93,6 +118,9 @@ def order_close(*, order: Order, actor: Actor, reason: str) -> None:
     order.status, order.closed_at = OrderStatus.CLOSED, now()
     order.save(update_fields=["status", "closed_at"])
     audit_record(
-        action="order.closed", subject=f"order:{order.order_no}", actor=actor, enterprise_id=order.enterprise_id,
+        action="order.closed",
+        subject=f"order:{order.order_no}",
+        actor=actor,
+        enterprise_id=order.enterprise_id,
         data={"reason": reason},
     )

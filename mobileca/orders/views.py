@@ -34,7 +34,8 @@ def ca_home(request: HttpRequest) -> HttpResponse:
 def purchase(request: HttpRequest) -> HttpResponse:
     enterprise = access_enterprise_by_user(request.user)
     return render(
-        request, "orders/purchase.html",
+        request,
+        "orders/purchase.html",
         {
             "active": "purchase",
             "products": product_list_for_sale(),
@@ -56,9 +57,12 @@ def checkout_page(request: HttpRequest, product_code: str) -> HttpResponse:
         try:
             order = checkout(
                 user=request.user,  # type: ignore[arg-type]
-                enterprise=enterprise, product_code=product.code,
-                region_code=request.POST.get("region", ""), channel=request.POST.get("channel", ""),
-                expected_amount=expected, client_token=request.POST.get("client_token", ""),
+                enterprise=enterprise,
+                product_code=product.code,
+                region_code=request.POST.get("region", ""),
+                channel=request.POST.get("channel", ""),
+                expected_amount=expected,
+                client_token=request.POST.get("client_token", ""),
                 actor=actor_for(request.user),
             )
         except InvalidInput as exc:
@@ -70,11 +74,18 @@ def checkout_page(request: HttpRequest, product_code: str) -> HttpResponse:
         for choice in PaymentChannel
     ]
     return render(
-        request, "orders/checkout.html",
+        request,
+        "orders/checkout.html",
         {
-            "active": "purchase", "product": product, "regions": region_list_active(), "channels": channels,
-            "seller": settings.MOBILECA_SELLER, "client_token": secrets.token_urlsafe(24), "error": error,
-            "selected_region": request.POST.get("region", ""), "selected_channel": request.POST.get("channel", ""),
+            "active": "purchase",
+            "product": product,
+            "regions": region_list_active(),
+            "channels": channels,
+            "seller": settings.MOBILECA_SELLER,
+            "client_token": secrets.token_urlsafe(24),
+            "error": error,
+            "selected_region": request.POST.get("region", ""),
+            "selected_channel": request.POST.get("channel", ""),
         },
         status=400 if error else 200,
     )

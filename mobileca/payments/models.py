@@ -69,6 +69,9 @@ class PaymentEvent(models.Model):
         ordering = ["-received_at", "-id"]
         constraints = [models.UniqueConstraint(fields=["channel", "event_key"], name="payment_event_once")]
 
+    def __str__(self) -> str:
+        return f"{self.channel}:{self.event_key}"
+
 
 class VoucherStatus(models.TextChoices):
     SUBMITTED = "submitted", "待审核"
@@ -94,6 +97,9 @@ class RemittanceVoucher(models.Model):
     class Meta:
         ordering = ["-uploaded_at", "-id"]
 
+    def __str__(self) -> str:
+        return self.original_name
+
 
 class StatementImport(models.Model):
     file_name = models.CharField(max_length=200)
@@ -106,6 +112,9 @@ class StatementImport(models.Model):
 
     class Meta:
         ordering = ["-imported_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.file_name
 
 
 class LineStatus(models.TextChoices):
@@ -134,3 +143,6 @@ class StatementLine(models.Model):
     class Meta:
         ordering = ["-booked_at", "-id"]
         indexes = [models.Index(fields=["status"])]
+
+    def __str__(self) -> str:
+        return self.bank_txn_id

@@ -48,13 +48,26 @@ log = logging.getLogger(__name__)
 
 @transaction.atomic(durable=True)
 def checkout(
-    *, user: User, enterprise: Enterprise, product_code: str, region_code: str, channel: str,
-    expected_amount: Decimal, client_token: str, actor: Actor,
+    *,
+    user: User,
+    enterprise: Enterprise,
+    product_code: str,
+    region_code: str,
+    channel: str,
+    expected_amount: Decimal,
+    client_token: str,
+    actor: Actor,
 ) -> Order:
     """「确认并支付」: create the order (once per client token) and its payment attempt for the channel."""
     order, created = order_create(
-        user=user, enterprise=enterprise, product_code=product_code, region_code=region_code, channel=channel,
-        expected_amount=expected_amount, client_token=client_token, actor=actor,
+        user=user,
+        enterprise=enterprise,
+        product_code=product_code,
+        region_code=region_code,
+        channel=channel,
+        expected_amount=expected_amount,
+        client_token=client_token,
+        actor=actor,
     )
     if created:
         _payment_start(order=order, actor=actor)
@@ -66,12 +79,17 @@ def _payment_start(*, order: Order, actor: Actor) -> Payment:
         try:
             with transaction.atomic():
                 payment = Payment.objects.create(
-                    order=order, channel=order.channel, out_trade_no=new_order_no(order.created_at),
-                    amount=order.amount, created_at=order.created_at,
+                    order=order,
+                    channel=order.channel,
+                    out_trade_no=new_order_no(order.created_at),
+                    amount=order.amount,
+                    created_at=order.created_at,
                     memo_code=new_memo_code() if order.channel == PaymentChannel.OFFLINE else None,
                 )
                 audit_record(
-                    action="payment.started", subject=f"payment:{payment.out_trade_no}", actor=actor,
+                    action="payment.started",
+                    subject=f"payment:{payment.out_trade_no}",
+                    actor=actor,
                     enterprise_id=order.enterprise_id,
                     data={"order": order.order_no, "channel": payment.channel, "memo": payment.memo_code},
                 )
@@ -115,9 +133,14 @@ def _observe_locked(*, order: Order, payment: Payment, observation: Observation,
     try:
         with transaction.atomic():
             event = PaymentEvent.objects.create(
-                channel=payment.channel, event_key=observation.event_key, payment=payment,
-                kind=observation.kind, amount=observation.amount, payload=observation.payload,
-                outcome="pending", received_at=now(),
+                channel=payment.channel,
+                event_key=observation.event_key,
+                payment=payment,
+                kind=observation.kind,
+                amount=observation.amount,
+                payload=observation.payload,
+                outcome="pending",
+                received_at=now(),
             )
     except IntegrityError:
         return Outcome.DUPLICATE_EVENT
@@ -140,13 +163,23 @@ def _apply(*, order: Order, payment: Payment, observation: Observation, actor: A
         return Outcome.CLOSED
     if observation.amount != payment.amount:
         audit_record(
-            action="payment.refused", subject=subject, actor=actor, enterprise_id=order.enterprise_id,
-            data={"reason": "amount_mismatch", "amount": str(observation.amount), "event": observation.event_key},
+            action="payment.refused",
+            subject=subject,
+            actor=actor,
+            enterprise_id=order.enterprise_id,
+            data={
+                "reason": "amount_mismatch",
+                "amount": str(observation.amount),
+                "event": observation.event_key,
+            },
         )
         return Outcome.AMOUNT_MISMATCH
     if payment.status in (PaymentStatus.PAID, PaymentStatus.PAID_LATE):
         audit_record(
-            action="payment.extra_credit", subject=subject, actor=actor, enterprise_id=order.enterprise_id,
+            action="payment.extra_credit",
+            subject=subject,
+            actor=actor,
+            enterprise_id=order.enterprise_id,
             data={"event": observation.event_key, "amount": str(observation.amount)},
         )
         return Outcome.ALREADY_PAID
@@ -155,7 +188,10 @@ def _apply(*, order: Order, payment: Payment, observation: Observation, actor: A
         payment.paid_at, payment.paid_by_event = observation.at, observation.event_key
         payment.save(update_fields=["status", "paid_at", "paid_by_event"])
         audit_record(
-            action="payment.paid_late", subject=subject, actor=actor, enterprise_id=order.enterprise_id,
+            action="payment.paid_late",
+            subject=subject,
+            actor=actor,
+            enterprise_id=order.enterprise_id,
             data={"event": observation.event_key, "amount": str(observation.amount)},
         )
         return Outcome.PAID_LATE
@@ -163,7 +199,10 @@ def _apply(*, order: Order, payment: Payment, observation: Observation, actor: A
     payment.paid_at, payment.paid_by_event = observation.at, observation.event_key
     payment.save(update_fields=["status", "paid_at", "paid_by_event"])
     audit_record(
-        action="payment.paid", subject=subject, actor=actor, enterprise_id=order.enterprise_id,
+        action="payment.paid",
+        subject=subject,
+        actor=actor,
+        enterprise_id=order.enterprise_id,
         data={"event": observation.event_key, "amount": str(observation.amount)},
     )
     order_mark_paid(order=order, paid_at=observation.at, actor=actor)
@@ -180,8 +219,11 @@ def _fulfil(*, order: Order, actor: Actor) -> None:
     """A paid new purchase buys a card (R2.1); renewals extend theirs (a later version)."""
     if order.kind == OrderKind.NEW:
         card = card_create_for_order(
-            enterprise_id=order.enterprise_id, product_name=order.product_name, order_no=order.order_no,
-            purchased_at=order.paid_at or now(), actor=actor,
+            enterprise_id=order.enterprise_id,
+            product_name=order.product_name,
+            order_no=order.order_no,
+            purchased_at=order.paid_at or now(),
+            actor=actor,
         )
         order_attach_card(order=order, card_id=card.pk)
 
@@ -208,15 +250,22 @@ def remittance_voucher_upload(*, payment_id: int, upload: UploadedFile, actor: A
         digest.update(chunk)
     upload.seek(0)
     voucher = RemittanceVoucher(
-        payment=payment, original_name=(upload.name or "voucher")[:200], content_type=content_type,
-        size=upload.size or 0, sha256=digest.hexdigest(), uploaded_at=now(),
+        payment=payment,
+        original_name=(upload.name or "voucher")[:200],
+        content_type=content_type,
+        size=upload.size or 0,
+        sha256=digest.hexdigest(),
+        uploaded_at=now(),
     )
     extension = {"application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png"}[content_type]
     voucher.file.save(f"{payment.out_trade_no}.{extension}", upload, save=False)
     voucher.save()  # the file is written first: a rollback can leave an orphan file, never a row without one
     audit_record(
-        action="remittance.voucher_uploaded", subject=f"payment:{payment.out_trade_no}", actor=actor,
-        enterprise_id=order.enterprise_id, data={"sha256": voucher.sha256, "size": voucher.size},
+        action="remittance.voucher_uploaded",
+        subject=f"payment:{payment.out_trade_no}",
+        actor=actor,
+        enterprise_id=order.enterprise_id,
+        data={"sha256": voucher.sha256, "size": voucher.size},
     )
     return voucher
 
@@ -228,15 +277,17 @@ def remittance_confirm(*, payment_id: int, actor: Actor, operator: User) -> Outc
         raise NotFound("未找到该汇款")
     order, payment = lock_payment_with_order(payment_id)
     if payment.status == PaymentStatus.CLOSED:
-        raise Conflict(
-            "订单已关闭，不能再确认收款；如款项已到账，请导入银行流水登记为待退款", code="order_closed"
-        )
+        raise Conflict("订单已关闭，不能再确认收款；如款项已到账，请导入银行流水登记为待退款", code="order_closed")
     if payment.status != PaymentStatus.PENDING:
         raise Conflict("该汇款已确认，无需重复操作", code="already_confirmed")
     outcome = _observe_locked(
-        order=order, payment=payment,
+        order=order,
+        payment=payment,
         observation=Observation(
-            kind="paid", event_key=f"confirm:{payment.out_trade_no}", amount=payment.amount, at=now(),
+            kind="paid",
+            event_key=f"confirm:{payment.out_trade_no}",
+            amount=payment.amount,
+            at=now(),
             payload={"operator": operator.pk},
         ),
         actor=actor,
@@ -265,8 +316,11 @@ def remittance_voucher_reject(*, voucher_id: int, reason: str, actor: Actor, ope
     voucher.reviewed_at, voucher.reviewed_by = now(), operator
     voucher.save(update_fields=["status", "reject_reason", "reviewed_at", "reviewed_by"])
     audit_record(
-        action="remittance.voucher_rejected", subject=f"payment:{payment.out_trade_no}", actor=actor,
-        enterprise_id=order.enterprise_id, data={"voucher": voucher.pk, "reason": voucher.reject_reason},
+        action="remittance.voucher_rejected",
+        subject=f"payment:{payment.out_trade_no}",
+        actor=actor,
+        enterprise_id=order.enterprise_id,
+        data={"voucher": voucher.pk, "reason": voucher.reject_reason},
     )
 
 
@@ -319,17 +373,18 @@ def statement_parse(raw: bytes) -> list[ParsedLine]:
             if not txn_id or len(txn_id) > 64 or txn_id in seen:
                 raise ValueError("交易流水号为空、过长或重复")
             seen.add(txn_id)
-            booked = datetime.strptime((row["交易时间"] or "").strip(), "%Y-%m-%d %H:%M:%S").replace(
-                tzinfo=BEIJING
-            )
+            booked = datetime.strptime((row["交易时间"] or "").strip(), "%Y-%m-%d %H:%M:%S").replace(tzinfo=BEIJING)
             amount = yuan((row["金额"] or "").strip().replace(",", ""))
         except (ValueError, TypeError) as exc:
             raise InvalidInput(f"第 {number} 行格式有误：{exc}", code="statement_row") from exc
         lines.append(
             ParsedLine(
-                bank_txn_id=txn_id, booked_at=booked, amount=amount,
+                bank_txn_id=txn_id,
+                booked_at=booked,
+                amount=amount,
                 payer_name=(row["付款人户名"] or "").strip()[:200],
-                payer_account=(row["付款人账号"] or "").strip()[:64], memo=(row["附言"] or "").strip()[:200],
+                payer_account=(row["付款人账号"] or "").strip()[:64],
+                memo=(row["附言"] or "").strip()[:200],
             )
         )
     return lines
@@ -340,8 +395,11 @@ def statement_import(*, file_name: str, raw: bytes, operator: User, actor: Actor
     parsed = [line for line in statement_parse(raw) if line.amount > 0]  # debits are not ours to match
     with transaction.atomic(durable=True):
         statement = StatementImport.objects.create(
-            file_name=file_name[:200], sha256=hashlib.sha256(raw).hexdigest(), imported_by=operator,
-            imported_at=now(), line_count=len(parsed),
+            file_name=file_name[:200],
+            sha256=hashlib.sha256(raw).hexdigest(),
+            imported_by=operator,
+            imported_at=now(),
+            line_count=len(parsed),
         )
         known = set(
             StatementLine.objects.filter(bank_txn_id__in=[line.bank_txn_id for line in parsed]).values_list(
@@ -350,8 +408,13 @@ def statement_import(*, file_name: str, raw: bytes, operator: User, actor: Actor
         )
         fresh = [
             StatementLine(
-                statement=statement, bank_txn_id=line.bank_txn_id, booked_at=line.booked_at, amount=line.amount,
-                payer_name=line.payer_name, payer_account=line.payer_account, memo=line.memo,
+                statement=statement,
+                bank_txn_id=line.bank_txn_id,
+                booked_at=line.booked_at,
+                amount=line.amount,
+                payer_name=line.payer_name,
+                payer_account=line.payer_account,
+                memo=line.memo,
             )
             for line in parsed
             if line.bank_txn_id not in known
@@ -360,8 +423,15 @@ def statement_import(*, file_name: str, raw: bytes, operator: User, actor: Actor
         statement.new_count = len(fresh)
         statement.save(update_fields=["new_count"])
         audit_record(
-            action="statement.imported", subject=f"statement:{statement.pk}", actor=actor,
-            data={"file": statement.file_name, "lines": len(parsed), "new": len(fresh), "sha256": statement.sha256},
+            action="statement.imported",
+            subject=f"statement:{statement.pk}",
+            actor=actor,
+            data={
+                "file": statement.file_name,
+                "lines": len(parsed),
+                "new": len(fresh),
+                "sha256": statement.sha256,
+            },
         )
     counts = {status: 0 for status in LineStatus}
     for line in StatementLine.objects.filter(statement=statement).order_by("booked_at", "id"):
@@ -369,8 +439,12 @@ def statement_import(*, file_name: str, raw: bytes, operator: User, actor: Actor
     matched = counts[LineStatus.MATCHED]
     StatementImport.objects.filter(pk=statement.pk).update(matched_count=matched)
     return ImportResult(
-        statement_id=statement.pk, lines=len(parsed), new=len(fresh), matched=matched,
-        unmatched=counts[LineStatus.UNMATCHED], refund=counts[LineStatus.PAID_LATE] + counts[LineStatus.DUPLICATE],
+        statement_id=statement.pk,
+        lines=len(parsed),
+        new=len(fresh),
+        matched=matched,
+        unmatched=counts[LineStatus.UNMATCHED],
+        refund=counts[LineStatus.PAID_LATE] + counts[LineStatus.DUPLICATE],
     )
 
 
@@ -397,7 +471,10 @@ def _observe_line(*, line: StatementLine, payment: Payment, actor: Actor) -> Out
     return payment_observe(
         payment_id=payment.pk,
         observation=Observation(
-            kind="paid", event_key=f"statement:{line.bank_txn_id}", amount=line.amount, at=line.booked_at,
+            kind="paid",
+            event_key=f"statement:{line.bank_txn_id}",
+            amount=line.amount,
+            at=line.booked_at,
             payload={"payer": line.payer_name, "account": line.payer_account, "memo": line.memo},
         ),
         actor=actor,
@@ -425,7 +502,9 @@ def statement_line_claim(*, line_id: int, reference: str, actor: Actor) -> LineS
     if payment is None:
         raise NotFound("未找到该订单号或汇款识别码对应的线下汇款订单")
     if line.amount != payment.amount:
-        raise InvalidInput(f"到账金额 {line.amount} 与订单应付金额 {payment.amount} 不符，不能认领", code="amount_mismatch")
+        raise InvalidInput(
+            f"到账金额 {line.amount} 与订单应付金额 {payment.amount} 不符，不能认领", code="amount_mismatch"
+        )
     outcome = _observe_line(line=line, payment=payment, actor=actor)
     status = {Outcome.PAID: LineStatus.CLAIMED}.get(outcome, _LINE_STATUS_FOR.get(outcome, LineStatus.UNMATCHED))
     return _line_set(line, status, f"人工认领：{reference}", payment=payment)
@@ -444,8 +523,12 @@ def statement_line_return(*, line_id: int, reason: str, actor: Actor) -> None:
         raise Conflict("该到账记录不需要退回", code="line_not_returnable")
     line.status, line.status_note = LineStatus.RETURNED, reason[:200]
     line.save(update_fields=["status", "status_note"])
-    audit_record(action="statement.line_returned", subject=f"statement_line:{line.bank_txn_id}", actor=actor,
-                 data={"reason": line.status_note, "amount": str(line.amount)})
+    audit_record(
+        action="statement.line_returned",
+        subject=f"statement_line:{line.bank_txn_id}",
+        actor=actor,
+        data={"reason": line.status_note, "amount": str(line.amount)},
+    )
 
 
 # --- auto-close --------------------------------------------------------------------------------------------
@@ -462,8 +545,9 @@ def payments_close_expired(*, actor: Actor) -> int:
         # Online channels will ask the gateway first (query, then close); offline money arrives by statement.
         outcome = payment_observe(
             payment_id=payment_id,
-            observation=Observation(kind="closed", event_key=f"close:{out_trade_no}", amount=None, at=moment,
-                                    payload={}),
+            observation=Observation(
+                kind="closed", event_key=f"close:{out_trade_no}", amount=None, at=moment, payload={}
+            ),
             actor=actor,
         )
         closed += outcome == Outcome.CLOSED

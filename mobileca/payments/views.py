@@ -23,10 +23,15 @@ def order_pay(request: HttpRequest, order_no: str) -> HttpResponse:
     order = access_order_by_no(enterprise=enterprise, order_no=order_no)
     payment = access_offline_payment(order=order)
     return render(
-        request, "payments/remittance.html",
+        request,
+        "payments/remittance.html",
         {
-            "active": "purchase", "order": order, "payment": payment, "seller": settings.MOBILECA_SELLER,
-            "vouchers": payment.vouchers.all(), "max_mb": settings.MOBILECA_VOUCHER_MAX_BYTES // (1024 * 1024),
+            "active": "purchase",
+            "order": order,
+            "payment": payment,
+            "seller": settings.MOBILECA_SELLER,
+            "vouchers": payment.vouchers.all(),
+            "max_mb": settings.MOBILECA_VOUCHER_MAX_BYTES // (1024 * 1024),
         },
     )
 

@@ -1,0 +1,33 @@
+# The two commands of the README: `make run` (the platform on the embedded default) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: run test lint bench check-browser clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+run: $(VENV)/.installed
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} bash scripts/run.sh
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy mobileca config
+
+check-browser:
+	bash scripts/ensure-chromium.sh
+
+test: $(VENV)/.installed check-browser lint
+	$(VENV)/bin/pytest
+
+bench: $(VENV)/.installed
+	@for script in bench/bench_*.py; do $(PY) $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) var test-artifacts .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.test import Client
+
+from mobileca.accounts.models import Enterprise, User
+from mobileca.audit.services import Actor
+from mobileca.core.clock import clock
+from mobileca.core.ids import CertIdAllocator
+from mobileca.orders.models import Order
+from mobileca.payments.models import Payment
+from mobileca.payments.services import checkout
+from tests.factories import PASSWORD, EnterpriseFactory, FinanceFactory, UserFactory
+
+PRICE = Decimal("300.00")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    on_postgres = os.environ.get("DATABASE_URL", "").startswith(("postgres", "postgresql"))
+    for item in items:
+        if "postgres" in item.keywords and not on_postgres:
+            item.add_marker(pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL"))
+
+
+@pytest.fixture(autouse=True)
+def _private_media(settings: object, tmp_path: Path) -> None:
+    settings.PRIVATE_MEDIA_ROOT = tmp_path / "private"  # type: ignore[attr-defined]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cert_id_allocator(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Tests move the clock backwards and forwards; production's allocator only ever sees time go forward.
+    monkeypatch.setattr("mobileca.cards.services.cert_ids", CertIdAllocator())
+
+
+@pytest.fixture(autouse=True)
+def _real_clock() -> Iterator[None]:
+    clock.reset()
+    yield
+    clock.reset()
+
+
+@pytest.fixture
+def enterprise(db: None) -> Enterprise:
+    return EnterpriseFactory()
+
+
+@pytest.fixture
+def bidder(enterprise: Enterprise) -> User:
+    return UserFactory(enterprise=enterprise)
+
+
+@pytest.fixture
+def other_bidder(db: None) -> User:
+    return UserFactory()
+
+
+@pytest.fixture
+def finance(db: None) -> User:
+    return FinanceFactory()
+
+
+def login(client: Client, user: User) -> Client:
+    assert client.login(username=user.username, password=PASSWORD)
+    return client
+
+
+@pytest.fixture
+def bidder_client(client: Client, bidder: User) -> Client:
+    return login(client, bidder)
+
+
+@pytest.fixture
+def finance_client(finance: User) -> Client:
+    return login(Client(), finance)
+
+
+def actor_of(user: User) -> Actor:
+    return Actor("operator" if user.is_staff else "user", str(user.pk))
+
+
+def make_offline_order(user: User, *, token: str = "tok-1", region: str = "jiangxi") -> tuple[Order, Payment]:
+    assert user.enterprise is not None
+    order = checkout(
+        user=user,
+        enterprise=user.enterprise,
+        product_code="mobile-ca",
+        region_code=region,
+        channel="offline",
+        expected_amount=PRICE,
+        client_token=token,
+        actor=actor_of(user),
+    )
+    return order, Payment.objects.get(order=order)
+
+
+@pytest.fixture
+def offline_order(bidder: User) -> tuple[Order, Payment]:
+    return make_offline_order(bidder)

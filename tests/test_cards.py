@@ -1,0 +1,144 @@
+"""「CA 续费申领」 cards: 证书ID, purchase records, claim entry (R2.1–R2.3, §8)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from mobileca.accounts.models import User
+from mobileca.audit.services import Actor
+from mobileca.cards.models import Card
+from mobileca.cards.services import card_create_for_order
+from mobileca.core.clock import clock
+from mobileca.core.ids import CertIdAllocator, cert_id_for
+from mobileca.payments.services import remittance_confirm
+from tests.conftest import actor_of, login, make_offline_order
+
+SYSTEM = Actor("system", "test")
+
+
+def _paid_card(bidder: User, finance: User, token: str = "t") -> Card:
+    _, payment = make_offline_order(bidder, token=token)
+    remittance_confirm(payment_id=payment.pk, actor=actor_of(finance), operator=finance)
+    return Card.objects.get(source_order_no=payment.order.order_no)
+
+
+def test_cert_id_is_the_creation_millisecond_in_beijing_time(enterprise) -> None:
+    # R2.2: yyyyMMddHHmmssSSS, e.g. 20250522162406485
+    moment = datetime(2025, 5, 22, 8, 24, 6, 485_123, tzinfo=UTC)  # 16:24:06.485 in Beijing
+    assert cert_id_for(moment) == "20250522162406485"
+    with clock.frozen(moment):
+        card = card_create_for_order(
+            enterprise_id=enterprise.pk,
+            product_name="移动 CA 数字证书",
+            order_no="A1",
+            purchased_at=moment,
+            actor=SYSTEM,
+        )
+    assert card.cert_id == "20250522162406485"
+
+
+def test_cards_created_in_the_same_millisecond_get_distinct_17_digit_ids(enterprise) -> None:
+    # R2.2: unique even when two are created in the same millisecond
+    moment = datetime(2026, 1, 1, 0, 0, 0, 1000, tzinfo=UTC)
+    with clock.frozen(moment):
+        ids = [
+            card_create_for_order(
+                enterprise_id=enterprise.pk,
+                product_name="p",
+                order_no=f"O{i}",
+                purchased_at=moment,
+                actor=SYSTEM,
+            ).cert_id
+            for i in range(5)
+        ]
+    assert len(set(ids)) == 5 and all(re.fullmatch(r"\d{17}", cert_id) for cert_id in ids)
+
+
+def test_card_id_taken_by_another_process_moves_to_the_next_free_millisecond(enterprise, monkeypatch) -> None:
+    # Another process already holds this millisecond's id: the database refuses it and we take the next one.
+    moment = datetime(2026, 3, 1, 2, 0, 0, 5000, tzinfo=UTC)
+    Card.objects.create(
+        cert_id=cert_id_for(moment),
+        enterprise=enterprise,
+        product_name="p",
+        source_order_no="elsewhere",
+        first_purchased_at=moment,
+        created_at=moment,
+    )
+    # This process has not seen the other's id: a fresh allocator.
+    monkeypatch.setattr("mobileca.cards.services.cert_ids", CertIdAllocator())
+    with clock.frozen(moment):
+        card = card_create_for_order(
+            enterprise_id=enterprise.pk, product_name="p", order_no="mine", purchased_at=moment, actor=SYSTEM
+        )
+    assert card.cert_id == "20260301100000006"
+
+
+def test_card_creation_is_idempotent_per_order(enterprise) -> None:
+    # §8: a card created twice for one order is not allowed
+    moment = datetime(2026, 1, 1, tzinfo=UTC)
+    first = card_create_for_order(
+        enterprise_id=enterprise.pk, product_name="p", order_no="O", purchased_at=moment, actor=SYSTEM
+    )
+    again = card_create_for_order(
+        enterprise_id=enterprise.pk, product_name="p", order_no="O", purchased_at=moment, actor=SYSTEM
+    )
+    assert first.pk == again.pk and Card.objects.count() == 1
+
+
+def test_card_list_shows_the_fields_and_dashes_until_claimed(bidder_client: Client, bidder: User, finance) -> None:
+    # R2.1, R2.2
+    card = _paid_card(bidder, finance)
+    page = bidder_client.get("/ca/cards/").content.decode()
+    for label in [
+        "CA 续费申领",
+        "移动CA数字证书",
+        "证书ID",
+        card.cert_id,
+        "首次购买时间",
+        "服务到期时间",
+        "服务编号",
+        "购买记录",
+        "立即申领",
+    ]:
+        assert label in page, label
+    assert re.search(r"<dt>服务到期时间</dt><dd>-</dd>", page)
+    assert re.search(r"<dt>服务编号</dt><dd>-</dd>", page)
+
+
+def test_purchase_records_show_time_amount_method_region_status(bidder_client: Client, bidder: User, finance) -> None:
+    # R2.3
+    card = _paid_card(bidder, finance)
+    page = bidder_client.get(f"/ca/cards/{card.cert_id}/orders/").content.decode()
+    for label in ["¥300.00", "线下汇款", "江西", "已支付", "新购"]:
+        assert label in page, label
+
+
+def test_claim_button_says_the_claim_comes_later(bidder_client: Client, bidder: User, finance) -> None:
+    card = _paid_card(bidder, finance)
+    assert "后续版本开放" in bidder_client.get(f"/ca/cards/{card.cert_id}/claim/").content.decode()
+
+
+def test_another_enterprises_card_is_404(client: Client, bidder: User, other_bidder: User, finance) -> None:
+    # §8
+    card = _paid_card(bidder, finance)
+    login(client, other_bidder)
+    assert card.cert_id not in client.get("/ca/cards/").content.decode()
+    for suffix in ["orders/", "claim/"]:
+        assert client.get(f"/ca/cards/{card.cert_id}/{suffix}").status_code == 404
+
+
+def test_card_list_query_count_does_not_grow_with_cards(bidder_client: Client, bidder: User, finance) -> None:
+    _paid_card(bidder, finance, token="a")
+    with CaptureQueriesContext(connection) as one:
+        bidder_client.get("/ca/cards/")
+    for index in range(5):
+        _paid_card(bidder, finance, token=f"b{index}")
+    with CaptureQueriesContext(connection) as six:
+        bidder_client.get("/ca/cards/")
+    assert len(six) == len(one)

@@ -1,0 +1,118 @@
+"""Real row locks on PostgreSQL: two threads racing on the same payment (R1.7, §8)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import pytest
+from django.db import connection
+
+from mobileca.accounts.models import User
+from mobileca.audit.services import audit_chain_verify
+from mobileca.cards.models import Card
+from mobileca.core.errors import Conflict
+from mobileca.orders.models import Order
+from mobileca.payments.models import Payment, PaymentEvent
+from mobileca.payments.services import checkout, remittance_confirm
+from tests.conftest import PRICE, actor_of, make_offline_order
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+
+
+def _race(work: Callable[[], object], threads: int = 2) -> list[object]:
+    """Run ``work`` in several threads released at the same instant; return each result or exception."""
+    barrier = threading.Barrier(threads)
+    results: list[object] = []
+    lock = threading.Lock()
+
+    def run() -> None:
+        barrier.wait()
+        try:
+            outcome: object = work()
+        except Exception as exc:  # noqa: BLE001 - the test inspects what each thread got
+            outcome = exc
+        finally:
+            connection.close()
+        with lock:
+            results.append(outcome)
+
+    workers = [threading.Thread(target=run) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=30)
+    return results
+
+
+def test_two_finance_confirmations_at_once_pay_once_and_make_one_card(bidder: User, finance: User) -> None:
+    order, payment = make_offline_order(bidder)
+    results = _race(lambda: remittance_confirm(payment_id=payment.pk, actor=actor_of(finance), operator=finance))
+    refusals = [result for result in results if isinstance(result, Conflict)]
+    assert len(results) == 2 and len(refusals) == 1, results
+    assert Payment.objects.get(pk=payment.pk).status == "paid"
+    assert Order.objects.get(pk=order.pk).status == "paid"
+    assert Card.objects.count() == 1
+    assert PaymentEvent.objects.filter(payment=payment).count() == 1
+    assert audit_chain_verify().ok
+
+
+def test_double_submitted_checkout_at_once_makes_one_order(bidder: User) -> None:
+    def submit() -> Order:
+        return checkout(
+            user=bidder,
+            enterprise=bidder.enterprise,
+            product_code="mobile-ca",
+            region_code="jiangxi",
+            channel="offline",
+            expected_amount=PRICE,
+            client_token="double",
+            actor=actor_of(bidder),
+        )
+
+    results = _race(submit)
+    assert all(isinstance(result, Order) for result in results), results
+    assert {result.pk for result in results} == {Order.objects.get().pk}  # type: ignore[union-attr]
+    assert Payment.objects.count() == 1
+
+
+def test_confirmation_racing_auto_close_never_pays_a_closed_order(bidder: User, finance: User) -> None:
+    from datetime import timedelta
+
+    from mobileca.audit.services import Actor
+    from mobileca.core.clock import clock, now
+    from mobileca.payments.services import payments_close_expired
+
+    order, payment = make_offline_order(bidder)
+    clock.set(now() + timedelta(days=8))
+    barrier = threading.Barrier(2)
+    results: list[object] = []
+
+    def confirm() -> None:
+        barrier.wait()
+        try:
+            results.append(remittance_confirm(payment_id=payment.pk, actor=actor_of(finance), operator=finance))
+        except Conflict as exc:
+            results.append(exc)
+        finally:
+            connection.close()
+
+    def close() -> None:
+        barrier.wait()
+        try:
+            results.append(payments_close_expired(actor=Actor("system", "test")))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=confirm), threading.Thread(target=close)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    order.refresh_from_db()
+    payment.refresh_from_db()
+    # Whichever won, the pair is consistent: paid with a card, or closed without one.
+    assert (order.status, payment.status, Card.objects.count()) in {
+        ("paid", "paid", 1),
+        ("closed", "closed", 0),
+    }
