@@ -7,7 +7,7 @@ fi
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
   echo "Installing Debian's chromium for the browser tests..."
   DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null
   exit 0
 fi
 echo "The browser tests need Debian's Chromium. Install it with:  sudo apt-get install chromium" >&2
