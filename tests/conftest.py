@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from django.apps import apps as django_apps
 from django.test import Client
 
 from mobileca.accounts.models import Enterprise, User
@@ -18,6 +20,23 @@ from mobileca.payments.services import checkout
 from tests.factories import PASSWORD, EnterpriseFactory, FinanceFactory, UserFactory
 
 PRICE = Decimal("300.00")
+
+
+SEED_MIGRATIONS = [
+    "mobileca.orders.migrations.0002_seed_products_regions",
+    "mobileca.payments.migrations.0002_finance_group",
+]
+
+
+@pytest.fixture(autouse=True)
+def _seed_after_flush(request: pytest.FixtureRequest) -> None:
+    """Transactional tests start from a flushed database: put back what the data migrations seed."""
+    marker = request.node.get_closest_marker("django_db")
+    if "transactional_db" not in request.fixturenames and not (marker and marker.kwargs.get("transaction")):
+        return
+    request.getfixturevalue("transactional_db")
+    for module in SEED_MIGRATIONS:
+        importlib.import_module(module).seed(django_apps, None)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

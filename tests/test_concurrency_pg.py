@@ -17,7 +17,7 @@ from mobileca.payments.models import Payment, PaymentEvent
 from mobileca.payments.services import checkout, remittance_confirm
 from tests.conftest import PRICE, actor_of, make_offline_order
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 def _race(work: Callable[[], object], threads: int = 2) -> list[object]:
@@ -116,3 +116,39 @@ def test_confirmation_racing_auto_close_never_pays_a_closed_order(bidder: User, 
         ("paid", "paid", 1),
         ("closed", "closed", 0),
     }
+
+
+def _statement(*rows: tuple[str, str, str]) -> bytes:
+    lines = ["交易流水号,交易时间,金额,付款人户名,付款人账号,附言"]
+    lines += [f"{txn},2026-11-28 10:00:00,{amount},测试企业,6222000000000001,{memo}" for txn, amount, memo in rows]
+    return "\n".join(lines).encode()
+
+
+def test_two_imports_of_the_same_statement_at_once_pay_once(bidder: User, finance: User) -> None:
+    from mobileca.payments.models import StatementLine
+    from mobileca.payments.services import statement_import
+
+    _order, payment = make_offline_order(bidder)
+    raw = _statement(("TXN-1", "300.00", f"CA费 {payment.memo_code}"))
+    results = _race(lambda: statement_import(file_name="s.csv", raw=raw, operator=finance, actor=actor_of(finance)))
+    assert not [result for result in results if isinstance(result, Exception)], results
+    assert StatementLine.objects.count() == 1
+    assert Payment.objects.get(pk=payment.pk).status == "paid" and Card.objects.count() == 1
+    assert PaymentEvent.objects.filter(payment=payment).count() == 1
+
+
+def test_two_claims_of_the_same_line_at_once_apply_once(bidder: User, finance: User) -> None:
+    from mobileca.payments.models import StatementLine
+    from mobileca.payments.services import statement_import, statement_line_claim
+
+    order, payment = make_offline_order(bidder)
+    statement_import(
+        file_name="s.csv", raw=_statement(("TXN-2", "300.00", "no memo")), operator=finance, actor=actor_of(finance)
+    )
+    line = StatementLine.objects.get()
+    results = _race(lambda: statement_line_claim(line_id=line.pk, reference=order.order_no, actor=actor_of(finance)))
+    refusals = [result for result in results if isinstance(result, Conflict)]
+    assert len(refusals) == 1, results
+    line.refresh_from_db()
+    assert line.status == "claimed" and line.payment_id == payment.pk
+    assert Payment.objects.get(pk=payment.pk).status == "paid" and Card.objects.count() == 1

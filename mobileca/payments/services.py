@@ -361,33 +361,51 @@ def statement_parse(raw: bytes) -> list[ParsedLine]:
             continue
     if text is None:
         raise InvalidInput("无法识别文件编码，请导出 UTF-8 或 GBK 编码的 CSV", code="statement_encoding")
-    reader = csv.DictReader(io.StringIO(text))
-    missing = [column for column in STATEMENT_COLUMNS if column not in (reader.fieldnames or [])]
-    if missing:
-        raise InvalidInput(f"银行流水缺少列：{'、'.join(missing)}", code="statement_columns")
-    lines: list[ParsedLine] = []
-    seen: set[str] = set()
-    for number, row in enumerate(reader, start=2):
-        try:
-            txn_id = (row["交易流水号"] or "").strip()
-            if not txn_id or len(txn_id) > 64 or txn_id in seen:
-                raise ValueError("交易流水号为空、过长或重复")
-            seen.add(txn_id)
-            booked = datetime.strptime((row["交易时间"] or "").strip(), "%Y-%m-%d %H:%M:%S").replace(tzinfo=BEIJING)
-            amount = yuan((row["金额"] or "").strip().replace(",", ""))
-        except (ValueError, TypeError) as exc:
-            raise InvalidInput(f"第 {number} 行格式有误：{exc}", code="statement_row") from exc
-        lines.append(
-            ParsedLine(
-                bank_txn_id=txn_id,
-                booked_at=booked,
-                amount=amount,
-                payer_name=(row["付款人户名"] or "").strip()[:200],
-                payer_account=(row["付款人账号"] or "").strip()[:64],
-                memo=(row["附言"] or "").strip()[:200],
-            )
-        )
+    reader = csv.DictReader(io.StringIO(text), strict=True)
+    try:
+        missing = [column for column in STATEMENT_COLUMNS if column not in (reader.fieldnames or [])]
+        if missing:
+            raise InvalidInput(f"银行流水缺少列：{'、'.join(missing)}", code="statement_columns")
+        lines = [_statement_row(number, row) for number, row in enumerate(reader, start=2)]
+    except csv.Error as exc:
+        raise InvalidInput(
+            f"银行流水第 {reader.line_num} 行附近 CSV 格式有误（引号不配对或字段过长）", code="statement_csv"
+        ) from exc
+    _refuse_duplicate_ids(lines)
     return lines
+
+
+def _statement_row(number: int, row: dict[str, str | None]) -> ParsedLine:
+    def refuse(what: str) -> InvalidInput:
+        return InvalidInput(f"第 {number} 行格式有误：{what}", code="statement_row")
+
+    txn_id = (row.get("交易流水号") or "").strip()
+    if not txn_id or len(txn_id) > 64:
+        raise refuse("交易流水号为空或超过 64 个字符")
+    try:
+        booked = datetime.strptime((row.get("交易时间") or "").strip(), "%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        raise refuse("交易时间应为 YYYY-MM-DD HH:MM:SS") from None
+    try:
+        amount = yuan((row.get("金额") or "").strip().replace(",", ""))
+    except ValueError:
+        raise refuse("金额应为精确到分的数字") from None
+    return ParsedLine(
+        bank_txn_id=txn_id,
+        booked_at=booked.replace(tzinfo=BEIJING),
+        amount=amount,
+        payer_name=(row.get("付款人户名") or "").strip()[:200],
+        payer_account=(row.get("付款人账号") or "").strip()[:64],
+        memo=(row.get("附言") or "").strip()[:200],
+    )
+
+
+def _refuse_duplicate_ids(lines: list[ParsedLine]) -> None:
+    seen: set[str] = set()
+    for number, line in enumerate(lines, start=2):
+        if line.bank_txn_id in seen:
+            raise InvalidInput(f"第 {number} 行格式有误：交易流水号在文件中重复", code="statement_row")
+        seen.add(line.bank_txn_id)
 
 
 def statement_import(*, file_name: str, raw: bytes, operator: User, actor: Actor) -> ImportResult:
@@ -419,8 +437,9 @@ def statement_import(*, file_name: str, raw: bytes, operator: User, actor: Actor
             for line in parsed
             if line.bank_txn_id not in known
         ]
-        StatementLine.objects.bulk_create(fresh)
-        statement.new_count = len(fresh)
+        # Another import may book the same transaction at the same moment: the unique index keeps one.
+        StatementLine.objects.bulk_create(fresh, ignore_conflicts=True)
+        statement.new_count = StatementLine.objects.filter(statement=statement).count()
         statement.save(update_fields=["new_count"])
         audit_record(
             action="statement.imported",
@@ -429,7 +448,7 @@ def statement_import(*, file_name: str, raw: bytes, operator: User, actor: Actor
             data={
                 "file": statement.file_name,
                 "lines": len(parsed),
-                "new": len(fresh),
+                "new": statement.new_count,
                 "sha256": statement.sha256,
             },
         )
@@ -441,7 +460,7 @@ def statement_import(*, file_name: str, raw: bytes, operator: User, actor: Actor
     return ImportResult(
         statement_id=statement.pk,
         lines=len(parsed),
-        new=len(fresh),
+        new=statement.new_count,
         matched=matched,
         unmatched=counts[LineStatus.UNMATCHED],
         refund=counts[LineStatus.PAID_LATE] + counts[LineStatus.DUPLICATE],
@@ -467,18 +486,18 @@ def _line_match(*, line: StatementLine, actor: Actor) -> LineStatus:
     return _line_set(line, status, "", payment=payment if status != LineStatus.UNMATCHED else None)
 
 
-def _observe_line(*, line: StatementLine, payment: Payment, actor: Actor) -> Outcome:
-    return payment_observe(
-        payment_id=payment.pk,
-        observation=Observation(
-            kind="paid",
-            event_key=f"statement:{line.bank_txn_id}",
-            amount=line.amount,
-            at=line.booked_at,
-            payload={"payer": line.payer_name, "account": line.payer_account, "memo": line.memo},
-        ),
-        actor=actor,
+def _line_observation(line: StatementLine) -> Observation:
+    return Observation(
+        kind="paid",
+        event_key=f"statement:{line.bank_txn_id}",
+        amount=line.amount,
+        at=line.booked_at,
+        payload={"payer": line.payer_name, "account": line.payer_account, "memo": line.memo},
     )
+
+
+def _observe_line(*, line: StatementLine, payment: Payment, actor: Actor) -> Outcome:
+    return payment_observe(payment_id=payment.pk, observation=_line_observation(line), actor=actor)
 
 
 def _line_set(line: StatementLine, status: LineStatus, note: str, payment: Payment | None = None) -> LineStatus:
@@ -487,26 +506,38 @@ def _line_set(line: StatementLine, status: LineStatus, note: str, payment: Payme
     return status
 
 
+@transaction.atomic(durable=True)
 def statement_line_claim(*, line_id: int, reference: str, actor: Actor) -> LineStatus:
     """Finance assigns an unmatched credit to an order (by order number or memo code); the amount must match."""
-    line = StatementLine.objects.filter(pk=line_id).first()
+    reference = reference.strip().upper()
+    payment_id = (
+        Payment.objects.filter(memo_code=reference).values_list("pk", flat=True).first()
+        or Payment.objects.filter(order__order_no=reference, channel=PaymentChannel.OFFLINE)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    # Locks in the house order: order, payment, then the line.
+    order, payment = lock_payment_with_order(payment_id) if payment_id else (None, None)
+    line = StatementLine.objects.select_for_update().filter(pk=line_id).first()
     if line is None:
         raise NotFound("未找到该到账记录")
     if line.status != LineStatus.UNMATCHED:
         raise Conflict("该到账记录已处理", code="line_not_unmatched")
-    reference = reference.strip().upper()
-    payment = (
-        Payment.objects.filter(memo_code=reference).first()
-        or Payment.objects.filter(order__order_no=reference, channel=PaymentChannel.OFFLINE).first()
-    )
-    if payment is None:
+    if order is None or payment is None:
         raise NotFound("未找到该订单号或汇款识别码对应的线下汇款订单")
     if line.amount != payment.amount:
         raise InvalidInput(
             f"到账金额 {line.amount} 与订单应付金额 {payment.amount} 不符，不能认领", code="amount_mismatch"
         )
-    outcome = _observe_line(line=line, payment=payment, actor=actor)
+    outcome = _observe_locked(order=order, payment=payment, observation=_line_observation(line), actor=actor)
     status = {Outcome.PAID: LineStatus.CLAIMED}.get(outcome, _LINE_STATUS_FOR.get(outcome, LineStatus.UNMATCHED))
+    audit_record(
+        action="statement.line_claimed",
+        subject=f"statement_line:{line.bank_txn_id}",
+        actor=actor,
+        enterprise_id=order.enterprise_id,
+        data={"payment": payment.out_trade_no, "outcome": outcome.value},
+    )
     return _line_set(line, status, f"人工认领：{reference}", payment=payment)
 
 

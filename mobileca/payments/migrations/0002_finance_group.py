@@ -5,14 +5,17 @@ from django.db import migrations
 
 
 def seed(apps, schema_editor):
-    for app_config in apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, verbosity=0)
-        app_config.models_module = None
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
+    lookup = {"codename": "manage_remittance", "content_type__app_label": "payments"}
+    if not Permission.objects.filter(**lookup).exists():
+        # Inside a migration run permissions are only created after the last migration: create them now.
+        for app_config in apps.get_app_configs():
+            app_config.models_module = True
+            create_permissions(app_config, verbosity=0)
+            app_config.models_module = None
     group, _ = Group.objects.get_or_create(name="财务")
-    group.permissions.add(Permission.objects.get(codename="manage_remittance", content_type__app_label="payments"))
+    group.permissions.add(Permission.objects.get(**lookup))
 
 
 class Migration(migrations.Migration):
