@@ -29,12 +29,22 @@ def main() -> None:
     finance = User.objects.create(username="bench-finance", is_staff=True)
     actor = Actor("user", str(user.pk))
     for index in range(N):
-        checkout(user=user, enterprise=enterprise, product_code="mobile-ca", region_code="jiangxi",
-                 channel="offline", expected_amount=Decimal("300.00"), client_token=f"b{index}", actor=actor)
+        checkout(
+            user=user,
+            enterprise=enterprise,
+            product_code="mobile-ca",
+            region_code="jiangxi",
+            channel="offline",
+            expected_amount=Decimal("300.00"),
+            client_token=f"b{index}",
+            actor=actor,
+        )
     memos = list(Payment.objects.values_list("memo_code", flat=True))
     rows = ["交易流水号,交易时间,金额,付款人户名,付款人账号,附言"]
-    rows += [f"T{index:08d},2026-11-28 10:00:00,300.00,基准测试企业,6222000000000001,CA费 {memo}"
-             for index, memo in enumerate(memos)]
+    rows += [
+        f"T{index:08d},2026-11-28 10:00:00,300.00,基准测试企业,6222000000000001,CA费 {memo}"
+        for index, memo in enumerate(memos)
+    ]
     raw_csv = "\n".join(rows).encode()
 
     def platform() -> None:

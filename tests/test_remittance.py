@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -216,3 +218,14 @@ def test_voucher_files_are_not_reachable_by_another_enterprise(
     login(client, other_bidder)
     assert client.get(f"/ca/orders/{order.order_no}/voucher/{voucher.pk}/").status_code == 404
     assert client.get(f"/backoffice/vouchers/{voucher.pk}/").status_code == 403
+
+
+def test_vouchers_are_stored_under_the_private_root_only(bidder: User, offline_order, settings) -> None:
+    # Vouchers are private: stored under MOBILECA_PRIVATE_MEDIA_ROOT, never under a public URL
+    _, payment = offline_order
+    voucher = remittance_voucher_upload(
+        payment_id=payment.pk, upload=SimpleUploadedFile("a.pdf", PDF), actor=actor_of(bidder)
+    )
+    path = Path(voucher.file.path)
+    assert path.is_relative_to(settings.PRIVATE_MEDIA_ROOT) and path.read_bytes() == PDF
+    assert voucher.sha256 == hashlib.sha256(PDF).hexdigest()

@@ -1,0 +1,348 @@
+"""Browser walk through R1.1–R1.6 and R2.1–R2.3 with Debian's Chromium, driven by Playwright's sync API.
+
+A bidder buys a mobile CA, pays by offline remittance (线下汇款) and uploads a voucher; finance confirms the
+money in the back office; the bidder then sees the new card in 「CA 续费申领」. Every step clicks the Chinese
+labels a real user sees. Run alone with ``pytest -m browser``; set ``MOBILECA_SKIP_BROWSER=1`` to skip where no
+Chromium is installed (otherwise a missing Chromium fails the run: ``apt-get install chromium``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from mobileca.accounts.models import User
+from mobileca.cards.models import Card, CardStatus
+from mobileca.orders import views as order_views
+from mobileca.orders.models import Order, OrderStatus, PaymentChannel
+from mobileca.payments.models import Payment, PaymentStatus, RemittanceVoucher, VoucherStatus
+from tests.factories import PASSWORD, EnterpriseFactory, FinanceFactory, UserFactory
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+SELLER = "江西省精彩纵横采购咨询有限公司"
+SELLER_ACCOUNT_NO = "36050183015000001234"
+TIMEOUT_MS = 15_000
+
+# transaction=True: the live server answers from another thread and must see committed rows. (conftest's
+# _seed_after_flush puts back the product, the regions and the 财务 group that the flush between tests removes.)
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _allow_orm_beside_playwright_loop() -> Iterator[None]:
+    """Playwright's sync API runs an event loop in the test thread; Django then refuses ORM calls from it."""
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    yield
+    if previous is None:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        if os.environ.get("MOBILECA_SKIP_BROWSER") == "1":
+            pytest.skip(f"{CHROMIUM} missing and MOBILECA_SKIP_BROWSER=1")
+        pytest.fail(
+            f"Chromium not found at {CHROMIUM}: run `apt-get install chromium` "
+            "(or set MOBILECA_SKIP_BROWSER=1 to skip the browser tests)",
+            pytrace=False,
+        )
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+    """A fresh browser profile (own cookies); ``indirect`` parametrisation may turn JavaScript off."""
+    javascript: bool = getattr(request, "param", True)
+    context = browser.new_context(
+        locale="zh-CN", viewport={"width": 1280, "height": 900}, java_script_enabled=javascript
+    )
+    context.set_default_timeout(TIMEOUT_MS)
+    expect.set_options(timeout=TIMEOUT_MS)
+    tab = context.new_page()
+    try:
+        yield tab
+    finally:
+        context.close()
+
+
+# --- what a user does, in the user's words ------------------------------------------------------------------
+
+
+def log_in(page: Page, base_url: str, user: User) -> None:
+    page.goto(base_url + "/")
+    expect(page.get_by_role("heading", name="登录")).to_be_visible()
+    page.get_by_label("用户名").fill(user.username)
+    page.get_by_label("密码").fill(PASSWORD)
+    page.get_by_role("button", name="登录").click()
+
+
+def log_out(page: Page) -> None:
+    page.get_by_role("button", name="退出").click()
+    expect(page.get_by_role("heading", name="登录")).to_be_visible()
+
+
+def open_ca_management(page: Page) -> None:
+    """「工作台」 → 「投标服务 CA」 → 「CA 管理」 (R1.1)."""
+    page.get_by_role("navigation").get_by_role("link", name="工作台", exact=True).click()
+    expect(page.get_by_role("heading", name="工作台", exact=True)).to_be_visible()
+    side = page.get_by_role("complementary")
+    summary = side.get_by_text("投标服务 CA", exact=True)
+    ca_management = side.get_by_role("link", name="CA 管理")
+    # The menu starts folded: 「投标服务 CA」 unfolds it to show 「CA 管理」.
+    expect(ca_management).to_be_hidden()
+    summary.click()
+    expect(ca_management).to_be_visible()
+    ca_management.click()
+    expect(page.get_by_role("heading", name="CA 管理", exact=True)).to_be_visible()
+
+
+def left_menu(page: Page, label: str) -> None:
+    page.get_by_role("complementary").get_by_role("link", name=label, exact=True).click()
+
+
+def open_checkout(page: Page) -> None:
+    """「CA 新购」 → 「移动 CA 数字证书」 → 「立即开通」 (R1.2)."""
+    left_menu(page, "CA 新购")
+    expect(page.get_by_role("heading", name="CA 新购", exact=True)).to_be_visible()
+    product = page.locator(".product").filter(has=page.get_by_role("heading", name="移动 CA 数字证书"))
+    expect(product).to_have_count(1)
+    expect(product).to_contain_text("¥300.00")
+    product.get_by_role("link", name="立即开通").click()
+    expect(page.get_by_role("heading", name="移动 CA 数字证书", level=1)).to_be_visible()
+
+
+def choose_guangxi_offline(page: Page) -> None:
+    page.get_by_role("radio", name="广西").check()
+    page.get_by_role("radio", name="线下汇款").check()
+
+
+# --- the tests ------------------------------------------------------------------------------------------------
+
+
+def test_bidder_buys_mobile_ca_by_remittance_finance_confirms_and_the_card_appears(
+    live_server, page: Page, tmp_path: Path
+) -> None:
+    enterprise = EnterpriseFactory()
+    bidder = UserFactory(enterprise=enterprise)
+    finance = FinanceFactory()
+    base = live_server.url
+
+    # Step 2: log in, navigate to the purchase, the payment page (R1.1–R1.6).
+    log_in(page, base, bidder)
+    expect(page.get_by_role("heading", name="工作台", exact=True)).to_be_visible()
+    open_ca_management(page)
+    open_checkout(page)
+
+    pay_info = page.locator(".panel").filter(has=page.get_by_role("heading", name="支付信息"))
+    expect(pay_info).to_contain_text(f"销售方: {SELLER}")
+    expect(pay_info).to_contain_text("收款类型: 移动CA")
+    expect(pay_info).to_contain_text("应付金额: ¥300.00")
+
+    regions = page.locator(".panel").filter(has=page.get_by_role("heading", name="选择办理地区"))
+    expect(regions).to_contain_text("办理地区不影响投标, 可全国使用")
+    expect(regions.get_by_role("radio")).to_have_count(2)
+    expect(regions.get_by_role("radio", name="江西")).to_be_enabled()
+    expect(regions.get_by_role("radio", name="广西")).to_be_enabled()
+
+    channels = page.locator(".panel").filter(has=page.get_by_role("heading", name="选择支付方式"))
+    # Alipay is listed (R1.6); whether it is enabled yet is not this test's concern.
+    expect(channels.get_by_role("radio", name="支付宝支付")).to_be_visible()
+    expect(channels.get_by_role("radio", name="微信支付 (即将开放)", exact=True)).to_be_disabled()
+    expect(channels.get_by_role("radio", name="线下汇款")).to_be_enabled()
+
+    choose_guangxi_offline(page)
+    page.get_by_role("button", name="确认并支付").click()
+
+    # Step 3: remittance instructions and voucher upload (R1.6 线下汇款).
+    expect(page.get_by_role("heading", name="线下汇款")).to_be_visible()
+    instructions = page.locator("table.kv")
+    expect(instructions.get_by_role("row", name="收款账号")).to_contain_text(SELLER_ACCOUNT_NO)
+    expect(instructions.get_by_role("row", name="汇款金额")).to_contain_text("¥300.00")
+    expect(instructions.get_by_role("row", name="办理地区")).to_contain_text("广西")
+    memo = page.locator("#memo-code")
+    expect(memo).to_have_text(re.compile(r"^MC[0-9A-Z]{8}$"))
+    memo_code = memo.inner_text().strip()
+    expect(page.locator(".status")).to_have_text("待支付")
+
+    voucher_file = tmp_path / "转账凭证.pdf"
+    voucher_file.write_bytes(b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n")
+    page.get_by_label(re.compile("上传转账凭证")).set_input_files(voucher_file)
+    page.get_by_role("button", name="上传凭证").click()
+    expect(page.get_by_role("status")).to_have_text("汇款凭证已上传，财务确认到账后订单将自动完成")
+    voucher_row = page.get_by_role("row").filter(has_text=voucher_file.name)
+    expect(voucher_row).to_have_count(1)
+    expect(voucher_row).to_contain_text("待审核")
+
+    # Step 4: finance confirms the money in the back office.
+    log_out(page)
+    log_in(page, base, finance)
+    page.get_by_role("navigation").get_by_role("link", name="运营后台").click()
+    page.get_by_role("complementary").get_by_role("link", name="线下汇款确认").click()
+    expect(page.get_by_role("heading", name="线下汇款确认")).to_be_visible()
+    row = page.get_by_role("row").filter(has_text=memo_code)
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("¥300.00")
+    expect(row).to_contain_text(enterprise.name)
+    expect(row).to_contain_text(voucher_file.name)
+    row.get_by_role("button", name="确认收款").click()
+    expect(page.get_by_role("status")).to_have_text("已确认收款，订单已完成")
+    expect(page.get_by_role("row").filter(has_text=memo_code)).to_have_count(0)
+
+    # Step 5: the bidder sees the card (R2.1–R2.3).
+    log_out(page)
+    log_in(page, base, bidder)
+    open_ca_management(page)
+    left_menu(page, "CA 续费申领")
+    expect(page.get_by_role("heading", name="CA 续费申领")).to_be_visible()
+    cards = page.locator(".card")
+    expect(cards).to_have_count(1)
+    card = cards.first
+    expect(card.get_by_role("heading", name="移动CA数字证书")).to_be_visible()
+
+    def field(label: str) -> str:
+        return card.locator(f"dt:text-is('{label}') + dd").inner_text().strip()
+
+    cert_id = field("证书ID")
+    assert re.fullmatch(r"\d{17}", cert_id), cert_id
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", field("首次购买时间")), field("首次购买时间")
+    assert field("服务到期时间") == "-"
+    assert field("服务编号") == "-"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "cards.png"), full_page=True)
+
+    card.get_by_role("link", name="购买记录").click()
+    expect(page.get_by_role("heading", name="购买记录")).to_be_visible()
+    expect(page.get_by_text(f"证书ID：{cert_id}")).to_be_visible()
+    order_rows = page.locator("tbody tr")
+    expect(order_rows).to_have_count(1)
+    cells = order_rows.first.locator("td")
+    expect(cells).to_have_text(
+        [re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$"), "新购", "¥300.00", "线下汇款", "广西", "已支付"]
+    )
+    page.get_by_role("link", name="返回 CA 续费申领").click()
+    expect(page.get_by_role("heading", name="CA 续费申领")).to_be_visible()
+    page.locator(".card").first.get_by_role("link", name="立即申领").click()
+    expect(page.get_by_role("heading", name="立即申领")).to_be_visible()
+    expect(page.get_by_text(f"证书ID：{cert_id}")).to_be_visible()
+    expect(page.locator(".notice")).to_contain_text("扫码申领功能将在后续版本开放")
+
+    # The database agrees with what the pages showed.
+    order = Order.objects.get()
+    assert order.enterprise_id == enterprise.pk
+    assert order.created_by_id == bidder.pk
+    assert order.amount == Decimal("300.00")
+    assert order.channel == PaymentChannel.OFFLINE
+    assert order.region.code == "guangxi"
+    assert order.status == OrderStatus.PAID
+    assert order.paid_at is not None
+    assert order.seller_name == SELLER
+    payment = Payment.objects.get()
+    assert payment.order_id == order.pk
+    assert payment.memo_code == memo_code
+    assert payment.amount == Decimal("300.00")
+    assert payment.status == PaymentStatus.PAID
+    voucher = RemittanceVoucher.objects.get()
+    assert voucher.payment_id == payment.pk
+    assert voucher.status == VoucherStatus.ACCEPTED
+    assert voucher.reviewed_by_id == finance.pk
+    assert voucher.content_type == "application/pdf"
+    card_row = Card.objects.get()
+    assert card_row.cert_id == cert_id
+    assert card_row.enterprise_id == enterprise.pk
+    assert card_row.source_order_no == order.order_no
+    assert card_row.status == CardStatus.UNCLAIMED
+    assert card_row.expires_at is None
+    assert card_row.service_no == ""
+    assert order.card_id == card_row.pk
+
+
+def slow_checkout(monkeypatch: pytest.MonkeyPatch, delay: float) -> list[str]:
+    """Make the server take ``delay`` seconds over 「确认并支付」, so a second click lands while the first is in
+    flight (as on a slow network). Returns the log of server calls: one "start" and one "end" per request."""
+    real_checkout = order_views.checkout
+    calls: list[str] = []
+
+    def slow(**kwargs: Any) -> Order:
+        calls.append("start")
+        try:
+            time.sleep(delay)
+            return real_checkout(**kwargs)
+        finally:
+            calls.append("end")
+
+    monkeypatch.setattr(order_views, "checkout", slow)
+    return calls
+
+
+# With JavaScript on, the page disables the button after the first click, so the second click sends nothing. With
+# JavaScript off nothing stops the second click: two requests with the same form token reach the server at once,
+# and its one-order-per-token rule must hold alone.
+@pytest.mark.parametrize(
+    ("page", "requests_sent"), [(True, 1), (False, 2)], indirect=["page"], ids=["javascript-on", "javascript-off"]
+)
+def test_double_click_on_confirm_and_pay_makes_exactly_one_order(
+    live_server, page: Page, requests_sent: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bidder = UserFactory(enterprise=EnterpriseFactory())
+    log_in(page, live_server.url, bidder)
+    open_ca_management(page)
+    open_checkout(page)
+    choose_guangxi_offline(page)
+    server_calls = slow_checkout(monkeypatch, delay=0.5)
+    posts: list[str] = []
+    page.on("request", lambda request: posts.append(request.url) if request.method == "POST" else None)
+
+    # Two rapid clicks on the same spot. Locator.click would wait for the first navigation to finish; the mouse
+    # does not, just like a user's finger.
+    box = page.get_by_role("button", name="确认并支付").bounding_box()
+    assert box is not None
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    with page.expect_request(lambda request: request.method == "POST"):
+        page.mouse.click(x, y)
+    page.mouse.click(x, y)
+
+    expect(page.get_by_role("heading", name="线下汇款")).to_be_visible()
+    expect(page.locator("#memo-code")).to_have_text(re.compile(r"^MC[0-9A-Z]{8}$"))
+    assert len(posts) == requests_sent, posts
+    # The browser abandons the first request on the second click, but the server finishes it: wait for that.
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while server_calls.count("end") < requests_sent and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server_calls == ["start"] * requests_sent + ["end"] * requests_sent, server_calls
+
+    assert Order.objects.count() == 1
+    assert Payment.objects.count() == 1
+    order = Order.objects.get()
+    assert order.created_by_id == bidder.pk
+    assert order.region.code == "guangxi"
+    assert order.status == OrderStatus.PENDING_PAYMENT
+    expect(page.get_by_role("heading", name=f"订单 {order.order_no}")).to_be_visible()
+    expect(page.locator("#memo-code")).to_have_text(Payment.objects.get().memo_code or "")
