@@ -253,7 +253,11 @@ def test_money_arriving_by_statement_after_the_close_is_kept_as_paid_late_and_ma
     late = StatementLine.objects.get(bank_txn_id="TXN-LATE")
     assert (late.status, late.payment_id) == (LineStatus.PAID_LATE, payment.pk)
     assert Card.objects.count() == 0
-    assert [action for action, _, _ in audit_after(seq)] == ["statement.imported", "payment.paid_late"]
+    assert [action for action, _, _ in audit_after(seq)] == [
+        "statement.imported",
+        "payment.paid_late",
+        "statement.line_paid_late",
+    ]
     assert audit_chain_verify().ok
 
     # and the job, running again, neither reopens nor re-closes it

@@ -88,6 +88,8 @@ def test_remittance_page_shows_bank_account_exact_amount_and_memo(bidder_client:
     [
         ("expected_amount", "0.01", "应付金额与当前价格不符"),
         ("expected_amount", "abc", "应付金额与当前价格不符"),
+        ("expected_amount", "sNaN", "应付金额与当前价格不符"),
+        ("expected_amount", "1e30", "应付金额与当前价格不符"),
         ("region", "xizang", "请选择办理地区"),
         ("channel", "bitcoin", "请选择支付方式"),
         ("channel", "alipay", "即将开放"),
@@ -120,6 +122,17 @@ def test_price_comes_from_the_product_configuration(bidder_client: Client) -> No
     assert _counts() == before
     _post(bidder_client, expected_amount="280.00")
     assert Order.objects.get().amount == Decimal("280.00")
+
+
+@pytest.mark.django_db
+def test_a_product_price_must_be_positive() -> None:
+    # R1.4: a zero or negative price can never be configured (orders also refuse amount <= 0)
+    from django.core.exceptions import ValidationError
+
+    product = Product.objects.get(code="mobile-ca")
+    product.price = Decimal("0.00")
+    with pytest.raises(ValidationError):
+        product.full_clean()
 
 
 def test_double_click_on_confirm_makes_one_order(bidder_client: Client) -> None:

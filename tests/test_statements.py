@@ -170,7 +170,13 @@ def test_statement_line_with_memo_and_exact_amount_pays_the_order_and_creates_on
     assert list(PaymentEvent.objects.values_list("event_key", "outcome")) == [("statement:TXN-1", "paid")]
     statement = StatementImport.objects.get()
     assert (statement.line_count, statement.new_count, statement.matched_count) == (1, 1, 1)
-    assert audit_actions_after(seq) == ["statement.imported", "payment.paid", "order.paid", "card.created"]
+    assert audit_actions_after(seq) == [
+        "statement.imported",
+        "payment.paid",
+        "order.paid",
+        "card.created",
+        "statement.line_matched",
+    ]
     assert audit_chain_verify().ok
 
 
@@ -203,7 +209,7 @@ def test_statement_line_with_the_wrong_amount_goes_to_the_claim_queue_and_pays_n
         0,
         0,
     )
-    assert audit_actions_after(seq) == ["statement.imported"]
+    assert audit_actions_after(seq) == ["statement.imported", "statement.line_unmatched"]
     page = finance_client.get(STATEMENTS_URL).content.decode()
     assert "TXN-1" in page
     assert "金额与订单应付金额 300.00 不符" in page
@@ -283,7 +289,7 @@ def test_a_second_credit_for_the_same_memo_is_a_duplicate_for_refund_and_makes_n
         ("statement:TXN-1", "paid"),
         ("statement:TXN-2", "already_paid"),
     ]
-    assert audit_actions_after(seq) == ["statement.imported", "payment.extra_credit"]
+    assert audit_actions_after(seq) == ["statement.imported", "payment.extra_credit", "statement.line_duplicate"]
     page = finance_client.get(STATEMENTS_URL).content.decode()
     assert "待退款到账" in page
     assert "重复到账（待退款）" in page
@@ -312,7 +318,7 @@ def test_credit_for_an_auto_closed_order_is_recorded_paid_late_for_refund_and_ma
     assert payment.paid_at == datetime(2025, 5, 30, 11, 0, tzinfo=BEIJING)
     assert payment.paid_by_event == "statement:TXN-1"
     assert Card.objects.count() == 0
-    assert audit_actions_after(seq) == ["statement.imported", "payment.paid_late"]
+    assert audit_actions_after(seq) == ["statement.imported", "payment.paid_late", "statement.line_paid_late"]
     assert audit_chain_verify().ok
 
 
@@ -695,7 +701,7 @@ def test_finance_returns_an_unmatched_line_with_a_reason(finance: User, finance_
         "statement_line:TXN-UNMATCHED",
         f"operator:{finance.pk}",
     )
-    assert event.data == {"reason": "非本平台款项，已原路退回", "amount": "88.00"}
+    assert event.data == {"note": "非本平台款项，已原路退回", "amount": "88.00", "payment": None}
     assert "TXN-UNMATCHED" not in finance_client.get(STATEMENTS_URL).content.decode()
 
 

@@ -26,6 +26,7 @@ from mobileca.payments.models import (
     StatementLine,
 )
 from mobileca.payments.services import (
+    open_voucher,
     remittance_confirm,
     remittance_voucher_reject,
     statement_import,
@@ -93,7 +94,7 @@ def voucher_view(request: HttpRequest, voucher_id: int) -> FileResponse:
     voucher = RemittanceVoucher.objects.filter(pk=voucher_id).first()
     if voucher is None:
         raise NotFound("未找到该凭证")
-    return FileResponse(voucher.file.open("rb"), content_type=voucher.content_type)
+    return open_voucher(voucher)
 
 
 @finance_required

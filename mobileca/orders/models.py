@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 
 
@@ -10,7 +13,9 @@ class Product(models.Model):
     code = models.SlugField(unique=True)
     name = models.CharField("产品名称", max_length=100)
     receipt_type = models.CharField("收款类型", max_length=50)
-    price = models.DecimalField("价格", max_digits=12, decimal_places=2)
+    price = models.DecimalField(
+        "价格", max_digits=12, decimal_places=2, validators=[MinValueValidator(Decimal("0.01"))]
+    )
     term_months = models.PositiveSmallIntegerField("服务期限(月)", default=12)
     is_active = models.BooleanField(default=True)
     sort = models.PositiveSmallIntegerField(default=0)

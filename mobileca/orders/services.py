@@ -33,7 +33,7 @@ def order_create(
     product_code: str,
     region_code: str,
     channel: str,
-    expected_amount: Decimal,
+    expected_amount: Decimal | None,
     client_token: str,
     actor: Actor,
 ) -> tuple[Order, bool]:
@@ -89,7 +89,10 @@ def order_create(
             )
     except IntegrityError:
         # The other click of a double click won the race; hand back its order.
-        return Order.objects.get(created_by=user, client_token=client_token), False
+        winner = Order.objects.filter(created_by=user, client_token=client_token).first()
+        if winner is None:
+            raise
+        return winner, False
     return order, True
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -13,6 +13,7 @@ from django.shortcuts import redirect, render
 from mobileca.accounts.selectors import access_enterprise_by_user
 from mobileca.core.actors import actor_for
 from mobileca.core.errors import ApplicationError, InvalidInput
+from mobileca.core.money import yuan
 from mobileca.orders.models import PaymentChannel
 from mobileca.orders.selectors import (
     order_list_pending_for_enterprise,
@@ -51,9 +52,9 @@ def checkout_page(request: HttpRequest, product_code: str) -> HttpResponse:
     error: ApplicationError | None = None
     if request.method == "POST":
         try:
-            expected = Decimal(request.POST.get("expected_amount", ""))
-        except InvalidOperation:
-            expected = Decimal(-1)
+            expected: Decimal | None = yuan(request.POST.get("expected_amount", ""))
+        except (ValueError, TypeError):
+            expected = None  # refused by the service with the price-changed message
         try:
             order = checkout(
                 user=request.user,  # type: ignore[arg-type]

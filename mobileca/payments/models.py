@@ -30,6 +30,7 @@ class PaymentStatus(models.TextChoices):
     PAID = "paid", "已支付"
     CLOSED = "closed", "已关闭"
     PAID_LATE = "paid_late", "关闭后到账（待退款）"
+    REFUNDED = "refunded", "已退款"
 
 
 PAYMENT_TRANSITIONS: dict[str, frozenset[str]] = {
@@ -37,7 +38,8 @@ PAYMENT_TRANSITIONS: dict[str, frozenset[str]] = {
     PaymentStatus.PAID: frozenset(),
     # Money that arrives for a closed order is real money: recorded for refund, never dropped.
     PaymentStatus.CLOSED: frozenset({PaymentStatus.PAID_LATE}),
-    PaymentStatus.PAID_LATE: frozenset(),
+    PaymentStatus.PAID_LATE: frozenset({PaymentStatus.REFUNDED}),
+    PaymentStatus.REFUNDED: frozenset(),
 }
 
 
@@ -52,6 +54,10 @@ class Payment(models.Model):
     paid_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     paid_by_event = models.CharField(max_length=120, blank=True)
+    # The credit that brought the money (a statement line, later a gateway notification). A finance confirmation
+    # pays the order before the money is on a statement; the first matching credit then settles it instead of
+    # being taken for a second payment.
+    settled_by_event = models.CharField(max_length=120, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -151,6 +157,7 @@ class StatementLine(models.Model):
     payer_account = models.CharField("付款人账号", max_length=64)
     memo = models.CharField("附言", max_length=200, blank=True)
     status = models.CharField(max_length=16, choices=LineStatus.choices, default=LineStatus.UNMATCHED)
+    attempted = models.BooleanField(default=False)  # automatic matching has looked at it
     status_note = models.CharField(max_length=200, blank=True)
     payment = models.ForeignKey(Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="lines")
 

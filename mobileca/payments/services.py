@@ -15,13 +15,14 @@ from typing import Any
 
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
+from django.http import FileResponse
 
 from mobileca.accounts.models import Enterprise, User
 from mobileca.audit.services import Actor, audit_record
 from mobileca.cards.services import card_create_for_order
 from mobileca.core.clock import now
 from mobileca.core.errors import Conflict, InvalidInput, NotFound
-from mobileca.core.ids import BEIJING, MEMO_ALPHABET, MEMO_PREFIX, new_memo_code, new_order_no
+from mobileca.core.ids import BEIJING, MEMO_ALPHABET, MEMO_PREFIX, is_valid_memo_code, new_memo_code, new_order_no
 from mobileca.core.money import yuan
 from mobileca.core.states import ensure_transition
 from mobileca.orders.models import Order, OrderKind, OrderStatus, PaymentChannel
@@ -54,7 +55,7 @@ def checkout(
     product_code: str,
     region_code: str,
     channel: str,
-    expected_amount: Decimal,
+    expected_amount: Decimal | None,
     client_token: str,
     actor: Actor,
 ) -> Order:
@@ -104,6 +105,7 @@ def _payment_start(*, order: Order, actor: Actor) -> Payment:
 
 class Outcome(StrEnum):
     PAID = "paid"
+    SETTLED = "settled"  # the credit behind an earlier finance confirmation: nothing more to do
     PAID_LATE = "paid_late"
     ALREADY_PAID = "already_paid"  # a second credit for a paid order: real money, to be refunded
     DUPLICATE_EVENT = "duplicate_event"  # the same observation again: nothing to do
@@ -121,6 +123,9 @@ class Observation:
     amount: Decimal | None
     at: datetime
     payload: dict[str, Any]
+    # True when the money itself was seen (a bank credit, a gateway notification); False for a person's word
+    # that it arrived (finance confirmation).
+    credit: bool = False
 
 
 @transaction.atomic(durable=True)
@@ -130,6 +135,7 @@ def payment_observe(*, payment_id: int, observation: Observation, actor: Actor) 
 
 
 def _observe_locked(*, order: Order, payment: Payment, observation: Observation, actor: Actor) -> Outcome:
+    """Record the observation in the inbox, then apply it. The caller holds the order and payment locks."""
     try:
         with transaction.atomic():
             event = PaymentEvent.objects.create(
@@ -152,59 +158,52 @@ def _observe_locked(*, order: Order, payment: Payment, observation: Observation,
 
 def _apply(*, order: Order, payment: Payment, observation: Observation, actor: Actor) -> Outcome:
     subject = f"payment:{payment.out_trade_no}"
+
+    def record(action: str, **data: Any) -> None:
+        audit_record(
+            action=action,
+            subject=subject,
+            actor=actor,
+            enterprise_id=order.enterprise_id,
+            data={"event": observation.event_key, "amount": str(observation.amount), **data},
+        )
+
     if observation.kind == "closed":
         if payment.status != PaymentStatus.PENDING:
             return Outcome.NOOP
         _payment_move(payment, PaymentStatus.CLOSED)
         payment.closed_at = observation.at
         payment.save(update_fields=["status", "closed_at"])
-        audit_record(action="payment.closed", subject=subject, actor=actor, enterprise_id=order.enterprise_id)
+        record("payment.closed")
         order_close(order=order, actor=actor, reason="expired")
         return Outcome.CLOSED
     if observation.amount != payment.amount:
-        audit_record(
-            action="payment.refused",
-            subject=subject,
-            actor=actor,
-            enterprise_id=order.enterprise_id,
-            data={
-                "reason": "amount_mismatch",
-                "amount": str(observation.amount),
-                "event": observation.event_key,
-            },
-        )
+        record("payment.refused", reason="amount_mismatch")
         return Outcome.AMOUNT_MISMATCH
-    if payment.status in (PaymentStatus.PAID, PaymentStatus.PAID_LATE):
-        audit_record(
-            action="payment.extra_credit",
-            subject=subject,
-            actor=actor,
-            enterprise_id=order.enterprise_id,
-            data={"event": observation.event_key, "amount": str(observation.amount)},
-        )
+    if payment.status == PaymentStatus.PAID and observation.credit and not payment.settled_by_event:
+        payment.settled_by_event = observation.event_key
+        payment.save(update_fields=["settled_by_event"])
+        record("payment.settled")
+        return Outcome.SETTLED
+    if payment.status in (PaymentStatus.PAID, PaymentStatus.PAID_LATE, PaymentStatus.REFUNDED):
+        record("payment.extra_credit")
         return Outcome.ALREADY_PAID
+    settled_by = observation.event_key if observation.credit else ""
     if payment.status == PaymentStatus.CLOSED:
         _payment_move(payment, PaymentStatus.PAID_LATE)
-        payment.paid_at, payment.paid_by_event = observation.at, observation.event_key
-        payment.save(update_fields=["status", "paid_at", "paid_by_event"])
-        audit_record(
-            action="payment.paid_late",
-            subject=subject,
-            actor=actor,
-            enterprise_id=order.enterprise_id,
-            data={"event": observation.event_key, "amount": str(observation.amount)},
+        payment.paid_at, payment.paid_by_event, payment.settled_by_event = (
+            observation.at,
+            observation.event_key,
+            settled_by,
         )
+        payment.save(update_fields=["status", "paid_at", "paid_by_event", "settled_by_event"])
+        record("payment.paid_late")
         return Outcome.PAID_LATE
     _payment_move(payment, PaymentStatus.PAID)
-    payment.paid_at, payment.paid_by_event = observation.at, observation.event_key
-    payment.save(update_fields=["status", "paid_at", "paid_by_event"])
-    audit_record(
-        action="payment.paid",
-        subject=subject,
-        actor=actor,
-        enterprise_id=order.enterprise_id,
-        data={"event": observation.event_key, "amount": str(observation.amount)},
-    )
+    payment.paid_at, payment.paid_by_event, payment.settled_by_event = observation.at, observation.event_key, settled_by
+    payment.save(update_fields=["status", "paid_at", "paid_by_event", "settled_by_event"])
+    record("payment.paid")
+    _vouchers_accept(order=order, payment=payment, actor=actor)
     order_mark_paid(order=order, paid_at=observation.at, actor=actor)
     _fulfil(order=order, actor=actor)
     return Outcome.PAID
@@ -213,6 +212,24 @@ def _apply(*, order: Order, payment: Payment, observation: Observation, actor: A
 def _payment_move(payment: Payment, target: PaymentStatus) -> None:
     ensure_transition(PAYMENT_TRANSITIONS, payment.status, target)
     payment.status = target
+
+
+def _vouchers_accept(*, order: Order, payment: Payment, actor: Actor) -> None:
+    """The order is paid, however we learnt it: its waiting vouchers are settled too."""
+    waiting = list(payment.vouchers.filter(status=VoucherStatus.SUBMITTED).values_list("pk", flat=True))
+    if not waiting:
+        return
+    reviewer = int(actor.ident) if actor.kind == "operator" and actor.ident.isdigit() else None
+    RemittanceVoucher.objects.filter(pk__in=waiting).update(
+        status=VoucherStatus.ACCEPTED, reviewed_at=now(), reviewed_by_id=reviewer
+    )
+    audit_record(
+        action="remittance.vouchers_accepted",
+        subject=f"payment:{payment.out_trade_no}",
+        actor=actor,
+        enterprise_id=order.enterprise_id,
+        data={"vouchers": waiting},
+    )
 
 
 def _fulfil(*, order: Order, actor: Actor) -> None:
@@ -230,6 +247,8 @@ def _fulfil(*, order: Order, actor: Actor) -> None:
 
 # --- offline remittance -----------------------------------------------------------------------------------
 
+MAX_VOUCHERS_PER_PAYMENT = 10
+
 
 def access_offline_payment(*, order: Order) -> Payment:
     payment = Payment.objects.filter(order=order, channel=PaymentChannel.OFFLINE).first()
@@ -238,13 +257,31 @@ def access_offline_payment(*, order: Order) -> Payment:
     return payment
 
 
+def open_voucher(voucher: RemittanceVoucher) -> FileResponse:
+    try:
+        handle = voucher.file.open("rb")
+    except FileNotFoundError:
+        log.error("voucher %s: file %s is missing", voucher.pk, voucher.file.name)
+        raise NotFound("凭证文件不存在，请联系平台客服") from None
+    return FileResponse(handle, content_type=voucher.content_type)
+
+
+def _refuse_unless_payable(order: Order, payment: Payment) -> None:
+    if payment.status == PaymentStatus.CLOSED or order.status == OrderStatus.CLOSED:
+        raise Conflict("订单已关闭，不能再确认收款；如款项已到账，请导入银行流水登记为待退款", code="order_closed")
+    if payment.status != PaymentStatus.PENDING:
+        raise Conflict("该订单已不是待支付状态", code="payment_not_pending")
+
+
 @transaction.atomic(durable=True)
 def remittance_voucher_upload(*, payment_id: int, upload: UploadedFile, actor: Actor) -> RemittanceVoucher:
     """Attach a transfer voucher (PDF/JPEG/PNG, ≤ the configured size) to a pending remittance."""
     content_type = sniff_voucher_type(upload)
     order, payment = lock_payment_with_order(payment_id)
-    if payment.status != PaymentStatus.PENDING:
+    if payment.status != PaymentStatus.PENDING or now() >= order.expires_at:
         raise Conflict("该订单已不是待支付状态，无需再上传凭证", code="payment_not_pending")
+    if payment.vouchers.count() >= MAX_VOUCHERS_PER_PAYMENT:
+        raise Conflict(f"每个订单最多上传 {MAX_VOUCHERS_PER_PAYMENT} 份凭证", code="too_many_vouchers")
     digest = hashlib.sha256()
     for chunk in upload.chunks():
         digest.update(chunk)
@@ -270,33 +307,43 @@ def remittance_voucher_upload(*, payment_id: int, upload: UploadedFile, actor: A
     return voucher
 
 
-@transaction.atomic(durable=True)
 def remittance_confirm(*, payment_id: int, actor: Actor, operator: User) -> Outcome:
-    """Finance saw the money arrive: the order is paid. A closed order can no longer be paid this way."""
+    """Finance saw the money arrive: the order is paid. A closed order can no longer be paid this way.
+
+    An order past its deadline is closed here and then refused, so the deadline never depends on when the
+    auto-close job last ran.
+    """
     if not Payment.objects.filter(pk=payment_id, channel=PaymentChannel.OFFLINE).exists():
         raise NotFound("未找到该汇款")
-    order, payment = lock_payment_with_order(payment_id)
-    if payment.status == PaymentStatus.CLOSED:
-        raise Conflict("订单已关闭，不能再确认收款；如款项已到账，请导入银行流水登记为待退款", code="order_closed")
-    if payment.status != PaymentStatus.PENDING:
-        raise Conflict("该汇款已确认，无需重复操作", code="already_confirmed")
-    outcome = _observe_locked(
-        order=order,
-        payment=payment,
-        observation=Observation(
-            kind="paid",
-            event_key=f"confirm:{payment.out_trade_no}",
-            amount=payment.amount,
-            at=now(),
-            payload={"operator": operator.pk},
-        ),
-        actor=actor,
-    )
-    if outcome != Outcome.PAID:
-        raise Conflict("订单状态已变化，请刷新后重试", code=f"confirm_{outcome.value}")
-    RemittanceVoucher.objects.filter(payment_id=payment.pk, status=VoucherStatus.SUBMITTED).update(
-        status=VoucherStatus.ACCEPTED, reviewed_at=now(), reviewed_by=operator
-    )
+    refusal: Conflict | None = None
+    with transaction.atomic(durable=True):
+        order, payment = lock_payment_with_order(payment_id)
+        moment = now()
+        if payment.status == PaymentStatus.PENDING and moment >= order.expires_at:
+            _observe_locked(order=order, payment=payment, observation=_close_observation(payment, moment), actor=actor)
+        try:
+            _refuse_unless_payable(order, payment)
+        except Conflict as exc:
+            refusal = exc
+        else:
+            outcome = _observe_locked(
+                order=order,
+                payment=payment,
+                observation=Observation(
+                    kind="paid",
+                    event_key=f"confirm:{payment.out_trade_no}",
+                    amount=payment.amount,
+                    at=moment,
+                    payload={"operator": operator.pk},
+                ),
+                actor=actor,
+            )
+            if outcome != Outcome.PAID:
+                raise Conflict("订单状态已变化，请刷新后重试", code=f"confirm_{outcome.value}")
+    if refusal is not None:
+        if refusal.code == "payment_not_pending":
+            refusal = Conflict("该汇款已确认，无需重复操作", code="already_confirmed")
+        raise refusal
     return outcome
 
 
@@ -312,6 +359,8 @@ def remittance_voucher_reject(*, voucher_id: int, reason: str, actor: Actor, ope
     voucher = RemittanceVoucher.objects.select_for_update().get(pk=voucher_id)
     if voucher.status != VoucherStatus.SUBMITTED:
         raise Conflict("该凭证已审核", code="voucher_reviewed")
+    if payment.status != PaymentStatus.PENDING:
+        raise Conflict("该订单已不是待支付状态，不能驳回凭证", code="payment_not_pending")
     voucher.status, voucher.reject_reason = VoucherStatus.REJECTED, reason[:200]
     voucher.reviewed_at, voucher.reviewed_by = now(), operator
     voucher.save(update_fields=["status", "reject_reason", "reviewed_at", "reviewed_by"])
@@ -409,8 +458,14 @@ def _refuse_duplicate_ids(lines: list[ParsedLine]) -> None:
 
 
 def statement_import(*, file_name: str, raw: bytes, operator: User, actor: Actor) -> ImportResult:
-    """Store the statement's new credit lines, then match each by memo code and exact amount."""
+    """Store the statement's new credit lines, then match each by memo code and exact amount.
+
+    Lines are stored first (one transaction); each is then matched in its own transaction together with the payment
+    it pays. A line that was stored but never looked at (an interrupted import) is matched when the same statement
+    is imported again.
+    """
     parsed = [line for line in statement_parse(raw) if line.amount > 0]  # debits are not ours to match
+    txn_ids = [line.bank_txn_id for line in parsed]
     with transaction.atomic(durable=True):
         statement = StatementImport.objects.create(
             file_name=file_name[:200],
@@ -419,11 +474,7 @@ def statement_import(*, file_name: str, raw: bytes, operator: User, actor: Actor
             imported_at=now(),
             line_count=len(parsed),
         )
-        known = set(
-            StatementLine.objects.filter(bank_txn_id__in=[line.bank_txn_id for line in parsed]).values_list(
-                "bank_txn_id", flat=True
-            )
-        )
+        known = set(StatementLine.objects.filter(bank_txn_id__in=txn_ids).values_list("bank_txn_id", flat=True))
         fresh = [
             StatementLine(
                 statement=statement,
@@ -452,9 +503,10 @@ def statement_import(*, file_name: str, raw: bytes, operator: User, actor: Actor
                 "sha256": statement.sha256,
             },
         )
-    counts = {status: 0 for status in LineStatus}
-    for line in StatementLine.objects.filter(statement=statement).order_by("booked_at", "id"):
-        counts[_line_match(line=line, actor=actor)] += 1
+    counts = dict.fromkeys(LineStatus, 0)
+    pending = StatementLine.objects.filter(bank_txn_id__in=txn_ids, attempted=False).order_by("booked_at", "id")
+    for line_id in pending.values_list("pk", flat=True):
+        counts[statement_line_match(line_id=line_id, actor=actor)] += 1
     matched = counts[LineStatus.MATCHED]
     StatementImport.objects.filter(pk=statement.pk).update(matched_count=matched)
     return ImportResult(
@@ -469,40 +521,90 @@ def statement_import(*, file_name: str, raw: bytes, operator: User, actor: Actor
 
 _LINE_STATUS_FOR = {
     Outcome.PAID: LineStatus.MATCHED,
+    Outcome.SETTLED: LineStatus.MATCHED,
     Outcome.PAID_LATE: LineStatus.PAID_LATE,
     Outcome.ALREADY_PAID: LineStatus.DUPLICATE,
 }
 
 
-def _line_match(*, line: StatementLine, actor: Actor) -> LineStatus:
-    found = _MEMO_RE.search(line.memo.upper().replace(" ", ""))
-    payment = Payment.objects.filter(memo_code=found.group(0)).first() if found else None
-    if payment is None:
-        return _line_set(line, LineStatus.UNMATCHED, "附言中没有有效的汇款识别码")
+def _payment_id_by_memo(memo: str) -> int | None:
+    found = _MEMO_RE.search(memo.upper().replace(" ", ""))
+    if found is None or not is_valid_memo_code(found.group(0)):
+        return None
+    return Payment.objects.filter(memo_code=found.group(0)).values_list("pk", flat=True).first()
+
+
+def _lock_line(line_id: int) -> StatementLine:
+    line = StatementLine.objects.select_for_update().filter(pk=line_id).first()
+    if line is None:
+        raise NotFound("未找到该到账记录")
+    return line
+
+
+@transaction.atomic(durable=True)
+def statement_line_match(*, line_id: int, actor: Actor) -> LineStatus:
+    """Match one credit by the memo code in its 附言 and its exact amount; apply it with the payment it pays."""
+    memo = StatementLine.objects.filter(pk=line_id).values_list("memo", flat=True).first() or ""
+    payment_id = _payment_id_by_memo(memo)
+    order, payment = lock_payment_with_order(payment_id) if payment_id else (None, None)  # house lock order
+    line = _lock_line(line_id)
+    if line.attempted or line.status != LineStatus.UNMATCHED:
+        return LineStatus(line.status)
+    line.attempted = True
+    if order is None or payment is None:
+        return _line_set(line, LineStatus.UNMATCHED, "附言中没有有效的汇款识别码", actor=actor)
     if line.amount != payment.amount:
-        return _line_set(line, LineStatus.UNMATCHED, f"金额与订单应付金额 {payment.amount} 不符")
-    outcome = _observe_line(line=line, payment=payment, actor=actor)
-    status = _LINE_STATUS_FOR.get(outcome, LineStatus.UNMATCHED)
-    return _line_set(line, status, "", payment=payment if status != LineStatus.UNMATCHED else None)
+        return _line_set(line, LineStatus.UNMATCHED, f"金额与订单应付金额 {payment.amount} 不符", actor=actor)
+    return _line_apply(line=line, order=order, payment=payment, actor=actor, note="", claimed=False)
 
 
-def _line_observation(line: StatementLine) -> Observation:
-    return Observation(
-        kind="paid",
-        event_key=f"statement:{line.bank_txn_id}",
-        amount=line.amount,
-        at=line.booked_at,
-        payload={"payer": line.payer_name, "account": line.payer_account, "memo": line.memo},
+def _line_apply(
+    *, line: StatementLine, order: Order, payment: Payment, actor: Actor, note: str, claimed: bool
+) -> LineStatus:
+    outcome = _observe_locked(
+        order=order,
+        payment=payment,
+        observation=Observation(
+            kind="paid",
+            event_key=f"statement:{line.bank_txn_id}",
+            amount=line.amount,
+            at=line.booked_at,
+            payload={"payer": line.payer_name, "account": line.payer_account, "memo": line.memo},
+            credit=True,
+        ),
+        actor=actor,
     )
+    if outcome not in _LINE_STATUS_FOR:
+        # The inbox already holds this credit although the line is unmatched: refuse rather than guess.
+        raise Conflict("该到账记录已入账，请刷新后重试", code=f"line_{outcome.value}")
+    status = _LINE_STATUS_FOR[outcome]
+    if claimed and status == LineStatus.MATCHED:
+        status = LineStatus.CLAIMED
+    return _line_set(line, status, note, actor=actor, payment=payment, enterprise_id=order.enterprise_id)
 
 
-def _observe_line(*, line: StatementLine, payment: Payment, actor: Actor) -> Outcome:
-    return payment_observe(payment_id=payment.pk, observation=_line_observation(line), actor=actor)
-
-
-def _line_set(line: StatementLine, status: LineStatus, note: str, payment: Payment | None = None) -> LineStatus:
+def _line_set(
+    line: StatementLine,
+    status: LineStatus,
+    note: str,
+    *,
+    actor: Actor,
+    payment: Payment | None = None,
+    enterprise_id: int | None = None,
+) -> LineStatus:
     line.status, line.status_note, line.payment = status, note[:200], payment
-    line.save(update_fields=["status", "status_note", "payment"])
+    line.save(update_fields=["status", "status_note", "payment", "attempted"])
+    audit_record(
+        action=f"statement.line_{status.value}",
+        subject=f"statement_line:{line.bank_txn_id}",
+        actor=actor,
+        enterprise_id=enterprise_id,
+        data={
+            "payment": payment.out_trade_no if payment else None,
+            "amount": str(line.amount),
+            "note": line.status_note,
+        },
+    )
     return status
 
 
@@ -516,11 +618,8 @@ def statement_line_claim(*, line_id: int, reference: str, actor: Actor) -> LineS
         .values_list("pk", flat=True)
         .first()
     )
-    # Locks in the house order: order, payment, then the line.
-    order, payment = lock_payment_with_order(payment_id) if payment_id else (None, None)
-    line = StatementLine.objects.select_for_update().filter(pk=line_id).first()
-    if line is None:
-        raise NotFound("未找到该到账记录")
+    order, payment = lock_payment_with_order(payment_id) if payment_id else (None, None)  # house lock order
+    line = _lock_line(line_id)
     if line.status != LineStatus.UNMATCHED:
         raise Conflict("该到账记录已处理", code="line_not_unmatched")
     if order is None or payment is None:
@@ -529,40 +628,52 @@ def statement_line_claim(*, line_id: int, reference: str, actor: Actor) -> LineS
         raise InvalidInput(
             f"到账金额 {line.amount} 与订单应付金额 {payment.amount} 不符，不能认领", code="amount_mismatch"
         )
-    outcome = _observe_locked(order=order, payment=payment, observation=_line_observation(line), actor=actor)
-    status = {Outcome.PAID: LineStatus.CLAIMED}.get(outcome, _LINE_STATUS_FOR.get(outcome, LineStatus.UNMATCHED))
-    audit_record(
-        action="statement.line_claimed",
-        subject=f"statement_line:{line.bank_txn_id}",
-        actor=actor,
-        enterprise_id=order.enterprise_id,
-        data={"payment": payment.out_trade_no, "outcome": outcome.value},
+    line.attempted = True
+    return _line_apply(
+        line=line, order=order, payment=payment, actor=actor, note=f"人工认领：{reference}", claimed=True
     )
-    return _line_set(line, status, f"人工认领：{reference}", payment=payment)
 
 
 @transaction.atomic(durable=True)
 def statement_line_return(*, line_id: int, reason: str, actor: Actor) -> None:
-    """Finance returns a credit that belongs to no order (or must be refunded) to its payer."""
+    """Finance returns a credit that pays no order (unmatched, after closing, or a second time) to its payer.
+
+    A credit that arrived after its order closed also moves that payment to refunded.
+    """
     reason = reason.strip()
     if not reason:
         raise InvalidInput("请填写退回原因", code="reason_required")
-    line = StatementLine.objects.select_for_update().filter(pk=line_id).first()
-    if line is None:
-        raise NotFound("未找到该到账记录")
+    payment_id = StatementLine.objects.filter(pk=line_id).values_list("payment_id", flat=True).first()
+    order, payment = lock_payment_with_order(payment_id) if payment_id else (None, None)  # house lock order
+    line = _lock_line(line_id)
     if line.status not in (LineStatus.UNMATCHED, LineStatus.PAID_LATE, LineStatus.DUPLICATE):
         raise Conflict("该到账记录不需要退回", code="line_not_returnable")
-    line.status, line.status_note = LineStatus.RETURNED, reason[:200]
-    line.save(update_fields=["status", "status_note"])
-    audit_record(
-        action="statement.line_returned",
-        subject=f"statement_line:{line.bank_txn_id}",
+    if line.status == LineStatus.PAID_LATE and order is not None and payment is not None:
+        _payment_move(payment, PaymentStatus.REFUNDED)
+        payment.save(update_fields=["status"])
+        audit_record(
+            action="payment.refunded",
+            subject=f"payment:{payment.out_trade_no}",
+            actor=actor,
+            enterprise_id=order.enterprise_id,
+            data={"line": line.bank_txn_id, "reason": reason[:200], "offline": True},
+        )
+    line.attempted = True
+    _line_set(
+        line,
+        LineStatus.RETURNED,
+        reason,
         actor=actor,
-        data={"reason": line.status_note, "amount": str(line.amount)},
+        payment=payment,
+        enterprise_id=order.enterprise_id if order else None,
     )
 
 
 # --- auto-close --------------------------------------------------------------------------------------------
+
+
+def _close_observation(payment: Payment, moment: datetime) -> Observation:
+    return Observation(kind="closed", event_key=f"close:{payment.out_trade_no}", amount=None, at=moment, payload={})
 
 
 def payments_close_expired(*, actor: Actor) -> int:
@@ -570,17 +681,15 @@ def payments_close_expired(*, actor: Actor) -> int:
     moment = now()
     due = Payment.objects.filter(
         status=PaymentStatus.PENDING, order__status=OrderStatus.PENDING_PAYMENT, order__expires_at__lte=moment
-    ).values_list("pk", "out_trade_no")
+    ).values_list("pk", flat=True)
     closed = 0
-    for payment_id, out_trade_no in due:
+    for payment_id in due:
         # Online channels will ask the gateway first (query, then close); offline money arrives by statement.
-        outcome = payment_observe(
-            payment_id=payment_id,
-            observation=Observation(
-                kind="closed", event_key=f"close:{out_trade_no}", amount=None, at=moment, payload={}
-            ),
-            actor=actor,
-        )
+        with transaction.atomic(durable=True):
+            order, payment = lock_payment_with_order(payment_id)
+            outcome = _observe_locked(
+                order=order, payment=payment, observation=_close_observation(payment, moment), actor=actor
+            )
         closed += outcome == Outcome.CLOSED
     if closed:
         log.info("closed %d expired payments", closed)

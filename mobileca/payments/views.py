@@ -14,7 +14,7 @@ from mobileca.core.actors import actor_for
 from mobileca.core.errors import ApplicationError, InvalidInput, NotFound
 from mobileca.orders.selectors import access_order_by_no
 from mobileca.payments.models import RemittanceVoucher
-from mobileca.payments.services import access_offline_payment, remittance_voucher_upload
+from mobileca.payments.services import access_offline_payment, open_voucher, remittance_voucher_upload
 
 
 @login_required
@@ -61,4 +61,4 @@ def voucher_download(request: HttpRequest, order_no: str, voucher_id: int) -> Fi
     voucher = RemittanceVoucher.objects.filter(pk=voucher_id, payment__order=order).first()
     if voucher is None:
         raise NotFound("未找到该凭证")
-    return FileResponse(voucher.file.open("rb"), content_type=voucher.content_type)
+    return open_voucher(voucher)
