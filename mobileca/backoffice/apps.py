@@ -1,7 +1,8 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class BackofficeConfig(AppConfig):
     name = "mobileca.backoffice"
     label = "backoffice"
-    verbose_name = "运营后台"
+    verbose_name = _("运营后台")

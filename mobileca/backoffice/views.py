@@ -11,6 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from mobileca.accounts.models import User
@@ -43,7 +44,7 @@ def finance_required(view: Callable[..., HttpResponseBase]) -> Callable[..., Htt
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not (request.user.is_staff and request.user.has_perm(FINANCE_PERMISSION)):
-            raise PermissionDenied("仅财务人员可以访问此页面")
+            raise PermissionDenied(_("仅财务人员可以访问此页面"))
         return view(request, *args, **kwargs)
 
     return wrapper
@@ -57,7 +58,7 @@ def _operator(request: HttpRequest) -> User:
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     if not request.user.is_staff:
-        raise PermissionDenied("仅运营人员可以访问后台")
+        raise PermissionDenied(_("仅运营人员可以访问后台"))
     return render(request, "backoffice/home.html", {"bo_active": "home"})
 
 
@@ -85,7 +86,7 @@ def remittance_confirm_view(request: HttpRequest, payment_id: int) -> HttpRespon
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, "已确认收款，订单已完成")
+        messages.success(request, _("已确认收款，订单已完成"))
     return redirect("backoffice:remittances")
 
 
@@ -93,7 +94,7 @@ def remittance_confirm_view(request: HttpRequest, payment_id: int) -> HttpRespon
 def voucher_view(request: HttpRequest, voucher_id: int) -> FileResponse:
     voucher = RemittanceVoucher.objects.filter(pk=voucher_id).first()
     if voucher is None:
-        raise NotFound("未找到该凭证")
+        raise NotFound(_("未找到该凭证"))
     return open_voucher(voucher)
 
 
@@ -110,7 +111,7 @@ def voucher_reject_view(request: HttpRequest, voucher_id: int) -> HttpResponse:
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, "已驳回该汇款凭证")
+        messages.success(request, _("已驳回该汇款凭证"))
     return redirect("backoffice:remittances")
 
 
@@ -119,9 +120,9 @@ def statements(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         upload = request.FILES.get("statement")
         if upload is None or not upload.size:
-            messages.error(request, "请选择银行流水文件（CSV）")
+            messages.error(request, _("请选择银行流水文件（CSV）"))
         elif upload.size > MAX_STATEMENT_BYTES:
-            messages.error(request, "银行流水文件不能超过 5 MB")
+            messages.error(request, _("银行流水文件不能超过 5 MB"))
         else:
             try:
                 result = statement_import(
@@ -135,8 +136,16 @@ def statements(request: HttpRequest) -> HttpResponse:
             else:
                 messages.success(
                     request,
-                    f"导入完成：{result.lines} 笔入账，新增 {result.new} 笔，自动匹配 {result.matched} 笔，"
-                    f"待认领 {result.unmatched} 笔，待退款 {result.refund} 笔",
+                    _(
+                        "导入完成：{lines} 笔入账，新增 {new} 笔，自动匹配 {matched} 笔，"
+                        "待认领 {unmatched} 笔，待退款 {refund} 笔"
+                    ).format(
+                        lines=result.lines,
+                        new=result.new,
+                        matched=result.matched,
+                        unmatched=result.unmatched,
+                        refund=result.refund,
+                    ),
                 )
         return redirect("backoffice:statements")
     return render(
@@ -163,7 +172,7 @@ def line_claim_view(request: HttpRequest, line_id: int) -> HttpResponse:
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, f"认领完成：{LineStatus(status).label}")
+        messages.success(request, _("认领完成：{status}").format(status=LineStatus(status).label))
     return redirect("backoffice:statements")
 
 
@@ -175,5 +184,5 @@ def line_return_view(request: HttpRequest, line_id: int) -> HttpResponse:
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, "已登记退回")
+        messages.success(request, _("已登记退回"))
     return redirect("backoffice:statements")

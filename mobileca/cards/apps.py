@@ -1,7 +1,8 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class CardsConfig(AppConfig):
     name = "mobileca.cards"
     label = "cards"
-    verbose_name = "证书卡片"
+    verbose_name = _("证书卡片")

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class CardStatus(models.TextChoices):
-    UNCLAIMED = "unclaimed", "待申领"
-    ACTIVE = "active", "已开通"
-    EXPIRED = "expired", "已过期"
+    UNCLAIMED = "unclaimed", _("待申领")
+    ACTIVE = "active", _("已开通")
+    EXPIRED = "expired", _("已过期")
 
 
 CARD_TRANSITIONS: dict[str, frozenset[str]] = {
@@ -17,21 +18,21 @@ CARD_TRANSITIONS: dict[str, frozenset[str]] = {
 
 
 class Card(models.Model):
-    cert_id = models.CharField("证书ID", max_length=17, unique=True)
+    cert_id = models.CharField(_("证书ID"), max_length=17, unique=True)
     enterprise = models.ForeignKey("accounts.Enterprise", on_delete=models.PROTECT, related_name="cards")
     product_name = models.CharField(max_length=100)
     # The order that bought the card; unique, so one order can never make two cards.
     source_order_no = models.CharField(max_length=32, unique=True)
     status = models.CharField(max_length=16, choices=CardStatus.choices, default=CardStatus.UNCLAIMED)
-    first_purchased_at = models.DateTimeField("首次购买时间")
-    expires_at = models.DateTimeField("服务到期时间", null=True, blank=True)
-    service_no = models.CharField("服务编号", max_length=40, blank=True)
+    first_purchased_at = models.DateTimeField(_("首次购买时间"))
+    expires_at = models.DateTimeField(_("服务到期时间"), null=True, blank=True)
+    service_no = models.CharField(_("服务编号"), max_length=40, blank=True)
     created_at = models.DateTimeField()
 
     class Meta:
         ordering = ["-first_purchased_at", "-id"]
-        verbose_name = "移动CA证书卡片"
-        verbose_name_plural = "移动CA证书卡片"
+        verbose_name = _("移动CA证书卡片")
+        verbose_name_plural = _("移动CA证书卡片")
         indexes = [models.Index(fields=["enterprise", "-first_purchased_at"])]
 
     def __str__(self) -> str:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 
 from mobileca.accounts.models import Enterprise
 from mobileca.cards.models import Card
@@ -14,5 +15,5 @@ def card_list_for_enterprise(*, enterprise: Enterprise) -> QuerySet[Card]:
 def access_card_by_cert_id(*, enterprise: Enterprise, cert_id: str) -> Card:
     card = Card.objects.filter(enterprise=enterprise, cert_id=cert_id).first()
     if card is None:
-        raise NotFound("未找到该证书")
+        raise NotFound(_("未找到该证书"))
     return card

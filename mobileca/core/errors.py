@@ -20,14 +20,17 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy
+
 
 class ApplicationError(Exception):
     code: ClassVar[str] = "application_error"
     status: ClassVar[int] = 400
-    default_message: ClassVar[str] = "请求无法完成"
+    default_message: ClassVar[str | Promise] = gettext_lazy("请求无法完成")
 
     def __init__(self, message: str | None = None, *, code: str | None = None, detail: str = "") -> None:
-        self.message = message or self.default_message
+        self.message = message or str(self.default_message)
         if code is not None:
             self.code = code  # type: ignore[misc]
         self.detail = detail
@@ -37,25 +40,25 @@ class ApplicationError(Exception):
 class InvalidInput(ApplicationError):
     code = "invalid_input"
     status = 400
-    default_message = "提交的信息有误，请检查后重试"
+    default_message = gettext_lazy("提交的信息有误，请检查后重试")
 
 
 class NotFound(ApplicationError):
     code = "not_found"
     status = 404
-    default_message = "未找到对应的记录"
+    default_message = gettext_lazy("未找到对应的记录")
 
 
 class PermissionDenied(ApplicationError):
     code = "permission_denied"
     status = 403
-    default_message = "您没有权限执行此操作"
+    default_message = gettext_lazy("您没有权限执行此操作")
 
 
 class Conflict(ApplicationError):
     code = "conflict"
     status = 409
-    default_message = "当前状态不允许此操作"
+    default_message = gettext_lazy("当前状态不允许此操作")
 
 
 class InvalidTransition(Conflict):

@@ -41,6 +41,7 @@ from datetime import date
 from typing import Final
 
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
 
 __all__ = [
     "ORG_CODE_WEIGHTS",
@@ -184,7 +185,7 @@ def make_uscc(first17: str) -> str:
 def validate_uscc(value: str) -> None:
     """Django validator: raise ``ValidationError`` unless *value* is a valid USCC."""
     if not is_valid_uscc(value):
-        raise ValidationError("统一社会信用代码无效", code="invalid_uscc")
+        raise ValidationError(_("统一社会信用代码无效"), code="invalid_uscc")
 
 
 # --------------------------------------------------------------------------
@@ -264,4 +265,4 @@ def make_resident_id(first17: str) -> str:
 def validate_resident_id(value: str) -> None:
     """Django validator: raise ``ValidationError`` unless *value* is a valid ID."""
     if not is_valid_resident_id(value):
-        raise ValidationError("身份证号码无效", code="invalid_resident_id")
+        raise ValidationError(_("身份证号码无效"), code="invalid_resident_id")

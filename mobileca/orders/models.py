@@ -5,25 +5,26 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Product(models.Model):
     """A product on 「CA 新购」. Price and term live here (R1.4: configurable per product), never in a form."""
 
     code = models.SlugField(unique=True)
-    name = models.CharField("产品名称", max_length=100)
-    receipt_type = models.CharField("收款类型", max_length=50)
+    name = models.CharField(_("产品名称"), max_length=100)
+    receipt_type = models.CharField(_("收款类型"), max_length=50)
     price = models.DecimalField(
-        "价格", max_digits=12, decimal_places=2, validators=[MinValueValidator(Decimal("0.01"))]
+        _("价格"), max_digits=12, decimal_places=2, validators=[MinValueValidator(Decimal("0.01"))]
     )
-    term_months = models.PositiveSmallIntegerField("服务期限(月)", default=12)
+    term_months = models.PositiveSmallIntegerField(_("服务期限(月)"), default=12)
     is_active = models.BooleanField(default=True)
     sort = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["sort", "id"]
-        verbose_name = "产品"
-        verbose_name_plural = "产品"
+        verbose_name = _("产品")
+        verbose_name_plural = _("产品")
 
     def __str__(self) -> str:
         return self.name
@@ -33,28 +34,28 @@ class Region(models.Model):
     """「选择办理地区」 (R1.5): recorded on the order, no effect on use."""
 
     code = models.SlugField(unique=True)
-    name = models.CharField("地区", max_length=20)
+    name = models.CharField(_("地区"), max_length=20)
     is_active = models.BooleanField(default=True)
     sort = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["sort", "id"]
-        verbose_name = "办理地区"
-        verbose_name_plural = "办理地区"
+        verbose_name = _("办理地区")
+        verbose_name_plural = _("办理地区")
 
     def __str__(self) -> str:
         return self.name
 
 
 class OrderKind(models.TextChoices):
-    NEW = "new", "新购"
-    RENEWAL = "renewal", "续费"
+    NEW = "new", _("新购")
+    RENEWAL = "renewal", _("续费")
 
 
 class OrderStatus(models.TextChoices):
-    PENDING_PAYMENT = "pending_payment", "待支付"
-    PAID = "paid", "已支付"
-    CLOSED = "closed", "已关闭"
+    PENDING_PAYMENT = "pending_payment", _("待支付")
+    PAID = "paid", _("已支付")
+    CLOSED = "closed", _("已关闭")
 
 
 ORDER_TRANSITIONS: dict[str, frozenset[str]] = {
@@ -65,36 +66,36 @@ ORDER_TRANSITIONS: dict[str, frozenset[str]] = {
 
 
 class PaymentChannel(models.TextChoices):
-    ALIPAY = "alipay", "支付宝支付"
-    WECHAT = "wechat", "微信支付"
-    OFFLINE = "offline", "线下汇款"
+    ALIPAY = "alipay", _("支付宝支付")
+    WECHAT = "wechat", _("微信支付")
+    OFFLINE = "offline", _("线下汇款")
 
 
 class Order(models.Model):
-    order_no = models.CharField("订单号", max_length=32, unique=True)
+    order_no = models.CharField(_("订单号"), max_length=32, unique=True)
     enterprise = models.ForeignKey("accounts.Enterprise", on_delete=models.PROTECT, related_name="orders")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders")
     client_token = models.CharField(max_length=64)
     kind = models.CharField(max_length=16, choices=OrderKind.choices, default=OrderKind.NEW)
     product = models.ForeignKey(Product, on_delete=models.PROTECT)
     product_name = models.CharField(max_length=100)
-    seller_name = models.CharField("销售方", max_length=100)
-    amount = models.DecimalField("应付金额", max_digits=12, decimal_places=2)
-    region = models.ForeignKey(Region, on_delete=models.PROTECT, verbose_name="办理地区")
-    channel = models.CharField("支付方式", max_length=16, choices=PaymentChannel.choices)
+    seller_name = models.CharField(_("销售方"), max_length=100)
+    amount = models.DecimalField(_("应付金额"), max_digits=12, decimal_places=2)
+    region = models.ForeignKey(Region, on_delete=models.PROTECT, verbose_name=_("办理地区"))
+    channel = models.CharField(_("支付方式"), max_length=16, choices=PaymentChannel.choices)
     status = models.CharField(
-        "状态", max_length=24, choices=OrderStatus.choices, default=OrderStatus.PENDING_PAYMENT, db_index=True
+        _("状态"), max_length=24, choices=OrderStatus.choices, default=OrderStatus.PENDING_PAYMENT, db_index=True
     )
     card_id = models.BigIntegerField(null=True, blank=True, db_index=True)
-    created_at = models.DateTimeField("下单时间")
-    expires_at = models.DateTimeField("支付截止时间", db_index=True)
-    paid_at = models.DateTimeField("支付时间", null=True, blank=True)
-    closed_at = models.DateTimeField("关闭时间", null=True, blank=True)
+    created_at = models.DateTimeField(_("下单时间"))
+    expires_at = models.DateTimeField(_("支付截止时间"), db_index=True)
+    paid_at = models.DateTimeField(_("支付时间"), null=True, blank=True)
+    closed_at = models.DateTimeField(_("关闭时间"), null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        verbose_name = "订单"
-        verbose_name_plural = "订单"
+        verbose_name = _("订单")
+        verbose_name_plural = _("订单")
         constraints = [
             # A double click on 「确认并支付」 carries the same token: one order, not two.
             models.UniqueConstraint(fields=["created_by", "client_token"], name="order_one_per_client_token"),

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 
 from mobileca.accounts.models import Enterprise
 from mobileca.core.errors import NotFound
@@ -14,7 +15,7 @@ def product_list_for_sale() -> QuerySet[Product]:
 def product_get_for_sale(*, code: str) -> Product:
     product = Product.objects.filter(code=code, is_active=True).first()
     if product is None:
-        raise NotFound("该产品不存在或已下架")
+        raise NotFound(_("该产品不存在或已下架"))
     return product
 
 
@@ -26,7 +27,7 @@ def access_order_by_no(*, enterprise: Enterprise, order_no: str) -> Order:
     """An order of this enterprise; another enterprise's order is simply not found (no leak)."""
     order = Order.objects.select_related("region", "product").filter(enterprise=enterprise, order_no=order_no).first()
     if order is None:
-        raise NotFound("未找到该订单")
+        raise NotFound(_("未找到该订单"))
     return order
 
 

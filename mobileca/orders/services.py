@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
 
 from mobileca.accounts.models import Enterprise, User
 from mobileca.audit.services import Actor, audit_record
@@ -43,20 +44,20 @@ def order_create(
     the product's price. If the two differ the form was tampered with or the price changed: refuse.
     """
     if not client_token or len(client_token) > 64:
-        raise InvalidInput("页面已过期，请刷新后重试", code="missing_client_token")
+        raise InvalidInput(_("页面已过期，请刷新后重试"), code="missing_client_token")
     existing = Order.objects.filter(created_by=user, client_token=client_token).first()
     if existing is not None:
         return existing, False
     product = product_get_for_sale(code=product_code)
     region = region_list_active().filter(code=region_code).first()
     if region is None:
-        raise InvalidInput("请选择办理地区", code="invalid_region")
+        raise InvalidInput(_("请选择办理地区"), code="invalid_region")
     if channel not in PaymentChannel.values:
-        raise InvalidInput("请选择支付方式", code="invalid_channel")
+        raise InvalidInput(_("请选择支付方式"), code="invalid_channel")
     if channel not in ENABLED_CHANNELS:
-        raise InvalidInput("该支付方式即将开放，请选择线下汇款", code="channel_unavailable")
+        raise InvalidInput(_("该支付方式即将开放，请选择线下汇款"), code="channel_unavailable")
     if expected_amount != product.price:
-        raise InvalidInput("应付金额与当前价格不符，请刷新页面后重试", code="amount_mismatch")
+        raise InvalidInput(_("应付金额与当前价格不符，请刷新页面后重试"), code="amount_mismatch")
     created_at = now()
     try:
         with transaction.atomic():
@@ -98,7 +99,7 @@ def order_create(
 
 def order_mark_paid(*, order: Order, paid_at: datetime, actor: Actor) -> None:
     """PENDING_PAYMENT → PAID. The caller holds the order's row lock."""
-    ensure_transition(ORDER_TRANSITIONS, order.status, OrderStatus.PAID, message="订单不是待支付状态")
+    ensure_transition(ORDER_TRANSITIONS, order.status, OrderStatus.PAID, message=_("订单不是待支付状态"))
     order.status, order.paid_at = OrderStatus.PAID, paid_at
     order.save(update_fields=["status", "paid_at"])
     audit_record(
@@ -117,7 +118,7 @@ def order_attach_card(*, order: Order, card_id: int) -> None:
 
 def order_close(*, order: Order, actor: Actor, reason: str) -> None:
     """PENDING_PAYMENT → CLOSED. The caller holds the order's row lock."""
-    ensure_transition(ORDER_TRANSITIONS, order.status, OrderStatus.CLOSED, message="订单不是待支付状态")
+    ensure_transition(ORDER_TRANSITIONS, order.status, OrderStatus.CLOSED, message=_("订单不是待支付状态"))
     order.status, order.closed_at = OrderStatus.CLOSED, now()
     order.save(update_fields=["status", "closed_at"])
     audit_record(

@@ -1,7 +1,8 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class PaymentsConfig(AppConfig):
     name = "mobileca.payments"
     label = "payments"
-    verbose_name = "支付"
+    verbose_name = _("支付")

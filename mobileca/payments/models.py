@@ -5,6 +5,7 @@ import os
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from mobileca.orders.models import PaymentChannel
 
@@ -26,11 +27,11 @@ def private_storage() -> FileSystemStorage:
 
 
 class PaymentStatus(models.TextChoices):
-    PENDING = "pending", "待支付"
-    PAID = "paid", "已支付"
-    CLOSED = "closed", "已关闭"
-    PAID_LATE = "paid_late", "关闭后到账（待退款）"
-    REFUNDED = "refunded", "已退款"
+    PENDING = "pending", _("待支付")
+    PAID = "paid", _("已支付")
+    CLOSED = "closed", _("已关闭")
+    PAID_LATE = "paid_late", _("关闭后到账（待退款）")
+    REFUNDED = "refunded", _("已退款")
 
 
 PAYMENT_TRANSITIONS: dict[str, frozenset[str]] = {
@@ -49,7 +50,7 @@ class Payment(models.Model):
     out_trade_no = models.CharField(max_length=32, unique=True)
     amount = models.DecimalField(max_digits=12, decimal_places=2)
     status = models.CharField(max_length=16, choices=PaymentStatus.choices, default=PaymentStatus.PENDING)
-    memo_code = models.CharField("汇款识别码", max_length=16, unique=True, null=True, blank=True)
+    memo_code = models.CharField(_("汇款识别码"), max_length=16, unique=True, null=True, blank=True)
     created_at = models.DateTimeField()
     paid_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
@@ -61,8 +62,8 @@ class Payment(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        verbose_name = "支付"
-        verbose_name_plural = "支付"
+        verbose_name = _("支付")
+        verbose_name_plural = _("支付")
         constraints = [
             models.UniqueConstraint(fields=["order", "channel"], name="payment_one_per_order_channel"),
         ]
@@ -94,9 +95,9 @@ class PaymentEvent(models.Model):
 
 
 class VoucherStatus(models.TextChoices):
-    SUBMITTED = "submitted", "待审核"
-    ACCEPTED = "accepted", "已确认"
-    REJECTED = "rejected", "已驳回"
+    SUBMITTED = "submitted", _("待审核")
+    ACCEPTED = "accepted", _("已确认")
+    REJECTED = "rejected", _("已驳回")
 
 
 class RemittanceVoucher(models.Model):
@@ -107,7 +108,7 @@ class RemittanceVoucher(models.Model):
     size = models.PositiveIntegerField()
     sha256 = models.CharField(max_length=64)
     status = models.CharField(max_length=16, choices=VoucherStatus.choices, default=VoucherStatus.SUBMITTED)
-    reject_reason = models.CharField("驳回原因", max_length=200, blank=True)
+    reject_reason = models.CharField(_("驳回原因"), max_length=200, blank=True)
     uploaded_at = models.DateTimeField()
     reviewed_at = models.DateTimeField(null=True, blank=True)
     reviewed_by = models.ForeignKey(
@@ -138,24 +139,24 @@ class StatementImport(models.Model):
 
 
 class LineStatus(models.TextChoices):
-    UNMATCHED = "unmatched", "待认领"
-    MATCHED = "matched", "已自动匹配"
-    CLAIMED = "claimed", "已人工认领"
-    PAID_LATE = "paid_late", "订单已关闭（待退款）"
-    DUPLICATE = "duplicate", "重复到账（待退款）"
-    RETURNED = "returned", "已退回"
+    UNMATCHED = "unmatched", _("待认领")
+    MATCHED = "matched", _("已自动匹配")
+    CLAIMED = "claimed", _("已人工认领")
+    PAID_LATE = "paid_late", _("订单已关闭（待退款）")
+    DUPLICATE = "duplicate", _("重复到账（待退款）")
+    RETURNED = "returned", _("已退回")
 
 
 class StatementLine(models.Model):
     """One credit on the seller's account, from an imported bank statement."""
 
     statement = models.ForeignKey(StatementImport, on_delete=models.PROTECT, related_name="lines")
-    bank_txn_id = models.CharField("交易流水号", max_length=64, unique=True)
-    booked_at = models.DateTimeField("交易时间")
-    amount = models.DecimalField("金额", max_digits=12, decimal_places=2)
-    payer_name = models.CharField("付款人户名", max_length=200)
-    payer_account = models.CharField("付款人账号", max_length=64)
-    memo = models.CharField("附言", max_length=200, blank=True)
+    bank_txn_id = models.CharField(_("交易流水号"), max_length=64, unique=True)
+    booked_at = models.DateTimeField(_("交易时间"))
+    amount = models.DecimalField(_("金额"), max_digits=12, decimal_places=2)
+    payer_name = models.CharField(_("付款人户名"), max_length=200)
+    payer_account = models.CharField(_("付款人账号"), max_length=64)
+    memo = models.CharField(_("附言"), max_length=200, blank=True)
     status = models.CharField(max_length=16, choices=LineStatus.choices, default=LineStatus.UNMATCHED)
     attempted = models.BooleanField(default=False)  # automatic matching has looked at it
     status_note = models.CharField(max_length=200, blank=True)

@@ -16,6 +16,7 @@ from typing import Any
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.http import FileResponse
+from django.utils.translation import gettext as _
 
 from mobileca.accounts.models import Enterprise, User
 from mobileca.audit.services import Actor, audit_record
@@ -76,7 +77,7 @@ def checkout(
 
 
 def _payment_start(*, order: Order, actor: Actor) -> Payment:
-    for _ in range(5):
+    for _attempt in range(5):
         try:
             with transaction.atomic():
                 payment = Payment.objects.create(
@@ -253,7 +254,7 @@ MAX_VOUCHERS_PER_PAYMENT = 10
 def access_offline_payment(*, order: Order) -> Payment:
     payment = Payment.objects.filter(order=order, channel=PaymentChannel.OFFLINE).first()
     if payment is None:
-        raise NotFound("该订单不是线下汇款订单")
+        raise NotFound(_("该订单不是线下汇款订单"))
     return payment
 
 
@@ -262,15 +263,15 @@ def open_voucher(voucher: RemittanceVoucher) -> FileResponse:
         handle = voucher.file.open("rb")
     except FileNotFoundError:
         log.error("voucher %s: file %s is missing", voucher.pk, voucher.file.name)
-        raise NotFound("凭证文件不存在，请联系平台客服") from None
+        raise NotFound(_("凭证文件不存在，请联系平台客服")) from None
     return FileResponse(handle, content_type=voucher.content_type)
 
 
 def _refuse_unless_payable(order: Order, payment: Payment) -> None:
     if payment.status == PaymentStatus.CLOSED or order.status == OrderStatus.CLOSED:
-        raise Conflict("订单已关闭，不能再确认收款；如款项已到账，请导入银行流水登记为待退款", code="order_closed")
+        raise Conflict(_("订单已关闭，不能再确认收款；如款项已到账，请导入银行流水登记为待退款"), code="order_closed")
     if payment.status != PaymentStatus.PENDING:
-        raise Conflict("该订单已不是待支付状态", code="payment_not_pending")
+        raise Conflict(_("该订单已不是待支付状态"), code="payment_not_pending")
 
 
 @transaction.atomic(durable=True)
@@ -279,9 +280,11 @@ def remittance_voucher_upload(*, payment_id: int, upload: UploadedFile, actor: A
     content_type = sniff_voucher_type(upload)
     order, payment = lock_payment_with_order(payment_id)
     if payment.status != PaymentStatus.PENDING or now() >= order.expires_at:
-        raise Conflict("该订单已不是待支付状态，无需再上传凭证", code="payment_not_pending")
+        raise Conflict(_("该订单已不是待支付状态，无需再上传凭证"), code="payment_not_pending")
     if payment.vouchers.count() >= MAX_VOUCHERS_PER_PAYMENT:
-        raise Conflict(f"每个订单最多上传 {MAX_VOUCHERS_PER_PAYMENT} 份凭证", code="too_many_vouchers")
+        raise Conflict(
+            _("每个订单最多上传 {count} 份凭证").format(count=MAX_VOUCHERS_PER_PAYMENT), code="too_many_vouchers"
+        )
     digest = hashlib.sha256()
     for chunk in upload.chunks():
         digest.update(chunk)
@@ -314,7 +317,7 @@ def remittance_confirm(*, payment_id: int, actor: Actor, operator: User) -> Outc
     auto-close job last ran.
     """
     if not Payment.objects.filter(pk=payment_id, channel=PaymentChannel.OFFLINE).exists():
-        raise NotFound("未找到该汇款")
+        raise NotFound(_("未找到该汇款"))
     refusal: Conflict | None = None
     with transaction.atomic(durable=True):
         order, payment = lock_payment_with_order(payment_id)
@@ -339,10 +342,10 @@ def remittance_confirm(*, payment_id: int, actor: Actor, operator: User) -> Outc
                 actor=actor,
             )
             if outcome != Outcome.PAID:
-                raise Conflict("订单状态已变化，请刷新后重试", code=f"confirm_{outcome.value}")
+                raise Conflict(_("订单状态已变化，请刷新后重试"), code=f"confirm_{outcome.value}")
     if refusal is not None:
         if refusal.code == "payment_not_pending":
-            refusal = Conflict("该汇款已确认，无需重复操作", code="already_confirmed")
+            refusal = Conflict(_("该汇款已确认，无需重复操作"), code="already_confirmed")
         raise refusal
     return outcome
 
@@ -351,16 +354,16 @@ def remittance_confirm(*, payment_id: int, actor: Actor, operator: User) -> Outc
 def remittance_voucher_reject(*, voucher_id: int, reason: str, actor: Actor, operator: User) -> None:
     reason = reason.strip()
     if not reason:
-        raise InvalidInput("请填写驳回原因", code="reason_required")
+        raise InvalidInput(_("请填写驳回原因"), code="reason_required")
     payment_id = RemittanceVoucher.objects.filter(pk=voucher_id).values_list("payment_id", flat=True).first()
     if payment_id is None:
-        raise NotFound("未找到该凭证")
+        raise NotFound(_("未找到该凭证"))
     order, payment = lock_payment_with_order(payment_id)
     voucher = RemittanceVoucher.objects.select_for_update().get(pk=voucher_id)
     if voucher.status != VoucherStatus.SUBMITTED:
-        raise Conflict("该凭证已审核", code="voucher_reviewed")
+        raise Conflict(_("该凭证已审核"), code="voucher_reviewed")
     if payment.status != PaymentStatus.PENDING:
-        raise Conflict("该订单已不是待支付状态，不能驳回凭证", code="payment_not_pending")
+        raise Conflict(_("该订单已不是待支付状态，不能驳回凭证"), code="payment_not_pending")
     voucher.status, voucher.reject_reason = VoucherStatus.REJECTED, reason[:200]
     voucher.reviewed_at, voucher.reviewed_by = now(), operator
     voucher.save(update_fields=["status", "reject_reason", "reviewed_at", "reviewed_by"])
@@ -409,16 +412,19 @@ def statement_parse(raw: bytes) -> list[ParsedLine]:
         except UnicodeDecodeError:
             continue
     if text is None:
-        raise InvalidInput("无法识别文件编码，请导出 UTF-8 或 GBK 编码的 CSV", code="statement_encoding")
+        raise InvalidInput(_("无法识别文件编码，请导出 UTF-8 或 GBK 编码的 CSV"), code="statement_encoding")
     reader = csv.DictReader(io.StringIO(text), strict=True)
     try:
         missing = [column for column in STATEMENT_COLUMNS if column not in (reader.fieldnames or [])]
         if missing:
-            raise InvalidInput(f"银行流水缺少列：{'、'.join(missing)}", code="statement_columns")
+            raise InvalidInput(
+                _("银行流水缺少列：{columns}").format(columns="、".join(missing)), code="statement_columns"
+            )
         lines = [_statement_row(number, row) for number, row in enumerate(reader, start=2)]
     except csv.Error as exc:
         raise InvalidInput(
-            f"银行流水第 {reader.line_num} 行附近 CSV 格式有误（引号不配对或字段过长）", code="statement_csv"
+            _("银行流水第 {line} 行附近 CSV 格式有误（引号不配对或字段过长）").format(line=reader.line_num),
+            code="statement_csv",
         ) from exc
     _refuse_duplicate_ids(lines)
     return lines
@@ -426,19 +432,19 @@ def statement_parse(raw: bytes) -> list[ParsedLine]:
 
 def _statement_row(number: int, row: dict[str, str | None]) -> ParsedLine:
     def refuse(what: str) -> InvalidInput:
-        return InvalidInput(f"第 {number} 行格式有误：{what}", code="statement_row")
+        return InvalidInput(_("第 {number} 行格式有误：{what}").format(number=number, what=what), code="statement_row")
 
     txn_id = (row.get("交易流水号") or "").strip()
     if not txn_id or len(txn_id) > 64:
-        raise refuse("交易流水号为空或超过 64 个字符")
+        raise refuse(_("交易流水号为空或超过 64 个字符"))
     try:
         booked = datetime.strptime((row.get("交易时间") or "").strip(), "%Y-%m-%d %H:%M:%S")
     except ValueError:
-        raise refuse("交易时间应为 YYYY-MM-DD HH:MM:SS") from None
+        raise refuse(_("交易时间应为 YYYY-MM-DD HH:MM:SS")) from None
     try:
         amount = yuan((row.get("金额") or "").strip().replace(",", ""))
     except ValueError:
-        raise refuse("金额应为精确到分的数字") from None
+        raise refuse(_("金额应为精确到分的数字")) from None
     return ParsedLine(
         bank_txn_id=txn_id,
         booked_at=booked.replace(tzinfo=BEIJING),
@@ -453,7 +459,9 @@ def _refuse_duplicate_ids(lines: list[ParsedLine]) -> None:
     seen: set[str] = set()
     for number, line in enumerate(lines, start=2):
         if line.bank_txn_id in seen:
-            raise InvalidInput(f"第 {number} 行格式有误：交易流水号在文件中重复", code="statement_row")
+            raise InvalidInput(
+                _("第 {number} 行格式有误：交易流水号在文件中重复").format(number=number), code="statement_row"
+            )
         seen.add(line.bank_txn_id)
 
 
@@ -537,7 +545,7 @@ def _payment_id_by_memo(memo: str) -> int | None:
 def _lock_line(line_id: int) -> StatementLine:
     line = StatementLine.objects.select_for_update().filter(pk=line_id).first()
     if line is None:
-        raise NotFound("未找到该到账记录")
+        raise NotFound(_("未找到该到账记录"))
     return line
 
 
@@ -576,7 +584,7 @@ def _line_apply(
     )
     if outcome not in _LINE_STATUS_FOR:
         # The inbox already holds this credit although the line is unmatched: refuse rather than guess.
-        raise Conflict("该到账记录已入账，请刷新后重试", code=f"line_{outcome.value}")
+        raise Conflict(_("该到账记录已入账，请刷新后重试"), code=f"line_{outcome.value}")
     status = _LINE_STATUS_FOR[outcome]
     if claimed and status == LineStatus.MATCHED:
         status = LineStatus.CLAIMED
@@ -621,12 +629,15 @@ def statement_line_claim(*, line_id: int, reference: str, actor: Actor) -> LineS
     order, payment = lock_payment_with_order(payment_id) if payment_id else (None, None)  # house lock order
     line = _lock_line(line_id)
     if line.status != LineStatus.UNMATCHED:
-        raise Conflict("该到账记录已处理", code="line_not_unmatched")
+        raise Conflict(_("该到账记录已处理"), code="line_not_unmatched")
     if order is None or payment is None:
-        raise NotFound("未找到该订单号或汇款识别码对应的线下汇款订单")
+        raise NotFound(_("未找到该订单号或汇款识别码对应的线下汇款订单"))
     if line.amount != payment.amount:
         raise InvalidInput(
-            f"到账金额 {line.amount} 与订单应付金额 {payment.amount} 不符，不能认领", code="amount_mismatch"
+            _("到账金额 {received} 与订单应付金额 {due} 不符，不能认领").format(
+                received=line.amount, due=payment.amount
+            ),
+            code="amount_mismatch",
         )
     line.attempted = True
     return _line_apply(
@@ -642,12 +653,12 @@ def statement_line_return(*, line_id: int, reason: str, actor: Actor) -> None:
     """
     reason = reason.strip()
     if not reason:
-        raise InvalidInput("请填写退回原因", code="reason_required")
+        raise InvalidInput(_("请填写退回原因"), code="reason_required")
     payment_id = StatementLine.objects.filter(pk=line_id).values_list("payment_id", flat=True).first()
     order, payment = lock_payment_with_order(payment_id) if payment_id else (None, None)  # house lock order
     line = _lock_line(line_id)
     if line.status not in (LineStatus.UNMATCHED, LineStatus.PAID_LATE, LineStatus.DUPLICATE):
-        raise Conflict("该到账记录不需要退回", code="line_not_returnable")
+        raise Conflict(_("该到账记录不需要退回"), code="line_not_returnable")
     if line.status == LineStatus.PAID_LATE and order is not None and payment is not None:
         _payment_move(payment, PaymentStatus.REFUNDED)
         payment.save(update_fields=["status"])

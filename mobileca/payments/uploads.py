@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
+from django.utils.translation import gettext as _
 
 from mobileca.core.errors import InvalidInput
 
@@ -17,14 +18,16 @@ _SIGNATURES: tuple[tuple[bytes, str], ...] = (
 def sniff_voucher_type(upload: UploadedFile) -> str:
     size = upload.size or 0
     if size == 0:
-        raise InvalidInput("请选择要上传的汇款凭证", code="voucher_empty")
+        raise InvalidInput(_("请选择要上传的汇款凭证"), code="voucher_empty")
     limit = settings.MOBILECA_VOUCHER_MAX_BYTES
     if size > limit:
-        raise InvalidInput(f"凭证文件不能超过 {limit // (1024 * 1024)} MB", code="voucher_too_large")
+        raise InvalidInput(
+            _("凭证文件不能超过 {size} MB").format(size=limit // (1024 * 1024)), code="voucher_too_large"
+        )
     upload.seek(0)
     head = upload.read(16)
     upload.seek(0)
     for magic, content_type in _SIGNATURES:
         if head.startswith(magic):
             return content_type
-    raise InvalidInput("凭证只支持 PDF、JPEG、PNG 格式", code="voucher_type")
+    raise InvalidInput(_("凭证只支持 PDF、JPEG、PNG 格式"), code="voucher_type")

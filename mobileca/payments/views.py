@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from mobileca.accounts.selectors import access_enterprise_by_user
@@ -45,12 +46,12 @@ def voucher_upload(request: HttpRequest, order_no: str) -> HttpResponse:
     upload = request.FILES.get("voucher")
     try:
         if upload is None:
-            raise InvalidInput("请选择要上传的汇款凭证", code="voucher_empty")
+            raise InvalidInput(_("请选择要上传的汇款凭证"), code="voucher_empty")
         remittance_voucher_upload(payment_id=payment.pk, upload=upload, actor=actor_for(request.user))
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, "汇款凭证已上传，财务确认到账后订单将自动完成")
+        messages.success(request, _("汇款凭证已上传，财务确认到账后订单将自动完成"))
     return redirect("payments:order_pay", order_no=order.order_no)
 
 
@@ -60,5 +61,5 @@ def voucher_download(request: HttpRequest, order_no: str, voucher_id: int) -> Fi
     order = access_order_by_no(enterprise=enterprise, order_no=order_no)
     voucher = RemittanceVoucher.objects.filter(pk=voucher_id, payment__order=order).first()
     if voucher is None:
-        raise NotFound("未找到该凭证")
+        raise NotFound(_("未找到该凭证"))
     return open_voucher(voucher)
