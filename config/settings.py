@@ -139,6 +139,72 @@ MOBILECA_SELLER = {
 MOBILECA_OFFLINE_ORDER_TTL_HOURS = env.integer("MOBILECA_OFFLINE_ORDER_TTL_HOURS", default=7 * 24)
 MOBILECA_ONLINE_ORDER_TTL_MINUTES = env.integer("MOBILECA_ONLINE_ORDER_TTL_MINUTES", default=120)
 MOBILECA_VOUCHER_MAX_BYTES = env.integer("MOBILECA_VOUCHER_MAX_BYTES", default=10 * 1024 * 1024)
+# --- Payment gateways (R1.6). The embedded default points them at the local sandboxes (demo mode). -------------
+MOBILECA_PUBLIC_URL = env.string("MOBILECA_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+MOBILECA_DEMO = env.boolean("MOBILECA_DEMO", default=True)
+MOBILECA_KEYS_DIR = env.path("MOBILECA_KEYS_DIR", VAR_DIR / "keys")
+
+
+def gateway_settings(public_url: str, keys: Path, environ: Env = env) -> dict[str, dict[str, str]]:
+    """Gateway and sandbox settings; every value can be overridden from the environment."""
+    alipay_app_id = environ.string("ALIPAY_APP_ID", "2021000000000001")
+    alipay_seller_id = environ.string("ALIPAY_SELLER_ID", "2088000000000001")
+    wechat_mchid = environ.string("WECHATPAY_MCHID", "1900000001")
+    wechat_appid = environ.string("WECHATPAY_APPID", "wx0000000000000001")
+    wechat_serial = environ.string("WECHATPAY_MERCHANT_SERIAL_NO", "5157F09EFDC096DE15EBE81A47057A7200000001")
+    wechat_key_id = environ.string("WECHATPAY_PUBLIC_KEY_ID", "PUB_KEY_ID_0000000000000001")
+    return {
+        "alipay": {
+            "gateway_url": environ.string("ALIPAY_GATEWAY_URL", f"{public_url}/sandbox/alipay/gateway.do"),
+            "app_id": alipay_app_id,
+            "seller_id": alipay_seller_id,
+            "app_private_key_path": str(environ.path("ALIPAY_APP_PRIVATE_KEY_PATH", keys / "alipay_app_private.pem")),
+            "alipay_public_key_path": str(environ.path("ALIPAY_PUBLIC_KEY_PATH", keys / "alipay_gateway_public.pem")),
+            "notify_url": f"{public_url}/payments/notify/alipay/",
+            "return_url": f"{public_url}/ca/cards/",
+        },
+        "wechatpay": {
+            "base_url": environ.string("WECHATPAY_BASE_URL", f"{public_url}/sandbox/wechatpay"),
+            "mchid": wechat_mchid,
+            "appid": wechat_appid,
+            "merchant_serial_no": wechat_serial,
+            "merchant_private_key_path": str(
+                environ.path("WECHATPAY_MERCHANT_PRIVATE_KEY_PATH", keys / "wechatpay_merchant_private.pem")
+            ),
+            "public_key_path": str(environ.path("WECHATPAY_PUBLIC_KEY_PATH", keys / "wechatpay_platform_public.pem")),
+            "public_key_id": wechat_key_id,
+            "apiv3_key_path": str(environ.path("WECHATPAY_APIV3_KEY_PATH", keys / "wechatpay_apiv3.key")),
+            "notify_url": f"{public_url}/payments/notify/wechatpay/",
+        },
+        # The sandboxes' side: their own private keys and the merchant's public keys, as the real gateways hold.
+        "sandbox_alipay": {
+            "app_id": alipay_app_id,
+            "seller_id": alipay_seller_id,
+            "private_key_path": str(keys / "alipay_gateway_private.pem"),
+            "app_public_key_path": str(keys / "alipay_app_public.pem"),
+        },
+        "sandbox_wechatpay": {
+            "mchid": wechat_mchid,
+            "appid": wechat_appid,
+            "merchant_serial_no": wechat_serial,
+            "merchant_public_key_path": str(keys / "wechatpay_merchant_public.pem"),
+            "private_key_path": str(keys / "wechatpay_platform_private.pem"),
+            "public_key_id": wechat_key_id,
+            "apiv3_key_path": str(keys / "wechatpay_apiv3.key"),
+        },
+    }
+
+
+_gateways = gateway_settings(MOBILECA_PUBLIC_URL, MOBILECA_KEYS_DIR)
+MOBILECA_ALIPAY = _gateways["alipay"]
+MOBILECA_WECHATPAY = _gateways["wechatpay"]
+SANDBOX_ALIPAY = _gateways["sandbox_alipay"]
+SANDBOX_WECHATPAY = _gateways["sandbox_wechatpay"]
+# Sandbox notification retries follow the real schedules, scaled (0.01: Alipay's first retry after 2.4 s, not 4 min).
+SANDBOX_TIME_SCALE = float(env.decimal("SANDBOX_TIME_SCALE", "0.01"))
+if MOBILECA_DEMO:
+    INSTALLED_APPS += ["mobileca.sandboxes", "mobileca.sandboxes.alipay", "mobileca.sandboxes.wechatpay"]
+
 MOBILECA_SUPPORT = {
     "phone": env.string("MOBILECA_SUPPORT_PHONE", "0798-8888 6666"),
     "hours": env.string("MOBILECA_SUPPORT_HOURS", "工作日 8:30-17:30"),

@@ -1,7 +1,20 @@
-"""Test settings: the production settings with jobs run inline and a fast password hasher."""
+"""Test settings: the production settings with jobs run inline, a fast password hasher, throw-away demo keys, and
+the gateways pointed at the sandboxes of the test server (reached in-process, see tests/transport.py)."""
+
+import tempfile
+from pathlib import Path
 
 from config.settings import *  # noqa: F403
-from config.settings import HUEY
+from config.settings import HUEY, gateway_settings
+from mobileca.sandboxes.keys import ensure_keys
 
 HUEY = {**HUEY, "immediate": True}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only; never in production
+
+MOBILECA_PUBLIC_URL = "http://testserver"
+MOBILECA_KEYS_DIR = ensure_keys(Path(tempfile.gettempdir()) / "mobileca-test-keys")
+_gateways = gateway_settings(MOBILECA_PUBLIC_URL, MOBILECA_KEYS_DIR)
+MOBILECA_ALIPAY = _gateways["alipay"]
+MOBILECA_WECHATPAY = _gateways["wechatpay"]
+SANDBOX_ALIPAY = _gateways["sandbox_alipay"]
+SANDBOX_WECHATPAY = _gateways["sandbox_wechatpay"]

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
@@ -9,5 +10,13 @@ urlpatterns = [
     path("ca/", include("mobileca.payments.urls")),
     path("ca/", include("mobileca.cards.urls")),
     path("backoffice/", include("mobileca.backoffice.urls")),
+    path("payments/notify/", include("mobileca.payments.notify_urls")),
     path("django-admin/", admin.site.urls),
 ]
+
+if settings.MOBILECA_DEMO:
+    # The sandboxes are separate apps reached over HTTP like the real services; only mounted in demo mode.
+    urlpatterns += [
+        path("sandbox/alipay/", include("mobileca.sandboxes.alipay.urls")),
+        path("sandbox/wechatpay/", include("mobileca.sandboxes.wechatpay.urls")),
+    ]

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
+import httpx
 import pytest
 from django.apps import apps as django_apps
 from django.test import Client
@@ -18,6 +19,7 @@ from mobileca.orders.models import Order
 from mobileca.payments.models import Payment
 from mobileca.payments.services import checkout
 from tests.factories import PASSWORD, EnterpriseFactory, FinanceFactory, UserFactory
+from tests.transport import DjangoTestTransport
 
 PRICE = Decimal("300.00")
 
@@ -55,6 +57,15 @@ def _private_media(settings: object, tmp_path: Path) -> None:
 def _fresh_cert_id_allocator(monkeypatch: pytest.MonkeyPatch) -> None:
     # Tests move the clock backwards and forwards; production's allocator only ever sees time go forward.
     monkeypatch.setattr("mobileca.cards.services.cert_ids", CertIdAllocator())
+
+
+@pytest.fixture(autouse=True)
+def gateway_transport(monkeypatch: pytest.MonkeyPatch) -> DjangoTestTransport:
+    """Platform ↔ sandbox HTTP goes through Django's test client (browser tests use the live server instead)."""
+    transport = DjangoTestTransport()
+    monkeypatch.setattr("mobileca.payments.online.http_client", lambda: httpx.Client(transport=transport))
+    monkeypatch.setattr("mobileca.sandboxes.common.http_client", lambda: httpx.Client(transport=transport))
+    return transport
 
 
 @pytest.fixture(autouse=True)

@@ -173,10 +173,9 @@ def test_bidder_buys_mobile_ca_by_remittance_finance_confirms_and_the_card_appea
     expect(regions.get_by_role("radio", name="广西")).to_be_enabled()
 
     channels = page.locator(".panel").filter(has=page.get_by_role("heading", name="选择支付方式"))
-    # Alipay is listed (R1.6); whether it is enabled yet is not this test's concern.
-    expect(channels.get_by_role("radio", name="支付宝支付")).to_be_visible()
-    expect(channels.get_by_role("radio", name="微信支付 (即将开放)", exact=True)).to_be_disabled()
-    expect(channels.get_by_role("radio", name="线下汇款")).to_be_enabled()
+    # R1.6: the three methods
+    for method in ("支付宝支付", "微信支付", "线下汇款"):
+        expect(channels.get_by_role("radio", name=method, exact=True)).to_be_enabled()
 
     choose_guangxi_offline(page)
     page.get_by_role("button", name="确认并支付").click()

@@ -92,7 +92,6 @@ def test_remittance_page_shows_bank_account_exact_amount_and_memo(bidder_client:
         ("expected_amount", "1e30", "应付金额与当前价格不符"),
         ("region", "xizang", "请选择办理地区"),
         ("channel", "bitcoin", "请选择支付方式"),
-        ("channel", "alipay", "即将开放"),
         ("client_token", "", "页面已过期"),
     ],
 )

@@ -18,7 +18,7 @@ from mobileca.core.states import ensure_transition
 from mobileca.orders.models import ORDER_TRANSITIONS, Order, OrderKind, OrderStatus, PaymentChannel
 from mobileca.orders.selectors import product_get_for_sale, region_list_active
 
-ENABLED_CHANNELS = frozenset({PaymentChannel.OFFLINE})
+ENABLED_CHANNELS = frozenset({PaymentChannel.ALIPAY, PaymentChannel.WECHAT, PaymentChannel.OFFLINE})
 
 
 def order_ttl(channel: str) -> timedelta:

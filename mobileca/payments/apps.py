@@ -6,3 +6,6 @@ class PaymentsConfig(AppConfig):
     name = "mobileca.payments"
     label = "payments"
     verbose_name = _("支付")
+
+    def ready(self) -> None:
+        from mobileca.payments import checks  # noqa: F401 - registers the system check

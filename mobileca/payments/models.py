@@ -59,6 +59,10 @@ class Payment(models.Model):
     # pays the order before the money is on a statement; the first matching credit then settles it instead of
     # being taken for a second payment.
     settled_by_event = models.CharField(max_length=120, blank=True)
+    # Online channels: what the gateway gave us to show (QR content), when, and until when it can be paid there.
+    qr_content = models.TextField(blank=True)
+    qr_opened_at = models.DateTimeField(null=True, blank=True)
+    gateway_expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -168,3 +172,24 @@ class StatementLine(models.Model):
 
     def __str__(self) -> str:
         return self.bank_txn_id
+
+
+class RejectedNotification(models.Model):
+    """A notification or callback we refused (forged, another merchant's, unknown order, wrong amount, stale).
+
+    Kept apart from the inbox so that a forgery can never occupy the event key of the real notification.
+    """
+
+    channel = models.CharField(max_length=16, choices=PaymentChannel.choices)
+    reason = models.CharField(max_length=40)
+    out_trade_no = models.CharField(max_length=64, blank=True)
+    remote_addr = models.CharField(max_length=64, blank=True)
+    headers = models.JSONField(default=dict)
+    body = models.TextField()
+    received_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.channel}:{self.reason}:{self.out_trade_no}"

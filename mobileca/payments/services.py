@@ -119,14 +119,21 @@ class Outcome(StrEnum):
 class Observation:
     """Something we learnt about a payment, from wherever it came."""
 
-    kind: str  # "paid" | "closed"
+    kind: str  # "paid" | "closed" | "status" (recorded, changes nothing: a refund or close notice, a pending trade)
     event_key: str  # unique per channel: the inbox refuses a second copy
     amount: Decimal | None
     at: datetime
     payload: dict[str, Any]
-    # True when the money itself was seen (a bank credit, a gateway notification); False for a person's word
-    # that it arrived (finance confirmation).
+    # True when the money itself was seen (a bank credit, a gateway notification or query); False for a person's
+    # word that it arrived (finance confirmation).
     credit: bool = False
+    # Which money this is: the bank transaction or the gateway's trade number. The same money seen again through
+    # another door (a notification, then a query) is not a second payment. Defaults to the event key.
+    credit_ref: str = ""
+
+    @property
+    def money_ref(self) -> str:
+        return self.credit_ref or self.event_key
 
 
 @transaction.atomic(durable=True)
@@ -169,6 +176,8 @@ def _apply(*, order: Order, payment: Payment, observation: Observation, actor: A
             data={"event": observation.event_key, "amount": str(observation.amount), **data},
         )
 
+    if observation.kind == "status":
+        return Outcome.NOOP
     if observation.kind == "closed":
         if payment.status != PaymentStatus.PENDING:
             return Outcome.NOOP
@@ -181,15 +190,17 @@ def _apply(*, order: Order, payment: Payment, observation: Observation, actor: A
     if observation.amount != payment.amount:
         record("payment.refused", reason="amount_mismatch")
         return Outcome.AMOUNT_MISMATCH
+    if observation.credit and payment.settled_by_event == observation.money_ref:
+        return Outcome.NOOP  # the same money, seen again through another door
     if payment.status == PaymentStatus.PAID and observation.credit and not payment.settled_by_event:
-        payment.settled_by_event = observation.event_key
+        payment.settled_by_event = observation.money_ref
         payment.save(update_fields=["settled_by_event"])
         record("payment.settled")
         return Outcome.SETTLED
     if payment.status in (PaymentStatus.PAID, PaymentStatus.PAID_LATE, PaymentStatus.REFUNDED):
         record("payment.extra_credit")
         return Outcome.ALREADY_PAID
-    settled_by = observation.event_key if observation.credit else ""
+    settled_by = observation.money_ref if observation.credit else ""
     if payment.status == PaymentStatus.CLOSED:
         _payment_move(payment, PaymentStatus.PAID_LATE)
         payment.paid_at, payment.paid_by_event, payment.settled_by_event = (
@@ -265,6 +276,24 @@ def open_voucher(voucher: RemittanceVoucher) -> FileResponse:
         log.error("voucher %s: file %s is missing", voucher.pk, voucher.file.name)
         raise NotFound(_("凭证文件不存在，请联系平台客服")) from None
     return FileResponse(handle, content_type=voucher.content_type)
+
+
+@transaction.atomic(durable=True)
+def payment_open_record(*, payment_id: int, qr_content: str, gateway_expires_at: datetime) -> Payment:
+    """Keep what the gateway gave for an online payment (its QR code) so a reload shows the same one."""
+    order, payment = lock_payment_with_order(payment_id)
+    if payment.qr_content or payment.status != PaymentStatus.PENDING:
+        return payment
+    payment.qr_content, payment.qr_opened_at, payment.gateway_expires_at = qr_content, now(), gateway_expires_at
+    payment.save(update_fields=["qr_content", "qr_opened_at", "gateway_expires_at"])
+    audit_record(
+        action="payment.opened",
+        subject=f"payment:{payment.out_trade_no}",
+        actor=Actor("gateway", payment.channel),
+        enterprise_id=order.enterprise_id,
+        data={"gateway_expires_at": gateway_expires_at.isoformat()},
+    )
+    return payment
 
 
 def _refuse_unless_payable(order: Order, payment: Payment) -> None:
@@ -695,7 +724,9 @@ def payments_close_expired(*, actor: Actor) -> int:
     ).values_list("pk", flat=True)
     closed = 0
     for payment_id in due:
-        # Online channels will ask the gateway first (query, then close); offline money arrives by statement.
+        # Online channels ask the gateway first (query, then close there); offline money arrives by statement.
+        if not _closed_at_gateway(payment_id):
+            continue
         with transaction.atomic(durable=True):
             order, payment = lock_payment_with_order(payment_id)
             outcome = _observe_locked(
@@ -705,3 +736,12 @@ def payments_close_expired(*, actor: Actor) -> int:
     if closed:
         log.info("closed %d expired payments", closed)
     return closed
+
+
+def _closed_at_gateway(payment_id: int) -> bool:
+    payment = Payment.objects.get(pk=payment_id)
+    if payment.channel == PaymentChannel.OFFLINE:
+        return True
+    from mobileca.payments.online import gateway_close  # online builds on this module
+
+    return gateway_close(payment=payment)

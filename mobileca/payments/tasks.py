@@ -11,3 +11,11 @@ from mobileca.payments.services import payments_close_expired
 def close_expired_orders() -> int:
     """Unpaid orders close on time (§7: offline remittance after 7 days)."""
     return payments_close_expired(actor=Actor("system", "auto-close"))
+
+
+@db_periodic_task(crontab(minute="*"))
+def query_pending_payments() -> int:
+    """The active query (R1.7): a pending online payment whose notification was lost is found here."""
+    from mobileca.payments.online import payments_query_pending
+
+    return payments_query_pending(actor=Actor("system", "active-query"))

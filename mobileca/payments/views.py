@@ -1,27 +1,40 @@
-"""The buyer's side of offline remittance: instructions, memo code, voucher upload (R1.6)."""
+"""The buyer's side of payment (R1.6): offline remittance instructions and vouchers; Alipay / WeChat Pay QR codes
+that the page follows until the order is paid."""
 
 from __future__ import annotations
 
+import logging
+
+import segno
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from mobileca.accounts.selectors import access_enterprise_by_user
 from mobileca.core.actors import actor_for
-from mobileca.core.errors import ApplicationError, InvalidInput, NotFound
+from mobileca.core.clock import now
+from mobileca.core.errors import ApplicationError, Conflict, GatewayError, InvalidInput, NotFound
+from mobileca.orders.models import Order, PaymentChannel
 from mobileca.orders.selectors import access_order_by_no
-from mobileca.payments.models import RemittanceVoucher
+from mobileca.payments.models import Payment, PaymentStatus, RemittanceVoucher
+from mobileca.payments.online import alipay_page_pay_url, payment_open_online
 from mobileca.payments.services import access_offline_payment, open_voucher, remittance_voucher_upload
+
+log = logging.getLogger(__name__)
 
 
 @login_required
 def order_pay(request: HttpRequest, order_no: str) -> HttpResponse:
     enterprise = access_enterprise_by_user(request.user)
     order = access_order_by_no(enterprise=enterprise, order_no=order_no)
+    if order.channel != PaymentChannel.OFFLINE:
+        return _online_pay(request, order)
     payment = access_offline_payment(order=order)
     return render(
         request,
@@ -63,3 +76,58 @@ def voucher_download(request: HttpRequest, order_no: str, voucher_id: int) -> Fi
     if voucher is None:
         raise NotFound(_("未找到该凭证"))
     return open_voucher(voucher)
+
+
+def _online_payment(order: Order) -> Payment:
+    payment = Payment.objects.filter(order=order, channel=order.channel).first()
+    if payment is None:
+        raise NotFound(_("未找到该订单的支付记录"))
+    return payment
+
+
+def _online_pay(request: HttpRequest, order: Order) -> HttpResponse:
+    payment = _online_payment(order)
+    gateway_error = ""
+    if payment.status == PaymentStatus.PENDING and not payment.qr_content and now() < order.expires_at:
+        try:
+            payment = payment_open_online(payment_id=payment.pk)
+        except GatewayError:
+            log.exception("opening %s payment %s failed", payment.channel, payment.out_trade_no)
+            gateway_error = _("支付通道暂时无法连接，请稍后刷新页面重试，或选择其他支付方式")
+    qr_svg = ""
+    if payment.qr_content and payment.status == PaymentStatus.PENDING:
+        qr_svg = segno.make(payment.qr_content, error="m").svg_inline(scale=5, border=2)
+    return render(
+        request,
+        "payments/online.html",
+        {
+            "active": "purchase",
+            "order": order,
+            "payment": payment,
+            "qr_svg": mark_safe(qr_svg),  # noqa: S308 - segno's own SVG of our gateway's URL, no user input
+            "gateway_error": gateway_error,
+            "demo": settings.MOBILECA_DEMO,
+            "expires_at": payment.gateway_expires_at or order.expires_at,
+        },
+    )
+
+
+@login_required
+def order_status(request: HttpRequest, order_no: str) -> JsonResponse:
+    """What the payment page polls: the order's status, and where to go once it is paid."""
+    enterprise = access_enterprise_by_user(request.user)
+    order = access_order_by_no(enterprise=enterprise, order_no=order_no)
+    return JsonResponse({"status": order.status, "next": reverse("cards:list") if order.status == "paid" else ""})
+
+
+@login_required
+def alipay_page_pay(request: HttpRequest, order_no: str) -> HttpResponse:
+    """「电脑网站支付」: send the browser to Alipay's cashier with a signed request."""
+    enterprise = access_enterprise_by_user(request.user)
+    order = access_order_by_no(enterprise=enterprise, order_no=order_no)
+    payment = _online_payment(order)
+    if order.channel != PaymentChannel.ALIPAY or payment.status != PaymentStatus.PENDING:
+        raise Conflict(_("该订单不能使用支付宝网页支付"), code="page_pay_unavailable")
+    if not payment.qr_opened_at:
+        payment = payment_open_online(payment_id=payment.pk)
+    return redirect(alipay_page_pay_url(payment=payment))

@@ -1,0 +1,176 @@
+"""WeChat Pay APIv3, Native pay, public-key mode.
+
+* Requests: ``METHOD\\nPATH?QUERY\\ntimestamp\\nnonce\\nbody\\n`` signed SHA256withRSA with the merchant key, sent as
+  ``Authorization: WECHATPAY2-SHA256-RSA2048 mchid=…,nonce_str=…,signature=…,timestamp=…,serial_no=…``.
+* Responses and callbacks: ``timestamp\\nnonce\\nraw body\\n`` verified with the WeChat Pay public key named by
+  ``Wechatpay-Serial`` (``PUB_KEY_ID_…``), the timestamp within five minutes. The raw body is verified as received.
+* Callback ``resource``: AEAD_AES_256_GCM with the APIv3 key, ``nonce`` and ``associated_data``.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+
+from mobileca.core.errors import FinalGatewayError, RetryableGatewayError
+from mobileca.payments.gateways.signing import SignatureInvalid, aes_gcm_decrypt, rsa_sign, rsa_verify
+
+BEIJING = ZoneInfo("Asia/Shanghai")
+TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+TIMESTAMP_WINDOW_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class WeChatPayConfig:
+    base_url: str
+    mchid: str
+    appid: str
+    merchant_serial_no: str
+    merchant_private_key_pem: bytes
+    wechatpay_public_key_pem: bytes
+    wechatpay_public_key_id: str
+    apiv3_key: bytes
+    notify_url: str
+
+
+@dataclass(frozen=True)
+class WeChatTrade:
+    out_trade_no: str
+    transaction_id: str
+    trade_state: str
+    amount_total: int  # fen
+    mchid: str
+    appid: str
+
+
+class WeChatPayError(FinalGatewayError):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"HTTP {status} {code} {message}")
+        self.status, self.code, self.message = status, code, message
+
+
+def request_message(method: str, path: str, timestamp: str, nonce: str, body: str) -> bytes:
+    return f"{method}\n{path}\n{timestamp}\n{nonce}\n{body}\n".encode()
+
+
+def response_message(timestamp: str, nonce: str, body: bytes) -> bytes:
+    return timestamp.encode() + b"\n" + nonce.encode() + b"\n" + body + b"\n"
+
+
+class WeChatPayClient:
+    def __init__(self, config: WeChatPayConfig, http: httpx.Client | None = None) -> None:
+        self.config = config
+        self.http = http or httpx.Client(timeout=TIMEOUT)
+
+    def authorization(self, method: str, path: str, body: str) -> str:
+        timestamp, nonce = str(int(time.time())), secrets.token_hex(16)
+        signature = rsa_sign(
+            self.config.merchant_private_key_pem, request_message(method, path, timestamp, nonce, body)
+        )
+        return (
+            f'WECHATPAY2-SHA256-RSA2048 mchid="{self.config.mchid}",nonce_str="{nonce}",'
+            f'signature="{signature}",timestamp="{timestamp}",serial_no="{self.config.merchant_serial_no}"'
+        )
+
+    def verify_signed(self, headers: Mapping[str, str], body: bytes) -> None:
+        """A response or callback really comes from WeChat Pay, and recently."""
+        lowered = {key.lower(): value for key, value in headers.items()}
+        serial = lowered.get("wechatpay-serial", "")
+        timestamp = lowered.get("wechatpay-timestamp", "")
+        nonce = lowered.get("wechatpay-nonce", "")
+        signature = lowered.get("wechatpay-signature", "")
+        if serial != self.config.wechatpay_public_key_id:
+            raise SignatureInvalid(f"unknown Wechatpay-Serial {serial!r}")
+        # Freshness is a transport check against the wall clock, not business time (which tests move).
+        if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > TIMESTAMP_WINDOW_SECONDS:
+            raise SignatureInvalid(f"Wechatpay-Timestamp {timestamp!r} outside the five-minute window")
+        rsa_verify(self.config.wechatpay_public_key_pem, response_message(timestamp, nonce, body), signature)
+
+    def _call(self, method: str, path: str, payload: Mapping[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")) if payload is not None else ""
+        headers = {
+            "Authorization": self.authorization(method, path, body),
+            "Accept": "application/json",
+            "Content-Type": "application/json",
+        }
+        try:
+            response = self.http.request(
+                method, self.config.base_url.rstrip("/") + path, content=body.encode(), headers=headers
+            )
+        except httpx.TransportError as exc:
+            raise RetryableGatewayError(f"wechatpay {method} {path}: {exc!r}") from exc
+        if response.status_code >= 500:
+            raise RetryableGatewayError(f"wechatpay {method} {path}: HTTP {response.status_code}")
+        self.verify_signed(response.headers, response.content)
+        data: dict[str, Any] = response.json() if response.content else {}
+        if response.status_code >= 400:
+            raise WeChatPayError(response.status_code, str(data.get("code", "")), str(data.get("message", "")))
+        return response.status_code, data
+
+    def native(self, *, out_trade_no: str, amount_fen: int, description: str, expires_at: datetime) -> str:
+        """``POST /v3/pay/transactions/native``: the ``code_url`` to show as a QR code."""
+        _, data = self._call(
+            "POST",
+            "/v3/pay/transactions/native",
+            {
+                "appid": self.config.appid,
+                "mchid": self.config.mchid,
+                "description": description[:127],
+                "out_trade_no": out_trade_no,
+                "time_expire": expires_at.astimezone(BEIJING).isoformat(timespec="seconds"),
+                "notify_url": self.config.notify_url,
+                "amount": {"total": amount_fen, "currency": "CNY"},
+            },
+        )
+        if not data.get("code_url"):
+            raise FinalGatewayError("wechatpay native: no code_url")
+        return str(data["code_url"])
+
+    def query(self, *, out_trade_no: str) -> WeChatTrade | None:
+        path = f"/v3/pay/transactions/out-trade-no/{out_trade_no}?mchid={self.config.mchid}"
+        try:
+            _, data = self._call("GET", path)
+        except WeChatPayError as exc:
+            if exc.code == "ORDER_NOT_EXIST":
+                return None
+            raise
+        return trade_from(data)
+
+    def close(self, *, out_trade_no: str) -> None:
+        self._call("POST", f"/v3/pay/transactions/out-trade-no/{out_trade_no}/close", {"mchid": self.config.mchid})
+
+    def verify_callback(self, headers: Mapping[str, str], body: bytes) -> tuple[dict[str, Any], WeChatTrade]:
+        """Verify and decrypt a payment callback: the envelope (``id``, ``event_type``…) and the transaction."""
+        self.verify_signed(headers, body)
+        try:
+            envelope: dict[str, Any] = json.loads(body)
+            resource = envelope["resource"]
+            if resource.get("algorithm") != "AEAD_AES_256_GCM":
+                raise SignatureInvalid("unexpected resource algorithm")
+            plaintext = aes_gcm_decrypt(
+                self.config.apiv3_key, resource["nonce"], resource.get("associated_data", ""), resource["ciphertext"]
+            )
+            transaction = json.loads(plaintext)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SignatureInvalid("malformed callback") from exc
+        return envelope, trade_from(transaction)
+
+
+def trade_from(data: Mapping[str, Any]) -> WeChatTrade:
+    amount = data.get("amount") or {}
+    return WeChatTrade(
+        out_trade_no=str(data.get("out_trade_no", "")),
+        transaction_id=str(data.get("transaction_id", "")),
+        trade_state=str(data.get("trade_state", "")),
+        amount_total=int(amount.get("total", 0) or 0),
+        mchid=str(data.get("mchid", "")),
+        appid=str(data.get("appid", "")),
+    )

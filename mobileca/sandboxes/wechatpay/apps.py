@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class SandboxWeChatPayConfig(AppConfig):
+    name = "mobileca.sandboxes.wechatpay"
+    label = "sandbox_wechatpay"
+    verbose_name = "沙箱：微信支付"
