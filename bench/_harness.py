@@ -16,11 +16,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def django_setup() -> Path:
+def django_setup(database_env: str | None = None) -> Path:
+    """A fresh installation: SQLite in a temporary folder, or the PostgreSQL database named by ``database_env``
+    (dropped and created anew, so point it at a database that holds nothing else)."""
     sys.path.insert(0, str(ROOT))
     var_dir = Path(tempfile.mkdtemp(prefix="mobileca-bench-"))
     os.environ["MOBILECA_VAR_DIR"] = str(var_dir)
     os.environ.pop("DATABASE_URL", None)
+    server_url = os.environ.get(database_env or "", "")
+    if server_url:
+        _recreate_postgres_database(server_url)
+        os.environ["DATABASE_URL"] = server_url
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
     os.environ["HUEY_IMMEDIATE"] = "1"
     import django
@@ -29,6 +35,27 @@ def django_setup() -> Path:
     django.setup()
     call_command("migrate", verbosity=0)
     return var_dir
+
+
+def _recreate_postgres_database(url: str) -> None:
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    admin_url = urlunsplit(
+        (
+            parts.scheme.replace("postgres", "postgresql", 1) if parts.scheme == "postgres" else parts.scheme,
+            parts.netloc,
+            "/postgres",
+            "",
+            "",
+        )
+    )
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        connection.execute(f'CREATE DATABASE "{name}"')
 
 
 def rate(count: int, work: Callable[[], None]) -> float:

@@ -5,8 +5,10 @@ cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 HOST=${MOBILECA_HOST:-127.0.0.1}
 PORT=${MOBILECA_PORT:-8000}
+export MOBILECA_PUBLIC_URL=${MOBILECA_PUBLIC_URL:-http://$HOST:$PORT}
 
 $PY manage.py migrate --noinput -v0
+$PY manage.py sandbox_keys
 echo "Demo logins:"
 $PY manage.py demo_seed
 
@@ -18,7 +20,9 @@ cat <<TXT
 
   Mobile CA platform:   http://$HOST:$PORT/
   Back office:          http://$HOST:$PORT/backoffice/   (log in as finance)
-  Job worker:           running (pid $worker): closes unpaid orders on time
+  Job worker:           running (pid $worker): closes unpaid orders on time, queries pending payments,
+                        delivers the sandboxes' notifications
+  Payment sandboxes:    http://$HOST:$PORT/sandbox/alipay/ and /sandbox/wechatpay/ (the QR codes lead there)
   Stop with Ctrl-C.
 
 TXT

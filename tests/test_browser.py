@@ -16,6 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
@@ -345,3 +346,55 @@ def test_double_click_on_confirm_and_pay_makes_exactly_one_order(
     assert order.status == OrderStatus.PENDING_PAYMENT
     expect(page.get_by_role("heading", name=f"订单 {order.order_no}")).to_be_visible()
     expect(page.locator("#memo-code")).to_have_text(Payment.objects.get().memo_code or "")
+
+
+@pytest.fixture
+def gateways_on_live_server(live_server, settings, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Point the platform at the sandboxes of the live server, over real HTTP on loopback."""
+    from config.settings import gateway_settings
+
+    gateways = gateway_settings(live_server.url, Path(settings.MOBILECA_KEYS_DIR))
+    settings.MOBILECA_ALIPAY = gateways["alipay"]
+    settings.MOBILECA_WECHATPAY = gateways["wechatpay"]
+    real_client = lambda: httpx.Client(timeout=httpx.Timeout(10.0, connect=5.0))  # noqa: E731
+    monkeypatch.setattr("mobileca.payments.online.http_client", real_client)
+    monkeypatch.setattr("mobileca.sandboxes.common.http_client", real_client)
+    return live_server.url
+
+
+@pytest.mark.parametrize(("method", "pay_button"), [("支付宝支付", "确认付款"), ("微信支付", "确认支付")])
+def test_bidder_pays_online_in_the_sandbox_cashier_and_the_page_moves_on_to_the_card(
+    gateways_on_live_server: str, page: Page, method: str, pay_button: str
+) -> None:
+    # R1.6, R2.1: QR code with amount and countdown; "scanning" opens the gateway's cashier; once paid the payment
+    # page follows by itself and the card appears under 「CA 续费申领」.
+    bidder = UserFactory(enterprise=EnterpriseFactory())
+    log_in(page, gateways_on_live_server, bidder)
+    open_ca_management(page)
+    open_checkout(page)
+    page.get_by_role("radio", name="江西").check()
+    page.get_by_role("radio", name=method, exact=True).check()
+    page.get_by_role("button", name="确认并支付").click()
+
+    expect(page.get_by_role("heading", name=method, level=1)).to_be_visible()
+    expect(page.locator(".qr svg")).to_be_visible()
+    expect(page.locator("#online-pay")).to_contain_text("¥300.00")
+    expect(page.locator("#countdown")).to_have_text(re.compile(r"^1\d{2}:\d{2}$|^\d{2}:\d{2}$"))
+    cashier_url = page.locator("#sandbox-scan").get_attribute("href")
+    assert cashier_url and "/sandbox/" in cashier_url
+
+    # The buyer's phone: open the QR code's address (scan), pay as a sandbox buyer.
+    phone = page.context.new_page()
+    phone.goto(cashier_url)
+    expect(phone.locator(".amount")).to_have_text("¥300.00")
+    phone.get_by_role("button", name=pay_button).click()
+    expect(phone.get_by_role("status")).to_have_text("支付成功")
+
+    # The payment page notices by itself and moves on to the cards.
+    expect(page.get_by_role("heading", name="CA 续费申领", exact=True)).to_be_visible()
+    card = page.locator(".card")
+    expect(card).to_have_count(1)
+    expect(card.locator("dd.mono")).to_have_text(re.compile(r"^\d{17}$"))
+    order = Order.objects.get()
+    assert (order.status, order.channel) == (OrderStatus.PAID, "alipay" if method == "支付宝支付" else "wechat")
+    assert Card.objects.count() == 1

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 
 import httpx
@@ -42,36 +43,43 @@ def http_client() -> httpx.Client:
 
 
 def alipay_client() -> AlipayClient:
-    conf = settings.MOBILECA_ALIPAY
-    return AlipayClient(
-        AlipayConfig(
-            gateway_url=conf["gateway_url"],
-            app_id=conf["app_id"],
-            seller_id=conf["seller_id"],
-            app_private_key_pem=Path(conf["app_private_key_path"]).read_bytes(),
-            alipay_public_key_pem=Path(conf["alipay_public_key_path"]).read_bytes(),
-            notify_url=conf["notify_url"],
-            return_url=conf.get("return_url", ""),
-        ),
-        http=http_client(),
-    )
+    return AlipayClient(_alipay_config(tuple(sorted(settings.MOBILECA_ALIPAY.items()))), http_factory=http_client)
 
 
 def wechatpay_client() -> WeChatPayClient:
-    conf = settings.MOBILECA_WECHATPAY
     return WeChatPayClient(
-        WeChatPayConfig(
-            base_url=conf["base_url"],
-            mchid=conf["mchid"],
-            appid=conf["appid"],
-            merchant_serial_no=conf["merchant_serial_no"],
-            merchant_private_key_pem=Path(conf["merchant_private_key_path"]).read_bytes(),
-            wechatpay_public_key_pem=Path(conf["public_key_path"]).read_bytes(),
-            wechatpay_public_key_id=conf["public_key_id"],
-            apiv3_key=Path(conf["apiv3_key_path"]).read_text().strip().encode(),
-            notify_url=conf["notify_url"],
-        ),
-        http=http_client(),
+        _wechatpay_config(tuple(sorted(settings.MOBILECA_WECHATPAY.items()))), http_factory=http_client
+    )
+
+
+@lru_cache(maxsize=4)
+def _alipay_config(items: tuple[tuple[str, str], ...]) -> AlipayConfig:
+    """Keys are read once per configuration, not per notification."""
+    conf = dict(items)
+    return AlipayConfig(
+        gateway_url=conf["gateway_url"],
+        app_id=conf["app_id"],
+        seller_id=conf["seller_id"],
+        app_private_key_pem=Path(conf["app_private_key_path"]).read_bytes(),
+        alipay_public_key_pem=Path(conf["alipay_public_key_path"]).read_bytes(),
+        notify_url=conf["notify_url"],
+        return_url=conf.get("return_url", ""),
+    )
+
+
+@lru_cache(maxsize=4)
+def _wechatpay_config(items: tuple[tuple[str, str], ...]) -> WeChatPayConfig:
+    conf = dict(items)
+    return WeChatPayConfig(
+        base_url=conf["base_url"],
+        mchid=conf["mchid"],
+        appid=conf["appid"],
+        merchant_serial_no=conf["merchant_serial_no"],
+        merchant_private_key_pem=Path(conf["merchant_private_key_path"]).read_bytes(),
+        wechatpay_public_key_pem=Path(conf["public_key_path"]).read_bytes(),
+        wechatpay_public_key_id=conf["public_key_id"],
+        apiv3_key=Path(conf["apiv3_key_path"]).read_text().strip().encode(),
+        notify_url=conf["notify_url"],
     )
 
 

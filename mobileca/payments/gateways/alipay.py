@@ -11,10 +11,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -96,9 +97,14 @@ def raw_response_text(body: str, key: str) -> str | None:
 
 
 class AlipayClient:
-    def __init__(self, config: AlipayConfig, http: httpx.Client | None = None) -> None:
+    def __init__(self, config: AlipayConfig, http_factory: Callable[[], httpx.Client] | None = None) -> None:
         self.config = config
-        self.http = http or httpx.Client(timeout=TIMEOUT)
+        self._http_factory = http_factory or (lambda: httpx.Client(timeout=TIMEOUT))
+
+    @cached_property
+    def http(self) -> httpx.Client:
+        """Made on first use: verifying a notification needs no connection."""
+        return self._http_factory()
 
     # --- requests ---------------------------------------------------------------------------------------
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -66,9 +67,14 @@ def response_message(timestamp: str, nonce: str, body: bytes) -> bytes:
 
 
 class WeChatPayClient:
-    def __init__(self, config: WeChatPayConfig, http: httpx.Client | None = None) -> None:
+    def __init__(self, config: WeChatPayConfig, http_factory: Callable[[], httpx.Client] | None = None) -> None:
         self.config = config
-        self.http = http or httpx.Client(timeout=TIMEOUT)
+        self._http_factory = http_factory or (lambda: httpx.Client(timeout=TIMEOUT))
+
+    @cached_property
+    def http(self) -> httpx.Client:
+        """Made on first use: verifying a notification needs no connection."""
+        return self._http_factory()
 
     def authorization(self, method: str, path: str, body: str) -> str:
         timestamp, nonce = str(int(time.time())), secrets.token_hex(16)
