@@ -156,3 +156,68 @@ def test_two_claims_of_the_same_line_at_once_apply_once(bidder: User, finance: U
     line.refresh_from_db()
     assert line.status == "claimed" and line.payment_id == payment.pk
     assert Payment.objects.get(pk=payment.pk).status == "paid" and Card.objects.count() == 1
+
+
+def _alipay_form(payment: Payment, notify_id: str, trade_status: str = "TRADE_SUCCESS") -> dict[str, str]:
+    import base64
+    from pathlib import Path
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding
+    from django.conf import settings
+
+    conf = settings.SANDBOX_ALIPAY
+    key = serialization.load_pem_private_key(Path(conf["private_key_path"]).read_bytes(), password=None)
+    form = {
+        "notify_id": notify_id,
+        "app_id": conf["app_id"],
+        "seller_id": conf["seller_id"],
+        "trade_no": "T2026SAME",
+        "out_trade_no": payment.out_trade_no,
+        "trade_status": trade_status,
+        "total_amount": "300.00",
+    }
+    message = "&".join(f"{k}={form[k]}" for k in sorted(form)).encode()
+    form["sign"] = base64.b64encode(key.sign(message, padding.PKCS1v15(), hashes.SHA256())).decode()  # type: ignore[union-attr]
+    form["sign_type"] = "RSA2"
+    return form
+
+
+@pytest.mark.parametrize("same_notification", [True, False])
+def test_concurrent_alipay_notifications_pay_once(bidder: User, same_notification: bool) -> None:
+    # R1.7: the same notification twice at once, or TRADE_SUCCESS and TRADE_FINISHED of one trade at once
+    from mobileca.payments.online import alipay_notification_receive
+
+    order = checkout(
+        user=bidder,
+        enterprise=bidder.enterprise,
+        product_code="mobile-ca",
+        region_code="jiangxi",
+        channel="alipay",
+        expected_amount=PRICE,
+        client_token="ali",
+        actor=actor_of(bidder),
+    )
+    payment = Payment.objects.get(order=order)
+    forms = iter(
+        [
+            _alipay_form(payment, "N1"),
+            _alipay_form(
+                payment, "N1" if same_notification else "N2", "TRADE_SUCCESS" if same_notification else "TRADE_FINISHED"
+            ),
+        ]
+    )
+    lock = threading.Lock()
+
+    def receive() -> object:
+        with lock:
+            form = next(forms)
+        return alipay_notification_receive(form=form, remote_addr="127.0.0.1")
+
+    results = _race(receive)
+    assert all(getattr(result, "accepted", False) for result in results), results
+    assert Payment.objects.get(pk=payment.pk).status == "paid" and Order.objects.get(pk=order.pk).status == "paid"
+    assert Card.objects.count() == 1
+    from mobileca.audit.models import AuditEvent
+
+    assert not AuditEvent.objects.filter(action="payment.extra_credit").exists()
