@@ -10,6 +10,7 @@ urlpatterns = [
     path("ca/", include("mobileca.payments.urls")),
     path("ca/", include("mobileca.cards.urls")),
     path("backoffice/", include("mobileca.backoffice.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
     path("payments/notify/", include("mobileca.payments.notify_urls")),
     path("django-admin/", admin.site.urls),
 ]

@@ -1,7 +1,7 @@
 """Internationalisation: Chinese is the source language (the msgids), English comes from the catalogue.
 
-Without an ``Accept-Language`` header the pages stay Chinese, byte for byte what the other tests assert; with
-``Accept-Language: en`` (LocaleMiddleware) labels and refusal messages are English.
+Pages are Chinese whatever the browser's ``Accept-Language`` says, byte for byte what the other tests assert; after
+the user picks English (the language switch sets Django's language cookie) labels and refusal messages are English.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ LC_MESSAGES = Path(__file__).resolve().parent.parent / "mobileca" / "locale" / "
 TAMPERED = {"region": "jiangxi", "channel": "offline", "expected_amount": "0.01", "client_token": "t-1"}
 
 
-def test_purchase_page_is_english_with_accept_language_en(bidder_client: Client) -> None:
-    page = bidder_client.get("/ca/purchase/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+def test_purchase_page_is_english_once_english_is_chosen(bidder_client: Client) -> None:
+    bidder_client.cookies["django_language"] = "en"
+    page = bidder_client.get("/ca/purchase/").content.decode()
     for label in ["Buy a CA", "Renew & claim", "Activate now", "Workbench", "CA management", "1 year"]:
         assert label in page, label
     for label in ["CA 新购", "立即开通", "工作台"]:
@@ -37,10 +38,11 @@ def test_purchase_page_is_chinese_by_default(bidder_client: Client) -> None:
     assert "Buy a CA" not in page and "Activate now" not in page
 
 
-def test_checkout_page_and_tampered_amount_message_are_english_with_accept_language_en(
+def test_checkout_page_and_tampered_amount_message_are_english_once_english_is_chosen(
     bidder_client: Client,
 ) -> None:
-    response = bidder_client.post(CHECKOUT_URL, TAMPERED, HTTP_ACCEPT_LANGUAGE="en")
+    bidder_client.cookies["django_language"] = "en"
+    response = bidder_client.post(CHECKOUT_URL, TAMPERED)
     assert response.status_code == 400
     page = response.content.decode()
     assert "The amount due does not match the current price" in page
@@ -108,3 +110,15 @@ def test_english_catalogue_is_complete_and_compiled() -> None:
         else:
             assert entry["msgstr"], f"untranslated: {msgid!r}"
             assert mo.gettext(msgid) == entry["msgstr"], f".mo is stale for {msgid!r}"
+
+
+def test_pages_stay_chinese_for_an_english_browser(bidder_client: Client) -> None:
+    page = bidder_client.get("/ca/purchase/", HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9").content.decode()
+    assert "CA 新购" in page and "Buy a CA" not in page
+
+
+def test_the_language_switch_sets_english_and_back(bidder_client: Client) -> None:
+    bidder_client.post("/i18n/setlang/", {"language": "en", "next": "/ca/purchase/"})
+    assert "Buy a CA" in bidder_client.get("/ca/purchase/").content.decode()
+    bidder_client.post("/i18n/setlang/", {"language": "zh-hans", "next": "/ca/purchase/"})
+    assert "CA 新购" in bidder_client.get("/ca/purchase/").content.decode()
