@@ -162,6 +162,8 @@ def alipay_notification_receive(*, form: Mapping[str, str], remote_addr: str) ->
         client.verify_notification(form)
     except SignatureInvalid:
         return reject("bad_signature")
+    if not form.get("notify_id") or not form.get("trade_no"):
+        return reject("malformed")
     if form.get("app_id") != client.config.app_id:
         return reject("wrong_app_id")
     if form.get("seller_id") != client.config.seller_id:
@@ -215,6 +217,8 @@ def wechatpay_notification_receive(*, headers: Mapping[str, str], body: bytes, r
             headers=headers,
         )
 
+    if not envelope.get("id") or not trade.out_trade_no:
+        return reject("malformed")
     if trade.mchid != client.config.mchid or trade.appid != client.config.appid:
         return reject("wrong_merchant")
     payment = Payment.objects.filter(out_trade_no=trade.out_trade_no, channel=PaymentChannel.WECHAT).first()
