@@ -8,8 +8,10 @@ from mobileca.payments.models import Payment
 
 @pytest.mark.parametrize("channel", ["alipay", "wechat"])
 def test_pay_online_through_sandbox(bidder_client: Client, channel: str, django_capture_on_commit_callbacks) -> None:
-    response = bidder_client.post("/ca/purchase/mobile-ca/", {"region": "jiangxi", "channel": channel,
-                                                              "expected_amount": "300.00", "client_token": "t"})
+    response = bidder_client.post(
+        "/ca/purchase/mobile-ca/",
+        {"region": "jiangxi", "channel": channel, "expected_amount": "300.00", "client_token": "t"},
+    )
     order = Order.objects.get()
     page = bidder_client.get(response["Location"]).content.decode()
     assert "<svg" in page, page[:3000]

@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 
 from mobileca.audit.services import Actor
 from mobileca.core.clock import now
-from mobileca.core.errors import Conflict, FinalGatewayError, GatewayError
+from mobileca.core.errors import Conflict, FinalGatewayError, GatewayError, RetryableGatewayError
 from mobileca.core.money import from_fen, to_fen
 from mobileca.orders.models import PaymentChannel
 from mobileca.payments.gateways.alipay import PAID_STATUSES, AlipayClient, AlipayConfig
@@ -224,7 +224,7 @@ def wechatpay_notification_receive(*, headers: Mapping[str, str], body: bytes, r
     payment = Payment.objects.filter(out_trade_no=trade.out_trade_no, channel=PaymentChannel.WECHAT).first()
     if payment is None:
         return reject("unknown_order")
-    if trade.amount_total != to_fen(payment.amount):
+    if trade.amount_total != to_fen(payment.amount) or trade.currency != "CNY":
         return reject("amount_mismatch")
     paid = envelope.get("event_type") == "TRANSACTION.SUCCESS" and trade.trade_state == "SUCCESS"
     outcome = payment_observe(
@@ -268,6 +268,8 @@ def _query_observation(payment: Payment) -> Observation | None:
     wechat = wechatpay_client().query(out_trade_no=payment.out_trade_no)
     if wechat is None or wechat.trade_state != "SUCCESS":
         return None
+    if wechat.currency != "CNY":
+        raise FinalGatewayError(f"wechatpay query: currency {wechat.currency!r}")
     return Observation(
         kind="paid",
         event_key=f"query:{wechat.transaction_id}",
@@ -310,19 +312,23 @@ def gateway_close(*, payment: Payment) -> bool:
         return True
     try:
         observation = _query_observation(payment)
-        if observation is not None:
-            payment_observe(payment_id=payment.pk, observation=observation, actor=Actor("system", "auto-close"))
-            return False
+    except GatewayError as exc:
+        # Not knowing whether it was paid, do not close: the next run asks again.
+        log.warning("query before closing %s failed, will retry: %r", payment.out_trade_no, exc)
+        return False
+    if observation is not None:
+        payment_observe(payment_id=payment.pk, observation=observation, actor=Actor("system", "auto-close"))
+        return False
+    try:
         if payment.channel == PaymentChannel.ALIPAY:
             alipay_client().close(out_trade_no=payment.out_trade_no)
         else:
             wechatpay_client().close(out_trade_no=payment.out_trade_no)
+    except RetryableGatewayError as exc:
+        log.warning("gateway close of %s failed, will retry: %r", payment.out_trade_no, exc)
+        return False
     except FinalGatewayError as exc:
         # The gateway will not close it. Close locally all the same: money that still arrives is recorded as paid
         # late and refunded, never lost.
         log.warning("gateway close of %s refused: %r", payment.out_trade_no, exc)
-        return True
-    except GatewayError as exc:
-        log.warning("gateway close of %s failed, will retry: %r", payment.out_trade_no, exc)
-        return False
     return True

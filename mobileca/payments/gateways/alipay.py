@@ -141,12 +141,9 @@ class AlipayClient:
         key = method.replace(".", "_") + "_response"
         raw = raw_response_text(body, key)
         if raw is None:
-            error = raw_response_text(body, "error_response")
-            if error is not None:  # may be unsigned: believe nothing in it but that the call failed
-                detail = json.loads(error)
-                raise AlipayError(
-                    str(detail.get("code")), str(detail.get("sub_code", "")), str(detail.get("sub_msg", ""))
-                )
+            if raw_response_text(body, "error_response") is not None:
+                # Unsigned: believe nothing in it (not even a "trade does not exist") but that the call failed.
+                raise FinalGatewayError(f"alipay {method}: unsigned error_response")
             raise FinalGatewayError(f"alipay {method}: no {key} in the answer")
         try:
             sign = json.loads(body).get("sign", "")
@@ -199,6 +196,8 @@ class AlipayClient:
             if exc.sub_code == "ACQ.TRADE_NOT_EXIST":
                 return None
             raise
+        if payload.get("out_trade_no") != out_trade_no:
+            raise FinalGatewayError("alipay query: the answer is about another trade")
         return AlipayTrade(
             out_trade_no=str(payload.get("out_trade_no", "")),
             trade_no=str(payload.get("trade_no", "")),

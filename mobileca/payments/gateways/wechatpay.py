@@ -48,6 +48,7 @@ class WeChatTrade:
     transaction_id: str
     trade_state: str
     amount_total: int  # fen
+    currency: str
     mchid: str
     appid: str
 
@@ -96,7 +97,10 @@ class WeChatPayClient:
         if serial != self.config.wechatpay_public_key_id:
             raise SignatureInvalid(f"unknown Wechatpay-Serial {serial!r}")
         # Freshness is a transport check against the wall clock, not business time (which tests move).
-        if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > TIMESTAMP_WINDOW_SECONDS:
+        if (
+            not (timestamp.isascii() and timestamp.isdigit())
+            or abs(time.time() - int(timestamp)) > TIMESTAMP_WINDOW_SECONDS
+        ):
             raise SignatureInvalid(f"Wechatpay-Timestamp {timestamp!r} outside the five-minute window")
         rsa_verify(self.config.wechatpay_public_key_pem, response_message(timestamp, nonce, body), signature)
 
@@ -148,7 +152,10 @@ class WeChatPayClient:
             if exc.code == "ORDER_NOT_EXIST":
                 return None
             raise
-        return trade_from(data)
+        trade = trade_from(data)
+        if trade.out_trade_no != out_trade_no or trade.mchid != self.config.mchid:
+            raise FinalGatewayError("wechatpay query: the answer is about another trade")
+        return trade
 
     def close(self, *, out_trade_no: str) -> None:
         self._call("POST", f"/v3/pay/transactions/out-trade-no/{out_trade_no}/close", {"mchid": self.config.mchid})
@@ -177,6 +184,7 @@ def trade_from(data: Mapping[str, Any]) -> WeChatTrade:
         transaction_id=str(data.get("transaction_id", "")),
         trade_state=str(data.get("trade_state", "")),
         amount_total=int(amount.get("total", 0) or 0),
+        currency=str(amount.get("currency", "")),
         mchid=str(data.get("mchid", "")),
         appid=str(data.get("appid", "")),
     )
