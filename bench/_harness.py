@@ -29,6 +29,7 @@ def django_setup(database_env: str | None = None) -> Path:
         os.environ["DATABASE_URL"] = server_url
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
     os.environ["HUEY_IMMEDIATE"] = "1"
+    os.environ["MOBILECA_DEMO"] = "1"
     import django
     from django.core.management import call_command
 

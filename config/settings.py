@@ -141,7 +141,9 @@ MOBILECA_ONLINE_ORDER_TTL_MINUTES = env.integer("MOBILECA_ONLINE_ORDER_TTL_MINUT
 MOBILECA_VOUCHER_MAX_BYTES = env.integer("MOBILECA_VOUCHER_MAX_BYTES", default=10 * 1024 * 1024)
 # --- Payment gateways (R1.6). The embedded default points them at the local sandboxes (demo mode). -------------
 MOBILECA_PUBLIC_URL = env.string("MOBILECA_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
-MOBILECA_DEMO = env.boolean("MOBILECA_DEMO", default=True)
+# Demo mode (sandboxes mounted, demo keys) is the embedded default only: with a DATABASE_URL (a real deployment) it
+# is off unless asked for, and then the gateways must be configured or no process starts (payments/checks.py).
+MOBILECA_DEMO = env.boolean("MOBILECA_DEMO", default=env.optional_str("DATABASE_URL") is None)
 MOBILECA_KEYS_DIR = env.path("MOBILECA_KEYS_DIR", VAR_DIR / "keys")
 
 
@@ -202,8 +204,9 @@ SANDBOX_ALIPAY = _gateways["sandbox_alipay"]
 SANDBOX_WECHATPAY = _gateways["sandbox_wechatpay"]
 # Sandbox notification retries follow the real schedules, scaled (0.01: Alipay's first retry after 2.4 s, not 4 min).
 SANDBOX_TIME_SCALE = float(env.decimal("SANDBOX_TIME_SCALE", "0.01"))
+SANDBOX_APPS = ["mobileca.sandboxes", "mobileca.sandboxes.alipay", "mobileca.sandboxes.wechatpay"]
 if MOBILECA_DEMO:
-    INSTALLED_APPS += ["mobileca.sandboxes", "mobileca.sandboxes.alipay", "mobileca.sandboxes.wechatpay"]
+    INSTALLED_APPS += SANDBOX_APPS
 
 MOBILECA_SUPPORT = {
     "phone": env.string("MOBILECA_SUPPORT_PHONE", "0798-8888 6666"),

@@ -5,10 +5,12 @@ import tempfile
 from pathlib import Path
 
 from config.settings import *  # noqa: F403
-from config.settings import HUEY, gateway_settings
+from config.settings import HUEY, INSTALLED_APPS, SANDBOX_APPS, gateway_settings
 from mobileca.sandboxes.keys import ensure_keys
 
 HUEY = {**HUEY, "immediate": True}
+MOBILECA_DEMO = True
+INSTALLED_APPS = [*INSTALLED_APPS, *(app for app in SANDBOX_APPS if app not in INSTALLED_APPS)]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only; never in production
 
 MOBILECA_PUBLIC_URL = "http://testserver"

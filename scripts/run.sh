@@ -6,6 +6,7 @@ PY=.venv/bin/python
 HOST=${MOBILECA_HOST:-127.0.0.1}
 PORT=${MOBILECA_PORT:-8000}
 export MOBILECA_PUBLIC_URL=${MOBILECA_PUBLIC_URL:-http://$HOST:$PORT}
+export MOBILECA_DEMO=1  # the embedded default is a demo: sandboxes mounted, demo keys
 
 $PY manage.py migrate --noinput -v0
 $PY manage.py sandbox_keys

@@ -8,4 +8,6 @@ class PaymentsConfig(AppConfig):
     verbose_name = _("支付")
 
     def ready(self) -> None:
-        from mobileca.payments import checks  # noqa: F401 - registers the system check
+        from mobileca.payments.checks import refuse_sandbox_gateways_outside_demo
+
+        refuse_sandbox_gateways_outside_demo()

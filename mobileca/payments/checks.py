@@ -1,23 +1,38 @@
-"""A production installation must not talk to the sandboxes: refuse to start unless in demo mode."""
+"""A production installation must not talk to the sandboxes or use the demo keys: every process refuses to start.
+
+Runs from ``PaymentsConfig.ready()`` (so under gunicorn and the job worker too, where Django's system checks do not
+run). Demo mode (``MOBILECA_DEMO=1``) is for ``make run`` and the tests only.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
 
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, Tags, register
+from django.core.exceptions import ImproperlyConfigured
 
 
-@register(Tags.security, deploy=False)
-def gateways_are_real_outside_demo(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+def refuse_sandbox_gateways_outside_demo() -> None:
     if settings.MOBILECA_DEMO:
-        return []
-    urls = {
-        "ALIPAY_GATEWAY_URL": settings.MOBILECA_ALIPAY["gateway_url"],
-        "WECHATPAY_BASE_URL": settings.MOBILECA_WECHATPAY["base_url"],
-    }
-    return [
-        Error(f"{name} points at a sandbox ({url}) while MOBILECA_DEMO is off", id="payments.E001")
-        for name, url in urls.items()
+        return
+    problems = [
+        f"{name} points at a sandbox ({url})"
+        for name, url in (
+            ("ALIPAY_GATEWAY_URL", settings.MOBILECA_ALIPAY["gateway_url"]),
+            ("WECHATPAY_BASE_URL", settings.MOBILECA_WECHATPAY["base_url"]),
+        )
         if "/sandbox/" in url
     ]
+    demo_keys = Path(settings.MOBILECA_KEYS_DIR).resolve()
+    problems += [
+        f"{name} is a demo key in {demo_keys}"
+        for conf in (settings.MOBILECA_ALIPAY, settings.MOBILECA_WECHATPAY)
+        for name, value in conf.items()
+        if name.endswith("_path") and Path(value).resolve().is_relative_to(demo_keys)
+    ]
+    if problems:
+        raise ImproperlyConfigured(
+            "MOBILECA_DEMO is off but the payment gateways are not configured for production: "
+            + "; ".join(problems)
+            + ". Set ALIPAY_* and WECHATPAY_* (see README), or MOBILECA_DEMO=1 for a demo."
+        )

@@ -9,15 +9,17 @@ and changes nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import httpx
 from django.conf import settings
+from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from mobileca.audit.services import Actor
@@ -27,7 +29,7 @@ from mobileca.core.money import from_fen, to_fen
 from mobileca.orders.models import PaymentChannel
 from mobileca.payments.gateways.alipay import PAID_STATUSES, AlipayClient, AlipayConfig
 from mobileca.payments.gateways.signing import SignatureInvalid
-from mobileca.payments.gateways.wechatpay import WeChatPayClient, WeChatPayConfig
+from mobileca.payments.gateways.wechatpay import WeChatPayClient, WeChatPayConfig, WeChatTrade
 from mobileca.payments.models import Payment, PaymentStatus, RejectedNotification
 from mobileca.payments.services import Observation, Outcome, payment_observe, payment_open_record
 
@@ -35,6 +37,7 @@ log = logging.getLogger(__name__)
 GATEWAY = Actor("gateway", "online")
 # The gateway's own expiry is shorter than ours, so no one can pay at the gateway after we close (§7).
 GATEWAY_MARGIN = timedelta(minutes=10)
+RECENTLY_CLOSED = timedelta(days=1)
 
 
 def http_client() -> httpx.Client:
@@ -127,6 +130,13 @@ class NotificationResult:
     outcome: str  # an Outcome value, or the reason of a refusal
 
 
+_KEPT_HEADERS = ("content-type", "user-agent", "wechatpay-serial", "wechatpay-timestamp", "wechatpay-nonce")
+
+
+def _clean(text: str, limit: int) -> str:
+    return text.replace("\x00", "")[:limit]  # PostgreSQL text cannot hold NUL; forgers can send it
+
+
 def _reject(
     channel: str,
     reason: str,
@@ -136,16 +146,17 @@ def _reject(
     body: str,
     headers: Mapping[str, str] | None = None,
 ) -> NotificationResult:
+    kept = {key: _clean(value, 200) for key, value in (headers or {}).items() if key.lower() in _KEPT_HEADERS}
     RejectedNotification.objects.create(
         channel=channel,
         reason=reason,
-        out_trade_no=out_trade_no[:64],
-        remote_addr=remote_addr[:64],
-        headers=dict(headers or {}),
-        body=body[:8000],
+        out_trade_no=_clean(out_trade_no, 64),
+        remote_addr=_clean(remote_addr, 64),
+        headers=kept,
+        body=_clean(body, 4000),
         received_at=now(),
     )
-    log.warning("refused %s notification for %r: %s", channel, out_trade_no, reason)
+    log.warning("refused %s notification for %r: %s", channel, out_trade_no[:64], reason)
     return NotificationResult(False, reason)
 
 
@@ -219,6 +230,8 @@ def wechatpay_notification_receive(*, headers: Mapping[str, str], body: bytes, r
 
     if not envelope.get("id") or not trade.out_trade_no:
         return reject("malformed")
+    if str(envelope.get("event_type", "")).startswith("REFUND."):
+        return _wechatpay_refund_notice(envelope=envelope, trade=trade, client=client, reject=reject)
     if trade.mchid != client.config.mchid or trade.appid != client.config.appid:
         return reject("wrong_merchant")
     payment = Payment.objects.filter(out_trade_no=trade.out_trade_no, channel=PaymentChannel.WECHAT).first()
@@ -241,6 +254,33 @@ def wechatpay_notification_receive(*, headers: Mapping[str, str], body: bytes, r
             },
             credit=paid,
             credit_ref=f"wechatpay:{trade.transaction_id}",
+        ),
+        actor=GATEWAY,
+    )
+    return NotificationResult(True, outcome.value)
+
+
+def _wechatpay_refund_notice(
+    *,
+    envelope: Mapping[str, Any],
+    trade: WeChatTrade,
+    client: WeChatPayClient,
+    reject: Callable[[str], NotificationResult],
+) -> NotificationResult:
+    """A refund notice (its resource carries no appid): recorded for the refund flow, never a payment."""
+    if trade.mchid != client.config.mchid:
+        return reject("wrong_merchant")
+    payment = Payment.objects.filter(out_trade_no=trade.out_trade_no, channel=PaymentChannel.WECHAT).first()
+    if payment is None:
+        return reject("unknown_order")
+    outcome = payment_observe(
+        payment_id=payment.pk,
+        observation=Observation(
+            kind="status",
+            event_key=f"callback:{envelope.get('id', '')}",
+            amount=None,
+            at=now(),
+            payload={"event_type": envelope.get("event_type")},
         ),
         actor=GATEWAY,
     )
@@ -292,15 +332,18 @@ def payment_query(*, payment_id: int, actor: Actor) -> Outcome | None:
 
 def payments_query_pending(*, actor: Actor, older_than: timedelta = timedelta(seconds=30)) -> int:
     """The active query of pending online payments whose QR code was shown. Returns how many were found paid."""
+    moment = now()
     due = Payment.objects.filter(
-        status=PaymentStatus.PENDING,
+        Q(status=PaymentStatus.PENDING, qr_opened_at__lte=moment - older_than)
+        # Closed in the last day: money paid as we closed, its notifications lost, is still found (as paid late).
+        | Q(status=PaymentStatus.CLOSED, closed_at__gte=moment - RECENTLY_CLOSED),
         channel__in=[PaymentChannel.ALIPAY, PaymentChannel.WECHAT],
-        qr_opened_at__lte=now() - older_than,
+        qr_opened_at__isnull=False,
     ).values_list("pk", flat=True)
     found = 0
     for payment_id in due:
         try:
-            found += payment_query(payment_id=payment_id, actor=actor) == Outcome.PAID
+            found += payment_query(payment_id=payment_id, actor=actor) in (Outcome.PAID, Outcome.PAID_LATE)
         except GatewayError as exc:
             log.warning("query of payment %s failed: %r", payment_id, exc)
     return found
@@ -328,7 +371,14 @@ def gateway_close(*, payment: Payment) -> bool:
         log.warning("gateway close of %s failed, will retry: %r", payment.out_trade_no, exc)
         return False
     except FinalGatewayError as exc:
-        # The gateway will not close it. Close locally all the same: money that still arrives is recorded as paid
-        # late and refunded, never lost.
+        # Refused: perhaps paid this very moment (ORDERPAID, TRADE_STATUS_ERROR). Ask once more; if it is not paid,
+        # close locally all the same: money that still arrives is paid late and refunded, never lost.
         log.warning("gateway close of %s refused: %r", payment.out_trade_no, exc)
+        try:
+            observation = _query_observation(payment)
+        except GatewayError:
+            return False
+        if observation is not None:
+            payment_observe(payment_id=payment.pk, observation=observation, actor=Actor("system", "auto-close"))
+            return False
     return True

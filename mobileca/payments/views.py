@@ -126,8 +126,13 @@ def alipay_page_pay(request: HttpRequest, order_no: str) -> HttpResponse:
     enterprise = access_enterprise_by_user(request.user)
     order = access_order_by_no(enterprise=enterprise, order_no=order_no)
     payment = _online_payment(order)
-    if order.channel != PaymentChannel.ALIPAY or payment.status != PaymentStatus.PENDING:
+    if order.channel != PaymentChannel.ALIPAY or payment.status != PaymentStatus.PENDING or now() >= order.expires_at:
         raise Conflict(_("该订单不能使用支付宝网页支付"), code="page_pay_unavailable")
-    if not payment.qr_opened_at:
-        payment = payment_open_online(payment_id=payment.pk)
-    return redirect(alipay_page_pay_url(payment=payment))
+    try:
+        if not payment.qr_opened_at:
+            payment = payment_open_online(payment_id=payment.pk)
+        return redirect(alipay_page_pay_url(payment=payment))
+    except GatewayError:
+        log.exception("alipay page pay for %s failed", payment.out_trade_no)
+        messages.error(request, _("支付通道暂时无法连接，请稍后刷新页面重试，或选择其他支付方式"))
+        return redirect("payments:order_pay", order_no=order.order_no)

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cached_property
 from typing import Any
@@ -22,7 +22,6 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from mobileca.core.clock import now
 from mobileca.core.errors import FinalGatewayError, RetryableGatewayError
 from mobileca.payments.gateways.signing import SignatureInvalid, rsa_sign, rsa_verify
 
@@ -36,8 +35,8 @@ class AlipayConfig:
     gateway_url: str
     app_id: str
     seller_id: str
-    app_private_key_pem: bytes
-    alipay_public_key_pem: bytes
+    app_private_key_pem: bytes = field(repr=False)
+    alipay_public_key_pem: bytes = field(repr=False)
     notify_url: str
     return_url: str = ""
 
@@ -96,6 +95,12 @@ def raw_response_text(body: str, key: str) -> str | None:
     return None
 
 
+def _minutes_until(expires_at: datetime) -> str:
+    """``timeout_express`` (relative, ``1m``–``15d``) beside ``time_expire`` (absolute), for the trade's expiry."""
+    minutes = int((expires_at - datetime.now(UTC)).total_seconds() // 60)
+    return f"{max(1, min(minutes, 15 * 24 * 60))}m"
+
+
 class AlipayClient:
     def __init__(self, config: AlipayConfig, http_factory: Callable[[], httpx.Client] | None = None) -> None:
         self.config = config
@@ -115,7 +120,8 @@ class AlipayClient:
             "format": "JSON",
             "charset": "utf-8",
             "sign_type": "RSA2",
-            "timestamp": (at or now()).astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S"),
+            # Wall clock: the gateway checks it against its own, whatever business time the platform is in.
+            "timestamp": (at or datetime.now(UTC)).astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S"),
             "version": "1.0",
             "notify_url": self.config.notify_url,
             "biz_content": json.dumps(biz, ensure_ascii=False, separators=(",", ":")),
@@ -167,6 +173,7 @@ class AlipayClient:
                 "subject": subject,
                 "seller_id": self.config.seller_id,
                 "time_expire": expires_at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S"),
+                "timeout_express": _minutes_until(expires_at),
             },
         )
         if payload.get("out_trade_no") != out_trade_no or not payload.get("qr_code"):
@@ -184,6 +191,7 @@ class AlipayClient:
                 "product_code": "FAST_INSTANT_TRADE_PAY",
                 "seller_id": self.config.seller_id,
                 "time_expire": expires_at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S"),
+                "timeout_express": _minutes_until(expires_at),
             },
         )
         return f"{self.config.gateway_url}?{urlencode(params)}"

@@ -13,10 +13,11 @@ import json
 import secrets
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -35,10 +36,10 @@ class WeChatPayConfig:
     mchid: str
     appid: str
     merchant_serial_no: str
-    merchant_private_key_pem: bytes
-    wechatpay_public_key_pem: bytes
+    merchant_private_key_pem: bytes = field(repr=False)
+    wechatpay_public_key_pem: bytes = field(repr=False)
     wechatpay_public_key_id: str
-    apiv3_key: bytes
+    apiv3_key: bytes = field(repr=False)
     notify_url: str
 
 
@@ -97,24 +98,24 @@ class WeChatPayClient:
         if serial != self.config.wechatpay_public_key_id:
             raise SignatureInvalid(f"unknown Wechatpay-Serial {serial!r}")
         # Freshness is a transport check against the wall clock, not business time (which tests move).
-        if (
-            not (timestamp.isascii() and timestamp.isdigit())
-            or abs(time.time() - int(timestamp)) > TIMESTAMP_WINDOW_SECONDS
-        ):
+        if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+            raise SignatureInvalid(f"Wechatpay-Timestamp {timestamp[:20]!r} is not a timestamp")
+        if abs(int(time.time()) - int(timestamp)) > TIMESTAMP_WINDOW_SECONDS:
             raise SignatureInvalid(f"Wechatpay-Timestamp {timestamp!r} outside the five-minute window")
         rsa_verify(self.config.wechatpay_public_key_pem, response_message(timestamp, nonce, body), signature)
 
     def _call(self, method: str, path: str, payload: Mapping[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
+        url = self.config.base_url.rstrip("/") + path
+        parts = urlsplit(url)
+        signed_path = parts.path + (f"?{parts.query}" if parts.query else "")  # exactly what is sent
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")) if payload is not None else ""
         headers = {
-            "Authorization": self.authorization(method, path, body),
+            "Authorization": self.authorization(method, signed_path, body),
             "Accept": "application/json",
             "Content-Type": "application/json",
         }
         try:
-            response = self.http.request(
-                method, self.config.base_url.rstrip("/") + path, content=body.encode(), headers=headers
-            )
+            response = self.http.request(method, url, content=body.encode(), headers=headers)
         except httpx.TransportError as exc:
             raise RetryableGatewayError(f"wechatpay {method} {path}: {exc!r}") from exc
         if response.status_code >= 500:

@@ -71,6 +71,10 @@ def gateway(request: HttpRequest) -> HttpResponse:
     ):
         return _error(method, "40002", "Invalid Arguments", "isv.invalid-signature", "验签出错")
     try:
+        datetime.strptime(params.get("timestamp", ""), "%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return _error(method, "40002", "Invalid Arguments", "isv.invalid-timestamp", "非法的时间戳参数")
+    try:
         biz: dict[str, Any] = json.loads(params.get("biz_content") or "{}")
     except ValueError:
         return _error(method, "40002", "Invalid Arguments", "isv.invalid-biz-content", "业务参数格式错误")
@@ -96,12 +100,9 @@ def _new_trade(params: dict[str, str], biz: dict[str, Any], status: str) -> Trad
         return "ACQ.INVALID_PARAMETER"
     if biz.get("seller_id") and biz["seller_id"] != _config()["seller_id"]:
         return "ACQ.SELLER_NOT_MATCH"
-    expire_text = biz.get("time_expire")
-    time_expire = (
-        datetime.strptime(expire_text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=BEIJING)
-        if expire_text
-        else timezone.now() + timedelta(minutes=120)
-    )
+    time_expire = _time_expire(biz)
+    if time_expire is None:
+        return "ACQ.INVALID_PARAMETER"
     existing = Trade.objects.filter(app_id=params["app_id"], out_trade_no=biz["out_trade_no"]).first()
     if existing is not None:
         if existing.total_amount != amount:
@@ -121,6 +122,20 @@ def _new_trade(params: dict[str, str], biz: dict[str, Any], status: str) -> Trad
         time_expire=time_expire,
         created_at=timezone.now(),
     )
+
+
+def _time_expire(biz: dict[str, Any]) -> datetime | None:
+    """``time_expire`` (absolute) wins over ``timeout_express`` (relative: 90m, 2h, 1d); default 2 hours."""
+    if biz.get("time_expire"):
+        try:
+            return datetime.strptime(str(biz["time_expire"]), "%Y-%m-%d %H:%M:%S").replace(tzinfo=BEIJING)
+        except ValueError:
+            return None
+    relative = str(biz.get("timeout_express", "120m"))
+    units = {"m": 60, "h": 3600, "d": 86400}
+    if relative[:-1].isdigit() and relative[-1:] in units:
+        return timezone.now() + timedelta(seconds=int(relative[:-1]) * units[relative[-1]])
+    return None
 
 
 def _trade_no() -> str:

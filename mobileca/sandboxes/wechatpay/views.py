@@ -36,7 +36,9 @@ def _error(status: int, code: str, message: str) -> HttpResponse:
 
 
 def _authorised(request: HttpRequest) -> HttpResponse | None:
-    path = request.get_full_path().removeprefix("/sandbox/wechatpay")
+    # The path as sent, as WeChat Pay verifies it (the sandbox happens to live under a prefix; real WeChat Pay's
+    # paths start at /v3).
+    path = request.get_full_path()
     reason = check_authorization(request.headers.get("Authorization", ""), request.method or "", path, request.body)
     return _error(401, "SIGN_ERROR", reason) if reason else None
 
