@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "mobileca.payments",
     "mobileca.cards",
     "mobileca.backoffice",
+    "mobileca.ca",
 ]
 
 MIDDLEWARE = [
@@ -207,6 +208,19 @@ SANDBOX_TIME_SCALE = float(env.decimal("SANDBOX_TIME_SCALE", "0.01"))
 SANDBOX_APPS = ["mobileca.sandboxes", "mobileca.sandboxes.alipay", "mobileca.sandboxes.wechatpay"]
 if MOBILECA_DEMO:
     INSTALLED_APPS += SANDBOX_APPS
+
+# --- Certificate authority (issue 4). Key back-end: an encrypted key file, or a PKCS#11 token. ------------------
+MOBILECA_CA = {
+    "backend": env.string("MOBILECA_CA_BACKEND", "keyfile"),
+    "key_dir": env.path("MOBILECA_CA_KEY_DIR", VAR_DIR / "ca"),
+    "passphrase": env.optional_str("MOBILECA_CA_PASSPHRASE"),
+    "pkcs11_library": env.string("MOBILECA_PKCS11_LIBRARY", "/usr/lib/softhsm/libsofthsm2.so"),
+    "pkcs11_token": env.string("MOBILECA_PKCS11_TOKEN", "mobileca"),
+    "pkcs11_pin": env.optional_str("MOBILECA_PKCS11_PIN"),
+    # The "issued through this platform" policy (R4.5). Replace with an OID under the operator's registered arc.
+    "policy_oid": env.string("MOBILECA_CA_POLICY_OID", "1.3.6.1.4.1.61337.1.1"),
+    "name": env.string("MOBILECA_CA_NAME", "Jingdezhen Sunshine Procurement Mobile"),
+}
 
 MOBILECA_SUPPORT = {
     "phone": env.string("MOBILECA_SUPPORT_PHONE", "0798-8888 6666"),

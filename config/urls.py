@@ -11,6 +11,7 @@ urlpatterns = [
     path("ca/", include("mobileca.cards.urls")),
     path("backoffice/", include("mobileca.backoffice.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("pki/", include("mobileca.ca.urls")),
     path("payments/notify/", include("mobileca.payments.notify_urls")),
     path("django-admin/", admin.site.urls),
 ]

@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class CaConfig(AppConfig):
+    name = "mobileca.ca"
+    label = "ca"
+    verbose_name = _("证书认证机构")

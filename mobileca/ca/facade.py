@@ -1,0 +1,89 @@
+"""The one way into the CA for other parts: ids and frozen dataclasses in, PEM and verdicts out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from mobileca.ca import services
+from mobileca.ca.channel import ChannelVerdict, channel_check
+from mobileca.ca.models import IssuedCertificate
+from mobileca.ca.profiles import Subject
+
+__all__ = [
+    "ChannelVerdict",
+    "IssuedCredential",
+    "Subject",
+    "channel_check",
+    "credential_issue",
+    "credential_rekey",
+    "credential_revoke",
+]
+
+
+@dataclass(frozen=True)
+class IssuedCredential:
+    sign_serial: str
+    sign_certificate_pem: str
+    encrypt_serial: str
+    encrypt_certificate_pem: str
+    not_after: datetime
+
+
+def _pem(record: IssuedCertificate) -> str:
+    return services.certificate_of(record).public_bytes(serialization.Encoding.PEM).decode()
+
+
+def _issued(pair: services.IssuedPair) -> IssuedCredential:
+    return IssuedCredential(
+        sign_serial=pair.sign.serial_hex,
+        sign_certificate_pem=_pem(pair.sign),
+        encrypt_serial=pair.encrypt.serial_hex,
+        encrypt_certificate_pem=_pem(pair.encrypt),
+        not_after=pair.sign.not_after,
+    )
+
+
+PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
+
+
+def credential_issue(
+    *, owner_id: str, subject: Subject, sign_public_key: PublicKey, encrypt_public_key: PublicKey, not_after: datetime
+) -> IssuedCredential:
+    return _issued(
+        services.credential_issue(
+            owner_id=owner_id,
+            subject=subject,
+            sign_public_key=sign_public_key,
+            encrypt_public_key=encrypt_public_key,
+            not_after=not_after,
+        )
+    )
+
+
+def credential_rekey(
+    *, owner_id: str, subject: Subject, sign_public_key: PublicKey, encrypt_public_key: PublicKey, not_after: datetime
+) -> IssuedCredential:
+    return _issued(
+        services.credential_rekey(
+            owner_id=owner_id,
+            subject=subject,
+            sign_public_key=sign_public_key,
+            encrypt_public_key=encrypt_public_key,
+            not_after=not_after,
+        )
+    )
+
+
+def credential_revoke(*, owner_id: str, reason: x509.ReasonFlags = x509.ReasonFlags.cessation_of_operation) -> int:
+    revoked = 0
+    for serial in IssuedCertificate.objects.filter(owner_id=owner_id, status="good").values_list(
+        "serial_hex", flat=True
+    ):
+        services.certificate_revoke(serial_hex=serial, reason=reason)
+        revoked += 1
+    return revoked

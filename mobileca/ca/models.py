@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class AuthorityRole(models.TextChoices):
+    ROOT = "root", _("根 CA")
+    ISSUING = "issuing", _("签发 CA")
+
+
+class Authority(models.Model):
+    """A CA of the hierarchy. Its private key is in the key back-end, named by ``key_label``; never here."""
+
+    role = models.CharField(max_length=10, choices=AuthorityRole.choices)
+    key_backend = models.CharField(max_length=16)
+    key_label = models.CharField(max_length=64, unique=True)
+    subject = models.CharField(max_length=300)
+    serial_hex = models.CharField(max_length=42, unique=True)
+    certificate_der = models.BinaryField()
+    not_before = models.DateTimeField()
+    not_after = models.DateTimeField()
+    crl_number = models.PositiveIntegerField(default=0)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["role"], condition=models.Q(is_active=True), name="ca_one_active_authority_per_role"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.role}:{self.subject}"
+
+
+class Usage(models.TextChoices):
+    SIGN = "sign", _("签名证书")
+    ENCRYPT = "encrypt", _("加密证书")
+
+
+class CertStatus(models.TextChoices):
+    GOOD = "good", _("有效")
+    REVOKED = "revoked", _("已吊销")
+
+
+class IssuedCertificate(models.Model):
+    authority = models.ForeignKey(Authority, on_delete=models.PROTECT, related_name="issued")
+    serial_hex = models.CharField(max_length=42, unique=True)
+    owner_id = models.CharField(max_length=64, db_index=True)
+    usage = models.CharField(max_length=8, choices=Usage.choices)
+    subject_cn = models.CharField(max_length=200)
+    certificate_der = models.BinaryField()
+    not_before = models.DateTimeField()
+    not_after = models.DateTimeField()
+    status = models.CharField(max_length=8, choices=CertStatus.choices, default=CertStatus.GOOD)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revocation_reason = models.CharField(max_length=32, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["authority", "status"])]
+
+    def __str__(self) -> str:
+        return self.serial_hex
+
+
+class Crl(models.Model):
+    authority = models.ForeignKey(Authority, on_delete=models.PROTECT, related_name="crls")
+    number = models.PositiveIntegerField()
+    this_update = models.DateTimeField()
+    next_update = models.DateTimeField()
+    der = models.BinaryField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["authority", "number"], name="ca_crl_number_once")]
+        ordering = ["-number"]
+
+    def __str__(self) -> str:
+        return f"CRL #{self.number}"

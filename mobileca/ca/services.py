@@ -1,0 +1,335 @@
+"""CA operations. Each write is one transaction with its audit event; signing happens through the key back-end."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509 import ocsp
+from django.db import transaction
+
+from mobileca.audit.services import Actor, audit_record
+from mobileca.ca.backends import KeyBackend
+from mobileca.ca.backends.factory import backend as configured_backend
+from mobileca.ca.models import Authority, AuthorityRole, CertStatus, Crl, IssuedCertificate, Usage
+from mobileca.ca.profiles import Subject, entity_certificate, issuing_certificate, root_certificate
+from mobileca.core.clock import now
+from mobileca.core.errors import Conflict, NotFound
+
+CRL_LIFETIME = timedelta(days=1)
+OCSP_LIFETIME = timedelta(hours=1)
+SYSTEM = Actor("system", "ca")
+
+
+def _hex(serial: int) -> str:
+    return f"{serial:x}"
+
+
+# --- the hierarchy ----------------------------------------------------------------------------------------------
+
+
+def ca_init(*, key_backend: KeyBackend | None = None) -> tuple[Authority, Authority]:
+    """Create the root and the issuing CA, the master key, and the first CRLs. Idempotent."""
+    existing = {authority.role: authority for authority in Authority.objects.filter(is_active=True)}
+    if AuthorityRole.ROOT in existing and AuthorityRole.ISSUING in existing:
+        return existing[AuthorityRole.ROOT], existing[AuthorityRole.ISSUING]
+    keys = key_backend or configured_backend()
+    keys.ensure_master_key()
+    suffix = secrets.token_hex(4)
+    moment = now()
+    root_label, issuing_label = f"mobileca-root-{suffix}", f"mobileca-issuing-{suffix}"
+    root_public = keys.create_signing_key(root_label, ec.SECP384R1())
+    root_cert = root_certificate(key=keys.signing_key(root_label), public_key=root_public, now=moment)
+    issuing_public = keys.create_signing_key(issuing_label, ec.SECP256R1())
+    issuing_cert = issuing_certificate(
+        root_key=keys.signing_key(root_label), root=root_cert, public_key=issuing_public, now=moment
+    )
+    with transaction.atomic():
+        root = _authority_create(AuthorityRole.ROOT, keys.name, root_label, root_cert)
+        issuing = _authority_create(AuthorityRole.ISSUING, keys.name, issuing_label, issuing_cert)
+        crl_publish(authority_id=root.pk, key_backend=keys)
+        crl_publish(authority_id=issuing.pk, key_backend=keys)
+    return root, issuing
+
+
+def _authority_create(role: str, backend_name: str, label: str, certificate: x509.Certificate) -> Authority:
+    authority = Authority.objects.create(
+        role=role,
+        key_backend=backend_name,
+        key_label=label,
+        subject=certificate.subject.rfc4514_string(),
+        serial_hex=_hex(certificate.serial_number),
+        certificate_der=certificate.public_bytes(serialization.Encoding.DER),
+        not_before=certificate.not_valid_before_utc,
+        not_after=certificate.not_valid_after_utc,
+        created_at=now(),
+    )
+    audit_record(
+        action="ca.authority_created",
+        subject=f"ca:{role}",
+        actor=SYSTEM,
+        data={"serial": authority.serial_hex, "backend": backend_name, "subject": authority.subject},
+    )
+    return authority
+
+
+def authority(role: str) -> Authority:
+    found = Authority.objects.filter(role=role, is_active=True).first()
+    if found is None:
+        raise NotFound("证书认证机构尚未初始化", code="ca_not_initialised")
+    return found
+
+
+def certificate_of(record: Authority | IssuedCertificate) -> x509.Certificate:
+    return x509.load_der_x509_certificate(bytes(record.certificate_der))
+
+
+def _signer(record: Authority, key_backend: KeyBackend | None) -> ec.EllipticCurvePrivateKey:
+    return (key_backend or configured_backend()).signing_key(record.key_label)
+
+
+# --- credentials --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IssuedPair:
+    sign: IssuedCertificate
+    encrypt: IssuedCertificate
+
+
+def credential_issue(
+    *,
+    owner_id: str,
+    subject: Subject,
+    sign_public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey,
+    encrypt_public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey,
+    not_after: datetime | None = None,
+    valid_days: int = 365,
+    key_backend: KeyBackend | None = None,
+    actor: Actor = SYSTEM,
+) -> IssuedPair:
+    """The signing and the encryption certificate of one credential (R3.7)."""
+    issuing = authority(AuthorityRole.ISSUING)
+    issuer, signer = certificate_of(issuing), _signer(issuing, key_backend)
+    moment = now()
+    end = not_after or moment + timedelta(days=valid_days)
+    issued = {}
+    with transaction.atomic():
+        for usage, public_key in ((Usage.SIGN, sign_public_key), (Usage.ENCRYPT, encrypt_public_key)):
+            certificate = entity_certificate(
+                issuer_key=signer,
+                issuer=issuer,
+                subject=subject,
+                usage=usage,
+                public_key=public_key,
+                not_before=moment,
+                not_after=end,
+            )
+            issued[usage] = IssuedCertificate.objects.create(
+                authority=issuing,
+                serial_hex=_hex(certificate.serial_number),
+                owner_id=owner_id,
+                usage=usage,
+                subject_cn=subject.enterprise_name,
+                certificate_der=certificate.public_bytes(serialization.Encoding.DER),
+                not_before=certificate.not_valid_before_utc,
+                not_after=certificate.not_valid_after_utc,
+                created_at=moment,
+            )
+            audit_record(
+                action="ca.certificate_issued",
+                subject=f"cert:{issued[usage].serial_hex}",
+                actor=actor,
+                data={"owner": owner_id, "usage": usage, "not_after": end.isoformat()},
+            )
+    return IssuedPair(sign=issued[Usage.SIGN], encrypt=issued[Usage.ENCRYPT])
+
+
+def credential_rekey(
+    *,
+    owner_id: str,
+    subject: Subject,
+    sign_public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey,
+    encrypt_public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey,
+    not_after: datetime,
+    key_backend: KeyBackend | None = None,
+    actor: Actor = SYSTEM,
+) -> IssuedPair:
+    """New certificates for new keys (R4.2); the owner's old ones are revoked as superseded, in one transaction."""
+    with transaction.atomic():
+        old = list(IssuedCertificate.objects.select_for_update().filter(owner_id=owner_id, status=CertStatus.GOOD))
+        pair = credential_issue(
+            owner_id=owner_id,
+            subject=subject,
+            sign_public_key=sign_public_key,
+            encrypt_public_key=encrypt_public_key,
+            not_after=not_after,
+            key_backend=key_backend,
+            actor=actor,
+        )
+        for record in old:
+            _revoke(record, x509.ReasonFlags.superseded, actor)
+        if old:
+            crl_publish(authority_id=old[0].authority_id, key_backend=key_backend)
+    return pair
+
+
+def certificate_revoke(
+    *, serial_hex: str, reason: x509.ReasonFlags, key_backend: KeyBackend | None = None, actor: Actor = SYSTEM
+) -> IssuedCertificate:
+    with transaction.atomic():
+        record = IssuedCertificate.objects.select_for_update().filter(serial_hex=serial_hex).first()
+        if record is None:
+            raise NotFound("未找到该证书", code="certificate_not_found")
+        if record.status == CertStatus.REVOKED:
+            raise Conflict("该证书已吊销", code="already_revoked")
+        _revoke(record, reason, actor)
+        crl_publish(authority_id=record.authority_id, key_backend=key_backend)
+    return record
+
+
+def _revoke(record: IssuedCertificate, reason: x509.ReasonFlags, actor: Actor) -> None:
+    record.status, record.revoked_at, record.revocation_reason = CertStatus.REVOKED, now(), reason.name
+    record.save(update_fields=["status", "revoked_at", "revocation_reason"])
+    audit_record(
+        action="ca.certificate_revoked",
+        subject=f"cert:{record.serial_hex}",
+        actor=actor,
+        data={"owner": record.owner_id, "reason": reason.name},
+    )
+
+
+# --- CRL ------------------------------------------------------------------------------------------------------------
+
+
+def crl_publish(*, authority_id: int, key_backend: KeyBackend | None = None) -> Crl:
+    """A new CRL of the authority, numbered one up, signed through the key back-end."""
+    with transaction.atomic():
+        record = Authority.objects.select_for_update().get(pk=authority_id)
+        record.crl_number += 1
+        record.save(update_fields=["crl_number"])
+        moment = now()
+        issuer = certificate_of(record)
+        builder = (
+            x509.CertificateRevocationListBuilder()
+            .issuer_name(issuer.subject)
+            .last_update(moment)
+            .next_update(moment + CRL_LIFETIME)
+            .add_extension(x509.CRLNumber(record.crl_number), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(
+                    issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+                ),
+                critical=False,
+            )
+        )
+        for revoked in IssuedCertificate.objects.filter(authority=record, status=CertStatus.REVOKED).only(
+            "serial_hex", "revoked_at", "revocation_reason"
+        ):
+            entry = (
+                x509.RevokedCertificateBuilder()
+                .serial_number(int(revoked.serial_hex, 16))
+                .revocation_date(revoked.revoked_at or moment)
+            )
+            if revoked.revocation_reason and revoked.revocation_reason != "unspecified":
+                entry = entry.add_extension(x509.CRLReason(x509.ReasonFlags[revoked.revocation_reason]), critical=False)
+            builder = builder.add_revoked_certificate(entry.build())
+        algorithm = hashes.SHA384() if record.role == AuthorityRole.ROOT else hashes.SHA256()
+        crl = builder.sign(_signer(record, key_backend), algorithm)
+        return Crl.objects.create(
+            authority=record,
+            number=record.crl_number,
+            this_update=moment,
+            next_update=moment + CRL_LIFETIME,
+            der=crl.public_bytes(serialization.Encoding.DER),
+        )
+
+
+def crl_latest(role: str) -> Crl:
+    crl = Crl.objects.filter(authority=authority(role)).order_by("-number").first()
+    if crl is None:
+        raise NotFound("尚未发布证书吊销列表", code="crl_missing")
+    return crl
+
+
+def crls_refresh(*, key_backend: KeyBackend | None = None) -> int:
+    """The periodic job: a fresh CRL for every authority whose latest one is past half its life."""
+    published = 0
+    for record in Authority.objects.filter(is_active=True):
+        latest = record.crls.order_by("-number").first()
+        if latest is None or latest.next_update - now() < CRL_LIFETIME / 2:
+            crl_publish(authority_id=record.pk, key_backend=key_backend)
+            published += 1
+    return published
+
+
+# --- OCSP (RFC 6960) ------------------------------------------------------------------------------------------------
+
+
+def ocsp_respond(request_der: bytes, *, key_backend: KeyBackend | None = None) -> bytes:
+    """Answer an OCSP request for a certificate of the issuing CA: good, revoked or unknown, signed by that CA."""
+    try:
+        request = ocsp.load_der_ocsp_request(request_der)
+    except ValueError:
+        return ocsp.OCSPResponseBuilder.build_unsuccessful(ocsp.OCSPResponseStatus.MALFORMED_REQUEST).public_bytes(
+            serialization.Encoding.DER
+        )
+    issuing = authority(AuthorityRole.ISSUING)
+    issuer = certificate_of(issuing)
+    moment = now()
+    if not _request_is_for(request, issuer):
+        status, record = ocsp.OCSPCertStatus.UNKNOWN, None
+    else:
+        record = IssuedCertificate.objects.filter(authority=issuing, serial_hex=_hex(request.serial_number)).first()
+        status = (
+            ocsp.OCSPCertStatus.UNKNOWN
+            if record is None
+            else ocsp.OCSPCertStatus.REVOKED
+            if record.status == CertStatus.REVOKED
+            else ocsp.OCSPCertStatus.GOOD
+        )
+    revoked = status == ocsp.OCSPCertStatus.REVOKED and record is not None
+    builder = (
+        ocsp.OCSPResponseBuilder()
+        .add_response_by_hash(
+            issuer_name_hash=request.issuer_name_hash,
+            issuer_key_hash=request.issuer_key_hash,
+            serial_number=request.serial_number,
+            algorithm=request.hash_algorithm,
+            cert_status=status,
+            this_update=moment,
+            next_update=moment + OCSP_LIFETIME,
+            revocation_time=(record.revoked_at if revoked and record else None),
+            revocation_reason=(
+                x509.ReasonFlags[record.revocation_reason] if revoked and record and record.revocation_reason else None
+            ),
+        )
+        .responder_id(ocsp.OCSPResponderEncoding.HASH, issuer)
+    )
+    try:
+        nonce = request.extensions.get_extension_for_class(x509.OCSPNonce).value
+        builder = builder.add_extension(nonce, critical=False)
+    except x509.ExtensionNotFound:
+        pass
+    return builder.sign(_signer(issuing, key_backend), hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+
+
+def _request_is_for(request: ocsp.OCSPRequest, issuer: x509.Certificate) -> bool:
+    algorithm = request.hash_algorithm
+    name_hash = hashes.Hash(algorithm)
+    name_hash.update(issuer.subject.public_bytes())
+    key_hash = hashes.Hash(algorithm)
+    key_hash.update(_public_key_bits(issuer))
+    return request.issuer_name_hash == name_hash.finalize() and request.issuer_key_hash == key_hash.finalize()
+
+
+def _public_key_bits(certificate: x509.Certificate) -> bytes:
+    """The subjectPublicKey BIT STRING contents (what the OCSP issuerKeyHash covers)."""
+    public = certificate.public_key()
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        return public.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    return public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)

@@ -1,0 +1,14 @@
+from django.urls import path, re_path
+
+from mobileca.ca import views
+
+app_name = "pki"
+urlpatterns = [
+    path("root.crt", views.ca_certificate, {"role": "root"}, name="root_certificate"),
+    path("issuing.crt", views.ca_certificate, {"role": "issuing"}, name="issuing_certificate"),
+    path("chain.pem", views.chain, name="chain"),
+    path("root.crl", views.crl, {"role": "root"}, name="root_crl"),
+    path("issuing.crl", views.crl, {"role": "issuing"}, name="issuing_crl"),
+    path("ocsp", views.ocsp, name="ocsp"),
+    re_path(r"^ocsp/(?P<encoded>.+)$", views.ocsp, name="ocsp_get"),
+]

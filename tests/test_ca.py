@@ -1,0 +1,333 @@
+"""The certificate authority, with both key back-ends (R3.7, R4.2, R4.5, §8)."""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509 import ocsp
+from cryptography.x509.oid import NameOID
+from django.db import connection
+from django.test import Client
+
+from mobileca.ca.backends import UnwrapError
+from mobileca.ca.backends.factory import backend
+from mobileca.ca.channel import channel_check
+from mobileca.ca.keys import generate_user_key, unwrap_private_key, wrap_private_key
+from mobileca.ca.models import Authority, IssuedCertificate
+from mobileca.ca.profiles import Subject, entity_certificate
+from mobileca.ca.services import (
+    ca_init,
+    certificate_of,
+    certificate_revoke,
+    credential_issue,
+    credential_rekey,
+    crl_latest,
+)
+from mobileca.core.clock import clock, now
+from tests.ca_fixtures import ca, ca_backend, softhsm_token  # noqa: F401 - fixtures
+
+SUBJECT = Subject(enterprise_name="景德镇瓷都建设工程有限公司", uscc="91360200MA35A1B20J", claimant_name="王建国")
+
+
+def _pem(certificate: x509.Certificate) -> bytes:
+    return certificate.public_bytes(serialization.Encoding.PEM)
+
+
+def _write(directory: Path, name: str, data: bytes) -> str:
+    path = directory / name
+    path.write_bytes(data)
+    return str(path)
+
+
+def _issue(owner: str = "cred-1", algorithm: str = "ec-p256"):
+    return credential_issue(
+        owner_id=owner,
+        subject=SUBJECT,
+        sign_public_key=generate_user_key(algorithm).public_key(),  # type: ignore[arg-type]
+        encrypt_public_key=generate_user_key(algorithm).public_key(),
+        valid_days=365,  # type: ignore[arg-type]
+    )
+
+
+def _openssl(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["openssl", *args], capture_output=True, text=True, check=False)  # noqa: S603, S607
+
+
+def test_ca_init_creates_root_and_issuing_ca_once(ca) -> None:
+    root, issuing = ca
+    assert (root.role, issuing.role) == ("root", "issuing")
+    assert ca_init(key_backend=backend()) == (root, issuing)  # idempotent
+    root_cert, issuing_cert = certificate_of(root), certificate_of(issuing)
+    assert isinstance(root_cert.public_key(), ec.EllipticCurvePublicKey)
+    assert root_cert.public_key().curve.name == "secp384r1"  # type: ignore[union-attr]
+    assert issuing_cert.public_key().curve.name == "secp256r1"  # type: ignore[union-attr]
+    issuing_cert.verify_directly_issued_by(root_cert)
+    assert issuing_cert.extensions.get_extension_for_class(x509.BasicConstraints).value.path_length == 0
+
+
+@pytest.mark.parametrize("algorithm", ["ec-p256", "rsa-2048"])
+def test_issued_dual_certificates_verify_with_openssl_and_carry_the_profile(ca, tmp_path: Path, algorithm: str) -> None:
+    # R3.7: a signing and an encryption certificate per credential
+    root, issuing = ca
+    pair = _issue(algorithm=algorithm)
+    chain = _write(tmp_path, "issuing.pem", _pem(certificate_of(issuing)))
+    anchor = _write(tmp_path, "root.pem", _pem(certificate_of(root)))
+    for record, usage in ((pair.sign, "sign"), (pair.encrypt, "encrypt")):
+        certificate = certificate_of(record)
+        leaf = _write(tmp_path, f"{usage}.pem", _pem(certificate))
+        result = _openssl("verify", "-CAfile", anchor, "-untrusted", chain, leaf)
+        assert result.returncode == 0 and result.stdout.strip().endswith(": OK"), result.stderr
+        key_usage = certificate.extensions.get_extension_for_class(x509.KeyUsage).value
+        if usage == "sign":
+            assert key_usage.digital_signature and key_usage.content_commitment and not key_usage.key_agreement
+        elif algorithm == "rsa-2048":
+            assert key_usage.key_encipherment and not key_usage.digital_signature
+        else:
+            assert key_usage.key_agreement and not key_usage.digital_signature
+        subject = certificate.subject
+        assert subject.get_attributes_for_oid(NameOID.ORGANIZATION_IDENTIFIER)[0].value == f"NTRCN-{SUBJECT.uscc}"
+        assert subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == SUBJECT.enterprise_name
+        aia = certificate.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+        assert {description.access_location.value for description in aia} == {
+            "http://pki.mobileca.test/pki/ocsp",
+            "http://pki.mobileca.test/pki/issuing.crt",
+        }
+
+
+def _lint(tool: str, path: str, *extra: str) -> list[str]:
+    result = subprocess.run(  # noqa: S603
+        [str(Path(".venv/bin") / tool), "lint", *extra, "-s", "WARNING", path],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return [line for line in result.stdout.splitlines() if line.strip()]
+
+
+def test_every_profile_lints_clean_under_pkilint(ca, tmp_path: Path) -> None:
+    root, issuing = ca
+    pair = _issue()
+    rsa_pair = _issue(owner="cred-rsa", algorithm="rsa-2048")
+    for name, record in [
+        ("root", root),
+        ("issuing", issuing),
+        ("sign", pair.sign),
+        ("encrypt", pair.encrypt),
+        ("rsa-encrypt", rsa_pair.encrypt),
+    ]:
+        path = _write(tmp_path, f"{name}.pem", _pem(certificate_of(record)))
+        assert _lint("lint_pkix_cert", path) == [], name
+    crl_path = _write(tmp_path, "issuing.crl", bytes(crl_latest("issuing").der))
+    assert _lint("lint_crl", crl_path, "-t", "CRL", "-p", "PKIX") == []
+
+
+def test_revocation_is_in_the_served_crl_and_openssl_parses_it(ca, tmp_path: Path) -> None:
+    # R4.2: revoked certificates are published at the URL written in the certificates
+    pair = _issue()
+    certificate_revoke(serial_hex=pair.sign.serial_hex, reason=x509.ReasonFlags.key_compromise)
+    response = Client().get("/pki/issuing.crl")
+    assert response.status_code == 200 and response["Content-Type"] == "application/pkix-crl"
+    result = _openssl("crl", "-inform", "DER", "-noout", "-text", "-in", _write(tmp_path, "c.crl", response.content))
+    assert result.returncode == 0
+    assert pair.sign.serial_hex.upper() in result.stdout.replace(":", "").upper()
+    assert pair.encrypt.serial_hex.upper() not in result.stdout.replace(":", "").upper()
+    crl = x509.load_der_x509_crl(response.content)
+    assert crl.is_signature_valid(certificate_of(ca[1]).public_key())  # type: ignore[arg-type]
+    assert crl.get_revoked_certificate_by_serial_number(int(pair.sign.serial_hex, 16)) is not None
+
+
+def test_rekey_issues_new_certificates_and_revokes_the_old_as_superseded(ca) -> None:
+    # R4.2
+    old = _issue()
+    new = credential_rekey(
+        owner_id="cred-1",
+        subject=SUBJECT,
+        sign_public_key=generate_user_key().public_key(),
+        encrypt_public_key=generate_user_key().public_key(),
+        not_after=now() + timedelta(days=730),
+    )
+    statuses = dict(IssuedCertificate.objects.values_list("serial_hex", "status"))
+    assert statuses[old.sign.serial_hex] == statuses[old.encrypt.serial_hex] == "revoked"
+    assert statuses[new.sign.serial_hex] == statuses[new.encrypt.serial_hex] == "good"
+    assert IssuedCertificate.objects.get(serial_hex=old.sign.serial_hex).revocation_reason == "superseded"
+    crl = x509.load_der_x509_crl(bytes(crl_latest("issuing").der))
+    entry = crl.get_revoked_certificate_by_serial_number(int(old.encrypt.serial_hex, 16))
+    assert entry is not None
+    assert entry.extensions.get_extension_for_class(x509.CRLReason).value.reason == x509.ReasonFlags.superseded
+
+
+def _ocsp_request(certificate: x509.Certificate, issuer: x509.Certificate) -> bytes:
+    request = ocsp.OCSPRequestBuilder().add_certificate(certificate, issuer, hashes.SHA256()).build()
+    return request.public_bytes(serialization.Encoding.DER)
+
+
+def test_ocsp_answers_good_revoked_and_unknown_over_get_and_post(ca) -> None:
+    root, issuing = ca
+    issuer = certificate_of(issuing)
+    pair = _issue()
+    leaf = certificate_of(pair.sign)
+    client = Client()
+
+    def ask(der: bytes, method: str) -> ocsp.OCSPResponse:
+        if method == "POST":
+            response = client.post("/pki/ocsp", der, content_type="application/ocsp-request")
+        else:
+            response = client.get("/pki/ocsp/" + base64.b64encode(der).decode())
+        assert response.status_code == 200 and response["Content-Type"] == "application/ocsp-response"
+        answer = ocsp.load_der_ocsp_response(response.content)
+        assert answer.response_status == ocsp.OCSPResponseStatus.SUCCESSFUL
+        issuer.public_key().verify(
+            answer.signature, answer.tbs_response_bytes, ec.ECDSA(answer.signature_hash_algorithm)
+        )  # type: ignore[union-attr, arg-type, call-arg]
+        return answer
+
+    for method in ("GET", "POST"):
+        assert ask(_ocsp_request(leaf, issuer), method).certificate_status == ocsp.OCSPCertStatus.GOOD
+    certificate_revoke(serial_hex=pair.sign.serial_hex, reason=x509.ReasonFlags.key_compromise)
+    for method in ("GET", "POST"):
+        answer = ask(_ocsp_request(leaf, issuer), method)
+        assert answer.certificate_status == ocsp.OCSPCertStatus.REVOKED
+        assert answer.revocation_reason == x509.ReasonFlags.key_compromise
+    # a certificate we never issued (same issuer names, our key, unknown serial): unknown
+    stranger = entity_certificate(
+        issuer_key=backend().signing_key(issuing.key_label),
+        issuer=issuer,
+        subject=SUBJECT,
+        usage="sign",
+        public_key=generate_user_key().public_key(),
+        not_before=now(),  # type: ignore[arg-type]
+        not_after=now() + timedelta(days=1),
+    )
+    assert ask(_ocsp_request(stranger, issuer), "POST").certificate_status == ocsp.OCSPCertStatus.UNKNOWN
+
+
+def test_malformed_ocsp_requests_get_an_ocsp_error_not_a_500(ca) -> None:
+    response = Client().post("/pki/ocsp", b"\x30\x03garbage", content_type="application/ocsp-request")
+    assert response.status_code == 200
+    assert ocsp.load_der_ocsp_response(response.content).response_status == ocsp.OCSPResponseStatus.MALFORMED_REQUEST
+    assert Client().get("/pki/ocsp/%%%not-base64").status_code == 200
+    assert Client().post("/pki/ocsp", b"x", content_type="text/plain").status_code == 400
+
+
+def test_ca_certificates_and_chain_are_downloadable(ca) -> None:
+    root, issuing = ca
+    assert Client().get("/pki/root.crt").content == bytes(root.certificate_der)
+    assert Client().get("/pki/issuing.crt").content == bytes(issuing.certificate_der)
+    chain = x509.load_pem_x509_certificates(Client().get("/pki/chain.pem").content)
+    assert [certificate.serial_number for certificate in chain] == [
+        certificate_of(issuing).serial_number,
+        certificate_of(root).serial_number,
+    ]
+
+
+def test_channel_check_accepts_ours_and_refuses_look_alike_expired_revoked_and_policy_less(ca, settings) -> None:
+    # R4.5: only certificates bought and claimed through this platform
+    root, issuing = ca
+    pair = _issue()
+    ours = certificate_of(pair.sign)
+    verdict = channel_check(ours)
+    assert (verdict.accepted, verdict.owner_id) == (True, "cred-1")
+    assert channel_check(ours.public_bytes(serialization.Encoding.PEM)).accepted
+
+    # a look-alike CA: same names, another key
+    impostor_key = ec.generate_private_key(ec.SECP256R1())
+    impostor = (
+        x509.CertificateBuilder()
+        .subject_name(certificate_of(issuing).subject)
+        .issuer_name(certificate_of(root).subject)
+        .public_key(impostor_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now() - timedelta(days=1))
+        .not_valid_after(now() + timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(impostor_key.public_key()), critical=False)
+        .sign(impostor_key, hashes.SHA256())
+    )
+    look_alike = entity_certificate(
+        issuer_key=impostor_key,
+        issuer=impostor,
+        subject=SUBJECT,
+        usage="sign",
+        public_key=generate_user_key().public_key(),
+        not_before=now(),  # type: ignore[arg-type]
+        not_after=now() + timedelta(days=30),
+    )
+    refused = channel_check(look_alike)
+    assert (refused.accepted, refused.code) == (False, "not_ours") and "不是通过本平台购买和申领" in refused.message
+
+    # ours, but without the platform's policy
+    settings.MOBILECA_CA = {**settings.MOBILECA_CA, "policy_oid": "1.3.6.1.4.1.61337.9.9"}
+    no_policy = channel_check(ours)
+    settings.MOBILECA_CA = {**settings.MOBILECA_CA, "policy_oid": "1.3.6.1.4.1.61337.1.1"}
+    assert (no_policy.accepted, no_policy.code) == (False, "no_policy")
+
+    # expired
+    with clock.frozen(now() + timedelta(days=400)):
+        expired = channel_check(ours)
+    assert (expired.accepted, expired.code) == (False, "expired")
+
+    # revoked
+    certificate_revoke(serial_hex=pair.sign.serial_hex, reason=x509.ReasonFlags.superseded)
+    revoked = channel_check(ours)
+    assert (revoked.accepted, revoked.code) == (False, "revoked")
+    assert channel_check(b"not a certificate").code == "malformed"
+
+
+def test_user_keys_wrap_under_the_master_key_bound_to_their_owner(ca) -> None:
+    key = generate_user_key()
+    blob = wrap_private_key(owner_id="cred-1", key=key)
+    restored = unwrap_private_key(owner_id="cred-1", blob=blob)
+    assert restored.private_numbers() == key.private_numbers()  # type: ignore[union-attr]
+    with pytest.raises(UnwrapError):
+        unwrap_private_key(owner_id="cred-2", blob=blob)  # AAD = owner id
+    tampered = blob[:-1] + bytes([blob[-1] ^ 1])
+    with pytest.raises(UnwrapError):
+        unwrap_private_key(owner_id="cred-1", blob=tampered)
+
+
+def test_no_private_key_material_in_the_database(ca, ca_backend: str, tmp_path: Path) -> None:
+    # §8: dump every table after issuing and search for the private key bytes
+    pair_keys = [generate_user_key(), generate_user_key("rsa-2048")]
+    blobs = [wrap_private_key(owner_id=f"cred-{index}", key=key) for index, key in enumerate(pair_keys)]
+    credential_issue(
+        owner_id="cred-0",
+        subject=SUBJECT,
+        sign_public_key=pair_keys[0].public_key(),  # type: ignore[arg-type]
+        encrypt_public_key=pair_keys[1].public_key(),
+        valid_days=30,
+    )  # type: ignore[arg-type]
+    secrets_to_find: list[bytes] = []
+    for key in pair_keys:
+        numbers = key.private_numbers()
+        if isinstance(key, ec.EllipticCurvePrivateKey):
+            private_parts = [numbers.private_value]  # type: ignore[union-attr]
+        else:
+            private_parts = [numbers.d, numbers.p, numbers.q]  # type: ignore[union-attr]
+        for value in private_parts:
+            secrets_to_find.append(value.to_bytes((value.bit_length() + 7) // 8, "big")[:24])
+    if ca_backend == "keyfile":
+        ca_key = backend().signing_key(Authority.objects.get(role="issuing").key_label)
+        value = ca_key.private_numbers().private_value
+        secrets_to_find.append(value.to_bytes(32, "big")[:24])
+    dump = bytearray()
+    with connection.cursor() as cursor:
+        for table in connection.introspection.table_names():
+            cursor.execute(f'SELECT * FROM "{table}"')  # noqa: S608 - table names from the schema
+            for row in cursor.fetchall():
+                for value in row:
+                    if isinstance(value, (bytes, memoryview)):
+                        dump += bytes(value)
+                    elif value is not None:
+                        dump += str(value).encode()
+    for secret in secrets_to_find:
+        assert secret not in dump
+        assert secret.hex().encode() not in dump
+        assert base64.b64encode(secret)[:20] not in dump
+    assert blobs[0] not in dump  # wrapped blobs belong to the signing service, not stored by the CA
