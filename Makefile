@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test lint bench check-browser clean
+.PHONY: run test lint bench system-packages clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,10 +20,10 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy mobileca config
 
-check-browser:
-	bash scripts/ensure-chromium.sh
+system-packages:
+	bash scripts/ensure-system-packages.sh
 
-test: $(VENV)/.installed check-browser lint
+test: $(VENV)/.installed system-packages lint
 	$(VENV)/bin/pytest
 
 bench: $(VENV)/.installed

@@ -10,6 +10,7 @@ export MOBILECA_DEMO=1  # the embedded default is a demo: sandboxes mounted, dem
 
 $PY manage.py migrate --noinput -v0
 $PY manage.py sandbox_keys
+$PY manage.py ca_init
 echo "Demo logins:"
 $PY manage.py demo_seed
 

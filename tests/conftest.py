@@ -22,6 +22,7 @@ from tests.factories import PASSWORD, EnterpriseFactory, FinanceFactory, UserFac
 from tests.transport import DjangoTestTransport
 
 PRICE = Decimal("300.00")
+pytest_plugins = ["tests.ca_fixtures"]
 
 
 SEED_MIGRATIONS = [

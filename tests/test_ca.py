@@ -31,7 +31,6 @@ from mobileca.ca.services import (
     crl_latest,
 )
 from mobileca.core.clock import clock, now
-from tests.ca_fixtures import ca, ca_backend, softhsm_token  # noqa: F401 - fixtures
 
 SUBJECT = Subject(enterprise_name="景德镇瓷都建设工程有限公司", uscc="91360200MA35A1B20J", claimant_name="王建国")
 
@@ -169,7 +168,7 @@ def _ocsp_request(certificate: x509.Certificate, issuer: x509.Certificate) -> by
 
 
 def test_ocsp_answers_good_revoked_and_unknown_over_get_and_post(ca) -> None:
-    root, issuing = ca
+    _root, issuing = ca
     issuer = certificate_of(issuing)
     pair = _issue()
     leaf = certificate_of(pair.sign)
@@ -331,3 +330,37 @@ def test_no_private_key_material_in_the_database(ca, ca_backend: str, tmp_path: 
         assert secret.hex().encode() not in dump
         assert base64.b64encode(secret)[:20] not in dump
     assert blobs[0] not in dump  # wrapped blobs belong to the signing service, not stored by the CA
+
+
+@pytest.mark.django_db(transaction=True)
+def test_openssl_ocsp_against_the_running_responder_gets_good_then_revoked(ca, live_server, tmp_path: Path) -> None:
+    # Issue 4: `openssl ocsp` (a real RFC 6960 client) over HTTP against the responder
+    root, issuing = ca
+    pair = _issue()
+    files = {
+        "issuer": _write(tmp_path, "issuing.pem", _pem(certificate_of(issuing))),
+        "anchor": _write(tmp_path, "root.pem", _pem(certificate_of(root))),
+        "leaf": _write(tmp_path, "leaf.pem", _pem(certificate_of(pair.sign))),
+    }
+
+    def ask() -> str:
+        result = _openssl(
+            "ocsp",
+            "-issuer",
+            files["issuer"],
+            "-cert",
+            files["leaf"],
+            "-url",
+            f"{live_server.url}/pki/ocsp",
+            "-CAfile",
+            files["anchor"],
+            "-resp_text",
+        )
+        assert result.returncode == 0, result.stderr
+        assert "Response verify OK" in result.stderr + result.stdout
+        return result.stdout
+
+    assert f"{files['leaf']}: good" in ask()
+    certificate_revoke(serial_hex=pair.sign.serial_hex, reason=x509.ReasonFlags.key_compromise)
+    answer = ask()
+    assert f"{files['leaf']}: revoked" in answer and "Reason: keyCompromise" in answer
