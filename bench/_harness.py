@@ -30,6 +30,7 @@ def django_setup(database_env: str | None = None) -> Path:
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
     os.environ["HUEY_IMMEDIATE"] = "1"
     os.environ["MOBILECA_DEMO"] = "1"
+    os.environ["LOG_LEVEL"] = "WARNING"
     import django
     from django.core.management import call_command
 
