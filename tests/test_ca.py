@@ -364,3 +364,34 @@ def test_openssl_ocsp_against_the_running_responder_gets_good_then_revoked(ca, l
     certificate_revoke(serial_hex=pair.sign.serial_hex, reason=x509.ReasonFlags.key_compromise)
     answer = ask()
     assert f"{files['leaf']}: revoked" in answer and "Reason: keyCompromise" in answer
+
+
+def test_crls_are_refreshed_before_half_their_life_by_the_periodic_job(ca) -> None:
+    from datetime import datetime
+
+    from huey.contrib.djhuey import HUEY
+
+    from mobileca.ca.services import crls_refresh
+    from mobileca.ca.tasks import refresh_crls
+
+    first = crl_latest("issuing").number
+    assert crls_refresh() == 0  # fresh CRLs: nothing to do
+    with clock.frozen(now() + timedelta(hours=13)):
+        assert crls_refresh() == 2  # root and issuing
+        latest = crl_latest("issuing")
+    assert latest.number == first + 1
+    assert x509.load_der_x509_crl(bytes(latest.der)).extensions.get_extension_for_class(
+        x509.CRLNumber
+    ).value.crl_number == (first + 1)
+    assert "refresh_crls" in [task.name for task in HUEY.read_periodic(datetime(2026, 1, 1, 3, 7))]
+    assert "refresh_crls" not in [task.name for task in HUEY.read_periodic(datetime(2026, 1, 1, 3, 8))]
+    assert refresh_crls.call_local() == 0
+
+
+def test_ca_init_command_is_idempotent(ca_backend: str, db: None, capsys) -> None:
+    from django.core.management import call_command
+
+    call_command("ca_init")
+    call_command("ca_init")
+    assert Authority.objects.filter(is_active=True).count() == 2
+    assert "CA ready" in capsys.readouterr().out
