@@ -200,7 +200,7 @@ def main() -> None:
             "passphrase": env.get("MOBILECA_CA_PASSPHRASE"),
             "pkcs11_library": env.get("MOBILECA_PKCS11_LIBRARY", SOFTHSM),
             "pkcs11_token": env.get("MOBILECA_PKCS11_TOKEN", ""),
-            "pkcs11_pin": env.get("MOBILECA_PKCS11_PIN"),
+            "pkcs11_pin_secret": env.get("MOBILECA_PKCS11_PIN"),
         }
         measure(name, env, subject, keys)
 

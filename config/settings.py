@@ -216,7 +216,7 @@ MOBILECA_CA = {
     "passphrase": env.optional_str("MOBILECA_CA_PASSPHRASE"),
     "pkcs11_library": env.string("MOBILECA_PKCS11_LIBRARY", "/usr/lib/softhsm/libsofthsm2.so"),
     "pkcs11_token": env.string("MOBILECA_PKCS11_TOKEN", "mobileca"),
-    "pkcs11_pin": env.optional_str("MOBILECA_PKCS11_PIN"),
+    "pkcs11_pin_secret": env.optional_str("MOBILECA_PKCS11_PIN"),  # "secret": hidden on Django's error pages
     # The "issued through this platform" policy (R4.5). Replace with an OID under the operator's registered arc.
     "policy_oid": env.string("MOBILECA_CA_POLICY_OID", "1.3.6.1.4.1.61337.1.1"),
     "name": env.string("MOBILECA_CA_NAME", "Jingdezhen Sunshine Procurement Mobile"),

@@ -52,7 +52,7 @@ def ca_backend(request: pytest.FixtureRequest, settings, tmp_path: Path) -> str:
             backend="pkcs11",
             pkcs11_library=SOFTHSM_LIBRARY,
             pkcs11_token=request.getfixturevalue("softhsm_token"),
-            pkcs11_pin=PIN,
+            pkcs11_pin_secret=PIN,
         )
     settings.MOBILECA_CA = conf
     return str(request.param)

@@ -107,6 +107,7 @@ def _lint(tool: str, path: str, *extra: str) -> list[str]:
         text=True,
         check=False,
     )
+    assert result.returncode == 0 or result.stdout.strip(), f"{tool} could not read {path}: {result.stderr}"
     return [line for line in result.stdout.splitlines() if line.strip()]
 
 
@@ -123,7 +124,11 @@ def test_every_profile_lints_clean_under_pkilint(ca, tmp_path: Path) -> None:
     ]:
         path = _write(tmp_path, f"{name}.pem", _pem(certificate_of(record)))
         assert _lint("lint_pkix_cert", path) == [], name
-    crl_path = _write(tmp_path, "issuing.crl", bytes(crl_latest("issuing").der))
+    certificate_revoke(serial_hex=pair.sign.serial_hex, reason=x509.ReasonFlags.key_compromise)
+    certificate_revoke(serial_hex=rsa_pair.encrypt.serial_hex, reason=x509.ReasonFlags.unspecified)
+    crl = crl_latest("issuing")
+    assert len(x509.load_der_x509_crl(bytes(crl.der))) == 2  # a CRL with entries, reason codes included
+    crl_path = _write(tmp_path, "issuing.crl", bytes(crl.der))
     assert _lint("lint_crl", crl_path, "-t", "CRL", "-p", "PKIX") == []
 
 
@@ -211,6 +216,28 @@ def test_malformed_ocsp_requests_get_an_ocsp_error_not_a_500(ca) -> None:
     response = Client().post("/pki/ocsp", b"\x30\x03garbage", content_type="application/ocsp-request")
     assert response.status_code == 200
     assert ocsp.load_der_ocsp_response(response.content).response_status == ocsp.OCSPResponseStatus.MALFORMED_REQUEST
+    issuer = certificate_of(ca[1])
+    leaf = certificate_of(_issue().sign)
+    good = _ocsp_request(leaf, issuer)
+    sha256_oid = bytes.fromhex("0609608648016503040201")
+    assert sha256_oid in good
+    long_nonce = (
+        ocsp.OCSPRequestBuilder()
+        .add_certificate(leaf, issuer, hashes.SHA256())
+        .add_extension(x509.OCSPNonce(b"n" * 5000), critical=False)
+        .build()
+        .public_bytes(serialization.Encoding.DER)
+    )
+    ders = [
+        good.replace(sha256_oid, sha256_oid[:-1] + b"\x0f", 1),  # a hash algorithm nobody knows
+        good.replace(bytes([0x04, 0x20]), bytes([0x04, 0x14]), 1),  # "SHA-256" hashes of the wrong length
+        long_nonce,  # a nonce over 32 octets (RFC 8954)
+    ]
+    for der in ders:
+        answer = Client().post("/pki/ocsp", der, content_type="application/ocsp-request")
+        assert answer.status_code == 200
+        status = ocsp.load_der_ocsp_response(answer.content).response_status
+        assert status == ocsp.OCSPResponseStatus.MALFORMED_REQUEST, status
     assert Client().get("/pki/ocsp/%%%not-base64").status_code == 200
     assert Client().post("/pki/ocsp", b"x", content_type="text/plain").status_code == 400
 
@@ -234,6 +261,10 @@ def test_channel_check_accepts_ours_and_refuses_look_alike_expired_revoked_and_p
     verdict = channel_check(ours)
     assert (verdict.accepted, verdict.owner_id) == (True, "cred-1")
     assert channel_check(ours.public_bytes(serialization.Encoding.PEM)).accepted
+    encryption = certificate_of(pair.encrypt)
+    assert channel_check(encryption, usage="encrypt").accepted
+    assert channel_check(encryption).code == "wrong_usage"  # an encryption certificate cannot sign
+    assert channel_check(ours, usage="encrypt").code == "wrong_usage"
 
     # a look-alike CA: same names, another key
     impostor_key = ec.generate_private_key(ec.SECP256R1())
@@ -291,30 +322,51 @@ def test_user_keys_wrap_under_the_master_key_bound_to_their_owner(ca) -> None:
         unwrap_private_key(owner_id="cred-1", blob=tampered)
 
 
-def test_no_private_key_material_in_the_database(ca, ca_backend: str, tmp_path: Path) -> None:
-    # §8: dump every table after issuing and search for the private key bytes
-    pair_keys = [generate_user_key(), generate_user_key("rsa-2048")]
-    blobs = [wrap_private_key(owner_id=f"cred-{index}", key=key) for index, key in enumerate(pair_keys)]
+def _encodings(secret: bytes) -> list[bytes]:
+    """Every way a secret could sit in a column: raw, hex (both cases), base64 at each byte alignment."""
+    found = [secret, secret.hex().encode(), secret.hex().upper().encode()]
+    for offset in range(3):
+        encoded = base64.b64encode(secret[offset:])
+        found.append(encoded[4 : 4 + 24])  # a stretch away from the padded edges
+    return found
+
+
+def test_no_private_key_material_in_the_database(ca, ca_backend: str, settings) -> None:
+    # §8: after issuing, dump every table and search for any encoding of private key material and secrets
+    user_keys = [generate_user_key(), generate_user_key("rsa-2048")]
     credential_issue(
         owner_id="cred-0",
         subject=SUBJECT,
-        sign_public_key=pair_keys[0].public_key(),  # type: ignore[arg-type]
-        encrypt_public_key=pair_keys[1].public_key(),
+        sign_public_key=user_keys[0].public_key(),  # type: ignore[arg-type]
+        encrypt_public_key=user_keys[1].public_key(),  # type: ignore[arg-type]
         valid_days=30,
-    )  # type: ignore[arg-type]
+    )
+    wrap_private_key(owner_id="cred-0", key=user_keys[0])
     secrets_to_find: list[bytes] = []
-    for key in pair_keys:
+    for key in user_keys:
         numbers = key.private_numbers()
-        if isinstance(key, ec.EllipticCurvePrivateKey):
-            private_parts = [numbers.private_value]  # type: ignore[union-attr]
-        else:
-            private_parts = [numbers.d, numbers.p, numbers.q]  # type: ignore[union-attr]
-        for value in private_parts:
-            secrets_to_find.append(value.to_bytes((value.bit_length() + 7) // 8, "big")[:24])
+        parts = (
+            [numbers.private_value]  # type: ignore[union-attr]
+            if isinstance(key, ec.EllipticCurvePrivateKey)
+            else [numbers.d, numbers.p, numbers.q]  # type: ignore[union-attr]
+        )
+        secrets_to_find += [value.to_bytes((value.bit_length() + 7) // 8, "big")[:24] for value in parts]
+        der = key.private_bytes(
+            serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        secrets_to_find.append(der)
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        secrets_to_find.append(b"".join(pem.splitlines()[1:-1])[10:60])
     if ca_backend == "keyfile":
-        ca_key = backend().signing_key(Authority.objects.get(role="issuing").key_label)
-        value = ca_key.private_numbers().private_value
-        secrets_to_find.append(value.to_bytes(32, "big")[:24])
+        keys = backend()
+        ca_key = keys.signing_key(Authority.objects.get(role="issuing").key_label)
+        secrets_to_find.append(ca_key.private_numbers().private_value.to_bytes(32, "big")[:24])
+        secrets_to_find.append(keys._master_key())  # type: ignore[attr-defined]
+        secrets_to_find.append(settings.MOBILECA_CA["passphrase"].encode())
+    else:
+        secrets_to_find.append(settings.MOBILECA_CA["pkcs11_pin_secret"].encode())
     dump = bytearray()
     with connection.cursor() as cursor:
         for table in connection.introspection.table_names():
@@ -325,11 +377,23 @@ def test_no_private_key_material_in_the_database(ca, ca_backend: str, tmp_path: 
                         dump += bytes(value)
                     elif value is not None:
                         dump += str(value).encode()
+    assert len(dump) > 1000  # the dump holds the certificates, the audit log…
     for secret in secrets_to_find:
-        assert secret not in dump
-        assert secret.hex().encode() not in dump
-        assert base64.b64encode(secret)[:20] not in dump
-    assert blobs[0] not in dump  # wrapped blobs belong to the signing service, not stored by the CA
+        for encoding in _encodings(secret):
+            assert encoding not in dump
+
+
+def test_softhsm_session_lost_is_reopened_on_the_next_use(ca, ca_backend: str) -> None:
+    # An HSM restart drops the session: the next signature reopens it instead of failing until a process restart
+    if ca_backend != "softhsm":
+        pytest.skip("PKCS#11 only")
+    keys = backend()
+    keys.session().close()  # type: ignore[attr-defined]
+    pair = _issue()
+    assert certificate_of(pair.sign).verify_directly_issued_by(certificate_of(ca[1])) is None
+    blob = wrap_private_key(owner_id="cred-x", key=generate_user_key())
+    keys.session().close()  # type: ignore[attr-defined]
+    assert unwrap_private_key(owner_id="cred-x", blob=blob)
 
 
 @pytest.mark.django_db(transaction=True)

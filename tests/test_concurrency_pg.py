@@ -221,3 +221,44 @@ def test_concurrent_alipay_notifications_pay_once(bidder: User, same_notificatio
     from mobileca.audit.models import AuditEvent
 
     assert not AuditEvent.objects.filter(action="payment.extra_credit").exists()
+
+
+def test_two_rekeys_of_one_credential_at_once_leave_exactly_one_valid_pair(ca_backend: str) -> None:
+    # R4.2: re-key and revocation of one owner never interleave (the issuing CA row is the lock)
+    from datetime import timedelta
+
+    from mobileca.ca.backends.factory import backend
+    from mobileca.ca.keys import generate_user_key
+    from mobileca.ca.models import IssuedCertificate
+    from mobileca.ca.profiles import Subject
+    from mobileca.ca.services import ca_init, credential_issue, credential_rekey, crl_latest
+    from mobileca.core.clock import now
+
+    ca_init(key_backend=backend())
+    subject = Subject(enterprise_name="测试企业", uscc="91360200MA35A1B20J", claimant_name="张三")
+    credential_issue(
+        owner_id="cred-race",
+        subject=subject,
+        sign_public_key=generate_user_key().public_key(),
+        encrypt_public_key=generate_user_key().public_key(),
+        valid_days=30,
+    )
+
+    def rekey() -> object:
+        return credential_rekey(
+            owner_id="cred-race",
+            subject=subject,
+            sign_public_key=generate_user_key().public_key(),
+            encrypt_public_key=generate_user_key().public_key(),
+            not_after=now() + timedelta(days=60),
+        )
+
+    results = _race(rekey)
+    assert len(results) == 2 and not [result for result in results if isinstance(result, Exception)], results
+    statuses = list(IssuedCertificate.objects.filter(owner_id="cred-race").values_list("usage", "status"))
+    assert sorted(status for usage, status in statuses if status == "good") == ["good", "good"]
+    assert {usage for usage, status in statuses if status == "good"} == {"sign", "encrypt"}
+    assert len(statuses) == 6
+    from cryptography import x509
+
+    assert len(x509.load_der_x509_crl(bytes(crl_latest("issuing").der))) == 4

@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass
 
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.verification import ExtensionPolicy, PolicyBuilder, Store, VerificationError
 from django.utils.translation import gettext as _
 
@@ -35,7 +36,8 @@ def _refuse(code: str, message: str, serial_hex: str = "") -> ChannelVerdict:
     return ChannelVerdict(False, code, message, serial_hex)
 
 
-def channel_check(certificate: x509.Certificate | bytes) -> ChannelVerdict:
+def channel_check(certificate: x509.Certificate | bytes, *, usage: str = "sign") -> ChannelVerdict:
+    """``usage``: "sign" for a signer's certificate, "encrypt" for a recipient's."""
     if isinstance(certificate, bytes):
         try:
             certificate = (
@@ -73,9 +75,13 @@ def channel_check(certificate: x509.Certificate | bytes) -> ChannelVerdict:
         return _refuse("not_yet_valid", _("此证书尚未生效"), serial_hex)
     if moment > certificate.not_valid_after_utc:
         return _refuse("expired", _("此证书已过期，请在「CA 续费申领」中续费后使用"), serial_hex)
-    record = IssuedCertificate.objects.filter(serial_hex=serial_hex).only("status", "owner_id").first()
-    if record is None:
+    issuing_id = authority(AuthorityRole.ISSUING).pk
+    record = IssuedCertificate.objects.filter(authority_id=issuing_id, serial_hex=serial_hex).first()
+    if record is None or bytes(record.certificate_der) != certificate.public_bytes(Encoding.DER):
         return _refuse("unknown", not_ours, serial_hex)
+    if record.usage != usage:
+        wrong = _("这是加密证书，不能用于签名") if usage == "sign" else _("这是签名证书，不能用于加密")
+        return _refuse("wrong_usage", wrong, serial_hex)
     if record.status == CertStatus.REVOKED:
         return _refuse("revoked", _("此证书已被吊销（续费后旧证书自动吊销），请使用当前有效的证书"), serial_hex)
     return ChannelVerdict(True, "ok", "", serial_hex, record.owner_id)

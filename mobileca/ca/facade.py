@@ -80,10 +80,4 @@ def credential_rekey(
 
 
 def credential_revoke(*, owner_id: str, reason: x509.ReasonFlags = x509.ReasonFlags.cessation_of_operation) -> int:
-    revoked = 0
-    for serial in IssuedCertificate.objects.filter(owner_id=owner_id, status="good").values_list(
-        "serial_hex", flat=True
-    ):
-        services.certificate_revoke(serial_hex=serial, reason=reason)
-        revoked += 1
-    return revoked
+    return services.credential_revoke_all(owner_id=owner_id, reason=reason)

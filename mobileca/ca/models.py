@@ -61,6 +61,12 @@ class IssuedCertificate(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["authority", "status"])]
+        constraints = [
+            # One valid signing and one valid encryption certificate per credential, ever (re-key revokes first).
+            models.UniqueConstraint(
+                fields=["owner_id", "usage"], condition=models.Q(status="good"), name="ca_one_valid_cert_per_usage"
+            )
+        ]
 
     def __str__(self) -> str:
         return self.serial_hex

@@ -2,25 +2,41 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509 import ocsp
 from django.db import transaction
 
 from mobileca.audit.services import Actor, audit_record
-from mobileca.ca.backends import KeyBackend
+from mobileca.ca.backends import KeyBackend, KeyBackendError
 from mobileca.ca.backends.factory import backend as configured_backend
 from mobileca.ca.models import Authority, AuthorityRole, CertStatus, Crl, IssuedCertificate, Usage
 from mobileca.ca.profiles import Subject, entity_certificate, issuing_certificate, root_certificate
 from mobileca.core.clock import now
 from mobileca.core.errors import Conflict, NotFound
 
+log = logging.getLogger(__name__)
 CRL_LIFETIME = timedelta(days=1)
+# Reasons a revocation may give (RFC 5280 §5.3.1): no removeFromCRL (delta CRLs only), no certificateHold (no way to
+# lift it here), no aACompromise (no attribute certificates).
+REVOCATION_REASONS = frozenset(
+    {
+        x509.ReasonFlags.unspecified,
+        x509.ReasonFlags.key_compromise,
+        x509.ReasonFlags.ca_compromise,
+        x509.ReasonFlags.affiliation_changed,
+        x509.ReasonFlags.superseded,
+        x509.ReasonFlags.cessation_of_operation,
+        x509.ReasonFlags.privilege_withdrawn,
+    }
+)
 OCSP_LIFETIME = timedelta(hours=1)
 SYSTEM = Actor("system", "ca")
 
@@ -149,6 +165,11 @@ def credential_issue(
     return IssuedPair(sign=issued[Usage.SIGN], encrypt=issued[Usage.ENCRYPT])
 
 
+def _lock_owner(issuing_id: int) -> None:
+    """Serialise credential changes: re-key and revocation of one owner must not interleave (PostgreSQL row lock)."""
+    Authority.objects.select_for_update().only("pk").get(pk=issuing_id)
+
+
 def credential_rekey(
     *,
     owner_id: str,
@@ -161,7 +182,10 @@ def credential_rekey(
 ) -> IssuedPair:
     """New certificates for new keys (R4.2); the owner's old ones are revoked as superseded, in one transaction."""
     with transaction.atomic():
+        _lock_owner(authority(AuthorityRole.ISSUING).pk)
         old = list(IssuedCertificate.objects.select_for_update().filter(owner_id=owner_id, status=CertStatus.GOOD))
+        for record in old:
+            _revoke(record, x509.ReasonFlags.superseded, actor)
         pair = credential_issue(
             owner_id=owner_id,
             subject=subject,
@@ -171,16 +195,32 @@ def credential_rekey(
             key_backend=key_backend,
             actor=actor,
         )
-        for record in old:
-            _revoke(record, x509.ReasonFlags.superseded, actor)
         if old:
             crl_publish(authority_id=old[0].authority_id, key_backend=key_backend)
     return pair
 
 
+def credential_revoke_all(
+    *, owner_id: str, reason: x509.ReasonFlags, key_backend: KeyBackend | None = None, actor: Actor = SYSTEM
+) -> int:
+    """Revoke every valid certificate of an owner at once, with one CRL. Already revoked ones are left alone."""
+    if reason not in REVOCATION_REASONS:
+        raise ValueError(f"revocation reason {reason.name} is not used by this CA")
+    with transaction.atomic():
+        _lock_owner(authority(AuthorityRole.ISSUING).pk)
+        records = list(IssuedCertificate.objects.select_for_update().filter(owner_id=owner_id, status=CertStatus.GOOD))
+        for record in records:
+            _revoke(record, reason, actor)
+        if records:
+            crl_publish(authority_id=records[0].authority_id, key_backend=key_backend)
+    return len(records)
+
+
 def certificate_revoke(
     *, serial_hex: str, reason: x509.ReasonFlags, key_backend: KeyBackend | None = None, actor: Actor = SYSTEM
 ) -> IssuedCertificate:
+    if reason not in REVOCATION_REASONS:
+        raise ValueError(f"revocation reason {reason.name} is not used by this CA")
     with transaction.atomic():
         record = IssuedCertificate.objects.select_for_update().filter(serial_hex=serial_hex).first()
         if record is None:
@@ -270,52 +310,72 @@ def crls_refresh(*, key_backend: KeyBackend | None = None) -> int:
 # --- OCSP (RFC 6960) ------------------------------------------------------------------------------------------------
 
 
+def _ocsp_error(status: ocsp.OCSPResponseStatus) -> bytes:
+    return ocsp.OCSPResponseBuilder.build_unsuccessful(status).public_bytes(serialization.Encoding.DER)
+
+
 def ocsp_respond(request_der: bytes, *, key_backend: KeyBackend | None = None) -> bytes:
-    """Answer an OCSP request for a certificate of the issuing CA: good, revoked or unknown, signed by that CA."""
+    """Answer an OCSP request for a certificate of the issuing CA: good, revoked or unknown, signed by that CA.
+
+    Whatever arrives, the answer is an OCSP response: a request we cannot read is ``malformedRequest``, a CA not yet
+    initialised ``unauthorized``, a key back-end that fails ``tryLater`` (RFC 6960 §2.3).
+    """
     try:
         request = ocsp.load_der_ocsp_request(request_der)
-    except ValueError:
-        return ocsp.OCSPResponseBuilder.build_unsuccessful(ocsp.OCSPResponseStatus.MALFORMED_REQUEST).public_bytes(
-            serialization.Encoding.DER
-        )
-    issuing = authority(AuthorityRole.ISSUING)
+        algorithm = request.hash_algorithm
+        extensions = request.extensions
+        if (
+            len(request.issuer_name_hash) != algorithm.digest_size
+            or len(request.issuer_key_hash) != algorithm.digest_size
+        ):
+            raise ValueError("CertID hash of the wrong length")
+        try:
+            nonce: x509.OCSPNonce | None = extensions.get_extension_for_class(x509.OCSPNonce).value
+        except x509.ExtensionNotFound:
+            nonce = None
+        if nonce is not None and not 1 <= len(nonce.nonce) <= 32:  # RFC 8954
+            raise ValueError("nonce outside 1..32 octets")
+    except (ValueError, TypeError, UnsupportedAlgorithm, x509.DuplicateExtension):
+        return _ocsp_error(ocsp.OCSPResponseStatus.MALFORMED_REQUEST)
+    issuing = Authority.objects.filter(role=AuthorityRole.ISSUING, is_active=True).first()
+    if issuing is None:
+        return _ocsp_error(ocsp.OCSPResponseStatus.UNAUTHORIZED)
     issuer = certificate_of(issuing)
     moment = now()
-    if not _request_is_for(request, issuer):
-        status, record = ocsp.OCSPCertStatus.UNKNOWN, None
-    else:
+    record = None
+    if _request_is_for(request, issuer):
         record = IssuedCertificate.objects.filter(authority=issuing, serial_hex=_hex(request.serial_number)).first()
-        status = (
-            ocsp.OCSPCertStatus.UNKNOWN
-            if record is None
-            else ocsp.OCSPCertStatus.REVOKED
-            if record.status == CertStatus.REVOKED
-            else ocsp.OCSPCertStatus.GOOD
-        )
-    revoked = status == ocsp.OCSPCertStatus.REVOKED and record is not None
+    if record is None:
+        status = ocsp.OCSPCertStatus.UNKNOWN
+    elif record.status == CertStatus.REVOKED:
+        status = ocsp.OCSPCertStatus.REVOKED
+    else:
+        status = ocsp.OCSPCertStatus.GOOD
+    revoked = record if status == ocsp.OCSPCertStatus.REVOKED else None
     builder = (
         ocsp.OCSPResponseBuilder()
         .add_response_by_hash(
             issuer_name_hash=request.issuer_name_hash,
             issuer_key_hash=request.issuer_key_hash,
             serial_number=request.serial_number,
-            algorithm=request.hash_algorithm,
+            algorithm=algorithm,
             cert_status=status,
             this_update=moment,
             next_update=moment + OCSP_LIFETIME,
-            revocation_time=(record.revoked_at if revoked and record else None),
+            revocation_time=revoked.revoked_at if revoked else None,
             revocation_reason=(
-                x509.ReasonFlags[record.revocation_reason] if revoked and record and record.revocation_reason else None
+                x509.ReasonFlags[revoked.revocation_reason] if revoked and revoked.revocation_reason else None
             ),
         )
         .responder_id(ocsp.OCSPResponderEncoding.HASH, issuer)
     )
-    try:
-        nonce = request.extensions.get_extension_for_class(x509.OCSPNonce).value
+    if nonce is not None:
         builder = builder.add_extension(nonce, critical=False)
-    except x509.ExtensionNotFound:
-        pass
-    return builder.sign(_signer(issuing, key_backend), hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+    try:
+        return builder.sign(_signer(issuing, key_backend), hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+    except KeyBackendError:
+        log.exception("OCSP signing failed")
+        return _ocsp_error(ocsp.OCSPResponseStatus.TRY_LATER)
 
 
 def _request_is_for(request: ocsp.OCSPRequest, issuer: x509.Certificate) -> bool:

@@ -56,4 +56,7 @@ def ocsp(request: HttpRequest, encoded: str = "") -> HttpResponse:
             der = base64.b64decode(unquote(encoded), validate=False)
         except (binascii.Error, ValueError):
             der = b""
-    return HttpResponse(ocsp_respond(der), content_type="application/ocsp-response")
+    response = HttpResponse(ocsp_respond(der), content_type="application/ocsp-response")
+    if request.method == "GET":
+        response["Cache-Control"] = "public, max-age=300, no-transform"  # RFC 5019 §6.2
+    return response

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -19,7 +20,7 @@ def backend() -> KeyBackend:
         conf.get("passphrase") or "",
         conf["pkcs11_library"],
         conf["pkcs11_token"],
-        conf.get("pkcs11_pin") or "",
+        conf.get("pkcs11_pin_secret") or "",
         bool(settings.MOBILECA_DEMO),
     )
 
@@ -45,6 +46,7 @@ def _demo_passphrase(key_dir: Path, demo: bool) -> str:
     path = key_dir / ".demo-passphrase"
     if not path.exists():
         key_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(24))
-        path.chmod(0o600)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_urlsafe(24))
     return path.read_text().strip()

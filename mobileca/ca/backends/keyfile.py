@@ -1,4 +1,5 @@
-"""CA keys as encrypted PKCS#8 files, and a master key sealed with a key derived from the passphrase (scrypt).
+"""CA keys and the master key as files sealed with AES-256-GCM under keys derived from the passphrase (scrypt, a
+salt per file).
 
 The embedded default. The passphrase comes from the environment (``MOBILECA_CA_PASSPHRASE``); in demo mode, when
 unset, one is generated once into the key folder (mode 0600) so ``make run`` needs nothing.
@@ -36,7 +37,7 @@ class KeyFileBackend:
     def _path(self, label: str) -> Path:
         if not label.replace("-", "").replace("_", "").isalnum():
             raise KeyBackendError(f"bad key label {label!r}")
-        return self.directory / f"{label}.key.pem"
+        return self.directory / f"{label}.key.sealed"
 
     def create_signing_key(self, label: str, curve: ec.EllipticCurve) -> ec.EllipticCurvePublicKey:
         path = self._path(label)
@@ -44,22 +45,24 @@ class KeyFileBackend:
             raise KeyBackendError(f"key {label!r} already exists")
         self.directory.mkdir(parents=True, exist_ok=True)
         key = ec.generate_private_key(curve)
-        pem = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.BestAvailableEncryption(self.passphrase),
+        # Sealed like the master key: AES-256-GCM under a scrypt key with a salt of its own (PKCS#8's PBKDF2 at
+        # 2,048 rounds would make guessing the passphrase cheap), the label as associated data.
+        der = key.private_bytes(
+            serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
+        sealed = self._seal(der, label.encode())
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "wb") as handle:
-            handle.write(pem)
+            handle.write(sealed)
         self._keys[label] = key
         return key.public_key()
 
     def signing_key(self, label: str) -> ec.EllipticCurvePrivateKey:
         if label not in self._keys:
             try:
-                key = serialization.load_pem_private_key(self._path(label).read_bytes(), password=self.passphrase)
-            except (FileNotFoundError, ValueError, TypeError) as exc:
+                der = self._open(self._path(label).read_bytes(), label.encode())
+                key = serialization.load_der_private_key(der, password=None)
+            except (FileNotFoundError, InvalidTag, ValueError, TypeError) as exc:
                 raise KeyBackendError(f"cannot open CA key {label!r}: {exc}") from exc
             if not isinstance(key, ec.EllipticCurvePrivateKey):
                 raise KeyBackendError(f"CA key {label!r} is not an EC key")
@@ -71,13 +74,20 @@ class KeyFileBackend:
     def _kek(self, salt: bytes) -> bytes:
         return Scrypt(salt=salt, length=32, n=2**15, r=8, p=1).derive(self.passphrase)
 
+    def _seal(self, plaintext: bytes, associated: bytes) -> bytes:
+        salt, nonce = secrets.token_bytes(16), secrets.token_bytes(NONCE_BYTES)
+        return salt + nonce + AESGCM(self._kek(salt)).encrypt(nonce, plaintext, associated)
+
+    def _open(self, sealed: bytes, associated: bytes) -> bytes:
+        salt, nonce, body = sealed[:16], sealed[16 : 16 + NONCE_BYTES], sealed[16 + NONCE_BYTES :]
+        return AESGCM(self._kek(salt)).decrypt(nonce, body, associated)
+
     def ensure_master_key(self) -> None:
         path = self.directory / MASTER_FILE
         if path.exists():
             return
         self.directory.mkdir(parents=True, exist_ok=True)
-        salt, nonce, master = secrets.token_bytes(16), secrets.token_bytes(NONCE_BYTES), secrets.token_bytes(32)
-        sealed = salt + nonce + AESGCM(self._kek(salt)).encrypt(nonce, master, b"mobileca master key")
+        sealed = self._seal(secrets.token_bytes(32), b"mobileca master key")
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(sealed)
@@ -85,9 +95,7 @@ class KeyFileBackend:
     def _master_key(self) -> bytes:
         if self._master is None:
             try:
-                sealed = (self.directory / MASTER_FILE).read_bytes()
-                salt, nonce, body = sealed[:16], sealed[16 : 16 + NONCE_BYTES], sealed[16 + NONCE_BYTES :]
-                self._master = AESGCM(self._kek(salt)).decrypt(nonce, body, b"mobileca master key")
+                self._master = self._open((self.directory / MASTER_FILE).read_bytes(), b"mobileca master key")
             except (FileNotFoundError, InvalidTag) as exc:
                 raise KeyBackendError("cannot open the master key (missing, or another passphrase)") from exc
         return self._master

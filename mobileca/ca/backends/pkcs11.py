@@ -2,14 +2,16 @@
 
 Keys are generated on the token, marked sensitive and non-extractable; signing sends the SHA-256 (or SHA-384) digest
 computed in software with ``CKM_ECDSA`` (what SoftHSM2 supports), and the raw ``r || s`` comes back as DER for
-``cryptography``. One session per process, guarded by a lock, reopened if the token drops it.
+``cryptography``. One session per token and process, guarded by a lock; if the token drops it (an HSM restart),
+the operation reopens it once and runs again.
 """
 
 from __future__ import annotations
 
 import secrets
 import threading
-from typing import Any, NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
 
 import pkcs11
 from cryptography.hazmat.primitives import hashes, serialization
@@ -22,6 +24,7 @@ from pkcs11.util.ec import encode_ec_public_key, encode_named_curve_parameters
 from mobileca.ca.backends import KeyBackendError, UnwrapError
 
 MASTER_LABEL = "mobileca-master"
+T = TypeVar("T")
 _libraries: dict[str, Any] = {}
 _library_lock = threading.RLock()
 
@@ -34,6 +37,20 @@ def _library(path: str) -> Any:
         if path not in _libraries:
             _libraries[path] = pkcs11.lib(path)
         return _libraries[path]
+
+
+_SESSION_LOST = (
+    pkcs11.exceptions.SessionClosed,
+    pkcs11.exceptions.SessionHandleInvalid,
+    pkcs11.exceptions.DeviceRemoved,
+    pkcs11.exceptions.TokenNotPresent,
+    pkcs11.exceptions.DeviceError,
+)
+
+
+def _forget_session(path: str, token_label: str) -> None:
+    with _library_lock:
+        _sessions.pop((path, token_label), None)
 
 
 def _session(path: str, token_label: str, pin: str) -> Any:
@@ -57,6 +74,7 @@ class Pkcs11Backend:
         self._session: Any = None
         self._lock = _token_lock
         self._keys: dict[str, TokenSigningKey] = {}
+        self._master_handle: Any = None
 
     def session(self) -> Any:
         with self._lock:
@@ -66,6 +84,22 @@ class Pkcs11Backend:
                 except pkcs11.PKCS11Error as exc:
                     raise KeyBackendError(f"cannot open PKCS#11 token {self.token_label!r}: {exc!r}") from exc
             return self._session
+
+    def reconnect(self) -> None:
+        """Forget the session and the key handles (an HSM restart, a dropped session); the next use reopens."""
+        with self._lock:
+            _forget_session(self.library_path, self.token_label)
+            self._session = None
+            for key in self._keys.values():
+                key._private = None
+            self._master_handle = None
+
+    def private_handle(self, label: str) -> Any:
+        with self._lock:
+            try:
+                return self.session().get_key(label=label, object_class=ObjectClass.PRIVATE_KEY)
+            except (pkcs11.NoSuchKey, pkcs11.MultipleObjectsReturned) as exc:
+                raise KeyBackendError(f"CA key {label!r} not found once on the token") from exc
 
     def create_signing_key(self, label: str, curve: ec.EllipticCurve) -> ec.EllipticCurvePublicKey:
         with self._lock:
@@ -92,7 +126,7 @@ class Pkcs11Backend:
                     public = session.get_key(label=label, object_class=ObjectClass.PUBLIC_KEY)
                 except (pkcs11.NoSuchKey, pkcs11.MultipleObjectsReturned) as exc:
                     raise KeyBackendError(f"CA key {label!r} not found once on the token") from exc
-                self._keys[label] = TokenSigningKey(self, private, _public_key(public))
+                self._keys[label] = TokenSigningKey(self, label, private, _public_key(public))
             return self._keys[label]
 
     def ensure_master_key(self) -> None:
@@ -109,31 +143,50 @@ class Pkcs11Backend:
             )
 
     def _master(self) -> Any:
-        try:
-            return self.session().get_key(label=MASTER_LABEL, object_class=ObjectClass.SECRET_KEY)
-        except pkcs11.NoSuchKey as exc:
-            raise KeyBackendError("no master key on the token") from exc
+        if self._master_handle is None:
+            try:
+                self._master_handle = self.session().get_key(label=MASTER_LABEL, object_class=ObjectClass.SECRET_KEY)
+            except pkcs11.NoSuchKey as exc:
+                raise KeyBackendError("no master key on the token") from exc
+        return self._master_handle
+
+    def retrying(self, operation: Callable[[], T]) -> T:
+        """Run a token operation; if the session was lost, reopen once and run it again."""
+        with self._lock:
+            try:
+                return operation()
+            except _SESSION_LOST:
+                self.reconnect()
+                try:
+                    return operation()
+                except pkcs11.PKCS11Error as exc:
+                    raise KeyBackendError(f"PKCS#11 token unavailable: {exc!r}") from exc
+            except KeyBackendError:
+                raise
+            except pkcs11.PKCS11Error as exc:
+                raise KeyBackendError(f"PKCS#11 operation failed: {exc!r}") from exc
 
     def wrap(self, owner_id: str, plaintext: bytes) -> bytes:
         nonce = secrets.token_bytes(12)
-        with self._lock:
-            sealed = self._master().encrypt(
+        sealed = self.retrying(
+            lambda: self._master().encrypt(
                 plaintext, mechanism=Mechanism.AES_GCM, mechanism_param=GCMParams(nonce, owner_id.encode(), 128)
             )
+        )
         return nonce + bytes(sealed)
 
     def unwrap(self, owner_id: str, blob: bytes) -> bytes:
-        with self._lock:
-            try:
-                return bytes(
-                    self._master().decrypt(
-                        blob[12:],
-                        mechanism=Mechanism.AES_GCM,
-                        mechanism_param=GCMParams(blob[:12], owner_id.encode(), 128),
-                    )
+        def open_blob() -> bytes:
+            return bytes(
+                self._master().decrypt(
+                    blob[12:], mechanism=Mechanism.AES_GCM, mechanism_param=GCMParams(blob[:12], owner_id.encode(), 128)
                 )
-            except pkcs11.PKCS11Error as exc:
-                raise UnwrapError("wrapped key does not open for this owner") from exc
+            )
+
+        try:
+            return self.retrying(open_blob)
+        except KeyBackendError as exc:
+            raise UnwrapError("wrapped key does not open for this owner") from exc
 
 
 def _public_key(public: Any) -> ec.EllipticCurvePublicKey:
@@ -146,8 +199,8 @@ def _public_key(public: Any) -> ec.EllipticCurvePublicKey:
 class TokenSigningKey(ec.EllipticCurvePrivateKey):
     """A CA key on the token, usable by ``cryptography``'s builders: ``sign()`` hashes here, signs there."""
 
-    def __init__(self, backend: Pkcs11Backend, private: Any, public: ec.EllipticCurvePublicKey) -> None:
-        self._backend, self._private, self._public = backend, private, public
+    def __init__(self, backend: Pkcs11Backend, label: str, private: Any, public: ec.EllipticCurvePublicKey) -> None:
+        self._backend, self._label, self._private, self._public = backend, label, private, public
 
     def sign(
         self, data: bytes | bytearray | memoryview, signature_algorithm: ec.EllipticCurveSignatureAlgorithm
@@ -159,8 +212,13 @@ class TokenSigningKey(ec.EllipticCurvePrivateKey):
             hasher = hashes.Hash(algorithm)
             hasher.update(data)
             digest = hasher.finalize()
-        with self._backend._lock:
-            raw = bytes(self._private.sign(digest, mechanism=Mechanism.ECDSA))
+
+        def sign_on_token() -> bytes:
+            if self._private is None:  # reopened since: find the key again
+                self._private = self._backend.private_handle(self._label)
+            return bytes(self._private.sign(digest, mechanism=Mechanism.ECDSA))
+
+        raw = self._backend.retrying(sign_on_token)
         half = len(raw) // 2
         return encode_dss_signature(int.from_bytes(raw[:half], "big"), int.from_bytes(raw[half:], "big"))
 
