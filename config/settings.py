@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "mobileca.cards",
     "mobileca.backoffice",
     "mobileca.ca",
+    "mobileca.shield",
 ]
 
 MIDDLEWARE = [
@@ -221,6 +222,9 @@ MOBILECA_CA = {
     "policy_oid": env.string("MOBILECA_CA_POLICY_OID", "1.3.6.1.4.1.61337.1.1"),
     "name": env.string("MOBILECA_CA_NAME", "Jingdezhen Sunshine Procurement Mobile"),
 }
+
+MOBILECA_PLATFORM_NAME = env.string("MOBILECA_PLATFORM_NAME", "景德镇市国有企业阳光采购平台")
+MOBILECA_CLAIM_QR_MINUTES = env.integer("MOBILECA_CLAIM_QR_MINUTES", default=10)  # §7
 
 MOBILECA_SUPPORT = {
     "phone": env.string("MOBILECA_SUPPORT_PHONE", "0798-8888 6666"),

@@ -12,6 +12,7 @@ urlpatterns = [
     path("backoffice/", include("mobileca.backoffice.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("pki/", include("mobileca.ca.urls")),
+    path("h5/", include("mobileca.shield.urls")),
     path("payments/notify/", include("mobileca.payments.notify_urls")),
     path("django-admin/", admin.site.urls),
 ]

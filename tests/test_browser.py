@@ -252,7 +252,10 @@ def test_bidder_buys_mobile_ca_by_remittance_finance_confirms_and_the_card_appea
     page.locator(".card").first.get_by_role("link", name="立即申领").click()
     expect(page.get_by_role("heading", name="立即申领")).to_be_visible()
     expect(page.get_by_text(f"证书ID：{cert_id}")).to_be_visible()
-    expect(page.locator(".notice")).to_contain_text("扫码申领功能将在后续版本开放")
+    # R2.4: the signing service's QR code, with its countdown and a way to refresh it
+    expect(page.locator(".qr svg")).to_be_visible()
+    expect(page.locator("#countdown")).to_have_text(re.compile(r"^(09:[0-5]\d|10:00)$"))
+    expect(page.get_by_role("button", name="刷新二维码")).to_be_visible()
 
     # The database agrees with what the pages showed.
     order = Order.objects.get()

@@ -119,11 +119,6 @@ def test_purchase_records_show_time_amount_method_region_status(bidder_client: C
         assert label in page, label
 
 
-def test_claim_button_says_the_claim_comes_later(bidder_client: Client, bidder: User, finance) -> None:
-    card = _paid_card(bidder, finance)
-    assert "后续版本开放" in bidder_client.get(f"/ca/cards/{card.cert_id}/claim/").content.decode()
-
-
 def test_another_enterprises_card_is_404(client: Client, bidder: User, other_bidder: User, finance) -> None:
     # §8
     card = _paid_card(bidder, finance)

@@ -262,3 +262,27 @@ def test_two_rekeys_of_one_credential_at_once_leave_exactly_one_valid_pair(ca_ba
     from cryptography import x509
 
     assert len(x509.load_der_x509_crl(bytes(crl_latest("issuing").der))) == 4
+
+
+def test_two_people_claiming_the_same_qr_code_at_once_make_exactly_one_binding(bidder: User, finance: User) -> None:
+    # R2.4, R3.1: a QR code can be used by one claimant only
+    from mobileca.core.errors import PermissionDenied
+    from mobileca.shield.models import ClaimSession
+    from mobileca.shield.services import claim_bind, claim_open
+
+    claim = claim_open(
+        card_ref="20261128000000001", platform="p", enterprise_name="e", enterprise_uscc="91360200MA35A1B20J"
+    )
+    accounts = iter(["2088000000000001", "2088000000000002"])
+    lock = threading.Lock()
+
+    def scan() -> object:
+        with lock:
+            account = next(accounts)
+        return claim_bind(ticket=claim.ticket, account=account)
+
+    results = _race(scan)
+    refusals = [result for result in results if isinstance(result, PermissionDenied)]
+    assert len(results) == 2 and len(refusals) == 1, results
+    bound = ClaimSession.objects.get()
+    assert bound.status == "bound" and bound.claimant_account in {"2088000000000001", "2088000000000002"}

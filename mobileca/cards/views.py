@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import segno
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils.safestring import mark_safe
 
 from mobileca.accounts.selectors import access_enterprise_by_user
 from mobileca.cards.selectors import access_card_by_cert_id, card_list_for_enterprise
 from mobileca.orders.selectors import order_list_for_card
+from mobileca.shield import facade as shield
 
 
 @login_required
@@ -31,6 +35,39 @@ def card_orders(request: HttpRequest, cert_id: str) -> HttpResponse:
 
 @login_required
 def card_claim(request: HttpRequest, cert_id: str) -> HttpResponse:
+    """「立即申领」 (R2.4): the signing service's QR code for this card, valid ten minutes and refreshable; the page
+    follows the claim."""
     enterprise = access_enterprise_by_user(request.user)
     card = access_card_by_cert_id(enterprise=enterprise, cert_id=cert_id)
-    return render(request, "cards/claim.html", {"active": "cards", "card": card})
+    if request.method == "POST":
+        shield.claim_refresh(card_ref=card.cert_id)
+        return redirect("cards:claim", cert_id=card.cert_id)
+    ticket = shield.claim_open(card_ref=card.cert_id, enterprise_name=enterprise.name, enterprise_uscc=enterprise.uscc)
+    qr_svg = segno.make(ticket.qr_url, error="m").svg_inline(scale=5, border=2)
+    return render(
+        request,
+        "cards/claim.html",
+        {
+            "active": "cards",
+            "card": card,
+            "ticket": ticket,
+            "qr_svg": mark_safe(qr_svg),  # noqa: S308 - segno's SVG of our own URL
+            "demo": settings.MOBILECA_DEMO,
+        },
+    )
+
+
+@login_required
+def card_claim_status(request: HttpRequest, cert_id: str) -> JsonResponse:
+    """What the claim page polls: the claim's progress as the signing service reports it."""
+    enterprise = access_enterprise_by_user(request.user)
+    card = access_card_by_cert_id(enterprise=enterprise, cert_id=cert_id)
+    ticket = shield.claim_open(card_ref=card.cert_id, enterprise_name=enterprise.name, enterprise_uscc=enterprise.uscc)
+    return JsonResponse(
+        {
+            "status": ticket.status,
+            "ticket_expires_at": ticket.ticket_expires_at.isoformat(),
+            "service_no": ticket.service_no,
+            "service_expires_at": ticket.service_expires_at.isoformat() if ticket.service_expires_at else None,
+        }
+    )

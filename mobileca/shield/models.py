@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class ClaimStatus(models.TextChoices):
+    WAITING = "waiting", _("等待扫码")
+    BOUND = "bound", _("已绑定申领人")
+    ACTIVATED = "activated", _("开通成功")
+    CANCELLED = "cancelled", _("已作废")
+
+
+CLAIM_TRANSITIONS: dict[str, frozenset[str]] = {
+    ClaimStatus.WAITING: frozenset({ClaimStatus.BOUND, ClaimStatus.CANCELLED}),
+    ClaimStatus.BOUND: frozenset({ClaimStatus.ACTIVATED}),
+    ClaimStatus.ACTIVATED: frozenset(),
+    ClaimStatus.CANCELLED: frozenset(),
+}
+
+
+class ClaimSession(models.Model):
+    """One claim of one card, as the platform asked for it. Its QR ticket can be renewed while no one has scanned;
+    once bound to a phone identity it belongs to that person (谁申领谁使用)."""
+
+    card_ref = models.CharField(max_length=40, db_index=True)  # the platform's 证书ID: an id, not an object
+    platform = models.CharField(max_length=64)
+    enterprise_name = models.CharField(max_length=200)
+    enterprise_uscc = models.CharField(max_length=18)
+    term_months = models.PositiveSmallIntegerField(default=12)
+    status = models.CharField(max_length=16, choices=ClaimStatus.choices, default=ClaimStatus.WAITING)
+    ticket = models.CharField(max_length=64, unique=True)
+    ticket_expires_at = models.DateTimeField()
+    claimant_account = models.CharField(max_length=64, blank=True)  # the phone identity (Alipay user id)
+    bound_at = models.DateTimeField(null=True, blank=True)
+    service_no = models.CharField(max_length=40, blank=True)
+    service_expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            # One live claim per card: a new one is only made when the previous was cancelled.
+            models.UniqueConstraint(
+                fields=["card_ref"],
+                condition=models.Q(status__in=["waiting", "bound", "activated"]),
+                name="shield_one_live_claim_per_card",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"claim {self.card_ref} ({self.status})"

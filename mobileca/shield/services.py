@@ -1,0 +1,100 @@
+"""Claim-session writes (R2.4, R3.1, R3.10): open or resume a card's claim, renew its QR ticket, bind the claimant."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
+
+from mobileca.audit.services import Actor, audit_record
+from mobileca.core.clock import now
+from mobileca.core.errors import Conflict, NotFound, PermissionDenied
+from mobileca.core.states import ensure_transition
+from mobileca.shield.models import CLAIM_TRANSITIONS, ClaimSession, ClaimStatus
+
+SERVICE = Actor("system", "shield")
+
+
+def ticket_lifetime() -> timedelta:
+    return timedelta(minutes=settings.MOBILECA_CLAIM_QR_MINUTES)
+
+
+def _new_ticket() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def claim_open(*, card_ref: str, platform: str, enterprise_name: str, enterprise_uscc: str) -> ClaimSession:
+    """The card's live claim, made if it has none. Idempotent: the platform may call it on every page view."""
+    existing = ClaimSession.objects.filter(card_ref=card_ref).exclude(status=ClaimStatus.CANCELLED).first()
+    if existing is not None:
+        return existing
+    moment = now()
+    try:
+        with transaction.atomic():
+            claim = ClaimSession.objects.create(
+                card_ref=card_ref,
+                platform=platform,
+                enterprise_name=enterprise_name,
+                enterprise_uscc=enterprise_uscc,
+                ticket=_new_ticket(),
+                ticket_expires_at=moment + ticket_lifetime(),
+                created_at=moment,
+            )
+            audit_record(action="claim.opened", subject=f"claim:{claim.pk}", actor=SERVICE, data={"card": card_ref})
+            return claim
+    except IntegrityError:  # another request opened it at the same moment
+        return ClaimSession.objects.exclude(status=ClaimStatus.CANCELLED).get(card_ref=card_ref)
+
+
+@transaction.atomic
+def claim_refresh(*, card_ref: str) -> ClaimSession:
+    """A fresh QR ticket (the old one stops working). Only while no one has scanned: afterwards the claim is that
+    person's, and they resume it by scanning again (R3.10)."""
+    claim = (
+        ClaimSession.objects.select_for_update().exclude(status=ClaimStatus.CANCELLED).filter(card_ref=card_ref).first()
+    )
+    if claim is None:
+        raise NotFound(_("未找到该证书的申领"), code="claim_not_found")
+    if claim.status != ClaimStatus.WAITING:
+        return claim
+    claim.ticket, claim.ticket_expires_at = _new_ticket(), now() + ticket_lifetime()
+    claim.save(update_fields=["ticket", "ticket_expires_at"])
+    audit_record(action="claim.ticket_renewed", subject=f"claim:{claim.pk}", actor=SERVICE, data={"card": card_ref})
+    return claim
+
+
+def claim_by_ticket(*, ticket: str) -> ClaimSession:
+    claim = ClaimSession.objects.filter(ticket=ticket).first()
+    if claim is None or claim.status == ClaimStatus.CANCELLED:
+        raise NotFound(_("二维码无效，请在平台上刷新后重新扫码"), code="ticket_unknown")
+    return claim
+
+
+@transaction.atomic(durable=True)
+def claim_bind(*, ticket: str, account: str) -> ClaimSession:
+    """The first phone identity to scan a valid ticket becomes the claimant; anyone else is refused (R3.1, R2.4).
+
+    The claimant scanning again (even an expired ticket) resumes the claim; a bound claim never changes hands.
+    """
+    claim = ClaimSession.objects.select_for_update().filter(ticket=ticket).first()
+    if claim is None or claim.status == ClaimStatus.CANCELLED:
+        raise NotFound(_("二维码无效，请在平台上刷新后重新扫码"), code="ticket_unknown")
+    if claim.status != ClaimStatus.WAITING:
+        if claim.claimant_account == account:
+            return claim  # the claimant resumes where they stopped
+        raise PermissionDenied(
+            _("该证书已由他人申领。移动 CA 谁申领谁使用，不能转给其他人；如需使用，请通过「CA 新购」购买。"),
+            code="claim_taken",
+        )
+    if now() >= claim.ticket_expires_at:
+        raise Conflict(_("二维码已过期，请在平台上刷新二维码后重新扫码"), code="ticket_expired")
+    ensure_transition(CLAIM_TRANSITIONS, claim.status, ClaimStatus.BOUND)
+    claim.status, claim.claimant_account, claim.bound_at = ClaimStatus.BOUND, account, now()
+    claim.save(update_fields=["status", "claimant_account", "bound_at"])
+    audit_record(
+        action="claim.bound", subject=f"claim:{claim.pk}", actor=Actor("phone", account), data={"card": claim.card_ref}
+    )
+    return claim
