@@ -187,6 +187,19 @@ def gateway_settings(public_url: str, keys: Path, environ: Env = env) -> dict[st
             "private_key_path": str(keys / "alipay_gateway_private.pem"),
             "app_public_key_path": str(keys / "alipay_app_public.pem"),
         },
+        "identity": {
+            "authorize_url": environ.string("IDENTITY_AUTHORIZE_URL", f"{public_url}/sandbox/identity/authorize"),
+            "token_url": environ.string("IDENTITY_TOKEN_URL", f"{public_url}/sandbox/identity/token"),
+            "client_id": environ.string("IDENTITY_CLIENT_ID", "mobileca-shield"),
+            "client_secret_path": str(environ.path("IDENTITY_CLIENT_SECRET_PATH", keys / "identity_client_secret.txt")),
+            "public_key_path": str(environ.path("IDENTITY_PUBLIC_KEY_PATH", keys / "identity_provider_public.pem")),
+            "callback_url": f"{public_url}/h5/auth/callback/",
+        },
+        "sandbox_identity": {
+            "client_id": environ.string("IDENTITY_CLIENT_ID", "mobileca-shield"),
+            "client_secret_path": str(keys / "identity_client_secret.txt"),
+            "private_key_path": str(keys / "identity_provider_private.pem"),
+        },
         "sandbox_wechatpay": {
             "mchid": wechat_mchid,
             "appid": wechat_appid,
@@ -204,9 +217,16 @@ MOBILECA_ALIPAY = _gateways["alipay"]
 MOBILECA_WECHATPAY = _gateways["wechatpay"]
 SANDBOX_ALIPAY = _gateways["sandbox_alipay"]
 SANDBOX_WECHATPAY = _gateways["sandbox_wechatpay"]
+MOBILECA_IDENTITY = _gateways["identity"]
+SANDBOX_IDENTITY = _gateways["sandbox_identity"]
 # Sandbox notification retries follow the real schedules, scaled (0.01: Alipay's first retry after 2.4 s, not 4 min).
 SANDBOX_TIME_SCALE = float(env.decimal("SANDBOX_TIME_SCALE", "0.01"))
-SANDBOX_APPS = ["mobileca.sandboxes", "mobileca.sandboxes.alipay", "mobileca.sandboxes.wechatpay"]
+SANDBOX_APPS = [
+    "mobileca.sandboxes",
+    "mobileca.sandboxes.alipay",
+    "mobileca.sandboxes.wechatpay",
+    "mobileca.sandboxes.identity",
+]
 if MOBILECA_DEMO:
     INSTALLED_APPS += SANDBOX_APPS
 

@@ -22,4 +22,5 @@ if settings.MOBILECA_DEMO:
     urlpatterns += [
         path("sandbox/alipay/", include("mobileca.sandboxes.alipay.urls")),
         path("sandbox/wechatpay/", include("mobileca.sandboxes.wechatpay.urls")),
+        path("sandbox/identity/", include("mobileca.sandboxes.identity.urls")),
     ]

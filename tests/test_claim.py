@@ -128,3 +128,79 @@ def test_an_unknown_code_is_refused(db: None) -> None:
     with pytest.raises(NotFound):
         claim_bind(ticket="nope", account="2088000000000001")
     assert Client().get("/h5/claim/nope/").status_code == 404
+
+
+# --- the phone: scanning, logging in with Alipay (the identity sandbox), binding -------------------------------
+
+
+def _scan_and_login(phone: Client, ticket: str, user_id: str) -> object:
+    """What a phone does: open the QR code, 「支付宝登录」, pick the account at the provider, come back."""
+    assert "支付宝登录" in phone.get(f"/h5/claim/{ticket}/").content.decode()
+    to_provider = phone.get(f"/h5/claim/{ticket}/login/")
+    assert to_provider.status_code == 302 and "/sandbox/identity/authorize?" in to_provider["Location"]
+    provider_path = to_provider["Location"].removeprefix("http://testserver")
+    back = phone.post(provider_path, {"user_id": user_id})
+    assert back.status_code == 302 and back["Location"].startswith("http://testserver/h5/auth/callback/?auth_code=")
+    return phone.get(back["Location"].removeprefix("http://testserver"), follow=True)
+
+
+def test_the_claimant_logs_in_with_the_phone_identity_and_the_claim_is_bound_to_that_account(
+    bidder_client: Client, card: Card
+) -> None:
+    # R3.1: the claim is bound to the Alipay account from here on
+    from mobileca.shield.models import PhoneAccount
+    from mobileca.shield.services import resident_id_digest
+
+    ticket = _ticket_of(bidder_client.get(f"/ca/cards/{card.cert_id}/claim/").content.decode())
+    phone = Client()
+    page = _scan_and_login(phone, ticket, "2088102000000001").content.decode()  # type: ignore[attr-defined]
+    assert "请选择证书服务" in page and "企业证书服务" in page
+    claim = ClaimSession.objects.get()
+    assert (claim.status, claim.claimant_account) == ("bound", "2088102000000001")
+    account = PhoneAccount.objects.get()
+    assert (account.name, account.resident_id_tail) == ("王建国", "0014")
+    assert account.resident_id_digest == resident_id_digest("360202197001010014")
+    assert "360202197001010014" not in str(list(PhoneAccount.objects.values_list()))
+    # the platform page follows by itself
+    assert bidder_client.get(f"/ca/cards/{card.cert_id}/claim/status/").json()["status"] == "bound"
+    # leaving and scanning again (the same phone) resumes where it stopped (R3.10)
+    assert "请选择证书服务" in phone.get(f"/h5/claim/{ticket}/").content.decode()
+
+
+def test_a_second_person_scanning_the_taken_code_is_refused_and_nothing_changes(
+    bidder_client: Client, card: Card
+) -> None:
+    ticket = _ticket_of(bidder_client.get(f"/ca/cards/{card.cert_id}/claim/").content.decode())
+    _scan_and_login(Client(), ticket, "2088102000000001")
+    page = _scan_and_login(Client(), ticket, "2088102000000002")
+    assert page.status_code == 403  # type: ignore[attr-defined]
+    assert "该证书已由他人申领" in page.content.decode()  # type: ignore[attr-defined]
+    assert ClaimSession.objects.get().claimant_account == "2088102000000001"
+
+
+def test_a_callback_with_another_browsers_state_or_a_forged_assertion_is_refused(
+    bidder_client: Client, card: Card, settings
+) -> None:
+    from mobileca.shield.identity import IdentityRefused, verify_assertion
+
+    ticket = _ticket_of(bidder_client.get(f"/ca/cards/{card.cert_id}/claim/").content.decode())
+    # a callback this browser never started
+    response = Client().get("/h5/auth/callback/?auth_code=x&state=y")
+    assert response.status_code == 400 and "登录已失效" in response.content.decode()
+    # an assertion signed by anyone but the provider
+    with pytest.raises(IdentityRefused):
+        verify_assertion(assertion="eyJzdWIiOiAiMSJ9", signature="AAAA", nonce="n")
+    assert ClaimSession.objects.get(ticket=ticket).status == "waiting"
+
+
+def test_the_identity_provider_can_add_a_test_person(db: None, settings) -> None:
+    from urllib.parse import urlencode
+
+    from mobileca.sandboxes.identity.models import TestPerson
+
+    query = urlencode({"client_id": settings.SANDBOX_IDENTITY["client_id"], "redirect_uri": "http://testserver/x"})
+    page = Client().post(
+        f"/sandbox/identity/authorize?{query}",
+        {"action": "add", "name": "赵六", "resident_id": "360202199001010011", "phone": "13900000009"},
+    )
+    assert page.status_code == 200 and TestPerson.objects.filter(name="赵六").exists()

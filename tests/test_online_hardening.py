@@ -38,6 +38,12 @@ def test_without_demo_mode_sandbox_gateways_and_demo_keys_refuse_to_start(settin
     }
     wechat["base_url"] = "https://api.mch.weixin.qq.com"
     settings.MOBILECA_WECHATPAY = wechat
+    identity = {
+        key: str(tmp_path / key) if key.endswith("_path") else value
+        for key, value in settings.MOBILECA_IDENTITY.items()
+    }
+    identity["token_url"] = "https://openapi.alipay.com/identity/token"
+    settings.MOBILECA_IDENTITY = identity
     refuse_sandbox_gateways_outside_demo()  # configured for production: starts
 
 

@@ -20,13 +20,14 @@ def refuse_sandbox_gateways_outside_demo() -> None:
         for name, url in (
             ("ALIPAY_GATEWAY_URL", settings.MOBILECA_ALIPAY["gateway_url"]),
             ("WECHATPAY_BASE_URL", settings.MOBILECA_WECHATPAY["base_url"]),
+            ("IDENTITY_TOKEN_URL", settings.MOBILECA_IDENTITY["token_url"]),
         )
         if "/sandbox/" in url
     ]
     demo_keys = Path(settings.MOBILECA_KEYS_DIR).resolve()
     problems += [
         f"{name} is a demo key in {demo_keys}"
-        for conf in (settings.MOBILECA_ALIPAY, settings.MOBILECA_WECHATPAY)
+        for conf in (settings.MOBILECA_ALIPAY, settings.MOBILECA_WECHATPAY, settings.MOBILECA_IDENTITY)
         for name, value in conf.items()
         if name.endswith("_path") and Path(value).resolve().is_relative_to(demo_keys)
     ]
@@ -34,5 +35,5 @@ def refuse_sandbox_gateways_outside_demo() -> None:
         raise ImproperlyConfigured(
             "MOBILECA_DEMO is off but the payment gateways are not configured for production: "
             + "; ".join(problems)
-            + ". Set ALIPAY_* and WECHATPAY_* (see README), or MOBILECA_DEMO=1 for a demo."
+            + ". Set ALIPAY_*, WECHATPAY_* and IDENTITY_* (see README), or MOBILECA_DEMO=1 for a demo."
         )

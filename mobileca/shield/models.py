@@ -49,3 +49,19 @@ class ClaimSession(models.Model):
 
     def __str__(self) -> str:
         return f"claim {self.card_ref} ({self.status})"
+
+
+class PhoneAccount(models.Model):
+    """A phone identity (Alipay account) known to the service. The resident ID is kept only as a keyed digest (to
+    compare with the business registry's legal representative) and its last four characters (to show)."""
+
+    account = models.CharField(max_length=32, unique=True)
+    name = models.CharField(max_length=50)
+    resident_id_digest = models.CharField(max_length=64)
+    resident_id_tail = models.CharField(max_length=4)
+    phone_tail = models.CharField(max_length=4)
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.account})"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 from datetime import timedelta
 
@@ -13,7 +15,8 @@ from mobileca.audit.services import Actor, audit_record
 from mobileca.core.clock import now
 from mobileca.core.errors import Conflict, NotFound, PermissionDenied
 from mobileca.core.states import ensure_transition
-from mobileca.shield.models import CLAIM_TRANSITIONS, ClaimSession, ClaimStatus
+from mobileca.shield.identity import PhoneIdentity
+from mobileca.shield.models import CLAIM_TRANSITIONS, ClaimSession, ClaimStatus, PhoneAccount
 
 SERVICE = Actor("system", "shield")
 
@@ -98,3 +101,30 @@ def claim_bind(*, ticket: str, account: str) -> ClaimSession:
         action="claim.bound", subject=f"claim:{claim.pk}", actor=Actor("phone", account), data={"card": claim.card_ref}
     )
     return claim
+
+
+def resident_id_digest(resident_id: str) -> str:
+    """A keyed digest (HMAC-SHA256 with the installation's secret): comparable, not reversible from the table."""
+    return hmac.new(settings.SECRET_KEY.encode(), resident_id.upper().encode(), hashlib.sha256).hexdigest()
+
+
+@transaction.atomic
+def phone_account_record(*, identity: PhoneIdentity) -> PhoneAccount:
+    moment = now()
+    account, created = PhoneAccount.objects.select_for_update().get_or_create(
+        account=identity.account,
+        defaults={
+            "name": identity.name,
+            "resident_id_digest": resident_id_digest(identity.resident_id),
+            "resident_id_tail": identity.resident_id[-4:],
+            "phone_tail": identity.phone[-4:],
+            "first_seen_at": moment,
+            "last_seen_at": moment,
+        },
+    )
+    if not created:
+        account.name, account.last_seen_at = identity.name, moment
+        account.save(update_fields=["name", "last_seen_at"])
+    else:
+        audit_record(action="phone_account.created", subject=f"phone:{identity.account}", actor=SERVICE)
+    return account

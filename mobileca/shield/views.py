@@ -1,17 +1,64 @@
-"""The signing service's phone (H5) pages. What a scan of the claim QR code opens."""
+"""The signing service's phone (H5) pages: the scanned QR code, the Alipay login, the claim's next steps."""
 
 from __future__ import annotations
 
+import logging
+import secrets
+
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 
 from mobileca.core.clock import now
+from mobileca.core.errors import ApplicationError, GatewayError
+from mobileca.shield import identity
 from mobileca.shield.models import ClaimStatus
-from mobileca.shield.services import claim_by_ticket
+from mobileca.shield.services import claim_bind, claim_by_ticket, phone_account_record
+
+log = logging.getLogger(__name__)
+SESSION_ACCOUNT = "shield_account"
+SESSION_LOGIN = "shield_login"
 
 
 def h5_claim(request: HttpRequest, ticket: str) -> HttpResponse:
-    """The landing page of a scanned QR code: which enterprise, which platform, and whether the code still works."""
+    """The page a scan opens: which enterprise and platform, whether the code still works, and for the claimant,
+    where the claim stands (R3.10: scanning again resumes)."""
     claim = claim_by_ticket(ticket=ticket)
+    account = request.session.get(SESSION_ACCOUNT, "")
     expired = claim.status == ClaimStatus.WAITING and now() >= claim.ticket_expires_at
-    return render(request, "shield/h5_claim.html", {"claim": claim, "expired": expired})
+    return render(
+        request,
+        "shield/h5_claim.html",
+        {"claim": claim, "expired": expired, "is_claimant": bool(account) and account == claim.claimant_account},
+    )
+
+
+def h5_login(request: HttpRequest, ticket: str) -> HttpResponse:
+    """「支付宝登录」: off to the identity provider, with a state and a nonce this browser alone knows."""
+    claim_by_ticket(ticket=ticket)
+    state, nonce = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
+    request.session[SESSION_LOGIN] = {"state": state, "nonce": nonce, "ticket": ticket}
+    return redirect(identity.authorize_url(state=state, nonce=nonce))
+
+
+def h5_callback(request: HttpRequest) -> HttpResponse:
+    login = request.session.pop(SESSION_LOGIN, None)
+    if not login or not secrets.compare_digest(str(login.get("state", "")), request.GET.get("state", "")):
+        return _refusal(request, _("登录已失效，请重新扫码"), status=400)
+    try:
+        person = identity.exchange(code=request.GET.get("auth_code", ""), nonce=login["nonce"])
+    except GatewayError:
+        log.exception("identity exchange failed")
+        return _refusal(request, _("支付宝身份确认失败，请重新扫码"), status=502)
+    account = phone_account_record(identity=person)
+    request.session.cycle_key()
+    request.session[SESSION_ACCOUNT] = account.account
+    try:
+        claim_bind(ticket=login["ticket"], account=account.account)
+    except ApplicationError as exc:
+        return _refusal(request, exc.message, status=exc.status)
+    return redirect("shield:h5_claim", ticket=login["ticket"])
+
+
+def _refusal(request: HttpRequest, message: str, *, status: int) -> HttpResponse:
+    return render(request, "shield/h5_refusal.html", {"message": message}, status=status)
