@@ -195,6 +195,11 @@ def gateway_settings(public_url: str, keys: Path, environ: Env = env) -> dict[st
             "public_key_path": str(environ.path("IDENTITY_PUBLIC_KEY_PATH", keys / "identity_provider_public.pem")),
             "callback_url": f"{public_url}/h5/auth/callback/",
         },
+        "registry": {
+            "base_url": environ.string("REGISTRY_BASE_URL", f"{public_url}/sandbox/registry"),
+            "public_key_path": str(environ.path("REGISTRY_PUBLIC_KEY_PATH", keys / "registry_public.pem")),
+        },
+        "sandbox_registry": {"private_key_path": str(keys / "registry_private.pem")},
         "sandbox_identity": {
             "client_id": environ.string("IDENTITY_CLIENT_ID", "mobileca-shield"),
             "client_secret_path": str(keys / "identity_client_secret.txt"),
@@ -219,6 +224,8 @@ SANDBOX_ALIPAY = _gateways["sandbox_alipay"]
 SANDBOX_WECHATPAY = _gateways["sandbox_wechatpay"]
 MOBILECA_IDENTITY = _gateways["identity"]
 SANDBOX_IDENTITY = _gateways["sandbox_identity"]
+MOBILECA_REGISTRY = _gateways["registry"]
+SANDBOX_REGISTRY = _gateways["sandbox_registry"]
 # Sandbox notification retries follow the real schedules, scaled (0.01: Alipay's first retry after 2.4 s, not 4 min).
 SANDBOX_TIME_SCALE = float(env.decimal("SANDBOX_TIME_SCALE", "0.01"))
 SANDBOX_APPS = [
@@ -226,6 +233,7 @@ SANDBOX_APPS = [
     "mobileca.sandboxes.alipay",
     "mobileca.sandboxes.wechatpay",
     "mobileca.sandboxes.identity",
+    "mobileca.sandboxes.registry",
 ]
 if MOBILECA_DEMO:
     INSTALLED_APPS += SANDBOX_APPS

@@ -23,4 +23,5 @@ if settings.MOBILECA_DEMO:
         path("sandbox/alipay/", include("mobileca.sandboxes.alipay.urls")),
         path("sandbox/wechatpay/", include("mobileca.sandboxes.wechatpay.urls")),
         path("sandbox/identity/", include("mobileca.sandboxes.identity.urls")),
+        path("sandbox/registry/", include("mobileca.sandboxes.registry.urls")),
     ]

@@ -67,6 +67,7 @@ def gateway_transport(monkeypatch: pytest.MonkeyPatch) -> DjangoTestTransport:
     monkeypatch.setattr("mobileca.payments.online.http_client", lambda: httpx.Client(transport=transport))
     monkeypatch.setattr("mobileca.sandboxes.common.http_client", lambda: httpx.Client(transport=transport))
     monkeypatch.setattr("mobileca.shield.identity.http_client", lambda: httpx.Client(transport=transport))
+    monkeypatch.setattr("mobileca.shield.registry.http_client", lambda: httpx.Client(transport=transport))
     return transport
 
 

@@ -204,3 +204,112 @@ def test_the_identity_provider_can_add_a_test_person(db: None, settings) -> None
         {"action": "add", "name": "赵六", "resident_id": "360202199001010011", "phone": "13900000009"},
     )
     assert page.status_code == 200 and TestPerson.objects.filter(name="赵六").exists()
+
+
+# --- after binding: service, enterprise creation against the registry, agreements (R3.2–R3.4) -------------------
+
+
+@pytest.fixture
+def registered(card: Card) -> Card:
+    """The registry knows the card's enterprise; 张三 is its legal representative."""
+    from mobileca.sandboxes.registry.models import RegisteredEnterprise
+
+    RegisteredEnterprise.objects.create(
+        uscc=card.enterprise.uscc,
+        name=card.enterprise.name,
+        legal_representative="王建国",
+        legal_representative_id="360202197001010014",
+        legal_representative_phone="13907980001",
+    )
+    return card
+
+
+def _bound_phone(bidder_client: Client, card: Card, user_id: str = "2088102000000001") -> tuple[Client, str]:
+    ticket = _ticket_of(bidder_client.get(f"/ca/cards/{card.cert_id}/claim/").content.decode())
+    phone = Client()
+    _scan_and_login(phone, ticket, user_id)
+    return phone, ticket
+
+
+def test_enterprise_service_then_creating_the_enterprise_as_on_its_licence_then_agreements(
+    bidder_client: Client, registered: Card
+) -> None:
+    from mobileca.shield.models import AgreementAcceptance, ShieldEnterprise
+
+    phone, ticket = _bound_phone(bidder_client, registered)
+    page = phone.get(f"/h5/claim/{ticket}/").content.decode()
+    for label in [
+        "请选择证书服务",
+        "企业证书服务",
+        "办理主体",
+        "交易平台",
+        "服务有效期",
+        "使用人",
+        "王建国",
+        "立即申领",
+    ]:
+        assert label in page, label
+    page = phone.post(f"/h5/claim/{ticket}/service/", follow=True).content.decode()
+    assert "创建企业" in page and "组织名称" in page  # unknown to the service (R3.3)
+
+    # a name that is not exactly the licence's: refused, nothing created
+    refused = phone.post(
+        f"/h5/claim/{ticket}/enterprise/", {"organisation_name": registered.enterprise.name + "（景德镇）"}
+    )
+    assert refused.status_code == 400 and "组织名称须与营业执照完全一致" in refused.content.decode()
+    assert not ShieldEnterprise.objects.exists() and ClaimSession.objects.get().step == "enterprise"
+
+    page = phone.post(f"/h5/claim/{ticket}/enterprise/", {"organisation_name": registered.enterprise.name}, follow=True)
+    enterprise = ShieldEnterprise.objects.get()
+    assert (enterprise.uscc, enterprise.name, enterprise.legal_representative) == (
+        registered.enterprise.uscc,
+        registered.enterprise.name,
+        "王建国",
+    )
+    assert "《e签盾服务协议》《隐私政策》" in page.content.decode()
+
+    # the agreements must really be accepted
+    refused = phone.post(f"/h5/claim/{ticket}/agreements/", {})
+    assert refused.status_code == 400 and not AgreementAcceptance.objects.exists()
+    page = phone.post(f"/h5/claim/{ticket}/agreements/", {"agree": "yes"}, follow=True).content.decode()
+    acceptance = AgreementAcceptance.objects.get()
+    assert (acceptance.account, acceptance.service_agreement_version, acceptance.privacy_policy_version) == (
+        "2088102000000001",
+        "2026.1",
+        "2026.1",
+    )
+    assert ClaimSession.objects.get().step == "face" and "人脸识别" in page
+
+
+def test_an_enterprise_the_registry_does_not_know_cannot_be_created(bidder_client: Client, card: Card) -> None:
+    from mobileca.shield.models import ShieldEnterprise
+
+    phone, ticket = _bound_phone(bidder_client, card)
+    phone.post(f"/h5/claim/{ticket}/service/")
+    refused = phone.post(f"/h5/claim/{ticket}/enterprise/", {"organisation_name": card.enterprise.name})
+    assert refused.status_code == 400 and "查无此统一社会信用代码" in refused.content.decode()
+    assert not ShieldEnterprise.objects.exists() and ClaimSession.objects.get().step == "enterprise"
+
+
+def test_only_the_claimant_can_take_the_steps(bidder_client: Client, registered: Card) -> None:
+    _phone, ticket = _bound_phone(bidder_client, registered)
+    stranger = Client()
+    assert stranger.post(f"/h5/claim/{ticket}/service/").status_code == 403  # not signed in
+    _scan_and_login(stranger, ticket, "2088102000000002")  # signed in as someone else: refused at binding
+    assert stranger.post(f"/h5/claim/{ticket}/service/").status_code == 403
+    assert ClaimSession.objects.get().step == "service"
+
+
+def test_a_known_enterprise_skips_creation(
+    bidder_client: Client, registered: Card, bidder: User, finance: User
+) -> None:
+    phone, ticket = _bound_phone(bidder_client, registered)
+    phone.post(f"/h5/claim/{ticket}/service/")
+    phone.post(f"/h5/claim/{ticket}/enterprise/", {"organisation_name": registered.enterprise.name})
+    # a second card of the same enterprise
+    _, payment = make_offline_order(bidder, token="second")
+    remittance_confirm(payment_id=payment.pk, actor=actor_of(finance), operator=finance)
+    second = Card.objects.exclude(pk=registered.pk).get()
+    phone2, ticket2 = _bound_phone(bidder_client, second)
+    phone2.post(f"/h5/claim/{ticket2}/service/")
+    assert ClaimSession.objects.get(card_ref=second.cert_id).step == "agreement"

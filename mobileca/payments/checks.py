@@ -21,13 +21,19 @@ def refuse_sandbox_gateways_outside_demo() -> None:
             ("ALIPAY_GATEWAY_URL", settings.MOBILECA_ALIPAY["gateway_url"]),
             ("WECHATPAY_BASE_URL", settings.MOBILECA_WECHATPAY["base_url"]),
             ("IDENTITY_TOKEN_URL", settings.MOBILECA_IDENTITY["token_url"]),
+            ("REGISTRY_BASE_URL", settings.MOBILECA_REGISTRY["base_url"]),
         )
         if "/sandbox/" in url
     ]
     demo_keys = Path(settings.MOBILECA_KEYS_DIR).resolve()
     problems += [
         f"{name} is a demo key in {demo_keys}"
-        for conf in (settings.MOBILECA_ALIPAY, settings.MOBILECA_WECHATPAY, settings.MOBILECA_IDENTITY)
+        for conf in (
+            settings.MOBILECA_ALIPAY,
+            settings.MOBILECA_WECHATPAY,
+            settings.MOBILECA_IDENTITY,
+            settings.MOBILECA_REGISTRY,
+        )
         for name, value in conf.items()
         if name.endswith("_path") and Path(value).resolve().is_relative_to(demo_keys)
     ]

@@ -12,7 +12,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-PAIRS = ("alipay_app", "alipay_gateway", "wechatpay_merchant", "wechatpay_platform", "identity_provider")
+PAIRS = ("alipay_app", "alipay_gateway", "wechatpay_merchant", "wechatpay_platform", "identity_provider", "registry")
 APIV3_KEY_FILE = "wechatpay_apiv3.key"
 IDENTITY_SECRET_FILE = "identity_client_secret.txt"  # noqa: S105 - a file name
 

@@ -19,6 +19,15 @@ CLAIM_TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 
+class ClaimStep(models.TextChoices):
+    """Where a bound claim stands on the phone; scanning again resumes here (R3.10)."""
+
+    SERVICE = "service", _("选择证书服务")
+    ENTERPRISE = "enterprise", _("创建企业")
+    AGREEMENT = "agreement", _("阅读协议")
+    FACE = "face", _("人脸识别")
+
+
 class ClaimSession(models.Model):
     """One claim of one card, as the platform asked for it. Its QR ticket can be renewed while no one has scanned;
     once bound to a phone identity it belongs to that person (谁申领谁使用)."""
@@ -33,6 +42,7 @@ class ClaimSession(models.Model):
     ticket_expires_at = models.DateTimeField()
     claimant_account = models.CharField(max_length=64, blank=True)  # the phone identity (Alipay user id)
     bound_at = models.DateTimeField(null=True, blank=True)
+    step = models.CharField(max_length=16, choices=ClaimStep.choices, default=ClaimStep.SERVICE)
     service_no = models.CharField(max_length=40, blank=True)
     service_expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField()
@@ -65,3 +75,32 @@ class PhoneAccount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.account})"
+
+
+class ShieldEnterprise(models.Model):
+    """An enterprise as the signing service knows it: created with the name exactly as on its business licence,
+    checked against the registry (R3.3). Verification and its admin come with the enterprise verification step."""
+
+    uscc = models.CharField(max_length=18, unique=True)
+    name = models.CharField(max_length=200)
+    legal_representative = models.CharField(max_length=50)
+    legal_representative_id_digest = models.CharField(max_length=64)
+    created_by_account = models.CharField(max_length=32)
+    created_at = models.DateTimeField()
+    verified_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AgreementAcceptance(models.Model):
+    """《e签盾服务协议》《隐私政策》 accepted by a phone account, with the versions and the time (R3.4)."""
+
+    account = models.CharField(max_length=32, db_index=True)
+    claim = models.ForeignKey(ClaimSession, on_delete=models.PROTECT, related_name="acceptances")
+    service_agreement_version = models.CharField(max_length=20)
+    privacy_policy_version = models.CharField(max_length=20)
+    accepted_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.account} {self.service_agreement_version}/{self.privacy_policy_version}"

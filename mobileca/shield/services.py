@@ -13,10 +13,20 @@ from django.utils.translation import gettext as _
 
 from mobileca.audit.services import Actor, audit_record
 from mobileca.core.clock import now
-from mobileca.core.errors import Conflict, NotFound, PermissionDenied
+from mobileca.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from mobileca.core.states import ensure_transition
+from mobileca.core.validators import is_valid_uscc
+from mobileca.shield import registry
 from mobileca.shield.identity import PhoneIdentity
-from mobileca.shield.models import CLAIM_TRANSITIONS, ClaimSession, ClaimStatus, PhoneAccount
+from mobileca.shield.models import (
+    CLAIM_TRANSITIONS,
+    AgreementAcceptance,
+    ClaimSession,
+    ClaimStatus,
+    ClaimStep,
+    PhoneAccount,
+    ShieldEnterprise,
+)
 
 SERVICE = Actor("system", "shield")
 
@@ -128,3 +138,98 @@ def phone_account_record(*, identity: PhoneIdentity) -> PhoneAccount:
     else:
         audit_record(action="phone_account.created", subject=f"phone:{identity.account}", actor=SERVICE)
     return account
+
+
+# --- the steps after binding ----------------------------------------------------------------------------------
+
+SERVICE_AGREEMENT_VERSION = "2026.1"
+PRIVACY_POLICY_VERSION = "2026.1"
+
+
+def _claim_of_claimant(ticket: str, account: str) -> ClaimSession:
+    claim = ClaimSession.objects.select_for_update().filter(ticket=ticket).first()
+    if claim is None or claim.status == ClaimStatus.CANCELLED:
+        raise NotFound(_("二维码无效，请在平台上刷新后重新扫码"), code="ticket_unknown")
+    if claim.status != ClaimStatus.BOUND or claim.claimant_account != account:
+        raise PermissionDenied(_("只有申领人本人可以继续此申领"), code="not_claimant")
+    return claim
+
+
+def _move(claim: ClaimSession, step: str, expected: str) -> None:
+    if claim.step != expected:
+        raise Conflict(_("申领步骤已变化，请刷新页面"), code="wrong_step")
+    claim.step = step
+    claim.save(update_fields=["step"])
+
+
+@transaction.atomic(durable=True)
+def claim_choose_enterprise_service(*, ticket: str, account: str) -> ClaimSession:
+    """「企业证书服务」 confirmed with 办理主体, 交易平台, 服务有效期, 使用人 → 「立即申领」 (R3.2). An enterprise the
+    service does not know yet must be created first (R3.3)."""
+    claim = _claim_of_claimant(ticket, account)
+    known = ShieldEnterprise.objects.filter(uscc=claim.enterprise_uscc).exists()
+    _move(claim, ClaimStep.AGREEMENT if known else ClaimStep.ENTERPRISE, ClaimStep.SERVICE)
+    audit_record(
+        action="claim.service_chosen",
+        subject=f"claim:{claim.pk}",
+        actor=Actor("phone", account),
+        data={"service": "enterprise", "enterprise_known": known},
+    )
+    return claim
+
+
+def enterprise_create(*, ticket: str, account: str, organisation_name: str) -> ShieldEnterprise:
+    """「确定」: create the enterprise with its name exactly as on the business licence, as the registry has it."""
+    claim = ClaimSession.objects.filter(ticket=ticket).first()
+    if claim is None:
+        raise NotFound(_("二维码无效，请在平台上刷新后重新扫码"), code="ticket_unknown")
+    uscc = claim.enterprise_uscc
+    if not is_valid_uscc(uscc):
+        raise InvalidInput(_("统一社会信用代码无效"), code="invalid_uscc")
+    record = registry.lookup(uscc)  # outside the transaction: a network call holds no row lock
+    name = organisation_name.strip()
+    if record is None:
+        raise InvalidInput(_("企业信用信息中查无此统一社会信用代码"), code="registry_unknown")
+    if name != record.name:
+        raise InvalidInput(_("组织名称须与营业执照完全一致"), code="name_mismatch")
+    with transaction.atomic(durable=True):
+        claim = _claim_of_claimant(ticket, account)
+        enterprise, _created = ShieldEnterprise.objects.get_or_create(
+            uscc=uscc,
+            defaults={
+                "name": record.name,
+                "legal_representative": record.legal_representative,
+                "legal_representative_id_digest": resident_id_digest(record.legal_representative_id),
+                "created_by_account": account,
+                "created_at": now(),
+            },
+        )
+        _move(claim, ClaimStep.AGREEMENT, ClaimStep.ENTERPRISE)
+        audit_record(
+            action="enterprise.created",
+            subject=f"enterprise:{uscc}",
+            actor=Actor("phone", account),
+            data={"name": enterprise.name},
+        )
+    return enterprise
+
+
+@transaction.atomic(durable=True)
+def claim_accept_agreements(*, ticket: str, account: str) -> AgreementAcceptance:
+    """《e签盾服务协议》《隐私政策》 accepted: versions and time recorded (R3.4)."""
+    claim = _claim_of_claimant(ticket, account)
+    _move(claim, ClaimStep.FACE, ClaimStep.AGREEMENT)
+    acceptance = AgreementAcceptance.objects.create(
+        account=account,
+        claim=claim,
+        service_agreement_version=SERVICE_AGREEMENT_VERSION,
+        privacy_policy_version=PRIVACY_POLICY_VERSION,
+        accepted_at=now(),
+    )
+    audit_record(
+        action="claim.agreements_accepted",
+        subject=f"claim:{claim.pk}",
+        actor=Actor("phone", account),
+        data={"service_agreement": SERVICE_AGREEMENT_VERSION, "privacy_policy": PRIVACY_POLICY_VERSION},
+    )
+    return acceptance

@@ -6,5 +6,8 @@ app_name = "shield"
 urlpatterns = [
     path("claim/<str:ticket>/", views.h5_claim, name="h5_claim"),
     path("claim/<str:ticket>/login/", views.h5_login, name="h5_login"),
+    path("claim/<str:ticket>/service/", views.h5_service, name="h5_service"),
+    path("claim/<str:ticket>/enterprise/", views.h5_enterprise, name="h5_enterprise"),
+    path("claim/<str:ticket>/agreements/", views.h5_agreements, name="h5_agreements"),
     path("auth/callback/", views.h5_callback, name="h5_callback"),
 ]

@@ -4,33 +4,86 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
 from mobileca.core.clock import now
-from mobileca.core.errors import ApplicationError, GatewayError
+from mobileca.core.errors import ApplicationError, GatewayError, InvalidInput
 from mobileca.shield import identity
-from mobileca.shield.models import ClaimStatus
-from mobileca.shield.services import claim_bind, claim_by_ticket, phone_account_record
+from mobileca.shield.models import ClaimStatus, PhoneAccount
+from mobileca.shield.services import (
+    claim_accept_agreements,
+    claim_bind,
+    claim_by_ticket,
+    claim_choose_enterprise_service,
+    enterprise_create,
+    phone_account_record,
+)
 
 log = logging.getLogger(__name__)
 SESSION_ACCOUNT = "shield_account"
 SESSION_LOGIN = "shield_login"
 
 
-def h5_claim(request: HttpRequest, ticket: str) -> HttpResponse:
+def h5_claim(request: HttpRequest, ticket: str, error: str = "", status: int = 200) -> HttpResponse:
     """The page a scan opens: which enterprise and platform, whether the code still works, and for the claimant,
-    where the claim stands (R3.10: scanning again resumes)."""
+    the step the claim stands at (R3.10: scanning again resumes there)."""
     claim = claim_by_ticket(ticket=ticket)
     account = request.session.get(SESSION_ACCOUNT, "")
     expired = claim.status == ClaimStatus.WAITING and now() >= claim.ticket_expires_at
+    claimant = PhoneAccount.objects.filter(account=claim.claimant_account).first() if claim.claimant_account else None
     return render(
         request,
         "shield/h5_claim.html",
-        {"claim": claim, "expired": expired, "is_claimant": bool(account) and account == claim.claimant_account},
+        {
+            "claim": claim,
+            "expired": expired,
+            "is_claimant": bool(account) and account == claim.claimant_account,
+            "claimant": claimant,
+            "error": error,
+        },
+        status=status,
     )
+
+
+def _step(request: HttpRequest, ticket: str, action: Callable[[str], object]) -> HttpResponse:
+    """Run one claim step for the signed-in claimant, then show where the claim stands."""
+    if request.method != "POST":
+        return redirect("shield:h5_claim", ticket=ticket)
+    account = request.session.get(SESSION_ACCOUNT, "")
+    if not account:
+        return _refusal(request, _("请先使用支付宝登录"), status=403)
+    try:
+        action(account)
+    except GatewayError:
+        log.exception("claim step failed at an external service")
+        return h5_claim(request, ticket, error=_("服务暂时不可用，请稍后重试"), status=502)
+    except ApplicationError as exc:
+        return h5_claim(request, ticket, error=exc.message, status=exc.status)
+    return redirect("shield:h5_claim", ticket=ticket)
+
+
+def h5_service(request: HttpRequest, ticket: str) -> HttpResponse:
+    return _step(request, ticket, lambda account: claim_choose_enterprise_service(ticket=ticket, account=account))
+
+
+def h5_enterprise(request: HttpRequest, ticket: str) -> HttpResponse:
+    name = request.POST.get("organisation_name", "")
+    return _step(
+        request, ticket, lambda account: enterprise_create(ticket=ticket, account=account, organisation_name=name)
+    )
+
+
+def h5_agreements(request: HttpRequest, ticket: str) -> HttpResponse:
+    def accept(account: str) -> object:
+        if request.POST.get("agree") != "yes":
+            raise InvalidInput(_("请阅读并同意《e签盾服务协议》《隐私政策》"), code="agreements_not_accepted")
+        return claim_accept_agreements(ticket=ticket, account=account)
+
+    return _step(request, ticket, accept)
 
 
 def h5_login(request: HttpRequest, ticket: str) -> HttpResponse:
