@@ -200,6 +200,16 @@ def gateway_settings(public_url: str, keys: Path, environ: Env = env) -> dict[st
             "public_key_path": str(environ.path("REGISTRY_PUBLIC_KEY_PATH", keys / "registry_public.pem")),
         },
         "sandbox_registry": {"private_key_path": str(keys / "registry_private.pem")},
+        "liveness": {
+            "base_url": environ.string("LIVENESS_BASE_URL", f"{public_url}/sandbox/liveness"),
+            "client_secret_path": str(environ.path("LIVENESS_CLIENT_SECRET_PATH", keys / "liveness_client_secret.txt")),
+            "public_key_path": str(environ.path("LIVENESS_PUBLIC_KEY_PATH", keys / "liveness_public.pem")),
+            "return_url": f"{public_url}/h5/face/return/",
+        },
+        "sandbox_liveness": {
+            "client_secret_path": str(keys / "liveness_client_secret.txt"),
+            "private_key_path": str(keys / "liveness_private.pem"),
+        },
         "sandbox_identity": {
             "client_id": environ.string("IDENTITY_CLIENT_ID", "mobileca-shield"),
             "client_secret_path": str(keys / "identity_client_secret.txt"),
@@ -226,6 +236,8 @@ MOBILECA_IDENTITY = _gateways["identity"]
 SANDBOX_IDENTITY = _gateways["sandbox_identity"]
 MOBILECA_REGISTRY = _gateways["registry"]
 SANDBOX_REGISTRY = _gateways["sandbox_registry"]
+MOBILECA_LIVENESS = _gateways["liveness"]
+SANDBOX_LIVENESS = _gateways["sandbox_liveness"]
 # Sandbox notification retries follow the real schedules, scaled (0.01: Alipay's first retry after 2.4 s, not 4 min).
 SANDBOX_TIME_SCALE = float(env.decimal("SANDBOX_TIME_SCALE", "0.01"))
 SANDBOX_APPS = [
@@ -234,6 +246,7 @@ SANDBOX_APPS = [
     "mobileca.sandboxes.wechatpay",
     "mobileca.sandboxes.identity",
     "mobileca.sandboxes.registry",
+    "mobileca.sandboxes.liveness",
 ]
 if MOBILECA_DEMO:
     INSTALLED_APPS += SANDBOX_APPS

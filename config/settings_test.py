@@ -5,7 +5,7 @@ import tempfile
 from pathlib import Path
 
 from config.settings import *  # noqa: F403
-from config.settings import HUEY, INSTALLED_APPS, SANDBOX_APPS, gateway_settings
+from config.settings import HUEY, INSTALLED_APPS, MOBILECA_CA, SANDBOX_APPS, gateway_settings
 from mobileca.sandboxes.keys import ensure_keys
 
 HUEY = {**HUEY, "immediate": True}
@@ -24,3 +24,11 @@ MOBILECA_IDENTITY = _gateways["identity"]
 SANDBOX_IDENTITY = _gateways["sandbox_identity"]
 MOBILECA_REGISTRY = _gateways["registry"]
 SANDBOX_REGISTRY = _gateways["sandbox_registry"]
+MOBILECA_LIVENESS = _gateways["liveness"]
+SANDBOX_LIVENESS = _gateways["sandbox_liveness"]
+
+MOBILECA_CA = {
+    **MOBILECA_CA,
+    "key_dir": Path(tempfile.mkdtemp(prefix="mobileca-test-ca-")),
+    "passphrase": "test passphrase 1234",
+}

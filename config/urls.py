@@ -24,4 +24,5 @@ if settings.MOBILECA_DEMO:
         path("sandbox/wechatpay/", include("mobileca.sandboxes.wechatpay.urls")),
         path("sandbox/identity/", include("mobileca.sandboxes.identity.urls")),
         path("sandbox/registry/", include("mobileca.sandboxes.registry.urls")),
+        path("sandbox/liveness/", include("mobileca.sandboxes.liveness.urls")),
     ]

@@ -313,3 +313,78 @@ def test_a_known_enterprise_skips_creation(
     phone2, ticket2 = _bound_phone(bidder_client, second)
     phone2.post(f"/h5/claim/{ticket2}/service/")
     assert ClaimSession.objects.get(card_ref=second.cert_id).step == "agreement"
+
+
+# --- the live face check (R3.5) ----------------------------------------------------------------------------------
+
+
+def _to_face_step(bidder_client: Client, card: Card) -> tuple[Client, str]:
+    phone, ticket = _bound_phone(bidder_client, card)
+    phone.post(f"/h5/claim/{ticket}/service/")
+    phone.post(f"/h5/claim/{ticket}/enterprise/", {"organisation_name": card.enterprise.name})
+    phone.post(f"/h5/claim/{ticket}/agreements/", {"agree": "yes"})
+    assert ClaimSession.objects.get(card_ref=card.cert_id).step == "face"
+    return phone, ticket
+
+
+def _play_face(phone: Client, ticket: str, action: str) -> object:
+    to_provider = phone.post(f"/h5/claim/{ticket}/face/")
+    assert to_provider.status_code == 302 and "/sandbox/liveness/check/" in to_provider["Location"]
+    provider_page = to_provider["Location"].removeprefix("http://testserver")
+    assert "活体检测沙箱" in phone.get(provider_page).content.decode()
+    back = phone.post(provider_page, {"action": action})
+    assert back["Location"].startswith("http://testserver/h5/face/return/?check_id=")
+    return phone.get(back["Location"].removeprefix("http://testserver"), follow=True)
+
+
+def test_a_passed_face_check_of_the_claimant_moves_the_claim_to_enterprise_verification(
+    bidder_client: Client, registered: Card
+) -> None:
+    from mobileca.sandboxes.liveness.models import LivenessCheck
+    from mobileca.shield.models import FaceCheck
+
+    phone, ticket = _to_face_step(bidder_client, registered)
+    page = _play_face(phone, ticket, "pass")
+    assert "企业实名认证" in page.content.decode()  # type: ignore[attr-defined]
+    assert ClaimSession.objects.get().step == "enterprise_verify"
+    assert FaceCheck.objects.get().outcome == "passed"
+    # the provider was asked about the claimant, with the resident ID the phone identity gave
+    assert LivenessCheck.objects.get().resident_id == "360202197001010014"
+
+
+def test_a_failed_face_check_is_recorded_and_the_claim_stays_to_try_again(
+    bidder_client: Client, registered: Card
+) -> None:
+    from mobileca.shield.models import FaceCheck
+
+    phone, ticket = _to_face_step(bidder_client, registered)
+    page = _play_face(phone, ticket, "fail")
+    assert page.status_code == 409 and "人脸识别未通过" in page.content.decode()  # type: ignore[attr-defined]
+    assert FaceCheck.objects.get().outcome == "failed" and ClaimSession.objects.get().step == "face"
+    _play_face(phone, ticket, "pass")  # a second try
+    assert ClaimSession.objects.get().step == "enterprise_verify"
+
+
+def test_a_forged_or_foreign_face_result_does_not_pass(bidder_client: Client, registered: Card, monkeypatch) -> None:
+    from mobileca.core.errors import FinalGatewayError
+    from mobileca.shield import liveness
+    from mobileca.shield.models import FaceCheck
+
+    phone, ticket = _to_face_step(bidder_client, registered)
+
+    def forged(**kwargs: object) -> bool:
+        raise FinalGatewayError("liveness result does not verify")
+
+    monkeypatch.setattr(liveness, "fetch_result", forged)
+    page = _play_face(phone, ticket, "pass")
+    assert page.status_code == 502  # type: ignore[attr-defined]
+    assert FaceCheck.objects.get().outcome == "pending" and ClaimSession.objects.get().step == "face"
+
+
+def test_the_resident_id_is_sealed_not_stored_in_clear(bidder_client: Client, registered: Card) -> None:
+    from mobileca.shield.models import PhoneAccount
+
+    _bound_phone(bidder_client, registered)
+    account = PhoneAccount.objects.get()
+    assert b"360202197001010014" not in bytes(account.resident_id_sealed)
+    assert len(bytes(account.resident_id_sealed)) > 18

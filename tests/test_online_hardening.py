@@ -45,6 +45,7 @@ def test_without_demo_mode_sandbox_gateways_and_demo_keys_refuse_to_start(settin
     identity["token_url"] = "https://openapi.alipay.com/identity/token"
     settings.MOBILECA_IDENTITY = identity
     settings.MOBILECA_REGISTRY = {"base_url": "https://registry.example.cn", "public_key_path": str(tmp_path / "r.pem")}
+    settings.MOBILECA_LIVENESS = {"base_url": "https://face.example.cn", "public_key_path": str(tmp_path / "f.pem")}
     refuse_sandbox_gateways_outside_demo()  # configured for production: starts
 
 

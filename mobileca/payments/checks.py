@@ -22,6 +22,7 @@ def refuse_sandbox_gateways_outside_demo() -> None:
             ("WECHATPAY_BASE_URL", settings.MOBILECA_WECHATPAY["base_url"]),
             ("IDENTITY_TOKEN_URL", settings.MOBILECA_IDENTITY["token_url"]),
             ("REGISTRY_BASE_URL", settings.MOBILECA_REGISTRY["base_url"]),
+            ("LIVENESS_BASE_URL", settings.MOBILECA_LIVENESS["base_url"]),
         )
         if "/sandbox/" in url
     ]

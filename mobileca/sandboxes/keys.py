@@ -12,9 +12,18 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-PAIRS = ("alipay_app", "alipay_gateway", "wechatpay_merchant", "wechatpay_platform", "identity_provider", "registry")
+PAIRS = (
+    "alipay_app",
+    "alipay_gateway",
+    "wechatpay_merchant",
+    "wechatpay_platform",
+    "identity_provider",
+    "registry",
+    "liveness",
+)
 APIV3_KEY_FILE = "wechatpay_apiv3.key"
 IDENTITY_SECRET_FILE = "identity_client_secret.txt"  # noqa: S105 - a file name
+LIVENESS_SECRET_FILE = "liveness_client_secret.txt"  # noqa: S105 - a file name
 
 
 def ensure_keys(directory: Path) -> Path:
@@ -38,8 +47,9 @@ def ensure_keys(directory: Path) -> Path:
     if not apiv3.exists():
         apiv3.write_text(secrets.token_hex(16))  # 32 characters, as WeChat's APIv3 key
         apiv3.chmod(0o600)
-    secret = directory / IDENTITY_SECRET_FILE
-    if not secret.exists():
-        secret.write_text(secrets.token_urlsafe(24))
-        secret.chmod(0o600)
+    for name in (IDENTITY_SECRET_FILE, LIVENESS_SECRET_FILE):
+        secret = directory / name
+        if not secret.exists():
+            secret.write_text(secrets.token_urlsafe(24))
+            secret.chmod(0o600)
     return directory

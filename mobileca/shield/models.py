@@ -26,6 +26,7 @@ class ClaimStep(models.TextChoices):
     ENTERPRISE = "enterprise", _("创建企业")
     AGREEMENT = "agreement", _("阅读协议")
     FACE = "face", _("人脸识别")
+    ENTERPRISE_VERIFY = "enterprise_verify", _("企业实名认证")
 
 
 class ClaimSession(models.Model):
@@ -42,7 +43,7 @@ class ClaimSession(models.Model):
     ticket_expires_at = models.DateTimeField()
     claimant_account = models.CharField(max_length=64, blank=True)  # the phone identity (Alipay user id)
     bound_at = models.DateTimeField(null=True, blank=True)
-    step = models.CharField(max_length=16, choices=ClaimStep.choices, default=ClaimStep.SERVICE)
+    step = models.CharField(max_length=20, choices=ClaimStep.choices, default=ClaimStep.SERVICE)
     service_no = models.CharField(max_length=40, blank=True)
     service_expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField()
@@ -69,6 +70,8 @@ class PhoneAccount(models.Model):
     name = models.CharField(max_length=50)
     resident_id_digest = models.CharField(max_length=64)
     resident_id_tail = models.CharField(max_length=4)
+    # Sealed under the master key of the CA back-end (AAD = phone:<account>): the face check needs it in full.
+    resident_id_sealed = models.BinaryField(default=b"")
     phone_tail = models.CharField(max_length=4)
     first_seen_at = models.DateTimeField()
     last_seen_at = models.DateTimeField()
@@ -104,3 +107,18 @@ class AgreementAcceptance(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account} {self.service_agreement_version}/{self.privacy_policy_version}"
+
+
+class FaceCheck(models.Model):
+    """One liveness check of a claimant, opened by the service; only a signed "passed" moves the claim on (R3.5)."""
+
+    claim = models.ForeignKey(ClaimSession, on_delete=models.PROTECT, related_name="face_checks")
+    account = models.CharField(max_length=32)
+    check_id = models.CharField(max_length=64, unique=True)
+    nonce = models.CharField(max_length=64)
+    outcome = models.CharField(max_length=10, default="pending")  # pending | passed | failed
+    created_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.check_id} ({self.outcome})"

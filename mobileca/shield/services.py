@@ -12,11 +12,13 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from mobileca.audit.services import Actor, audit_record
+from mobileca.ca.backends import KeyBackend
+from mobileca.ca.backends.factory import backend as ca_backend
 from mobileca.core.clock import now
 from mobileca.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from mobileca.core.states import ensure_transition
 from mobileca.core.validators import is_valid_uscc
-from mobileca.shield import registry
+from mobileca.shield import liveness, registry
 from mobileca.shield.identity import PhoneIdentity
 from mobileca.shield.models import (
     CLAIM_TRANSITIONS,
@@ -24,6 +26,7 @@ from mobileca.shield.models import (
     ClaimSession,
     ClaimStatus,
     ClaimStep,
+    FaceCheck,
     PhoneAccount,
     ShieldEnterprise,
 )
@@ -113,6 +116,12 @@ def claim_bind(*, ticket: str, account: str) -> ClaimSession:
     return claim
 
 
+def _sealer() -> KeyBackend:
+    keys = ca_backend()
+    keys.ensure_master_key()
+    return keys
+
+
 def resident_id_digest(resident_id: str) -> str:
     """A keyed digest (HMAC-SHA256 with the installation's secret): comparable, not reversible from the table."""
     return hmac.new(settings.SECRET_KEY.encode(), resident_id.upper().encode(), hashlib.sha256).hexdigest()
@@ -127,6 +136,7 @@ def phone_account_record(*, identity: PhoneIdentity) -> PhoneAccount:
             "name": identity.name,
             "resident_id_digest": resident_id_digest(identity.resident_id),
             "resident_id_tail": identity.resident_id[-4:],
+            "resident_id_sealed": _sealer().wrap(f"phone:{identity.account}", identity.resident_id.encode()),
             "phone_tail": identity.phone[-4:],
             "first_seen_at": moment,
             "last_seen_at": moment,
@@ -233,3 +243,43 @@ def claim_accept_agreements(*, ticket: str, account: str) -> AgreementAcceptance
         data={"service_agreement": SERVICE_AGREEMENT_VERSION, "privacy_policy": PRIVACY_POLICY_VERSION},
     )
     return acceptance
+
+
+def _resident_id(account: PhoneAccount) -> str:
+    return _sealer().unwrap(f"phone:{account.account}", bytes(account.resident_id_sealed)).decode()
+
+
+def face_check_start(*, ticket: str, account: str) -> str:
+    """Open a liveness check of the claimant (R3.5); returns where the phone goes to play it."""
+    claim = ClaimSession.objects.filter(ticket=ticket).first()
+    person = PhoneAccount.objects.filter(account=account).first()
+    if claim is None or person is None or claim.claimant_account != account or claim.status != ClaimStatus.BOUND:
+        raise PermissionDenied(_("只有申领人本人可以继续此申领"), code="not_claimant")
+    if claim.step != ClaimStep.FACE:
+        raise Conflict(_("申领步骤已变化，请刷新页面"), code="wrong_step")
+    nonce = secrets.token_urlsafe(16)
+    opened = liveness.open_check(name=person.name, resident_id=_resident_id(person), nonce=nonce)
+    FaceCheck.objects.create(claim=claim, account=account, check_id=opened.check_id, nonce=nonce, created_at=now())
+    return opened.url
+
+
+def face_check_finish(*, check_id: str, account: str) -> ClaimSession:
+    """The phone is back: fetch the signed result; a pass moves the claim to enterprise verification (R3.6)."""
+    check = FaceCheck.objects.select_related("claim").filter(check_id=check_id, account=account).first()
+    person = PhoneAccount.objects.filter(account=account).first()
+    if check is None or person is None:
+        raise NotFound(_("未找到该人脸识别"), code="face_check_unknown")
+    passed = liveness.fetch_result(check_id=check_id, nonce=check.nonce, resident_id=_resident_id(person))
+    with transaction.atomic(durable=True):
+        check = FaceCheck.objects.select_for_update().get(pk=check.pk)
+        claim = _claim_of_claimant(check.claim.ticket, account)
+        if check.outcome != "pending":
+            return claim
+        check.outcome, check.finished_at = ("passed" if passed else "failed"), now()
+        check.save(update_fields=["outcome", "finished_at"])
+        audit_record(action=f"claim.face_{check.outcome}", subject=f"claim:{claim.pk}", actor=Actor("phone", account))
+        if passed:
+            _move(claim, ClaimStep.ENTERPRISE_VERIFY, ClaimStep.FACE)
+    if not passed:  # recorded above; the claim stays at the face step and may try again
+        raise Conflict(_("人脸识别未通过，请重试"), code="face_failed")
+    return claim

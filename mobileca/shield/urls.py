@@ -9,5 +9,7 @@ urlpatterns = [
     path("claim/<str:ticket>/service/", views.h5_service, name="h5_service"),
     path("claim/<str:ticket>/enterprise/", views.h5_enterprise, name="h5_enterprise"),
     path("claim/<str:ticket>/agreements/", views.h5_agreements, name="h5_agreements"),
+    path("claim/<str:ticket>/face/", views.h5_face, name="h5_face"),
     path("auth/callback/", views.h5_callback, name="h5_callback"),
+    path("face/return/", views.h5_face_return, name="h5_face_return"),
 ]

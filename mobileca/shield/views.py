@@ -13,13 +13,15 @@ from django.utils.translation import gettext as _
 from mobileca.core.clock import now
 from mobileca.core.errors import ApplicationError, GatewayError, InvalidInput
 from mobileca.shield import identity
-from mobileca.shield.models import ClaimStatus, PhoneAccount
+from mobileca.shield.models import ClaimStatus, FaceCheck, PhoneAccount
 from mobileca.shield.services import (
     claim_accept_agreements,
     claim_bind,
     claim_by_ticket,
     claim_choose_enterprise_service,
     enterprise_create,
+    face_check_finish,
+    face_check_start,
     phone_account_record,
 )
 
@@ -75,6 +77,37 @@ def h5_enterprise(request: HttpRequest, ticket: str) -> HttpResponse:
     return _step(
         request, ticket, lambda account: enterprise_create(ticket=ticket, account=account, organisation_name=name)
     )
+
+
+def h5_face(request: HttpRequest, ticket: str) -> HttpResponse:
+    """「开始人脸识别」: off to the liveness provider (R3.5)."""
+    if request.method != "POST":
+        return redirect("shield:h5_claim", ticket=ticket)
+    account = request.session.get(SESSION_ACCOUNT, "")
+    if not account:
+        return _refusal(request, _("请先使用支付宝登录"), status=403)
+    try:
+        return redirect(face_check_start(ticket=ticket, account=account))
+    except GatewayError:
+        log.exception("liveness provider failed")
+        return h5_claim(request, ticket, error=_("服务暂时不可用，请稍后重试"), status=502)
+    except ApplicationError as exc:
+        return h5_claim(request, ticket, error=exc.message, status=exc.status)
+
+
+def h5_face_return(request: HttpRequest) -> HttpResponse:
+    account = request.session.get(SESSION_ACCOUNT, "")
+    check = FaceCheck.objects.select_related("claim").filter(check_id=request.GET.get("check_id", "")).first()
+    if not account or check is None or check.account != account:
+        return _refusal(request, _("登录已失效，请重新扫码"), status=400)
+    try:
+        face_check_finish(check_id=check.check_id, account=account)
+    except GatewayError:
+        log.exception("liveness result failed")
+        return h5_claim(request, check.claim.ticket, error=_("服务暂时不可用，请稍后重试"), status=502)
+    except ApplicationError as exc:
+        return h5_claim(request, check.claim.ticket, error=exc.message, status=exc.status)
+    return redirect("shield:h5_claim", ticket=check.claim.ticket)
 
 
 def h5_agreements(request: HttpRequest, ticket: str) -> HttpResponse:
