@@ -388,3 +388,119 @@ def test_the_resident_id_is_sealed_not_stored_in_clear(bidder_client: Client, re
     account = PhoneAccount.objects.get()
     assert b"360202197001010014" not in bytes(account.resident_id_sealed)
     assert len(bytes(account.resident_id_sealed)) > 18
+
+
+# --- legal representative by face, PIN, activation (R3.6, R3.7) ----------------------------------------------------
+
+
+@pytest.fixture
+def ca_ready(db: None) -> None:
+    from mobileca.ca.services import ca_init
+
+    ca_init()
+
+
+def _to_enterprise_verification(
+    bidder_client: Client, card: Card, user_id: str = "2088102000000001"
+) -> tuple[Client, str]:
+    phone, ticket = _bound_phone(bidder_client, card, user_id)
+    phone.post(f"/h5/claim/{ticket}/service/")
+    phone.post(f"/h5/claim/{ticket}/enterprise/", {"organisation_name": card.enterprise.name})
+    phone.post(f"/h5/claim/{ticket}/agreements/", {"agree": "yes"})
+    _play_face(phone, ticket, "pass")
+    assert ClaimSession.objects.get(card_ref=card.cert_id).step == "enterprise_verify"
+    return phone, ticket
+
+
+def _legal_rep_face(phone: Client, ticket: str) -> object:
+    to_provider = phone.post(f"/h5/claim/{ticket}/legal-rep/face/")
+    if to_provider.status_code != 302:
+        return to_provider
+    provider_page = to_provider["Location"].removeprefix("http://testserver")
+    back = phone.post(provider_page, {"action": "pass"})
+    return phone.get(back["Location"].removeprefix("http://testserver"), follow=True)
+
+
+def test_the_legal_representative_verifies_by_face_sets_a_pin_and_the_card_activates(
+    bidder_client: Client, registered: Card, ca_ready: None, tmp_path
+) -> None:
+    # R3.6 (法定代表人认证, 人脸认证), R3.7 (PIN, keys, certificates, 服务编号, 服务到期时间)
+    import subprocess
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    from mobileca.ca.channel import channel_check
+    from mobileca.ca.models import IssuedCertificate
+    from mobileca.ca.services import certificate_of
+    from mobileca.shield.models import Credential, ShieldEnterprise
+
+    phone, ticket = _to_enterprise_verification(bidder_client, registered)
+    page = _legal_rep_face(phone, ticket)
+    assert "设置 PIN 码" in page.content.decode()  # type: ignore[attr-defined]
+    enterprise = ShieldEnterprise.objects.get()
+    assert enterprise.verified_at and (enterprise.verification_method, enterprise.admin_account) == (
+        "legal_rep_face",
+        "2088102000000001",
+    )
+
+    # weak and mismatched PINs are refused, nothing created
+    for pin, again in [("123456", "123456"), ("000000", "000000"), ("12345", "12345"), ("135790", "135791")]:
+        refused = phone.post(f"/h5/claim/{ticket}/pin/", {"pin": pin, "pin_again": again})
+        assert refused.status_code == 400
+    assert not Credential.objects.exists() and ClaimSession.objects.get().step == "pin"
+
+    page = phone.post(
+        f"/h5/claim/{ticket}/pin/", {"pin": "135790", "pin_again": "135790"}, follow=True
+    ).content.decode()
+    assert "开通成功" in page
+    credential = Credential.objects.get()
+    assert credential.pin_hash.startswith("$argon2id$") and "135790" not in credential.pin_hash
+    assert (credential.expires_at - credential.activated_at).days in (365, 366)
+    claim = ClaimSession.objects.get()
+    assert (claim.status, claim.service_no) == ("activated", credential.service_no)
+
+    # the platform card learns it through the status the page polls (R2.4)
+    status = bidder_client.get(f"/ca/cards/{registered.cert_id}/claim/status/").json()
+    assert status["status"] == "activated" and status["service_no"] == credential.service_no
+    registered.refresh_from_db()
+    assert (registered.status, registered.service_no) == ("active", credential.service_no)
+    assert registered.expires_at == credential.expires_at
+    assert credential.service_no in bidder_client.get("/ca/cards/").content.decode()
+
+    # real certificates: openssl verifies them, the channel check accepts them, the subject names the claimant
+    sign = certificate_of(IssuedCertificate.objects.get(serial_hex=credential.sign_serial))
+    assert sign.subject.get_attributes_for_oid(x509.NameOID.GIVEN_NAME)[0].value == "王建国"
+    assert channel_check(sign).accepted
+    from mobileca.ca.models import Authority
+
+    chain = tmp_path / "chain.pem"
+    chain.write_bytes(
+        b"".join(certificate_of(a).public_bytes(serialization.Encoding.PEM) for a in Authority.objects.all())
+    )
+    leaf = tmp_path / "leaf.pem"
+    leaf.write_bytes(sign.public_bytes(serialization.Encoding.PEM))
+    result = subprocess.run(["openssl", "verify", "-CAfile", str(chain), str(leaf)], capture_output=True, text=True)  # noqa: S603, S607
+    assert result.returncode == 0, result.stderr
+
+    # the wrapped keys open only for their credential and usage; nothing in clear
+    from mobileca.ca.keys import unwrap_private_key
+
+    key = unwrap_private_key(
+        owner_id=f"credential:{credential.service_no}:sign", blob=bytes(credential.sign_key_wrapped)
+    )
+    assert key.public_key().public_numbers() == sign.public_key().public_numbers()  # type: ignore[union-attr]
+
+
+def test_a_claimant_who_is_not_the_legal_representative_cannot_choose_legal_rep_verification(
+    bidder_client: Client, registered: Card, ca_ready: None
+) -> None:
+    from mobileca.shield.models import FaceCheck, ShieldEnterprise
+
+    phone, ticket = _to_enterprise_verification(bidder_client, registered, user_id="2088102000000003")  # 张小工
+    refused = _legal_rep_face(phone, ticket)
+    assert refused.status_code == 403  # type: ignore[attr-defined]
+    assert "不是该企业登记的法定代表人" in refused.content.decode()  # type: ignore[attr-defined]
+    assert ShieldEnterprise.objects.get().verified_at is None
+    assert FaceCheck.objects.filter(purpose="legal_rep").count() == 0
+    assert ClaimSession.objects.get().step == "enterprise_verify"

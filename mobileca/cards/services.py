@@ -5,9 +5,10 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 
 from mobileca.audit.services import Actor, audit_record
-from mobileca.cards.models import Card
+from mobileca.cards.models import CARD_TRANSITIONS, Card, CardStatus
 from mobileca.core.clock import now
 from mobileca.core.ids import cert_ids
+from mobileca.core.states import ensure_transition
 
 _MAX_ID_ATTEMPTS = 50
 
@@ -48,3 +49,24 @@ def card_create_for_order(
                 raise  # the order already has its card: a caller bug, not an id clash
             cert_id = cert_ids.after(cert_id)
     raise RuntimeError("could not allocate a unique 证书ID")
+
+
+@transaction.atomic
+def card_activate(*, cert_id: str, service_no: str, expires_at: datetime, actor: Actor) -> Card:
+    """The signing service reports the claim activated: the card shows its 服务编号 and 服务到期时间 (R3.7).
+
+    Idempotent."""
+    card = Card.objects.select_for_update().get(cert_id=cert_id)
+    if card.status == CardStatus.ACTIVE and card.service_no == service_no:
+        return card
+    ensure_transition(CARD_TRANSITIONS, card.status, CardStatus.ACTIVE)
+    card.status, card.service_no, card.expires_at = CardStatus.ACTIVE, service_no, expires_at
+    card.save(update_fields=["status", "service_no", "expires_at"])
+    audit_record(
+        action="card.activated",
+        subject=f"card:{card.cert_id}",
+        actor=actor,
+        enterprise_id=card.enterprise_id,
+        data={"service_no": service_no, "expires_at": expires_at.isoformat()},
+    )
+    return card

@@ -10,7 +10,9 @@ from django.shortcuts import redirect, render
 from django.utils.safestring import mark_safe
 
 from mobileca.accounts.selectors import access_enterprise_by_user
+from mobileca.audit.services import Actor
 from mobileca.cards.selectors import access_card_by_cert_id, card_list_for_enterprise
+from mobileca.cards.services import card_activate
 from mobileca.orders.selectors import order_list_for_card
 from mobileca.shield import facade as shield
 
@@ -63,6 +65,13 @@ def card_claim_status(request: HttpRequest, cert_id: str) -> JsonResponse:
     enterprise = access_enterprise_by_user(request.user)
     card = access_card_by_cert_id(enterprise=enterprise, cert_id=cert_id)
     ticket = shield.claim_open(card_ref=card.cert_id, enterprise_name=enterprise.name, enterprise_uscc=enterprise.uscc)
+    if ticket.status == "activated" and ticket.service_expires_at is not None:
+        card_activate(
+            cert_id=card.cert_id,
+            service_no=ticket.service_no,
+            expires_at=ticket.service_expires_at,
+            actor=Actor("service", "shield"),
+        )
     return JsonResponse(
         {
             "status": ticket.status,

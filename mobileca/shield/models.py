@@ -27,6 +27,8 @@ class ClaimStep(models.TextChoices):
     AGREEMENT = "agreement", _("阅读协议")
     FACE = "face", _("人脸识别")
     ENTERPRISE_VERIFY = "enterprise_verify", _("企业实名认证")
+    PIN = "pin", _("设置 PIN 码")
+    DONE = "done", _("开通成功")
 
 
 class ClaimSession(models.Model):
@@ -91,6 +93,8 @@ class ShieldEnterprise(models.Model):
     created_by_account = models.CharField(max_length=32)
     created_at = models.DateTimeField()
     verified_at = models.DateTimeField(null=True, blank=True)
+    verification_method = models.CharField(max_length=32, blank=True)
+    admin_account = models.CharField(max_length=32, blank=True)  # the first person to verify it (R3.9)
 
     def __str__(self) -> str:
         return self.name
@@ -116,9 +120,32 @@ class FaceCheck(models.Model):
     account = models.CharField(max_length=32)
     check_id = models.CharField(max_length=64, unique=True)
     nonce = models.CharField(max_length=64)
+    purpose = models.CharField(max_length=16, default="person")  # person (R3.5) | legal_rep (R3.6)
     outcome = models.CharField(max_length=10, default="pending")  # pending | passed | failed
     created_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.check_id} ({self.outcome})"
+
+
+class Credential(models.Model):
+    """A claimed card's cloud credential: two key pairs kept only wrapped under the master key, their certificates
+    (issued by the CA, known here by serial), and the claimant's PIN as an argon2id hash (R3.7)."""
+
+    claim = models.OneToOneField(ClaimSession, on_delete=models.PROTECT, related_name="credential")
+    account = models.CharField(max_length=32, db_index=True)
+    enterprise_uscc = models.CharField(max_length=18)
+    service_no = models.CharField(max_length=40, unique=True)
+    sign_key_wrapped = models.BinaryField()
+    encrypt_key_wrapped = models.BinaryField()
+    sign_serial = models.CharField(max_length=42)
+    encrypt_serial = models.CharField(max_length=42)
+    pin_hash = models.CharField(max_length=200)
+    pin_failures = models.PositiveSmallIntegerField(default=0)
+    locked_until = models.DateTimeField(null=True, blank=True)
+    activated_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.service_no

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import calendar
 import hashlib
 import hmac
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from argon2 import PasswordHasher
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from mobileca.audit.services import Actor, audit_record
+from mobileca.ca import facade as ca_facade
 from mobileca.ca.backends import KeyBackend
 from mobileca.ca.backends.factory import backend as ca_backend
+from mobileca.ca.keys import generate_user_key, wrap_private_key
+from mobileca.ca.profiles import Subject
 from mobileca.core.clock import now
 from mobileca.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from mobileca.core.states import ensure_transition
@@ -26,6 +31,7 @@ from mobileca.shield.models import (
     ClaimSession,
     ClaimStatus,
     ClaimStep,
+    Credential,
     FaceCheck,
     PhoneAccount,
     ShieldEnterprise,
@@ -249,17 +255,23 @@ def _resident_id(account: PhoneAccount) -> str:
     return _sealer().unwrap(f"phone:{account.account}", bytes(account.resident_id_sealed)).decode()
 
 
-def face_check_start(*, ticket: str, account: str) -> str:
-    """Open a liveness check of the claimant (R3.5); returns where the phone goes to play it."""
+def face_check_start(*, ticket: str, account: str, purpose: str = "person") -> str:
+    """Open a liveness check of the claimant (R3.5), or of the claimant as the enterprise's legal representative
+    (法定代表人认证 by 人脸认证, R3.6); returns where the phone goes to play it."""
     claim = ClaimSession.objects.filter(ticket=ticket).first()
     person = PhoneAccount.objects.filter(account=account).first()
     if claim is None or person is None or claim.claimant_account != account or claim.status != ClaimStatus.BOUND:
         raise PermissionDenied(_("只有申领人本人可以继续此申领"), code="not_claimant")
-    if claim.step != ClaimStep.FACE:
+    expected = ClaimStep.FACE if purpose == "person" else ClaimStep.ENTERPRISE_VERIFY
+    if claim.step != expected:
         raise Conflict(_("申领步骤已变化，请刷新页面"), code="wrong_step")
+    if purpose == "legal_rep":
+        _refuse_unless_legal_representative(claim, person)
     nonce = secrets.token_urlsafe(16)
     opened = liveness.open_check(name=person.name, resident_id=_resident_id(person), nonce=nonce)
-    FaceCheck.objects.create(claim=claim, account=account, check_id=opened.check_id, nonce=nonce, created_at=now())
+    FaceCheck.objects.create(
+        claim=claim, account=account, check_id=opened.check_id, nonce=nonce, purpose=purpose, created_at=now()
+    )
     return opened.url
 
 
@@ -278,8 +290,114 @@ def face_check_finish(*, check_id: str, account: str) -> ClaimSession:
         check.outcome, check.finished_at = ("passed" if passed else "failed"), now()
         check.save(update_fields=["outcome", "finished_at"])
         audit_record(action=f"claim.face_{check.outcome}", subject=f"claim:{claim.pk}", actor=Actor("phone", account))
-        if passed:
+        if passed and check.purpose == "person":
             _move(claim, ClaimStep.ENTERPRISE_VERIFY, ClaimStep.FACE)
+        elif passed:
+            _enterprise_verified(claim, account, method="legal_rep_face")
+            _move(claim, ClaimStep.PIN, ClaimStep.ENTERPRISE_VERIFY)
     if not passed:  # recorded above; the claim stays at the face step and may try again
         raise Conflict(_("人脸识别未通过，请重试"), code="face_failed")
     return claim
+
+
+def _refuse_unless_legal_representative(claim: ClaimSession, person: PhoneAccount) -> None:
+    enterprise = ShieldEnterprise.objects.filter(uscc=claim.enterprise_uscc).first()
+    if enterprise is None or not (
+        hmac.compare_digest(enterprise.legal_representative_id_digest, person.resident_id_digest)
+        and enterprise.legal_representative == person.name
+    ):
+        raise PermissionDenied(_("您不是该企业登记的法定代表人，请选择对公打款认证"), code="not_legal_representative")
+
+
+def _enterprise_verified(claim: ClaimSession, account: str, *, method: str) -> None:
+    enterprise = ShieldEnterprise.objects.select_for_update().get(uscc=claim.enterprise_uscc)
+    if enterprise.verified_at is None:
+        enterprise.verified_at, enterprise.verification_method, enterprise.admin_account = now(), method, account
+        enterprise.save(update_fields=["verified_at", "verification_method", "admin_account"])
+        audit_record(
+            action="enterprise.verified",
+            subject=f"enterprise:{enterprise.uscc}",
+            actor=Actor("phone", account),
+            data={"method": method, "admin": account},
+        )
+
+
+# --- PIN and activation (R3.7) ----------------------------------------------------------------------------------
+
+_WEAK_PINS = frozenset(
+    {"012345", "123456", "234567", "345678", "456789", "987654", "876543", "765432", "654321", "543210"}
+)
+
+
+def pin_problem(pin: str) -> str:
+    """Why a PIN is refused (§7: exactly 6 digits, not all the same, not a straight run), or "" if it is fine."""
+    if len(pin) != 6 or not pin.isascii() or not pin.isdigit():
+        return _("PIN 码须为 6 位数字")
+    if len(set(pin)) == 1 or pin in _WEAK_PINS:
+        return _("PIN 码过于简单，请勿使用相同或连续的数字")
+    return ""
+
+
+def claim_activate(*, ticket: str, account: str, pin: str, pin_again: str) -> Credential:
+    """「开通成功」: two key pairs made here and kept only wrapped, their certificates from the CA, the PIN as an
+    argon2id hash, the claim and the card activated for the term."""
+    problem = pin_problem(pin) or ("" if secrets.compare_digest(pin, pin_again) else _("两次输入的 PIN 码不一致"))
+    if problem:
+        raise InvalidInput(problem, code="pin_refused")
+    claim = ClaimSession.objects.filter(ticket=ticket).first()
+    person = PhoneAccount.objects.filter(account=account).first()
+    if claim is None or person is None:
+        raise NotFound(_("二维码无效，请在平台上刷新后重新扫码"), code="ticket_unknown")
+    sign_key, encrypt_key = generate_user_key(), generate_user_key()  # made before any lock: CPU, no I/O
+    pin_hash = PasswordHasher().hash(pin)
+    with transaction.atomic(durable=True):
+        claim = _claim_of_claimant(ticket, account)
+        if claim.step != ClaimStep.PIN:
+            raise Conflict(_("申领步骤已变化，请刷新页面"), code="wrong_step")
+        enterprise = ShieldEnterprise.objects.get(uscc=claim.enterprise_uscc)
+        moment = now()
+        expires_at = _add_months(moment, claim.term_months)
+        service_no = "ESD" + moment.strftime("%Y%m%d") + secrets.token_hex(5).upper()
+        credential_id = f"credential:{service_no}"
+        issued = ca_facade.credential_issue(
+            owner_id=credential_id,
+            subject=Subject(enterprise_name=enterprise.name, uscc=enterprise.uscc, claimant_name=person.name),
+            sign_public_key=sign_key.public_key(),
+            encrypt_public_key=encrypt_key.public_key(),
+            not_after=expires_at,
+        )
+        credential = Credential.objects.create(
+            claim=claim,
+            account=account,
+            enterprise_uscc=enterprise.uscc,
+            service_no=service_no,
+            sign_key_wrapped=wrap_private_key(owner_id=f"{credential_id}:sign", key=sign_key),
+            encrypt_key_wrapped=wrap_private_key(owner_id=f"{credential_id}:encrypt", key=encrypt_key),
+            sign_serial=issued.sign_serial,
+            encrypt_serial=issued.encrypt_serial,
+            pin_hash=pin_hash,
+            activated_at=moment,
+            expires_at=expires_at,
+        )
+        ensure_transition(CLAIM_TRANSITIONS, claim.status, ClaimStatus.ACTIVATED)
+        claim.status, claim.step = ClaimStatus.ACTIVATED, ClaimStep.DONE
+        claim.service_no, claim.service_expires_at = service_no, expires_at
+        claim.save(update_fields=["status", "step", "service_no", "service_expires_at"])
+        audit_record(
+            action="claim.activated",
+            subject=f"claim:{claim.pk}",
+            actor=Actor("phone", account),
+            data={
+                "service_no": service_no,
+                "sign": issued.sign_serial,
+                "encrypt": issued.encrypt_serial,
+                "expires_at": expires_at.isoformat(),
+            },
+        )
+    return credential
+
+
+def _add_months(moment: datetime, months: int) -> datetime:
+    year, month = divmod(moment.month - 1 + months, 12)
+    day = min(moment.day, calendar.monthrange(moment.year + year, month + 1)[1])
+    return moment.replace(year=moment.year + year, month=month + 1, day=day)

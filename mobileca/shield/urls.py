@@ -10,6 +10,8 @@ urlpatterns = [
     path("claim/<str:ticket>/enterprise/", views.h5_enterprise, name="h5_enterprise"),
     path("claim/<str:ticket>/agreements/", views.h5_agreements, name="h5_agreements"),
     path("claim/<str:ticket>/face/", views.h5_face, name="h5_face"),
+    path("claim/<str:ticket>/legal-rep/face/", views.h5_legal_rep_face, name="h5_legal_rep_face"),
+    path("claim/<str:ticket>/pin/", views.h5_pin, name="h5_pin"),
     path("auth/callback/", views.h5_callback, name="h5_callback"),
     path("face/return/", views.h5_face_return, name="h5_face_return"),
 ]

@@ -13,9 +13,10 @@ from django.utils.translation import gettext as _
 from mobileca.core.clock import now
 from mobileca.core.errors import ApplicationError, GatewayError, InvalidInput
 from mobileca.shield import identity
-from mobileca.shield.models import ClaimStatus, FaceCheck, PhoneAccount
+from mobileca.shield.models import ClaimStatus, Credential, FaceCheck, PhoneAccount
 from mobileca.shield.services import (
     claim_accept_agreements,
+    claim_activate,
     claim_bind,
     claim_by_ticket,
     claim_choose_enterprise_service,
@@ -37,6 +38,7 @@ def h5_claim(request: HttpRequest, ticket: str, error: str = "", status: int = 2
     account = request.session.get(SESSION_ACCOUNT, "")
     expired = claim.status == ClaimStatus.WAITING and now() >= claim.ticket_expires_at
     claimant = PhoneAccount.objects.filter(account=claim.claimant_account).first() if claim.claimant_account else None
+    credential = Credential.objects.filter(claim=claim).first() if claim.status == ClaimStatus.ACTIVATED else None
     return render(
         request,
         "shield/h5_claim.html",
@@ -45,6 +47,7 @@ def h5_claim(request: HttpRequest, ticket: str, error: str = "", status: int = 2
             "expired": expired,
             "is_claimant": bool(account) and account == claim.claimant_account,
             "claimant": claimant,
+            "credential": credential,
             "error": error,
         },
         status=status,
@@ -93,6 +96,30 @@ def h5_face(request: HttpRequest, ticket: str) -> HttpResponse:
         return h5_claim(request, ticket, error=_("服务暂时不可用，请稍后重试"), status=502)
     except ApplicationError as exc:
         return h5_claim(request, ticket, error=exc.message, status=exc.status)
+
+
+def h5_legal_rep_face(request: HttpRequest, ticket: str) -> HttpResponse:
+    """法定代表人认证 → 人脸认证: the claimant, who must be the registered legal representative, faces again (R3.6)."""
+    if request.method != "POST":
+        return redirect("shield:h5_claim", ticket=ticket)
+    account = request.session.get(SESSION_ACCOUNT, "")
+    if not account:
+        return _refusal(request, _("请先使用支付宝登录"), status=403)
+    try:
+        return redirect(face_check_start(ticket=ticket, account=account, purpose="legal_rep"))
+    except GatewayError:
+        log.exception("liveness provider failed")
+        return h5_claim(request, ticket, error=_("服务暂时不可用，请稍后重试"), status=502)
+    except ApplicationError as exc:
+        return h5_claim(request, ticket, error=exc.message, status=exc.status)
+
+
+def h5_pin(request: HttpRequest, ticket: str) -> HttpResponse:
+    """Set the 6-digit PIN twice → 「开通成功」 (R3.7)."""
+    pin, again = request.POST.get("pin", ""), request.POST.get("pin_again", "")
+    return _step(
+        request, ticket, lambda account: claim_activate(ticket=ticket, account=account, pin=pin, pin_again=again)
+    )
 
 
 def h5_face_return(request: HttpRequest) -> HttpResponse:
