@@ -206,6 +206,11 @@ def gateway_settings(public_url: str, keys: Path, environ: Env = env) -> dict[st
             "public_key_path": str(environ.path("LIVENESS_PUBLIC_KEY_PATH", keys / "liveness_public.pem")),
             "return_url": f"{public_url}/h5/face/return/",
         },
+        "sms": {
+            "base_url": environ.string("SMS_BASE_URL", f"{public_url}/sandbox/sms"),
+            "client_secret_path": str(environ.path("SMS_CLIENT_SECRET_PATH", keys / "sms_client_secret.txt")),
+        },
+        "sandbox_sms": {"client_secret_path": str(keys / "sms_client_secret.txt")},
         "sandbox_liveness": {
             "client_secret_path": str(keys / "liveness_client_secret.txt"),
             "private_key_path": str(keys / "liveness_private.pem"),
@@ -238,6 +243,8 @@ MOBILECA_REGISTRY = _gateways["registry"]
 SANDBOX_REGISTRY = _gateways["sandbox_registry"]
 MOBILECA_LIVENESS = _gateways["liveness"]
 SANDBOX_LIVENESS = _gateways["sandbox_liveness"]
+MOBILECA_SMS = _gateways["sms"]
+SANDBOX_SMS = _gateways["sandbox_sms"]
 # Sandbox notification retries follow the real schedules, scaled (0.01: Alipay's first retry after 2.4 s, not 4 min).
 SANDBOX_TIME_SCALE = float(env.decimal("SANDBOX_TIME_SCALE", "0.01"))
 SANDBOX_APPS = [
@@ -247,6 +254,7 @@ SANDBOX_APPS = [
     "mobileca.sandboxes.identity",
     "mobileca.sandboxes.registry",
     "mobileca.sandboxes.liveness",
+    "mobileca.sandboxes.sms",
 ]
 if MOBILECA_DEMO:
     INSTALLED_APPS += SANDBOX_APPS
@@ -266,6 +274,8 @@ MOBILECA_CA = {
 
 MOBILECA_PLATFORM_NAME = env.string("MOBILECA_PLATFORM_NAME", "景德镇市国有企业阳光采购平台")
 MOBILECA_CLAIM_QR_MINUTES = env.integer("MOBILECA_CLAIM_QR_MINUTES", default=10)  # §7
+# §7 phone OTP: 6 digits, valid 5 minutes, at most 5 tries, at most 1 send a minute and 10 a day per phone
+MOBILECA_OTP = {"valid_minutes": 5, "max_tries": 5, "per_minute": 1, "per_day": 10}
 
 MOBILECA_SUPPORT = {
     "phone": env.string("MOBILECA_SUPPORT_PHONE", "0798-8888 6666"),

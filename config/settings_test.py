@@ -26,6 +26,8 @@ MOBILECA_REGISTRY = _gateways["registry"]
 SANDBOX_REGISTRY = _gateways["sandbox_registry"]
 MOBILECA_LIVENESS = _gateways["liveness"]
 SANDBOX_LIVENESS = _gateways["sandbox_liveness"]
+MOBILECA_SMS = _gateways["sms"]
+SANDBOX_SMS = _gateways["sandbox_sms"]
 
 MOBILECA_CA = {
     **MOBILECA_CA,

@@ -25,4 +25,5 @@ if settings.MOBILECA_DEMO:
         path("sandbox/identity/", include("mobileca.sandboxes.identity.urls")),
         path("sandbox/registry/", include("mobileca.sandboxes.registry.urls")),
         path("sandbox/liveness/", include("mobileca.sandboxes.liveness.urls")),
+        path("sandbox/sms/", include("mobileca.sandboxes.sms.urls")),
     ]

@@ -69,6 +69,7 @@ def gateway_transport(monkeypatch: pytest.MonkeyPatch) -> DjangoTestTransport:
     monkeypatch.setattr("mobileca.shield.identity.http_client", lambda: httpx.Client(transport=transport))
     monkeypatch.setattr("mobileca.shield.registry.http_client", lambda: httpx.Client(transport=transport))
     monkeypatch.setattr("mobileca.shield.liveness.http_client", lambda: httpx.Client(transport=transport))
+    monkeypatch.setattr("mobileca.shield.sms.http_client", lambda: httpx.Client(transport=transport))
     return transport
 
 

@@ -504,3 +504,82 @@ def test_a_claimant_who_is_not_the_legal_representative_cannot_choose_legal_rep_
     assert ShieldEnterprise.objects.get().verified_at is None
     assert FaceCheck.objects.filter(purpose="legal_rep").count() == 0
     assert ClaimSession.objects.get().step == "enterprise_verify"
+
+
+# --- 手机号认证 (R3.6, §7 OTP limits) --------------------------------------------------------------------------------
+
+
+def _latest_code(phone_number: str = "13907980001") -> str:
+    from mobileca.sandboxes.sms.models import Message
+
+    text = Message.objects.filter(phone=phone_number).order_by("-sent_at", "-pk").first().text  # type: ignore[union-attr]
+    found = re.search(r"验证码为 (\d{6})", text)
+    assert found, text
+    return found.group(1)
+
+
+def test_the_legal_representative_verifies_by_sms_code_then_activates(
+    bidder_client: Client, registered: Card, ca_ready: None
+) -> None:
+    from mobileca.shield.models import ShieldEnterprise, SmsChallenge
+
+    phone, ticket = _to_enterprise_verification(bidder_client, registered)
+    page = phone.post(f"/h5/claim/{ticket}/sms/send/", follow=True).content.decode()
+    assert "已发送至尾号 0001 的手机" in page
+    code = _latest_code()
+    assert code not in str(list(SmsChallenge.objects.values_list()))  # kept only as a digest
+    wrong = "000000" if code != "000000" else "111111"
+    refused = phone.post(f"/h5/claim/{ticket}/sms/verify/", {"code": wrong})
+    assert refused.status_code == 400 and "验证码错误" in refused.content.decode()
+    assert SmsChallenge.objects.get().attempts == 1 and ClaimSession.objects.get().step == "enterprise_verify"
+    page = phone.post(f"/h5/claim/{ticket}/sms/verify/", {"code": code}, follow=True).content.decode()
+    assert "设置 PIN 码" in page
+    assert ShieldEnterprise.objects.get().verification_method == "legal_rep_sms"
+    phone.post(f"/h5/claim/{ticket}/pin/", {"pin": "246813", "pin_again": "246813"})
+    assert ClaimSession.objects.get().status == "activated"
+
+
+def test_sms_code_limits_tries_expiry_and_sending_rate(bidder_client: Client, registered: Card, ca_ready: None) -> None:
+    # §7: 6 digits, valid 5 minutes, at most 5 tries, at most 1 send a minute and 10 a day per phone
+    from mobileca.core.errors import ApplicationError
+    from mobileca.shield.services import sms_code_send, sms_code_verify
+
+    _phone, ticket = _to_enterprise_verification(bidder_client, registered)
+    account = "2088102000000001"
+    sms_code_send(ticket=ticket, account=account)
+    code = _latest_code()
+    with pytest.raises(Conflict) as too_soon:
+        sms_code_send(ticket=ticket, account=account)
+    assert too_soon.value.code == "otp_too_frequent"
+    wrong = "000000" if code != "000000" else "111111"
+    for _ in range(5):
+        with pytest.raises(ApplicationError):
+            sms_code_verify(ticket=ticket, account=account, code=wrong)
+    with pytest.raises(Conflict) as locked:
+        sms_code_verify(ticket=ticket, account=account, code=code)  # even the right code, after 5 wrong tries
+    assert locked.value.code == "otp_locked" and ClaimSession.objects.get().step == "enterprise_verify"
+
+    with clock.frozen(now() + timedelta(minutes=2)):
+        sms_code_send(ticket=ticket, account=account)
+        fresh = _latest_code()
+    with clock.frozen(now() + timedelta(minutes=8)):
+        with pytest.raises(Conflict) as expired:
+            sms_code_verify(ticket=ticket, account=account, code=fresh)
+        assert expired.value.code == "otp_expired"
+        # ten sends a day at most
+        for minute in range(8):
+            with clock.frozen(now() + timedelta(minutes=2 * minute + 1)):
+                sms_code_send(ticket=ticket, account=account)
+    with clock.frozen(now() + timedelta(minutes=40)), pytest.raises(Conflict) as daily:
+        sms_code_send(ticket=ticket, account=account)
+    assert daily.value.code == "otp_daily_limit"
+
+
+def test_a_claimant_who_is_not_the_legal_representative_gets_no_sms(
+    bidder_client: Client, registered: Card, ca_ready: None
+) -> None:
+    from mobileca.sandboxes.sms.models import Message
+
+    phone, ticket = _to_enterprise_verification(bidder_client, registered, user_id="2088102000000003")
+    refused = phone.post(f"/h5/claim/{ticket}/sms/send/")
+    assert refused.status_code == 403 and not Message.objects.exists()

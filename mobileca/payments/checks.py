@@ -23,6 +23,7 @@ def refuse_sandbox_gateways_outside_demo() -> None:
             ("IDENTITY_TOKEN_URL", settings.MOBILECA_IDENTITY["token_url"]),
             ("REGISTRY_BASE_URL", settings.MOBILECA_REGISTRY["base_url"]),
             ("LIVENESS_BASE_URL", settings.MOBILECA_LIVENESS["base_url"]),
+            ("SMS_BASE_URL", settings.MOBILECA_SMS["base_url"]),
         )
         if "/sandbox/" in url
     ]

@@ -149,3 +149,19 @@ class Credential(models.Model):
 
     def __str__(self) -> str:
         return self.service_no
+
+
+class SmsChallenge(models.Model):
+    """A 6-digit code sent to the legal representative's phone (手机号认证, R3.6), kept only as a keyed digest."""
+
+    claim = models.ForeignKey(ClaimSession, on_delete=models.PROTECT, related_name="sms_challenges")
+    phone_digest = models.CharField(max_length=64, db_index=True)  # for the per-phone limits
+    phone_tail = models.CharField(max_length=4)
+    code_digest = models.CharField(max_length=64)
+    sent_at = models.DateTimeField(db_index=True)
+    expires_at = models.DateTimeField()
+    attempts = models.PositiveSmallIntegerField(default=0)
+    verified_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"sms to ***{self.phone_tail}"

@@ -20,10 +20,10 @@ from mobileca.ca.backends.factory import backend as ca_backend
 from mobileca.ca.keys import generate_user_key, wrap_private_key
 from mobileca.ca.profiles import Subject
 from mobileca.core.clock import now
-from mobileca.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from mobileca.core.errors import ApplicationError, Conflict, InvalidInput, NotFound, PermissionDenied
 from mobileca.core.states import ensure_transition
 from mobileca.core.validators import is_valid_uscc
-from mobileca.shield import liveness, registry
+from mobileca.shield import liveness, registry, sms
 from mobileca.shield.identity import PhoneIdentity
 from mobileca.shield.models import (
     CLAIM_TRANSITIONS,
@@ -35,6 +35,7 @@ from mobileca.shield.models import (
     FaceCheck,
     PhoneAccount,
     ShieldEnterprise,
+    SmsChallenge,
 )
 
 SERVICE = Actor("system", "shield")
@@ -401,3 +402,75 @@ def _add_months(moment: datetime, months: int) -> datetime:
     year, month = divmod(moment.month - 1 + months, 12)
     day = min(moment.day, calendar.monthrange(moment.year + year, month + 1)[1])
     return moment.replace(year=moment.year + year, month=month + 1, day=day)
+
+
+# --- 手机号认证: an SMS code to the legal representative's phone (R3.6, §7 limits) ------------------------------
+
+
+def _otp_digest(value: str) -> str:
+    return hmac.new(settings.SECRET_KEY.encode(), f"otp:{value}".encode(), hashlib.sha256).hexdigest()
+
+
+def sms_code_send(*, ticket: str, account: str) -> str:
+    """Send a 6-digit code to the phone the registry has for the legal representative; returns its last 4 digits."""
+    claim = ClaimSession.objects.filter(ticket=ticket).first()
+    person = PhoneAccount.objects.filter(account=account).first()
+    if claim is None or person is None or claim.claimant_account != account or claim.status != ClaimStatus.BOUND:
+        raise PermissionDenied(_("只有申领人本人可以继续此申领"), code="not_claimant")
+    if claim.step != ClaimStep.ENTERPRISE_VERIFY:
+        raise Conflict(_("申领步骤已变化，请刷新页面"), code="wrong_step")
+    _refuse_unless_legal_representative(claim, person)
+    record = registry.lookup(claim.enterprise_uscc)  # the registry's phone, fresh; never stored
+    if record is None:
+        raise InvalidInput(_("企业信用信息中查无此统一社会信用代码"), code="registry_unknown")
+    phone = record.legal_representative_phone
+    limits, moment = settings.MOBILECA_OTP, now()
+    sent = SmsChallenge.objects.filter(phone_digest=_otp_digest(phone))
+    if sent.filter(sent_at__gt=moment - timedelta(minutes=1)).count() >= limits["per_minute"]:
+        raise Conflict(_("验证码发送过于频繁，请一分钟后再试"), code="otp_too_frequent")
+    if sent.filter(sent_at__gt=moment - timedelta(days=1)).count() >= limits["per_day"]:
+        raise Conflict(_("该手机号今日接收验证码次数已达上限"), code="otp_daily_limit")
+    code = f"{secrets.randbelow(10**6):06d}"
+    sms.send(phone=phone, text=f"【e签盾】您的验证码为 {code}，5 分钟内有效，请勿泄露。")
+    SmsChallenge.objects.create(
+        claim=claim,
+        phone_digest=_otp_digest(phone),
+        phone_tail=phone[-4:],
+        code_digest=_otp_digest(code),
+        sent_at=moment,
+        expires_at=moment + timedelta(minutes=limits["valid_minutes"]),
+    )
+    return phone[-4:]
+
+
+def sms_code_verify(*, ticket: str, account: str, code: str) -> ClaimSession:
+    """The code entered: at most 5 tries, within 5 minutes; right → the enterprise is verified, on to the PIN."""
+    refusal: ApplicationError | None = None
+    with transaction.atomic(durable=True):
+        claim = _claim_of_claimant(ticket, account)
+        if claim.step != ClaimStep.ENTERPRISE_VERIFY:
+            raise Conflict(_("申领步骤已变化，请刷新页面"), code="wrong_step")
+        challenge = (
+            SmsChallenge.objects.select_for_update()
+            .filter(claim=claim, verified_at__isnull=True)
+            .order_by("-sent_at")
+            .first()
+        )
+        if challenge is None:
+            raise Conflict(_("请先获取验证码"), code="otp_missing")
+        if now() >= challenge.expires_at:
+            raise Conflict(_("验证码已过期，请重新获取"), code="otp_expired")
+        if challenge.attempts >= settings.MOBILECA_OTP["max_tries"]:
+            raise Conflict(_("验证码错误次数过多，请重新获取"), code="otp_locked")
+        if not hmac.compare_digest(challenge.code_digest, _otp_digest(code.strip())):
+            challenge.attempts += 1
+            challenge.save(update_fields=["attempts"])  # kept: the count is what limits guessing
+            refusal = InvalidInput(_("验证码错误"), code="otp_wrong")
+        else:
+            challenge.verified_at = now()
+            challenge.save(update_fields=["verified_at"])
+            _enterprise_verified(claim, account, method="legal_rep_sms")
+            _move(claim, ClaimStep.PIN, ClaimStep.ENTERPRISE_VERIFY)
+    if refusal is not None:
+        raise refusal
+    return claim

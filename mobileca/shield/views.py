@@ -24,6 +24,8 @@ from mobileca.shield.services import (
     face_check_finish,
     face_check_start,
     phone_account_record,
+    sms_code_send,
+    sms_code_verify,
 )
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,7 @@ def h5_claim(request: HttpRequest, ticket: str, error: str = "", status: int = 2
     expired = claim.status == ClaimStatus.WAITING and now() >= claim.ticket_expires_at
     claimant = PhoneAccount.objects.filter(account=claim.claimant_account).first() if claim.claimant_account else None
     credential = Credential.objects.filter(claim=claim).first() if claim.status == ClaimStatus.ACTIVATED else None
+    sms_sent = claim.sms_challenges.filter(verified_at__isnull=True).order_by("-sent_at").first()
     return render(
         request,
         "shield/h5_claim.html",
@@ -48,6 +51,7 @@ def h5_claim(request: HttpRequest, ticket: str, error: str = "", status: int = 2
             "is_claimant": bool(account) and account == claim.claimant_account,
             "claimant": claimant,
             "credential": credential,
+            "sms_sent": sms_sent,
             "error": error,
         },
         status=status,
@@ -112,6 +116,16 @@ def h5_legal_rep_face(request: HttpRequest, ticket: str) -> HttpResponse:
         return h5_claim(request, ticket, error=_("服务暂时不可用，请稍后重试"), status=502)
     except ApplicationError as exc:
         return h5_claim(request, ticket, error=exc.message, status=exc.status)
+
+
+def h5_sms_send(request: HttpRequest, ticket: str) -> HttpResponse:
+    """手机号认证: a code to the legal representative's phone (R3.6)."""
+    return _step(request, ticket, lambda account: sms_code_send(ticket=ticket, account=account))
+
+
+def h5_sms_verify(request: HttpRequest, ticket: str) -> HttpResponse:
+    code = request.POST.get("code", "")
+    return _step(request, ticket, lambda account: sms_code_verify(ticket=ticket, account=account, code=code))
 
 
 def h5_pin(request: HttpRequest, ticket: str) -> HttpResponse:
