@@ -28,6 +28,8 @@ pytest_plugins = ["tests.ca_fixtures"]
 SEED_MIGRATIONS = [
     "mobileca.orders.migrations.0002_seed_products_regions",
     "mobileca.payments.migrations.0002_finance_group",
+    "mobileca.sandboxes.identity.migrations.0001_initial",
+    "mobileca.sandboxes.registry.migrations.0001_initial",
 ]
 
 

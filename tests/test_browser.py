@@ -357,11 +357,21 @@ def gateways_on_live_server(live_server, settings, monkeypatch: pytest.MonkeyPat
     from config.settings import gateway_settings
 
     gateways = gateway_settings(live_server.url, Path(settings.MOBILECA_KEYS_DIR))
+    settings.MOBILECA_PUBLIC_URL = live_server.url
     settings.MOBILECA_ALIPAY = gateways["alipay"]
     settings.MOBILECA_WECHATPAY = gateways["wechatpay"]
+    for name in ("identity", "registry", "liveness", "sms"):
+        setattr(settings, f"MOBILECA_{name.upper()}", gateways[name])
     real_client = lambda: httpx.Client(timeout=httpx.Timeout(10.0, connect=5.0))  # noqa: E731
-    monkeypatch.setattr("mobileca.payments.online.http_client", real_client)
-    monkeypatch.setattr("mobileca.sandboxes.common.http_client", real_client)
+    for module in (
+        "payments.online",
+        "sandboxes.common",
+        "shield.identity",
+        "shield.registry",
+        "shield.liveness",
+        "shield.sms",
+    ):
+        monkeypatch.setattr(f"mobileca.{module}.http_client", real_client)
     return live_server.url
 
 
@@ -401,3 +411,81 @@ def test_bidder_pays_online_in_the_sandbox_cashier_and_the_page_moves_on_to_the_
     order = Order.objects.get()
     assert (order.status, order.channel) == (OrderStatus.PAID, "alipay" if method == "支付宝支付" else "wechat")
     assert Card.objects.count() == 1
+
+
+@pytest.mark.parametrize("verification", ["face", "sms"])
+def test_the_legal_representative_claims_on_the_phone_and_the_card_page_follows_to_activation(
+    gateways_on_live_server: str, browser: Browser, page: Page, verification: str
+) -> None:
+    # R2.4, R3.1–R3.7, R3.10: from the card's 「立即申领」 to 「开通成功」 on a phone-sized screen
+    from mobileca.ca.services import ca_init
+    from mobileca.payments.services import remittance_confirm
+    from mobileca.sandboxes.registry.models import RegisteredEnterprise
+    from mobileca.sandboxes.sms.models import Message
+    from tests.conftest import actor_of, make_offline_order
+
+    ca_init()
+    enterprise = EnterpriseFactory(name="景德镇瓷都建设工程有限公司")
+    RegisteredEnterprise.objects.create(
+        uscc=enterprise.uscc,
+        name=enterprise.name,
+        legal_representative="王建国",
+        legal_representative_id="360202197001010014",
+        legal_representative_phone="13907980001",
+    )
+    bidder, finance = UserFactory(enterprise=enterprise), FinanceFactory()
+    _, payment = make_offline_order(bidder)
+    remittance_confirm(payment_id=payment.pk, actor=actor_of(finance), operator=finance)
+    cert_id = Card.objects.get().cert_id
+
+    log_in(page, gateways_on_live_server, bidder)
+    page.goto(f"{gateways_on_live_server}/ca/cards/")
+    page.locator(".card").get_by_role("link", name="立即申领").click()
+    expect(page.locator(".qr svg")).to_be_visible()
+    h5_url = page.locator("#h5-scan").get_attribute("href")
+    assert h5_url
+
+    phone_context = browser.new_context(locale="zh-CN", viewport={"width": 390, "height": 844}, is_mobile=True)
+    phone_context.set_default_timeout(TIMEOUT_MS)
+    phone = phone_context.new_page()
+    try:
+        phone.goto(h5_url)
+        expect(phone.get_by_text("办理主体")).to_be_visible()
+        phone.get_by_role("link", name="支付宝登录").click()
+        phone.get_by_role("button", name="以王建国登录").click()
+        expect(phone.get_by_role("heading", name="请选择证书服务")).to_be_visible()
+        expect(page.locator("#claim-progress")).to_contain_text("申领人已扫码")  # the card page follows by itself
+        phone.get_by_role("button", name="立即申领").click()
+        phone.get_by_label("组织名称").fill(enterprise.name)
+        phone.get_by_role("button", name="确定").click()
+        phone.get_by_label("我已阅读并同意《e签盾服务协议》《隐私政策》").check()
+        phone.get_by_role("button", name="确认").click()
+        phone.get_by_role("button", name="开始人脸识别").click()
+        phone.get_by_role("button", name="通过", exact=True).click()
+        expect(phone.get_by_role("heading", name="企业实名认证")).to_be_visible()
+        if verification == "face":
+            phone.get_by_role("button", name="人脸认证").click()
+            phone.get_by_role("button", name="通过", exact=True).click()
+        else:
+            phone.get_by_role("button", name="发送验证码").click()
+            expect(phone.get_by_text("已发送至尾号 0001 的手机")).to_be_visible()
+            text = Message.objects.get(phone="13907980001").text
+            code = re.search(r"验证码为 (\d{6})", text).group(1)  # type: ignore[union-attr]
+            phone.get_by_label("验证码").fill(code)
+            phone.get_by_role("button", name="确认").click()
+        expect(phone.get_by_role("heading", name="设置 PIN 码")).to_be_visible()
+        phone.get_by_label("PIN 码", exact=True).fill("135790")
+        phone.get_by_label("再次输入 PIN 码").fill("135790")
+        phone.get_by_role("button", name="确认").click()
+        expect(phone.get_by_role("heading", name="开通成功")).to_be_visible()
+        ARTIFACTS.mkdir(exist_ok=True)
+        phone.screenshot(path=str(ARTIFACTS / f"h5-activated-{verification}.png"))
+    finally:
+        phone_context.close()
+
+    # the platform page moves on by itself, and the card shows 服务编号 and 服务到期时间
+    expect(page.locator("#claim-progress")).to_have_text("开通成功")
+    card = Card.objects.get(cert_id=cert_id)
+    assert card.status == CardStatus.ACTIVE and card.service_no.startswith("ESD")
+    page.goto(f"{gateways_on_live_server}/ca/cards/")
+    expect(page.locator(".card")).to_contain_text(card.service_no)
