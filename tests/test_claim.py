@@ -583,3 +583,80 @@ def test_a_claimant_who_is_not_the_legal_representative_gets_no_sms(
     phone, ticket = _to_enterprise_verification(bidder_client, registered, user_id="2088102000000003")
     refused = phone.post(f"/h5/claim/{ticket}/sms/send/")
     assert refused.status_code == 403 and not Message.objects.exists()
+
+
+# --- after activation ------------------------------------------------------------------------------------------------
+
+
+def _activated(bidder_client: Client, card: Card) -> tuple[Client, str]:
+    phone, ticket = _to_enterprise_verification(bidder_client, card)
+    _legal_rep_face(phone, ticket)
+    phone.post(f"/h5/claim/{ticket}/pin/", {"pin": "135790", "pin_again": "135790"})
+    assert ClaimSession.objects.get(card_ref=card.cert_id).status == "activated"
+    return phone, ticket
+
+
+def test_the_claimant_sees_and_downloads_the_certificates_others_cannot(
+    bidder_client: Client, registered: Card, ca_ready: None
+) -> None:
+    from cryptography import x509
+
+    from mobileca.shield.models import Credential
+
+    phone, ticket = _activated(bidder_client, registered)
+    page = phone.get(f"/h5/claim/{ticket}/").content.decode()
+    for label in ["签名证书", "加密证书", "序列号", "有效期", "下载证书", f"NTRCN-{registered.enterprise.uscc}"]:
+        assert label in page, label
+    pem = phone.get(f"/h5/claim/{ticket}/certificates/sign.pem")
+    certificate = x509.load_pem_x509_certificate(pem.content)
+    assert f"{certificate.serial_number:x}" == Credential.objects.get().sign_serial
+    assert Client().get(f"/h5/claim/{ticket}/certificates/sign.pem").status_code == 403
+
+
+def test_after_activation_no_one_else_can_bind_the_card(
+    bidder_client: Client, registered: Card, ca_ready: None
+) -> None:
+    # R3.1: no unbind, no transfer, ever
+    _phone, ticket = _activated(bidder_client, registered)
+    stranger = Client()
+    assert "支付宝登录" not in stranger.get(f"/h5/claim/{ticket}/").content.decode()  # nothing to claim any more
+    to_provider = stranger.get(f"/h5/claim/{ticket}/login/")  # and going round the page does not help
+    back = stranger.post(to_provider["Location"].removeprefix("http://testserver"), {"user_id": "2088102000000002"})
+    refused = stranger.get(back["Location"].removeprefix("http://testserver"))
+    assert refused.status_code == 403 and "该证书已由他人申领" in refused.content.decode()
+    claim = ClaimSession.objects.get()
+    assert (claim.status, claim.claimant_account) == ("activated", "2088102000000001")
+
+
+def test_an_unpaid_order_has_no_card_to_claim(bidder_client: Client, bidder: User) -> None:
+    make_offline_order(bidder)
+    assert not Card.objects.exists() and not ClaimSession.objects.exists()
+    assert bidder_client.get("/ca/cards/20260101000000000/claim/").status_code == 404
+
+
+def test_after_activation_the_database_holds_no_plaintext_private_key(
+    bidder_client: Client, registered: Card, ca_ready: None
+) -> None:
+    # §8
+    from django.db import connection
+
+    from mobileca.ca.keys import unwrap_private_key
+    from mobileca.shield.models import Credential
+
+    _activated(bidder_client, registered)
+    credential = Credential.objects.get()
+    secrets_in_memory = []
+    for usage, blob in (("sign", credential.sign_key_wrapped), ("encrypt", credential.encrypt_key_wrapped)):
+        key = unwrap_private_key(owner_id=f"credential:{credential.service_no}:{usage}", blob=bytes(blob))
+        value = key.private_numbers().private_value  # type: ignore[union-attr]
+        secrets_in_memory.append(value.to_bytes(32, "big"))
+    dump = bytearray()
+    with connection.cursor() as cursor:
+        for table in connection.introspection.table_names():
+            cursor.execute(f'SELECT * FROM "{table}"')  # noqa: S608 - table names from the schema
+            for row in cursor.fetchall():
+                for value in row:
+                    dump += bytes(value) if isinstance(value, (bytes, memoryview)) else str(value).encode()
+    for secret in secrets_in_memory:
+        assert secret not in dump and secret.hex().encode() not in dump
+    assert b"135790" not in dump  # nor the PIN

@@ -81,3 +81,30 @@ def credential_rekey(
 
 def credential_revoke(*, owner_id: str, reason: x509.ReasonFlags = x509.ReasonFlags.cessation_of_operation) -> int:
     return services.credential_revoke_all(owner_id=owner_id, reason=reason)
+
+
+@dataclass(frozen=True)
+class CertificateInfo:
+    serial_hex: str
+    usage: str
+    subject: str
+    not_before: datetime
+    not_after: datetime
+    status: str
+
+
+def certificate_info(*, serial_hex: str) -> CertificateInfo:
+    record = IssuedCertificate.objects.get(serial_hex=serial_hex)
+    certificate = services.certificate_of(record)
+    return CertificateInfo(
+        serial_hex=record.serial_hex,
+        usage=record.usage,
+        subject=certificate.subject.rfc4514_string(),
+        not_before=record.not_before,
+        not_after=record.not_after,
+        status=record.status,
+    )
+
+
+def certificate_pem(*, serial_hex: str) -> str:
+    return _pem(IssuedCertificate.objects.get(serial_hex=serial_hex))

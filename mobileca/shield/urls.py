@@ -14,6 +14,7 @@ urlpatterns = [
     path("claim/<str:ticket>/sms/send/", views.h5_sms_send, name="h5_sms_send"),
     path("claim/<str:ticket>/sms/verify/", views.h5_sms_verify, name="h5_sms_verify"),
     path("claim/<str:ticket>/pin/", views.h5_pin, name="h5_pin"),
+    path("claim/<str:ticket>/certificates/<str:usage>.pem", views.h5_certificate, name="h5_certificate"),
     path("auth/callback/", views.h5_callback, name="h5_callback"),
     path("face/return/", views.h5_face_return, name="h5_face_return"),
 ]

@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
+from mobileca.ca import facade as ca_facade
 from mobileca.core.clock import now
 from mobileca.core.errors import ApplicationError, GatewayError, InvalidInput
 from mobileca.shield import identity
@@ -42,6 +43,14 @@ def h5_claim(request: HttpRequest, ticket: str, error: str = "", status: int = 2
     claimant = PhoneAccount.objects.filter(account=claim.claimant_account).first() if claim.claimant_account else None
     credential = Credential.objects.filter(claim=claim).first() if claim.status == ClaimStatus.ACTIVATED else None
     sms_sent = claim.sms_challenges.filter(verified_at__isnull=True).order_by("-sent_at").first()
+    certificates = (
+        [
+            ca_facade.certificate_info(serial_hex=serial)
+            for serial in (credential.sign_serial, credential.encrypt_serial)
+        ]
+        if credential
+        else []
+    )
     return render(
         request,
         "shield/h5_claim.html",
@@ -52,6 +61,7 @@ def h5_claim(request: HttpRequest, ticket: str, error: str = "", status: int = 2
             "claimant": claimant,
             "credential": credential,
             "sms_sent": sms_sent,
+            "certificates": certificates,
             "error": error,
         },
         status=status,
@@ -189,3 +199,18 @@ def h5_callback(request: HttpRequest) -> HttpResponse:
 
 def _refusal(request: HttpRequest, message: str, *, status: int) -> HttpResponse:
     return render(request, "shield/h5_refusal.html", {"message": message}, status=status)
+
+
+def h5_certificate(request: HttpRequest, ticket: str, usage: str) -> HttpResponse:
+    """The claimant downloads the signing or the encryption certificate (PEM) of their activated credential."""
+    claim = claim_by_ticket(ticket=ticket)
+    account = request.session.get(SESSION_ACCOUNT, "")
+    credential = Credential.objects.filter(claim=claim).first()
+    if credential is None or not account or account != claim.claimant_account or usage not in ("sign", "encrypt"):
+        return _refusal(request, _("只有申领人本人可以查看证书"), status=403)
+    certificate = ca_facade.certificate_pem(
+        serial_hex=credential.sign_serial if usage == "sign" else credential.encrypt_serial
+    )
+    response = HttpResponse(certificate, content_type="application/x-pem-file")
+    response["Content-Disposition"] = f'attachment; filename="{credential.service_no}-{usage}.pem"'
+    return response
