@@ -483,9 +483,11 @@ def test_the_legal_representative_claims_on_the_phone_and_the_card_page_follows_
     finally:
         phone_context.close()
 
-    # the platform page moves on by itself, and the card shows 服务编号 and 服务到期时间
+    # the platform page moves on by itself, without a reload, and shows 服务编号 and 服务到期时间
     expect(page.locator("#claim-progress")).to_have_text("开通成功")
     card = Card.objects.get(cert_id=cert_id)
     assert card.status == CardStatus.ACTIVE and card.service_no.startswith("ESD")
+    expect(page.locator("#claim-result")).to_contain_text(card.service_no)
+    expect(page.locator("#claim-result")).to_contain_text(str(card.expires_at.year))
     page.goto(f"{gateways_on_live_server}/ca/cards/")
     expect(page.locator(".card")).to_contain_text(card.service_no)

@@ -660,3 +660,15 @@ def test_after_activation_the_database_holds_no_plaintext_private_key(
     for secret in secrets_in_memory:
         assert secret not in dump and secret.hex().encode() not in dump
     assert b"135790" not in dump  # nor the PIN
+
+
+def test_a_malformed_credit_code_cannot_create_an_enterprise(db: None) -> None:
+    # R3.3: the unified social credit code's check character
+    from mobileca.core.errors import InvalidInput
+    from mobileca.shield.models import ShieldEnterprise
+    from mobileca.shield.services import claim_open, enterprise_create
+
+    claim = claim_open(card_ref="C1", platform="p", enterprise_name="某公司", enterprise_uscc="91360200MA35A1B20K")
+    with pytest.raises(InvalidInput) as refused:
+        enterprise_create(ticket=claim.ticket, account="2088102000000001", organisation_name="某公司")
+    assert refused.value.code == "invalid_uscc" and not ShieldEnterprise.objects.exists()

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.safestring import mark_safe
 
 from mobileca.accounts.selectors import access_enterprise_by_user
@@ -77,6 +78,8 @@ def card_claim_status(request: HttpRequest, cert_id: str) -> JsonResponse:
             "status": ticket.status,
             "ticket_expires_at": ticket.ticket_expires_at.isoformat(),
             "service_no": ticket.service_no,
-            "service_expires_at": ticket.service_expires_at.isoformat() if ticket.service_expires_at else None,
+            "service_expires_at": (
+                timezone.localtime(ticket.service_expires_at).isoformat() if ticket.service_expires_at else None
+            ),
         }
     )
