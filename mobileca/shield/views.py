@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
 from mobileca.ca import facade as ca_facade
+from mobileca.ca.backends import KeyBackendError
 from mobileca.core.clock import now
 from mobileca.core.errors import ApplicationError, GatewayError, InvalidInput
 from mobileca.shield import identity
@@ -77,8 +78,8 @@ def _step(request: HttpRequest, ticket: str, action: Callable[[str], object]) ->
         return _refusal(request, _("请先使用支付宝登录"), status=403)
     try:
         action(account)
-    except GatewayError:
-        log.exception("claim step failed at an external service")
+    except (GatewayError, KeyBackendError):
+        log.exception("claim step failed at an external service or the key back-end")
         return h5_claim(request, ticket, error=_("服务暂时不可用，请稍后重试"), status=502)
     except ApplicationError as exc:
         return h5_claim(request, ticket, error=exc.message, status=exc.status)
