@@ -12,6 +12,7 @@ from django.utils.safestring import mark_safe
 
 from mobileca.accounts.selectors import access_enterprise_by_user
 from mobileca.audit.services import Actor
+from mobileca.cards.models import Card, CardStatus
 from mobileca.cards.selectors import access_card_by_cert_id, card_list_for_enterprise
 from mobileca.cards.services import card_activate
 from mobileca.orders.selectors import order_list_for_card
@@ -21,11 +22,29 @@ from mobileca.shield import facade as shield
 @login_required
 def card_list(request: HttpRequest) -> HttpResponse:
     enterprise = access_enterprise_by_user(request.user)
+    _reconcile_claims(enterprise.pk)
     return render(
         request,
         "cards/list.html",
         {"active": "cards", "cards": card_list_for_enterprise(enterprise=enterprise)},
     )
+
+
+def _reconcile_claims(enterprise_id: int) -> None:
+    """Cards whose claim completed while no one watched its page learn it here (one query when there is nothing)."""
+    unclaimed = list(
+        Card.objects.filter(enterprise_id=enterprise_id, status=CardStatus.UNCLAIMED).values_list("cert_id", flat=True)
+    )
+    if not unclaimed:
+        return
+    for ticket in shield.claims_activated(card_refs=unclaimed):
+        if ticket.service_expires_at is not None:
+            card_activate(
+                cert_id=ticket.card_ref,
+                service_no=ticket.service_no,
+                expires_at=ticket.service_expires_at,
+                actor=Actor("service", "shield"),
+            )
 
 
 @login_required

@@ -46,3 +46,8 @@ def claim_open(*, card_ref: str, enterprise_name: str, enterprise_uscc: str) -> 
 
 def claim_refresh(*, card_ref: str) -> ClaimTicket:
     return _ticket(services.claim_refresh(card_ref=card_ref))
+
+
+def claims_activated(*, card_refs: list[str]) -> list[ClaimTicket]:
+    """The activated claims among these cards (the platform reconciles cards whose claim page was not open)."""
+    return [_ticket(claim) for claim in ClaimSession.objects.filter(card_ref__in=card_refs, status="activated")]

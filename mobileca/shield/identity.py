@@ -62,7 +62,10 @@ def exchange(*, code: str, nonce: str) -> PhoneIdentity:
         raise RetryableGatewayError(f"identity provider unreachable: {exc!r}") from exc
     if response.status_code != 200:
         raise IdentityRefused(f"token endpoint said {response.status_code}: {response.text[:100]}")
-    body = response.json()
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise IdentityRefused("token endpoint answered no JSON") from exc
     return verify_assertion(
         assertion=str(body.get("assertion", "")), signature=str(body.get("signature", "")), nonce=nonce
     )

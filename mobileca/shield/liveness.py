@@ -46,8 +46,11 @@ def open_check(*, name: str, resident_id: str, nonce: str) -> OpenedCheck:
         raise RetryableGatewayError(f"liveness provider unreachable: {exc!r}") from exc
     if response.status_code != 200:
         raise FinalGatewayError(f"liveness provider said {response.status_code}")
-    data = response.json()
-    return OpenedCheck(check_id=str(data["check_id"]), url=str(data["url"]))
+    try:
+        data = response.json()
+        return OpenedCheck(check_id=str(data["check_id"]), url=str(data["url"]))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise FinalGatewayError("liveness provider answered nonsense") from exc
 
 
 def fetch_result(*, check_id: str, nonce: str, resident_id: str) -> bool:

@@ -37,6 +37,7 @@ from mobileca.shield.models import (
     ShieldEnterprise,
     SmsChallenge,
 )
+from mobileca.shield.registry import RegistryRecord
 
 SERVICE = Actor("system", "shield")
 
@@ -200,6 +201,8 @@ def enterprise_create(*, ticket: str, account: str, organisation_name: str) -> S
     claim = ClaimSession.objects.filter(ticket=ticket).first()
     if claim is None:
         raise NotFound(_("二维码无效，请在平台上刷新后重新扫码"), code="ticket_unknown")
+    if claim.claimant_account != account or claim.status != ClaimStatus.BOUND:
+        raise PermissionDenied(_("只有申领人本人可以继续此申领"), code="not_claimant")
     uscc = claim.enterprise_uscc
     if not is_valid_uscc(uscc):
         raise InvalidInput(_("统一社会信用代码无效"), code="invalid_uscc")
@@ -267,7 +270,7 @@ def face_check_start(*, ticket: str, account: str, purpose: str = "person") -> s
     if claim.step != expected:
         raise Conflict(_("申领步骤已变化，请刷新页面"), code="wrong_step")
     if purpose == "legal_rep":
-        _refuse_unless_legal_representative(claim, person)
+        _refuse_unless_legal_representative(claim, person)  # a registry call, before any lock
     nonce = secrets.token_urlsafe(16)
     opened = liveness.open_check(name=person.name, resident_id=_resident_id(person), nonce=nonce)
     FaceCheck.objects.create(
@@ -301,13 +304,18 @@ def face_check_finish(*, check_id: str, account: str) -> ClaimSession:
     return claim
 
 
-def _refuse_unless_legal_representative(claim: ClaimSession, person: PhoneAccount) -> None:
-    enterprise = ShieldEnterprise.objects.filter(uscc=claim.enterprise_uscc).first()
-    if enterprise is None or not (
-        hmac.compare_digest(enterprise.legal_representative_id_digest, person.resident_id_digest)
-        and enterprise.legal_representative == person.name
+def _refuse_unless_legal_representative(claim: ClaimSession, person: PhoneAccount) -> RegistryRecord:
+    """The registry's answer now (not when the enterprise was created): the claimant must be the current legal
+    representative of an enterprise that still exists (存续)."""
+    record = registry.lookup(claim.enterprise_uscc)
+    if record is None or record.status != "存续":
+        raise InvalidInput(_("企业信用信息显示该企业不在存续状态，无法认证"), code="registry_not_active")
+    if not (
+        hmac.compare_digest(resident_id_digest(record.legal_representative_id), person.resident_id_digest)
+        and record.legal_representative == person.name
     ):
         raise PermissionDenied(_("您不是该企业登记的法定代表人，请选择对公打款认证"), code="not_legal_representative")
+    return record
 
 
 def _enterprise_verified(claim: ClaimSession, account: str, *, method: str) -> None:
@@ -342,13 +350,19 @@ def pin_problem(pin: str) -> str:
 def claim_activate(*, ticket: str, account: str, pin: str, pin_again: str) -> Credential:
     """「开通成功」: two key pairs made here and kept only wrapped, their certificates from the CA, the PIN as an
     argon2id hash, the claim and the card activated for the term."""
-    problem = pin_problem(pin) or ("" if secrets.compare_digest(pin, pin_again) else _("两次输入的 PIN 码不一致"))
+    problem = pin_problem(pin) or (
+        "" if secrets.compare_digest(pin.encode(), pin_again.encode()) else _("两次输入的 PIN 码不一致")
+    )
     if problem:
         raise InvalidInput(problem, code="pin_refused")
     claim = ClaimSession.objects.filter(ticket=ticket).first()
     person = PhoneAccount.objects.filter(account=account).first()
     if claim is None or person is None:
         raise NotFound(_("二维码无效，请在平台上刷新后重新扫码"), code="ticket_unknown")
+    if claim.claimant_account != account or claim.status != ClaimStatus.BOUND:
+        raise PermissionDenied(_("只有申领人本人可以继续此申领"), code="not_claimant")
+    if claim.step != ClaimStep.PIN:
+        raise Conflict(_("申领步骤已变化，请刷新页面"), code="wrong_step")
     sign_key, encrypt_key = generate_user_key(), generate_user_key()  # made before any lock: CPU, no I/O
     pin_hash = PasswordHasher().hash(pin)
     with transaction.atomic(durable=True):
@@ -419,27 +433,28 @@ def sms_code_send(*, ticket: str, account: str) -> str:
         raise PermissionDenied(_("只有申领人本人可以继续此申领"), code="not_claimant")
     if claim.step != ClaimStep.ENTERPRISE_VERIFY:
         raise Conflict(_("申领步骤已变化，请刷新页面"), code="wrong_step")
-    _refuse_unless_legal_representative(claim, person)
-    record = registry.lookup(claim.enterprise_uscc)  # the registry's phone, fresh; never stored
-    if record is None:
-        raise InvalidInput(_("企业信用信息中查无此统一社会信用代码"), code="registry_unknown")
+    record = _refuse_unless_legal_representative(claim, person)  # the registry's phone, fresh; never stored
     phone = record.legal_representative_phone
-    limits, moment = settings.MOBILECA_OTP, now()
-    sent = SmsChallenge.objects.filter(phone_digest=_otp_digest(phone))
-    if sent.filter(sent_at__gt=moment - timedelta(minutes=1)).count() >= limits["per_minute"]:
-        raise Conflict(_("验证码发送过于频繁，请一分钟后再试"), code="otp_too_frequent")
-    if sent.filter(sent_at__gt=moment - timedelta(days=1)).count() >= limits["per_day"]:
-        raise Conflict(_("该手机号今日接收验证码次数已达上限"), code="otp_daily_limit")
-    code = f"{secrets.randbelow(10**6):06d}"
-    sms.send(phone=phone, text=f"【e签盾】您的验证码为 {code}，5 分钟内有效，请勿泄露。")
-    SmsChallenge.objects.create(
-        claim=claim,
-        phone_digest=_otp_digest(phone),
-        phone_tail=phone[-4:],
-        code_digest=_otp_digest(code),
-        sent_at=moment,
-        expires_at=moment + timedelta(minutes=limits["valid_minutes"]),
-    )
+    limits, code = settings.MOBILECA_OTP, f"{secrets.randbelow(10**6):06d}"
+    with transaction.atomic(durable=True):
+        # One lock per enterprise (its legal representative's phone): concurrent sends are counted one after another.
+        ShieldEnterprise.objects.select_for_update().filter(uscc=claim.enterprise_uscc).first()
+        moment = now()
+        sent = SmsChallenge.objects.filter(phone_digest=_otp_digest(phone))
+        if sent.filter(sent_at__gt=moment - timedelta(minutes=1)).count() >= limits["per_minute"]:
+            raise Conflict(_("验证码发送过于频繁，请一分钟后再试"), code="otp_too_frequent")
+        if sent.filter(sent_at__gt=moment - timedelta(days=1)).count() >= limits["per_day"]:
+            raise Conflict(_("该手机号今日接收验证码次数已达上限"), code="otp_daily_limit")
+        SmsChallenge.objects.create(
+            claim=claim,
+            phone_digest=_otp_digest(phone),
+            phone_tail=phone[-4:],
+            code_digest=_otp_digest(code),
+            sent_at=moment,
+            expires_at=moment + timedelta(minutes=limits["valid_minutes"]),
+        )
+        text = f"【e签盾】您的验证码为 {code}，5 分钟内有效，请勿泄露。"
+        transaction.on_commit(lambda: sms.send(phone=phone, text=text))  # no network call under the lock
     return phone[-4:]
 
 
@@ -462,7 +477,7 @@ def sms_code_verify(*, ticket: str, account: str, code: str) -> ClaimSession:
             raise Conflict(_("验证码已过期，请重新获取"), code="otp_expired")
         if challenge.attempts >= settings.MOBILECA_OTP["max_tries"]:
             raise Conflict(_("验证码错误次数过多，请重新获取"), code="otp_locked")
-        if not hmac.compare_digest(challenge.code_digest, _otp_digest(code.strip())):
+        if not hmac.compare_digest(challenge.code_digest.encode(), _otp_digest(code.strip()).encode()):
             challenge.attempts += 1
             challenge.save(update_fields=["attempts"])  # kept: the count is what limits guessing
             refusal = InvalidInput(_("验证码错误"), code="otp_wrong")

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_post_parameters
 
 from mobileca.ca import facade as ca_facade
 from mobileca.ca.backends import KeyBackendError
@@ -32,6 +33,18 @@ from mobileca.shield.services import (
 
 log = logging.getLogger(__name__)
 SESSION_ACCOUNT = "shield_account"
+SESSION_ACCOUNT_AT = "shield_account_at"
+PHONE_LOGIN_SECONDS = 30 * 60  # the phone identity is good for one sitting, not for the session's two weeks
+
+
+def _account(request: HttpRequest) -> str:
+    started = request.session.get(SESSION_ACCOUNT_AT, 0)
+    if not isinstance(started, (int, float)) or now().timestamp() - started > PHONE_LOGIN_SECONDS:
+        request.session.pop(SESSION_ACCOUNT, None)
+        return ""
+    return str(request.session.get(SESSION_ACCOUNT, ""))
+
+
 SESSION_LOGIN = "shield_login"
 
 
@@ -39,7 +52,7 @@ def h5_claim(request: HttpRequest, ticket: str, error: str = "", status: int = 2
     """The page a scan opens: which enterprise and platform, whether the code still works, and for the claimant,
     the step the claim stands at (R3.10: scanning again resumes there)."""
     claim = claim_by_ticket(ticket=ticket)
-    account = request.session.get(SESSION_ACCOUNT, "")
+    account = _account(request)
     expired = claim.status == ClaimStatus.WAITING and now() >= claim.ticket_expires_at
     claimant = PhoneAccount.objects.filter(account=claim.claimant_account).first() if claim.claimant_account else None
     credential = Credential.objects.filter(claim=claim).first() if claim.status == ClaimStatus.ACTIVATED else None
@@ -73,7 +86,7 @@ def _step(request: HttpRequest, ticket: str, action: Callable[[str], object]) ->
     """Run one claim step for the signed-in claimant, then show where the claim stands."""
     if request.method != "POST":
         return redirect("shield:h5_claim", ticket=ticket)
-    account = request.session.get(SESSION_ACCOUNT, "")
+    account = _account(request)
     if not account:
         return _refusal(request, _("请先使用支付宝登录"), status=403)
     try:
@@ -101,12 +114,12 @@ def h5_face(request: HttpRequest, ticket: str) -> HttpResponse:
     """「开始人脸识别」: off to the liveness provider (R3.5)."""
     if request.method != "POST":
         return redirect("shield:h5_claim", ticket=ticket)
-    account = request.session.get(SESSION_ACCOUNT, "")
+    account = _account(request)
     if not account:
         return _refusal(request, _("请先使用支付宝登录"), status=403)
     try:
         return redirect(face_check_start(ticket=ticket, account=account))
-    except GatewayError:
+    except (GatewayError, KeyBackendError):
         log.exception("liveness provider failed")
         return h5_claim(request, ticket, error=_("服务暂时不可用，请稍后重试"), status=502)
     except ApplicationError as exc:
@@ -117,12 +130,12 @@ def h5_legal_rep_face(request: HttpRequest, ticket: str) -> HttpResponse:
     """法定代表人认证 → 人脸认证: the claimant, who must be the registered legal representative, faces again (R3.6)."""
     if request.method != "POST":
         return redirect("shield:h5_claim", ticket=ticket)
-    account = request.session.get(SESSION_ACCOUNT, "")
+    account = _account(request)
     if not account:
         return _refusal(request, _("请先使用支付宝登录"), status=403)
     try:
         return redirect(face_check_start(ticket=ticket, account=account, purpose="legal_rep"))
-    except GatewayError:
+    except (GatewayError, KeyBackendError):
         log.exception("liveness provider failed")
         return h5_claim(request, ticket, error=_("服务暂时不可用，请稍后重试"), status=502)
     except ApplicationError as exc:
@@ -134,11 +147,13 @@ def h5_sms_send(request: HttpRequest, ticket: str) -> HttpResponse:
     return _step(request, ticket, lambda account: sms_code_send(ticket=ticket, account=account))
 
 
+@sensitive_post_parameters("code")
 def h5_sms_verify(request: HttpRequest, ticket: str) -> HttpResponse:
     code = request.POST.get("code", "")
     return _step(request, ticket, lambda account: sms_code_verify(ticket=ticket, account=account, code=code))
 
 
+@sensitive_post_parameters("pin", "pin_again")
 def h5_pin(request: HttpRequest, ticket: str) -> HttpResponse:
     """Set the 6-digit PIN twice → 「开通成功」 (R3.7)."""
     pin, again = request.POST.get("pin", ""), request.POST.get("pin_again", "")
@@ -148,13 +163,13 @@ def h5_pin(request: HttpRequest, ticket: str) -> HttpResponse:
 
 
 def h5_face_return(request: HttpRequest) -> HttpResponse:
-    account = request.session.get(SESSION_ACCOUNT, "")
+    account = _account(request)
     check = FaceCheck.objects.select_related("claim").filter(check_id=request.GET.get("check_id", "")).first()
     if not account or check is None or check.account != account:
         return _refusal(request, _("登录已失效，请重新扫码"), status=400)
     try:
         face_check_finish(check_id=check.check_id, account=account)
-    except GatewayError:
+    except (GatewayError, KeyBackendError):
         log.exception("liveness result failed")
         return h5_claim(request, check.claim.ticket, error=_("服务暂时不可用，请稍后重试"), status=502)
     except ApplicationError as exc:
@@ -181,16 +196,19 @@ def h5_login(request: HttpRequest, ticket: str) -> HttpResponse:
 
 def h5_callback(request: HttpRequest) -> HttpResponse:
     login = request.session.pop(SESSION_LOGIN, None)
-    if not login or not secrets.compare_digest(str(login.get("state", "")), request.GET.get("state", "")):
+    if not login or not secrets.compare_digest(
+        str(login.get("state", "")).encode(), request.GET.get("state", "").encode()
+    ):
         return _refusal(request, _("登录已失效，请重新扫码"), status=400)
     try:
         person = identity.exchange(code=request.GET.get("auth_code", ""), nonce=login["nonce"])
-    except GatewayError:
+    except (GatewayError, KeyBackendError):
         log.exception("identity exchange failed")
         return _refusal(request, _("支付宝身份确认失败，请重新扫码"), status=502)
     account = phone_account_record(identity=person)
     request.session.cycle_key()
     request.session[SESSION_ACCOUNT] = account.account
+    request.session[SESSION_ACCOUNT_AT] = now().timestamp()
     try:
         claim_bind(ticket=login["ticket"], account=account.account)
     except ApplicationError as exc:
@@ -205,7 +223,7 @@ def _refusal(request: HttpRequest, message: str, *, status: int) -> HttpResponse
 def h5_certificate(request: HttpRequest, ticket: str, usage: str) -> HttpResponse:
     """The claimant downloads the signing or the encryption certificate (PEM) of their activated credential."""
     claim = claim_by_ticket(ticket=ticket)
-    account = request.session.get(SESSION_ACCOUNT, "")
+    account = _account(request)
     credential = Credential.objects.filter(claim=claim).first()
     if credential is None or not account or account != claim.claimant_account or usage not in ("sign", "encrypt"):
         return _refusal(request, _("只有申领人本人可以查看证书"), status=403)
