@@ -211,6 +211,11 @@ def gateway_settings(public_url: str, keys: Path, environ: Env = env) -> dict[st
             "client_secret_path": str(environ.path("SMS_CLIENT_SECRET_PATH", keys / "sms_client_secret.txt")),
         },
         "sandbox_sms": {"client_secret_path": str(keys / "sms_client_secret.txt")},
+        "bank": {
+            "base_url": environ.string("BANK_BASE_URL", f"{public_url}/sandbox/bank"),
+            "client_secret_path": str(environ.path("BANK_CLIENT_SECRET_PATH", keys / "bank_client_secret.txt")),
+        },
+        "sandbox_bank": {"client_secret_path": str(keys / "bank_client_secret.txt")},
         "sandbox_liveness": {
             "client_secret_path": str(keys / "liveness_client_secret.txt"),
             "private_key_path": str(keys / "liveness_private.pem"),
@@ -245,6 +250,8 @@ MOBILECA_LIVENESS = _gateways["liveness"]
 SANDBOX_LIVENESS = _gateways["sandbox_liveness"]
 MOBILECA_SMS = _gateways["sms"]
 SANDBOX_SMS = _gateways["sandbox_sms"]
+MOBILECA_BANK = _gateways["bank"]
+SANDBOX_BANK = _gateways["sandbox_bank"]
 # Sandbox notification retries follow the real schedules, scaled (0.01: Alipay's first retry after 2.4 s, not 4 min).
 SANDBOX_TIME_SCALE = float(env.decimal("SANDBOX_TIME_SCALE", "0.01"))
 SANDBOX_APPS = [
@@ -255,6 +262,7 @@ SANDBOX_APPS = [
     "mobileca.sandboxes.registry",
     "mobileca.sandboxes.liveness",
     "mobileca.sandboxes.sms",
+    "mobileca.sandboxes.bank",
 ]
 if MOBILECA_DEMO:
     INSTALLED_APPS += SANDBOX_APPS
@@ -276,6 +284,8 @@ MOBILECA_PLATFORM_NAME = env.string("MOBILECA_PLATFORM_NAME", "景德镇市国�
 MOBILECA_CLAIM_QR_MINUTES = env.integer("MOBILECA_CLAIM_QR_MINUTES", default=10)  # §7
 # §7 phone OTP: 6 digits, valid 5 minutes, at most 5 tries, at most 1 send a minute and 10 a day per phone
 MOBILECA_OTP = {"valid_minutes": 5, "max_tries": 5, "per_minute": 1, "per_day": 10}
+# §7 forward transfer: a random ¥0.01–0.99, to be entered within 7 days; more than 3 wrong entries fail it
+MOBILECA_FORWARD_TRANSFER = {"valid_days": 7, "max_wrong": 3}
 
 MOBILECA_SUPPORT = {
     "phone": env.string("MOBILECA_SUPPORT_PHONE", "0798-8888 6666"),

@@ -28,6 +28,8 @@ MOBILECA_LIVENESS = _gateways["liveness"]
 SANDBOX_LIVENESS = _gateways["sandbox_liveness"]
 MOBILECA_SMS = _gateways["sms"]
 SANDBOX_SMS = _gateways["sandbox_sms"]
+MOBILECA_BANK = _gateways["bank"]
+SANDBOX_BANK = _gateways["sandbox_bank"]
 
 MOBILECA_CA = {
     **MOBILECA_CA,

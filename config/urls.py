@@ -26,4 +26,5 @@ if settings.MOBILECA_DEMO:
         path("sandbox/registry/", include("mobileca.sandboxes.registry.urls")),
         path("sandbox/liveness/", include("mobileca.sandboxes.liveness.urls")),
         path("sandbox/sms/", include("mobileca.sandboxes.sms.urls")),
+        path("sandbox/bank/", include("mobileca.sandboxes.bank.urls")),
     ]

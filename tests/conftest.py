@@ -30,6 +30,7 @@ SEED_MIGRATIONS = [
     "mobileca.payments.migrations.0002_finance_group",
     "mobileca.sandboxes.identity.migrations.0001_initial",
     "mobileca.sandboxes.registry.migrations.0001_initial",
+    "mobileca.sandboxes.bank.migrations.0001_initial",
 ]
 
 
@@ -72,6 +73,7 @@ def gateway_transport(monkeypatch: pytest.MonkeyPatch) -> DjangoTestTransport:
     monkeypatch.setattr("mobileca.shield.registry.http_client", lambda: httpx.Client(transport=transport))
     monkeypatch.setattr("mobileca.shield.liveness.http_client", lambda: httpx.Client(transport=transport))
     monkeypatch.setattr("mobileca.shield.sms.http_client", lambda: httpx.Client(transport=transport))
+    monkeypatch.setattr("mobileca.shield.bank.http_client", lambda: httpx.Client(transport=transport))
     return transport
 
 

@@ -720,3 +720,78 @@ def test_a_card_whose_claim_page_was_closed_still_shows_its_activation_on_the_ca
     page = bidder_client.get("/ca/cards/").content.decode()
     registered.refresh_from_db()
     assert registered.status == "active" and Credential.objects.get().service_no in page
+
+
+# --- 对公打款认证: 正向打款 (R3.6, §7) -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def corporate_account(registered: Card) -> str:
+    from mobileca.sandboxes.bank.models import Account
+
+    Account.objects.create(
+        number="6222000011112222333", bank_name="中国工商银行", holder_name=registered.enterprise.name
+    )
+    return "6222000011112222333"
+
+
+def _received(number: str) -> str:
+    from mobileca.sandboxes.bank.models import Transfer
+
+    return f"{Transfer.objects.filter(to_number=number).latest('booked_at').amount:.2f}"
+
+
+def test_an_employee_verifies_the_enterprise_by_forward_transfer_and_becomes_its_admin(
+    bidder_client: Client, registered: Card, corporate_account: str, ca_ready: None
+) -> None:
+    # R3.6 对公打款认证 (正向打款), R3.9: a claimant who is not the legal representative; the first verifier is admin
+    from mobileca.shield.models import ForwardTransfer, ShieldEnterprise
+
+    phone, ticket = _to_enterprise_verification(bidder_client, registered, user_id="2088102000000003")  # 张小工
+    form = {"bank_name": "中国工商银行", "account_name": registered.enterprise.name, "account_no": corporate_account}
+    page = phone.post(f"/h5/claim/{ticket}/transfer/start/", form, follow=True).content.decode()
+    assert "已向尾号 2333 的对公账户打款" in page
+    received = _received(corporate_account)
+    assert "0.01" <= received <= "0.99"
+    account_page = Client().get(f"/sandbox/bank/accounts/{corporate_account}/").content.decode()
+    assert f"¥{received}" in account_page  # visible on the bank sandbox's statement
+    assert received not in str(list(ForwardTransfer.objects.values_list()))  # only a digest is kept
+    wrong = "0.01" if received != "0.01" else "0.02"
+    assert phone.post(f"/h5/claim/{ticket}/transfer/confirm/", {"amount": wrong}).status_code == 400
+    page = phone.post(f"/h5/claim/{ticket}/transfer/confirm/", {"amount": received}, follow=True).content.decode()
+    assert "设置 PIN 码" in page
+    enterprise = ShieldEnterprise.objects.get()
+    assert (enterprise.verification_method, enterprise.admin_account) == ("forward_transfer", "2088102000000003")
+
+
+def test_forward_transfer_refusals_fourth_wrong_amount_expiry_and_wrong_account_name(
+    bidder_client: Client, registered: Card, corporate_account: str, ca_ready: None
+) -> None:
+    # §7: more than 3 wrong entries fail it; 7 days; the account name must be the enterprise's
+    from mobileca.sandboxes.bank.models import Transfer
+    from mobileca.shield.models import ForwardTransfer, ShieldEnterprise
+
+    phone, ticket = _to_enterprise_verification(bidder_client, registered, user_id="2088102000000003")
+    bad_name = {"bank_name": "工行", "account_name": "别的公司", "account_no": corporate_account}
+    refused = phone.post(f"/h5/claim/{ticket}/transfer/start/", bad_name)
+    assert refused.status_code == 400 and not Transfer.objects.exists() and not ForwardTransfer.objects.exists()
+
+    form = {"bank_name": "工行", "account_name": registered.enterprise.name, "account_no": corporate_account}
+    phone.post(f"/h5/claim/{ticket}/transfer/start/", form)
+    received = _received(corporate_account)
+    wrong = "0.01" if received != "0.01" else "0.02"
+    for _ in range(3):
+        assert phone.post(f"/h5/claim/{ticket}/transfer/confirm/", {"amount": wrong}).status_code == 400
+    fourth = phone.post(f"/h5/claim/{ticket}/transfer/confirm/", {"amount": wrong})
+    assert fourth.status_code == 409 and "错误次数过多" in fourth.content.decode()
+    assert ForwardTransfer.objects.get().status == "failed" and ShieldEnterprise.objects.get().verified_at is None
+    # the right amount no longer helps: that verification is over
+    assert phone.post(f"/h5/claim/{ticket}/transfer/confirm/", {"amount": received}).status_code == 409
+
+    phone.post(f"/h5/claim/{ticket}/transfer/start/", form)  # a new one
+    fresh = _received(corporate_account)
+    # seven days later (the phone signs in again by then; here the deadline is moved instead)
+    ForwardTransfer.objects.filter(status="pending").update(expires_at=now() - timedelta(seconds=1))
+    expired = phone.post(f"/h5/claim/{ticket}/transfer/confirm/", {"amount": fresh})
+    assert expired.status_code == 409 and "7 天" in expired.content.decode()
+    assert ClaimSession.objects.get().step == "enterprise_verify"

@@ -47,6 +47,7 @@ def test_without_demo_mode_sandbox_gateways_and_demo_keys_refuse_to_start(settin
     settings.MOBILECA_REGISTRY = {"base_url": "https://registry.example.cn", "public_key_path": str(tmp_path / "r.pem")}
     settings.MOBILECA_LIVENESS = {"base_url": "https://face.example.cn", "public_key_path": str(tmp_path / "f.pem")}
     settings.MOBILECA_SMS = {"base_url": "https://sms.example.cn", "client_secret_path": str(tmp_path / "s.txt")}
+    settings.MOBILECA_BANK = {"base_url": "https://bank.example.cn", "client_secret_path": str(tmp_path / "b.txt")}
     refuse_sandbox_gateways_outside_demo()  # configured for production: starts
 
 

@@ -24,6 +24,7 @@ def refuse_sandbox_gateways_outside_demo() -> None:
             ("REGISTRY_BASE_URL", settings.MOBILECA_REGISTRY["base_url"]),
             ("LIVENESS_BASE_URL", settings.MOBILECA_LIVENESS["base_url"]),
             ("SMS_BASE_URL", settings.MOBILECA_SMS["base_url"]),
+            ("BANK_BASE_URL", settings.MOBILECA_BANK["base_url"]),
         )
         if "/sandbox/" in url
     ]

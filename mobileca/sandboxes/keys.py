@@ -25,6 +25,7 @@ APIV3_KEY_FILE = "wechatpay_apiv3.key"
 IDENTITY_SECRET_FILE = "identity_client_secret.txt"  # noqa: S105 - a file name
 LIVENESS_SECRET_FILE = "liveness_client_secret.txt"  # noqa: S105 - a file name
 SMS_SECRET_FILE = "sms_client_secret.txt"  # noqa: S105 - a file name
+BANK_SECRET_FILE = "bank_client_secret.txt"  # noqa: S105 - a file name
 
 
 def ensure_keys(directory: Path) -> Path:
@@ -48,7 +49,7 @@ def ensure_keys(directory: Path) -> Path:
     if not apiv3.exists():
         apiv3.write_text(secrets.token_hex(16))  # 32 characters, as WeChat's APIv3 key
         apiv3.chmod(0o600)
-    for name in (IDENTITY_SECRET_FILE, LIVENESS_SECRET_FILE, SMS_SECRET_FILE):
+    for name in (IDENTITY_SECRET_FILE, LIVENESS_SECRET_FILE, SMS_SECRET_FILE, BANK_SECRET_FILE):
         secret = directory / name
         if not secret.exists():
             secret.write_text(secrets.token_urlsafe(24))

@@ -165,3 +165,21 @@ class SmsChallenge(models.Model):
 
     def __str__(self) -> str:
         return f"sms to ***{self.phone_tail}"
+
+
+class ForwardTransfer(models.Model):
+    """正向打款 (R3.6): the service pays a random ¥0.01–0.99 into the enterprise's corporate account; the claimant
+    enters the amount received, within 7 days, with at most 3 wrong entries (§7)."""
+
+    claim = models.ForeignKey(ClaimSession, on_delete=models.PROTECT, related_name="forward_transfers")
+    bank_name = models.CharField(max_length=100)
+    account_name = models.CharField(max_length=200)
+    account_no_tail = models.CharField(max_length=4)
+    amount_digest = models.CharField(max_length=64)
+    wrong_entries = models.PositiveSmallIntegerField(default=0)
+    status = models.CharField(max_length=10, default="pending")  # pending | verified | failed
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"forward transfer to ***{self.account_no_tail} ({self.status})"

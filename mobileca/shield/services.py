@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import secrets
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from argon2 import PasswordHasher
 from django.conf import settings
@@ -23,7 +24,7 @@ from mobileca.core.clock import now
 from mobileca.core.errors import ApplicationError, Conflict, InvalidInput, NotFound, PermissionDenied
 from mobileca.core.states import ensure_transition
 from mobileca.core.validators import is_valid_uscc
-from mobileca.shield import liveness, registry, sms
+from mobileca.shield import bank, liveness, registry, sms
 from mobileca.shield.identity import PhoneIdentity
 from mobileca.shield.models import (
     CLAIM_TRANSITIONS,
@@ -33,6 +34,7 @@ from mobileca.shield.models import (
     ClaimStep,
     Credential,
     FaceCheck,
+    ForwardTransfer,
     PhoneAccount,
     ShieldEnterprise,
     SmsChallenge,
@@ -486,6 +488,88 @@ def sms_code_verify(*, ticket: str, account: str, code: str) -> ClaimSession:
             challenge.save(update_fields=["verified_at"])
             _enterprise_verified(claim, account, method="legal_rep_sms")
             _move(claim, ClaimStep.PIN, ClaimStep.ENTERPRISE_VERIFY)
+    if refusal is not None:
+        raise refusal
+    return claim
+
+
+# --- 对公打款认证: 正向打款 (R3.6, §7) ----------------------------------------------------------------------------
+
+
+def forward_transfer_start(
+    *, ticket: str, account: str, bank_name: str, account_name: str, account_no: str
+) -> ForwardTransfer:
+    """The claimant gives the corporate account (its name must be the enterprise's); the service pays a random small
+    amount into it and waits for the claimant to enter what arrived."""
+    claim = ClaimSession.objects.filter(ticket=ticket).first()
+    if claim is None or claim.claimant_account != account or claim.status != ClaimStatus.BOUND:
+        raise PermissionDenied(_("只有申领人本人可以继续此申领"), code="not_claimant")
+    if claim.step != ClaimStep.ENTERPRISE_VERIFY:
+        raise Conflict(_("申领步骤已变化，请刷新页面"), code="wrong_step")
+    enterprise = ShieldEnterprise.objects.get(uscc=claim.enterprise_uscc)
+    account_no, account_name = account_no.replace(" ", ""), account_name.strip()
+    if account_name != enterprise.name:
+        raise InvalidInput(_("对公账户户名须与企业名称一致"), code="account_name_mismatch")
+    if not (account_no.isdigit() and 8 <= len(account_no) <= 32) or not bank_name.strip():
+        raise InvalidInput(_("请填写开户银行和正确的对公账号"), code="bad_account")
+    amount = Decimal(secrets.randbelow(99) + 1) / 100  # ¥0.01–0.99
+    bank.pay(to_number=account_no, to_name=account_name, amount=amount, memo="e签盾企业认证")  # before any lock
+    moment = now()
+    with transaction.atomic(durable=True):
+        claim = _claim_of_claimant(ticket, account)
+        ForwardTransfer.objects.filter(claim=claim, status="pending").update(status="failed")  # a new one replaces
+        transfer = ForwardTransfer.objects.create(
+            claim=claim,
+            bank_name=bank_name.strip()[:100],
+            account_name=account_name,
+            account_no_tail=account_no[-4:],
+            amount_digest=_otp_digest(f"{amount:.2f}"),
+            created_at=moment,
+            expires_at=moment + timedelta(days=settings.MOBILECA_FORWARD_TRANSFER["valid_days"]),
+        )
+        audit_record(
+            action="claim.forward_transfer_sent",
+            subject=f"claim:{claim.pk}",
+            actor=Actor("phone", account),
+            data={"account_tail": account_no[-4:]},
+        )
+    return transfer
+
+
+def forward_transfer_confirm(*, ticket: str, account: str, amount: str) -> ClaimSession:
+    """The amount received: right → the enterprise is verified (the claimant becomes its admin if it is the first);
+    more than 3 wrong entries, or 7 days, fail this verification."""
+    try:
+        entered = Decimal(amount.strip().removeprefix("¥"))
+    except ArithmeticError:
+        entered = Decimal(-1)
+    refusal: ApplicationError | None = None
+    with transaction.atomic(durable=True):
+        claim = _claim_of_claimant(ticket, account)
+        if claim.step != ClaimStep.ENTERPRISE_VERIFY:
+            raise Conflict(_("申领步骤已变化，请刷新页面"), code="wrong_step")
+        transfer = ForwardTransfer.objects.select_for_update().filter(claim=claim, status="pending").first()
+        if transfer is None:
+            raise Conflict(_("请先发起对公打款"), code="transfer_missing")
+        if now() >= transfer.expires_at:
+            transfer.status = "failed"
+            transfer.save(update_fields=["status"])
+            refusal = Conflict(_("打款验证已超过 7 天有效期，请重新发起"), code="transfer_expired")
+        elif entered.is_finite() and hmac.compare_digest(
+            transfer.amount_digest.encode(), _otp_digest(f"{entered:.2f}").encode()
+        ):
+            transfer.status = "verified"
+            transfer.save(update_fields=["status"])
+            _enterprise_verified(claim, account, method="forward_transfer")
+            _move(claim, ClaimStep.PIN, ClaimStep.ENTERPRISE_VERIFY)
+        else:
+            transfer.wrong_entries += 1
+            if transfer.wrong_entries > settings.MOBILECA_FORWARD_TRANSFER["max_wrong"]:
+                transfer.status = "failed"
+                refusal = Conflict(_("金额错误次数过多，本次打款验证失败，请重新发起"), code="transfer_failed")
+            else:
+                refusal = InvalidInput(_("金额不正确，请核对到账金额"), code="transfer_wrong_amount")
+            transfer.save(update_fields=["wrong_entries", "status"])
     if refusal is not None:
         raise refusal
     return claim

@@ -26,6 +26,8 @@ from mobileca.shield.services import (
     enterprise_create,
     face_check_finish,
     face_check_start,
+    forward_transfer_confirm,
+    forward_transfer_start,
     phone_account_record,
     sms_code_send,
     sms_code_verify,
@@ -57,6 +59,7 @@ def h5_claim(request: HttpRequest, ticket: str, error: str = "", status: int = 2
     claimant = PhoneAccount.objects.filter(account=claim.claimant_account).first() if claim.claimant_account else None
     credential = Credential.objects.filter(claim=claim).first() if claim.status == ClaimStatus.ACTIVATED else None
     sms_sent = claim.sms_challenges.filter(verified_at__isnull=True).order_by("-sent_at").first()
+    transfer = claim.forward_transfers.filter(status="pending").order_by("-created_at").first()
     certificates = (
         [
             ca_facade.certificate_info(serial_hex=serial)
@@ -75,6 +78,7 @@ def h5_claim(request: HttpRequest, ticket: str, error: str = "", status: int = 2
             "claimant": claimant,
             "credential": credential,
             "sms_sent": sms_sent,
+            "transfer": transfer,
             "certificates": certificates,
             "error": error,
         },
@@ -151,6 +155,19 @@ def h5_sms_send(request: HttpRequest, ticket: str) -> HttpResponse:
 def h5_sms_verify(request: HttpRequest, ticket: str) -> HttpResponse:
     code = request.POST.get("code", "")
     return _step(request, ticket, lambda account: sms_code_verify(ticket=ticket, account=account, code=code))
+
+
+def h5_transfer_start(request: HttpRequest, ticket: str) -> HttpResponse:
+    """对公打款认证 → 正向打款: the corporate account; the service pays a small amount into it (R3.6)."""
+    fields = {key: request.POST.get(key, "") for key in ("bank_name", "account_name", "account_no")}
+    return _step(request, ticket, lambda account: forward_transfer_start(ticket=ticket, account=account, **fields))
+
+
+def h5_transfer_confirm(request: HttpRequest, ticket: str) -> HttpResponse:
+    amount = request.POST.get("amount", "")
+    return _step(
+        request, ticket, lambda account: forward_transfer_confirm(ticket=ticket, account=account, amount=amount)
+    )
 
 
 @sensitive_post_parameters("pin", "pin_again")
