@@ -795,3 +795,18 @@ def test_forward_transfer_refusals_fourth_wrong_amount_expiry_and_wrong_account_
     expired = phone.post(f"/h5/claim/{ticket}/transfer/confirm/", {"amount": fresh})
     assert expired.status_code == 409 and "7 天" in expired.content.decode()
     assert ClaimSession.objects.get().step == "enterprise_verify"
+
+
+def test_wrong_sms_codes_across_resends_are_capped_per_claim(
+    bidder_client: Client, registered: Card, ca_ready: None, django_capture_on_commit_callbacks
+) -> None:
+    from mobileca.shield.models import SmsChallenge
+    from mobileca.shield.services import sms_code_send
+
+    _phone, ticket = _to_enterprise_verification(bidder_client, registered)
+    with django_capture_on_commit_callbacks(execute=True):
+        sms_code_send(ticket=ticket, account="2088102000000001")
+    SmsChallenge.objects.update(attempts=15)  # three codes' worth of wrong tries
+    with clock.frozen(now() + timedelta(minutes=2)), pytest.raises(Conflict) as refused:
+        sms_code_send(ticket=ticket, account="2088102000000001")
+    assert refused.value.code == "otp_claim_locked" and SmsChallenge.objects.count() == 1

@@ -286,3 +286,59 @@ def test_two_people_claiming_the_same_qr_code_at_once_make_exactly_one_binding(b
     assert len(results) == 2 and len(refusals) == 1, results
     bound = ClaimSession.objects.get()
     assert bound.status == "bound" and bound.claimant_account in {"2088000000000001", "2088000000000002"}
+
+
+def test_parallel_sms_sends_respect_the_one_a_minute_limit(bidder: User, finance: User) -> None:
+    # §7: at most 1 send a minute per phone, even when requests race
+    from mobileca.ca.services import ca_init
+    from mobileca.sandboxes.registry.models import RegisteredEnterprise
+    from mobileca.shield.models import ClaimSession, ClaimStep, PhoneAccount, ShieldEnterprise, SmsChallenge
+    from mobileca.shield.services import resident_id_digest, sms_code_send
+
+    ca_init()
+    uscc = bidder.enterprise.uscc
+    RegisteredEnterprise.objects.create(
+        uscc=uscc,
+        name="测试",
+        legal_representative="王建国",
+        legal_representative_id="360202197001010014",
+        legal_representative_phone="13907980001",
+    )
+    ShieldEnterprise.objects.create(
+        uscc=uscc,
+        name="测试",
+        legal_representative="王建国",
+        legal_representative_id_digest=resident_id_digest("360202197001010014"),
+        created_by_account="a",
+        created_at=now_(),
+    )
+    PhoneAccount.objects.create(
+        account="2088102000000001",
+        name="王建国",
+        resident_id_digest=resident_id_digest("360202197001010014"),
+        resident_id_tail="0014",
+        phone_tail="0001",
+        first_seen_at=now_(),
+        last_seen_at=now_(),
+    )
+    claim = ClaimSession.objects.create(
+        card_ref="C",
+        platform="p",
+        enterprise_name="测试",
+        enterprise_uscc=uscc,
+        ticket="T",
+        ticket_expires_at=now_(),
+        status="bound",
+        claimant_account="2088102000000001",
+        step=ClaimStep.ENTERPRISE_VERIFY,
+        created_at=now_(),
+    )
+    results = _race(lambda: sms_code_send(ticket=claim.ticket, account="2088102000000001"))
+    assert len(results) == 2 and sum(isinstance(result, Conflict) for result in results) == 1, results
+    assert SmsChallenge.objects.count() == 1
+
+
+def now_():
+    from mobileca.core.clock import now
+
+    return now()

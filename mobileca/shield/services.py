@@ -435,6 +435,9 @@ def sms_code_send(*, ticket: str, account: str) -> str:
         raise PermissionDenied(_("只有申领人本人可以继续此申领"), code="not_claimant")
     if claim.step != ClaimStep.ENTERPRISE_VERIFY:
         raise Conflict(_("申领步骤已变化，请刷新页面"), code="wrong_step")
+    failures = sum(SmsChallenge.objects.filter(claim=claim).values_list("attempts", flat=True))
+    if failures >= settings.MOBILECA_OTP["max_failures_per_claim"]:
+        raise Conflict(_("验证码错误次数过多，请改用其他认证方式"), code="otp_claim_locked")
     record = _refuse_unless_legal_representative(claim, person)  # the registry's phone, fresh; never stored
     phone = record.legal_representative_phone
     limits, code = settings.MOBILECA_OTP, f"{secrets.randbelow(10**6):06d}"
