@@ -237,6 +237,16 @@ def gateway_settings(public_url: str, keys: Path, environ: Env = env) -> dict[st
     }
 
 
+def gateway_globals(public_url: str, keys: Path) -> dict[str, dict[str, str]]:
+    """The gateway and sandbox settings under their setting names (the test settings rebind them all at once):
+    "alipay" → MOBILECA_ALIPAY, "sandbox_alipay" → SANDBOX_ALIPAY."""
+    named = {}
+    for name, value in gateway_settings(public_url, keys).items():
+        sandbox = name.startswith("sandbox_")
+        named[("SANDBOX_" + name.removeprefix("sandbox_") if sandbox else "MOBILECA_" + name).upper()] = value
+    return named
+
+
 _gateways = gateway_settings(MOBILECA_PUBLIC_URL, MOBILECA_KEYS_DIR)
 MOBILECA_ALIPAY = _gateways["alipay"]
 MOBILECA_WECHATPAY = _gateways["wechatpay"]

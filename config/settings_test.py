@@ -5,7 +5,7 @@ import tempfile
 from pathlib import Path
 
 from config.settings import *  # noqa: F403
-from config.settings import HUEY, INSTALLED_APPS, MOBILECA_CA, SANDBOX_APPS, gateway_settings
+from config.settings import HUEY, INSTALLED_APPS, MOBILECA_CA, SANDBOX_APPS, gateway_globals
 from mobileca.sandboxes.keys import ensure_keys
 
 HUEY = {**HUEY, "immediate": True}
@@ -15,21 +15,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed on
 
 MOBILECA_PUBLIC_URL = "http://testserver"
 MOBILECA_KEYS_DIR = ensure_keys(Path(tempfile.gettempdir()) / "mobileca-test-keys")
-_gateways = gateway_settings(MOBILECA_PUBLIC_URL, MOBILECA_KEYS_DIR)
-MOBILECA_ALIPAY = _gateways["alipay"]
-MOBILECA_WECHATPAY = _gateways["wechatpay"]
-SANDBOX_ALIPAY = _gateways["sandbox_alipay"]
-SANDBOX_WECHATPAY = _gateways["sandbox_wechatpay"]
-MOBILECA_IDENTITY = _gateways["identity"]
-SANDBOX_IDENTITY = _gateways["sandbox_identity"]
-MOBILECA_REGISTRY = _gateways["registry"]
-SANDBOX_REGISTRY = _gateways["sandbox_registry"]
-MOBILECA_LIVENESS = _gateways["liveness"]
-SANDBOX_LIVENESS = _gateways["sandbox_liveness"]
-MOBILECA_SMS = _gateways["sms"]
-SANDBOX_SMS = _gateways["sandbox_sms"]
-MOBILECA_BANK = _gateways["bank"]
-SANDBOX_BANK = _gateways["sandbox_bank"]
+globals().update(gateway_globals(MOBILECA_PUBLIC_URL, MOBILECA_KEYS_DIR))  # every MOBILECA_*/SANDBOX_* gateway
 
 MOBILECA_CA = {
     **MOBILECA_CA,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 
 import pytest
 from django.db import connection
@@ -16,33 +15,9 @@ from mobileca.orders.models import Order
 from mobileca.payments.models import Payment, PaymentEvent
 from mobileca.payments.services import checkout, remittance_confirm
 from tests.conftest import PRICE, actor_of, make_offline_order
+from tests.races import race as _race
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def _race(work: Callable[[], object], threads: int = 2) -> list[object]:
-    """Run ``work`` in several threads released at the same instant; return each result or exception."""
-    barrier = threading.Barrier(threads)
-    results: list[object] = []
-    lock = threading.Lock()
-
-    def run() -> None:
-        barrier.wait()
-        try:
-            outcome: object = work()
-        except Exception as exc:  # noqa: BLE001 - the test inspects what each thread got
-            outcome = exc
-        finally:
-            connection.close()
-        with lock:
-            results.append(outcome)
-
-    workers = [threading.Thread(target=run) for _ in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=30)
-    return results
 
 
 def test_two_finance_confirmations_at_once_pay_once_and_make_one_card(bidder: User, finance: User) -> None:

@@ -31,7 +31,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
-from django.db import connection
 from django.http import HttpResponse
 from django.test import Client
 from django.urls import reverse
@@ -56,6 +55,7 @@ from mobileca.sandboxes.wechatpay import tasks as sandbox_tasks
 from mobileca.sandboxes.wechatpay.models import Callback, Trade
 from mobileca.sandboxes.wechatpay.signing import encrypt_resource, signed_headers
 from tests.conftest import PRICE, actor_of
+from tests.races import race as _race
 from tests.transport import DjangoTestTransport
 
 NOTIFY_PATH = "/payments/notify/wechatpay/"
@@ -412,31 +412,6 @@ def test_second_callback_with_another_id_for_the_same_transaction_is_the_same_mo
     assert payment.settled_by_event == f"wechatpay:{trade.transaction_id}"
     assert "payment.extra_credit" not in audit_actions(payment)
     assert audit_actions(payment).count("payment.paid") == 1
-
-
-def _race(work: Callable[[], object], threads: int = 2) -> list[object]:
-    """Run ``work`` in several threads released at the same instant; return each result or exception."""
-    barrier = threading.Barrier(threads)
-    results: list[object] = []
-    lock = threading.Lock()
-
-    def run() -> None:
-        barrier.wait()
-        try:
-            outcome: object = work()
-        except Exception as exc:  # noqa: BLE001 - the test inspects what each thread got
-            outcome = exc
-        finally:
-            connection.close()
-        with lock:
-            results.append(outcome)
-
-    workers = [threading.Thread(target=run) for _ in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=30)
-    return results
 
 
 @pytest.mark.postgres
