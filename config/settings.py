@@ -214,6 +214,8 @@ def gateway_settings(public_url: str, keys: Path, environ: Env = env) -> dict[st
         "bank": {
             "base_url": environ.string("BANK_BASE_URL", f"{public_url}/sandbox/bank"),
             "client_secret_path": str(environ.path("BANK_CLIENT_SECRET_PATH", keys / "bank_client_secret.txt")),
+            # 反向打款: the service's collection account, under which the bank opens one account per application
+            "collection_account": environ.string("BANK_COLLECTION_ACCOUNT", "9550880200000001000"),
         },
         "sandbox_bank": {"client_secret_path": str(keys / "bank_client_secret.txt")},
         "sandbox_liveness": {
@@ -296,6 +298,8 @@ MOBILECA_CLAIM_QR_MINUTES = env.integer("MOBILECA_CLAIM_QR_MINUTES", default=10)
 MOBILECA_OTP = {"valid_minutes": 5, "max_tries": 5, "per_minute": 1, "per_day": 10, "max_failures_per_claim": 15}
 # §7 forward transfer: a random ¥0.01–0.99, to be entered within 7 days; more than 3 wrong entries fail it
 MOBILECA_FORWARD_TRANSFER = {"valid_days": 7, "max_wrong": 3}
+# §7 reverse transfer: ¥0.01 from the corporate account to a per-application account with a memo, within 7 days
+MOBILECA_REVERSE_TRANSFER = {"amount": "0.01", "valid_days": "7"}
 
 MOBILECA_SUPPORT = {
     "phone": env.string("MOBILECA_SUPPORT_PHONE", "0798-8888 6666"),

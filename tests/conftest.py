@@ -31,6 +31,8 @@ SEED_MIGRATIONS = [
     "mobileca.sandboxes.identity.migrations.0001_initial",
     "mobileca.sandboxes.registry.migrations.0001_initial",
     "mobileca.sandboxes.bank.migrations.0001_initial",
+    "mobileca.sandboxes.bank.migrations.0002_sub_accounts",
+    "mobileca.sandboxes.identity.migrations.0002_more_people",
 ]
 
 

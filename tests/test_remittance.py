@@ -67,7 +67,7 @@ def test_voucher_upload_accepts_pdf_and_png_and_lists_them_as_waiting(bidder_cli
     [
         ("evil.pdf", b"MZ\x90\x00 this is an executable", "凭证只支持 PDF、JPEG、PNG 格式"),
         ("note.txt", b"hello", "凭证只支持 PDF、JPEG、PNG 格式"),
-        ("empty.pdf", b"", "请选择要上传的汇款凭证"),
+        ("empty.pdf", b"", "请选择要上传的"),
     ],
 )
 def test_voucher_of_wrong_type_is_refused_and_nothing_is_stored(

@@ -1,29 +1,11 @@
 from __future__ import annotations
 
-import os
-
 from django.conf import settings
-from django.core.files.storage import FileSystemStorage
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from mobileca.core.uploads import private_storage
 from mobileca.orders.models import PaymentChannel
-
-
-class PrivateStorage(FileSystemStorage):
-    """Files outside any public URL. The root is read from settings at each use, not frozen at import."""
-
-    @property
-    def base_location(self) -> str:
-        return str(settings.PRIVATE_MEDIA_ROOT)
-
-    @property
-    def location(self) -> str:
-        return os.path.abspath(self.base_location)
-
-
-def private_storage() -> FileSystemStorage:
-    return PrivateStorage()
 
 
 class PaymentStatus(models.TextChoices):

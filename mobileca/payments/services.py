@@ -26,6 +26,7 @@ from mobileca.core.errors import Conflict, InvalidInput, NotFound
 from mobileca.core.ids import BEIJING, MEMO_ALPHABET, MEMO_PREFIX, is_valid_memo_code, new_memo_code, new_order_no
 from mobileca.core.money import yuan
 from mobileca.core.states import ensure_transition
+from mobileca.core.uploads import sniff_voucher_type
 from mobileca.orders.models import Order, OrderKind, OrderStatus, PaymentChannel
 from mobileca.orders.services import order_attach_card, order_close, order_create, order_mark_paid
 from mobileca.payments.locks import lock_payment_with_order
@@ -40,7 +41,6 @@ from mobileca.payments.models import (
     StatementLine,
     VoucherStatus,
 )
-from mobileca.payments.uploads import sniff_voucher_type
 
 log = logging.getLogger(__name__)
 

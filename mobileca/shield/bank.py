@@ -1,9 +1,14 @@
-"""The bank: the signing service pays from its verification account (正向打款). URL and credential from settings."""
+"""The bank, as the signing service uses it: pay from the verification account (正向打款), open an account per
+application under the collection account and read that account's statement (反向打款). URL and credential from
+settings."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import httpx
 from django.conf import settings
@@ -16,19 +21,75 @@ def http_client() -> httpx.Client:
     return httpx.Client(timeout=httpx.Timeout(10.0, connect=5.0))
 
 
-def pay(*, to_number: str, to_name: str, amount: Decimal, memo: str) -> None:
+def _call(method: str, path: str, **kwargs: Any) -> httpx.Response:
     conf = settings.MOBILECA_BANK
     secret = Path(conf["client_secret_path"]).read_text().strip()
     try:
         with http_client() as client:
-            response = client.post(
-                f"{conf['base_url']}/v1/transfers",
-                json={"to_number": to_number, "to_name": to_name, "amount": f"{amount:.2f}", "memo": memo},
-                headers={"Authorization": f"Bearer {secret}"},
+            return client.request(
+                method, f"{conf['base_url']}{path}", headers={"Authorization": f"Bearer {secret}"}, **kwargs
             )
     except httpx.TransportError as exc:
         raise RetryableGatewayError(f"bank unreachable: {exc!r}") from exc
+
+
+def pay(*, to_number: str, to_name: str, amount: Decimal, memo: str) -> None:
+    response = _call(
+        "POST",
+        "/v1/transfers",
+        json={"to_number": to_number, "to_name": to_name, "amount": f"{amount:.2f}", "memo": memo},
+    )
     if response.status_code in (400, 404):
         raise InvalidInput(str(response.json().get("message") or "收款账户信息有误"), code="bank_refused")
     if response.status_code != 200:
         raise FinalGatewayError(f"bank said {response.status_code}")
+
+
+@dataclass(frozen=True)
+class SubAccount:
+    number: str
+    holder_name: str
+    bank_name: str
+
+
+def open_sub_account(*, reference: str) -> SubAccount:
+    """An account under the collection account for one application (the same one again for the same reference)."""
+    response = _call("POST", "/v1/sub-accounts", json={"reference": reference})
+    if response.status_code != 200:
+        raise FinalGatewayError(f"bank said {response.status_code} opening a sub-account")
+    data = response.json()
+    return SubAccount(number=str(data["number"]), holder_name=str(data["holder_name"]), bank_name=str(data["bank"]))
+
+
+@dataclass(frozen=True)
+class Credit:
+    bank_ref: str
+    sequence: int
+    to_number: str
+    from_number: str
+    amount: Decimal
+    memo: str
+    booked_at: datetime
+
+
+def credits_after(*, sequence: int, limit: int = 200) -> list[Credit]:
+    """The collection account's credits (its sub-accounts' included) booked after ``sequence``, in order."""
+    account = settings.MOBILECA_BANK["collection_account"]
+    response = _call("GET", f"/v1/accounts/{account}/credits", params={"after": sequence, "limit": limit})
+    if response.status_code != 200:
+        raise FinalGatewayError(f"bank said {response.status_code} reading the statement")
+    try:
+        return [
+            Credit(
+                bank_ref=str(row["id"]),
+                sequence=int(row["id"]),
+                to_number=str(row["to_number"]),
+                from_number=str(row["from_number"]),
+                amount=Decimal(str(row["amount"])),
+                memo=str(row.get("memo", "")),
+                booked_at=datetime.fromisoformat(str(row["booked_at"])),
+            )
+            for row in response.json()["credits"]
+        ]
+    except (KeyError, ValueError, ArithmeticError) as exc:
+        raise FinalGatewayError(f"bank statement unreadable: {exc!r}") from exc

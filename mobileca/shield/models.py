@@ -3,6 +3,8 @@ from __future__ import annotations
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from mobileca.core.uploads import private_storage
+
 
 class ClaimStatus(models.TextChoices):
     WAITING = "waiting", _("等待扫码")
@@ -27,6 +29,7 @@ class ClaimStep(models.TextChoices):
     AGREEMENT = "agreement", _("阅读协议")
     FACE = "face", _("人脸识别")
     ENTERPRISE_VERIFY = "enterprise_verify", _("企业实名认证")
+    APPROVAL = "approval", _("等待管理员审批")
     PIN = "pin", _("设置 PIN 码")
     DONE = "done", _("开通成功")
 
@@ -75,6 +78,10 @@ class PhoneAccount(models.Model):
     # Sealed under the master key of the CA back-end (AAD = phone:<account>): the face check needs it in full.
     resident_id_sealed = models.BinaryField(default=b"")
     phone_tail = models.CharField(max_length=4)
+    # The phone number: a keyed digest to match a member the admin added by name and phone, and sealed under the
+    # master key (AAD = phone-number:<account>) to send the notices (「添加成功」).
+    phone_digest = models.CharField(max_length=64, blank=True, db_index=True)
+    phone_sealed = models.BinaryField(default=b"")
     first_seen_at = models.DateTimeField()
     last_seen_at = models.DateTimeField()
 
@@ -167,6 +174,20 @@ class SmsChallenge(models.Model):
         return f"sms to ***{self.phone_tail}"
 
 
+class TransferStatus(models.TextChoices):
+    PENDING = "pending", _("待确认")
+    VERIFIED = "verified", _("已认证")
+    FAILED = "failed", _("已失效")
+
+
+# Both corporate-transfer verifications: pending until verified, or failed (wrong entries, expiry, replaced).
+TRANSFER_TRANSITIONS: dict[str, frozenset[str]] = {
+    TransferStatus.PENDING: frozenset({TransferStatus.VERIFIED, TransferStatus.FAILED}),
+    TransferStatus.VERIFIED: frozenset(),
+    TransferStatus.FAILED: frozenset(),
+}
+
+
 class ForwardTransfer(models.Model):
     """正向打款 (R3.6): the service pays a random ¥0.01–0.99 into the enterprise's corporate account; the claimant
     enters the amount received, within 7 days, with at most 3 wrong entries (§7)."""
@@ -177,9 +198,116 @@ class ForwardTransfer(models.Model):
     account_no_tail = models.CharField(max_length=4)
     amount_digest = models.CharField(max_length=64)
     wrong_entries = models.PositiveSmallIntegerField(default=0)
-    status = models.CharField(max_length=10, default="pending")  # pending | verified | failed
+    status = models.CharField(max_length=10, choices=TransferStatus.choices, default=TransferStatus.PENDING)
     created_at = models.DateTimeField()
     expires_at = models.DateTimeField()
 
     def __str__(self) -> str:
         return f"forward transfer to ***{self.account_no_tail} ({self.status})"
+
+
+class ReverseTransfer(models.Model):
+    """反向打款 (R3.6, §7): the enterprise pays ¥0.01 from its corporate account to an account the bank opened for
+    this application alone, with a given memo, and uploads the voucher. It is verified only when the bank's
+    statement shows that credit, from that account, with that memo and amount; the voucher alone proves nothing."""
+
+    claim = models.ForeignKey(ClaimSession, on_delete=models.PROTECT, related_name="reverse_transfers")
+    payer_bank_name = models.CharField(max_length=100)
+    payer_account_name = models.CharField(max_length=200)
+    payer_account_digest = models.CharField(max_length=64)
+    payer_account_tail = models.CharField(max_length=4)
+    to_account = models.CharField(max_length=32, unique=True)  # the per-application (virtual) account
+    to_account_name = models.CharField(max_length=200)
+    amount = models.DecimalField(max_digits=6, decimal_places=2)
+    memo = models.CharField(max_length=20, unique=True)
+    status = models.CharField(max_length=10, choices=TransferStatus.choices, default=TransferStatus.PENDING)
+    voucher = models.FileField(storage=private_storage, upload_to="transfer-vouchers/%Y/%m/", blank=True)
+    voucher_content_type = models.CharField(max_length=40, blank=True)
+    voucher_sha256 = models.CharField(max_length=64, blank=True)
+    voucher_uploaded_at = models.DateTimeField(null=True, blank=True)
+    credit_ref = models.CharField(max_length=40, blank=True)  # the bank's id of the matching credit
+    credit_seen_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    verified_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"reverse transfer to {self.to_account} ({self.status})"
+
+
+class TransferCredit(models.Model):
+    """Every credit the bank's statement showed on a per-application account, and what it meant: the one that
+    verifies, or why it did not (wrong memo, amount or payer; no such application; too late)."""
+
+    bank_ref = models.CharField(max_length=40, unique=True)  # a credit is looked at once
+    transfer = models.ForeignKey(ReverseTransfer, null=True, on_delete=models.PROTECT, related_name="credits")
+    to_account = models.CharField(max_length=32)
+    from_account_tail = models.CharField(max_length=4)
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    memo = models.CharField(max_length=100, blank=True)
+    outcome = models.CharField(max_length=20)  # matched | wrong_memo | wrong_amount | wrong_payer | unknown | closed
+    booked_at = models.DateTimeField()
+    seen_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.bank_ref} {self.outcome}"
+
+
+class StatementCursor(models.Model):
+    """How far the service has read the bank's statement of its collection account (credits come in id order)."""
+
+    account = models.CharField(max_length=32, unique=True)
+    last_id = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.account} after {self.last_id}"
+
+
+class MembershipStatus(models.TextChoices):
+    REQUESTED = "requested", _("待审批")
+    ADDED = "added", _("已添加，待申领")
+    ACTIVE = "active", _("成员")
+    REJECTED = "rejected", _("已拒绝")
+    REMOVED = "removed", _("已移除")
+
+
+MEMBERSHIP_TRANSITIONS: dict[str, frozenset[str]] = {
+    MembershipStatus.REQUESTED: frozenset({MembershipStatus.ACTIVE, MembershipStatus.REJECTED}),
+    MembershipStatus.ADDED: frozenset({MembershipStatus.ACTIVE, MembershipStatus.REMOVED}),
+    MembershipStatus.ACTIVE: frozenset({MembershipStatus.REMOVED}),
+    MembershipStatus.REJECTED: frozenset(),
+    MembershipStatus.REMOVED: frozenset(),
+}
+
+
+class Membership(models.Model):
+    """A person acting for an enterprise in the signing service (R3.8, R3.9): the admin (who verified it first, or
+    to whom it was handed over), members the admin approved or added by name and phone, and their requests."""
+
+    enterprise = models.ForeignKey(ShieldEnterprise, on_delete=models.PROTECT, related_name="memberships")
+    account = models.CharField(max_length=32, blank=True, db_index=True)  # empty while added and not yet claimed
+    name = models.CharField(max_length=50)
+    phone_digest = models.CharField(max_length=64, blank=True)
+    phone_tail = models.CharField(max_length=4, blank=True)
+    role = models.CharField(max_length=10, default="member")  # admin | member
+    status = models.CharField(max_length=10, choices=MembershipStatus.choices)
+    claim = models.ForeignKey(ClaimSession, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField()
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["enterprise", "account"],
+                condition=models.Q(status__in=["requested", "active"]) & ~models.Q(account=""),
+                name="shield_one_live_membership_per_person",
+            ),
+            models.UniqueConstraint(
+                fields=["enterprise"], condition=models.Q(role="admin", status="active"), name="shield_one_admin"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} @ {self.enterprise_id} ({self.role}, {self.status})"

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import calendar
-import hashlib
 import hmac
 import secrets
 from datetime import datetime, timedelta
-from decimal import Decimal
 
 from argon2 import PasswordHasher
 from django.conf import settings
@@ -16,15 +14,13 @@ from django.utils.translation import gettext as _
 
 from mobileca.audit.services import Actor, audit_record
 from mobileca.ca import facade as ca_facade
-from mobileca.ca.backends import KeyBackend
-from mobileca.ca.backends.factory import backend as ca_backend
 from mobileca.ca.keys import generate_user_key, wrap_private_key
 from mobileca.ca.profiles import Subject
 from mobileca.core.clock import now
 from mobileca.core.errors import ApplicationError, Conflict, InvalidInput, NotFound, PermissionDenied
 from mobileca.core.states import ensure_transition
 from mobileca.core.validators import is_valid_uscc
-from mobileca.shield import bank, liveness, registry, sms
+from mobileca.shield import liveness, members, registry, sms
 from mobileca.shield.identity import PhoneIdentity
 from mobileca.shield.models import (
     CLAIM_TRANSITIONS,
@@ -34,12 +30,12 @@ from mobileca.shield.models import (
     ClaimStep,
     Credential,
     FaceCheck,
-    ForwardTransfer,
     PhoneAccount,
     ShieldEnterprise,
     SmsChallenge,
 )
 from mobileca.shield.registry import RegistryRecord
+from mobileca.shield.sealing import keyed_digest, resident_id_digest, seal_phone, sealer
 
 SERVICE = Actor("system", "shield")
 
@@ -126,17 +122,6 @@ def claim_bind(*, ticket: str, account: str) -> ClaimSession:
     return claim
 
 
-def _sealer() -> KeyBackend:
-    keys = ca_backend()
-    keys.ensure_master_key()
-    return keys
-
-
-def resident_id_digest(resident_id: str) -> str:
-    """A keyed digest (HMAC-SHA256 with the installation's secret): comparable, not reversible from the table."""
-    return hmac.new(settings.SECRET_KEY.encode(), resident_id.upper().encode(), hashlib.sha256).hexdigest()
-
-
 @transaction.atomic
 def phone_account_record(*, identity: PhoneIdentity) -> PhoneAccount:
     moment = now()
@@ -146,15 +131,20 @@ def phone_account_record(*, identity: PhoneIdentity) -> PhoneAccount:
             "name": identity.name,
             "resident_id_digest": resident_id_digest(identity.resident_id),
             "resident_id_tail": identity.resident_id[-4:],
-            "resident_id_sealed": _sealer().wrap(f"phone:{identity.account}", identity.resident_id.encode()),
+            "resident_id_sealed": sealer().wrap(f"phone:{identity.account}", identity.resident_id.encode()),
             "phone_tail": identity.phone[-4:],
+            "phone_digest": keyed_digest(identity.phone),
+            "phone_sealed": seal_phone(identity.account, identity.phone),
             "first_seen_at": moment,
             "last_seen_at": moment,
         },
     )
     if not created:
         account.name, account.last_seen_at = identity.name, moment
-        account.save(update_fields=["name", "last_seen_at"])
+        if account.phone_digest != keyed_digest(identity.phone):  # the identity's phone is the current one
+            account.phone_digest, account.phone_tail = keyed_digest(identity.phone), identity.phone[-4:]
+            account.phone_sealed = seal_phone(identity.account, identity.phone)
+        account.save(update_fields=["name", "last_seen_at", "phone_digest", "phone_tail", "phone_sealed"])
     else:
         audit_record(action="phone_account.created", subject=f"phone:{identity.account}", actor=SERVICE)
     return account
@@ -166,7 +156,7 @@ SERVICE_AGREEMENT_VERSION = "2026.1"
 PRIVACY_POLICY_VERSION = "2026.1"
 
 
-def _claim_of_claimant(ticket: str, account: str) -> ClaimSession:
+def claim_of_claimant_locked(ticket: str, account: str) -> ClaimSession:
     claim = ClaimSession.objects.select_for_update().filter(ticket=ticket).first()
     if claim is None or claim.status == ClaimStatus.CANCELLED:
         raise NotFound(_("二维码无效，请在平台上刷新后重新扫码"), code="ticket_unknown")
@@ -175,7 +165,7 @@ def _claim_of_claimant(ticket: str, account: str) -> ClaimSession:
     return claim
 
 
-def _move(claim: ClaimSession, step: str, expected: str) -> None:
+def claim_move(claim: ClaimSession, step: str, expected: str) -> None:
     if claim.step != expected:
         raise Conflict(_("申领步骤已变化，请刷新页面"), code="wrong_step")
     claim.step = step
@@ -186,9 +176,9 @@ def _move(claim: ClaimSession, step: str, expected: str) -> None:
 def claim_choose_enterprise_service(*, ticket: str, account: str) -> ClaimSession:
     """「企业证书服务」 confirmed with 办理主体, 交易平台, 服务有效期, 使用人 → 「立即申领」 (R3.2). An enterprise the
     service does not know yet must be created first (R3.3)."""
-    claim = _claim_of_claimant(ticket, account)
+    claim = claim_of_claimant_locked(ticket, account)
     known = ShieldEnterprise.objects.filter(uscc=claim.enterprise_uscc).exists()
-    _move(claim, ClaimStep.AGREEMENT if known else ClaimStep.ENTERPRISE, ClaimStep.SERVICE)
+    claim_move(claim, ClaimStep.AGREEMENT if known else ClaimStep.ENTERPRISE, ClaimStep.SERVICE)
     audit_record(
         action="claim.service_chosen",
         subject=f"claim:{claim.pk}",
@@ -215,7 +205,7 @@ def enterprise_create(*, ticket: str, account: str, organisation_name: str) -> S
     if name != record.name:
         raise InvalidInput(_("组织名称须与营业执照完全一致"), code="name_mismatch")
     with transaction.atomic(durable=True):
-        claim = _claim_of_claimant(ticket, account)
+        claim = claim_of_claimant_locked(ticket, account)
         enterprise, _created = ShieldEnterprise.objects.get_or_create(
             uscc=uscc,
             defaults={
@@ -226,7 +216,7 @@ def enterprise_create(*, ticket: str, account: str, organisation_name: str) -> S
                 "created_at": now(),
             },
         )
-        _move(claim, ClaimStep.AGREEMENT, ClaimStep.ENTERPRISE)
+        claim_move(claim, ClaimStep.AGREEMENT, ClaimStep.ENTERPRISE)
         audit_record(
             action="enterprise.created",
             subject=f"enterprise:{uscc}",
@@ -239,8 +229,8 @@ def enterprise_create(*, ticket: str, account: str, organisation_name: str) -> S
 @transaction.atomic(durable=True)
 def claim_accept_agreements(*, ticket: str, account: str) -> AgreementAcceptance:
     """《e签盾服务协议》《隐私政策》 accepted: versions and time recorded (R3.4)."""
-    claim = _claim_of_claimant(ticket, account)
-    _move(claim, ClaimStep.FACE, ClaimStep.AGREEMENT)
+    claim = claim_of_claimant_locked(ticket, account)
+    claim_move(claim, ClaimStep.FACE, ClaimStep.AGREEMENT)
     acceptance = AgreementAcceptance.objects.create(
         account=account,
         claim=claim,
@@ -258,7 +248,7 @@ def claim_accept_agreements(*, ticket: str, account: str) -> AgreementAcceptance
 
 
 def _resident_id(account: PhoneAccount) -> str:
-    return _sealer().unwrap(f"phone:{account.account}", bytes(account.resident_id_sealed)).decode()
+    return sealer().unwrap(f"phone:{account.account}", bytes(account.resident_id_sealed)).decode()
 
 
 def face_check_start(*, ticket: str, account: str, purpose: str = "person") -> str:
@@ -282,7 +272,8 @@ def face_check_start(*, ticket: str, account: str, purpose: str = "person") -> s
 
 
 def face_check_finish(*, check_id: str, account: str) -> ClaimSession:
-    """The phone is back: fetch the signed result; a pass moves the claim to enterprise verification (R3.6)."""
+    """The phone is back: fetch the signed result. A pass moves the claim on: to enterprise verification (R3.6), to
+    the PIN for a member, or to asking the enterprise's admin (R3.8)."""
     check = FaceCheck.objects.select_related("claim").filter(check_id=check_id, account=account).first()
     person = PhoneAccount.objects.filter(account=account).first()
     if check is None or person is None:
@@ -290,17 +281,17 @@ def face_check_finish(*, check_id: str, account: str) -> ClaimSession:
     passed = liveness.fetch_result(check_id=check_id, nonce=check.nonce, resident_id=_resident_id(person))
     with transaction.atomic(durable=True):
         check = FaceCheck.objects.select_for_update().get(pk=check.pk)
-        claim = _claim_of_claimant(check.claim.ticket, account)
+        claim = claim_of_claimant_locked(check.claim.ticket, account)
         if check.outcome != "pending":
             return claim
         check.outcome, check.finished_at = ("passed" if passed else "failed"), now()
         check.save(update_fields=["outcome", "finished_at"])
         audit_record(action=f"claim.face_{check.outcome}", subject=f"claim:{claim.pk}", actor=Actor("phone", account))
         if passed and check.purpose == "person":
-            _move(claim, ClaimStep.ENTERPRISE_VERIFY, ClaimStep.FACE)
+            claim_move(claim, members.step_after_face(claim, account), ClaimStep.FACE)
         elif passed:
-            _enterprise_verified(claim, account, method="legal_rep_face")
-            _move(claim, ClaimStep.PIN, ClaimStep.ENTERPRISE_VERIFY)
+            members.enterprise_verified(claim, account, method="legal_rep_face")
+            claim_move(claim, ClaimStep.PIN, ClaimStep.ENTERPRISE_VERIFY)
     if not passed:  # recorded above; the claim stays at the face step and may try again
         raise Conflict(_("人脸识别未通过，请重试"), code="face_failed")
     return claim
@@ -318,19 +309,6 @@ def _refuse_unless_legal_representative(claim: ClaimSession, person: PhoneAccoun
     ):
         raise PermissionDenied(_("您不是该企业登记的法定代表人，请选择对公打款认证"), code="not_legal_representative")
     return record
-
-
-def _enterprise_verified(claim: ClaimSession, account: str, *, method: str) -> None:
-    enterprise = ShieldEnterprise.objects.select_for_update().get(uscc=claim.enterprise_uscc)
-    if enterprise.verified_at is None:
-        enterprise.verified_at, enterprise.verification_method, enterprise.admin_account = now(), method, account
-        enterprise.save(update_fields=["verified_at", "verification_method", "admin_account"])
-        audit_record(
-            action="enterprise.verified",
-            subject=f"enterprise:{enterprise.uscc}",
-            actor=Actor("phone", account),
-            data={"method": method, "admin": account},
-        )
 
 
 # --- PIN and activation (R3.7) ----------------------------------------------------------------------------------
@@ -368,10 +346,12 @@ def claim_activate(*, ticket: str, account: str, pin: str, pin_again: str) -> Cr
     sign_key, encrypt_key = generate_user_key(), generate_user_key()  # made before any lock: CPU, no I/O
     pin_hash = PasswordHasher().hash(pin)
     with transaction.atomic(durable=True):
-        claim = _claim_of_claimant(ticket, account)
+        claim = claim_of_claimant_locked(ticket, account)
         if claim.step != ClaimStep.PIN:
             raise Conflict(_("申领步骤已变化，请刷新页面"), code="wrong_step")
-        enterprise = ShieldEnterprise.objects.get(uscc=claim.enterprise_uscc)
+        enterprise = ShieldEnterprise.objects.select_for_update().get(uscc=claim.enterprise_uscc)
+        if not members.is_member(enterprise, account):  # removed since reaching this step, or never approved
+            raise PermissionDenied(_("您不是该企业的成员，请等待管理员审批"), code="not_member")
         moment = now()
         expires_at = _add_months(moment, claim.term_months)
         service_no = "ESD" + moment.strftime("%Y%m%d") + secrets.token_hex(5).upper()
@@ -423,10 +403,6 @@ def _add_months(moment: datetime, months: int) -> datetime:
 # --- 手机号认证: an SMS code to the legal representative's phone (R3.6, §7 limits) ------------------------------
 
 
-def _otp_digest(value: str) -> str:
-    return hmac.new(settings.SECRET_KEY.encode(), f"otp:{value}".encode(), hashlib.sha256).hexdigest()
-
-
 def sms_code_send(*, ticket: str, account: str) -> str:
     """Send a 6-digit code to the phone the registry has for the legal representative; returns its last 4 digits."""
     claim = ClaimSession.objects.filter(ticket=ticket).first()
@@ -445,16 +421,16 @@ def sms_code_send(*, ticket: str, account: str) -> str:
         # One lock per enterprise (its legal representative's phone): concurrent sends are counted one after another.
         ShieldEnterprise.objects.select_for_update().filter(uscc=claim.enterprise_uscc).first()
         moment = now()
-        sent = SmsChallenge.objects.filter(phone_digest=_otp_digest(phone))
+        sent = SmsChallenge.objects.filter(phone_digest=keyed_digest(phone))
         if sent.filter(sent_at__gt=moment - timedelta(minutes=1)).count() >= limits["per_minute"]:
             raise Conflict(_("验证码发送过于频繁，请一分钟后再试"), code="otp_too_frequent")
         if sent.filter(sent_at__gt=moment - timedelta(days=1)).count() >= limits["per_day"]:
             raise Conflict(_("该手机号今日接收验证码次数已达上限"), code="otp_daily_limit")
         SmsChallenge.objects.create(
             claim=claim,
-            phone_digest=_otp_digest(phone),
+            phone_digest=keyed_digest(phone),
             phone_tail=phone[-4:],
-            code_digest=_otp_digest(code),
+            code_digest=keyed_digest(code),
             sent_at=moment,
             expires_at=moment + timedelta(minutes=limits["valid_minutes"]),
         )
@@ -467,7 +443,7 @@ def sms_code_verify(*, ticket: str, account: str, code: str) -> ClaimSession:
     """The code entered: at most 5 tries, within 5 minutes; right → the enterprise is verified, on to the PIN."""
     refusal: ApplicationError | None = None
     with transaction.atomic(durable=True):
-        claim = _claim_of_claimant(ticket, account)
+        claim = claim_of_claimant_locked(ticket, account)
         if claim.step != ClaimStep.ENTERPRISE_VERIFY:
             raise Conflict(_("申领步骤已变化，请刷新页面"), code="wrong_step")
         challenge = (
@@ -482,97 +458,24 @@ def sms_code_verify(*, ticket: str, account: str, code: str) -> ClaimSession:
             raise Conflict(_("验证码已过期，请重新获取"), code="otp_expired")
         if challenge.attempts >= settings.MOBILECA_OTP["max_tries"]:
             raise Conflict(_("验证码错误次数过多，请重新获取"), code="otp_locked")
-        if not hmac.compare_digest(challenge.code_digest.encode(), _otp_digest(code.strip()).encode()):
+        if not hmac.compare_digest(challenge.code_digest.encode(), keyed_digest(code.strip()).encode()):
             challenge.attempts += 1
             challenge.save(update_fields=["attempts"])  # kept: the count is what limits guessing
             refusal = InvalidInput(_("验证码错误"), code="otp_wrong")
         else:
             challenge.verified_at = now()
             challenge.save(update_fields=["verified_at"])
-            _enterprise_verified(claim, account, method="legal_rep_sms")
-            _move(claim, ClaimStep.PIN, ClaimStep.ENTERPRISE_VERIFY)
+            members.enterprise_verified(claim, account, method="legal_rep_sms")
+            claim_move(claim, ClaimStep.PIN, ClaimStep.ENTERPRISE_VERIFY)
     if refusal is not None:
         raise refusal
     return claim
 
 
-# --- 对公打款认证: 正向打款 (R3.6, §7) ----------------------------------------------------------------------------
-
-
-def forward_transfer_start(
-    *, ticket: str, account: str, bank_name: str, account_name: str, account_no: str
-) -> ForwardTransfer:
-    """The claimant gives the corporate account (its name must be the enterprise's); the service pays a random small
-    amount into it and waits for the claimant to enter what arrived."""
-    claim = ClaimSession.objects.filter(ticket=ticket).first()
-    if claim is None or claim.claimant_account != account or claim.status != ClaimStatus.BOUND:
-        raise PermissionDenied(_("只有申领人本人可以继续此申领"), code="not_claimant")
-    if claim.step != ClaimStep.ENTERPRISE_VERIFY:
+@transaction.atomic(durable=True)
+def claim_request_approval(*, ticket: str, account: str) -> object:
+    """「向管理员发送审批申请」: the enterprise already has an admin, who decides in 「成员管理」 (R3.8)."""
+    claim = claim_of_claimant_locked(ticket, account)
+    if claim.step != ClaimStep.APPROVAL:
         raise Conflict(_("申领步骤已变化，请刷新页面"), code="wrong_step")
-    enterprise = ShieldEnterprise.objects.get(uscc=claim.enterprise_uscc)
-    account_no, account_name = account_no.replace(" ", ""), account_name.strip()
-    if account_name != enterprise.name:
-        raise InvalidInput(_("对公账户户名须与企业名称一致"), code="account_name_mismatch")
-    if not (account_no.isdigit() and 8 <= len(account_no) <= 32) or not bank_name.strip():
-        raise InvalidInput(_("请填写开户银行和正确的对公账号"), code="bad_account")
-    amount = Decimal(secrets.randbelow(99) + 1) / 100  # ¥0.01–0.99
-    bank.pay(to_number=account_no, to_name=account_name, amount=amount, memo="e签盾企业认证")  # before any lock
-    moment = now()
-    with transaction.atomic(durable=True):
-        claim = _claim_of_claimant(ticket, account)
-        ForwardTransfer.objects.filter(claim=claim, status="pending").update(status="failed")  # a new one replaces
-        transfer = ForwardTransfer.objects.create(
-            claim=claim,
-            bank_name=bank_name.strip()[:100],
-            account_name=account_name,
-            account_no_tail=account_no[-4:],
-            amount_digest=_otp_digest(f"{amount:.2f}"),
-            created_at=moment,
-            expires_at=moment + timedelta(days=settings.MOBILECA_FORWARD_TRANSFER["valid_days"]),
-        )
-        audit_record(
-            action="claim.forward_transfer_sent",
-            subject=f"claim:{claim.pk}",
-            actor=Actor("phone", account),
-            data={"account_tail": account_no[-4:]},
-        )
-    return transfer
-
-
-def forward_transfer_confirm(*, ticket: str, account: str, amount: str) -> ClaimSession:
-    """The amount received: right → the enterprise is verified (the claimant becomes its admin if it is the first);
-    more than 3 wrong entries, or 7 days, fail this verification."""
-    try:
-        entered = Decimal(amount.strip().removeprefix("¥"))
-    except ArithmeticError:
-        entered = Decimal(-1)
-    refusal: ApplicationError | None = None
-    with transaction.atomic(durable=True):
-        claim = _claim_of_claimant(ticket, account)
-        if claim.step != ClaimStep.ENTERPRISE_VERIFY:
-            raise Conflict(_("申领步骤已变化，请刷新页面"), code="wrong_step")
-        transfer = ForwardTransfer.objects.select_for_update().filter(claim=claim, status="pending").first()
-        if transfer is None:
-            raise Conflict(_("请先发起对公打款"), code="transfer_missing")
-        if now() >= transfer.expires_at:
-            transfer.status = "failed"
-            transfer.save(update_fields=["status"])
-            refusal = Conflict(_("打款验证已超过 7 天有效期，请重新发起"), code="transfer_expired")
-        elif entered.is_finite() and hmac.compare_digest(
-            transfer.amount_digest.encode(), _otp_digest(f"{entered:.2f}").encode()
-        ):
-            transfer.status = "verified"
-            transfer.save(update_fields=["status"])
-            _enterprise_verified(claim, account, method="forward_transfer")
-            _move(claim, ClaimStep.PIN, ClaimStep.ENTERPRISE_VERIFY)
-        else:
-            transfer.wrong_entries += 1
-            if transfer.wrong_entries > settings.MOBILECA_FORWARD_TRANSFER["max_wrong"]:
-                transfer.status = "failed"
-                refusal = Conflict(_("金额错误次数过多，本次打款验证失败，请重新发起"), code="transfer_failed")
-            else:
-                refusal = InvalidInput(_("金额不正确，请核对到账金额"), code="transfer_wrong_amount")
-            transfer.save(update_fields=["wrong_entries", "status"])
-    if refusal is not None:
-        raise refusal
-    return claim
+    return members.membership_request(claim=claim, account=account)

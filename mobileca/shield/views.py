@@ -15,22 +15,27 @@ from mobileca.ca import facade as ca_facade
 from mobileca.ca.backends import KeyBackendError
 from mobileca.core.clock import now
 from mobileca.core.errors import ApplicationError, GatewayError, InvalidInput
-from mobileca.shield import identity
-from mobileca.shield.models import ClaimStatus, Credential, FaceCheck, PhoneAccount
+from mobileca.shield import identity, members
+from mobileca.shield.models import ClaimStatus, ClaimStep, Credential, FaceCheck, PhoneAccount, TransferStatus
 from mobileca.shield.services import (
     claim_accept_agreements,
     claim_activate,
     claim_bind,
     claim_by_ticket,
     claim_choose_enterprise_service,
+    claim_request_approval,
     enterprise_create,
     face_check_finish,
     face_check_start,
-    forward_transfer_confirm,
-    forward_transfer_start,
     phone_account_record,
     sms_code_send,
     sms_code_verify,
+)
+from mobileca.shield.transfers import (
+    forward_transfer_confirm,
+    forward_transfer_start,
+    reverse_transfer_start,
+    reverse_voucher_upload,
 )
 
 log = logging.getLogger(__name__)
@@ -59,7 +64,13 @@ def h5_claim(request: HttpRequest, ticket: str, error: str = "", status: int = 2
     claimant = PhoneAccount.objects.filter(account=claim.claimant_account).first() if claim.claimant_account else None
     credential = Credential.objects.filter(claim=claim).first() if claim.status == ClaimStatus.ACTIVATED else None
     sms_sent = claim.sms_challenges.filter(verified_at__isnull=True).order_by("-sent_at").first()
-    transfer = claim.forward_transfers.filter(status="pending").order_by("-created_at").first()
+    transfer = claim.forward_transfers.filter(status=TransferStatus.PENDING).order_by("-created_at").first()
+    reverse = claim.reverse_transfers.exclude(status=TransferStatus.FAILED).order_by("-created_at").first()
+    membership = (
+        members.latest_membership(uscc=claim.enterprise_uscc, account=claim.claimant_account)
+        if claim.claimant_account and claim.step in (ClaimStep.APPROVAL, ClaimStep.PIN)
+        else None
+    )
     certificates = (
         [
             ca_facade.certificate_info(serial_hex=serial)
@@ -79,6 +90,12 @@ def h5_claim(request: HttpRequest, ticket: str, error: str = "", status: int = 2
             "credential": credential,
             "sms_sent": sms_sent,
             "transfer": transfer,
+            "reverse": reverse,
+            "reverse_refusals": reverse.credits.exclude(outcome="matched") if reverse else [],
+            "membership": membership,
+            # the page follows what others do: the admin's decision, the bank's statement
+            "follow": claim.step == ClaimStep.APPROVAL
+            or (reverse is not None and reverse.status == TransferStatus.PENDING and reverse.voucher_uploaded_at),
             "certificates": certificates,
             "error": error,
         },
@@ -170,6 +187,27 @@ def h5_transfer_confirm(request: HttpRequest, ticket: str) -> HttpResponse:
     )
 
 
+def h5_reverse_start(request: HttpRequest, ticket: str) -> HttpResponse:
+    """对公打款认证 → 反向打款: the paying corporate account; the service shows where to pay and the memo (R3.6)."""
+    fields = {key: request.POST.get(key, "") for key in ("bank_name", "account_name", "account_no")}
+    return _step(request, ticket, lambda account: reverse_transfer_start(ticket=ticket, account=account, **fields))
+
+
+def h5_reverse_voucher(request: HttpRequest, ticket: str) -> HttpResponse:
+    def upload(account: str) -> object:
+        voucher = request.FILES.get("voucher")
+        if voucher is None:
+            raise InvalidInput(_("请选择要上传的凭证文件"), code="voucher_empty")
+        return reverse_voucher_upload(ticket=ticket, account=account, upload=voucher)
+
+    return _step(request, ticket, upload)
+
+
+def h5_request_approval(request: HttpRequest, ticket: str) -> HttpResponse:
+    """「向管理员发送审批申请」 (R3.8)."""
+    return _step(request, ticket, lambda account: claim_request_approval(ticket=ticket, account=account))
+
+
 @sensitive_post_parameters("pin", "pin_again")
 def h5_pin(request: HttpRequest, ticket: str) -> HttpResponse:
     """Set the 6-digit PIN twice → 「开通成功」 (R3.7)."""
@@ -203,9 +241,11 @@ def h5_agreements(request: HttpRequest, ticket: str) -> HttpResponse:
     return _step(request, ticket, accept)
 
 
-def h5_login(request: HttpRequest, ticket: str) -> HttpResponse:
-    """「支付宝登录」: off to the identity provider, with a state and a nonce this browser alone knows."""
-    claim_by_ticket(ticket=ticket)
+def h5_login(request: HttpRequest, ticket: str = "") -> HttpResponse:
+    """「支付宝登录」: off to the identity provider, with a state and a nonce this browser alone knows. With a ticket
+    the login binds (or resumes) that claim; without, it opens 「成员管理」."""
+    if ticket:
+        claim_by_ticket(ticket=ticket)
     state, nonce = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
     request.session[SESSION_LOGIN] = {"state": state, "nonce": nonce, "ticket": ticket}
     return redirect(identity.authorize_url(state=state, nonce=nonce))
@@ -226,6 +266,8 @@ def h5_callback(request: HttpRequest) -> HttpResponse:
     request.session.cycle_key()
     request.session[SESSION_ACCOUNT] = account.account
     request.session[SESSION_ACCOUNT_AT] = now().timestamp()
+    if not login.get("ticket"):
+        return redirect("shield:h5_members")
     try:
         claim_bind(ticket=login["ticket"], account=account.account)
     except ApplicationError as exc:
@@ -250,3 +292,68 @@ def h5_certificate(request: HttpRequest, ticket: str, usage: str) -> HttpRespons
     response = HttpResponse(certificate, content_type="application/x-pem-file")
     response["Content-Disposition"] = f'attachment; filename="{credential.service_no}-{usage}.pem"'
     return response
+
+
+# --- 成员管理: the enterprise admin's pages (R3.8, R3.9) ----------------------------------------------------------
+
+
+def h5_members(request: HttpRequest, error: str = "", status: int = 200) -> HttpResponse:
+    """The enterprises this phone identity administers: pending requests, members, adding one by name and phone."""
+    account = _account(request)
+    if not account:
+        return render(request, "shield/h5_members.html", {"signed_in": False})
+    return render(
+        request,
+        "shield/h5_members.html",
+        {"signed_in": True, "administered": members.administered_by(account), "error": error},
+        status=status,
+    )
+
+
+def _admin_action(request: HttpRequest, action: Callable[[str], object]) -> HttpResponse:
+    if request.method != "POST":
+        return redirect("shield:h5_members")
+    account = _account(request)
+    if not account:
+        return _refusal(request, _("请先使用支付宝登录"), status=403)
+    try:
+        action(account)
+    except GatewayError:
+        log.exception("member notice failed")
+        return h5_members(request, error=_("服务暂时不可用，请稍后重试"), status=502)
+    except ApplicationError as exc:
+        return h5_members(request, error=exc.message, status=exc.status)
+    return redirect("shield:h5_members")
+
+
+def h5_member_approve(request: HttpRequest, membership_id: int) -> HttpResponse:
+    return _admin_action(
+        request, lambda account: members.membership_approve(admin_account=account, membership_id=membership_id)
+    )
+
+
+def h5_member_reject(request: HttpRequest, membership_id: int) -> HttpResponse:
+    reason = request.POST.get("reason", "")
+    return _admin_action(
+        request,
+        lambda account: members.membership_reject(admin_account=account, membership_id=membership_id, reason=reason),
+    )
+
+
+def h5_member_remove(request: HttpRequest, membership_id: int) -> HttpResponse:
+    return _admin_action(
+        request, lambda account: members.member_remove(admin_account=account, membership_id=membership_id)
+    )
+
+
+def h5_member_hand_over(request: HttpRequest, membership_id: int) -> HttpResponse:
+    return _admin_action(
+        request, lambda account: members.admin_hand_over(admin_account=account, membership_id=membership_id)
+    )
+
+
+def h5_member_add(request: HttpRequest, uscc: str) -> HttpResponse:
+    name, phone = request.POST.get("name", ""), request.POST.get("phone", "")
+    return _admin_action(
+        request, lambda account: members.member_add(admin_account=account, uscc=uscc, name=name, phone=phone)
+    )

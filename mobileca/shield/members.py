@@ -1,0 +1,372 @@
+"""Who acts for an enterprise in the signing service (R3.8, R3.9): the first person to verify it is its admin;
+others join when the admin approves their request (「向管理员发送审批申请」) or adds them by name and phone in
+「成员管理」; the admin can reject (with a reason), remove, and hand the admin role to a verified member.
+
+Every write locks the enterprise row first, so decisions about one enterprise's members happen one at a time."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from cryptography import x509
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from mobileca.audit.services import Actor, audit_record
+from mobileca.ca import facade as ca_facade
+from mobileca.core.clock import now
+from mobileca.core.errors import Conflict, InvalidInput, NotFound
+from mobileca.core.states import ensure_transition
+from mobileca.shield import sms
+from mobileca.shield.models import (
+    MEMBERSHIP_TRANSITIONS,
+    ClaimSession,
+    ClaimStatus,
+    ClaimStep,
+    Credential,
+    Membership,
+    MembershipStatus,
+    PhoneAccount,
+    ShieldEnterprise,
+)
+from mobileca.shield.sealing import keyed_digest, unseal_phone
+
+_PHONE = re.compile(r"1\d{10}")
+
+
+def is_member(enterprise: ShieldEnterprise, account: str) -> bool:
+    return Membership.objects.filter(enterprise=enterprise, account=account, status=MembershipStatus.ACTIVE).exists()
+
+
+def _lock_enterprise(uscc: str) -> ShieldEnterprise:
+    enterprise = ShieldEnterprise.objects.select_for_update().filter(uscc=uscc).first()
+    if enterprise is None:
+        raise NotFound(_("未找到该企业"), code="enterprise_unknown")
+    return enterprise
+
+
+def enterprise_verified(claim: ClaimSession, account: str, *, method: str) -> None:
+    """The claimant verified the enterprise (R3.6). The first to do so becomes its admin (R3.9); anyone verifying it
+    later has proved the same authority and becomes a member. Called inside the caller's transaction."""
+    enterprise = _lock_enterprise(claim.enterprise_uscc)
+    person = PhoneAccount.objects.get(account=account)
+    moment = now()
+    first = enterprise.verified_at is None
+    if first:
+        enterprise.verified_at, enterprise.verification_method, enterprise.admin_account = moment, method, account
+        enterprise.save(update_fields=["verified_at", "verification_method", "admin_account"])
+        audit_record(
+            action="enterprise.verified",
+            subject=f"enterprise:{enterprise.uscc}",
+            actor=Actor("phone", account),
+            data={"method": method, "admin": account},
+        )
+    if is_member(enterprise, account):
+        return
+    Membership.objects.filter(enterprise=enterprise, account=account, status=MembershipStatus.REQUESTED).update(
+        status=MembershipStatus.REJECTED, reason="verified", decided_at=moment
+    )  # superseded by verification
+    Membership.objects.create(
+        enterprise=enterprise,
+        account=account,
+        name=person.name,
+        phone_digest=person.phone_digest,
+        phone_tail=person.phone_tail,
+        role="admin" if first else "member",
+        status=MembershipStatus.ACTIVE,
+        claim=claim,
+        created_at=moment,
+        decided_at=moment,
+        decided_by=account,
+    )
+    audit_record(
+        action="member.joined",
+        subject=f"enterprise:{enterprise.uscc}",
+        actor=Actor("phone", account),
+        data={"account": account, "role": "admin" if first else "member", "by": method},
+    )
+
+
+def step_after_face(claim: ClaimSession, account: str) -> str:
+    """Where a claimant goes after their own face check (inside the caller's transaction): verify the enterprise if
+    no one has; straight to the PIN for its members (or someone the admin added by this name and phone, who joins
+    now); otherwise ask the admin (R3.8)."""
+    enterprise = _lock_enterprise(claim.enterprise_uscc)
+    if enterprise.verified_at is None:
+        return ClaimStep.ENTERPRISE_VERIFY
+    if is_member(enterprise, account):
+        return ClaimStep.PIN
+    person = PhoneAccount.objects.get(account=account)
+    added = (
+        Membership.objects.select_for_update()
+        .filter(enterprise=enterprise, status=MembershipStatus.ADDED, name=person.name)
+        .exclude(phone_digest="")
+        .filter(phone_digest=person.phone_digest)
+        .first()
+    )
+    if added is None or not person.phone_digest:
+        return ClaimStep.APPROVAL
+    ensure_transition(MEMBERSHIP_TRANSITIONS, added.status, MembershipStatus.ACTIVE)
+    added.status, added.account, added.claim = MembershipStatus.ACTIVE, account, claim
+    added.save(update_fields=["status", "account", "claim"])
+    audit_record(
+        action="member.joined",
+        subject=f"enterprise:{enterprise.uscc}",
+        actor=Actor("phone", account),
+        data={"account": account, "role": "member", "by": "added_by_admin"},
+    )
+    return ClaimStep.PIN
+
+
+# --- the employee's side --------------------------------------------------------------------------------------
+
+
+def membership_request(*, claim: ClaimSession, account: str) -> Membership:
+    """「向管理员发送审批申请」 (inside the caller's transaction, the claim locked and at the approval step)."""
+    enterprise = _lock_enterprise(claim.enterprise_uscc)
+    pending = Membership.objects.filter(enterprise=enterprise, account=account, status=MembershipStatus.REQUESTED)
+    if pending.exists():
+        return pending.get()
+    person = PhoneAccount.objects.get(account=account)
+    membership = Membership.objects.create(
+        enterprise=enterprise,
+        account=account,
+        name=person.name,
+        phone_digest=person.phone_digest,
+        phone_tail=person.phone_tail,
+        status=MembershipStatus.REQUESTED,
+        claim=claim,
+        created_at=now(),
+    )
+    audit_record(
+        action="member.requested",
+        subject=f"enterprise:{enterprise.uscc}",
+        actor=Actor("phone", account),
+        data={"membership": membership.pk, "claim": claim.pk},
+    )
+    admin = PhoneAccount.objects.filter(account=enterprise.admin_account).first()
+    if admin is not None:
+        text = _("【e签盾】{name}（手机尾号 {tail}）申请加入「{enterprise}」，请在 e签盾「成员管理」中审批。").format(
+            name=person.name, tail=person.phone_tail, enterprise=enterprise.name
+        )
+        _notify_on_commit(admin.account, bytes(admin.phone_sealed), text)
+    return membership
+
+
+def latest_membership(*, uscc: str, account: str) -> Membership | None:
+    return Membership.objects.filter(enterprise__uscc=uscc, account=account).order_by("-created_at", "-pk").first()
+
+
+def _notify_on_commit(account: str, sealed_phone: bytes, text: str) -> None:
+    phone = unseal_phone(account, sealed_phone)
+    if phone:
+        transaction.on_commit(lambda: sms.send(phone=phone, text=text))
+
+
+def _notify_added(membership: Membership, enterprise: ShieldEnterprise, phone: str = "") -> None:
+    """「添加成功」: a text to the member (the H5 claim page says it too)."""
+    text = _(
+        "【e签盾】添加成功：您已成为「{enterprise}」在 e签盾 的成员，请使用本人支付宝扫码继续申领并设置 PIN 码。"
+    ).format(enterprise=enterprise.name)
+    if phone:
+        transaction.on_commit(lambda: sms.send(phone=phone, text=text))
+        return
+    person = PhoneAccount.objects.filter(account=membership.account).first()
+    if person is not None:
+        _notify_on_commit(person.account, bytes(person.phone_sealed), text)
+
+
+# --- the admin's side (成员管理) ------------------------------------------------------------------------------
+
+
+def _administered(uscc: str, admin_account: str) -> ShieldEnterprise:
+    """The enterprise, locked, if this account is its admin; otherwise as if it did not exist (no enterprise sees
+    another's members)."""
+    enterprise = ShieldEnterprise.objects.select_for_update().filter(uscc=uscc).first()
+    if enterprise is None or not admin_account or enterprise.admin_account != admin_account:
+        raise NotFound(_("未找到该企业，或您不是该企业的管理员"), code="not_enterprise_admin")
+    return enterprise
+
+
+def _membership_of(membership_id: int, admin_account: str) -> tuple[ShieldEnterprise, Membership]:
+    found = Membership.objects.filter(pk=membership_id).values_list("enterprise__uscc", flat=True).first()
+    if found is None:
+        raise NotFound(_("未找到该成员"), code="membership_unknown")
+    enterprise = _administered(found, admin_account)
+    return enterprise, Membership.objects.select_for_update().get(pk=membership_id)
+
+
+def _approve(enterprise: ShieldEnterprise, membership: Membership, admin_account: str) -> None:
+    ensure_transition(MEMBERSHIP_TRANSITIONS, membership.status, MembershipStatus.ACTIVE)
+    membership.status, membership.decided_at, membership.decided_by = MembershipStatus.ACTIVE, now(), admin_account
+    membership.save(update_fields=["status", "decided_at", "decided_by"])
+    claim = (
+        ClaimSession.objects.select_for_update().filter(pk=membership.claim_id).first()
+        if membership.claim_id is not None
+        else None
+    )
+    if (
+        claim is not None
+        and claim.status == ClaimStatus.BOUND
+        and claim.claimant_account == membership.account
+        and claim.step == ClaimStep.APPROVAL
+    ):
+        claim.step = ClaimStep.PIN
+        claim.save(update_fields=["step"])
+    audit_record(
+        action="member.approved",
+        subject=f"enterprise:{enterprise.uscc}",
+        actor=Actor("phone", admin_account),
+        data={"membership": membership.pk, "account": membership.account},
+    )
+    _notify_added(membership, enterprise)
+
+
+@transaction.atomic(durable=True)
+def membership_approve(*, admin_account: str, membership_id: int) -> Membership:
+    enterprise, membership = _membership_of(membership_id, admin_account)
+    if membership.status != MembershipStatus.REQUESTED:
+        raise Conflict(_("该申请已处理"), code="membership_decided")
+    _approve(enterprise, membership, admin_account)
+    return membership
+
+
+@transaction.atomic(durable=True)
+def membership_reject(*, admin_account: str, membership_id: int, reason: str) -> Membership:
+    reason = reason.strip()
+    if not reason or len(reason) > 200:
+        raise InvalidInput(_("请填写拒绝原因（不超过 200 字）"), code="reason_required")
+    enterprise, membership = _membership_of(membership_id, admin_account)
+    if membership.status != MembershipStatus.REQUESTED:
+        raise Conflict(_("该申请已处理"), code="membership_decided")
+    ensure_transition(MEMBERSHIP_TRANSITIONS, membership.status, MembershipStatus.REJECTED)
+    membership.status, membership.reason = MembershipStatus.REJECTED, reason
+    membership.decided_at, membership.decided_by = now(), admin_account
+    membership.save(update_fields=["status", "reason", "decided_at", "decided_by"])
+    audit_record(
+        action="member.rejected",
+        subject=f"enterprise:{enterprise.uscc}",
+        actor=Actor("phone", admin_account),
+        data={"membership": membership.pk, "account": membership.account, "reason": reason},
+    )
+    return membership
+
+
+@transaction.atomic(durable=True)
+def member_add(*, admin_account: str, uscc: str, name: str, phone: str) -> Membership:
+    """Add a member by name and phone: a pending request from that person is approved; otherwise they join when
+    they scan their card's code (their phone identity must have this name and phone)."""
+    name, phone = name.strip(), phone.replace(" ", "").strip()
+    if not 2 <= len(name) <= 50:
+        raise InvalidInput(_("请填写成员姓名"), code="bad_name")
+    if not _PHONE.fullmatch(phone):
+        raise InvalidInput(_("请填写 11 位手机号"), code="bad_phone")
+    enterprise = _administered(uscc, admin_account)
+    digest = keyed_digest(phone)
+    live = Membership.objects.select_for_update().filter(
+        enterprise=enterprise,
+        phone_digest=digest,
+        status__in=[MembershipStatus.REQUESTED, MembershipStatus.ADDED, MembershipStatus.ACTIVE],
+    )
+    if live.filter(status__in=[MembershipStatus.ADDED, MembershipStatus.ACTIVE]).exists():
+        raise Conflict(_("该手机号已是企业成员"), code="already_member")
+    request = live.filter(status=MembershipStatus.REQUESTED, name=name).first()
+    if request is not None:
+        _approve(enterprise, request, admin_account)
+        return request
+    membership = Membership.objects.create(
+        enterprise=enterprise,
+        name=name,
+        phone_digest=digest,
+        phone_tail=phone[-4:],
+        status=MembershipStatus.ADDED,
+        created_at=now(),
+        decided_at=now(),
+        decided_by=admin_account,
+    )
+    audit_record(
+        action="member.added",
+        subject=f"enterprise:{enterprise.uscc}",
+        actor=Actor("phone", admin_account),
+        data={"membership": membership.pk, "phone_tail": phone[-4:]},
+    )
+    _notify_added(membership, enterprise, phone=phone)
+    return membership
+
+
+@transaction.atomic(durable=True)
+def member_remove(*, admin_account: str, membership_id: int) -> Membership:
+    """The member no longer acts for the enterprise: a claim not yet activated goes back to waiting for approval
+    (and cannot set a PIN); certificates already issued to them for this enterprise are revoked (affiliation
+    changed), since they name the enterprise."""
+    enterprise, membership = _membership_of(membership_id, admin_account)
+    if membership.role == "admin":
+        raise Conflict(_("不能移除管理员，请先移交管理员"), code="cannot_remove_admin")
+    if membership.status not in (MembershipStatus.ACTIVE, MembershipStatus.ADDED):
+        raise Conflict(_("该成员已不在企业中"), code="membership_not_live")
+    ensure_transition(MEMBERSHIP_TRANSITIONS, membership.status, MembershipStatus.REMOVED)
+    membership.status, membership.decided_at, membership.decided_by = MembershipStatus.REMOVED, now(), admin_account
+    membership.save(update_fields=["status", "decided_at", "decided_by"])
+    revoked: list[str] = []
+    if membership.account:
+        ClaimSession.objects.filter(
+            claimant_account=membership.account,
+            enterprise_uscc=enterprise.uscc,
+            status=ClaimStatus.BOUND,
+            step=ClaimStep.PIN,
+        ).update(step=ClaimStep.APPROVAL)
+        for credential in Credential.objects.filter(account=membership.account, enterprise_uscc=enterprise.uscc):
+            if ca_facade.credential_revoke(
+                owner_id=f"credential:{credential.service_no}", reason=x509.ReasonFlags.affiliation_changed
+            ):
+                revoked.append(credential.service_no)
+    audit_record(
+        action="member.removed",
+        subject=f"enterprise:{enterprise.uscc}",
+        actor=Actor("phone", admin_account),
+        data={"membership": membership.pk, "account": membership.account, "revoked": revoked},
+    )
+    return membership
+
+
+@transaction.atomic(durable=True)
+def admin_hand_over(*, admin_account: str, membership_id: int) -> ShieldEnterprise:
+    """Hand the admin role to a member who has claimed with their own phone identity (recorded)."""
+    enterprise, target = _membership_of(membership_id, admin_account)
+    if target.status != MembershipStatus.ACTIVE or not target.account or target.role == "admin":
+        raise Conflict(_("只能移交给已加入企业的其他成员"), code="bad_new_admin")
+    Membership.objects.filter(enterprise=enterprise, role="admin", status=MembershipStatus.ACTIVE).update(role="member")
+    target.role = "admin"
+    target.save(update_fields=["role"])
+    enterprise.admin_account = target.account
+    enterprise.save(update_fields=["admin_account"])
+    audit_record(
+        action="enterprise.admin_handed_over",
+        subject=f"enterprise:{enterprise.uscc}",
+        actor=Actor("phone", admin_account),
+        data={"from": admin_account, "to": target.account},
+    )
+    return enterprise
+
+
+@dataclass(frozen=True)
+class AdministeredEnterprise:
+    enterprise: ShieldEnterprise
+    requests: list[Membership]
+    members: list[Membership]
+
+
+def administered_by(account: str) -> list[AdministeredEnterprise]:
+    """What 「成员管理」 shows an admin: each enterprise they administer, its pending requests and its members."""
+    result = []
+    for enterprise in ShieldEnterprise.objects.filter(admin_account=account).order_by("name") if account else []:
+        rows = list(enterprise.memberships.order_by("-role", "created_at", "pk"))
+        result.append(
+            AdministeredEnterprise(
+                enterprise=enterprise,
+                requests=[row for row in rows if row.status == MembershipStatus.REQUESTED],
+                members=[row for row in rows if row.status in (MembershipStatus.ACTIVE, MembershipStatus.ADDED)],
+            )
+        )
+    return result

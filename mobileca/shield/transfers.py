@@ -1,0 +1,308 @@
+"""对公打款认证 (R3.6, §7): the enterprise proves it controls its corporate account.
+
+* 正向打款 — the service pays a random ¥0.01–0.99 into the account; the claimant enters the amount received, within
+  7 days, with at most 3 wrong entries. Only a keyed digest of the amount is kept.
+* 反向打款 — the bank opens an account for this application alone; the enterprise pays ¥0.01 into it from the
+  corporate account with a given memo and uploads the voucher. A periodic job reads the bank's statement of the
+  collection account; the verification completes when a credit from that account, with that memo and amount, is
+  there and the voucher is uploaded — the voucher alone proves nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from mobileca.audit.services import Actor, audit_record
+from mobileca.core.clock import now
+from mobileca.core.errors import ApplicationError, Conflict, InvalidInput, PermissionDenied
+from mobileca.core.states import ensure_transition
+from mobileca.core.uploads import sniff_voucher_type
+from mobileca.shield import bank, members
+from mobileca.shield.models import (
+    TRANSFER_TRANSITIONS,
+    ClaimSession,
+    ClaimStatus,
+    ClaimStep,
+    ForwardTransfer,
+    ReverseTransfer,
+    ShieldEnterprise,
+    StatementCursor,
+    TransferCredit,
+    TransferStatus,
+)
+from mobileca.shield.sealing import digest_matches, keyed_digest
+from mobileca.shield.services import SERVICE, claim_move, claim_of_claimant_locked
+
+_MEMO_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read off a phone, typed into online banking
+
+
+def _transfer_move(transfer: ForwardTransfer | ReverseTransfer, target: TransferStatus) -> None:
+    ensure_transition(TRANSFER_TRANSITIONS, transfer.status, target)
+    transfer.status = target
+
+
+def _refuse_unless_at_verification(ticket: str, account: str) -> tuple[ClaimSession, ShieldEnterprise]:
+    claim = ClaimSession.objects.filter(ticket=ticket).first()
+    if claim is None or claim.claimant_account != account or claim.status != ClaimStatus.BOUND:
+        raise PermissionDenied(_("只有申领人本人可以继续此申领"), code="not_claimant")
+    if claim.step != ClaimStep.ENTERPRISE_VERIFY:
+        raise Conflict(_("申领步骤已变化，请刷新页面"), code="wrong_step")
+    return claim, ShieldEnterprise.objects.get(uscc=claim.enterprise_uscc)
+
+
+def _corporate_account(enterprise: ShieldEnterprise, bank_name: str, account_name: str, account_no: str) -> str:
+    account_no, account_name = account_no.replace(" ", ""), account_name.strip()
+    if account_name != enterprise.name:
+        raise InvalidInput(_("对公账户户名须与企业名称一致"), code="account_name_mismatch")
+    if not (account_no.isascii() and account_no.isdigit() and 8 <= len(account_no) <= 32) or not bank_name.strip():
+        raise InvalidInput(_("请填写开户银行和正确的对公账号"), code="bad_account")
+    return account_no
+
+
+# --- 正向打款 --------------------------------------------------------------------------------------------------
+
+
+def forward_transfer_start(
+    *, ticket: str, account: str, bank_name: str, account_name: str, account_no: str
+) -> ForwardTransfer:
+    """The claimant gives the corporate account (its name must be the enterprise's); the service pays a random small
+    amount into it and waits for the claimant to enter what arrived."""
+    claim, enterprise = _refuse_unless_at_verification(ticket, account)
+    account_no = _corporate_account(enterprise, bank_name, account_name, account_no)
+    amount = Decimal(secrets.randbelow(99) + 1) / 100  # ¥0.01–0.99
+    bank.pay(to_number=account_no, to_name=enterprise.name, amount=amount, memo="e签盾企业认证")  # before any lock
+    moment = now()
+    with transaction.atomic(durable=True):
+        claim = claim_of_claimant_locked(ticket, account)
+        for previous in ForwardTransfer.objects.select_for_update().filter(claim=claim, status=TransferStatus.PENDING):
+            _transfer_move(previous, TransferStatus.FAILED)  # a new one replaces it
+            previous.save(update_fields=["status"])
+        transfer = ForwardTransfer.objects.create(
+            claim=claim,
+            bank_name=bank_name.strip()[:100],
+            account_name=enterprise.name,
+            account_no_tail=account_no[-4:],
+            amount_digest=keyed_digest(f"{amount:.2f}"),
+            created_at=moment,
+            expires_at=moment + timedelta(days=settings.MOBILECA_FORWARD_TRANSFER["valid_days"]),
+        )
+        audit_record(
+            action="claim.forward_transfer_sent",
+            subject=f"claim:{claim.pk}",
+            actor=Actor("phone", account),
+            data={"account_tail": account_no[-4:]},
+        )
+    return transfer
+
+
+def forward_transfer_confirm(*, ticket: str, account: str, amount: str) -> ClaimSession:
+    """The amount received: right → the enterprise is verified (the claimant becomes its admin if it is the first);
+    more than 3 wrong entries, or 7 days, fail this verification."""
+    try:
+        entered = Decimal(amount.strip().removeprefix("¥"))
+    except ArithmeticError:
+        entered = Decimal(-1)
+    refusal: ApplicationError | None = None
+    with transaction.atomic(durable=True):
+        claim = claim_of_claimant_locked(ticket, account)
+        if claim.step != ClaimStep.ENTERPRISE_VERIFY:
+            raise Conflict(_("申领步骤已变化，请刷新页面"), code="wrong_step")
+        transfer = (
+            ForwardTransfer.objects.select_for_update().filter(claim=claim, status=TransferStatus.PENDING).first()
+        )
+        if transfer is None:
+            raise Conflict(_("请先发起对公打款"), code="transfer_missing")
+        if now() >= transfer.expires_at:
+            _transfer_move(transfer, TransferStatus.FAILED)
+            transfer.save(update_fields=["status"])
+            refusal = Conflict(_("打款验证已超过 7 天有效期，请重新发起"), code="transfer_expired")
+        elif entered.is_finite() and digest_matches(transfer.amount_digest, f"{entered:.2f}"):
+            _transfer_move(transfer, TransferStatus.VERIFIED)
+            transfer.save(update_fields=["status"])
+            members.enterprise_verified(claim, account, method="forward_transfer")
+            claim_move(claim, ClaimStep.PIN, ClaimStep.ENTERPRISE_VERIFY)
+        else:
+            transfer.wrong_entries += 1
+            if transfer.wrong_entries > settings.MOBILECA_FORWARD_TRANSFER["max_wrong"]:
+                _transfer_move(transfer, TransferStatus.FAILED)
+                refusal = Conflict(_("金额错误次数过多，本次打款验证失败，请重新发起"), code="transfer_failed")
+            else:
+                refusal = InvalidInput(_("金额不正确，请核对到账金额"), code="transfer_wrong_amount")
+            transfer.save(update_fields=["wrong_entries", "status"])
+    if refusal is not None:
+        raise refusal
+    return claim
+
+
+# --- 反向打款 --------------------------------------------------------------------------------------------------
+
+
+def _new_memo() -> str:
+    return "RZ" + "".join(secrets.choice(_MEMO_ALPHABET) for _ in range(8))
+
+
+def reverse_transfer_start(
+    *, ticket: str, account: str, bank_name: str, account_name: str, account_no: str
+) -> ReverseTransfer:
+    """The claimant names the corporate account that will pay; the bank opens an account for this application and
+    the service shows it with the amount (¥0.01) and the memo."""
+    claim, enterprise = _refuse_unless_at_verification(ticket, account)
+    account_no = _corporate_account(enterprise, bank_name, account_name, account_no)
+    reference = f"claim-{claim.pk}-{secrets.token_hex(6)}"
+    opened = bank.open_sub_account(reference=reference)  # before any lock
+    moment = now()
+    with transaction.atomic(durable=True):
+        claim = claim_of_claimant_locked(ticket, account)
+        if claim.step != ClaimStep.ENTERPRISE_VERIFY:
+            raise Conflict(_("申领步骤已变化，请刷新页面"), code="wrong_step")
+        for previous in ReverseTransfer.objects.select_for_update().filter(claim=claim, status=TransferStatus.PENDING):
+            _transfer_move(previous, TransferStatus.FAILED)  # a new one (another paying account) replaces it
+            previous.save(update_fields=["status"])
+        transfer = ReverseTransfer.objects.create(
+            claim=claim,
+            payer_bank_name=bank_name.strip()[:100],
+            payer_account_name=enterprise.name,
+            payer_account_digest=keyed_digest(account_no),
+            payer_account_tail=account_no[-4:],
+            to_account=opened.number,
+            to_account_name=opened.holder_name,
+            amount=Decimal(str(settings.MOBILECA_REVERSE_TRANSFER["amount"])),
+            memo=_new_memo(),
+            created_at=moment,
+            expires_at=moment + timedelta(days=int(settings.MOBILECA_REVERSE_TRANSFER["valid_days"])),
+        )
+        audit_record(
+            action="claim.reverse_transfer_opened",
+            subject=f"claim:{claim.pk}",
+            actor=Actor("phone", account),
+            data={"payer_tail": account_no[-4:], "to_account": opened.number, "memo": transfer.memo},
+        )
+    return transfer
+
+
+def reverse_voucher_upload(*, ticket: str, account: str, upload: UploadedFile) -> ReverseTransfer:
+    """The transfer voucher (PDF/JPEG/PNG, ≤ 10 MB). If the bank has already shown the credit, this completes it."""
+    content_type = sniff_voucher_type(upload)  # type and size refused before anything is written
+    digest = hashlib.sha256()
+    for chunk in upload.chunks():
+        digest.update(chunk)
+    upload.seek(0)
+    with transaction.atomic(durable=True):
+        claim = claim_of_claimant_locked(ticket, account)
+        transfer = (
+            ReverseTransfer.objects.select_for_update().filter(claim=claim, status=TransferStatus.PENDING).first()
+        )
+        if transfer is None:
+            raise Conflict(_("请先发起反向打款"), code="transfer_missing")
+        if now() >= transfer.expires_at:
+            raise Conflict(_("打款验证已超过 7 天有效期，请重新发起"), code="transfer_expired")
+        extension = {"application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png"}[content_type]
+        transfer.voucher.save(f"{transfer.memo}.{extension}", upload, save=False)
+        transfer.voucher_content_type, transfer.voucher_sha256 = content_type, digest.hexdigest()
+        transfer.voucher_uploaded_at = now()
+        transfer.save(update_fields=["voucher", "voucher_content_type", "voucher_sha256", "voucher_uploaded_at"])
+        audit_record(
+            action="claim.reverse_voucher_uploaded",
+            subject=f"claim:{claim.pk}",
+            actor=Actor("phone", account),
+            data={"sha256": transfer.voucher_sha256, "size": upload.size or 0},
+        )
+        if transfer.credit_seen_at is not None:
+            _reverse_verified(transfer, claim)
+    return transfer
+
+
+def _reverse_verified(transfer: ReverseTransfer, claim: ClaimSession) -> None:
+    """Both the credit and the voucher are here (inside the caller's transaction, the claim locked)."""
+    _transfer_move(transfer, TransferStatus.VERIFIED)
+    transfer.verified_at = now()
+    transfer.save(update_fields=["status", "verified_at"])
+    audit_record(action="claim.reverse_transfer_verified", subject=f"claim:{claim.pk}", actor=SERVICE)
+    if claim.status == ClaimStatus.BOUND and claim.step == ClaimStep.ENTERPRISE_VERIFY:
+        members.enterprise_verified(claim, claim.claimant_account, method="reverse_transfer")
+        claim_move(claim, ClaimStep.PIN, ClaimStep.ENTERPRISE_VERIFY)
+
+
+def reverse_transfers_reconcile() -> dict[str, int]:
+    """The periodic job: read the collection account's new credits from the bank and match each to its
+    application (by the per-application account), checking payer, memo and amount; expire old ones. Safe to run
+    twice at once: each credit is judged once (a unique bank reference) under the cursor's row lock."""
+    collection = settings.MOBILECA_BANK["collection_account"]
+    cursor, _created = StatementCursor.objects.get_or_create(account=collection)
+    outcomes: dict[str, int] = {}
+    for credit in bank.credits_after(sequence=cursor.last_id):  # network first, no lock held
+        with transaction.atomic(durable=True):
+            cursor = StatementCursor.objects.select_for_update().get(account=collection)
+            if credit.sequence <= cursor.last_id:
+                continue
+            outcome = _judge(credit)
+            cursor.last_id = credit.sequence
+            cursor.save(update_fields=["last_id"])
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    outcomes["expired"] = _expire_reverse_transfers()
+    return outcomes
+
+
+def _judge(credit: bank.Credit) -> str:
+    transfer = ReverseTransfer.objects.select_for_update().filter(to_account=credit.to_number).first()
+    if transfer is None:
+        outcome = "unknown"
+    elif transfer.status != TransferStatus.PENDING or credit.booked_at >= transfer.expires_at:
+        outcome = "closed"
+    elif not digest_matches(transfer.payer_account_digest, credit.from_number):
+        outcome = "wrong_payer"
+    elif credit.memo.strip().upper() != transfer.memo:
+        outcome = "wrong_memo"
+    elif credit.amount != transfer.amount:
+        outcome = "wrong_amount"
+    else:
+        outcome = "matched"
+    TransferCredit.objects.create(
+        bank_ref=credit.bank_ref,
+        transfer=transfer,
+        to_account=credit.to_number,
+        from_account_tail=credit.from_number[-4:],
+        amount=credit.amount,
+        memo=credit.memo[:100],
+        outcome=outcome,
+        booked_at=credit.booked_at,
+        seen_at=now(),
+    )
+    if transfer is not None:
+        audit_record(
+            action="claim.reverse_transfer_credit",
+            subject=f"claim:{transfer.claim_id}",
+            actor=SERVICE,
+            data={"bank_ref": credit.bank_ref, "outcome": outcome, "amount": f"{credit.amount:.2f}"},
+        )
+    if outcome == "matched" and transfer is not None:
+        transfer.credit_ref, transfer.credit_seen_at = credit.bank_ref, now()
+        transfer.save(update_fields=["credit_ref", "credit_seen_at"])
+        if transfer.voucher_uploaded_at is not None:
+            claim = ClaimSession.objects.select_for_update().get(pk=transfer.claim_id)
+            _reverse_verified(transfer, claim)
+    return outcome
+
+
+def _expire_reverse_transfers() -> int:
+    expired = 0
+    for transfer_id in ReverseTransfer.objects.filter(status=TransferStatus.PENDING, expires_at__lte=now()).values_list(
+        "pk", flat=True
+    ):
+        with transaction.atomic(durable=True):
+            transfer = ReverseTransfer.objects.select_for_update().get(pk=transfer_id)
+            if transfer.status != TransferStatus.PENDING or transfer.expires_at > now():
+                continue
+            _transfer_move(transfer, TransferStatus.FAILED)
+            transfer.save(update_fields=["status"])
+            audit_record(action="claim.reverse_transfer_expired", subject=f"claim:{transfer.claim_id}", actor=SERVICE)
+            expired += 1
+    return expired
