@@ -362,7 +362,7 @@ def gateways_on_live_server(live_server, settings, monkeypatch: pytest.MonkeyPat
     settings.MOBILECA_PUBLIC_URL = live_server.url
     settings.MOBILECA_ALIPAY = gateways["alipay"]
     settings.MOBILECA_WECHATPAY = gateways["wechatpay"]
-    for name in ("identity", "registry", "liveness", "sms"):
+    for name in ("identity", "registry", "liveness", "sms", "bank"):
         setattr(settings, f"MOBILECA_{name.upper()}", gateways[name])
     real_client = lambda: httpx.Client(timeout=httpx.Timeout(10.0, connect=5.0))  # noqa: E731
     for module in (
@@ -372,6 +372,7 @@ def gateways_on_live_server(live_server, settings, monkeypatch: pytest.MonkeyPat
         "shield.registry",
         "shield.liveness",
         "shield.sms",
+        "shield.bank",
     ):
         monkeypatch.setattr(f"mobileca.{module}.http_client", real_client)
     return live_server.url

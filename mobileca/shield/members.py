@@ -161,7 +161,7 @@ def latest_membership(*, uscc: str, account: str) -> Membership | None:
 def _notify_on_commit(account: str, sealed_phone: bytes, text: str) -> None:
     phone = unseal_phone(account, sealed_phone)
     if phone:
-        transaction.on_commit(lambda: sms.send(phone=phone, text=text))
+        transaction.on_commit(lambda: sms.send(phone=phone, text=text), robust=True)  # a notice: logged if lost
 
 
 def _notify_added(membership: Membership, enterprise: ShieldEnterprise, phone: str = "") -> None:
@@ -170,7 +170,7 @@ def _notify_added(membership: Membership, enterprise: ShieldEnterprise, phone: s
         "【e签盾】添加成功：您已成为「{enterprise}」在 e签盾 的成员，请使用本人支付宝扫码继续申领并设置 PIN 码。"
     ).format(enterprise=enterprise.name)
     if phone:
-        transaction.on_commit(lambda: sms.send(phone=phone, text=text))
+        transaction.on_commit(lambda: sms.send(phone=phone, text=text), robust=True)  # a notice: logged if lost
         return
     person = PhoneAccount.objects.filter(account=membership.account).first()
     if person is not None:
