@@ -63,7 +63,7 @@ def _members_login(user_id: str) -> Client:
 
 
 @pytest.fixture
-def admin_verified(bidder_client: Client, registered: Card, ca_ready: None) -> Card:  # noqa: F811
+def admin_verified(bidder_client: Client, registered: Card, ca_ready: None) -> Card:
     """王建国, the legal representative, verified the enterprise on the first card: he is its admin."""
     phone, ticket = _after_face(bidder_client, registered, ADMIN)
     _legal_rep_face(phone, ticket)
