@@ -317,3 +317,165 @@ def now_():
     from mobileca.core.clock import now
 
     return now()
+
+
+def _verification_claim(uscc: str, account: str, name: str, card_ref: str):  # type: ignore[no-untyped-def]
+    from mobileca.shield.models import ClaimSession, ClaimStep, PhoneAccount
+    from mobileca.shield.sealing import keyed_digest
+
+    PhoneAccount.objects.create(
+        account=account,
+        name=name,
+        resident_id_digest="x",
+        resident_id_tail="0000",
+        phone_tail=account[-4:],
+        phone_digest=keyed_digest(f"139{account[-8:]}"),
+        first_seen_at=now_(),
+        last_seen_at=now_(),
+    )
+    return ClaimSession.objects.create(
+        card_ref=card_ref,
+        platform="p",
+        enterprise_name="测试",
+        enterprise_uscc=uscc,
+        ticket=f"T-{card_ref}",
+        ticket_expires_at=now_(),
+        status="bound",
+        claimant_account=account,
+        step=ClaimStep.ENTERPRISE_VERIFY,
+        created_at=now_(),
+    )
+
+
+def test_two_claimants_verifying_a_new_enterprise_at_once_make_exactly_one_admin(bidder: User) -> None:
+    # R3.9: the first verifier is the admin; the other, verified as well, is a member
+    from datetime import timedelta
+
+    from mobileca.shield.models import ForwardTransfer, Membership, ShieldEnterprise
+    from mobileca.shield.sealing import keyed_digest
+    from mobileca.shield.transfers import forward_transfer_confirm
+
+    uscc = bidder.enterprise.uscc
+    ShieldEnterprise.objects.create(
+        uscc=uscc, name="测试", legal_representative="x", legal_representative_id_digest="x", created_at=now_()
+    )
+    claims = [
+        _verification_claim(uscc, "2088000000000011", "甲", "C1"),
+        _verification_claim(uscc, "2088000000000012", "乙", "C2"),
+    ]
+    for claim in claims:
+        ForwardTransfer.objects.create(
+            claim=claim,
+            bank_name="b",
+            account_name="测试",
+            account_no_tail="0000",
+            amount_digest=keyed_digest("0.42"),
+            created_at=now_(),
+            expires_at=now_() + timedelta(days=7),
+        )
+    queue = list(claims)
+    lock = threading.Lock()
+
+    def confirm() -> object:
+        with lock:
+            claim = queue.pop()
+        return forward_transfer_confirm(ticket=claim.ticket, account=claim.claimant_account, amount="0.42")
+
+    results = _race(confirm)
+    assert not [result for result in results if isinstance(result, Exception)], results
+    enterprise = ShieldEnterprise.objects.get()
+    roles = dict(Membership.objects.filter(status="active").values_list("account", "role"))
+    assert sorted(roles.values()) == ["admin", "member"] and roles[enterprise.admin_account] == "admin"
+
+
+def test_approve_and_reject_of_one_request_at_once_decide_it_once(bidder: User) -> None:
+    from mobileca.core.errors import ApplicationError
+    from mobileca.shield.members import membership_approve, membership_reject
+    from mobileca.shield.models import ClaimStep, Membership, ShieldEnterprise
+
+    uscc = bidder.enterprise.uscc
+    enterprise = ShieldEnterprise.objects.create(
+        uscc=uscc,
+        name="测试",
+        legal_representative="x",
+        legal_representative_id_digest="x",
+        created_at=now_(),
+        verified_at=now_(),
+        admin_account="2088000000000011",
+    )
+    claim = _verification_claim(uscc, "2088000000000012", "乙", "C2")
+    claim.step = ClaimStep.APPROVAL
+    claim.save()
+    request = Membership.objects.create(
+        enterprise=enterprise, account="2088000000000012", name="乙", status="requested", claim=claim, created_at=now_()
+    )
+    decisions = iter(
+        [
+            lambda: membership_approve(admin_account="2088000000000011", membership_id=request.pk),
+            lambda: membership_reject(admin_account="2088000000000011", membership_id=request.pk, reason="否"),
+        ]
+    )
+    lock = threading.Lock()
+
+    def decide() -> object:
+        with lock:
+            action = next(decisions)
+        return action()
+
+    results = _race(decide)
+    assert sum(isinstance(result, ApplicationError) for result in results) == 1, results
+    request.refresh_from_db()
+    assert request.status in {"active", "rejected"}
+    claim.refresh_from_db()
+    assert claim.step == (ClaimStep.PIN if request.status == "active" else ClaimStep.APPROVAL)
+
+
+def test_two_statement_readers_at_once_judge_each_credit_once(bidder: User) -> None:
+    # 反向打款: the periodic job may overlap itself; a credit verifies once and is recorded once
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from mobileca.ca.services import ca_init
+    from mobileca.sandboxes.bank.models import Account, Transfer
+    from mobileca.shield.models import ReverseTransfer, ShieldEnterprise, TransferCredit
+    from mobileca.shield.sealing import keyed_digest
+    from mobileca.shield.transfers import reverse_transfers_reconcile
+
+    ca_init()
+    uscc = bidder.enterprise.uscc
+    ShieldEnterprise.objects.create(
+        uscc=uscc, name="测试", legal_representative="x", legal_representative_id_digest="x", created_at=now_()
+    )
+    claim = _verification_claim(uscc, "2088000000000011", "甲", "C1")
+    sub = Account.objects.create(
+        number="9550880200000001000000001", bank_name="b", holder_name="e签盾认证收款专户", parent="9550880200000001000"
+    )
+    ReverseTransfer.objects.create(
+        claim=claim,
+        payer_bank_name="b",
+        payer_account_name="测试",
+        payer_account_digest=keyed_digest("6222000011112222333"),
+        payer_account_tail="2333",
+        to_account=sub.number,
+        to_account_name=sub.holder_name,
+        amount=Decimal("0.01"),
+        memo="RZABCDEFGH",
+        voucher_uploaded_at=now_(),
+        created_at=now_(),
+        expires_at=now_() + timedelta(days=7),
+    )
+    Transfer.objects.create(
+        from_number="6222000011112222333",
+        from_name="测试",
+        to_number=sub.number,
+        to_name=sub.holder_name,
+        to_parent="9550880200000001000",
+        amount=Decimal("0.01"),
+        memo="RZABCDEFGH",
+        booked_at=now_(),
+    )
+    results = _race(reverse_transfers_reconcile)
+    assert not [result for result in results if isinstance(result, Exception)], results
+    assert TransferCredit.objects.count() == 1
+    assert ReverseTransfer.objects.get().status == "verified"
+    assert sum(result.get("matched", 0) for result in results if isinstance(result, dict)) == 1
