@@ -349,3 +349,15 @@ def test_state_machines_allow_exactly_their_edges(
         else:
             with pytest.raises(InvalidTransition):
                 ensure_transition(table, current, target)
+
+
+def test_an_approval_moves_every_waiting_claim_of_that_person(
+    bidder_client: Client, second_card: Card, bidder: User, finance: User
+) -> None:
+    third_card = _another_card(bidder, finance, "tok-3")
+    phone, ticket = _after_face(bidder_client, second_card, EMPLOYEE)
+    _, other_ticket = _after_face(bidder_client, third_card, EMPLOYEE)
+    phone.post(f"/h5/claim/{ticket}/approval/")
+    admin = _members_login(ADMIN)
+    admin.post(f"/h5/members/{Membership.objects.get(status='requested').pk}/approve/")
+    assert {ClaimSession.objects.get(ticket=t).step for t in (ticket, other_ticket)} == {"pin"}

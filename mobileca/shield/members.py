@@ -201,19 +201,13 @@ def _approve(enterprise: ShieldEnterprise, membership: Membership, admin_account
     ensure_transition(MEMBERSHIP_TRANSITIONS, membership.status, MembershipStatus.ACTIVE)
     membership.status, membership.decided_at, membership.decided_by = MembershipStatus.ACTIVE, now(), admin_account
     membership.save(update_fields=["status", "decided_at", "decided_by"])
-    claim = (
-        ClaimSession.objects.select_for_update().filter(pk=membership.claim_id).first()
-        if membership.claim_id is not None
-        else None
-    )
-    if (
-        claim is not None
-        and claim.status == ClaimStatus.BOUND
-        and claim.claimant_account == membership.account
-        and claim.step == ClaimStep.APPROVAL
-    ):
-        claim.step = ClaimStep.PIN
-        claim.save(update_fields=["step"])
+    # every claim of theirs for this enterprise that waits for the admin moves on to the PIN (R3.8)
+    ClaimSession.objects.filter(
+        claimant_account=membership.account,
+        enterprise_uscc=enterprise.uscc,
+        status=ClaimStatus.BOUND,
+        step=ClaimStep.APPROVAL,
+    ).update(step=ClaimStep.PIN)
     audit_record(
         action="member.approved",
         subject=f"enterprise:{enterprise.uscc}",
