@@ -34,7 +34,6 @@ page = test_browser.page
 gateways_on_live_server = test_browser.gateways_on_live_server
 _allow_orm_beside_playwright_loop = test_browser._allow_orm_beside_playwright_loop
 
-PHONE_VIEWPORT = {"width": 390, "height": 844}
 PIN = "135790"
 # identity sandbox people: Alipay user id, name, phone
 LEGAL_REP = ("2088102000000001", "王建国", "13907980001")
@@ -49,7 +48,7 @@ def registered_enterprise(name: str) -> Enterprise:
     """A platform enterprise the registry knows, with 王建国 as its legal representative."""
     from mobileca.sandboxes.registry.models import RegisteredEnterprise
 
-    enterprise = EnterpriseFactory(name=name)
+    enterprise: Enterprise = EnterpriseFactory.create(name=name)
     RegisteredEnterprise.objects.create(
         uscc=enterprise.uscc,
         name=enterprise.name,
@@ -67,7 +66,7 @@ def paid_cards(bidder: User, count: int) -> list[str]:
     from tests.conftest import actor_of, make_offline_order
 
     ca_init()
-    finance = FinanceFactory()
+    finance: User = FinanceFactory.create()
     for number in range(count):
         _, payment = make_offline_order(bidder, token=f"tok-{number}")
         remittance_confirm(payment_id=payment.pk, actor=actor_of(finance), operator=finance)
@@ -90,7 +89,7 @@ def open_claim(page: Page, base_url: str, cert_id: str) -> str:
 @contextmanager
 def phone_context(browser: Browser) -> Iterator[BrowserContext]:
     """A phone of its own: its own cookies, a phone-sized touch screen."""
-    context = browser.new_context(locale="zh-CN", viewport=PHONE_VIEWPORT, is_mobile=True)  # type: ignore[arg-type]
+    context = browser.new_context(locale="zh-CN", viewport={"width": 390, "height": 844}, is_mobile=True)
     context.set_default_timeout(TIMEOUT_MS)
     try:
         yield context
@@ -167,7 +166,7 @@ def test_a_clerk_verifies_the_enterprise_by_forward_transfer_and_becomes_its_adm
     corporate = Account.objects.create(
         number="36020100012345678901", bank_name="中国工商银行景德镇分行", holder_name=enterprise.name
     )
-    bidder = UserFactory(enterprise=enterprise)
+    bidder: User = UserFactory.create(enterprise=enterprise)
     [cert_id] = paid_cards(bidder, 1)
     log_in(page, base, bidder)
     h5_url = open_claim(page, base, cert_id)
@@ -219,7 +218,7 @@ def test_a_clerk_verifies_the_enterprise_by_reverse_transfer_and_the_page_follow
     corporate = Account.objects.create(
         number="36020100098765432109", bank_name="中国建设银行景德镇分行", holder_name=enterprise.name
     )
-    bidder = UserFactory(enterprise=enterprise)
+    bidder: User = UserFactory.create(enterprise=enterprise)
     [cert_id] = paid_cards(bidder, 1)
     log_in(page, base, bidder)
     h5_url = open_claim(page, base, cert_id)
@@ -285,7 +284,7 @@ def test_an_employee_asks_the_admin_who_agrees_in_member_management_and_the_clai
 
     base = gateways_on_live_server
     enterprise = registered_enterprise("景德镇陶瓷文化旅游发展有限公司")
-    bidder = UserFactory(enterprise=enterprise)
+    bidder: User = UserFactory.create(enterprise=enterprise)
     first_card, second_card = paid_cards(bidder, 2)
     log_in(page, base, bidder)
 

@@ -810,3 +810,15 @@ def test_wrong_sms_codes_across_resends_are_capped_per_claim(
     with clock.frozen(now() + timedelta(minutes=2)), pytest.raises(Conflict) as refused:
         sms_code_send(ticket=ticket, account="2088102000000001")
     assert refused.value.code == "otp_claim_locked" and SmsChallenge.objects.count() == 1
+
+
+def test_the_service_number_carries_the_beijing_date(bidder_client: Client, registered: Card, ca_ready: None) -> None:
+    # 00:30 in Beijing is still the previous day in UTC: the 服务编号 says the Beijing day
+    from datetime import datetime
+
+    from mobileca.core.ids import BEIJING
+    from mobileca.shield.models import Credential
+
+    with clock.frozen(datetime(2026, 11, 29, 0, 30, tzinfo=BEIJING)):
+        _activated(bidder_client, registered)
+    assert Credential.objects.get().service_no.startswith("ESD20261129")

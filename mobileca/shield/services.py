@@ -18,6 +18,7 @@ from mobileca.ca.keys import generate_user_key, wrap_private_key
 from mobileca.ca.profiles import Subject
 from mobileca.core.clock import now
 from mobileca.core.errors import ApplicationError, Conflict, InvalidInput, NotFound, PermissionDenied
+from mobileca.core.ids import BEIJING
 from mobileca.core.states import ensure_transition
 from mobileca.core.validators import is_valid_uscc
 from mobileca.shield import liveness, members, registry, sms
@@ -354,7 +355,7 @@ def claim_activate(*, ticket: str, account: str, pin: str, pin_again: str) -> Cr
             raise PermissionDenied(_("您不是该企业的成员，请等待管理员审批"), code="not_member")
         moment = now()
         expires_at = _add_months(moment, claim.term_months)
-        service_no = "ESD" + moment.strftime("%Y%m%d") + secrets.token_hex(5).upper()
+        service_no = "ESD" + moment.astimezone(BEIJING).strftime("%Y%m%d") + secrets.token_hex(5).upper()
         credential_id = f"credential:{service_no}"
         issued = ca_facade.credential_issue(
             owner_id=credential_id,
