@@ -238,7 +238,7 @@ def test_a_clerk_verifies_the_enterprise_by_reverse_transfer_and_the_page_follow
         expect(reverse.locator("#reverse-memo")).to_have_text(re.compile(r"^RZ[A-Z2-9]{8}$"))
         to_account = reverse.locator("#reverse-to-account").inner_text().strip()
         to_name = reverse.locator("#reverse-to-name").inner_text().strip()
-        amount = reverse.locator("#reverse-amount").inner_text().strip()
+        amount = reverse.locator("#reverse-amount").inner_text().strip().removeprefix("¥")
         memo = reverse.locator("#reverse-memo").inner_text().strip()
         assert amount == "0.01", amount
 
@@ -261,6 +261,7 @@ def test_a_clerk_verifies_the_enterprise_by_reverse_transfer_and_the_page_follow
         reverse.get_by_label(re.compile("^转账凭证")).set_input_files(receipt)
         reverse.get_by_role("button", name="上传凭证").click()
         expect(phone.locator("#reverse-state")).to_have_text("凭证已上传，等待银行到账确认…")
+        phone.screenshot(path=str(ARTIFACTS / "h5-reverse-transfer-waiting.png"), full_page=True)
 
         # the periodic job reads the statement; the page (refreshing itself every 5 s) moves on without a reload
         outcomes = reverse_transfers_reconcile()

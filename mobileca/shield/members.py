@@ -355,7 +355,7 @@ def administered_by(account: str) -> list[AdministeredEnterprise]:
     """What 「成员管理」 shows an admin: each enterprise they administer, its pending requests and its members."""
     result = []
     for enterprise in ShieldEnterprise.objects.filter(admin_account=account).order_by("name") if account else []:
-        rows = list(enterprise.memberships.order_by("-role", "created_at", "pk"))
+        rows = list(enterprise.memberships.order_by("role", "created_at", "pk"))  # the admin first
         result.append(
             AdministeredEnterprise(
                 enterprise=enterprise,
