@@ -316,6 +316,15 @@ def test_an_admin_of_one_enterprise_cannot_touch_another_enterprises_members(
     assert stranger.post(f"/h5/members/{request_a.pk}/approve/").status_code == 404
     assert _snapshot() == before
 
+    # a member of A is no one at B: claiming B's card, she must ask B's admin, and cannot set a PIN meanwhile
+    _members_login(ADMIN).post(f"/h5/members/{request_a.pk}/approve/")
+    b_card = _another_card(other_bidder, finance, "tok-b2")
+    employee_phone, employee_ticket = _after_face(other_client, b_card, EMPLOYEE)
+    assert ClaimSession.objects.get(ticket=employee_ticket).step == "approval"
+    before = _snapshot()
+    assert employee_phone.post(f"/h5/claim/{employee_ticket}/pin/", PIN).status_code == 409
+    assert _snapshot() == before
+
 
 def test_admin_pages_need_the_phone_login(db: None) -> None:
     assert Client().post("/h5/members/1/approve/").status_code == 403
