@@ -59,7 +59,10 @@ def test_the_bank_statement_credit_with_the_voucher_verifies_and_the_claimant_be
     assert corporate_account not in str(list(ReverseTransfer.objects.values_list()))  # digest and tail only
 
     _pay(corporate_account, transfer)
-    receipt = Client().get(f"/sandbox/bank/accounts/{corporate_account}/transfers/1/receipt.pdf")
+    from mobileca.sandboxes.bank.models import Transfer
+
+    paid = Transfer.objects.get(from_number=corporate_account)
+    receipt = Client().get(f"/sandbox/bank/accounts/{corporate_account}/transfers/{paid.pk}/receipt.pdf")
     assert receipt.status_code == 200 and receipt.content.startswith(b"%PDF-1.4")
     assert _voucher(phone, ticket, content=receipt.content).status_code == 302  # type: ignore[attr-defined]
     transfer.refresh_from_db()
