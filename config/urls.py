@@ -3,6 +3,8 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from mobileca.shield.api import api as csc_api
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="accounts:workbench", permanent=False)),
     path("accounts/", include("mobileca.accounts.urls")),
@@ -13,6 +15,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("pki/", include("mobileca.ca.urls")),
     path("h5/", include("mobileca.shield.urls")),
+    path("csc/v2/", csc_api.urls),
     path("payments/notify/", include("mobileca.payments.notify_urls")),
     path("django-admin/", admin.site.urls),
 ]

@@ -108,3 +108,13 @@ def certificate_info(*, serial_hex: str) -> CertificateInfo:
 
 def certificate_pem(*, serial_hex: str) -> str:
     return _pem(IssuedCertificate.objects.get(serial_hex=serial_hex))
+
+
+def chain_pems() -> list[str]:
+    """The issuing CA's certificate, then the root's (PEM), as a signer's chain continues."""
+    from mobileca.ca.models import AuthorityRole
+
+    return [
+        services.certificate_of(services.authority(role)).public_bytes(serialization.Encoding.PEM).decode()
+        for role in (AuthorityRole.ISSUING, AuthorityRole.ROOT)
+    ]

@@ -127,10 +127,11 @@ class FaceCheck(models.Model):
     account = models.CharField(max_length=32)
     check_id = models.CharField(max_length=64, unique=True)
     nonce = models.CharField(max_length=64)
-    purpose = models.CharField(max_length=16, default="person")  # person (R3.5) | legal_rep (R3.6)
+    purpose = models.CharField(max_length=16, default="person")  # person (R3.5) | legal_rep (R3.6) | pin_reset (R4.3)
     outcome = models.CharField(max_length=10, default="pending")  # pending | passed | failed
     created_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
+    consumed_at = models.DateTimeField(null=True, blank=True)  # a passed pin_reset check sets one new PIN
 
     def __str__(self) -> str:
         return f"{self.check_id} ({self.outcome})"
@@ -149,10 +150,13 @@ class Credential(models.Model):
     sign_serial = models.CharField(max_length=42)
     encrypt_serial = models.CharField(max_length=42)
     pin_hash = models.CharField(max_length=200)
-    pin_failures = models.PositiveSmallIntegerField(default=0)
+    pin_failures = models.PositiveSmallIntegerField(default=0)  # wrong PINs in a row (§7 lock-out)
     locked_until = models.DateTimeField(null=True, blank=True)
+    pin_changed_at = models.DateTimeField(null=True, blank=True)
     activated_at = models.DateTimeField()
     expires_at = models.DateTimeField()
+    reminded_30_at = models.DateTimeField(null=True, blank=True)  # expiry reminders (§7: 30 and 7 days before)
+    reminded_7_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return self.service_no
@@ -311,3 +315,115 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} @ {self.enterprise_id} ({self.role}, {self.status})"
+
+
+# --- key use (R4.1–R4.6): who may call the remote-signing API, authorisations, operation records --------------
+
+
+class ApiClient(models.Model):
+    """A platform calling the remote-signing API with its own credentials (a bearer key kept as a digest). It acts
+    for claimants of its platform only, and every key use it asks for is authorised on the claimant's phone."""
+
+    client_id = models.CharField(max_length=40, unique=True)
+    platform = models.CharField(max_length=64)
+    key_digest = models.CharField(max_length=64, unique=True)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.client_id} ({self.platform})"
+
+
+class DeviceGrant(models.Model):
+    """The command-line tool's login (OAuth 2.0 device authorisation, RFC 8628): the tool shows a QR code; the
+    claimant opens it on the phone, signs in with their phone identity and allows it; the tool then gets a token."""
+
+    device_code_digest = models.CharField(max_length=64, unique=True)
+    user_code = models.CharField(max_length=9, unique=True)  # XXXX-XXXX, what the phone page shows to compare
+    status = models.CharField(max_length=10, default="pending")  # pending | allowed | denied | used
+    account = models.CharField(max_length=32, blank=True)
+    client_name = models.CharField(max_length=60)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    last_polled_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"device grant {self.user_code} ({self.status})"
+
+
+class AccessToken(models.Model):
+    """A claimant's token for the command-line tool (kept as a digest), valid for a working day."""
+
+    token_digest = models.CharField(max_length=64, unique=True)
+    account = models.CharField(max_length=32, db_index=True)
+    client_name = models.CharField(max_length=60)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"token of {self.account}"
+
+
+class KeyUseStatus(models.TextChoices):
+    PENDING = "pending", _("待确认")
+    AUTHORIZED = "authorized", _("已授权")
+    USED = "used", _("已使用")
+    REFUSED = "refused", _("已拒绝")
+    EXPIRED = "expired", _("已过期")
+
+
+KEY_USE_TRANSITIONS: dict[str, frozenset[str]] = {
+    KeyUseStatus.PENDING: frozenset({KeyUseStatus.AUTHORIZED, KeyUseStatus.REFUSED, KeyUseStatus.EXPIRED}),
+    KeyUseStatus.AUTHORIZED: frozenset({KeyUseStatus.USED, KeyUseStatus.EXPIRED}),
+    KeyUseStatus.USED: frozenset(),
+    KeyUseStatus.REFUSED: frozenset(),
+    KeyUseStatus.EXPIRED: frozenset(),
+}
+
+
+class KeyUseAuthorization(models.Model):
+    """One authorisation to use a credential's key (the CSC "SAD", SCAL2): bound to exactly these hashes (signing)
+    or this envelope (decryption), single use, valid 5 minutes from the PIN. Asked for with the PIN in the request
+    (the claimant's own tool) or approved on the phone (QR code or the H5 page's pending list)."""
+
+    credential = models.ForeignKey(Credential, on_delete=models.PROTECT, related_name="authorizations")
+    operation = models.CharField(max_length=10)  # sign | decrypt
+    hashes = models.JSONField()  # base64 SHA-256 digests (for decrypt: of the envelope), in the caller's order
+    platform = models.CharField(max_length=64)
+    purpose = models.CharField(max_length=100, blank=True)
+    file_name = models.CharField(max_length=200, blank=True)
+    requested_by = models.CharField(max_length=60)  # client:<id> | token:<account>
+    requester_address = models.GenericIPAddressField(null=True, blank=True)
+    approver_address = models.GenericIPAddressField(null=True, blank=True)
+    public_ref = models.CharField(max_length=40, unique=True)  # what the QR code / H5 page names
+    handle_digest = models.CharField(max_length=64, unique=True)  # the caller's polling handle
+    sad_digest = models.CharField(max_length=64, blank=True, db_index=True)
+    status = models.CharField(max_length=12, choices=KeyUseStatus.choices, default=KeyUseStatus.PENDING)
+    created_at = models.DateTimeField()
+    request_expires_at = models.DateTimeField()  # the phone must answer by then
+    authorized_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)  # the SAD's end
+    sad_delivered = models.BooleanField(default=False)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.operation} {self.public_ref} ({self.status})"
+
+
+class OperationRecord(models.Model):
+    """R4.4: what was done with a credential — key use, PIN changes, claim, renewal, member changes — with time,
+    platform, purpose and network address; each one also an event in the hash-chained audit log."""
+
+    credential = models.ForeignKey(Credential, null=True, on_delete=models.PROTECT, related_name="operations")
+    account = models.CharField(max_length=32, db_index=True)
+    enterprise_uscc = models.CharField(max_length=18, db_index=True)
+    action = models.CharField(max_length=20)
+    platform = models.CharField(max_length=64, blank=True)
+    purpose = models.CharField(max_length=200, blank=True)
+    address = models.GenericIPAddressField(null=True, blank=True)
+    audit_seq = models.BigIntegerField()
+    created_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.action} by {self.account} at {self.created_at:%Y-%m-%d %H:%M}"

@@ -27,6 +27,9 @@ urlpatterns = [
     path("members/<int:membership_id>/remove/", views.h5_member_remove, name="h5_member_remove"),
     path("members/<int:membership_id>/hand-over/", views.h5_member_hand_over, name="h5_member_hand_over"),
     path("enterprises/<str:uscc>/members/add/", views.h5_member_add, name="h5_member_add"),
+    path("device/", views.h5_device, name="h5_device"),
+    path("authorizations/", views.h5_authorizations, name="h5_authorizations"),
+    path("authorizations/<str:public_ref>/", views.h5_authorization, name="h5_authorization"),
     path("auth/callback/", views.h5_callback, name="h5_callback"),
     path("face/return/", views.h5_face_return, name="h5_face_return"),
 ]

@@ -5,9 +5,12 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable
+from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
 
@@ -15,7 +18,7 @@ from mobileca.ca import facade as ca_facade
 from mobileca.ca.backends import KeyBackendError
 from mobileca.core.clock import now
 from mobileca.core.errors import ApplicationError, GatewayError, InvalidInput
-from mobileca.shield import identity, members
+from mobileca.shield import identity, keyuse, members, tokens
 from mobileca.shield.models import ClaimStatus, ClaimStep, Credential, FaceCheck, PhoneAccount, TransferStatus
 from mobileca.shield.services import (
     claim_accept_agreements,
@@ -247,7 +250,10 @@ def h5_login(request: HttpRequest, ticket: str = "") -> HttpResponse:
     if ticket:
         claim_by_ticket(ticket=ticket)
     state, nonce = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
-    request.session[SESSION_LOGIN] = {"state": state, "nonce": nonce, "ticket": ticket}
+    next_page = request.GET.get("next", "")
+    if not (next_page.startswith("/h5/") and url_has_allowed_host_and_scheme(next_page, allowed_hosts=None)):
+        next_page = reverse("shield:h5_members")
+    request.session[SESSION_LOGIN] = {"state": state, "nonce": nonce, "ticket": ticket, "next": next_page}
     return redirect(identity.authorize_url(state=state, nonce=nonce))
 
 
@@ -267,7 +273,7 @@ def h5_callback(request: HttpRequest) -> HttpResponse:
     request.session[SESSION_ACCOUNT] = account.account
     request.session[SESSION_ACCOUNT_AT] = now().timestamp()
     if not login.get("ticket"):
-        return redirect("shield:h5_members")
+        return redirect(str(login.get("next") or reverse("shield:h5_members")))
     try:
         claim_bind(ticket=login["ticket"], account=account.account)
     except ApplicationError as exc:
@@ -356,4 +362,92 @@ def h5_member_add(request: HttpRequest, uscc: str) -> HttpResponse:
     name, phone = request.POST.get("name", ""), request.POST.get("phone", "")
     return _admin_action(
         request, lambda account: members.member_add(admin_account=account, uscc=uscc, name=name, phone=phone)
+    )
+
+
+# --- key use on the phone: the tool's login, authorisation requests (R4.5) ------------------------------------
+
+
+def _sign_in_first(request: HttpRequest) -> HttpResponse:
+    login = reverse("shield:h5_members_login") + "?" + urlencode({"next": request.get_full_path()})
+    return render(request, "shield/h5_sign_in.html", {"login_url": login})
+
+
+def _client_address(request: HttpRequest) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def h5_device(request: HttpRequest) -> HttpResponse:
+    """The command-line tool's login, opened from its QR code: compare the code, allow or deny (RFC 8628)."""
+    account = _account(request)
+    if not account:
+        return _sign_in_first(request)
+    user_code = request.POST.get("user_code") or request.GET.get("user_code", "")
+    error, status, done = "", 200, ""
+    grant = None
+    try:
+        if request.method == "POST":
+            decided = tokens.device_decide(
+                user_code=user_code, account=account, allow=request.POST.get("decision") == "allow"
+            )
+            done = decided.status
+        else:
+            grant = tokens.device_grant(user_code)
+    except ApplicationError as exc:
+        error, status = exc.message, exc.status
+    return render(
+        request,
+        "shield/h5_device.html",
+        {"grant": grant, "done": done, "error": error, "user_code": user_code},
+        status=status,
+    )
+
+
+def h5_authorizations(request: HttpRequest) -> HttpResponse:
+    """Requests waiting for this claimant's PIN (where they are already signed in on the phone)."""
+    account = _account(request)
+    if not account:
+        return _sign_in_first(request)
+    return render(request, "shield/h5_authorizations.html", {"pending": keyuse.pending_for(account)})
+
+
+@sensitive_post_parameters("pin")
+def h5_authorization(request: HttpRequest, public_ref: str) -> HttpResponse:
+    """One request: platform, purpose, file name, digests; the PIN authorises exactly these (SCAL2)."""
+    account = _account(request)
+    if not account:
+        return _sign_in_first(request)
+    error, status = "", 200
+    try:
+        authorization = keyuse.authorization_for_phone(public_ref=public_ref, account=account)
+    except ApplicationError as exc:
+        return _refusal(request, exc.message, status=exc.status)
+    if request.method == "POST":
+        try:
+            if request.POST.get("decision") == "refuse":
+                keyuse.refuse_on_phone(public_ref=public_ref, account=account)
+            else:
+                keyuse.approve_on_phone(
+                    public_ref=public_ref,
+                    account=account,
+                    pin=request.POST.get("pin", ""),
+                    address=_client_address(request),
+                )
+            return redirect("shield:h5_authorization", public_ref=public_ref)
+        except KeyBackendError:
+            log.exception("key back-end failed")
+            error, status = _("服务暂时不可用，请稍后重试"), 502
+        except ApplicationError as exc:
+            error, status = exc.message, exc.status
+        authorization.refresh_from_db()
+    return render(
+        request,
+        "shield/h5_authorization.html",
+        {
+            "authorization": authorization,
+            "credential": authorization.credential,
+            "expired": authorization.status == "pending" and now() >= authorization.request_expires_at,
+            "error": error,
+        },
+        status=status,
     )

@@ -1,0 +1,232 @@
+"""``mobileca login | credentials | sign FILE``: the remote-signing API from a terminal.
+
+* ``login`` — device login (RFC 8628): a QR code in the terminal; scan it with the phone, sign in with the Alipay
+  account, allow; the token is kept in ``~/.config/mobileca/token.json`` (mode 0600) for a working day.
+* ``credentials`` — the claimant's credentials (服务编号), their state and expiry.
+* ``sign FILE`` — a detached CMS signature ``FILE.p7s`` (DER): the file is hashed here, the claimant authorises on
+  the phone (QR code, PIN), the service signs the hash. ``openssl cms -verify -binary -inform DER -in FILE.p7s
+  -content FILE -CAfile chain.pem`` checks it. ``--pin-stdin`` reads the PIN from standard input instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import segno
+
+from mobileca.cli import cms
+
+DEFAULT_SERVER = "http://127.0.0.1:8000"
+ECDSA_SHA256 = "1.2.840.10045.4.3.2"
+
+
+class ToolError(Exception):
+    pass
+
+
+def _config_dir() -> Path:
+    return Path(os.environ.get("MOBILECA_CONFIG_DIR") or Path.home() / ".config" / "mobileca")
+
+
+def _save_token(server: str, data: dict[str, Any]) -> None:
+    folder = _config_dir()
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = folder / "token.json"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump({"server": server, **data}, out)
+
+
+def _load_token() -> dict[str, Any]:
+    path = _config_dir() / "token.json"
+    if not path.exists():
+        raise ToolError("not logged in: run `mobileca login` first")
+    data: dict[str, Any] = json.loads(path.read_text())
+    if time.time() >= float(data.get("expires_at", 0)):
+        raise ToolError("the login has expired: run `mobileca login` again")
+    return data
+
+
+class Api:
+    def __init__(self, server: str, token: str = "") -> None:
+        self.base = server.rstrip("/") + "/csc/v2"
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = httpx.Client(timeout=httpx.Timeout(30.0, connect=10.0), headers=headers)
+
+    def post(
+        self, method: str, body: dict[str, Any], *, accept: tuple[int, ...] = (200,)
+    ) -> tuple[int, dict[str, Any]]:
+        try:
+            response = self.http.post(f"{self.base}/{method}", json=body)
+        except httpx.TransportError as exc:
+            raise ToolError(f"cannot reach {self.base}: {exc}") from exc
+        try:
+            data: dict[str, Any] = response.json()
+        except ValueError:
+            data = {}
+        if response.status_code not in accept:
+            message = data.get("error_description") or response.reason_phrase
+            raise ToolError(f"{method}: {message} ({data.get('error', response.status_code)})")
+        return response.status_code, data
+
+
+def _show_qr(url: str, out: Any) -> None:
+    segno.make(url, error="m").terminal(out=out, compact=True)
+    print(url, file=out, flush=True)
+
+
+def _wait(label: str, seconds: int, poll: Any, out: Any) -> dict[str, Any]:
+    """Poll until ``poll()`` returns a result, showing the time left on one line."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        result = poll()
+        if result is not None:
+            print(f"\r{label}: 完成{' ' * 20}", file=out, flush=True)
+            return dict(result)
+        left = int(deadline - time.monotonic())
+        print(f"\r{label}… 剩余 {left // 60}:{left % 60:02d}", end="", file=out, flush=True)
+        time.sleep(1)
+    print(file=out)
+    raise ToolError(f"{label}: timed out")
+
+
+def login(server: str, out: Any) -> None:
+    api = Api(server)
+    _, start = api.post("oauth2/device", {"client_name": "mobileca 命令行工具"})
+    print("请用手机扫码，使用申领人本人的支付宝账户登录并允许：", file=out)
+    _show_qr(start["verification_uri_complete"], out)
+    print(f"登录码 {start['user_code']}", file=out, flush=True)
+
+    def poll() -> dict[str, Any] | None:
+        status, data = api.post(
+            "oauth2/token",
+            {"grant_type": "urn:ietf:params:oauth:grant-type:device_code", "device_code": start["device_code"]},
+            accept=(200, 400),
+        )
+        if status == 200:
+            return data
+        if data.get("error") in ("authorization_pending", "slow_down"):
+            return None
+        raise ToolError(f"login refused: {data.get('error_description')} ({data.get('error')})")
+
+    token = _wait("等待手机确认登录", int(start["expires_in"]), poll, out)
+    _save_token(server, {"access_token": token["access_token"], "expires_at": time.time() + token["expires_in"]})
+    print("已登录。", file=out)
+
+
+def credentials(out: Any) -> None:
+    saved = _load_token()
+    api = Api(saved["server"], saved["access_token"])
+    _, data = api.post("credentials/list", {"credentialInfo": True, "certInfo": True, "certificates": "none"})
+    for info in data.get("credentialInfos", []):
+        print(
+            f"{info['credentialID']}  {info['cert']['status']:8}  {info['validTo'][:10]}  {info['description']}",
+            file=out,
+        )
+    if not data.get("credentialIDs"):
+        print("（没有证书）", file=out)
+
+
+def _pem_to_der(body: str) -> bytes:
+    return base64.b64decode(body)
+
+
+def sign(path: Path, *, credential: str | None, purpose: str, pin_stdin: bool, output: Path | None, out: Any) -> Path:
+    saved = _load_token()
+    api = Api(saved["server"], saved["access_token"])
+    if not path.is_file():
+        raise ToolError(f"{path}: no such file")
+    _, listed = api.post("credentials/list", {"credentialInfo": True, "certificates": "chain"})
+    infos = {info["credentialID"]: info for info in listed.get("credentialInfos", [])}
+    chosen = credential or next((cid for cid, info in infos.items() if info["cert"]["status"] == "valid"), None)
+    if chosen is None or chosen not in infos:
+        raise ToolError("no usable credential (see `mobileca credentials`)")
+    certificates = [_pem_to_der(body) for body in infos[chosen]["cert"]["certificates"]]
+    signer, chain = certificates[0], certificates[1:]
+
+    size = path.stat().st_size
+    content_digest = cms.sha256_of_file(
+        path, progress=lambda done: print(f"\r计算摘要 {done * 100 // max(size, 1)}%", end="", file=out, flush=True)
+    )
+    print(file=out)
+    attributes = cms.signed_attributes(content_digest=content_digest, signer_der=signer)
+    to_sign = base64.b64encode(cms.attributes_hash(attributes)).decode()
+    request: dict[str, Any] = {
+        "credentialID": chosen,
+        "numSignatures": 1,
+        "hashes": [to_sign],
+        "description": purpose,
+        "fileName": path.name,
+    }
+    if pin_stdin:
+        request["authData"] = [{"id": "PIN", "value": sys.stdin.readline().strip()}]
+    status, authorized = api.post("credentials/authorize", request, accept=(200, 202))
+    if status == 202:
+        print(f"请用手机扫码，核对文件 {path.name} 后输入 PIN 码授权：", file=out)
+        _show_qr(authorized["authorizationURL"], out)
+
+        def poll() -> dict[str, Any] | None:
+            code, data = api.post("credentials/authorizeCheck", {"handle": authorized["handle"]}, accept=(200, 202))
+            return data if code == 200 else None
+
+        authorized = _wait("等待手机授权", int(authorized["expiresIn"]), poll, out)
+    _, signed = api.post(
+        "signatures/signHash",
+        {"credentialID": chosen, "SAD": authorized["SAD"], "hashes": [to_sign], "signAlgo": ECDSA_SHA256},
+    )
+    signature = base64.b64decode(signed["signatures"][0])
+    der = cms.detached_signed_data(
+        attributes_der=attributes, signature=signature, signer_der=signer, chain_der=chain, signature_oid="sha256_ecdsa"
+    )
+    target = output or path.with_name(path.name + ".p7s")
+    target.write_bytes(der)
+    print(f"已签名：{target}", file=out, flush=True)
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="mobileca", description="e签盾 remote signing from the command line")
+    sub = parser.add_subparsers(dest="command", required=True)
+    login_cmd = sub.add_parser("login", help="log in with the phone (QR code)")
+    login_cmd.add_argument("--server", default=os.environ.get("MOBILECA_SERVER", DEFAULT_SERVER))
+    sub.add_parser("credentials", help="list your credentials")
+    sign_cmd = sub.add_parser("sign", help="sign a file: FILE.p7s, a detached CMS signature")
+    sign_cmd.add_argument("file", type=Path)
+    sign_cmd.add_argument("--credential", help="服务编号 (default: the first valid one)")
+    sign_cmd.add_argument("--purpose", default="文件签名", help="shown on the phone")
+    sign_cmd.add_argument("--out", type=Path)
+    sign_cmd.add_argument("--pin-stdin", action="store_true", help="read the PIN from standard input")
+    args = parser.parse_args(argv)
+    out = sys.stderr if args.command == "sign" and args.pin_stdin else sys.stdout
+    try:
+        if args.command == "login":
+            login(args.server, out)
+        elif args.command == "credentials":
+            credentials(out)
+        else:
+            sign(
+                args.file,
+                credential=args.credential,
+                purpose=args.purpose,
+                pin_stdin=args.pin_stdin,
+                output=args.out,
+                out=out,
+            )
+    except ToolError as exc:
+        print(f"\nmobileca: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,420 @@
+"""Using the key with the PIN (R4.3–R4.6, §7) through the remote-signing API under /csc/v2/: the tool's device login,
+credentials, authorisations bound to hashes (SCAL2), single use, 5 minutes, the PIN lock-out and its doubling,
+approval on the phone, signing, unwrapping an envelope's key, operation records, and the command-line tool."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import subprocess
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, utils
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from django.test import Client
+
+from mobileca.audit.models import AuditEvent
+from mobileca.cards.models import Card
+from mobileca.core.clock import clock, now
+from mobileca.shield.models import Credential, KeyUseAuthorization, OperationRecord
+from tests.test_claim import _activated, ca_ready, card, registered  # noqa: F401 (fixtures)
+from tests.transport import DjangoTestTransport
+
+PIN = "135790"
+
+
+def _openssl(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["openssl", *args], capture_output=True, text=True, check=False)  # noqa: S603, S607
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
+def _digest(text: str) -> str:
+    return _b64(hashlib.sha256(text.encode()).digest())
+
+
+class Api:
+    """The API as a caller sees it: JSON over HTTP with a bearer token."""
+
+    def __init__(self, token: str = "") -> None:
+        self.client = Client()
+        self.headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
+
+    def post(self, method: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        response = self.client.post(
+            f"/csc/v2/{method}", json.dumps(body), content_type="application/json", **self.headers
+        )
+        return response.status_code, response.json()
+
+
+def _device_login(phone: Client) -> str:
+    """The tool asks; the claimant, signed in on the phone, allows; the tool gets its token."""
+    api = Api()
+    _, start = api.post("oauth2/device", {"client_name": "测试工具"})
+    grant = {"grant_type": "urn:ietf:params:oauth:grant-type:device_code", "device_code": start["device_code"]}
+    status, pending = api.post("oauth2/token", grant)
+    assert (status, pending["error"]) == (400, "authorization_pending")
+    page = phone.get(start["verification_uri_complete"].removeprefix("http://testserver")).content.decode()
+    assert start["user_code"] in page and "测试工具" in page
+    phone.post("/h5/device/", {"user_code": start["user_code"], "decision": "allow"})
+    clock.set(now() + timedelta(seconds=3))  # the tool polls at its interval
+    status, token = api.post("oauth2/token", grant)
+    clock.reset()
+    assert status == 200 and token["token_type"] == "Bearer" and token["access_token"].startswith("mcu_")
+    assert api.post("oauth2/token", grant)[1]["error"] == "invalid_grant"  # the code works once
+    return str(token["access_token"])
+
+
+@pytest.fixture
+def claimant(bidder_client: Client, registered: Card, ca_ready: None) -> tuple[Client, Api, Credential]:
+    phone, _ = _activated(bidder_client, registered)
+    return phone, Api(_device_login(phone)), Credential.objects.get()
+
+
+def _authorize_with_pin(api: Api, credential: Credential, hashes_b64: list[str], pin: str = PIN) -> tuple[int, Any]:
+    return api.post(
+        "credentials/authorize",
+        {
+            "credentialID": credential.service_no,
+            "numSignatures": len(hashes_b64),
+            "hashes": hashes_b64,
+            "authData": [{"id": "PIN", "value": pin}],
+            "description": "测试",
+            "fileName": "bid.pdf",
+        },
+    )
+
+
+def _public_key(credential: Credential) -> ec.EllipticCurvePublicKey:
+    from mobileca.ca import facade
+
+    certificate = x509.load_pem_x509_certificate(facade.certificate_pem(serial_hex=credential.sign_serial).encode())
+    key = certificate.public_key()
+    assert isinstance(key, ec.EllipticCurvePublicKey)
+    return key
+
+
+def test_info_is_public_and_everything_else_needs_a_token(db: None) -> None:
+    status, info = Api().post("info", {})
+    assert status == 200 and info["specs"] == "2.0.0.2" and "signatures/signHash" in info["methods"]
+    status, refused = Api().post("credentials/list", {})
+    assert (status, refused["error"]) == (401, "invalid_token")
+    assert Api("mcu_forged").post("credentials/list", {})[0] == 401
+
+
+def test_the_device_login_can_be_denied(claimant: tuple[Client, Api, Credential]) -> None:
+    phone, _, _ = claimant
+    api = Api()
+    _, start = api.post("oauth2/device", {})
+    phone.post("/h5/device/", {"user_code": start["user_code"], "decision": "deny"})
+    grant = {"grant_type": "urn:ietf:params:oauth:grant-type:device_code", "device_code": start["device_code"]}
+    assert api.post("oauth2/token", grant)[1]["error"] == "access_denied"
+
+
+def test_credentials_list_and_info_show_the_claimants_credential_only(
+    claimant: tuple[Client, Api, Credential],
+) -> None:
+    _, api, credential = claimant
+    status, listed = api.post("credentials/list", {"credentialInfo": True, "certInfo": True})
+    assert status == 200 and listed["credentialIDs"] == [credential.service_no]
+    info = listed["credentialInfos"][0]
+    assert info["cert"]["status"] == "valid" and info["key"]["status"] == "enabled" and info["SCAL"] == "2"
+    assert info["cert"]["serialNumber"] == credential.sign_serial
+    status, one = api.post("credentials/info", {"credentialID": credential.service_no})
+    assert status == 200 and one["auth"]["objects"][0]["id"] == "PIN"
+    status, unknown = api.post("credentials/info", {"credentialID": "ESD-NOPE"})
+    assert (status, unknown["error"]) == (404, "credential_unknown")
+
+
+def test_an_authorisation_signs_exactly_its_hashes_once(claimant: tuple[Client, Api, Credential]) -> None:
+    # SCAL2: bound to the hashes; a different hash is refused; replay refused; recorded (R4.4)
+    _, api, credential = claimant
+    wanted, other = _digest("bid file"), _digest("another file")
+    status, authorized = _authorize_with_pin(api, credential, [wanted])
+    assert status == 200 and authorized["SAD"] and authorized["expiresIn"] == 300
+    sad = authorized["SAD"]
+
+    status, refused = api.post(
+        "signatures/signHash", {"credentialID": credential.service_no, "SAD": sad, "hashes": [other]}
+    )
+    assert (status, refused["error"]) == (403, "hash_not_authorized")
+    assert KeyUseAuthorization.objects.get().status == "authorized"  # not spent by the refusal
+
+    status, signed = api.post(
+        "signatures/signHash", {"credentialID": credential.service_no, "SAD": sad, "hashes": [wanted]}
+    )
+    assert status == 200
+    signature = base64.b64decode(signed["signatures"][0])
+    _public_key(credential).verify(signature, base64.b64decode(wanted), ec.ECDSA(utils.Prehashed(hashes.SHA256())))
+
+    status, replay = api.post(
+        "signatures/signHash", {"credentialID": credential.service_no, "SAD": sad, "hashes": [wanted]}
+    )
+    assert (status, replay["error"]) == (403, "sad_used")
+
+    record = OperationRecord.objects.get(action="sign")
+    assert (record.platform, record.address, record.purpose) == (
+        credential.claim.platform,
+        "127.0.0.1",
+        "测试 · bid.pdf",
+    )
+    event = AuditEvent.objects.get(seq=record.audit_seq)
+    assert event.action == "operation.sign" and event.subject == f"credential:{credential.service_no}"
+
+
+def test_an_authorisation_covers_a_batch_and_expires_after_five_minutes(
+    claimant: tuple[Client, Api, Credential],
+) -> None:
+    _, api, credential = claimant
+    batch = [_digest(f"file {n}") for n in range(20)]
+    _, authorized = _authorize_with_pin(api, credential, batch)
+    status, signed = api.post(
+        "signatures/signHash", {"credentialID": credential.service_no, "SAD": authorized["SAD"], "hashes": batch}
+    )
+    assert status == 200 and len(signed["signatures"]) == 20
+
+    _, late = _authorize_with_pin(api, credential, batch[:1])
+    clock.set(now() + timedelta(minutes=5, seconds=1))
+    status, expired = api.post(
+        "signatures/signHash", {"credentialID": credential.service_no, "SAD": late["SAD"], "hashes": batch[:1]}
+    )
+    assert (status, expired["error"]) == (403, "sad_expired")
+    assert KeyUseAuthorization.objects.filter(status="expired").count() == 1
+
+
+def test_wrong_pins_lock_the_key_for_fifteen_minutes_then_doubling(claimant: tuple[Client, Api, Credential]) -> None:
+    # §7: 5 wrong in a row lock the key for 15 minutes; each further wrong doubles the lock
+    _, api, credential = claimant
+    digest = [_digest("x")]
+    for left in (4, 3, 2, 1):
+        status, wrong = _authorize_with_pin(api, credential, digest, pin="246802")
+        assert (status, wrong["error"]) == (400, "invalid_authentication_data")
+        assert f"再错 {left} 次" in wrong["error_description"]
+    status, locked = _authorize_with_pin(api, credential, digest, pin="246802")
+    assert (status, locked["error"]) == (423, "credential_locked") and "锁定至" in locked["error_description"]
+    credential.refresh_from_db()
+    start = now()
+    assert credential.pin_failures == 5
+    assert timedelta(minutes=14, seconds=59) <= credential.locked_until - start <= timedelta(minutes=15)  # type: ignore[operator]
+
+    status, still = _authorize_with_pin(api, credential, digest)  # even the right PIN while locked
+    assert status == 423 and still["error"] == "credential_locked"
+    assert not KeyUseAuthorization.objects.filter(status="authorized").exists()
+    status, info = api.post("credentials/info", {"credentialID": credential.service_no})
+    assert info["key"]["status"] == "disabled" and info["lockedUntil"]
+
+    clock.set(start + timedelta(minutes=15, seconds=1))
+    _authorize_with_pin(api, credential, digest, pin="246802")  # the sixth wrong PIN: 30 minutes
+    credential.refresh_from_db()
+    assert credential.locked_until - now() == timedelta(minutes=30)  # type: ignore[operator]
+    clock.set(now() + timedelta(minutes=30, seconds=1))
+    _authorize_with_pin(api, credential, digest, pin="246802")  # the seventh: 60 minutes
+    credential.refresh_from_db()
+    assert credential.locked_until - now() == timedelta(minutes=60)  # type: ignore[operator]
+    clock.set(now() + timedelta(minutes=60, seconds=1))
+    status, _ = _authorize_with_pin(api, credential, digest)
+    credential.refresh_from_db()
+    assert status == 200 and credential.pin_failures == 0 and credential.locked_until is None
+
+
+def _ask_without_pin(api: Api, credential: Credential, digest: str) -> dict[str, Any]:
+    status, pending = api.post(
+        "credentials/authorize",
+        {
+            "credentialID": credential.service_no,
+            "numSignatures": 1,
+            "hashes": [digest],
+            "description": "投标文件签名",
+            "fileName": "投标文件.pdf",
+        },
+    )
+    assert status == 202 and pending["handle"] and "/h5/authorizations/" in pending["authorizationURL"]
+    return pending
+
+
+def test_the_claimant_authorises_on_the_phone_with_the_pin(claimant: tuple[Client, Api, Credential]) -> None:
+    phone, api, credential = claimant
+    digest = _digest("投标文件")
+    pending = _ask_without_pin(api, credential, digest)
+    status, waiting = api.post("credentials/authorizeCheck", {"handle": pending["handle"]})
+    assert (status, waiting["status"]) == (202, "pending")
+
+    listing = phone.get("/h5/authorizations/").content.decode()
+    assert "投标文件.pdf" in listing
+    page_path = pending["authorizationURL"].removeprefix("http://testserver")
+    page = phone.get(page_path).content.decode()
+    assert "投标文件.pdf" in page and digest in page and credential.claim.platform in page
+    wrong = phone.post(page_path, {"pin": "246802", "decision": "approve"})
+    assert wrong.status_code == 400 and "PIN 码错误" in wrong.content.decode()
+    assert api.post("credentials/authorizeCheck", {"handle": pending["handle"]})[0] == 202
+    assert phone.post(page_path, {"pin": PIN, "decision": "approve"}).status_code == 302
+    assert "已授权" in phone.get(page_path).content.decode()
+
+    status, authorized = api.post("credentials/authorizeCheck", {"handle": pending["handle"]})
+    assert status == 200 and authorized["SAD"]
+    assert api.post("credentials/authorizeCheck", {"handle": pending["handle"]})[0] == 409  # handed out once
+    status, _ = api.post(
+        "signatures/signHash", {"credentialID": credential.service_no, "SAD": authorized["SAD"], "hashes": [digest]}
+    )
+    assert status == 200
+
+
+def test_a_refused_or_unanswered_request_gives_no_sad(claimant: tuple[Client, Api, Credential]) -> None:
+    phone, api, credential = claimant
+    refused = _ask_without_pin(api, credential, _digest("a"))
+    phone.post(refused["authorizationURL"].removeprefix("http://testserver"), {"decision": "refuse"})
+    status, answer = api.post("credentials/authorizeCheck", {"handle": refused["handle"]})
+    assert (status, answer["error"]) == (403, "authorization_refused")
+
+    unanswered = _ask_without_pin(api, credential, _digest("b"))
+    clock.set(now() + timedelta(minutes=5, seconds=1))
+    status, answer = api.post("credentials/authorizeCheck", {"handle": unanswered["handle"]})
+    assert (status, answer["error"]) == (409, "authorization_expired")
+    page = phone.get(unanswered["authorizationURL"].removeprefix("http://testserver"))
+    assert "已过期" in page.content.decode()
+
+
+def test_someone_else_cannot_see_or_answer_the_request(
+    claimant: tuple[Client, Api, Credential], bidder_client: Client
+) -> None:
+    _, api, credential = claimant
+    pending = _ask_without_pin(api, credential, _digest("a"))
+    stranger = Client()
+    stranger_page = stranger.get(pending["authorizationURL"].removeprefix("http://testserver"))
+    assert "支付宝登录" in stranger_page.content.decode()  # not signed in: asked to sign in, nothing shown
+    assert "bid" not in stranger_page.content.decode()
+    # a signed-in other person: as if the request did not exist
+    other = Client()
+    start = other.get("/h5/login/?next=/h5/authorizations/")
+    back = other.post(start["Location"].removeprefix("http://testserver"), {"user_id": "2088102000000003"})
+    other.get(back["Location"].removeprefix("http://testserver"))
+    answer = other.post(
+        pending["authorizationURL"].removeprefix("http://testserver"), {"pin": PIN, "decision": "approve"}
+    )
+    assert answer.status_code == 404 and KeyUseAuthorization.objects.get().status == "pending"
+    assert "暂无待授权请求" in other.get("/h5/authorizations/").content.decode()
+
+
+def test_a_platform_client_never_takes_a_pin_and_sees_its_platform_only(
+    claimant: tuple[Client, Api, Credential],
+) -> None:
+    from mobileca.shield.keyuse import api_client_create
+
+    _, _, credential = claimant
+    _, key = api_client_create(platform=credential.claim.platform)
+    platform = Api(key)
+    assert platform.post("credentials/list", {})[1]["credentialIDs"] == [credential.service_no]
+    status, refused = _authorize_with_pin(platform, credential, [_digest("x")])
+    assert (status, refused["error"]) == (403, "pin_not_accepted")
+    assert _ask_without_pin(platform, credential, _digest("x"))["handle"]
+    _, other_key = api_client_create(platform="另一个平台")
+    assert Api(other_key).post("credentials/list", {})[1]["credentialIDs"] == []
+    assert Api(other_key).post("credentials/info", {"credentialID": credential.service_no})[0] == 404
+
+
+def test_an_expired_or_revoked_card_cannot_sign_and_says_why(claimant: tuple[Client, Api, Credential]) -> None:
+    from cryptography.x509 import ReasonFlags
+
+    from mobileca.ca import facade
+
+    _, api, credential = claimant
+    Credential.objects.filter(pk=credential.pk).update(expires_at=now() - timedelta(seconds=1))
+    status, expired = _authorize_with_pin(api, credential, [_digest("x")])
+    assert (status, expired["error"]) == (403, "credential_expired") and "到期" in expired["error_description"]
+    Credential.objects.filter(pk=credential.pk).update(expires_at=credential.expires_at)
+    facade.credential_revoke(owner_id=f"credential:{credential.service_no}", reason=ReasonFlags.key_compromise)
+    status, revoked = _authorize_with_pin(api, credential, [_digest("x")])
+    assert (status, revoked["error"]) == (403, "credential_revoked")
+    assert not KeyUseAuthorization.objects.exists()
+
+
+def test_decrypt_unwraps_the_content_key_of_an_envelope_made_by_openssl(
+    claimant: tuple[Client, Api, Credential], tmp_path: Path
+) -> None:
+    from mobileca.ca import facade
+
+    _, api, credential = claimant
+    (tmp_path / "enc.pem").write_text(facade.certificate_pem(serial_hex=credential.encrypt_serial))
+    plain = b"sealed bid " * 1000
+    (tmp_path / "bid").write_bytes(plain)
+    sealed = _openssl("cms", "-encrypt", "-aes-256-gcm", "-binary", "-recip", str(tmp_path / "enc.pem"), "-keyopt",
+                      "ecdh_kdf_md:sha256", "-outform", "DER", "-in", str(tmp_path / "bid"),
+                      "-out", str(tmp_path / "bid.p7m"))  # fmt: skip
+    assert sealed.returncode == 0, sealed.stderr
+    envelope = (tmp_path / "bid.p7m").read_bytes()
+    status, authorized = api.post(
+        "credentials/authorize",
+        {
+            "credentialID": credential.service_no,
+            "numSignatures": 1,
+            "hashes": [_b64(hashlib.sha256(envelope).digest())],
+            "operation": "decrypt",
+            "authData": [{"id": "PIN", "value": PIN}],
+        },
+    )
+    assert status == 200
+    other = envelope[:-1] + bytes([envelope[-1] ^ 1])
+    status, refused = api.post(
+        "credentials/decrypt",
+        {"credentialID": credential.service_no, "SAD": authorized["SAD"], "envelope": _b64(other)},
+    )
+    assert (status, refused["error"]) == (403, "hash_not_authorized")
+    status, opened = api.post(
+        "credentials/decrypt",
+        {"credentialID": credential.service_no, "SAD": authorized["SAD"], "envelope": _b64(envelope)},
+    )
+    assert status == 200 and opened["contentEncryptionAlgorithmOID"] == "2.16.840.1.101.3.4.1.46"
+    from asn1crypto import cms, core
+
+    class GcmParameters(core.Sequence):
+        _fields = [("nonce", core.OctetString), ("icv_len", core.Integer, {"default": 12})]
+
+    content = cms.ContentInfo.load(envelope)["content"]
+    encrypted = content["auth_encrypted_content_info"]
+    nonce = GcmParameters.load(encrypted["content_encryption_algorithm"]["parameters"].dump())["nonce"].native
+    key = base64.b64decode(opened["contentKey"])
+    assert AESGCM(key).decrypt(nonce, encrypted["encrypted_content"].native + content["mac"].native, None) == plain
+    assert OperationRecord.objects.filter(action="decrypt").count() == 1
+
+
+def test_the_command_line_tool_signs_a_file_that_openssl_verifies(
+    claimant: tuple[Client, Api, Credential], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mobileca.ca import facade
+    from mobileca.cli import main as cli
+
+    _, api, _credential = claimant
+    token = api.headers["HTTP_AUTHORIZATION"].removeprefix("Bearer ")
+    transport = DjangoTestTransport()
+    real_init = cli.Api.__init__
+
+    def in_process(self: Any, server: str, token: str = "") -> None:
+        real_init(self, server, token)
+        self.http = httpx.Client(transport=transport, headers=self.http.headers)
+
+    monkeypatch.setattr(cli.Api, "__init__", in_process)
+    monkeypatch.setenv("MOBILECA_CONFIG_DIR", str(tmp_path / "config"))
+    cli._save_token("http://testserver", {"access_token": token, "expires_at": 4102444800})
+    assert (tmp_path / "config" / "token.json").stat().st_mode & 0o777 == 0o600
+    document = tmp_path / "投标文件.pdf"
+    document.write_bytes(b"%PDF-1.4 bid " * 5000)
+    monkeypatch.setattr("sys.stdin", __import__("io").StringIO(PIN + "\n"))
+    assert cli.main(["sign", str(document), "--pin-stdin"]) == 0
+    signature = tmp_path / "投标文件.pdf.p7s"
+    (tmp_path / "root.pem").write_text(facade.chain_pems()[-1])
+    verify = ("cms", "-verify", "-binary", "-inform", "DER", "-in", str(signature), "-content", str(document),
+              "-CAfile", str(tmp_path / "root.pem"), "-out", "/dev/null")  # fmt: skip
+    verified = _openssl(*verify)
+    assert verified.returncode == 0, verified.stderr
+    assert "Verification successful" in verified.stderr
+    document.write_bytes(document.read_bytes() + b"tampered")
+    assert _openssl(*verify).returncode != 0
