@@ -418,3 +418,97 @@ def test_the_command_line_tool_signs_a_file_that_openssl_verifies(
     assert "Verification successful" in verified.stderr
     document.write_bytes(document.read_bytes() + b"tampered")
     assert _openssl(*verify).returncode != 0
+
+
+# --- PIN life cycle (R4.3) and operation records (R4.4) ----------------------------------------------------------
+
+
+def _sms_to(phone: str) -> list[str]:
+    from mobileca.sandboxes.sms.models import Message
+
+    return list(Message.objects.filter(phone=phone).order_by("pk").values_list("text", flat=True))
+
+
+def test_the_pin_is_changed_with_the_old_one_recorded_and_notified(
+    claimant: tuple[Client, Api, Credential], django_capture_on_commit_callbacks: Any
+) -> None:
+    phone, api, credential = claimant
+    path = f"/h5/credentials/{credential.service_no}/pin/change/"
+    page = phone.get("/h5/credentials/").content.decode()
+    assert credential.service_no in page and "修改 PIN 码" in page
+    wrong = phone.post(path, {"old_pin": "246802", "pin": "975310", "pin_again": "975310"})
+    assert wrong.status_code == 400 and "PIN 码错误" in wrong.content.decode()
+    credential.refresh_from_db()
+    assert credential.pin_failures == 1 and credential.pin_changed_at is None  # counted, nothing changed
+    weak = phone.post(path, {"old_pin": PIN, "pin": "111111", "pin_again": "111111"})
+    assert weak.status_code == 400 and "过于简单" in weak.content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        done = phone.post(path, {"old_pin": PIN, "pin": "975310", "pin_again": "975310"})
+    assert done.status_code == 200 and "PIN 码已修改" in done.content.decode()
+    assert _authorize_with_pin(api, credential, [_digest("x")], pin=PIN)[0] == 400  # the old one is gone
+    assert _authorize_with_pin(api, credential, [_digest("x")], pin="975310")[0] == 200
+    assert OperationRecord.objects.filter(action="pin_change", credential=credential).count() == 1
+    assert any("PIN 码已于" in text for text in _sms_to("13907980001"))
+    assert "975310" not in str(list(Credential.objects.values_list()))
+
+
+def test_a_forgotten_pin_is_reset_after_a_fresh_face_check(claimant: tuple[Client, Api, Credential]) -> None:
+    from mobileca.shield.models import FaceCheck
+
+    phone, api, credential = claimant
+    for _ in range(5):
+        _authorize_with_pin(api, credential, [_digest("x")], pin="246802")
+    credential.refresh_from_db()
+    assert credential.locked_until is not None
+    reset = f"/h5/credentials/{credential.service_no}/pin/reset/"
+    refused = phone.post(reset, {"check_id": "made-up", "pin": "975310", "pin_again": "975310"})
+    assert refused.status_code == 403 and Credential.objects.get().pin_hash == credential.pin_hash
+
+    def face(action: str) -> Any:
+        to_provider = phone.post(reset)
+        assert "/sandbox/liveness/check/" in to_provider["Location"]
+        provider = to_provider["Location"].removeprefix("http://testserver")
+        back = phone.post(provider, {"action": action})
+        return phone.get(back["Location"].removeprefix("http://testserver"))
+
+    failed = face("fail")
+    assert failed.status_code == 409 and "人脸识别未通过" in failed.content.decode()
+    returned = face("pass")
+    assert returned.status_code == 302 and "check_id=" in returned["Location"]
+    check_id = FaceCheck.objects.get(purpose="pin_reset", outcome="passed").check_id
+    form = phone.get(returned["Location"]).content.decode()
+    assert "人脸识别已通过" in form
+    done = phone.post(reset, {"check_id": check_id, "pin": "975310", "pin_again": "975310"})
+    assert done.status_code == 200 and "PIN 码已重置" in done.content.decode()
+    credential.refresh_from_db()
+    assert credential.locked_until is None and credential.pin_failures == 0
+    assert _authorize_with_pin(api, credential, [_digest("x")], pin="975310")[0] == 200
+    again = phone.post(reset, {"check_id": check_id, "pin": "864200", "pin_again": "864200"})
+    assert again.status_code == 403  # a face check resets the PIN once
+    assert OperationRecord.objects.filter(action="pin_reset").count() == 1
+
+
+def test_records_show_the_claimants_own_and_an_admin_sees_the_members(
+    claimant: tuple[Client, Api, Credential],
+) -> None:
+    from django.db import transaction
+
+    from mobileca.shield.keyuse import record_operation
+
+    phone, api, credential = claimant
+    _, authorized = _authorize_with_pin(api, credential, [_digest("x")])
+    api.post(
+        "signatures/signHash",
+        {"credentialID": credential.service_no, "SAD": authorized["SAD"], "hashes": [_digest("x")]},
+    )
+    with transaction.atomic():
+        record_operation(
+            action="sign", account="2088102000000004", enterprise_uscc=credential.enterprise_uscc, purpose="成员的签名"
+        )
+        record_operation(
+            action="sign", account="2088102000000009", enterprise_uscc="91360000000000000X", purpose="别家的签名"
+        )
+    page = phone.get("/h5/records/").content.decode()
+    assert "申领开通" in page and "签名" in page and "127.0.0.1" in page and credential.claim.platform in page
+    assert "成员的签名" in page  # 王建国 administers his enterprise: its members' records too
+    assert "别家的签名" not in page

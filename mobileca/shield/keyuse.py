@@ -635,3 +635,78 @@ def pin_reset(
 
 def claim_of(credential: Credential) -> ClaimSession:
     return ClaimSession.objects.get(pk=credential.claim_id)
+
+
+def pin_reset_start(*, account: str, service_no: str) -> str:
+    """Forgotten PIN: open a fresh live face check of the claimant; returns where the phone plays it (R4.3)."""
+    from mobileca.shield import liveness
+    from mobileca.shield.models import FaceCheck
+    from mobileca.shield.sealing import sealer
+
+    credential = Credential.objects.filter(service_no=service_no, account=account).first()
+    person = PhoneAccount.objects.filter(account=account).first()
+    if credential is None or person is None:
+        raise NotFound(_("未找到该证书"), code="credential_unknown")
+    resident_id = sealer().unwrap(f"phone:{account}", bytes(person.resident_id_sealed)).decode()
+    nonce = secrets.token_urlsafe(16)
+    opened = liveness.open_check(name=person.name, resident_id=resident_id, nonce=nonce)
+    FaceCheck.objects.create(
+        claim_id=credential.claim_id,
+        account=account,
+        check_id=opened.check_id,
+        nonce=nonce,
+        purpose="pin_reset",
+        created_at=now(),
+    )
+    return opened.url
+
+
+def pin_reset_face_finish(*, check_id: str, account: str) -> str:
+    """The phone is back from the face check: record the signed result; returns the credential's 服务编号."""
+    from mobileca.shield import liveness
+    from mobileca.shield.models import FaceCheck
+    from mobileca.shield.sealing import sealer
+
+    check = FaceCheck.objects.filter(check_id=check_id, account=account, purpose="pin_reset").first()
+    person = PhoneAccount.objects.filter(account=account).first()
+    if check is None or person is None:
+        raise NotFound(_("未找到该人脸识别"), code="face_check_unknown")
+    resident_id = sealer().unwrap(f"phone:{account}", bytes(person.resident_id_sealed)).decode()
+    passed = liveness.fetch_result(check_id=check_id, nonce=check.nonce, resident_id=resident_id)
+    with transaction.atomic(durable=True):
+        check = FaceCheck.objects.select_for_update().get(pk=check.pk)
+        if check.outcome == "pending":
+            check.outcome, check.finished_at = ("passed" if passed else "failed"), now()
+            check.save(update_fields=["outcome", "finished_at"])
+            audit_record(
+                action=f"credential.pin_reset_face_{check.outcome}",
+                subject=f"phone:{account}",
+                actor=Actor("phone", account),
+            )
+    credential = Credential.objects.get(claim_id=check.claim_id)
+    if not passed:
+        raise Conflict(_("人脸识别未通过，请重试"), code="face_failed")
+    return credential.service_no
+
+
+@dataclass(frozen=True)
+class RecordRow:
+    record: OperationRecord
+    person: str
+    own: bool
+
+
+def records_for(account: str, *, limit: int = 200) -> list[RecordRow]:
+    """R4.4: the claimant's own records, and an admin's over the members of the enterprises they administer."""
+    from django.db.models import Q
+
+    from mobileca.shield.models import ShieldEnterprise
+
+    administered = list(ShieldEnterprise.objects.filter(admin_account=account).values_list("uscc", flat=True))
+    rows = (
+        OperationRecord.objects.filter(Q(account=account) | Q(enterprise_uscc__in=administered))
+        .select_related("credential")
+        .order_by("-created_at", "-pk")[:limit]
+    )
+    names = dict(PhoneAccount.objects.filter(account__in={row.account for row in rows}).values_list("account", "name"))
+    return [RecordRow(record=row, person=names.get(row.account, ""), own=row.account == account) for row in rows]

@@ -18,7 +18,7 @@ from mobileca.ca import facade as ca_facade
 from mobileca.core.clock import now
 from mobileca.core.errors import Conflict, InvalidInput, NotFound
 from mobileca.core.states import ensure_transition
-from mobileca.shield import sms
+from mobileca.shield import keyuse, sms
 from mobileca.shield.models import (
     MEMBERSHIP_TRANSITIONS,
     ClaimSession,
@@ -33,6 +33,17 @@ from mobileca.shield.models import (
 from mobileca.shield.sealing import keyed_digest, unseal_phone
 
 _PHONE = re.compile(r"1\d{10}")
+
+
+def _record(enterprise: ShieldEnterprise, account: str, what: str) -> None:
+    """R4.4: a member change is in the member's operation records (the admin sees them too)."""
+    if account:
+        keyuse.record_operation(
+            action="member_change",
+            account=account,
+            enterprise_uscc=enterprise.uscc,
+            purpose=f"{enterprise.name} · {what}",
+        )
 
 
 def is_member(enterprise: ShieldEnterprise, account: str) -> bool:
@@ -116,6 +127,7 @@ def step_after_face(claim: ClaimSession, account: str) -> str:
         actor=Actor("phone", account),
         data={"account": account, "role": "member", "by": "added_by_admin"},
     )
+    _record(enterprise, account, _("由管理员添加"))
     return ClaimStep.PIN
 
 
@@ -208,6 +220,7 @@ def _approve(enterprise: ShieldEnterprise, membership: Membership, admin_account
         status=ClaimStatus.BOUND,
         step=ClaimStep.APPROVAL,
     ).update(step=ClaimStep.PIN)
+    _record(enterprise, membership.account, _("管理员同意加入"))
     audit_record(
         action="member.approved",
         subject=f"enterprise:{enterprise.uscc}",
@@ -315,6 +328,7 @@ def member_remove(*, admin_account: str, membership_id: int) -> Membership:
                 owner_id=f"credential:{credential.service_no}", reason=x509.ReasonFlags.affiliation_changed
             ):
                 revoked.append(credential.service_no)
+    _record(enterprise, membership.account, _("被管理员移出"))
     audit_record(
         action="member.removed",
         subject=f"enterprise:{enterprise.uscc}",
@@ -335,6 +349,8 @@ def admin_hand_over(*, admin_account: str, membership_id: int) -> ShieldEnterpri
     target.save(update_fields=["role"])
     enterprise.admin_account = target.account
     enterprise.save(update_fields=["admin_account"])
+    _record(enterprise, admin_account, _("移交管理员"))
+    _record(enterprise, target.account, _("成为管理员"))
     audit_record(
         action="enterprise.admin_handed_over",
         subject=f"enterprise:{enterprise.uscc}",

@@ -21,7 +21,7 @@ from mobileca.core.errors import ApplicationError, Conflict, InvalidInput, NotFo
 from mobileca.core.ids import BEIJING
 from mobileca.core.states import ensure_transition
 from mobileca.core.validators import is_valid_uscc
-from mobileca.shield import liveness, members, registry, sms
+from mobileca.shield import keyuse, liveness, members, registry, sms
 from mobileca.shield.identity import PhoneIdentity
 from mobileca.shield.models import (
     CLAIM_TRANSITIONS,
@@ -328,7 +328,7 @@ def pin_problem(pin: str) -> str:
     return ""
 
 
-def claim_activate(*, ticket: str, account: str, pin: str, pin_again: str) -> Credential:
+def claim_activate(*, ticket: str, account: str, pin: str, pin_again: str, address: str | None = None) -> Credential:
     """「开通成功」: two key pairs made here and kept only wrapped, their certificates from the CA, the PIN as an
     argon2id hash, the claim and the card activated for the term."""
     problem = pin_problem(pin) or (
@@ -391,6 +391,15 @@ def claim_activate(*, ticket: str, account: str, pin: str, pin_again: str) -> Cr
                 "encrypt": issued.encrypt_serial,
                 "expires_at": expires_at.isoformat(),
             },
+        )
+        keyuse.record_operation(
+            action="claim",
+            account=account,
+            enterprise_uscc=enterprise.uscc,
+            credential=credential,
+            platform=claim.platform,
+            purpose=claim.enterprise_name,
+            address=address,
         )
     return credential
 

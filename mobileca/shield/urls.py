@@ -30,6 +30,10 @@ urlpatterns = [
     path("device/", views.h5_device, name="h5_device"),
     path("authorizations/", views.h5_authorizations, name="h5_authorizations"),
     path("authorizations/<str:public_ref>/", views.h5_authorization, name="h5_authorization"),
+    path("credentials/", views.h5_credentials, name="h5_credentials"),
+    path("credentials/<str:service_no>/pin/change/", views.h5_pin_change, name="h5_pin_change"),
+    path("credentials/<str:service_no>/pin/reset/", views.h5_pin_reset, name="h5_pin_reset"),
+    path("records/", views.h5_records, name="h5_records"),
     path("auth/callback/", views.h5_callback, name="h5_callback"),
     path("face/return/", views.h5_face_return, name="h5_face_return"),
 ]

@@ -215,8 +215,11 @@ def h5_request_approval(request: HttpRequest, ticket: str) -> HttpResponse:
 def h5_pin(request: HttpRequest, ticket: str) -> HttpResponse:
     """Set the 6-digit PIN twice → 「开通成功」 (R3.7)."""
     pin, again = request.POST.get("pin", ""), request.POST.get("pin_again", "")
+    address = _client_address(request)
     return _step(
-        request, ticket, lambda account: claim_activate(ticket=ticket, account=account, pin=pin, pin_again=again)
+        request,
+        ticket,
+        lambda account: claim_activate(ticket=ticket, account=account, pin=pin, pin_again=again, address=address),
     )
 
 
@@ -225,6 +228,8 @@ def h5_face_return(request: HttpRequest) -> HttpResponse:
     check = FaceCheck.objects.select_related("claim").filter(check_id=request.GET.get("check_id", "")).first()
     if not account or check is None or check.account != account:
         return _refusal(request, _("登录已失效，请重新扫码"), status=400)
+    if check.purpose == "pin_reset":
+        return _pin_reset_return(request, account, check.check_id)
     try:
         face_check_finish(check_id=check.check_id, account=account)
     except (GatewayError, KeyBackendError):
@@ -451,3 +456,93 @@ def h5_authorization(request: HttpRequest, public_ref: str) -> HttpResponse:
         },
         status=status,
     )
+
+
+# --- my credentials: PIN change and reset (R4.3), operation records (R4.4) -----------------------------------
+
+
+def h5_credentials(request: HttpRequest, error: str = "", status: int = 200, done: str = "") -> HttpResponse:
+    account = _account(request)
+    if not account:
+        return _sign_in_first(request)
+    credentials = Credential.objects.select_related("claim").filter(account=account).order_by("activated_at")
+    return render(
+        request,
+        "shield/h5_credentials.html",
+        {"credentials": credentials, "error": error, "done": done, "now": now()},
+        status=status,
+    )
+
+
+@sensitive_post_parameters("old_pin", "pin", "pin_again")
+def h5_pin_change(request: HttpRequest, service_no: str) -> HttpResponse:
+    account = _account(request)
+    if not account:
+        return _sign_in_first(request)
+    if request.method != "POST":
+        return redirect("shield:h5_credentials")
+    try:
+        keyuse.pin_change(
+            account=account,
+            service_no=service_no,
+            old_pin=request.POST.get("old_pin", ""),
+            new_pin=request.POST.get("pin", ""),
+            new_again=request.POST.get("pin_again", ""),
+            address=_client_address(request),
+        )
+    except ApplicationError as exc:
+        return h5_credentials(request, error=exc.message, status=exc.status)
+    return h5_credentials(request, done=_("PIN 码已修改"))
+
+
+@sensitive_post_parameters("pin", "pin_again")
+def h5_pin_reset(request: HttpRequest, service_no: str) -> HttpResponse:
+    """忘记 PIN 码: POST without a check starts a face check; with a passed check, sets the new PIN."""
+    account = _account(request)
+    if not account:
+        return _sign_in_first(request)
+    check_id = request.POST.get("check_id") or request.GET.get("check_id", "")
+    if request.method != "POST":
+        return render(request, "shield/h5_pin_reset.html", {"service_no": service_no, "check_id": check_id})
+    try:
+        if not check_id:
+            return redirect(keyuse.pin_reset_start(account=account, service_no=service_no))
+        keyuse.pin_reset(
+            account=account,
+            service_no=service_no,
+            check_id=check_id,
+            new_pin=request.POST.get("pin", ""),
+            new_again=request.POST.get("pin_again", ""),
+            address=_client_address(request),
+        )
+    except (GatewayError, KeyBackendError):
+        log.exception("PIN reset failed at an external service")
+        return h5_credentials(request, error=_("服务暂时不可用，请稍后重试"), status=502)
+    except ApplicationError as exc:
+        if check_id:
+            return render(
+                request,
+                "shield/h5_pin_reset.html",
+                {"service_no": service_no, "check_id": check_id, "error": exc.message},
+                status=exc.status,
+            )
+        return h5_credentials(request, error=exc.message, status=exc.status)
+    return h5_credentials(request, done=_("PIN 码已重置"))
+
+
+def _pin_reset_return(request: HttpRequest, account: str, check_id: str) -> HttpResponse:
+    try:
+        service_no = keyuse.pin_reset_face_finish(check_id=check_id, account=account)
+    except (GatewayError, KeyBackendError):
+        log.exception("liveness result failed")
+        return h5_credentials(request, error=_("服务暂时不可用，请稍后重试"), status=502)
+    except ApplicationError as exc:
+        return h5_credentials(request, error=exc.message, status=exc.status)
+    return redirect(reverse("shield:h5_pin_reset", args=[service_no]) + "?" + urlencode({"check_id": check_id}))
+
+
+def h5_records(request: HttpRequest) -> HttpResponse:
+    account = _account(request)
+    if not account:
+        return _sign_in_first(request)
+    return render(request, "shield/h5_records.html", {"rows": keyuse.records_for(account)})
