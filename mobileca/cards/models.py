@@ -27,6 +27,8 @@ class Card(models.Model):
     first_purchased_at = models.DateTimeField(_("首次购买时间"))
     expires_at = models.DateTimeField(_("服务到期时间"), null=True, blank=True)
     service_no = models.CharField(_("服务编号"), max_length=40, blank=True)
+    # A paid renewal (R4.1) waiting to be claimed by the card's claimant; cleared when it completes.
+    renewal_order_no = models.CharField(max_length=32, blank=True)
     created_at = models.DateTimeField()
 
     class Meta:

@@ -70,3 +70,42 @@ def card_activate(*, cert_id: str, service_no: str, expires_at: datetime, actor:
         data={"service_no": service_no, "expires_at": expires_at.isoformat()},
     )
     return card
+
+
+@transaction.atomic
+def card_renewal_paid(*, card_id: int, order_no: str, actor: Actor) -> Card:
+    """A paid renewal order: the card waits for its claimant to scan and complete the renewal (R4.1)."""
+    card = Card.objects.select_for_update().get(pk=card_id)
+    if card.renewal_order_no == order_no:
+        return card
+    card.renewal_order_no = order_no
+    card.save(update_fields=["renewal_order_no"])
+    audit_record(
+        action="card.renewal_paid",
+        subject=f"card:{card.cert_id}",
+        actor=actor,
+        enterprise_id=card.enterprise_id,
+        data={"order": order_no},
+    )
+    return card
+
+
+@transaction.atomic
+def card_renewed(*, cert_id: str, order_no: str, expires_at: datetime, actor: Actor) -> Card:
+    """The signing service completed the renewal: 服务到期时间 moves (R4.2). Idempotent."""
+    card = Card.objects.select_for_update().get(cert_id=cert_id)
+    if card.renewal_order_no != order_no:
+        return card  # already applied
+    if card.status == CardStatus.EXPIRED:
+        ensure_transition(CARD_TRANSITIONS, card.status, CardStatus.ACTIVE)
+        card.status = CardStatus.ACTIVE
+    card.expires_at, card.renewal_order_no = expires_at, ""
+    card.save(update_fields=["status", "expires_at", "renewal_order_no"])
+    audit_record(
+        action="card.renewed",
+        subject=f"card:{card.cert_id}",
+        actor=actor,
+        enterprise_id=card.enterprise_id,
+        data={"order": order_no, "expires_at": expires_at.isoformat()},
+    )
+    return card

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import segno
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -10,12 +12,13 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
+from mobileca.accounts.models import Enterprise
 from mobileca.accounts.selectors import access_enterprise_by_user
 from mobileca.audit.services import Actor
 from mobileca.cards.models import Card, CardStatus
 from mobileca.cards.selectors import access_card_by_cert_id, card_list_for_enterprise
-from mobileca.cards.services import card_activate
-from mobileca.orders.selectors import order_list_for_card
+from mobileca.cards.services import card_activate, card_renewed
+from mobileca.orders.selectors import order_list_for_card, product_list_for_sale
 from mobileca.shield import facade as shield
 
 
@@ -26,25 +29,56 @@ def card_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "cards/list.html",
-        {"active": "cards", "cards": card_list_for_enterprise(enterprise=enterprise)},
+        {
+            "active": "cards",
+            "cards": card_list_for_enterprise(enterprise=enterprise),
+            "products": product_list_for_sale(),
+            "now": timezone.now(),
+            "soon": timezone.now() + timedelta(days=30),  # §7: reminded 30 days before expiry
+        },
     )
 
 
 def _reconcile_claims(enterprise_id: int) -> None:
-    """Cards whose claim completed while no one watched its page learn it here (one query when there is nothing)."""
+    """Cards whose claim or renewal completed while no one watched its page learn it here (two queries when there
+    is nothing)."""
     unclaimed = list(
         Card.objects.filter(enterprise_id=enterprise_id, status=CardStatus.UNCLAIMED).values_list("cert_id", flat=True)
     )
-    if not unclaimed:
+    renewing = list(
+        Card.objects.filter(enterprise_id=enterprise_id)
+        .exclude(renewal_order_no="")
+        .values_list("renewal_order_no", flat=True)
+    )
+    tickets = shield.claims_activated(card_refs=unclaimed) if unclaimed else []
+    tickets += shield.renewals_completed(order_refs=renewing) if renewing else []
+    for ticket in tickets:
+        _apply(ticket)
+
+
+def _ticket(card: Card, enterprise: Enterprise) -> shield.ClaimTicket:
+    """The card's claim, or the claim of its paid renewal (R4.1) when one waits."""
+    return shield.claim_open(
+        card_ref=card.cert_id,
+        enterprise_name=enterprise.name,
+        enterprise_uscc=enterprise.uscc,
+        order_ref=card.renewal_order_no,
+    )
+
+
+def _apply(ticket: shield.ClaimTicket) -> None:
+    """What the signing service reports lands on the card: activation (R3.7) or a completed renewal (R4.2)."""
+    if ticket.status != "activated" or ticket.service_expires_at is None:
         return
-    for ticket in shield.claims_activated(card_refs=unclaimed):
-        if ticket.service_expires_at is not None:
-            card_activate(
-                cert_id=ticket.card_ref,
-                service_no=ticket.service_no,
-                expires_at=ticket.service_expires_at,
-                actor=Actor("service", "shield"),
-            )
+    actor = Actor("service", "shield")
+    if ticket.kind == "renewal":
+        card_renewed(
+            cert_id=ticket.card_ref, order_no=ticket.order_ref, expires_at=ticket.service_expires_at, actor=actor
+        )
+    else:
+        card_activate(
+            cert_id=ticket.card_ref, service_no=ticket.service_no, expires_at=ticket.service_expires_at, actor=actor
+        )
 
 
 @login_required
@@ -62,9 +96,9 @@ def card_claim(request: HttpRequest, cert_id: str) -> HttpResponse:
     enterprise = access_enterprise_by_user(request.user)
     card = access_card_by_cert_id(enterprise=enterprise, cert_id=cert_id)
     if request.method == "POST":
-        shield.claim_refresh(card_ref=card.cert_id)
+        shield.claim_refresh(card_ref=card.cert_id, order_ref=card.renewal_order_no)
         return redirect("cards:claim", cert_id=card.cert_id)
-    ticket = shield.claim_open(card_ref=card.cert_id, enterprise_name=enterprise.name, enterprise_uscc=enterprise.uscc)
+    ticket = _ticket(card, enterprise)
     qr_svg = segno.make(ticket.qr_url, error="m").svg_inline(scale=5, border=2)
     return render(
         request,
@@ -74,6 +108,7 @@ def card_claim(request: HttpRequest, cert_id: str) -> HttpResponse:
             "card": card,
             "ticket": ticket,
             "qr_svg": mark_safe(qr_svg),  # noqa: S308 - segno's SVG of our own URL
+            "renewal_warnings": shield.renewal_warnings(card_ref=card.cert_id) if card.renewal_order_no else [],
             "demo": settings.MOBILECA_DEMO,
         },
     )
@@ -84,17 +119,12 @@ def card_claim_status(request: HttpRequest, cert_id: str) -> JsonResponse:
     """What the claim page polls: the claim's progress as the signing service reports it."""
     enterprise = access_enterprise_by_user(request.user)
     card = access_card_by_cert_id(enterprise=enterprise, cert_id=cert_id)
-    ticket = shield.claim_open(card_ref=card.cert_id, enterprise_name=enterprise.name, enterprise_uscc=enterprise.uscc)
-    if ticket.status == "activated" and ticket.service_expires_at is not None:
-        card_activate(
-            cert_id=card.cert_id,
-            service_no=ticket.service_no,
-            expires_at=ticket.service_expires_at,
-            actor=Actor("service", "shield"),
-        )
+    ticket = _ticket(card, enterprise)
+    _apply(ticket)
     return JsonResponse(
         {
             "status": ticket.status,
+            "kind": ticket.kind,
             "ticket_expires_at": ticket.ticket_expires_at.isoformat(),
             "service_no": ticket.service_no,
             "service_expires_at": (

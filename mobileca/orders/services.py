@@ -37,8 +37,10 @@ def order_create(
     expected_amount: Decimal | None,
     client_token: str,
     actor: Actor,
+    renew_card_id: int | None = None,
 ) -> tuple[Order, bool]:
-    """Create a new-purchase order from server-side facts only. Returns (order, created).
+    """Create a new-purchase order — or, with ``renew_card_id``, a renewal of that card (R4.1; the caller checked
+    the card may be renewed) — from server-side facts only. Returns (order, created).
 
     The form contributes choices (product, region, channel) and the amount the buyer saw; the amount charged is
     the product's price. If the two differ the form was tampered with or the price changed: refuse.
@@ -66,7 +68,8 @@ def order_create(
                 enterprise=enterprise,
                 created_by=user,
                 client_token=client_token,
-                kind=OrderKind.NEW,
+                kind=OrderKind.RENEWAL if renew_card_id is not None else OrderKind.NEW,
+                card_id=renew_card_id,
                 product=product,
                 product_name=product.name,
                 seller_name=settings.MOBILECA_SELLER["name"],

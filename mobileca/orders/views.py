@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from mobileca.accounts.selectors import access_enterprise_by_user
+from mobileca.cards.selectors import access_card_by_cert_id, card_list_for_enterprise
 from mobileca.core.actors import actor_for
 from mobileca.core.errors import ApplicationError, InvalidInput
 from mobileca.core.money import yuan
@@ -23,6 +24,7 @@ from mobileca.orders.selectors import (
 )
 from mobileca.orders.services import ENABLED_CHANNELS
 from mobileca.payments.services import checkout
+from mobileca.shield import facade as shield
 
 
 @login_required
@@ -39,6 +41,7 @@ def purchase(request: HttpRequest) -> HttpResponse:
         "orders/purchase.html",
         {
             "active": "purchase",
+            "renewable": [card for card in card_list_for_enterprise(enterprise=enterprise) if card.service_no],
             "products": product_list_for_sale(),
             "pending_orders": order_list_pending_for_enterprise(enterprise=enterprise)[:20],
         },
@@ -50,6 +53,9 @@ def checkout_page(request: HttpRequest, product_code: str) -> HttpResponse:
     enterprise = access_enterprise_by_user(request.user)
     product = product_get_for_sale(code=product_code)
     error: ApplicationError | None = None
+    # 续费 (R4.1): a renewal of one of the enterprise's cards, paid like a purchase
+    renew_cert_id = request.POST.get("renew") or request.GET.get("renew", "")
+    renew_card = access_card_by_cert_id(enterprise=enterprise, cert_id=renew_cert_id) if renew_cert_id else None
     if request.method == "POST":
         try:
             expected: Decimal | None = yuan(request.POST.get("expected_amount", ""))
@@ -65,6 +71,7 @@ def checkout_page(request: HttpRequest, product_code: str) -> HttpResponse:
                 expected_amount=expected,
                 client_token=request.POST.get("client_token", ""),
                 actor=actor_for(request.user),
+                renew_card_id=renew_card.pk if renew_card else None,
             )
         except InvalidInput as exc:
             error = exc
@@ -80,6 +87,8 @@ def checkout_page(request: HttpRequest, product_code: str) -> HttpResponse:
         {
             "active": "purchase",
             "product": product,
+            "renew_card": renew_card,
+            "renewal_warnings": shield.renewal_warnings(card_ref=renew_card.cert_id) if renew_card else [],
             "regions": region_list_active(),
             "channels": channels,
             "seller": settings.MOBILECA_SELLER,

@@ -20,7 +20,8 @@ from django.utils.translation import gettext as _
 
 from mobileca.accounts.models import Enterprise, User
 from mobileca.audit.services import Actor, audit_record
-from mobileca.cards.services import card_create_for_order
+from mobileca.cards.models import Card, CardStatus
+from mobileca.cards.services import card_create_for_order, card_renewal_paid
 from mobileca.core.clock import now
 from mobileca.core.errors import Conflict, InvalidInput, NotFound
 from mobileca.core.ids import BEIJING, MEMO_ALPHABET, MEMO_PREFIX, is_valid_memo_code, new_memo_code, new_order_no
@@ -59,9 +60,13 @@ def checkout(
     expected_amount: Decimal | None,
     client_token: str,
     actor: Actor,
+    renew_card_id: int | None = None,
 ) -> Order:
     """「确认并支付」: create the order (once per client token) and its payment attempt for the channel."""
+    if renew_card_id is not None and not Order.objects.filter(created_by=user, client_token=client_token).exists():
+        _refuse_unless_renewable(enterprise, renew_card_id)
     order, created = order_create(
+        renew_card_id=renew_card_id,
         user=user,
         enterprise=enterprise,
         product_code=product_code,
@@ -74,6 +79,20 @@ def checkout(
     if created:
         _payment_start(order=order, actor=actor)
     return order
+
+
+def _refuse_unless_renewable(enterprise: Enterprise, card_id: int) -> None:
+    card = Card.objects.filter(pk=card_id, enterprise=enterprise).first()
+    if card is None:
+        raise InvalidInput(_("未找到要续费的证书"), code="card_unknown")
+    if card.status == CardStatus.UNCLAIMED:
+        raise InvalidInput(_("该证书尚未申领开通，无需续费"), code="card_not_claimed")
+    if card.renewal_order_no:
+        raise InvalidInput(_("该证书已有待申领的续费，请先扫码完成续费"), code="renewal_pending")
+    if Order.objects.filter(card_id=card_id, kind=OrderKind.RENEWAL, status=OrderStatus.PENDING_PAYMENT).exists():
+        raise InvalidInput(
+            _("该证书已有待支付的续费订单，请在「CA 新购」的待支付订单中继续支付"), code="renewal_unpaid"
+        )
 
 
 def _payment_start(*, order: Order, actor: Actor) -> Payment:
@@ -245,8 +264,10 @@ def _vouchers_accept(*, order: Order, payment: Payment, actor: Actor) -> None:
 
 
 def _fulfil(*, order: Order, actor: Actor) -> None:
-    """A paid new purchase buys a card (R2.1); renewals extend theirs (a later version)."""
-    if order.kind == OrderKind.NEW:
+    """A paid new purchase buys a card (R2.1); a paid renewal waits on its card to be claimed (R4.1)."""
+    if order.kind == OrderKind.RENEWAL and order.card_id is not None:
+        card_renewal_paid(card_id=order.card_id, order_no=order.order_no, actor=actor)
+    elif order.kind == OrderKind.NEW:
         card = card_create_for_order(
             enterprise_id=order.enterprise_id,
             product_name=order.product_name,

@@ -30,6 +30,7 @@ class ClaimStep(models.TextChoices):
     FACE = "face", _("人脸识别")
     ENTERPRISE_VERIFY = "enterprise_verify", _("企业实名认证")
     APPROVAL = "approval", _("等待管理员审批")
+    RENEWAL = "renewal", _("确认续费")
     PIN = "pin", _("设置 PIN 码")
     DONE = "done", _("开通成功")
 
@@ -39,6 +40,8 @@ class ClaimSession(models.Model):
     once bound to a phone identity it belongs to that person (谁申领谁使用)."""
 
     card_ref = models.CharField(max_length=40, db_index=True)  # the platform's 证书ID: an id, not an object
+    kind = models.CharField(max_length=10, default="claim")  # claim (R2.4) | renewal (R4.1)
+    order_ref = models.CharField(max_length=32, blank=True)  # a renewal's paid order on the platform
     platform = models.CharField(max_length=64)
     enterprise_name = models.CharField(max_length=200)
     enterprise_uscc = models.CharField(max_length=18)
@@ -58,9 +61,18 @@ class ClaimSession(models.Model):
             # One live claim per card: a new one is only made when the previous was cancelled.
             models.UniqueConstraint(
                 fields=["card_ref"],
-                condition=models.Q(status__in=["waiting", "bound", "activated"]),
+                condition=models.Q(kind="claim", status__in=["waiting", "bound", "activated"]),
                 name="shield_one_live_claim_per_card",
-            )
+            ),
+            # One renewal in progress per card, and one renewal claim per paid renewal order.
+            models.UniqueConstraint(
+                fields=["card_ref"],
+                condition=models.Q(kind="renewal", status__in=["waiting", "bound"]),
+                name="shield_one_open_renewal_per_card",
+            ),
+            models.UniqueConstraint(
+                fields=["order_ref"], condition=~models.Q(order_ref=""), name="shield_one_claim_per_order"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -49,9 +49,19 @@ def _new_ticket() -> str:
     return secrets.token_urlsafe(24)
 
 
-def claim_open(*, card_ref: str, platform: str, enterprise_name: str, enterprise_uscc: str) -> ClaimSession:
-    """The card's live claim, made if it has none. Idempotent: the platform may call it on every page view."""
-    existing = ClaimSession.objects.filter(card_ref=card_ref).exclude(status=ClaimStatus.CANCELLED).first()
+def _live(card_ref: str, order_ref: str = "") -> ClaimSession | None:
+    """The card's claim (``order_ref`` empty) or the renewal claim of that paid order, unless cancelled."""
+    rows = ClaimSession.objects.filter(card_ref=card_ref).exclude(status=ClaimStatus.CANCELLED)
+    rows = rows.filter(kind="renewal", order_ref=order_ref) if order_ref else rows.filter(kind="claim")
+    return rows.first()
+
+
+def claim_open(
+    *, card_ref: str, platform: str, enterprise_name: str, enterprise_uscc: str, order_ref: str = ""
+) -> ClaimSession:
+    """The card's live claim — or, with ``order_ref``, the claim of that paid renewal (R4.1) — made if there is none.
+    Idempotent: the platform may call it on every page view."""
+    existing = _live(card_ref, order_ref)
     if existing is not None:
         return existing
     moment = now()
@@ -59,6 +69,8 @@ def claim_open(*, card_ref: str, platform: str, enterprise_name: str, enterprise
         with transaction.atomic():
             claim = ClaimSession.objects.create(
                 card_ref=card_ref,
+                kind="renewal" if order_ref else "claim",
+                order_ref=order_ref,
                 platform=platform,
                 enterprise_name=enterprise_name,
                 enterprise_uscc=enterprise_uscc,
@@ -66,21 +78,28 @@ def claim_open(*, card_ref: str, platform: str, enterprise_name: str, enterprise
                 ticket_expires_at=moment + ticket_lifetime(),
                 created_at=moment,
             )
-            audit_record(action="claim.opened", subject=f"claim:{claim.pk}", actor=SERVICE, data={"card": card_ref})
+            audit_record(
+                action="claim.opened",
+                subject=f"claim:{claim.pk}",
+                actor=SERVICE,
+                data={"card": card_ref, "kind": claim.kind, "order": order_ref},
+            )
             return claim
     except IntegrityError:  # another request opened it at the same moment
-        return ClaimSession.objects.exclude(status=ClaimStatus.CANCELLED).get(card_ref=card_ref)
+        again = _live(card_ref, order_ref)
+        if again is None:
+            raise
+        return again
 
 
 @transaction.atomic
-def claim_refresh(*, card_ref: str) -> ClaimSession:
+def claim_refresh(*, card_ref: str, order_ref: str = "") -> ClaimSession:
     """A fresh QR ticket (the old one stops working). Only while no one has scanned: afterwards the claim is that
     person's, and they resume it by scanning again (R3.10)."""
-    claim = (
-        ClaimSession.objects.select_for_update().exclude(status=ClaimStatus.CANCELLED).filter(card_ref=card_ref).first()
-    )
-    if claim is None:
+    found = _live(card_ref, order_ref)
+    if found is None:
         raise NotFound(_("未找到该证书的申领"), code="claim_not_found")
+    claim = ClaimSession.objects.select_for_update().get(pk=found.pk)
     if claim.status != ClaimStatus.WAITING:
         return claim
     claim.ticket, claim.ticket_expires_at = _new_ticket(), now() + ticket_lifetime()
@@ -114,9 +133,19 @@ def claim_bind(*, ticket: str, account: str) -> ClaimSession:
         )
     if now() >= claim.ticket_expires_at:
         raise Conflict(_("二维码已过期，请在平台上刷新二维码后重新扫码"), code="ticket_expired")
+    if claim.kind == "renewal":
+        original = ClaimSession.objects.filter(
+            card_ref=claim.card_ref, kind="claim", status=ClaimStatus.ACTIVATED
+        ).first()
+        if original is None or original.claimant_account != account:
+            raise PermissionDenied(
+                _("续费只能由该证书的申领人本人办理。移动 CA 谁申领谁使用；如需使用，请通过「CA 新购」购买。"),
+                code="renewal_not_claimant",
+            )
+        claim.step = ClaimStep.RENEWAL
     ensure_transition(CLAIM_TRANSITIONS, claim.status, ClaimStatus.BOUND)
     claim.status, claim.claimant_account, claim.bound_at = ClaimStatus.BOUND, account, now()
-    claim.save(update_fields=["status", "claimant_account", "bound_at"])
+    claim.save(update_fields=["status", "claimant_account", "bound_at", "step"])
     audit_record(
         action="claim.bound", subject=f"claim:{claim.pk}", actor=Actor("phone", account), data={"card": claim.card_ref}
     )
@@ -354,7 +383,7 @@ def claim_activate(*, ticket: str, account: str, pin: str, pin_again: str, addre
         if not members.is_member(enterprise, account):  # removed since reaching this step, or never approved
             raise PermissionDenied(_("您不是该企业的成员，请等待管理员审批"), code="not_member")
         moment = now()
-        expires_at = _add_months(moment, claim.term_months)
+        expires_at = add_months(moment, claim.term_months)
         service_no = "ESD" + moment.astimezone(BEIJING).strftime("%Y%m%d") + secrets.token_hex(5).upper()
         credential_id = f"credential:{service_no}"
         issued = ca_facade.credential_issue(
@@ -404,7 +433,7 @@ def claim_activate(*, ticket: str, account: str, pin: str, pin_again: str, addre
     return credential
 
 
-def _add_months(moment: datetime, months: int) -> datetime:
+def add_months(moment: datetime, months: int) -> datetime:
     year, month = divmod(moment.month - 1 + months, 12)
     day = min(moment.day, calendar.monthrange(moment.year + year, month + 1)[1])
     return moment.replace(year=moment.year + year, month=month + 1, day=day)

@@ -18,6 +18,7 @@ urlpatterns = [
     path("claim/<str:ticket>/reverse/start/", views.h5_reverse_start, name="h5_reverse_start"),
     path("claim/<str:ticket>/reverse/voucher/", views.h5_reverse_voucher, name="h5_reverse_voucher"),
     path("claim/<str:ticket>/approval/", views.h5_request_approval, name="h5_request_approval"),
+    path("claim/<str:ticket>/renewal/", views.h5_renewal, name="h5_renewal"),
     path("claim/<str:ticket>/pin/", views.h5_pin, name="h5_pin"),
     path("claim/<str:ticket>/certificates/<str:usage>.pem", views.h5_certificate, name="h5_certificate"),
     path("login/", views.h5_login, name="h5_members_login"),

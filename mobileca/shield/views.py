@@ -18,7 +18,7 @@ from mobileca.ca import facade as ca_facade
 from mobileca.ca.backends import KeyBackendError
 from mobileca.core.clock import now
 from mobileca.core.errors import ApplicationError, GatewayError, InvalidInput
-from mobileca.shield import identity, keyuse, members, tokens
+from mobileca.shield import identity, keyuse, members, renewal, tokens
 from mobileca.shield.models import ClaimStatus, ClaimStep, Credential, FaceCheck, PhoneAccount, TransferStatus
 from mobileca.shield.services import (
     claim_accept_agreements,
@@ -65,7 +65,14 @@ def h5_claim(request: HttpRequest, ticket: str, error: str = "", status: int = 2
     account = _account(request)
     expired = claim.status == ClaimStatus.WAITING and now() >= claim.ticket_expires_at
     claimant = PhoneAccount.objects.filter(account=claim.claimant_account).first() if claim.claimant_account else None
-    credential = Credential.objects.filter(claim=claim).first() if claim.status == ClaimStatus.ACTIVATED else None
+    credential = None
+    if claim.status == ClaimStatus.ACTIVATED:
+        credential = (
+            Credential.objects.filter(claim=claim).first()
+            if claim.kind == "claim"
+            else renewal.credential_of_card(claim.card_ref)
+        )
+    renewing = renewal.credential_of_card(claim.card_ref) if claim.step == ClaimStep.RENEWAL else None
     sms_sent = claim.sms_challenges.filter(verified_at__isnull=True).order_by("-sent_at").first()
     transfer = claim.forward_transfers.filter(status=TransferStatus.PENDING).order_by("-created_at").first()
     reverse = claim.reverse_transfers.exclude(status=TransferStatus.FAILED).order_by("-created_at").first()
@@ -100,6 +107,8 @@ def h5_claim(request: HttpRequest, ticket: str, error: str = "", status: int = 2
             "follow": claim.step == ClaimStep.APPROVAL
             or (reverse is not None and reverse.status == TransferStatus.PENDING and reverse.voucher_uploaded_at),
             "certificates": certificates,
+            "renewing": renewing,
+            "renewal_bids": renewal.pending_bids(renewing) if renewing else [],
             "error": error,
         },
         status=status,
@@ -204,6 +213,20 @@ def h5_reverse_voucher(request: HttpRequest, ticket: str) -> HttpResponse:
         return reverse_voucher_upload(ticket=ticket, account=account, upload=voucher)
 
     return _step(request, ticket, upload)
+
+
+@sensitive_post_parameters("pin")
+def h5_renewal(request: HttpRequest, ticket: str) -> HttpResponse:
+    """「确认续费」 (R4.1, R4.2): the list of bids read and confirmed, the PIN; re-key."""
+    pin, confirmed = request.POST.get("pin", ""), request.POST.get("bids_confirmed") == "yes"
+    address = _client_address(request)
+    return _step(
+        request,
+        ticket,
+        lambda account: renewal.renewal_complete(
+            ticket=ticket, account=account, pin=pin, confirmed_bids=confirmed, address=address
+        ),
+    )
 
 
 def h5_request_approval(request: HttpRequest, ticket: str) -> HttpResponse:

@@ -1,0 +1,220 @@
+"""Renewal and expiry of a credential (R4.1, R4.2, R4.6, §7).
+
+Renewal is claimed like a card (a QR code per paid renewal order), but only by the card's current claimant. It
+re-keys: new key pairs and certificates, the old ones revoked as superseded, 服务到期时间 one term later. Bid files
+sealed for the old encryption key can no longer be opened after that, so before it completes the claimant sees the
+card's sealed, not yet decrypted bid files — from whoever holds them (bidding registers a provider) — and confirms
+having read the list.
+
+Expiry: reminders 30 and 7 days before (SMS and the pages); an expired credential signs and decrypts nothing
+(``keyuse.refuse_unless_usable``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from mobileca.audit.services import Actor, audit_record
+from mobileca.ca import facade as ca_facade
+from mobileca.ca.keys import UserPrivateKey, generate_user_key, wrap_private_key
+from mobileca.ca.profiles import Subject
+from mobileca.core.clock import now
+from mobileca.core.errors import ApplicationError, Conflict, InvalidInput, NotFound, PermissionDenied
+from mobileca.core.states import ensure_transition
+from mobileca.shield import keyuse, sms
+from mobileca.shield.models import (
+    CLAIM_TRANSITIONS,
+    ClaimSession,
+    ClaimStatus,
+    ClaimStep,
+    Credential,
+    PhoneAccount,
+    ShieldEnterprise,
+)
+from mobileca.shield.sealing import unseal_phone
+from mobileca.shield.services import add_months, claim_of_claimant_locked
+
+SERVICE = Actor("system", "shield")
+
+
+# --- what renewal would make unreadable (R4.2): an interface bidding fills --------------------------------------
+
+
+@dataclass(frozen=True)
+class PendingBid:
+    """A bid file sealed for this credential's encryption certificate and not yet decrypted."""
+
+    tender_no: str
+    tender_name: str
+    opening_at: datetime
+    file_name: str
+
+
+PendingBidsProvider = Callable[[Credential], list[PendingBid]]
+_providers: list[PendingBidsProvider] = []
+
+
+def register_pending_bids_provider(provider: PendingBidsProvider) -> None:
+    """Bidding calls this at start-up with a function listing a credential's sealed, undecrypted bids."""
+    if provider not in _providers:
+        _providers.append(provider)
+
+
+def pending_bids(credential: Credential) -> list[PendingBid]:
+    found = [bid for provider in _providers for bid in provider(credential)]
+    return sorted(found, key=lambda bid: (bid.opening_at, bid.tender_no, bid.file_name))
+
+
+def credential_of_card(card_ref: str) -> Credential | None:
+    return Credential.objects.filter(claim__card_ref=card_ref, claim__kind="claim").first()
+
+
+# --- completing a renewal --------------------------------------------------------------------------------------
+
+
+def renewal_complete(
+    *, ticket: str, account: str, pin: str, confirmed_bids: bool, address: str | None = None
+) -> Credential:
+    """「确认续费」: the claimant read the list of bids that will become unreadable, and enters the PIN. Then new key
+    pairs are made, the CA re-keys (old certificates revoked as superseded), the expiry moves by one term."""
+    renewal = ClaimSession.objects.filter(ticket=ticket, kind="renewal").first()
+    if renewal is None or renewal.status != ClaimStatus.BOUND or renewal.claimant_account != account:
+        raise PermissionDenied(_("只有申领人本人可以继续此申领"), code="not_claimant")
+    credential = credential_of_card(renewal.card_ref)
+    if credential is None:
+        raise NotFound(_("未找到该证书"), code="credential_unknown")
+    bids = pending_bids(credential)
+    if bids and not confirmed_bids:
+        raise InvalidInput(_("请先阅读并确认未解密的投标文件清单"), code="bids_not_confirmed")
+    sign_key, encrypt_key = generate_user_key(), generate_user_key()  # before any lock
+    refusal: ApplicationError | None = None
+    with transaction.atomic(durable=True):
+        renewal = claim_of_claimant_locked(ticket, account)
+        if renewal.step != ClaimStep.RENEWAL:
+            raise Conflict(_("申领步骤已变化，请刷新页面"), code="wrong_step")
+        credential = Credential.objects.select_for_update().get(pk=credential.pk)
+        refusal = _pin_refusal(credential, pin)
+        if refusal is None:
+            _rekey(renewal, credential, sign_key, encrypt_key, bids=bids, address=address)
+    if refusal is not None:
+        raise refusal
+    return credential
+
+
+def _pin_refusal(credential: Credential, pin: str) -> ApplicationError | None:
+    return keyuse._pin_check(credential, pin)
+
+
+def _rekey(
+    renewal: ClaimSession,
+    credential: Credential,
+    sign_key: UserPrivateKey,
+    encrypt_key: UserPrivateKey,
+    *,
+    bids: list[PendingBid],
+    address: str | None,
+) -> None:
+    moment = now()
+    enterprise = ShieldEnterprise.objects.get(uscc=credential.enterprise_uscc)
+    person = PhoneAccount.objects.get(account=credential.account)
+    start = max(credential.expires_at, moment)  # time left is kept; an expired card starts again today
+    expires_at = add_months(start, renewal.term_months)
+    owner = f"credential:{credential.service_no}"
+    issued = ca_facade.credential_rekey(
+        owner_id=owner,
+        subject=Subject(enterprise_name=enterprise.name, uscc=enterprise.uscc, claimant_name=person.name),
+        sign_public_key=sign_key.public_key(),
+        encrypt_public_key=encrypt_key.public_key(),
+        not_after=expires_at,
+    )
+    old = (credential.sign_serial, credential.encrypt_serial)
+    credential.sign_key_wrapped = wrap_private_key(owner_id=f"{owner}:sign", key=sign_key)
+    credential.encrypt_key_wrapped = wrap_private_key(owner_id=f"{owner}:encrypt", key=encrypt_key)
+    credential.sign_serial, credential.encrypt_serial = issued.sign_serial, issued.encrypt_serial
+    credential.expires_at, credential.reminded_30_at, credential.reminded_7_at = expires_at, None, None
+    credential.save(
+        update_fields=[
+            "sign_key_wrapped",
+            "encrypt_key_wrapped",
+            "sign_serial",
+            "encrypt_serial",
+            "expires_at",
+            "reminded_30_at",
+            "reminded_7_at",
+        ]
+    )
+    ensure_transition(CLAIM_TRANSITIONS, renewal.status, ClaimStatus.ACTIVATED)
+    renewal.status, renewal.step = ClaimStatus.ACTIVATED, ClaimStep.DONE
+    renewal.service_no, renewal.service_expires_at = credential.service_no, expires_at
+    renewal.save(update_fields=["status", "step", "service_no", "service_expires_at"])
+    original = ClaimSession.objects.select_for_update().get(pk=credential.claim_id)
+    original.service_expires_at = expires_at
+    original.save(update_fields=["service_expires_at"])
+    audit_record(
+        action="credential.renewed",
+        subject=owner,
+        actor=Actor("phone", credential.account),
+        data={
+            "order": renewal.order_ref,
+            "expires_at": expires_at.isoformat(),
+            "revoked": list(old),
+            "sign": issued.sign_serial,
+            "encrypt": issued.encrypt_serial,
+            "bids_acknowledged": [f"{bid.tender_no}/{bid.file_name}" for bid in bids],
+        },
+    )
+    keyuse.record_operation(
+        action="renewal",
+        account=credential.account,
+        enterprise_uscc=credential.enterprise_uscc,
+        credential=credential,
+        platform=renewal.platform,
+        purpose=_("续费至 {date}").format(date=timezone.localtime(expires_at).strftime("%Y-%m-%d")),
+        address=address,
+    )
+
+
+# --- expiry reminders (§7: 30 and 7 days before) ---------------------------------------------------------------
+
+
+def expiry_reminders_send() -> int:
+    """The daily job: one text per threshold per credential term (SMS sandbox); the pages show it as well."""
+    sent = 0
+    for days, field in ((7, "reminded_7_at"), (30, "reminded_30_at")):
+        due = Credential.objects.filter(
+            expires_at__gt=now(), expires_at__lte=now() + timedelta(days=days), **{f"{field}__isnull": True}
+        ).values_list("pk", flat=True)
+        for credential_id in due:
+            with transaction.atomic(durable=True):
+                credential = Credential.objects.select_for_update().get(pk=credential_id)
+                if getattr(credential, field) is not None:
+                    continue
+                setattr(credential, field, now())
+                if field == "reminded_7_at" and credential.reminded_30_at is None:
+                    credential.reminded_30_at = now()  # no 30-day text after the 7-day one
+                credential.save(update_fields=["reminded_30_at", "reminded_7_at"])
+                audit_record(
+                    action="credential.expiry_reminded",
+                    subject=f"credential:{credential.service_no}",
+                    actor=SERVICE,
+                    data={"days": days},
+                )
+                _text_expiry(credential)
+                sent += 1
+    return sent
+
+
+def _text_expiry(credential: Credential) -> None:
+    person = PhoneAccount.objects.filter(account=credential.account).first()
+    phone = unseal_phone(credential.account, bytes(person.phone_sealed)) if person else ""
+    if not phone:
+        return
+    text = _(
+        "【e签盾】您的移动 CA 证书 {service_no} 将于 {date} 到期，到期后不能签名和解密。请在平台「CA 续费申领」中续费。"
+    ).format(service_no=credential.service_no, date=timezone.localtime(credential.expires_at).strftime("%Y-%m-%d"))
+    transaction.on_commit(lambda: sms.send(phone=phone, text=text), robust=True)
