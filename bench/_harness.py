@@ -68,4 +68,4 @@ def rate(count: int, work: Callable[[], None]) -> float:
 
 
 def report(name: str, value: float, unit: str, baseline: float) -> None:
-    print(f"BENCH {name} {value:.1f} {unit} baseline={baseline:.1f} ratio={value / baseline:.3f}", flush=True)
+    print(f"BENCH {name} {value:.1f} {unit} baseline={baseline:.1f} ratio={value / baseline:.3g}", flush=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import subprocess
 from datetime import timedelta
 from pathlib import Path
@@ -512,3 +513,17 @@ def test_records_show_the_claimants_own_and_an_admin_sees_the_members(
     assert "申领开通" in page and "签名" in page and "127.0.0.1" in page and credential.claim.platform in page
     assert "成员的签名" in page  # 王建国 administers his enterprise: its members' records too
     assert "别家的签名" not in page
+
+
+def test_platform_credentials_are_created_by_a_command_and_shown_once(db: None) -> None:
+    import io
+
+    from django.core.management import call_command
+
+    from mobileca.shield.models import ApiClient
+
+    out = io.StringIO()
+    call_command("csc_client_create", "--platform", "测试平台", stdout=out)
+    key = re.search(r"key:\s+(mcp_\S+)", out.getvalue()).group(1)  # type: ignore[union-attr]
+    assert key not in str(list(ApiClient.objects.values_list()))
+    assert Api(key).post("credentials/list", {})[1] == {"credentialIDs": []}

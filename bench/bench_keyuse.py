@@ -1,0 +1,143 @@
+"""Signatures per second through the remote-signing API over HTTP (gunicorn, two workers, loopback, a keep-alive
+client), authorisation included — ``credentials/authorize`` with the PIN (argon2id verification, row lock, audit)
+then ``signatures/signHash`` — once with one hash per authorisation and once with a batch of 100 hashes per
+authorisation, against the raw ECDSA P-256 sign rate of ``cryptography`` measured in the same run.
+
+Runs on PostgreSQL when ``BENCH_DATABASE_URL`` names a server database it may drop and create, else on SQLite.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import secrets
+from datetime import timedelta
+
+from _harness import django_setup, rate, report
+from bench_ca import serve
+
+SINGLE_N = 60
+BATCH_SIZE = 100
+BATCHES = 10
+RAW_N = 5000
+PIN = "135790"
+
+
+def main() -> None:
+    django_setup(database_env="BENCH_DATABASE_URL")
+    import httpx
+    from argon2 import PasswordHasher
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, utils
+
+    from mobileca.ca import facade
+    from mobileca.ca.keys import generate_user_key, wrap_private_key
+    from mobileca.ca.profiles import Subject
+    from mobileca.ca.services import ca_init
+    from mobileca.core.clock import now
+    from mobileca.shield.models import AccessToken, ClaimSession, Credential
+
+    ca_init()
+    moment = now()
+    service_no = "ESDBENCH" + secrets.token_hex(4).upper()
+    owner = f"credential:{service_no}"
+    sign_key, encrypt_key = generate_user_key(), generate_user_key()
+    issued = facade.credential_issue(
+        owner_id=owner,
+        subject=Subject(enterprise_name="基准测试企业", uscc="91360200MA35A1B20J", claimant_name="张三"),
+        sign_public_key=sign_key.public_key(),
+        encrypt_public_key=encrypt_key.public_key(),
+        not_after=moment + timedelta(days=365),
+    )
+    claim = ClaimSession.objects.create(
+        card_ref="BENCH",
+        platform="基准测试平台",
+        enterprise_name="基准测试企业",
+        enterprise_uscc="91360200MA35A1B20J",
+        ticket="bench-" + secrets.token_hex(8),
+        ticket_expires_at=moment,
+        status="activated",
+        claimant_account="2088000000009999",
+        step="done",
+        service_no=service_no,
+        created_at=moment,
+    )
+    Credential.objects.create(
+        claim=claim,
+        account=claim.claimant_account,
+        enterprise_uscc=claim.enterprise_uscc,
+        service_no=service_no,
+        sign_key_wrapped=wrap_private_key(owner_id=f"{owner}:sign", key=sign_key),
+        encrypt_key_wrapped=wrap_private_key(owner_id=f"{owner}:encrypt", key=encrypt_key),
+        sign_serial=issued.sign_serial,
+        encrypt_serial=issued.encrypt_serial,
+        pin_hash=PasswordHasher().hash(PIN),
+        activated_at=moment,
+        expires_at=moment + timedelta(days=365),
+    )
+    token = "mcu_" + secrets.token_urlsafe(32)
+    AccessToken.objects.create(
+        token_digest=hashlib.sha256(token.encode()).hexdigest(),
+        account=claim.claimant_account,
+        client_name="bench",
+        created_at=moment,
+        expires_at=moment + timedelta(hours=1),
+    )
+
+    server, ocsp_url = serve({})
+    base = ocsp_url.removesuffix("/pki/ocsp") + "/csc/v2"
+    try:
+        with httpx.Client(timeout=30, headers={"Authorization": f"Bearer {token}"}) as client:
+
+            def signed(count: int) -> None:
+                digests = [base64.b64encode(secrets.token_bytes(32)).decode() for _ in range(count)]
+                authorized = client.post(
+                    f"{base}/credentials/authorize",
+                    json={
+                        "credentialID": service_no,
+                        "numSignatures": count,
+                        "hashes": digests,
+                        "authData": [{"id": "PIN", "value": PIN}],
+                    },
+                )
+                assert authorized.status_code == 200, authorized.text
+                response = client.post(
+                    f"{base}/signatures/signHash",
+                    json={"credentialID": service_no, "SAD": authorized.json()["SAD"], "hashes": digests},
+                )
+                assert response.status_code == 200 and len(response.json()["signatures"]) == count, response.text
+
+            signed(1)  # warm both workers (imports, master key)
+            signed(1)
+
+            def one_each() -> None:
+                for _ in range(SINGLE_N):
+                    signed(1)
+
+            def batched() -> None:
+                for _ in range(BATCHES):
+                    signed(BATCH_SIZE)
+
+            single_rate = rate(SINGLE_N, one_each)
+            batch_rate = rate(BATCHES * BATCH_SIZE, batched)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+    raw_key = ec.generate_private_key(ec.SECP256R1())
+    digest = hashlib.sha256(b"raw").digest()
+    algorithm = ec.ECDSA(utils.Prehashed(hashes.SHA256()))
+
+    def raw() -> None:
+        for _ in range(RAW_N):
+            raw_key.sign(digest, algorithm)
+
+    raw_rate = rate(RAW_N, raw)
+    database = "postgresql" if os.environ.get("DATABASE_URL", "").startswith("postgres") else "sqlite"
+    report(f"signhash_http_one_hash_per_authorisation_{database}", single_rate, "signatures/s", raw_rate)
+    report(f"signhash_http_{BATCH_SIZE}_hashes_per_authorisation_{database}", batch_rate, "signatures/s", raw_rate)
+
+
+if __name__ == "__main__":
+    main()
