@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "mobileca.backoffice",
     "mobileca.ca",
     "mobileca.shield",
+    "mobileca.bidding",
 ]
 
 MIDDLEWARE = [

@@ -14,6 +14,7 @@ urlpatterns = [
     path("backoffice/", include("mobileca.backoffice.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("pki/", include("mobileca.ca.urls")),
+    path("bidding/", include("mobileca.bidding.urls")),
     path("h5/", include("mobileca.shield.urls")),
     path("csc/v2/", csc_api.urls),
     path("payments/notify/", include("mobileca.payments.notify_urls")),

@@ -12,4 +12,6 @@ urlpatterns = [
     path("statements/", views.statements, name="statements"),
     path("statements/lines/<int:line_id>/claim/", views.line_claim_view, name="line_claim"),
     path("statements/lines/<int:line_id>/return/", views.line_return_view, name="line_return"),
+    path("tenders/", views.tenders, name="tenders"),
+    path("tenders/<str:project_no>/", views.tender_bids, name="tender_bids"),
 ]

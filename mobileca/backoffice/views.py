@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from functools import wraps
 from typing import Any
 
@@ -16,7 +17,7 @@ from django.views.decorators.http import require_POST
 
 from mobileca.accounts.models import User
 from mobileca.core.actors import actor_for
-from mobileca.core.errors import ApplicationError, NotFound, PermissionDenied
+from mobileca.core.errors import ApplicationError, InvalidInput, NotFound, PermissionDenied
 from mobileca.orders.models import PaymentChannel
 from mobileca.payments.models import (
     LineStatus,
@@ -186,3 +187,68 @@ def line_return_view(request: HttpRequest, line_id: int) -> HttpResponse:
     else:
         messages.success(request, _("已登记退回"))
     return redirect("backoffice:statements")
+
+
+# --- tenders (bid files, R5) ---------------------------------------------------------------------------------
+
+TENDER_PERMISSION = "bidding.add_tender"
+
+
+def tender_operator_required(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    @login_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if not (request.user.is_staff and request.user.has_perm(TENDER_PERMISSION)):
+            raise PermissionDenied(_("仅招标代理人员可以访问此页面"))
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _local_datetime(value: str) -> datetime | None:
+    from django.utils import timezone
+
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else timezone.make_aware(parsed)
+
+
+@tender_operator_required
+def tenders(request: HttpRequest) -> HttpResponse:
+    """Operators create tenders (项目编号, name, bid deadline, opening time) and follow their bids."""
+    from mobileca.bidding.models import Tender
+    from mobileca.bidding.services import tender_create
+
+    error, status = "", 200
+    if request.method == "POST":
+        deadline = _local_datetime(request.POST.get("bid_deadline", ""))
+        opening = _local_datetime(request.POST.get("opening_at", ""))
+        try:
+            if deadline is None or opening is None:
+                raise InvalidInput(_("请填写投标截止时间和开标时间"), code="tender_incomplete")
+            tender_create(
+                operator=_operator(request),
+                project_no=request.POST.get("project_no", ""),
+                name=request.POST.get("name", ""),
+                bid_deadline=deadline,
+                opening_at=opening,
+            )
+            return redirect("backoffice:tenders")
+        except ApplicationError as exc:
+            error, status = exc.message, exc.status
+    rows = Tender.objects.order_by("-bid_deadline")[:100]
+    return render(
+        request, "backoffice/tenders.html", {"bo_active": "tenders", "tenders": rows, "error": error}, status=status
+    )
+
+
+@tender_operator_required
+def tender_bids(request: HttpRequest, project_no: str) -> HttpResponse:
+    """The opening overview: every bid with its state and, once opened, the result."""
+    from mobileca.bidding.services import tender_get
+
+    tender = tender_get(project_no)
+    bids = tender.bids.select_related("enterprise").exclude(status="withdrawn").order_by("enterprise__name")
+    return render(request, "backoffice/tender_bids.html", {"bo_active": "tenders", "tender": tender, "bids": bids})

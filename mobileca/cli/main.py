@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import segno
 
-from mobileca.cli import cms
+from mobileca.cmslib import signed as cms
 
 DEFAULT_SERVER = "http://127.0.0.1:8000"
 ECDSA_SHA256 = "1.2.840.10045.4.3.2"

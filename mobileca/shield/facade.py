@@ -8,8 +8,12 @@ from datetime import datetime
 from django.conf import settings
 from django.urls import reverse
 
+from mobileca.shield import keyuse as keyuse_module
 from mobileca.shield import services
-from mobileca.shield.models import ClaimSession
+from mobileca.shield.models import ClaimSession, Credential
+from mobileca.shield.renewal import PendingBid, register_pending_bids_provider
+
+__all__ = ["PendingBid", "register_pending_bids_provider"]  # the renewal warning's interface, for bidding
 
 
 @dataclass(frozen=True)
@@ -85,3 +89,84 @@ def renewals_completed(*, order_refs: list[str]) -> list[ClaimTicket]:
     """The completed renewals among these paid renewal orders, with the new 服务到期时间."""
     rows = ClaimSession.objects.filter(order_ref__in=order_refs, kind="renewal", status="activated")
     return [_ticket(claim) for claim in rows]
+
+
+# --- key use for the platform (bidding): the platform is a client of the remote-signing service -----------------
+
+
+def _platform() -> keyuse_module.Caller:
+    return keyuse_module.Caller("client", "platform", settings.MOBILECA_PLATFORM_NAME)
+
+
+@dataclass(frozen=True)
+class CredentialCertificates:
+    service_no: str
+    sign_pem: str
+    encrypt_pem: str
+    chain_pems: list[str]
+    expires_at: datetime
+
+
+def credential_certificates(*, service_no: str) -> CredentialCertificates:
+    from mobileca.ca import facade as ca_facade
+
+    credential = keyuse_module.credential_for(_platform(), service_no)
+    return CredentialCertificates(
+        service_no=credential.service_no,
+        sign_pem=ca_facade.certificate_pem(serial_hex=credential.sign_serial),
+        encrypt_pem=ca_facade.certificate_pem(serial_hex=credential.encrypt_serial),
+        chain_pems=ca_facade.chain_pems(),
+        expires_at=credential.expires_at,
+    )
+
+
+@dataclass(frozen=True)
+class PendingAuthorization:
+    handle: str
+    url: str  # what the QR code holds: the claimant's phone page for this request
+
+
+def authorization_request(
+    *, service_no: str, operation: str, hashes: list[str], purpose: str, file_name: str, address: str | None = None
+) -> PendingAuthorization:
+    """The platform asks the claimant to authorise on the phone (it never sees a PIN)."""
+    result = keyuse_module.authorize(
+        caller=_platform(),
+        credential_id=service_no,
+        operation=operation,
+        hashes=hashes,
+        pin=None,
+        purpose=purpose,
+        file_name=file_name,
+        address=address,
+    )
+    return PendingAuthorization(handle=result.handle, url=keyuse_module.authorization_url(result.public_ref))
+
+
+def authorization_sad(*, handle: str) -> str:
+    """The SAD once the claimant approved, "" while waiting; refusals and expiry raise."""
+    result = keyuse_module.authorize_check(caller=_platform(), handle=handle)
+    return result.sad if result.status == "authorized" else ""
+
+
+def sign_hashes(*, service_no: str, sad: str, hashes: list[str], address: str | None = None) -> list[bytes]:
+    return keyuse_module.sign_hashes(
+        caller=_platform(), credential_id=service_no, sad=sad, hashes=hashes, address=address
+    )
+
+
+def content_key(*, service_no: str, sad: str, envelope: bytes, address: str | None = None) -> bytes:
+    return keyuse_module.decrypt_envelope(
+        caller=_platform(), credential_id=service_no, sad=sad, envelope=envelope, address=address
+    ).key
+
+
+def account_for_token(*, token: str) -> str:
+    """The claimant behind a tool's bearer token, or "" (the platform's bidding API accepts the tool's login)."""
+    caller = keyuse_module.caller_for_bearer(token)
+    return caller.ident if caller is not None and caller.kind == "token" else ""
+
+
+def credential_account(*, service_no: str) -> str:
+    credential = Credential.objects.filter(service_no=service_no).first()
+    return credential.account if credential else ""

@@ -92,3 +92,74 @@ def attributes_hash(attributes_der: bytes) -> bytes:
     if attributes_der[:1] != b"\x31":
         raise ValueError("signed attributes must be DER-encoded as a SET OF")
     return hashlib.sha256(attributes_der).digest()
+
+
+class SignatureInvalid(Exception):
+    """The detached signature does not match the content, or does not verify."""
+
+
+def verify_detached(signature_der: bytes, content_digest: bytes) -> bytes:
+    """Check a detached SignedData against the SHA-256 of its content: the message-digest attribute, then the
+    signature over the signed attributes with the signer's certificate (carried in the SignedData). Returns that
+    certificate (DER) for the caller's chain and policy checks."""
+    from cryptography import x509
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+
+    try:
+        info = cms.ContentInfo.load(signature_der, strict=True)
+        if info["content_type"].native != "signed_data":
+            raise SignatureInvalid("not a SignedData")
+        signed = info["content"]
+        signers = list(signed["signer_infos"])
+        if len(signers) != 1:
+            raise SignatureInvalid("expected exactly one signer")
+        signer = signers[0]
+        sid = signer["sid"]
+        if sid.name != "issuer_and_serial_number":
+            raise SignatureInvalid("the signer is not named by issuer and serial")
+        wanted = (sid.chosen["issuer"].dump(), sid.chosen["serial_number"].native)
+        certificate = next(
+            (
+                cert.chosen
+                for cert in signed["certificates"]
+                if cert.name == "certificate" and (cert.chosen.issuer.dump(), cert.chosen.serial_number) == wanted
+            ),
+            None,
+        )
+        if certificate is None:
+            raise SignatureInvalid("the signer's certificate is not in the signature")
+        attributes = signer["signed_attrs"]
+        values = {attribute["type"].native: attribute["values"][0].native for attribute in attributes}
+        if values.get("content_type") != "data":
+            raise SignatureInvalid("the signed content type is not data")
+        if values.get("message_digest") != content_digest:
+            raise SignatureInvalid("the file does not match the signature (message digest)")
+        if signer["digest_algorithm"]["algorithm"].native != "sha256":
+            raise SignatureInvalid("the digest algorithm is not SHA-256")
+        to_verify = b"\x31" + attributes.dump()[1:]  # the SET OF, as signed (RFC 5652 §5.4)
+        signature = signer["signature"].native
+        der = certificate.dump()
+    except (ValueError, TypeError, KeyError) as exc:
+        raise SignatureInvalid(f"malformed signature: {exc}") from exc
+    public_key = x509.load_der_x509_certificate(der).public_key()
+    try:
+        if isinstance(public_key, ec.EllipticCurvePublicKey):
+            public_key.verify(signature, to_verify, ec.ECDSA(hashes.SHA256()))
+        elif isinstance(public_key, rsa.RSAPublicKey):
+            public_key.verify(signature, to_verify, padding.PKCS1v15(), hashes.SHA256())
+        else:
+            raise SignatureInvalid("unsupported signer key")
+    except InvalidSignature as exc:
+        raise SignatureInvalid("the signature does not verify") from exc
+    return bytes(der)
+
+
+def signed_digest(signature_der: bytes) -> bytes:
+    """The message digest a detached signature claims for its content (to compare before opening)."""
+    signer = next(iter(cms.ContentInfo.load(signature_der)["content"]["signer_infos"]))
+    for attribute in signer["signed_attrs"]:
+        if attribute["type"].native == "message_digest":
+            return bytes(attribute["values"][0].native)
+    raise SignatureInvalid("no message digest in the signature")

@@ -1,0 +1,438 @@
+"""Bid files (R5.1–R5.3, R4.2, R4.5): tenders, sealing (in the browser: encrypted as the upload arrives; with the
+tool: sealed on the bidder's machine, only ciphertext uploaded), the signature through the remote signer (PIN on
+the phone), submission before the deadline, and opening with the claimant's authorisation.
+
+The signing service is reached only through ``shield.facade`` (the platform is its client)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from django.conf import settings
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from mobileca.accounts.models import Enterprise, User
+from mobileca.audit.services import Actor, audit_record
+from mobileca.bidding.models import BID_TRANSITIONS, Bid, BidStatus, Tender
+from mobileca.ca.channel import channel_check
+from mobileca.cards.models import Card
+from mobileca.cmslib import enveloped, signed
+from mobileca.core.clock import now
+from mobileca.core.errors import ApplicationError, Conflict, InvalidInput, NotFound, PermissionDenied
+from mobileca.core.states import ensure_transition
+from mobileca.shield import facade as shield
+
+
+def _root() -> Path:
+    return Path(settings.PRIVATE_MEDIA_ROOT)
+
+
+def ciphertext_path(bid: Bid) -> Path:
+    return _root() / bid.ciphertext_name
+
+
+def ciphertext_path_for(name: str) -> Path:
+    return _root() / name
+
+
+def plaintext_path(bid: Bid) -> Path:
+    return _root() / bid.plaintext_name
+
+
+def _move(bid: Bid, target: BidStatus) -> None:
+    ensure_transition(BID_TRANSITIONS, bid.status, target)
+    bid.status = target
+
+
+# --- tenders (operators) ---------------------------------------------------------------------------------------
+
+
+def tender_create(
+    *, operator: User, project_no: str, name: str, bid_deadline: datetime, opening_at: datetime
+) -> Tender:
+    project_no, name = project_no.strip(), name.strip()
+    if not project_no or not name:
+        raise InvalidInput(_("请填写项目编号和项目名称"), code="tender_incomplete")
+    if bid_deadline <= now():
+        raise InvalidInput(_("投标截止时间须晚于现在"), code="deadline_past")
+    if opening_at < bid_deadline:
+        raise InvalidInput(_("开标时间不能早于投标截止时间"), code="opening_before_deadline")
+    with transaction.atomic():
+        if Tender.objects.filter(project_no=project_no).exists():
+            raise Conflict(_("项目编号已存在"), code="tender_exists")
+        tender = Tender.objects.create(
+            project_no=project_no,
+            name=name,
+            bid_deadline=bid_deadline,
+            opening_at=opening_at,
+            created_by=operator,
+            created_at=now(),
+        )
+        audit_record(
+            action="tender.created",
+            subject=f"tender:{project_no}",
+            actor=Actor("operator", str(operator.pk)),
+            data={"deadline": bid_deadline.isoformat(), "opening": opening_at.isoformat()},
+        )
+    return tender
+
+
+def tender_get(project_no: str) -> Tender:
+    tender = Tender.objects.filter(project_no=project_no).first()
+    if tender is None:
+        raise NotFound(_("未找到该项目"), code="tender_unknown")
+    return tender
+
+
+def _refuse_after_deadline(tender: Tender) -> None:
+    if now() >= tender.bid_deadline:
+        raise Conflict(_("已过投标截止时间，不再接收投标文件"), code="deadline_passed")
+
+
+# --- the bidder's certificate ----------------------------------------------------------------------------------
+
+
+def _card_of(enterprise: Enterprise, cert_id: str) -> Card:
+    card = Card.objects.filter(enterprise=enterprise, cert_id=cert_id).exclude(service_no="").first()
+    if card is None:
+        raise NotFound(_("请选择本企业已开通的移动 CA"), code="card_unknown")
+    return card
+
+
+def _usable_certificates(service_no: str) -> shield.CredentialCertificates:
+    """The credential's certificates, each passing the channel check now (R4.5): ours, in policy, valid, not
+    revoked, the right usage."""
+    try:
+        certificates = shield.credential_certificates(service_no=service_no)
+    except ApplicationError as exc:
+        raise PermissionDenied(_("该移动 CA 不能用于本平台投标"), code="credential_unusable") from exc
+    for pem, usage in ((certificates.sign_pem, "sign"), (certificates.encrypt_pem, "encrypt")):
+        verdict = channel_check(x509.load_pem_x509_certificate(pem.encode()), usage=usage)
+        if not verdict.accepted:
+            raise PermissionDenied(
+                _("证书未通过本平台的通道校验：{reason}").format(reason=verdict.message), code="channel_check_failed"
+            )
+    return certificates
+
+
+def recipient_certificate(*, enterprise: Enterprise, tender: Tender, cert_id: str) -> tuple[Card, x509.Certificate]:
+    """Before a browser upload: the deadline, the card, and the encryption certificate the bid is sealed for."""
+    _refuse_after_deadline(tender)
+    card = _card_of(enterprise, cert_id)
+    certificates = _usable_certificates(card.service_no)
+    return card, x509.load_pem_x509_certificate(certificates.encrypt_pem.encode())
+
+
+def new_ciphertext_name(tender: Tender) -> str:
+    return f"bids/{tender.pk}/{secrets.token_hex(12)}.bin"
+
+
+# --- sealing in the browser: the upload was encrypted as it arrived; now the claimant signs ---------------------
+
+
+def bid_sealed_in_browser(
+    *,
+    enterprise: Enterprise,
+    user: User,
+    tender: Tender,
+    card: Card,
+    file_name: str,
+    sealed: enveloped.Sealed,
+    ciphertext_name: str,
+    address: str | None,
+) -> Bid:
+    """The ciphertext is stored; ask the claimant to sign the signed attributes on the phone (QR code)."""
+    certificates = _usable_certificates(card.service_no)
+    signer = x509.load_pem_x509_certificate(certificates.sign_pem.encode()).public_bytes(serialization.Encoding.DER)
+    attributes = signed.signed_attributes(content_digest=sealed.plaintext_sha256, signer_der=signer)
+    to_sign = base64.b64encode(signed.attributes_hash(attributes)).decode()
+    pending = shield.authorization_request(
+        service_no=card.service_no,
+        operation="sign",
+        hashes=[to_sign],
+        purpose=_("投标文件签名：{project}").format(project=tender.project_no),
+        file_name=file_name,
+        address=address,
+    )
+    encrypt = x509.load_pem_x509_certificate(certificates.encrypt_pem.encode())
+    with transaction.atomic():
+        bid = Bid.objects.create(
+            tender=tender,
+            enterprise=enterprise,
+            card_cert_id=card.cert_id,
+            service_no=card.service_no,
+            file_name=file_name[:200],
+            size=sealed.size,
+            content_sha256=sealed.plaintext_sha256.hex(),
+            header=sealed.header,
+            signed_attributes=attributes,
+            ciphertext_name=ciphertext_name,
+            recipient_serial=f"{encrypt.serial_number:x}",
+            channel="browser",
+            authorization_handle=pending.handle,
+            authorization_url=pending.url,
+            created_at=now(),
+        )
+        audit_record(
+            action="bid.sealed",
+            subject=f"bid:{bid.pk}",
+            actor=Actor("user", str(user.pk)),
+            enterprise_id=enterprise.pk,
+            data={"tender": tender.project_no, "size": sealed.size, "sha256": bid.content_sha256},
+        )
+    return bid
+
+
+def bid_follow_signature(bid: Bid, *, address: str | None = None) -> Bid:
+    """The bid page polls: once the claimant approved on the phone, sign and submit (if still before the
+    deadline). Refusals and expiry leave the bid unsigned with the reason."""
+    if bid.status != BidStatus.SIGNING or bid.channel != "browser":
+        return bid
+    try:
+        sad = shield.authorization_sad(handle=bid.authorization_handle)
+    except ApplicationError as exc:
+        return _refuse(bid, exc.code, exc.message)
+    if not sad:
+        return bid
+    to_sign = base64.b64encode(signed.attributes_hash(bytes(bid.signed_attributes))).decode()
+    signature = shield.sign_hashes(service_no=bid.service_no, sad=sad, hashes=[to_sign], address=address)[0]
+    certificates = shield.credential_certificates(service_no=bid.service_no)
+    signer = x509.load_pem_x509_certificate(certificates.sign_pem.encode())
+    der = signed.detached_signed_data(
+        attributes_der=bytes(bid.signed_attributes),
+        signature=signature,
+        signer_der=signer.public_bytes(serialization.Encoding.DER),
+        chain_der=[
+            x509.load_pem_x509_certificate(pem.encode()).public_bytes(serialization.Encoding.DER)
+            for pem in certificates.chain_pems
+        ],
+        signature_oid="sha256_ecdsa",
+    )
+    return _submit(bid, signature=der)
+
+
+def _refuse(bid: Bid, code: str, message: str) -> Bid:
+    with transaction.atomic():
+        bid = Bid.objects.select_for_update().get(pk=bid.pk)
+        if bid.status != BidStatus.SIGNING:
+            return bid
+        _move(bid, BidStatus.REFUSED)
+        bid.failure_code, bid.failure_message = code, message[:300]
+        bid.save(update_fields=["status", "failure_code", "failure_message"])
+        audit_record(
+            action="bid.refused", subject=f"bid:{bid.pk}", actor=Actor("system", "bidding"), data={"code": code}
+        )
+    return bid
+
+
+def _submit(bid: Bid, *, signature: bytes) -> Bid:
+    """Submitted when complete and in time; a previous live bid of the enterprise for the tender is withdrawn."""
+    with transaction.atomic():
+        bid = Bid.objects.select_for_update().select_related("tender").get(pk=bid.pk)
+        if bid.status != BidStatus.SIGNING:
+            return bid
+        Tender.objects.select_for_update().get(pk=bid.tender_id)  # submissions to one tender one at a time
+        if now() >= bid.tender.bid_deadline:
+            _move(bid, BidStatus.REFUSED)
+            bid.failure_code, bid.failure_message = "deadline_passed", _("已过投标截止时间，不再接收投标文件")
+            bid.save(update_fields=["status", "failure_code", "failure_message"])
+            return bid
+        for previous in Bid.objects.select_for_update().filter(
+            tender_id=bid.tender_id, enterprise_id=bid.enterprise_id, status=BidStatus.SUBMITTED
+        ):
+            _move(previous, BidStatus.WITHDRAWN)
+            previous.save(update_fields=["status"])
+        _move(bid, BidStatus.SUBMITTED)
+        bid.signature, bid.submitted_at = signature, now()
+        bid.save(update_fields=["status", "signature", "submitted_at"])
+        audit_record(
+            action="bid.submitted",
+            subject=f"bid:{bid.pk}",
+            actor=Actor("system", "bidding"),
+            enterprise_id=bid.enterprise_id,
+            data={"tender": bid.tender.project_no, "sha256": bid.content_sha256, "channel": bid.channel},
+        )
+    return bid
+
+
+# --- sealing with the tool: header and signature first, then the ciphertext stream -----------------------------
+
+
+def bid_announce_from_tool(
+    *, account: str, tender: Tender, service_no: str, file_name: str, size: int, header: bytes, signature: bytes
+) -> Bid:
+    """The tool sealed and signed on the bidder's machine. Check what can be checked without the plaintext: the
+    credential is the caller's and passes the channel check, the envelope is for its current encryption
+    certificate, the signature is by its signing certificate; the file is verified in full at opening."""
+    _refuse_after_deadline(tender)
+    if not account or shield.credential_account(service_no=service_no) != account:
+        raise NotFound(_("未找到该证书"), code="credential_unknown")
+    card = Card.objects.select_related("enterprise").filter(service_no=service_no).first()
+    if card is None:
+        raise NotFound(_("未找到该证书对应的平台证书卡片"), code="card_unknown")
+    certificates = _usable_certificates(service_no)
+    encrypt = x509.load_pem_x509_certificate(certificates.encrypt_pem.encode())
+    sign = x509.load_pem_x509_certificate(certificates.sign_pem.encode())
+    try:
+        if not enveloped.addressed_to(header, encrypt):
+            raise InvalidInput(_("投标文件不是加密给该证书当前的加密证书的"), code="wrong_recipient")
+        digest = signed.signed_digest(signature)
+        signer = signed.verify_detached(signature, digest)  # the signature itself, over its attributes
+        if signer != sign.public_bytes(serialization.Encoding.DER):
+            raise InvalidInput(_("签名证书不是该移动 CA 的签名证书"), code="wrong_signer")
+    except (enveloped.EnvelopeError, signed.SignatureInvalid) as exc:
+        raise InvalidInput(_("投标文件格式无效：{reason}").format(reason=exc), code="bad_bid_file") from exc
+    if size <= 0:
+        raise InvalidInput(_("文件大小无效"), code="bad_size")
+    bid = Bid.objects.create(
+        tender=tender,
+        enterprise=card.enterprise,
+        card_cert_id=card.cert_id,
+        service_no=service_no,
+        file_name=file_name[:200],
+        size=size,
+        content_sha256=digest.hex(),
+        header=header,
+        signature=signature,
+        ciphertext_name=new_ciphertext_name(tender),
+        recipient_serial=f"{encrypt.serial_number:x}",
+        channel="tool",
+        created_at=now(),
+    )
+    return bid
+
+
+def bid_ciphertext_received(*, bid: Bid, received: int) -> Bid:
+    """The ciphertext stream ended: it must be exactly as long as the plaintext the tool announced (GCM)."""
+    if received != bid.size:
+        ciphertext_path(bid).unlink(missing_ok=True)
+        return _refuse(bid, "size_mismatch", _("上传的密文长度与声明不符"))
+    return _submit(bid, signature=bytes(bid.signature))
+
+
+# --- opening (R5.2) --------------------------------------------------------------------------------------------
+
+
+def bid_open_request(*, bid: Bid, address: str | None) -> Bid:
+    """At the opening time: ask the bid's claimant to authorise the decryption of exactly this envelope."""
+    if now() < bid.tender.opening_at:
+        raise Conflict(_("未到开标时间"), code="not_yet_open")
+    if bid.status not in (BidStatus.SUBMITTED, BidStatus.FAILED, BidStatus.OPENING):
+        raise Conflict(_("该投标文件不能解密"), code="bid_not_openable")
+    envelope_hash = base64.b64encode(hashlib.sha256(bytes(bid.header)).digest()).decode()
+    pending = shield.authorization_request(
+        service_no=bid.service_no,
+        operation="decrypt",
+        hashes=[envelope_hash],
+        purpose=_("开标解密：{project}").format(project=bid.tender.project_no),
+        file_name=bid.file_name,
+        address=address,
+    )
+    with transaction.atomic():
+        bid = Bid.objects.select_for_update().get(pk=bid.pk)
+        _move(bid, BidStatus.OPENING)
+        bid.authorization_handle, bid.authorization_url = pending.handle, pending.url
+        bid.failure_code = bid.failure_message = ""
+        bid.save(
+            update_fields=["status", "authorization_handle", "authorization_url", "failure_code", "failure_message"]
+        )
+    return bid
+
+
+def bid_follow_opening(bid: Bid, *, address: str | None = None) -> Bid:
+    """Once the claimant approved: the content key from the signing service, decryption to a file kept only if the
+    tag verifies, then the signature over the plaintext and the signer's certificate."""
+    if bid.status != BidStatus.OPENING:
+        return bid
+    try:
+        sad = shield.authorization_sad(handle=bid.authorization_handle)
+        if not sad:
+            return bid
+        key = shield.content_key(service_no=bid.service_no, sad=sad, envelope=bytes(bid.header), address=address)
+    except ApplicationError as exc:
+        if exc.code == "not_a_recipient":
+            return _failed(bid, exc.code, _("无法解密：该文件是用续费前的旧证书加密的，当前证书的密钥已更换"))
+        return _failed(bid, exc.code, exc.message)
+    target = _root() / f"bids/{bid.tender_id}/opened/{bid.pk}-{secrets.token_hex(4)}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with ciphertext_path(bid).open("rb") as source:
+            _size, digest = enveloped.open_to_file(bytes(bid.header), key, source, target)
+    except enveloped.Tampered:
+        return _failed(bid, "tampered", _("无法解密：文件已被篡改（密文认证失败），未保留任何明文"))
+    except (enveloped.EnvelopeError, FileNotFoundError):
+        return _failed(bid, "bad_bid_file", _("无法解密：投标文件不完整或格式无效"))
+    valid, subject, message = True, "", ""
+    try:
+        signer = x509.load_der_x509_certificate(signed.verify_detached(bytes(bid.signature), digest))
+        subject = signer.subject.rfc4514_string()
+        verdict = channel_check(signer, usage="sign")
+        if not verdict.accepted:
+            valid, message = False, _("签名证书未通过通道校验：{reason}").format(reason=verdict.message)
+    except signed.SignatureInvalid as exc:
+        valid, message = False, _("签名无效：{reason}").format(reason=exc)
+    with transaction.atomic():
+        bid = Bid.objects.select_for_update().get(pk=bid.pk)
+        _move(bid, BidStatus.OPENED)
+        bid.opened_at, bid.signature_valid, bid.signer_subject = now(), valid, subject[:400]
+        bid.failure_message, bid.plaintext_name = message[:300], str(target.relative_to(_root()))
+        bid.save(
+            update_fields=[
+                "status",
+                "opened_at",
+                "signature_valid",
+                "signer_subject",
+                "failure_message",
+                "plaintext_name",
+            ]
+        )
+        audit_record(
+            action="bid.opened",
+            subject=f"bid:{bid.pk}",
+            actor=Actor("system", "bidding"),
+            enterprise_id=bid.enterprise_id,
+            data={"signature_valid": valid, "sha256": digest.hex()},
+        )
+    return bid
+
+
+def _failed(bid: Bid, code: str, message: str) -> Bid:
+    with transaction.atomic():
+        bid = Bid.objects.select_for_update().get(pk=bid.pk)
+        if bid.status != BidStatus.OPENING:
+            return bid
+        _move(bid, BidStatus.FAILED)
+        bid.failure_code, bid.failure_message = code, message[:300]
+        bid.save(update_fields=["status", "failure_code", "failure_message"])
+        audit_record(
+            action="bid.opening_failed",
+            subject=f"bid:{bid.pk}",
+            actor=Actor("system", "bidding"),
+            enterprise_id=bid.enterprise_id,
+            data={"code": code},
+        )
+    return bid
+
+
+# --- R4.2: what a renewal would make unreadable -----------------------------------------------------------------
+
+
+def pending_bids_of(credential: Any) -> list[shield.PendingBid]:
+    """The credential's sealed bids not yet opened (for the renewal warning)."""
+    service_no = getattr(credential, "service_no", "")
+    rows = (
+        Bid.objects.select_related("tender")
+        .filter(service_no=service_no, status__in=[BidStatus.SUBMITTED, BidStatus.OPENING, BidStatus.FAILED])
+        .exclude(failure_code="not_a_recipient")
+    )
+    return [
+        shield.PendingBid(bid.tender.project_no, bid.tender.name, bid.tender.opening_at, bid.file_name) for bid in rows
+    ]

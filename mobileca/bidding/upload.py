@@ -1,0 +1,61 @@
+"""Sealing in the browser (R5.1, R5.3): an upload handler that encrypts the file as it arrives. The plaintext
+never touches the disk; only the ciphertext is written, and the SHA-256 for the signature is taken on the way."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from django.core.files.uploadedfile import UploadedFile
+from django.core.files.uploadhandler import FileUploadHandler
+
+from mobileca.cmslib import enveloped
+
+
+class SealedUpload(UploadedFile):
+    """What the view gets instead of the file: the envelope header, the plaintext's digest and size."""
+
+    def __init__(self, name: str, sealed: enveloped.Sealed) -> None:
+        super().__init__(file=None, name=name, size=sealed.size)
+        self.sealed = sealed
+
+
+class SealingUploadHandler(FileUploadHandler):
+    """Seals the one file field ``bid_file`` for ``recipient`` into ``target``; other fields go to the default
+    handlers (there are none that carry files)."""
+
+    chunk_size = 4 * 1024 * 1024
+
+    def __init__(self, *, recipient: x509.Certificate, target: Path, request: Any = None) -> None:
+        super().__init__(request)
+        self.recipient, self.target = recipient, target
+        self.sealer: enveloped.Sealer | None = None
+        self.sink: Any = None
+
+    def new_file(self, field_name: str, file_name: str, *args: Any, **kwargs: Any) -> None:
+        super().new_file(field_name, file_name, *args, **kwargs)
+        if field_name != "bid_file" or self.sealer is not None:
+            return
+        self.target.parent.mkdir(parents=True, exist_ok=True)
+        self.sink = self.target.open("xb")
+        self.sealer = enveloped.Sealer(self.sink, self.recipient)
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes | None:
+        if self.field_name == "bid_file" and self.sealer is not None and self.sink is not None:
+            self.sealer.update(raw_data)
+            return None
+        return raw_data
+
+    def file_complete(self, file_size: int) -> UploadedFile | None:
+        if self.field_name != "bid_file" or self.sealer is None or self.sink is None:
+            return None
+        sealed = self.sealer.finish()
+        self.sink.close()
+        self.sink = None
+        return SealedUpload(self.file_name or "bid", sealed)
+
+    def upload_interrupted(self) -> None:
+        if self.sink is not None:
+            self.sink.close()
+        self.target.unlink(missing_ok=True)

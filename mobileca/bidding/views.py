@@ -1,0 +1,243 @@
+"""The bidder's pages (「投标文件」): tenders, sealing a bid in the browser, the signature and the opening followed
+on the page while the claimant authorises on the phone; and the tool's upload API (bearer token of the tool)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+
+import segno
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.db import IntegrityError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+
+from mobileca.accounts.selectors import access_enterprise_by_user
+from mobileca.bidding import services
+from mobileca.bidding.models import Bid, BidStatus, Tender
+from mobileca.bidding.upload import SealedUpload, SealingUploadHandler
+from mobileca.cards.models import Card
+from mobileca.core.clock import now
+from mobileca.core.errors import ApplicationError, NotFound
+from mobileca.shield import facade as shield
+
+log = logging.getLogger(__name__)
+CHUNK = 4 * 1024 * 1024
+
+
+def _address(request: HttpRequest) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def _bid_of(request: HttpRequest, bid_id: int) -> Bid:
+    enterprise = access_enterprise_by_user(request.user)
+    bid = Bid.objects.select_related("tender").filter(pk=bid_id, enterprise=enterprise).first()
+    if bid is None:
+        raise NotFound(_("未找到该投标文件"), code="bid_unknown")
+    return bid
+
+
+@login_required
+def tender_list(request: HttpRequest) -> HttpResponse:
+    enterprise = access_enterprise_by_user(request.user)
+    tenders = Tender.objects.order_by("-bid_deadline")[:100]
+    mine = set(Bid.objects.filter(enterprise=enterprise).values_list("tender_id", flat=True))
+    return render(request, "bidding/tenders.html", {"tenders": tenders, "mine": mine, "now": now()})
+
+
+@login_required
+def tender_detail(request: HttpRequest, project_no: str, error: str = "", status: int = 200) -> HttpResponse:
+    enterprise = access_enterprise_by_user(request.user)
+    tender = services.tender_get(project_no)
+    return render(
+        request,
+        "bidding/tender.html",
+        {
+            "tender": tender,
+            "bids": Bid.objects.filter(tender=tender, enterprise=enterprise).order_by("-created_at"),
+            "cards": Card.objects.filter(enterprise=enterprise).exclude(service_no=""),
+            "open_for_bids": now() < tender.bid_deadline,
+            "opening": now() >= tender.opening_at,
+            "error": error,
+        },
+        status=status,
+    )
+
+
+@csrf_exempt  # the upload handler must be in place before the body is read; CSRF is checked just after
+@login_required
+def bid_upload(request: HttpRequest, project_no: str) -> HttpResponse:
+    """「上传投标文件」: the file is encrypted for the card's encryption certificate as it arrives (R5.1, R5.3)."""
+    if request.method != "POST":
+        return redirect("bidding:tender", project_no=project_no)
+    enterprise = access_enterprise_by_user(request.user)
+    tender = services.tender_get(project_no)
+    try:
+        card, recipient = services.recipient_certificate(
+            enterprise=enterprise, tender=tender, cert_id=request.GET.get("card", "")
+        )
+    except ApplicationError as exc:
+        return tender_detail(request, project_no, error=exc.message, status=exc.status)
+    name = services.new_ciphertext_name(tender)
+    target = services.ciphertext_path_for(name)
+    request.upload_handlers = [SealingUploadHandler(recipient=recipient, target=target, request=request)]
+    return _sealed(request, enterprise=enterprise, tender=tender, card=card, ciphertext_name=name)
+
+
+@csrf_protect
+def _sealed(request: HttpRequest, **context: object) -> HttpResponse:
+    upload = request.FILES.get("bid_file")
+    tender = context["tender"]
+    assert isinstance(tender, Tender)
+    if not isinstance(upload, SealedUpload) or upload.sealed.size == 0:
+        services.ciphertext_path_for(str(context["ciphertext_name"])).unlink(missing_ok=True)
+        return tender_detail(request, tender.project_no, error=_("请选择要上传的投标文件"), status=400)
+    try:
+        bid = services.bid_sealed_in_browser(
+            user=request.user,  # type: ignore[arg-type]
+            file_name=upload.name or "bid",
+            sealed=upload.sealed,
+            address=_address(request),
+            **context,  # type: ignore[arg-type]
+        )
+    except ApplicationError as exc:
+        services.ciphertext_path_for(str(context["ciphertext_name"])).unlink(missing_ok=True)
+        return tender_detail(request, tender.project_no, error=exc.message, status=exc.status)
+    return redirect("bidding:bid", bid_id=bid.pk)
+
+
+@login_required
+def bid_detail(request: HttpRequest, bid_id: int) -> HttpResponse:
+    """The bid as it stands; while the phone is asked (signing or opening) the page follows by itself."""
+    bid = _bid_of(request, bid_id)
+    if bid.status == BidStatus.SIGNING and bid.channel == "browser":
+        bid = services.bid_follow_signature(bid, address=_address(request))
+    elif bid.status == BidStatus.OPENING:
+        bid = services.bid_follow_opening(bid, address=_address(request))
+    waiting = bid.status in (BidStatus.SIGNING, BidStatus.OPENING) and bid.authorization_url
+    qr = segno.make(bid.authorization_url, error="m").svg_inline(scale=4, border=2) if waiting else ""
+    return render(
+        request,
+        "bidding/bid.html",
+        {
+            "bid": bid,
+            "qr_svg": mark_safe(qr),  # noqa: S308 - segno's SVG of our own URL
+            "waiting": waiting,
+            "demo": settings.MOBILECA_DEMO,
+            "opening": now() >= bid.tender.opening_at,
+        },
+    )
+
+
+@login_required
+def bid_open(request: HttpRequest, bid_id: int) -> HttpResponse:
+    """「授权解密」 at the opening time (R5.2): the claimant scans and enters the PIN."""
+    bid = _bid_of(request, bid_id)
+    if request.method == "POST":
+        try:
+            services.bid_open_request(bid=bid, address=_address(request))
+        except ApplicationError as exc:
+            return tender_detail(request, bid.tender.project_no, error=exc.message, status=exc.status)
+    return redirect("bidding:bid", bid_id=bid.pk)
+
+
+# --- the tool's API (bearer token of `mobileca login`) ---------------------------------------------------------
+
+
+def _tool_account(request: HttpRequest) -> str:
+    header = request.headers.get("Authorization", "")
+    return (
+        shield.account_for_token(token=header.removeprefix("Bearer ").strip()) if header.startswith("Bearer ") else ""
+    )
+
+
+def _json_error(exc: ApplicationError) -> JsonResponse:
+    return JsonResponse({"error": exc.code, "error_description": exc.message}, status=exc.status)
+
+
+@csrf_exempt
+def api_tender(request: HttpRequest, project_no: str) -> JsonResponse:
+    if not _tool_account(request):
+        return JsonResponse({"error": "invalid_token", "error_description": "login with `mobileca login`"}, status=401)
+    try:
+        tender = services.tender_get(project_no)
+    except ApplicationError as exc:
+        return _json_error(exc)
+    return JsonResponse(
+        {
+            "projectNo": tender.project_no,
+            "name": tender.name,
+            "bidDeadline": tender.bid_deadline.isoformat(),
+            "openingAt": tender.opening_at.isoformat(),
+            "open": now() < tender.bid_deadline,
+        }
+    )
+
+
+@csrf_exempt
+def api_bid_announce(request: HttpRequest, project_no: str) -> JsonResponse:
+    """The tool's sealed header and signature; the answer names where to stream the ciphertext."""
+    account = _tool_account(request)
+    if not account:
+        return JsonResponse({"error": "invalid_token", "error_description": "login with `mobileca login`"}, status=401)
+    if request.method != "POST":
+        return JsonResponse({"error": "invalid_request", "error_description": "POST"}, status=405)
+    try:
+        body = json.loads(request.body)
+        header = base64.b64decode(str(body["header"]), validate=True)
+        signature = base64.b64decode(str(body["signature"]), validate=True)
+        service_no, file_name, size = str(body["credentialID"]), str(body["fileName"]), int(body["size"])
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        return JsonResponse({"error": "invalid_request", "error_description": "malformed request"}, status=400)
+    try:
+        bid = services.bid_announce_from_tool(
+            account=account,
+            tender=services.tender_get(project_no),
+            service_no=service_no,
+            file_name=file_name,
+            size=size,
+            header=header,
+            signature=signature,
+        )
+    except ApplicationError as exc:
+        return _json_error(exc)
+    return JsonResponse(
+        {"bid": bid.pk, "uploadURL": request.build_absolute_uri(f"/bidding/api/bids/{bid.pk}/ciphertext")}, status=201
+    )
+
+
+@csrf_exempt
+def api_bid_ciphertext(request: HttpRequest, bid_id: int) -> JsonResponse:
+    """``PUT`` the ciphertext (``.bin``) as the request body, streamed to disk in chunks, never held in memory."""
+    account = _tool_account(request)
+    bid = Bid.objects.select_related("tender").filter(pk=bid_id, channel="tool", status=BidStatus.SIGNING).first()
+    if not account or bid is None or shield.credential_account(service_no=bid.service_no) != account:
+        return JsonResponse({"error": "not_found", "error_description": "no such bid upload"}, status=404)
+    if request.method != "PUT":
+        return JsonResponse({"error": "invalid_request", "error_description": "PUT"}, status=405)
+    path = services.ciphertext_path(bid)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    received = 0
+    try:
+        with path.open("xb") as sink:
+            while chunk := request.read(CHUNK):
+                received += len(chunk)
+                if received > bid.size:
+                    break
+                sink.write(chunk)
+    except (OSError, IntegrityError):
+        log.exception("ciphertext upload failed")
+        path.unlink(missing_ok=True)
+        return JsonResponse({"error": "upload_failed", "error_description": "try again"}, status=500)
+    bid = services.bid_ciphertext_received(bid=bid, received=received)
+    if bid.status != BidStatus.SUBMITTED:
+        return JsonResponse({"error": bid.failure_code, "error_description": bid.failure_message}, status=409)
+    return JsonResponse(
+        {"bid": bid.pk, "status": bid.status, "submittedAt": bid.submitted_at.isoformat() if bid.submitted_at else None}
+    )

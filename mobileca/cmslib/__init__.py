@@ -1,0 +1,8 @@
+"""CMS (RFC 5652) for bid files, with no Django in it: the command-line tool and the platform both use it.
+
+* ``signed`` — detached SignedData whose signature is made by the remote signer (only a digest leaves), and its
+  verification against streamed content.
+* ``enveloped`` — AuthEnvelopedData (RFC 5083) with AES-256-GCM and *detached* encrypted content: a small DER header
+  (``.p7m``: recipient, GCM nonce, tag) beside the raw ciphertext (``.bin``), sealed and opened as streams in
+  constant memory; ECDH P-256 (RFC 5753) and RSA-OAEP-SHA256 recipients.
+"""
