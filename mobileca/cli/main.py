@@ -158,19 +158,46 @@ def sign(path: Path, *, credential: str | None, purpose: str, pin_stdin: bool, o
     )
     print(file=out)
     attributes = cms.signed_attributes(content_digest=content_digest, signer_der=signer)
+    signature = _authorized_signature(
+        api,
+        credential=chosen,
+        attributes=attributes,
+        file_name=path.name,
+        purpose=purpose,
+        pin_stdin=pin_stdin,
+        out=out,
+    )
+    der = cms.detached_signed_data(
+        attributes_der=attributes, signature=signature, signer_der=signer, chain_der=chain, signature_oid="sha256_ecdsa"
+    )
+    target = output or path.with_name(path.name + ".p7s")
+    target.write_bytes(der)
+    print(f"已签名：{target}", file=out, flush=True)
+    return target
+
+
+def _credential_infos(api: Api) -> dict[str, dict[str, Any]]:
+    _, listed = api.post("credentials/list", {"credentialInfo": True, "certificates": "chain"})
+    return {info["credentialID"]: info for info in listed.get("credentialInfos", [])}
+
+
+def _authorized_signature(
+    api: Api, *, credential: str, attributes: bytes, file_name: str, purpose: str, pin_stdin: bool, out: Any
+) -> bytes:
+    """Ask for the signature of the signed attributes: QR code and the PIN on the phone, or the PIN from stdin."""
     to_sign = base64.b64encode(cms.attributes_hash(attributes)).decode()
     request: dict[str, Any] = {
-        "credentialID": chosen,
+        "credentialID": credential,
         "numSignatures": 1,
         "hashes": [to_sign],
         "description": purpose,
-        "fileName": path.name,
+        "fileName": file_name,
     }
     if pin_stdin:
         request["authData"] = [{"id": "PIN", "value": sys.stdin.readline().strip()}]
     status, authorized = api.post("credentials/authorize", request, accept=(200, 202))
     if status == 202:
-        print(f"请用手机扫码，核对文件 {path.name} 后输入 PIN 码授权：", file=out)
+        print(f"请用手机扫码，核对文件 {file_name} 后输入 PIN 码授权：", file=out)
         _show_qr(authorized["authorizationURL"], out)
 
         def poll() -> dict[str, Any] | None:
@@ -180,16 +207,121 @@ def sign(path: Path, *, credential: str | None, purpose: str, pin_stdin: bool, o
         authorized = _wait("等待手机授权", int(authorized["expiresIn"]), poll, out)
     _, signed = api.post(
         "signatures/signHash",
-        {"credentialID": chosen, "SAD": authorized["SAD"], "hashes": [to_sign], "signAlgo": ECDSA_SHA256},
+        {"credentialID": credential, "SAD": authorized["SAD"], "hashes": [to_sign], "signAlgo": ECDSA_SHA256},
     )
-    signature = base64.b64decode(signed["signatures"][0])
-    der = cms.detached_signed_data(
-        attributes_der=attributes, signature=signature, signer_der=signer, chain_der=chain, signature_oid="sha256_ecdsa"
+    return base64.b64decode(signed["signatures"][0])
+
+
+def _progress(label: str, total: int, out: Any) -> Any:
+    started = time.monotonic()
+
+    def show(done: int) -> None:
+        elapsed = max(time.monotonic() - started, 1e-6)
+        print(
+            f"\r{label} {done * 100 // max(total, 1):3d}%  {done / elapsed / 1e6:7.1f} MB/s",
+            end="",
+            file=out,
+            flush=True,
+        )
+
+    return show
+
+
+def bid_seal(
+    path: Path, *, tender: str, credential: str | None, pin_stdin: bool, keep: bool, out: Any
+) -> dict[str, Any]:
+    """Seal a bid file on this machine (AES-256-GCM for the credential's own encryption certificate, signed
+    through the service with the PIN), then upload the header, the signature and the ciphertext: the platform only
+    ever receives ciphertext."""
+    from cryptography import x509
+
+    from mobileca.cmslib import enveloped
+
+    saved = _load_token()
+    api = Api(saved["server"], saved["access_token"])
+    if not path.is_file():
+        raise ToolError(f"{path}: no such file")
+    platform = httpx.Client(
+        timeout=httpx.Timeout(60.0, connect=10.0), headers={"Authorization": f"Bearer {saved['access_token']}"}
     )
-    target = output or path.with_name(path.name + ".p7s")
-    target.write_bytes(der)
-    print(f"已签名：{target}", file=out, flush=True)
-    return target
+    base = saved["server"].rstrip("/") + "/bidding/api"
+    response = platform.get(f"{base}/tenders/{tender}")
+    if response.status_code != 200:
+        raise ToolError(f"tender {tender}: {response.json().get('error_description', response.status_code)}")
+    project = response.json()
+    if not project["open"]:
+        raise ToolError(f"tender {tender}: the bid deadline has passed ({project['bidDeadline']})")
+    infos = _credential_infos(api)
+    chosen = credential or next((cid for cid, info in infos.items() if info["cert"]["status"] == "valid"), None)
+    if chosen is None or chosen not in infos:
+        raise ToolError("no usable credential (see `mobileca credentials`)")
+    cert = infos[chosen]["cert"]
+    signer_der = _pem_to_der(cert["certificates"][0])
+    recipient = x509.load_der_x509_certificate(_pem_to_der(cert["encryptionCertificate"]))
+
+    size = path.stat().st_size
+    ciphertext_path = path.with_name(path.name + ".bin")
+    with path.open("rb") as source, ciphertext_path.open("wb") as sink:
+        sealed = enveloped.seal(source, sink, recipient, progress=_progress("加密", size, out))
+    print(file=out)
+    path.with_name(path.name + ".p7m").write_bytes(sealed.header)
+    attributes = cms.signed_attributes(content_digest=sealed.plaintext_sha256, signer_der=signer_der)
+    signature = _authorized_signature(
+        api,
+        credential=chosen,
+        attributes=attributes,
+        file_name=path.name,
+        purpose=f"投标文件签名：{tender}",
+        pin_stdin=pin_stdin,
+        out=out,
+    )
+    chain = [_pem_to_der(body) for body in cert["certificates"][1:]]
+    p7s = cms.detached_signed_data(
+        attributes_der=attributes,
+        signature=signature,
+        signer_der=signer_der,
+        chain_der=chain,
+        signature_oid="sha256_ecdsa",
+    )
+    path.with_name(path.name + ".p7s").write_bytes(p7s)
+
+    announced = platform.post(
+        f"{base}/tenders/{tender}/bids",
+        json={
+            "credentialID": chosen,
+            "fileName": path.name,
+            "size": sealed.size,
+            "header": base64.b64encode(sealed.header).decode(),
+            "signature": base64.b64encode(p7s).decode(),
+        },
+    )
+    if announced.status_code != 201:
+        raise ToolError(
+            f"upload refused: {announced.json().get('error_description')} ({announced.json().get('error')})"
+        )
+    show = _progress("上传", sealed.size, out)
+
+    def chunks() -> Any:
+        sent = 0
+        with ciphertext_path.open("rb") as stream:
+            while chunk := stream.read(4 * 1024 * 1024):
+                sent += len(chunk)
+                show(sent)
+                yield chunk
+
+    uploaded = platform.put(
+        announced.json()["uploadURL"],
+        content=chunks(),
+        headers={"Content-Type": "application/octet-stream", "Content-Length": str(sealed.size)},
+    )
+    print(file=out)
+    if uploaded.status_code != 200:
+        raise ToolError(f"upload failed: {uploaded.json().get('error_description')} ({uploaded.json().get('error')})")
+    if not keep:
+        ciphertext_path.unlink(missing_ok=True)
+    result: dict[str, Any] = uploaded.json()
+    print(f"已递交：项目 {tender}，投标文件 {path.name}（{sealed.size} 字节）", file=out, flush=True)
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -204,13 +336,30 @@ def main(argv: list[str] | None = None) -> int:
     sign_cmd.add_argument("--purpose", default="文件签名", help="shown on the phone")
     sign_cmd.add_argument("--out", type=Path)
     sign_cmd.add_argument("--pin-stdin", action="store_true", help="read the PIN from standard input")
+    bid_cmd = sub.add_parser("bid", help="bid files")
+    bid_sub = bid_cmd.add_subparsers(dest="bid_command", required=True)
+    seal_cmd = bid_sub.add_parser("seal", help="seal a bid file here (sign + encrypt) and upload it")
+    seal_cmd.add_argument("file", type=Path)
+    seal_cmd.add_argument("--tender", required=True, help="项目编号")
+    seal_cmd.add_argument("--credential", help="服务编号 (default: the first valid one)")
+    seal_cmd.add_argument("--pin-stdin", action="store_true", help="read the PIN from standard input")
+    seal_cmd.add_argument("--keep", action="store_true", help="keep FILE.bin (the ciphertext) after the upload")
     args = parser.parse_args(argv)
-    out = sys.stderr if args.command == "sign" and args.pin_stdin else sys.stdout
+    out = sys.stderr if getattr(args, "pin_stdin", False) else sys.stdout
     try:
         if args.command == "login":
             login(args.server, out)
         elif args.command == "credentials":
             credentials(out)
+        elif args.command == "bid":
+            bid_seal(
+                args.file,
+                tender=args.tender,
+                credential=args.credential,
+                pin_stdin=args.pin_stdin,
+                keep=args.keep,
+                out=out,
+            )
         else:
             sign(
                 args.file,
