@@ -1,0 +1,460 @@
+"""Bid files (R5.1–R5.3, R4.2, R4.5): the CMS format read by openssl, sealing in the browser and with the tool,
+the deadline and the channel check, opening with the claimant's authorisation, and the precise failures."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+
+from mobileca.accounts.models import User
+from mobileca.bidding.models import Bid, Tender
+from mobileca.bidding.services import ciphertext_path, plaintext_path
+from mobileca.cards.models import Card
+from mobileca.cmslib import enveloped, signed
+from mobileca.core.clock import clock, now
+from mobileca.shield.models import Credential
+from tests.factories import PASSWORD
+from tests.test_claim import _activated, ca_ready, card, registered  # noqa: F401 (fixtures)
+from tests.transport import DjangoTestTransport
+
+PIN = "135790"
+
+
+def _openssl(*args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(["openssl", *args], capture_output=True, check=False)  # noqa: S603, S607
+
+
+def _self_signed(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> x509.Certificate:
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test recipient")])
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now() - timedelta(days=1))
+        .not_valid_after(now() + timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+
+
+def _pem(key: Any, cert: x509.Certificate, folder: Path) -> tuple[Path, Path]:
+    key_path, cert_path = folder / "key.pem", folder / "cert.pem"
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return key_path, cert_path
+
+
+# --- the format, against openssl --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["ecdh-p256", "rsa-oaep"])
+def test_openssl_decrypts_the_detached_envelope_and_a_flipped_byte_is_refused(kind: str, tmp_path: Path) -> None:
+    key: Any = ec.generate_private_key(ec.SECP256R1()) if kind == "ecdh-p256" else rsa.generate_private_key(65537, 2048)
+    certificate = _self_signed(key)
+    key_path, cert_path = _pem(key, certificate, tmp_path)
+    plain = bytes(range(256)) * 40_000 + b"tail"
+    with (tmp_path / "bid.bin").open("wb") as sink:
+        sealed = enveloped.seal(io.BytesIO(plain), sink, certificate)
+    (tmp_path / "bid.p7m").write_bytes(sealed.header)
+    assert plain not in (tmp_path / "bid.bin").read_bytes()
+    result = _openssl("cms", "-decrypt", "-binary", "-inform", "DER", "-in", str(tmp_path / "bid.p7m"),
+                      "-content", str(tmp_path / "bid.bin"), "-inkey", str(key_path), "-recip", str(cert_path),
+                      "-out", str(tmp_path / "out"))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out").read_bytes() == plain
+
+    # our own reader: the same bytes back, and nothing at all when one ciphertext byte is flipped
+    from mobileca.shield.envelopes import content_key
+
+    cek = content_key(sealed.header, private_key=key, certificate_pem=cert_path.read_text()).key
+    with (tmp_path / "bid.bin").open("rb") as source:
+        size, digest = enveloped.open_to_file(sealed.header, cek, source, tmp_path / "opened")
+    assert (tmp_path / "opened").read_bytes() == plain and digest == sealed.plaintext_sha256 and size == len(plain)
+    tampered = bytearray((tmp_path / "bid.bin").read_bytes())
+    tampered[len(tampered) // 2] ^= 0x01
+    (tmp_path / "bid.bin").write_bytes(bytes(tampered))
+    with (tmp_path / "bid.bin").open("rb") as source, pytest.raises(enveloped.Tampered):
+        enveloped.open_to_file(sealed.header, cek, source, tmp_path / "again")
+    assert not (tmp_path / "again").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no partial plaintext left
+    bad = _openssl("cms", "-decrypt", "-binary", "-inform", "DER", "-in", str(tmp_path / "bid.p7m"),
+                   "-content", str(tmp_path / "bid.bin"), "-inkey", str(key_path), "-recip", str(cert_path),
+                   "-out", str(tmp_path / "out2"))  # fmt: skip
+    assert bad.returncode != 0
+
+
+def test_openssl_verifies_the_detached_signature_over_the_plaintext(tmp_path: Path) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    certificate = _self_signed(key)
+    _, cert_path = _pem(key, certificate, tmp_path)
+    content = b"bid content " * 10_000
+    (tmp_path / "bid").write_bytes(content)
+    digest = signed.sha256_of(io.BytesIO(content))
+    der = certificate.public_bytes(serialization.Encoding.DER)
+    attributes = signed.signed_attributes(content_digest=digest, signer_der=der)
+    signature = key.sign(attributes, ec.ECDSA(hashes.SHA256()))  # what the remote signer does over the hash
+    p7s = signed.detached_signed_data(
+        attributes_der=attributes, signature=signature, signer_der=der, chain_der=[], signature_oid="sha256_ecdsa"
+    )
+    (tmp_path / "bid.p7s").write_bytes(p7s)
+    ok = _openssl("cms", "-verify", "-binary", "-inform", "DER", "-in", str(tmp_path / "bid.p7s"),
+                  "-content", str(tmp_path / "bid"), "-CAfile", str(cert_path), "-out", "/dev/null")  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    assert signed.verify_detached(p7s, digest) == der
+    with pytest.raises(signed.SignatureInvalid):
+        signed.verify_detached(p7s, signed.sha256_of(io.BytesIO(content + b"x")))
+
+
+@pytest.mark.slow
+def test_a_file_larger_than_2_gib_round_trips_in_constant_memory(tmp_path: Path) -> None:
+    import hashlib
+    import resource
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    certificate = _self_signed(key)
+    size = 2 * 1024**3 + 12345
+
+    class Pattern(io.RawIOBase):
+        """A 2 GiB plaintext that is never on disk: a counter pattern generated as it is read."""
+
+        def __init__(self) -> None:
+            self.left, self.block = size, hashlib.sha256(b"seed").digest() * (1 << 16)
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer: Any) -> int:
+            count = min(len(buffer), self.left, len(self.block))
+            buffer[:count] = self.block[:count]
+            self.left -= count
+            return count
+
+    with (tmp_path / "big.bin").open("wb") as sink:
+        sealed = enveloped.seal(Pattern(), sink, certificate)
+    expected = hashlib.sha256()
+    source = Pattern()
+    chunk = bytearray(1 << 22)
+    while count := source.readinto(chunk):
+        expected.update(memoryview(chunk)[:count])
+    assert sealed.size == size and sealed.plaintext_sha256 == expected.digest()
+    from mobileca.shield.envelopes import content_key
+
+    pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
+    cek = content_key(sealed.header, private_key=key, certificate_pem=pem).key
+    with (tmp_path / "big.bin").open("rb") as cipher:
+        opened_size, digest = enveloped.open_to_file(sealed.header, cek, cipher, tmp_path / "big.out")
+    assert opened_size == size and digest == expected.digest()
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 512 * 1024  # KiB: far below the file's size
+
+
+# --- the platform: tenders, sealing, deadline, opening ---------------------------------------------------------
+
+
+@pytest.fixture
+def operator(db: None) -> Client:
+    from django.contrib.auth.models import Permission
+
+    user = User.objects.create_user(username="agent", password=PASSWORD, is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="add_tender"))
+    client = Client()
+    client.login(username="agent", password=PASSWORD)
+    return client
+
+
+def _tender(operator: Client, project_no: str = "JDZ-2026-041", deadline: timedelta = timedelta(days=2)) -> Tender:
+    local = (now() + deadline).astimezone().replace(tzinfo=None)
+    response = operator.post(
+        "/backoffice/tenders/",
+        {
+            "project_no": project_no,
+            "name": "瓷都大道路灯采购",
+            "bid_deadline": local.isoformat(timespec="minutes"),
+            "opening_at": (local + timedelta(hours=1)).isoformat(timespec="minutes"),
+        },
+    )
+    assert response.status_code == 302, response.content.decode()
+    return Tender.objects.get(project_no=project_no)
+
+
+@pytest.fixture
+def claimant(
+    bidder_client: Client, registered: Card, ca_ready: None, settings: Any, tmp_path: Path
+) -> tuple[Client, Card]:
+    settings.PRIVATE_MEDIA_ROOT = tmp_path / "private"
+    phone, _ = _activated(bidder_client, registered)
+    bidder_client.get(f"/ca/cards/{registered.cert_id}/claim/status/")
+    registered.refresh_from_db()
+    return phone, registered
+
+
+def _approve(phone: Client, url: str, pin: str = PIN) -> Any:
+    return phone.post(url.removeprefix("http://testserver"), {"pin": pin, "decision": "approve"})
+
+
+def _upload(bidder_client: Client, tender: Tender, card: Card, content: bytes, name: str = "投标文件.pdf") -> Any:
+    return bidder_client.post(
+        f"/bidding/tenders/{tender.project_no}/upload/?card={card.cert_id}",
+        {"bid_file": SimpleUploadedFile(name, content)},
+    )
+
+
+def _submitted(bidder_client: Client, phone: Client, tender: Tender, card: Card, content: bytes) -> Bid:
+    response = _upload(bidder_client, tender, card, content)
+    assert response.status_code == 302, response.content.decode()
+    bid = Bid.objects.latest("pk")
+    assert bid.status == "signing" and bid.authorization_url
+    page = bidder_client.get(f"/bidding/bids/{bid.pk}/").content.decode()
+    assert "请申领人使用手机扫码" in page and "<svg" in page
+    assert _approve(phone, bid.authorization_url).status_code == 302
+    page = bidder_client.get(f"/bidding/bids/{bid.pk}/").content.decode()
+    bid.refresh_from_db()
+    assert bid.status == "submitted", (bid.failure_code, bid.failure_message)
+    assert "已于" in page and "递交" in page
+    return bid
+
+
+def _phone(user_id: str = "2088102000000001") -> Client:
+    """The claimant signs in on the phone again (a phone login lasts one sitting)."""
+    phone = Client()
+    start = phone.get("/h5/login/?next=/h5/authorizations/")
+    back = phone.post(start["Location"].removeprefix("http://testserver"), {"user_id": user_id})
+    phone.get(back["Location"].removeprefix("http://testserver"))
+    return phone
+
+
+def _open(bidder_client: Client, bid: Bid) -> Bid:
+    """At the opening time the bidder asks; the claimant, signed in on the phone again, enters the PIN."""
+    clock.set(bid.tender.opening_at + timedelta(minutes=1))
+    assert bidder_client.post(f"/bidding/bids/{bid.pk}/open/").status_code == 302
+    bid.refresh_from_db()
+    assert bid.status == "opening"
+    phone = _phone()
+    assert bid.authorization_url.removeprefix("http://testserver") in phone.get("/h5/authorizations/").content.decode()
+    _approve(phone, bid.authorization_url)
+    bidder_client.get(f"/bidding/bids/{bid.pk}/")
+    bid.refresh_from_db()
+    return bid
+
+
+def test_a_bid_sealed_in_the_browser_is_signed_on_the_phone_and_opened_at_the_opening_time(
+    operator: Client, bidder_client: Client, claimant: tuple[Client, Card], tmp_path: Path
+) -> None:
+    from mobileca.ca import facade
+
+    phone, card = claimant
+    tender = _tender(operator)
+    content = b"%PDF-1.7 sealed bid " * 50_000
+    bid = _submitted(bidder_client, phone, tender, card, content)
+    stored = ciphertext_path(bid).read_bytes()
+    assert len(stored) == len(content) and content[:4096] not in stored  # only ciphertext on the platform
+    assert not list((tmp_path / "private").rglob("*opened*"))
+
+    # the stored signature is a detached CMS SignedData openssl accepts over the plaintext
+    (tmp_path / "bid").write_bytes(content)
+    (tmp_path / "bid.p7s").write_bytes(bytes(bid.signature))
+    (tmp_path / "root.pem").write_text(facade.chain_pems()[-1])
+    verified = _openssl("cms", "-verify", "-binary", "-inform", "DER", "-in", str(tmp_path / "bid.p7s"), "-content",
+                        str(tmp_path / "bid"), "-CAfile", str(tmp_path / "root.pem"), "-out", "/dev/null")  # fmt: skip
+    assert verified.returncode == 0, verified.stderr
+
+    early = bidder_client.post(f"/bidding/bids/{bid.pk}/open/")
+    assert early.status_code == 409 and "未到开标时间" in early.content.decode()
+    opened = _open(bidder_client, bid)
+    assert opened.status == "opened" and opened.signature_valid is True
+    assert "王建国" in opened.signer_subject or card.enterprise.name in opened.signer_subject
+    assert plaintext_path(opened).read_bytes() == content
+    page = bidder_client.get(f"/bidding/bids/{bid.pk}/").content.decode()
+    assert "签名有效" in page
+    overview = operator.get(f"/backoffice/tenders/{tender.project_no}/").content.decode()
+    assert "已解密，签名有效" in overview
+
+
+def test_bids_after_the_deadline_are_refused(
+    operator: Client, bidder_client: Client, claimant: tuple[Client, Card]
+) -> None:
+    phone, card = claimant
+    tender = _tender(operator, deadline=timedelta(minutes=3))
+    response = _upload(bidder_client, tender, card, b"bid")
+    bid = Bid.objects.get()
+    clock.set(tender.bid_deadline + timedelta(seconds=1))  # the claimant signs too late (within the 5 minutes)
+    _approve(phone, bid.authorization_url)
+    bidder_client.get(f"/bidding/bids/{bid.pk}/")
+    bid.refresh_from_db()
+    assert response.status_code == 302 and bid.status == "refused" and bid.failure_code == "deadline_passed"
+    late = _upload(bidder_client, tender, card, b"bid again")
+    assert late.status_code == 409 and "已过投标截止时间" in late.content.decode()
+    assert Bid.objects.count() == 1
+
+
+def test_a_tampered_ciphertext_fails_the_opening_and_leaves_no_plaintext(
+    operator: Client, bidder_client: Client, claimant: tuple[Client, Card], tmp_path: Path
+) -> None:
+    phone, card = claimant
+    tender = _tender(operator)
+    bid = _submitted(bidder_client, phone, tender, card, b"a bid " * 1000)
+    data = bytearray(ciphertext_path(bid).read_bytes())
+    data[100] ^= 0x80
+    ciphertext_path(bid).write_bytes(bytes(data))
+    opened = _open(bidder_client, bid)
+    assert (opened.status, opened.failure_code) == ("failed", "tampered")
+    assert "文件已被篡改" in bidder_client.get(f"/bidding/bids/{bid.pk}/").content.decode()
+    assert not list((tmp_path / "private").rglob("opened/*")) and not list((tmp_path / "private").rglob(".*part"))
+
+
+def test_renewal_warns_about_the_sealed_bid_and_afterwards_it_cannot_be_decrypted(
+    operator: Client, bidder_client: Client, claimant: tuple[Client, Card], finance: User
+) -> None:
+    # R4.2: the renewal lists the bid; after re-keying, the opening says why it cannot decrypt
+    from mobileca.shield.facade import renewal_warnings
+    from tests.test_renewal import _pay, _renew, _renewal_ticket
+
+    phone, card = claimant
+    tender = _tender(operator)
+    bid = _submitted(bidder_client, phone, tender, card, b"sealed before renewal")
+    warnings = renewal_warnings(card_ref=card.cert_id)
+    assert [(w.tender_no, w.file_name) for w in warnings] == [(tender.project_no, "投标文件.pdf")]
+    _pay(_renew(bidder_client, card), finance)
+    ticket = _renewal_ticket(bidder_client, card)
+    from tests.test_claim import _scan_and_login
+
+    renewal_phone = Client()
+    page = _scan_and_login(renewal_phone, ticket, "2088102000000001").content.decode()  # type: ignore[attr-defined]
+    assert tender.project_no in page and "续费后这些文件将无法解密" in page
+    renewal_phone.post(f"/h5/claim/{ticket}/renewal/", {"pin": PIN, "bids_confirmed": "yes"})
+    assert Credential.objects.get().encrypt_serial != bid.recipient_serial
+    opened = _open(bidder_client, bid)
+    assert (opened.status, opened.failure_code) == ("failed", "not_a_recipient")
+    assert "续费前的旧证书" in opened.failure_message
+
+
+def test_enterprises_see_only_their_own_bids(
+    operator: Client, bidder_client: Client, claimant: tuple[Client, Card], other_bidder: User
+) -> None:
+    phone, card = claimant
+    bid = _submitted(bidder_client, phone, _tender(operator), card, b"mine")
+    other = Client()
+    other.force_login(other_bidder)
+    assert other.get(f"/bidding/bids/{bid.pk}/").status_code == 404
+    assert other.post(f"/bidding/bids/{bid.pk}/open/").status_code == 404
+    refused = other.post(
+        f"/bidding/tenders/{bid.tender.project_no}/upload/?card={card.cert_id}",
+        {"bid_file": SimpleUploadedFile("x.pdf", b"x")},
+    )
+    assert refused.status_code == 404 and Bid.objects.count() == 1
+
+
+def test_only_tender_operators_create_tenders(bidder_client: Client, operator: Client) -> None:
+    assert bidder_client.get("/backoffice/tenders/").status_code in (302, 403)
+    past = operator.post(
+        "/backoffice/tenders/",
+        {"project_no": "P-1", "name": "x", "bid_deadline": "2020-01-01T10:00", "opening_at": "2020-01-01T11:00"},
+    )
+    assert past.status_code == 400 and not Tender.objects.exists()
+
+
+# --- the command-line tool: sealed on the bidder's machine, only ciphertext uploaded ---------------------------
+
+
+def _tool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, phone: Client) -> None:
+    """Log the tool in (token) and route its HTTP to the test server in-process."""
+    from mobileca.cli import main as cli
+    from tests.test_keyuse import _device_login
+
+    token = _device_login(phone)
+    transport = DjangoTestTransport()
+    real_client = httpx.Client
+
+    def client(*args: Any, **kwargs: Any) -> httpx.Client:
+        kwargs.setdefault("transport", transport)
+        return real_client(*args, **kwargs)
+
+    monkeypatch.setattr(cli.httpx, "Client", client)  # the tool's HTTP goes to the test server in-process
+    monkeypatch.setenv("MOBILECA_CONFIG_DIR", str(tmp_path / "config"))
+    cli._save_token("http://testserver", {"access_token": token, "expires_at": 4102444800})
+
+
+def test_the_tool_seals_locally_uploads_ciphertext_and_the_bid_opens(
+    operator: Client,
+    bidder_client: Client,
+    claimant: tuple[Client, Card],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mobileca.cli import main as cli
+
+    phone, _card = claimant
+    tender = _tender(operator)
+    _tool(tmp_path, monkeypatch, phone)
+    document = tmp_path / "投标文件.zip"
+    content = b"PK tool sealed bid " * 100_000
+    document.write_bytes(content)
+    monkeypatch.setattr("sys.stdin", io.StringIO(PIN + "\n"))
+    assert cli.main(["bid", "seal", str(document), "--tender", tender.project_no, "--pin-stdin"]) == 0
+    bid = Bid.objects.get()
+    assert (bid.status, bid.channel, bid.size) == ("submitted", "tool", len(content))
+    assert content[:4096] not in ciphertext_path(bid).read_bytes()
+    assert (tmp_path / "投标文件.zip.p7m").exists() and (tmp_path / "投标文件.zip.p7s").exists()
+    opened = _open(bidder_client, bid)
+    assert opened.status == "opened" and opened.signature_valid is True
+    assert plaintext_path(opened).read_bytes() == content
+
+
+def test_the_platform_refuses_a_tool_bid_signed_outside_the_channel(
+    operator: Client, claimant: tuple[Client, Card], tmp_path: Path
+) -> None:
+    # R4.5: a signature by a look-alike certificate (not issued through this platform) is refused at submission
+    import base64
+
+    from tests.test_keyuse import _device_login
+
+    phone, _card = claimant
+    tender = _tender(operator)
+    token = _device_login(phone)
+    credential = Credential.objects.get()
+    from mobileca.ca import facade
+
+    recipient = x509.load_pem_x509_certificate(facade.certificate_pem(serial_hex=credential.encrypt_serial).encode())
+    sealed = enveloped.seal(io.BytesIO(b"bid"), io.BytesIO(), recipient)
+    outsider = ec.generate_private_key(ec.SECP256R1())
+    look_alike = _self_signed(outsider)
+    der = look_alike.public_bytes(serialization.Encoding.DER)
+    attributes = signed.signed_attributes(content_digest=sealed.plaintext_sha256, signer_der=der)
+    p7s = signed.detached_signed_data(
+        attributes_der=attributes,
+        signature=outsider.sign(attributes, ec.ECDSA(hashes.SHA256())),
+        signer_der=der,
+        chain_der=[],
+        signature_oid="sha256_ecdsa",
+    )
+    response = Client().post(
+        f"/bidding/api/tenders/{tender.project_no}/bids",
+        json.dumps(
+            {
+                "credentialID": credential.service_no,
+                "fileName": "bid.pdf",
+                "size": sealed.size,
+                "header": base64.b64encode(sealed.header).decode(),
+                "signature": base64.b64encode(p7s).decode(),
+            }
+        ),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+    assert response.status_code == 400 and response.json()["error"] == "wrong_signer"
+    assert not Bid.objects.exists()
