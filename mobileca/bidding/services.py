@@ -373,7 +373,7 @@ def bid_follow_opening(bid: Bid, *, address: str | None = None) -> Bid:
     valid, subject, message = True, "", ""
     try:
         signer = x509.load_der_x509_certificate(signed.verify_detached(bytes(bid.signature), digest))
-        subject = signer.subject.rfc4514_string()
+        subject = _signer_name(signer)
         verdict = channel_check(signer, usage="sign")
         if not verdict.accepted:
             valid, message = False, _("签名证书未通过通道校验：{reason}").format(reason=verdict.message)
@@ -402,6 +402,18 @@ def bid_follow_opening(bid: Bid, *, address: str | None = None) -> Bid:
             data={"signature_valid": valid, "sha256": digest.hex()},
         )
     return bid
+
+
+def _signer_name(certificate: x509.Certificate) -> str:
+    """「王建国（景德镇瓷都建设工程有限公司）」: the claimant and the enterprise the signing certificate names."""
+    from cryptography.x509.oid import NameOID
+
+    def first(oid: x509.ObjectIdentifier) -> str:
+        values = certificate.subject.get_attributes_for_oid(oid)
+        return str(values[0].value) if values else ""
+
+    person, organisation = first(NameOID.GIVEN_NAME), first(NameOID.ORGANIZATION_NAME) or first(NameOID.COMMON_NAME)
+    return f"{person}（{organisation}）" if person else organisation
 
 
 def _failed(bid: Bid, code: str, message: str) -> Bid:

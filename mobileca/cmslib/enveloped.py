@@ -135,6 +135,67 @@ def _header(recipient: cms.RecipientInfo, nonce: bytes, tag: bytes) -> bytes:
     return cms.ContentInfo({"content_type": "authenticated_enveloped_data", "content": enveloped}).dump()
 
 
+class _Pipeline:
+    """Decrypted chunks handed to two threads at once — one writes them to the file, one hashes them (both release
+    the GIL) — while the caller reads and decrypts the next chunk. A buffer returns to the pool when both are done."""
+
+    def __init__(self, sink: BinaryIO, buffers: int = 4) -> None:
+        self._digest = hashlib.sha256()
+        self._sink = sink
+        self._free: Queue[bytearray] = Queue()
+        for _ in range(buffers):
+            self._free.put(bytearray(CHUNK + 15))
+        self._lock = threading.Lock()
+        self._users: dict[int, int] = {}
+        self._queues: list[Queue[memoryview | None]] = [Queue(), Queue()]
+        self._errors: list[BaseException] = []
+        self._threads = [
+            threading.Thread(target=self._run, args=(queue, work), daemon=True)
+            for queue, work in zip(self._queues, (self._sink.write, self._digest.update), strict=True)
+        ]
+        for thread in self._threads:
+            thread.start()
+        self._done = False
+
+    def _run(self, queue: Queue[memoryview | None], work: Callable[[memoryview], object]) -> None:
+        while (view := queue.get()) is not None:
+            try:
+                if not self._errors:
+                    work(view)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller at finish
+                self._errors.append(exc)
+            with self._lock:
+                self._users[id(view.obj)] -= 1
+                if self._users[id(view.obj)] == 0:
+                    self._free.put(view.obj)  # type: ignore[arg-type]
+
+    def free_buffer(self) -> bytearray:
+        return self._free.get()
+
+    def submit(self, view: memoryview) -> None:
+        with self._lock:
+            self._users[id(view.obj)] = len(self._queues)
+        for queue in self._queues:
+            queue.put(view)
+
+    def close(self) -> None:
+        """Stop both threads once they have done what was submitted (idempotent)."""
+        if not self._done:
+            self._done = True
+            for queue in self._queues:
+                queue.put(None)
+            for thread in self._threads:
+                thread.join()
+
+    def finish(self, last: bytes) -> bytes:
+        self.close()
+        if self._errors:
+            raise self._errors[0]
+        self._sink.write(last)
+        self._digest.update(last)
+        return self._digest.digest()
+
+
 class Sealer:
     """The push form of ``seal`` for data that arrives in pieces (an upload): ``update`` each piece as it comes,
     then ``finish``. One thread; network-bound callers need no more."""
@@ -263,20 +324,23 @@ def open_to_file(header: bytes, key: bytes, ciphertext: BinaryIO, target: Path) 
     parsed = parse_header(header)
     decryptor = Cipher(algorithms.AES256(key), modes.GCM(parsed.nonce, parsed.tag)).decryptor()
     temporary = target.with_name(f".{target.name}.{secrets.token_hex(6)}.part")
-    buffer, out = bytearray(CHUNK), bytearray(CHUNK + 15)
-    digest, size = hashlib.sha256(), 0
+    buffer = bytearray(CHUNK)
+    size = 0
     try:
         with temporary.open("wb") as sink:
             os.chmod(temporary, 0o600)
-            while count := ciphertext.readinto(buffer):  # type: ignore[attr-defined]
-                written = decryptor.update_into(memoryview(buffer)[:count], out)
-                plain = memoryview(out)[:written]
-                digest.update(plain)
-                sink.write(plain)
-                size += count
-            last = decryptor.finalize()
-            digest.update(last)
-            sink.write(last)
+            pipeline = _Pipeline(sink)
+            try:
+                while count := ciphertext.readinto(buffer):  # type: ignore[attr-defined]
+                    out = pipeline.free_buffer()
+                    written = decryptor.update_into(memoryview(buffer)[:count], out)
+                    pipeline.submit(memoryview(out)[:written])
+                    size += count
+                last = decryptor.finalize()
+            except BaseException:
+                pipeline.close()
+                raise
+            digest = pipeline.finish(last)
     except InvalidTag as exc:
         temporary.unlink(missing_ok=True)
         raise Tampered("the bid file does not authenticate (GCM tag): it was changed") from exc
@@ -284,4 +348,4 @@ def open_to_file(header: bytes, key: bytes, ciphertext: BinaryIO, target: Path) 
         temporary.unlink(missing_ok=True)
         raise
     temporary.replace(target)
-    return size, digest.digest()
+    return size, digest
