@@ -277,7 +277,7 @@ def test_a_bid_sealed_in_the_browser_is_signed_on_the_phone_and_opened_at_the_op
     assert early.status_code == 409 and "未到开标时间" in early.content.decode()
     opened = _open(bidder_client, bid)
     assert opened.status == "opened" and opened.signature_valid is True
-    assert "王建国" in opened.signer_subject or card.enterprise.name in opened.signer_subject
+    assert opened.signer_subject == f"王建国（{card.enterprise.name}）"
     assert plaintext_path(opened).read_bytes() == content
     page = bidder_client.get(f"/bidding/bids/{bid.pk}/").content.decode()
     assert "签名有效" in page

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
@@ -41,11 +41,33 @@ class Command(BaseCommand):
         self._user("bidder2", bidder_password, first_name="李南哲", enterprise=enterprises[1])
         finance = self._user("finance", finance_password, first_name="财务专员", is_staff=True)
         finance.groups.add(Group.objects.get(name="财务"))
+        agent = self._user("agent", finance_password, first_name="招标代理", is_staff=True)
+        agent.user_permissions.add(Permission.objects.get(codename="add_tender", content_type__app_label="bidding"))
+        self._demo_tender(agent)
         self.stdout.write(
             f"  bidder  / {bidder_password}   ({enterprises[0].name}, {enterprises[0].uscc})\n"
             f"  bidder2 / {bidder_password}   ({enterprises[1].name}, another enterprise)\n"
-            f"  finance / {finance_password}  (财务, back office at /backoffice/)"
+            f"  finance / {finance_password}  (财务, back office at /backoffice/)\n"
+            f"  agent   / {finance_password}  (招标代理: tenders at /backoffice/tenders/)"
         )
+
+    def _demo_tender(self, agent: User) -> None:
+        """One open tender, so a bid file can be sealed right away (deadline in a week, opening an hour later)."""
+        from datetime import timedelta
+
+        from mobileca.bidding.models import Tender
+        from mobileca.core.clock import now
+
+        if not Tender.objects.filter(project_no="JDZ-DEMO-001").exists():
+            deadline = now() + timedelta(days=7)
+            Tender.objects.create(
+                project_no="JDZ-DEMO-001",
+                name="瓷都大道路灯改造工程采购（演示）",
+                bid_deadline=deadline,
+                opening_at=deadline + timedelta(hours=1),
+                created_by=agent,
+                created_at=now(),
+            )
 
     def _user(self, username: str, password: str, **fields: Any) -> User:
         user, created = User.objects.get_or_create(username=username, defaults=fields)
