@@ -458,3 +458,37 @@ def test_the_platform_refuses_a_tool_bid_signed_outside_the_channel(
     )
     assert response.status_code == 400 and response.json()["error"] == "wrong_signer"
     assert not Bid.objects.exists()
+
+
+def test_a_signature_that_does_not_verify_is_reported_at_the_opening(
+    operator: Client, bidder_client: Client, claimant: tuple[Client, Card]
+) -> None:
+    from asn1crypto import cms
+
+    phone, card = claimant
+    bid = _submitted(bidder_client, phone, _tender(operator), card, b"bid with a broken signature")
+    info = cms.ContentInfo.load(bytes(bid.signature))
+    signer = info["content"]["signer_infos"][0]
+    broken = bytearray(signer["signature"].native)
+    broken[-1] ^= 0x01
+    signer["signature"] = bytes(broken)
+    Bid.objects.filter(pk=bid.pk).update(signature=info.dump(force=True))
+    opened = _open(bidder_client, bid)
+    assert opened.status == "opened" and opened.signature_valid is False
+    assert "签名无效" in opened.failure_message
+    assert "签名无效" in bidder_client.get(f"/bidding/bids/{bid.pk}/").content.decode()
+
+
+def test_a_card_whose_certificates_fail_the_channel_check_cannot_bid(
+    operator: Client, bidder_client: Client, claimant: tuple[Client, Card]
+) -> None:
+    # R4.5: a revoked certificate (e.g. the member was removed) is refused before anything is stored
+    from cryptography.x509 import ReasonFlags
+
+    from mobileca.ca import facade
+
+    _, card = claimant
+    tender = _tender(operator)
+    facade.credential_revoke(owner_id=f"credential:{card.service_no}", reason=ReasonFlags.affiliation_changed)
+    refused = _upload(bidder_client, tender, card, b"bid")
+    assert refused.status_code == 403 and not Bid.objects.exists()
