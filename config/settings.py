@@ -52,6 +52,8 @@ INSTALLED_APPS = [
     "mobileca.ca",
     "mobileca.shield",
     "mobileca.bidding",
+    "mobileca.notices",
+    "mobileca.physical",
 ]
 
 MIDDLEWARE = [

@@ -33,6 +33,8 @@ SEED_MIGRATIONS = [
     "mobileca.sandboxes.bank.migrations.0001_initial",
     "mobileca.sandboxes.bank.migrations.0002_sub_accounts",
     "mobileca.sandboxes.identity.migrations.0002_more_people",
+    "mobileca.orders.migrations.0005_physical_ca_product",
+    "mobileca.physical.migrations.0002_reviewer_group",
 ]
 
 

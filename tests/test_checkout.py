@@ -152,7 +152,7 @@ def test_checkout_service_refuses_unknown_product_without_side_effects(bidder: U
         checkout(
             user=bidder,
             enterprise=bidder.enterprise,
-            product_code="physical-ca",
+            product_code="no-such-product",
             region_code="jiangxi",
             channel="offline",
             expected_amount=PRICE,

@@ -8,4 +8,13 @@ def workbench(request: HttpRequest) -> HttpResponse:
     """「工作台」: the bidder's home. Operators go to the back office."""
     if request.user.is_staff and getattr(request.user, "enterprise_id", None) is None:
         return redirect("backoffice:home")
-    return render(request, "accounts/workbench.html")
+    enterprise_id = getattr(request.user, "enterprise_id", None)
+    context = {}
+    if enterprise_id is not None:
+        from mobileca.notices.services import notices_for, unread_count
+
+        context = {
+            "latest_notices": notices_for(enterprise_id=enterprise_id, limit=5),
+            "unread_notices": unread_count(enterprise_id=enterprise_id),
+        }
+    return render(request, "accounts/workbench.html", context)

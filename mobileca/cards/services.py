@@ -3,12 +3,15 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from mobileca.audit.services import Actor, audit_record
 from mobileca.cards.models import CARD_TRANSITIONS, Card, CardStatus
 from mobileca.core.clock import now
 from mobileca.core.ids import cert_ids
 from mobileca.core.states import ensure_transition
+from mobileca.notices.services import notify
 
 _MAX_ID_ATTEMPTS = 50
 
@@ -25,7 +28,7 @@ def card_create_for_order(
         return existing
     created_at = now()
     cert_id = cert_ids.next(created_at)
-    for _ in range(_MAX_ID_ATTEMPTS):
+    for _attempt in range(_MAX_ID_ATTEMPTS):
         try:
             with transaction.atomic():
                 card = Card.objects.create(
@@ -62,6 +65,12 @@ def card_activate(*, cert_id: str, service_no: str, expires_at: datetime, actor:
     ensure_transition(CARD_TRANSITIONS, card.status, CardStatus.ACTIVE)
     card.status, card.service_no, card.expires_at = CardStatus.ACTIVE, service_no, expires_at
     card.save(update_fields=["status", "service_no", "expires_at"])
+    notify(
+        enterprise_id=card.enterprise_id,
+        kind="card_activated",
+        title=_("移动 CA 已开通"),
+        body=_("证书 {cert_id} 已开通，服务编号 {service_no}。").format(cert_id=card.cert_id, service_no=service_no),
+    )
     audit_record(
         action="card.activated",
         subject=f"card:{card.cert_id}",
@@ -101,6 +110,14 @@ def card_renewed(*, cert_id: str, order_no: str, expires_at: datetime, actor: Ac
         card.status = CardStatus.ACTIVE
     card.expires_at, card.renewal_order_no = expires_at, ""
     card.save(update_fields=["status", "expires_at", "renewal_order_no"])
+    notify(
+        enterprise_id=card.enterprise_id,
+        kind="card_renewed",
+        title=_("移动 CA 已续费"),
+        body=_("证书 {cert_id} 已续费，服务到期时间 {date}。").format(
+            cert_id=card.cert_id, date=timezone.localtime(expires_at).strftime("%Y-%m-%d")
+        ),
+    )
     audit_record(
         action="card.renewed",
         subject=f"card:{card.cert_id}",

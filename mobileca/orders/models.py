@@ -18,6 +18,8 @@ class Product(models.Model):
         _("价格"), max_digits=12, decimal_places=2, validators=[MinValueValidator(Decimal("0.01"))]
     )
     term_months = models.PositiveSmallIntegerField(_("服务期限(月)"), default=12)
+    # R1.3: the physical CA (a USB key) is sold only after a reviewed 「CA 办理申请」, and is dispatched, not claimed
+    needs_application = models.BooleanField(_("需办理申请（实体 CA）"), default=False)
     is_active = models.BooleanField(default=True)
     sort = models.PositiveSmallIntegerField(default=0)
 

@@ -24,6 +24,7 @@ from mobileca.orders.selectors import (
 )
 from mobileca.orders.services import ENABLED_CHANNELS
 from mobileca.payments.services import checkout
+from mobileca.physical.services import application_approved
 from mobileca.shield import facade as shield
 
 
@@ -42,6 +43,7 @@ def purchase(request: HttpRequest) -> HttpResponse:
         {
             "active": "purchase",
             "renewable": [card for card in card_list_for_enterprise(enterprise=enterprise) if card.service_no],
+            "application_approved": application_approved(enterprise.pk),
             "products": product_list_for_sale(),
             "pending_orders": order_list_pending_for_enterprise(enterprise=enterprise)[:20],
         },

@@ -28,7 +28,8 @@ from mobileca.core.ids import BEIJING, MEMO_ALPHABET, MEMO_PREFIX, is_valid_memo
 from mobileca.core.money import yuan
 from mobileca.core.states import ensure_transition
 from mobileca.core.uploads import sniff_voucher_type
-from mobileca.orders.models import Order, OrderKind, OrderStatus, PaymentChannel
+from mobileca.notices.services import notify
+from mobileca.orders.models import Order, OrderKind, OrderStatus, PaymentChannel, Product
 from mobileca.orders.services import order_attach_card, order_close, order_create, order_mark_paid
 from mobileca.payments.locks import lock_payment_with_order
 from mobileca.payments.models import (
@@ -42,6 +43,7 @@ from mobileca.payments.models import (
     StatementLine,
     VoucherStatus,
 )
+from mobileca.physical.services import application_approved, shipment_create
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,9 @@ def checkout(
     """「确认并支付」: create the order (once per client token) and its payment attempt for the channel."""
     if renew_card_id is not None and not Order.objects.filter(created_by=user, client_token=client_token).exists():
         _refuse_unless_renewable(enterprise, renew_card_id)
+    product = Product.objects.filter(code=product_code).first()
+    if product is not None and product.needs_application and not application_approved(enterprise.pk):
+        raise InvalidInput(_("首次购买实体 CA 需先提交「CA 办理申请」并通过审核"), code="application_required")
     order, created = order_create(
         renew_card_id=renew_card_id,
         user=user,
@@ -265,8 +270,18 @@ def _vouchers_accept(*, order: Order, payment: Payment, actor: Actor) -> None:
 
 def _fulfil(*, order: Order, actor: Actor) -> None:
     """A paid new purchase buys a card (R2.1); a paid renewal waits on its card to be claimed (R4.1)."""
+    notify(
+        enterprise_id=order.enterprise_id,
+        kind="payment_received",
+        title=_("订单已支付"),
+        body=_("订单 {order}（{product}，¥{amount}）已收到付款。").format(
+            order=order.order_no, product=order.product_name, amount=order.amount
+        ),
+    )
     if order.kind == OrderKind.RENEWAL and order.card_id is not None:
         card_renewal_paid(card_id=order.card_id, order_no=order.order_no, actor=actor)
+    elif order.product.needs_application:
+        shipment_create(order_no=order.order_no, enterprise_id=order.enterprise_id)
     elif order.kind == OrderKind.NEW:
         card = card_create_for_order(
             enterprise_id=order.enterprise_id,

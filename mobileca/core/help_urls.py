@@ -1,0 +1,14 @@
+"""「常见问题」: the platform guide's FAQ (§(四)) with the customer-service contact."""
+
+from django.contrib.auth.decorators import login_required
+from django.urls import path
+from django.views.generic import TemplateView
+
+app_name = "help"
+urlpatterns = [
+    path(
+        "faq/",
+        login_required(TemplateView.as_view(template_name="core/faq.html", extra_context={"active": "faq"})),
+        name="faq",
+    ),
+]

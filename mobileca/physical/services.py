@@ -1,0 +1,196 @@
+"""「CA 办理申请」 and dispatch of the physical CA (R1.3)."""
+
+from __future__ import annotations
+
+import re
+
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.urls import reverse
+from django.utils.translation import gettext as _
+
+from mobileca.accounts.models import Enterprise, User
+from mobileca.audit.services import Actor, audit_record
+from mobileca.core.clock import now
+from mobileca.core.errors import Conflict, InvalidInput, NotFound
+from mobileca.core.states import ensure_transition
+from mobileca.core.uploads import sniff_voucher_type
+from mobileca.core.validators import is_valid_uscc
+from mobileca.notices.services import notify
+from mobileca.physical.models import APPLICATION_TRANSITIONS, Application, ApplicationStatus, Shipment
+
+_PHONE = re.compile(r"(1\d{10}|0\d{2,3}-?\d{7,8})")
+
+
+def _clean(fields: dict[str, str]) -> dict[str, object]:
+    data = {key: value.strip() for key, value in fields.items()}
+    if not all(data.get(key) for key in ("enterprise_name", "uscc", "legal_representative", "contact_name", "address")):
+        raise InvalidInput(_("请完整填写申请信息"), code="application_incomplete")
+    if not is_valid_uscc(data["uscc"].upper()):
+        raise InvalidInput(_("统一社会信用代码无效"), code="invalid_uscc")
+    if not _PHONE.fullmatch(data.get("contact_phone", "").replace(" ", "")):
+        raise InvalidInput(_("请填写正确的联系电话"), code="bad_phone")
+    try:
+        key_count = int(data.get("key_count") or "1")
+    except ValueError:
+        key_count = 0
+    if not 1 <= key_count <= 20:
+        raise InvalidInput(_("Key 数量须为 1–20"), code="bad_key_count")
+    return {
+        "enterprise_name": data["enterprise_name"][:200],
+        "uscc": data["uscc"].upper(),
+        "legal_representative": data["legal_representative"][:50],
+        "contact_name": data["contact_name"][:50],
+        "contact_phone": data["contact_phone"].replace(" ", ""),
+        "address": data["address"][:300],
+        "key_count": key_count,
+    }
+
+
+@transaction.atomic
+def application_submit(
+    *, enterprise: Enterprise, user: User, fields: dict[str, str], licence: UploadedFile | None
+) -> Application:
+    """Submit, or correct and resubmit a returned application. The licence scan is required the first time."""
+    data = _clean(fields)
+    if data["uscc"] != enterprise.uscc:
+        raise InvalidInput(_("统一社会信用代码须与本企业一致"), code="uscc_mismatch")
+    application = Application.objects.select_for_update().filter(enterprise=enterprise).first()
+    if application is not None and application.status != ApplicationStatus.RETURNED:
+        raise Conflict(_("申请已提交或已通过，无需重复提交"), code="application_exists")
+    if licence is None and application is None:
+        raise InvalidInput(_("请上传营业执照扫描件"), code="licence_missing")
+    content_type = sniff_voucher_type(licence) if licence is not None else ""
+    moment = now()
+    if application is None:
+        application = Application(enterprise=enterprise, submitted_by=user, submitted_at=moment, **data)
+    else:
+        ensure_transition(APPLICATION_TRANSITIONS, application.status, ApplicationStatus.SUBMITTED)
+        for key, value in data.items():
+            setattr(application, key, value)
+        application.status, application.reason = ApplicationStatus.SUBMITTED, ""
+        application.submitted_by, application.submitted_at = user, moment
+    if licence is not None:
+        extension = {"application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png"}[content_type]
+        application.licence.save(f"{enterprise.uscc}.{extension}", licence, save=False)
+        application.licence_content_type = content_type
+    application.save()
+    audit_record(
+        action="application.submitted",
+        subject=f"application:{application.pk}",
+        actor=Actor("user", str(user.pk)),
+        enterprise_id=enterprise.pk,
+    )
+    return application
+
+
+def _review_target(application_id: int) -> Application:
+    application = Application.objects.select_for_update().filter(pk=application_id).first()
+    if application is None:
+        raise NotFound(_("未找到该申请"), code="application_unknown")
+    if application.status != ApplicationStatus.SUBMITTED:
+        raise Conflict(_("该申请不是待审核状态"), code="application_not_submitted")
+    return application
+
+
+@transaction.atomic
+def application_approve(*, application_id: int, reviewer: User) -> Application:
+    application = _review_target(application_id)
+    ensure_transition(APPLICATION_TRANSITIONS, application.status, ApplicationStatus.APPROVED)
+    application.status, application.reviewed_by, application.reviewed_at = ApplicationStatus.APPROVED, reviewer, now()
+    application.save(update_fields=["status", "reviewed_by", "reviewed_at"])
+    audit_record(
+        action="application.approved",
+        subject=f"application:{application.pk}",
+        actor=Actor("operator", str(reviewer.pk)),
+        enterprise_id=application.enterprise_id,
+    )
+    notify(
+        enterprise_id=application.enterprise_id,
+        kind="application_approved",
+        title=_("CA 办理申请已通过"),
+        body=_("您的实体 CA 办理申请已审核通过，现在可以在「CA 新购」中购买实体 CA。"),
+        link=reverse("orders:purchase"),
+    )
+    return application
+
+
+@transaction.atomic
+def application_return(*, application_id: int, reviewer: User, reason: str) -> Application:
+    reason = reason.strip()
+    if not reason or len(reason) > 200:
+        raise InvalidInput(_("请填写退回原因（不超过 200 字）"), code="reason_required")
+    application = _review_target(application_id)
+    ensure_transition(APPLICATION_TRANSITIONS, application.status, ApplicationStatus.RETURNED)
+    application.status, application.reason = ApplicationStatus.RETURNED, reason
+    application.reviewed_by, application.reviewed_at = reviewer, now()
+    application.save(update_fields=["status", "reason", "reviewed_by", "reviewed_at"])
+    audit_record(
+        action="application.returned",
+        subject=f"application:{application.pk}",
+        actor=Actor("operator", str(reviewer.pk)),
+        enterprise_id=application.enterprise_id,
+        data={"reason": reason},
+    )
+    notify(
+        enterprise_id=application.enterprise_id,
+        kind="application_returned",
+        title=_("CA 办理申请被退回"),
+        body=_("退回原因：{reason}。请修改后重新提交。").format(reason=reason),
+        link=reverse("physical:apply"),
+    )
+    return application
+
+
+def application_approved(enterprise_id: int) -> bool:
+    return Application.objects.filter(enterprise_id=enterprise_id, status=ApplicationStatus.APPROVED).exists()
+
+
+def shipment_create(*, order_no: str, enterprise_id: int) -> Shipment:
+    """A paid physical-CA order: waiting for dispatch to the application's address (inside the payment's
+    transaction; idempotent per order)."""
+    existing = Shipment.objects.filter(order_no=order_no).first()
+    if existing is not None:
+        return existing
+    application = Application.objects.get(enterprise_id=enterprise_id, status=ApplicationStatus.APPROVED)
+    return Shipment.objects.create(
+        order_no=order_no,
+        enterprise_id=enterprise_id,
+        address=application.address,
+        contact_name=application.contact_name,
+        contact_phone=application.contact_phone,
+        key_count=application.key_count,
+        created_at=now(),
+    )
+
+
+@transaction.atomic
+def shipment_dispatch(*, shipment_id: int, operator: User, courier: str, tracking_no: str) -> Shipment:
+    courier, tracking_no = courier.strip(), tracking_no.strip()
+    if not courier or not re.fullmatch(r"[A-Za-z0-9-]{6,40}", tracking_no):
+        raise InvalidInput(_("请填写快递公司和正确的快递单号"), code="bad_tracking")
+    shipment = Shipment.objects.select_for_update().filter(pk=shipment_id).first()
+    if shipment is None:
+        raise NotFound(_("未找到该发货单"), code="shipment_unknown")
+    if shipment.dispatched_at is not None:
+        raise Conflict(_("该订单已发货"), code="already_dispatched")
+    shipment.courier, shipment.tracking_no = courier[:50], tracking_no
+    shipment.dispatched_at, shipment.dispatched_by = now(), operator
+    shipment.save(update_fields=["courier", "tracking_no", "dispatched_at", "dispatched_by"])
+    audit_record(
+        action="shipment.dispatched",
+        subject=f"order:{shipment.order_no}",
+        actor=Actor("operator", str(operator.pk)),
+        enterprise_id=shipment.enterprise_id,
+        data={"courier": courier, "tracking_no": tracking_no},
+    )
+    notify(
+        enterprise_id=shipment.enterprise_id,
+        kind="physical_dispatched",
+        title=_("实体 CA 已发货"),
+        body=_("订单 {order} 的实体 CA 已由{courier}发出，快递单号 {tracking}。").format(
+            order=shipment.order_no, courier=courier, tracking=tracking_no
+        ),
+        link=reverse("physical:apply"),
+    )
+    return shipment

@@ -1,0 +1,6 @@
+from django.urls import path
+
+from mobileca.physical import views
+
+app_name = "physical"
+urlpatterns = [path("apply/", views.apply, name="apply")]
