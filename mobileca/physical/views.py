@@ -56,10 +56,25 @@ def apply(request: HttpRequest) -> HttpResponse:
             "editable": application is None or application.status == ApplicationStatus.RETURNED,
             "shipments": shipments,
             "error": error,
-            "form": request.POST if error else None,
+            "initial": _initial(request, application, enterprise) if not error else request.POST,
         },
         status=status,
     )
+
+
+def _initial(request: HttpRequest, application: Application | None, enterprise: Any) -> dict[str, object]:
+    if application is not None:
+        return {
+            key: getattr(application, key)
+            for key in ("enterprise_name", "uscc", "legal_representative", "contact_name", "contact_phone", "address",
+                        "key_count")
+        }  # fmt: skip
+    return {
+        "enterprise_name": enterprise.name,
+        "uscc": enterprise.uscc,
+        "legal_representative": enterprise.legal_representative,
+        "key_count": 1,
+    }
 
 
 def reviewer_required(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:

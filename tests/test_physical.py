@@ -1,0 +1,178 @@
+"""The physical CA (R1.3) and the message centre (issue 9): 「CA 办理申请」, review, purchase only after approval,
+dispatch; the reviewer's and finance's permissions kept apart; notices."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from django.contrib.auth.models import Group
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+
+from mobileca.accounts.models import User
+from mobileca.core.errors import InvalidTransition
+from mobileca.core.states import ensure_transition
+from mobileca.notices.models import Notice
+from mobileca.orders.models import Order
+from mobileca.payments.models import Payment
+from mobileca.payments.services import remittance_confirm
+from mobileca.physical.models import APPLICATION_TRANSITIONS, Application, ApplicationStatus, Shipment
+from tests.conftest import actor_of
+from tests.factories import PASSWORD
+
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\n%%EOF\n"
+
+
+@pytest.fixture
+def reviewer(db: None) -> Client:
+    user = User.objects.create_user(username="reviewer", password=PASSWORD, is_staff=True)
+    user.groups.add(Group.objects.get(name="审核"))
+    client = Client()
+    client.login(username="reviewer", password=PASSWORD)
+    return client
+
+
+def _form(bidder: User, **overrides: object) -> dict[str, object]:
+    assert bidder.enterprise is not None
+    form: dict[str, object] = {
+        "enterprise_name": bidder.enterprise.name,
+        "uscc": bidder.enterprise.uscc,
+        "legal_representative": "王建国",
+        "contact_name": "李经办",
+        "contact_phone": "13907980009",
+        "address": "江西省景德镇市珠山区瓷都大道 1 号",
+        "key_count": "2",
+        "licence": SimpleUploadedFile("licence.pdf", PDF),
+    }
+    form.update(overrides)
+    return form
+
+
+def _buy_physical(bidder_client: Client, token: str = "phys-1") -> Order:
+    return bidder_client.post(
+        "/ca/purchase/physical-ca/",
+        {"region": "jiangxi", "channel": "offline", "expected_amount": "300.00", "client_token": token},
+    )
+
+
+def test_the_physical_ca_needs_an_approved_application_before_purchase(
+    bidder: User, bidder_client: Client, reviewer: Client, finance: User
+) -> None:
+    page = bidder_client.get("/ca/purchase/").content.decode()
+    assert "实体 CA" in page and "CA 办理申请" in page
+    refused = _buy_physical(bidder_client)
+    assert refused.status_code == 400 and "CA 办理申请" in refused.content.decode() and not Order.objects.exists()
+
+    assert bidder_client.post("/ca/physical/apply/", _form(bidder)).status_code == 302
+    application = Application.objects.get()
+    assert (application.status, application.key_count) == ("submitted", 2)
+    assert bidder_client.post("/ca/physical/apply/", _form(bidder)).status_code == 409  # once is enough
+    assert _buy_physical(bidder_client, "phys-2").status_code == 400  # not before the review
+
+    listing = reviewer.get("/backoffice/physical/").content.decode()
+    assert bidder.enterprise.name in listing and "查看营业执照" in listing  # type: ignore[union-attr]
+    licence = reviewer.get(f"/backoffice/physical/{application.pk}/licence/")
+    assert licence.status_code == 200 and b"".join(licence.streaming_content).startswith(b"%PDF")  # type: ignore[attr-defined]
+    reviewer.post(f"/backoffice/physical/{application.pk}/", {"decision": "approve"})
+    application.refresh_from_db()
+    assert application.status == "approved"
+    assert Notice.objects.filter(kind="application_approved", enterprise=bidder.enterprise).exists()
+
+    assert _buy_physical(bidder_client, "phys-3").status_code == 302
+    order = Order.objects.get()
+    remittance_confirm(payment_id=Payment.objects.get(order=order).pk, actor=actor_of(finance), operator=finance)
+    shipment = Shipment.objects.get()
+    assert (shipment.order_no, shipment.key_count, shipment.dispatched_at) == (order.order_no, 2, None)
+    assert not order.card_id  # a USB key is dispatched, not claimed as a mobile card
+    assert "待发货" in bidder_client.get("/ca/physical/apply/").content.decode()
+
+    bad = reviewer.post(
+        f"/backoffice/physical/shipments/{shipment.pk}/dispatch/", {"courier": "顺丰", "tracking_no": "?"}
+    )
+    assert bad.status_code == 400 and Shipment.objects.get().dispatched_at is None
+    reviewer.post(
+        f"/backoffice/physical/shipments/{shipment.pk}/dispatch/",
+        {"courier": "顺丰速运", "tracking_no": "SF1234567890"},
+    )
+    page = bidder_client.get("/ca/physical/apply/").content.decode()
+    assert "已发货：顺丰速运 SF1234567890" in page
+    kinds = set(Notice.objects.filter(enterprise=bidder.enterprise).values_list("kind", flat=True))
+    assert {"application_approved", "payment_received", "physical_dispatched"} <= kinds
+
+    # a second purchase needs no new application
+    assert _buy_physical(bidder_client, "phys-4").status_code == 302
+
+
+def test_a_returned_application_shows_the_reason_and_is_corrected_and_resubmitted(
+    bidder: User, bidder_client: Client, reviewer: Client
+) -> None:
+    bidder_client.post("/ca/physical/apply/", _form(bidder))
+    application = Application.objects.get()
+    no_reason = reviewer.post(f"/backoffice/physical/{application.pk}/", {"decision": "return", "reason": ""})
+    assert no_reason.status_code == 400 and Application.objects.get().status == "submitted"
+    reviewer.post(f"/backoffice/physical/{application.pk}/", {"decision": "return", "reason": "营业执照不清晰"})
+    page = bidder_client.get("/ca/physical/apply/").content.decode()
+    assert "退回原因：营业执照不清晰" in page and "修改后重新提交" in page
+    assert Notice.objects.get(kind="application_returned").body.startswith("退回原因：营业执照不清晰")
+    form = _form(
+        bidder,
+        address="江西省景德镇市昌江区 8 号",
+        licence=SimpleUploadedFile("new.png", b"\x89PNG\r\n\x1a\n" + b"0" * 64),
+    )
+    assert bidder_client.post("/ca/physical/apply/", form).status_code == 302
+    application.refresh_from_db()
+    assert (application.status, application.reason, application.address) == (
+        "submitted",
+        "",
+        "江西省景德镇市昌江区 8 号",
+    )
+    assert application.licence_content_type == "image/png"
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"uscc": "91360200MA35A1B20X"}, "统一社会信用代码"),
+        ({"contact_phone": "12"}, "联系电话"),
+        ({"key_count": "50"}, "Key 数量"),
+        ({"licence": SimpleUploadedFile("licence.exe", b"MZ\x90\x00")}, "PDF、JPEG、PNG"),
+    ],
+)
+def test_bad_applications_are_refused_and_nothing_is_stored(
+    bidder: User, bidder_client: Client, override: dict[str, object], message: str
+) -> None:
+    refused = bidder_client.post("/ca/physical/apply/", _form(bidder, **override))
+    assert refused.status_code == 400 and message in refused.content.decode()
+    assert not Application.objects.exists()
+
+
+def test_roles_are_kept_apart(bidder: User, bidder_client: Client, reviewer: Client, finance_client: Client) -> None:
+    # a finance operator cannot review; a reviewer cannot confirm remittances; a bidder reaches neither
+    bidder_client.post("/ca/physical/apply/", _form(bidder))
+    application = Application.objects.get()
+    assert finance_client.post(f"/backoffice/physical/{application.pk}/", {"decision": "approve"}).status_code == 403
+    assert bidder_client.post(f"/backoffice/physical/{application.pk}/", {"decision": "approve"}).status_code == 403
+    assert Application.objects.get().status == "submitted"
+    assert reviewer.get("/backoffice/remittances/").status_code == 403
+    assert reviewer.get("/backoffice/statements/").status_code == 403
+
+
+def test_the_workbench_shows_the_message_centre(bidder: User, bidder_client: Client, reviewer: Client) -> None:
+    bidder_client.post("/ca/physical/apply/", _form(bidder))
+    reviewer.post(f"/backoffice/physical/{Application.objects.get().pk}/", {"decision": "approve"})
+    page = bidder_client.get("/accounts/workbench/").content.decode()
+    assert "消息中心" in page and "CA 办理申请已通过" in page
+    bidder_client.post("/notices/")
+    assert not Notice.objects.filter(read_at__isnull=True).exists()
+    assert "常见问题" in bidder_client.get("/help/faq/").content.decode()
+
+
+def test_the_application_state_machine_allows_exactly_its_edges() -> None:
+    allowed = {("submitted", "approved"), ("submitted", "returned"), ("returned", "submitted")}
+    for current, target in itertools.product(ApplicationStatus.values, repeat=2):
+        if (current, target) in allowed:
+            ensure_transition(APPLICATION_TRANSITIONS, current, target)
+        else:
+            with pytest.raises(InvalidTransition):
+                ensure_transition(APPLICATION_TRANSITIONS, current, target)
