@@ -35,6 +35,7 @@ SEED_MIGRATIONS = [
     "mobileca.sandboxes.identity.migrations.0002_more_people",
     "mobileca.orders.migrations.0005_physical_ca_product",
     "mobileca.physical.migrations.0002_reviewer_group",
+    "mobileca.accounts.migrations.0003_operator_groups",
 ]
 
 

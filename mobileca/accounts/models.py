@@ -18,6 +18,7 @@ class Enterprise(models.Model):
     class Meta:
         verbose_name = _("投标企业")
         verbose_name_plural = _("投标企业")
+        permissions = [("support_lookup", "客服：只读查询企业的订单、证书、申领进度与审计记录")]
 
     def __str__(self) -> str:
         return self.name

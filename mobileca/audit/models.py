@@ -31,6 +31,7 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["seq"]
+        permissions = [("verify_audit_chain", "审计：校验并导出审计链")]
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.action} {self.subject}"

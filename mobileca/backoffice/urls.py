@@ -13,5 +13,9 @@ urlpatterns = [
     path("statements/lines/<int:line_id>/claim/", views.line_claim_view, name="line_claim"),
     path("statements/lines/<int:line_id>/return/", views.line_return_view, name="line_return"),
     path("tenders/", views.tenders, name="tenders"),
+    path("support/", views.support, name="support"),
+    path("support/<int:enterprise_id>/", views.support_enterprise, name="support_enterprise"),
+    path("audit/", views.audit, name="audit"),
+    path("audit/export.csv", views.audit_export, name="audit_export"),
     path("tenders/<str:project_no>/", views.tender_bids, name="tender_bids"),
 ]

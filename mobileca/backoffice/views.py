@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime
 from functools import wraps
@@ -252,3 +253,117 @@ def tender_bids(request: HttpRequest, project_no: str) -> HttpResponse:
     tender = tender_get(project_no)
     bids = tender.bids.select_related("enterprise").exclude(status="withdrawn").order_by("enterprise__name")
     return render(request, "backoffice/tender_bids.html", {"bo_active": "tenders", "tender": tender, "bids": bids})
+
+
+# --- support (read-only lookups) and audit (chain verification, export) -------------------------------------
+
+SUPPORT_PERMISSION = "accounts.support_lookup"
+AUDIT_PERMISSION = "audit.verify_audit_chain"
+PAGE = 50
+
+
+def permission_required(
+    permission: str, message: str
+) -> Callable[[Callable[..., HttpResponseBase]], Callable[..., HttpResponseBase]]:
+    def decorate(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+        @login_required
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            if not (request.user.is_staff and request.user.has_perm(permission)):
+                raise PermissionDenied(message)
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+@permission_required(SUPPORT_PERMISSION, _("仅客服人员可以访问此页面"))
+def support(request: HttpRequest) -> HttpResponse:
+    """Find an enterprise by name or unified social credit code."""
+    from mobileca.accounts.models import Enterprise
+
+    query = request.GET.get("q", "").strip()
+    found = Enterprise.objects.none()
+    if query:
+        found = (Enterprise.objects.filter(uscc=query.upper()) | Enterprise.objects.filter(name__icontains=query))[:50]
+    return render(request, "backoffice/support.html", {"bo_active": "support", "query": query, "enterprises": found})
+
+
+@permission_required(SUPPORT_PERMISSION, _("仅客服人员可以访问此页面"))
+def support_enterprise(request: HttpRequest, enterprise_id: int) -> HttpResponse:
+    """Read-only: the enterprise's orders, cards with their claim progress, and its audit trail (paginated). The
+    lookup itself is recorded."""
+    from django.core.paginator import Paginator
+    from django.db import transaction
+
+    from mobileca.accounts.models import Enterprise
+    from mobileca.audit.models import AuditEvent
+    from mobileca.audit.services import audit_record
+    from mobileca.cards.models import Card
+    from mobileca.orders.models import Order
+    from mobileca.shield import facade as shield
+
+    enterprise = Enterprise.objects.filter(pk=enterprise_id).first()
+    if enterprise is None:
+        raise NotFound(_("未找到该企业"))
+    with transaction.atomic():
+        audit_record(
+            action="support.lookup",
+            subject=f"enterprise:{enterprise.uscc}",
+            actor=actor_for(request.user),
+            enterprise_id=enterprise.pk,
+        )
+    orders = Paginator(Order.objects.filter(enterprise=enterprise).order_by("-created_at", "-id"), PAGE)
+    events = Paginator(AuditEvent.objects.filter(enterprise_id=enterprise.pk).order_by("-seq"), PAGE)
+    cards = list(Card.objects.filter(enterprise=enterprise).order_by("-first_purchased_at"))
+    progress = shield.claim_progress(card_refs=[card.cert_id for card in cards])
+    return render(
+        request,
+        "backoffice/support_enterprise.html",
+        {
+            "bo_active": "support",
+            "enterprise": enterprise,
+            "orders": orders.get_page(request.GET.get("orders")),
+            "events": events.get_page(request.GET.get("events")),
+            "cards": [(card, progress.get(card.cert_id, "")) for card in cards],
+        },
+    )
+
+
+@permission_required(AUDIT_PERMISSION, _("仅审计人员可以访问此页面"))
+def audit(request: HttpRequest) -> HttpResponse:
+    """Verify the whole hash chain now, and export it (CSV, streamed)."""
+    from mobileca.audit.services import audit_chain_verify
+
+    report = audit_chain_verify() if request.method == "POST" else None
+    return render(request, "backoffice/audit.html", {"bo_active": "audit", "report": report})
+
+
+@permission_required(AUDIT_PERMISSION, _("仅审计人员可以访问此页面"))
+def audit_export(request: HttpRequest) -> HttpResponseBase:
+    import csv
+    import io
+
+    from django.http import StreamingHttpResponse
+
+    from mobileca.audit.models import AuditEvent
+
+    def rows() -> Any:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(
+            ["seq", "occurred_at", "actor", "action", "subject", "enterprise_id", "data", "prev_hash", "hash"]
+        )
+        for event in AuditEvent.objects.order_by("seq").iterator(chunk_size=2000):
+            writer.writerow(
+                [event.seq, event.occurred_at.isoformat(), event.actor, event.action, event.subject,
+                 event.enterprise_id or "", json.dumps(event.data, ensure_ascii=False), event.prev_hash, event.hash]
+            )  # fmt: skip
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="audit-chain.csv"'
+    return response

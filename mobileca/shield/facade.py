@@ -170,3 +170,9 @@ def account_for_token(*, token: str) -> str:
 def credential_account(*, service_no: str) -> str:
     credential = Credential.objects.filter(service_no=service_no).first()
     return credential.account if credential else ""
+
+
+def claim_progress(*, card_refs: list[str]) -> dict[str, str]:
+    """For support: each card's claim as the signing service sees it — status and step (no personal data)."""
+    rows = ClaimSession.objects.filter(card_ref__in=card_refs, kind="claim").exclude(status="cancelled")
+    return {claim.card_ref: f"{claim.get_status_display()} · {claim.get_step_display()}" for claim in rows}
