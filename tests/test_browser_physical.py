@@ -1,9 +1,9 @@
 """Browser walk through the physical CA (R1.3, 实体 CA / USB Key): 「CA 办理申请」 → review → purchase → dispatch.
 
-The bidder applies with the licence scan; a reviewer (back office, group 「审核」) returns the application with a reason,
-the bidder corrects and resubmits it, the reviewer approves; the bidder buys the USB key by offline remittance, finance
-confirms the money; the reviewer registers the dispatch, and the bidder sees the courier and tracking number on the
-application page and in the message centre. Three people, three browser profiles (own cookies).
+The bidder applies with the licence scan; a reviewer (back office, group 「审核」) returns the application with a
+reason, the bidder corrects and resubmits it, the reviewer approves; the bidder buys the USB key by offline remittance,
+finance confirms the money; the reviewer registers the dispatch, and the bidder sees the courier and tracking number
+on the application page and in the message centre. Three people, three browser profiles (own cookies).
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group
 from playwright.sync_api import Browser, Locator, Page, expect
-from pytest_django.fixtures import SettingsWrapper
 from pytest_django.live_server_helper import LiveServer
 
-from mobileca.accounts.models import User
+from mobileca.accounts.models import Enterprise, User
 from mobileca.notices.models import Notice
 from mobileca.orders.models import Order, OrderStatus, PaymentChannel
 from mobileca.physical.models import Application, ApplicationStatus, Shipment
@@ -83,13 +83,13 @@ def pending_application(page: Page, enterprise_name: str) -> Locator:
 
 
 def test_bidder_applies_is_returned_resubmits_is_approved_buys_and_the_usb_key_is_dispatched(
-    live_server: LiveServer, page: Page, browser: Browser, settings: SettingsWrapper, tmp_path: Path
+    live_server: LiveServer, page: Page, browser: Browser, settings: Any, tmp_path: Path
 ) -> None:
     settings.PRIVATE_MEDIA_ROOT = tmp_path / "private"
-    enterprise = EnterpriseFactory()
-    bidder = UserFactory(enterprise=enterprise)
+    enterprise: Enterprise = EnterpriseFactory.create()
+    bidder: User = UserFactory.create(enterprise=enterprise)
     reviewer = reviewer_user()
-    finance = FinanceFactory()
+    finance: User = FinanceFactory.create()
     base = live_server.url
     licence = tmp_path / "营业执照.pdf"
     licence.write_bytes(b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n")
@@ -228,6 +228,7 @@ def test_bidder_applies_is_returned_resubmits_is_approved_buys_and_the_usb_key_i
     assert order.status == OrderStatus.PAID
     assert order.channel == PaymentChannel.OFFLINE
     assert order.region.code == "jiangxi"
+    assert order.product.code == "physical-ca"
     assert order.card_id is None  # a USB key is posted, not claimed as a mobile card
     kinds = set(Notice.objects.filter(enterprise=enterprise).values_list("kind", flat=True))
     assert {"application_returned", "application_approved", "physical_dispatched"} <= kinds

@@ -12,6 +12,7 @@ urlpatterns = [
     path("statements/", views.statements, name="statements"),
     path("statements/lines/<int:line_id>/claim/", views.line_claim_view, name="line_claim"),
     path("statements/lines/<int:line_id>/return/", views.line_return_view, name="line_return"),
+    path("refunds/", views.refunds, name="refunds"),
     path("tenders/", views.tenders, name="tenders"),
     path("support/", views.support, name="support"),
     path("support/<int:enterprise_id>/", views.support_enterprise, name="support_enterprise"),

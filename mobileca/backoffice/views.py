@@ -367,3 +367,30 @@ def audit_export(request: HttpRequest) -> HttpResponseBase:
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="audit-chain.csv"'
     return response
+
+
+@finance_required
+def refunds(request: HttpRequest) -> HttpResponse:
+    """Late money to give back: refund through the channel (Alipay) or record an offline refund."""
+    from mobileca.payments.refunds import payment_refund
+
+    error, status = "", 200
+    if request.method == "POST":
+        try:
+            payment_refund(
+                payment_id=int(request.POST.get("payment_id", "0")),
+                operator=_operator(request),
+                offline_note=request.POST.get("offline_note", ""),
+            )
+            return redirect("backoffice:refunds")
+        except (ApplicationError, ValueError, Payment.DoesNotExist) as exc:
+            error, status = getattr(exc, "message", _("无效的请求")), getattr(exc, "status", 400)
+    due = Payment.objects.select_related("order", "order__enterprise").filter(status=PaymentStatus.PAID_LATE)
+    done = Payment.objects.select_related("order", "order__enterprise", "refund").filter(status=PaymentStatus.REFUNDED)
+    return render(
+        request,
+        "backoffice/refunds.html",
+        {"bo_active": "refunds", "due": due.order_by("created_at")[:200], "done": done.order_by("-created_at")[:50],
+         "error": error},
+        status=status,
+    )  # fmt: skip

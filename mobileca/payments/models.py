@@ -175,3 +175,20 @@ class RejectedNotification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel}:{self.reason}:{self.out_trade_no}"
+
+
+class Refund(models.Model):
+    """Money given back for a payment that arrived after its order closed: through the channel's refund API
+    (Alipay; idempotent by ``out_request_no``) or marked as refunded offline by finance."""
+
+    payment = models.OneToOneField(Payment, on_delete=models.PROTECT, related_name="refund")
+    out_request_no = models.CharField(max_length=64, unique=True)
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    method = models.CharField(max_length=10)  # api | offline
+    note = models.CharField(max_length=200, blank=True)
+    gateway_refund_fee = models.CharField(max_length=20, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"refund {self.out_request_no} ¥{self.amount}"

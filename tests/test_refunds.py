@@ -1,0 +1,90 @@
+"""Refunds of late money (issue 9): through the channel's refund API (the Alipay sandbox) or recorded offline; the
+payment changes once, even when the gateway's refund notification comes twice; the buyer sees it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from django.test import Client
+
+from mobileca.accounts.models import User
+from mobileca.audit.models import AuditEvent
+from mobileca.core.errors import FinalGatewayError
+from mobileca.notices.models import Notice
+from mobileca.orders.models import Order
+from mobileca.payments.gateways.alipay import AlipayClient
+from mobileca.payments.models import Payment, PaymentEvent, Refund
+from mobileca.payments.services import payments_close_expired
+from tests.test_alipay import AUTO_CLOSE, expire, opened_alipay_order, scan_and_pay
+
+
+@pytest.fixture
+def paid_late(bidder: User, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Callable) -> Payment:
+    """An Alipay payment that arrived after we closed the order (the gateway had refused to close)."""
+
+    def close_refused(self: AlipayClient, *, out_trade_no: str) -> None:
+        raise FinalGatewayError("alipay.trade.close refused (test)")
+
+    monkeypatch.setattr(AlipayClient, "close", close_refused)
+    order, payment = opened_alipay_order(bidder)
+    expire(order)
+    payments_close_expired(actor=AUTO_CLOSE)
+    with django_capture_on_commit_callbacks(execute=True):
+        scan_and_pay(payment.qr_content)
+    payment.refresh_from_db()
+    assert payment.status == "paid_late"
+    return payment
+
+
+def test_a_late_alipay_payment_is_refunded_through_the_sandbox_once(
+    paid_late: Payment, finance_client: Client, bidder_client: Client, django_capture_on_commit_callbacks: Callable
+) -> None:
+    from mobileca.sandboxes.alipay.models import Notification, Trade
+    from mobileca.sandboxes.alipay.tasks import deliver
+
+    page = finance_client.get("/backoffice/refunds/").content.decode()
+    assert paid_late.out_trade_no in page and "原路退款" in page
+    with django_capture_on_commit_callbacks(execute=True):  # the sandbox notifies the refund after its commit
+        response = finance_client.post("/backoffice/refunds/", {"payment_id": paid_late.pk})
+    assert response.status_code == 302
+    trade = Trade.objects.get()
+    assert trade.refund_fee == paid_late.amount and trade.status == "TRADE_CLOSED"
+    paid_late.refresh_from_db()
+    assert paid_late.status == "refunded"
+    refund = Refund.objects.get()
+    assert (refund.method, refund.amount) == ("api", paid_late.amount)
+    events_before = list(PaymentEvent.objects.values_list("event_key", "outcome"))
+    refund_notice = Notification.objects.filter(form__refund_fee__isnull=False).latest("pk")
+    Notification.objects.filter(pk=refund_notice.pk).update(delivered_at=None)
+    assert deliver(refund_notice.pk)  # the same refund notification a second time
+    finance_client.post("/backoffice/refunds/", {"payment_id": paid_late.pk})  # and a second click
+    assert Refund.objects.count() == 1 and Trade.objects.get().refund_fee == paid_late.amount
+    assert list(PaymentEvent.objects.values_list("event_key", "outcome")) == events_before
+    paid_late.refresh_from_db()
+    assert paid_late.status == "refunded" and Order.objects.get().status == "closed"
+    assert AuditEvent.objects.filter(action="payment.refunded").count() == 1
+    assert Notice.objects.filter(kind="payment_refunded").count() == 1
+    assert "已退款" in bidder_client.get("/ca/purchase/").content.decode()
+
+
+def test_an_offline_refund_is_recorded_and_a_wrong_payment_refused(
+    paid_late: Payment, finance_client: Client, bidder_client: Client
+) -> None:
+    # a payment that is not late money cannot be refunded; an offline refund needs its note
+    from tests.conftest import make_offline_order
+
+    bidder = User.objects.get(pk=bidder_client.session["_auth_user_id"])
+    _, pending = make_offline_order(bidder, token="other")
+    refused = finance_client.post("/backoffice/refunds/", {"payment_id": pending.pk, "offline_note": "x"})
+    assert refused.status_code == 409 and not Refund.objects.exists()
+    finance_client.post("/backoffice/refunds/", {"payment_id": paid_late.pk, "offline_note": "工行转账 20261128001"})
+    refund = Refund.objects.get()
+    assert (refund.method, refund.note) == ("offline", "工行转账 20261128001")
+    paid_late.refresh_from_db()
+    assert paid_late.status == "refunded"
+
+
+def test_refunds_are_finance_only(paid_late: Payment, bidder_client: Client) -> None:
+    assert bidder_client.post("/backoffice/refunds/", {"payment_id": paid_late.pk}).status_code in (302, 403)
+    assert not Refund.objects.exists()
