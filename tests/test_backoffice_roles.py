@@ -60,3 +60,71 @@ def test_the_auditor_verifies_and_exports_the_chain(auditor: Client, bidder: Use
     assert auditor.get("/backoffice/support/").status_code == 403
     assert finance_client.get("/backoffice/audit/").status_code == 403
     assert finance_client.get("/backoffice/support/").status_code == 403
+
+
+def _many_orders(count: int, start: int = 0) -> None:
+    """Orders and payments in bulk (two enterprises), as a busy platform has them."""
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from mobileca.accounts.models import Enterprise
+    from mobileca.core.clock import now
+    from mobileca.orders.models import Order, Product, Region
+    from mobileca.payments.models import Payment
+    from tests.factories import EnterpriseFactory
+
+    enterprises = list(Enterprise.objects.all()[:2]) or [EnterpriseFactory(), EnterpriseFactory()]
+    if len(enterprises) < 2:
+        enterprises.append(EnterpriseFactory())
+    creator = User.objects.filter(is_staff=False).first() or User.objects.create_user(username="buyer", password="x")
+    product, region, moment = Product.objects.get(code="mobile-ca"), Region.objects.get(code="jiangxi"), now()
+    orders = Order.objects.bulk_create(
+        Order(
+            order_no=f"B{start + index:020d}",
+            enterprise=enterprises[index % 2],
+            created_by=creator,
+            client_token=f"bulk-{start + index}",
+            product=product,
+            product_name=product.name,
+            seller_name="seller",
+            amount=Decimal("300.00"),
+            region=region,
+            channel="offline",
+            status="pending_payment" if index % 3 else "paid",
+            created_at=moment - timedelta(minutes=start + index),
+            expires_at=moment + timedelta(days=7),
+        )
+        for index in range(count)
+    )
+    Payment.objects.bulk_create(
+        Payment(order=order, channel="offline", out_trade_no=f"P{order.order_no}", amount=order.amount,
+                created_at=order.created_at, memo_code=None)
+        for order in orders
+    )  # fmt: skip
+
+
+def test_the_order_list_is_paginated_filtered_and_its_queries_do_not_grow(
+    support: Client, finance_client: Client, django_assert_num_queries
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    _many_orders(60)
+    with CaptureQueriesContext(connection) as small:
+        first = support.get("/backoffice/orders/")
+    _many_orders(240, start=60)
+    with CaptureQueriesContext(connection) as large:
+        page = support.get("/backoffice/orders/", {"page": "3"})
+    assert first.status_code == page.status_code == 200
+    assert len(small) == len(large) <= 9  # pinned: the same number of queries at 60 and 300 orders, any page
+    body = page.content.decode()
+    assert body.count('class="order-row"') == 50 and "共 300 笔" in body and "第 3 / 6 页" in body
+    paid = support.get("/backoffice/orders/", {"status": "paid"}).content.decode()
+    assert "共 100 笔" in paid
+    from mobileca.accounts.models import Enterprise
+
+    one = Enterprise.objects.first()
+    assert one is not None
+    filtered = support.get("/backoffice/orders/", {"q": one.uscc}).content.decode()
+    assert "共 150 笔" in filtered
+    assert finance_client.get("/backoffice/orders/").status_code == 200

@@ -13,6 +13,7 @@ urlpatterns = [
     path("statements/lines/<int:line_id>/claim/", views.line_claim_view, name="line_claim"),
     path("statements/lines/<int:line_id>/return/", views.line_return_view, name="line_return"),
     path("refunds/", views.refunds, name="refunds"),
+    path("orders/", views.orders, name="orders"),
     path("tenders/", views.tenders, name="tenders"),
     path("support/", views.support, name="support"),
     path("support/<int:enterprise_id>/", views.support_enterprise, name="support_enterprise"),

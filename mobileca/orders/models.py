@@ -103,7 +103,10 @@ class Order(models.Model):
             models.UniqueConstraint(fields=["created_by", "client_token"], name="order_one_per_client_token"),
             models.CheckConstraint(condition=models.Q(amount__gt=0), name="order_amount_positive"),
         ]
-        indexes = [models.Index(fields=["enterprise", "-created_at"])]
+        indexes = [
+            models.Index(fields=["enterprise", "-created_at"]),
+            models.Index(fields=["-created_at", "-id"], name="order_newest_first"),  # the operators' list
+        ]
 
     def __str__(self) -> str:
         return self.order_no
