@@ -44,11 +44,19 @@ class Command(BaseCommand):
         agent = self._user("agent", finance_password, first_name="招标代理", is_staff=True)
         agent.user_permissions.add(Permission.objects.get(codename="add_tender", content_type__app_label="bidding"))
         self._demo_tender(agent)
+        for username, first_name, group in (
+            ("reviewer", "审核专员", "审核"),
+            ("support", "客服专员", "客服"),
+            ("auditor", "审计专员", "审计"),
+        ):
+            operator = self._user(username, finance_password, first_name=first_name, is_staff=True)
+            operator.groups.add(Group.objects.get(name=group))
         self.stdout.write(
             f"  bidder  / {bidder_password}   ({enterprises[0].name}, {enterprises[0].uscc})\n"
             f"  bidder2 / {bidder_password}   ({enterprises[1].name}, another enterprise)\n"
             f"  finance / {finance_password}  (财务, back office at /backoffice/)\n"
-            f"  agent   / {finance_password}  (招标代理: tenders at /backoffice/tenders/)"
+            f"  agent   / {finance_password}  (招标代理: tenders at /backoffice/tenders/)\n"
+            f"  reviewer, support, auditor / {finance_password}  (审核, 客服, 审计 in the back office)"
         )
 
     def _demo_tender(self, agent: User) -> None:
