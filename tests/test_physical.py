@@ -176,3 +176,70 @@ def test_the_application_state_machine_allows_exactly_its_edges() -> None:
         else:
             with pytest.raises(InvalidTransition):
                 ensure_transition(APPLICATION_TRANSITIONS, current, target)
+
+
+def test_an_undispatched_physical_order_can_be_cancelled_and_is_refunded_once(
+    bidder: User, bidder_client: Client, reviewer: Client, finance: User, finance_client: Client
+) -> None:
+    from mobileca.payments.models import Refund
+
+    bidder_client.post("/ca/physical/apply/", _form(bidder))
+    reviewer.post(f"/backoffice/physical/{Application.objects.get().pk}/", {"decision": "approve"})
+    _buy_physical(bidder_client)
+    order = Order.objects.get()
+    payment = Payment.objects.get(order=order)
+    remittance_confirm(payment_id=payment.pk, actor=actor_of(finance), operator=finance)
+    shipment = Shipment.objects.get()
+    assert bidder_client.post(f"/ca/physical/shipments/{shipment.pk}/cancel/").status_code == 302
+    order.refresh_from_db()
+    assert order.status == "cancelled" and Shipment.objects.get().cancelled_at is not None
+    assert "已取消，款项退回中" in bidder_client.get("/ca/physical/apply/").content.decode()
+    refused = reviewer.post(
+        f"/backoffice/physical/shipments/{shipment.pk}/dispatch/",
+        {"courier": "顺丰速运", "tracking_no": "SF1234567890"},
+    )
+    assert refused.status_code == 409 and Shipment.objects.get().dispatched_at is None
+    assert order.order_no in finance_client.get("/backoffice/refunds/").content.decode()
+    finance_client.post("/backoffice/refunds/", {"payment_id": payment.pk, "offline_note": "工行转账退回"})
+    finance_client.post("/backoffice/refunds/", {"payment_id": payment.pk, "offline_note": "again"})
+    payment.refresh_from_db()
+    assert payment.status == "refunded" and Refund.objects.count() == 1
+
+
+def test_a_dispatched_order_cannot_be_cancelled(
+    bidder: User, bidder_client: Client, reviewer: Client, finance: User
+) -> None:
+    bidder_client.post("/ca/physical/apply/", _form(bidder))
+    reviewer.post(f"/backoffice/physical/{Application.objects.get().pk}/", {"decision": "approve"})
+    _buy_physical(bidder_client)
+    payment = Payment.objects.get()
+    remittance_confirm(payment_id=payment.pk, actor=actor_of(finance), operator=finance)
+    shipment = Shipment.objects.get()
+    reviewer.post(
+        f"/backoffice/physical/shipments/{shipment.pk}/dispatch/",
+        {"courier": "顺丰速运", "tracking_no": "SF1234567890"},
+    )
+    assert bidder_client.post(f"/ca/physical/shipments/{shipment.pk}/cancel/").status_code == 409
+    assert Order.objects.get().status == "paid"
+
+
+def test_customer_service_messages_are_answered_and_notified(bidder_client: Client, bidder: User) -> None:
+    from mobileca.notices.models import SupportRequest
+
+    support = User.objects.create_user(username="cs", password=PASSWORD, is_staff=True)
+    support.groups.add(Group.objects.get(name="客服"))
+    operator = Client()
+    operator.login(username="cs", password=PASSWORD)
+    assert bidder_client.post("/help/contact/", {"subject": "", "message": ""}).status_code == 400
+    bidder_client.post(
+        "/help/contact/", {"subject": "PIN 码锁定", "message": "输错了五次怎么办？", "phone": "13900000000"}
+    )
+    request = SupportRequest.objects.get()
+    assert "PIN 码锁定" in operator.get("/backoffice/support/requests/").content.decode()
+    assert bidder_client.get("/backoffice/support/requests/").status_code in (302, 403)
+    operator.post(
+        "/backoffice/support/requests/", {"request_id": request.pk, "answer": "15 分钟后再试，或人脸识别重置。"}
+    )
+    page = bidder_client.get("/help/contact/").content.decode()
+    assert "客服回复" in page and "人脸识别重置" in page
+    assert Notice.objects.filter(kind="support_answered", enterprise=bidder.enterprise).count() == 1

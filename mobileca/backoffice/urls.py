@@ -16,6 +16,7 @@ urlpatterns = [
     path("orders/", views.orders, name="orders"),
     path("tenders/", views.tenders, name="tenders"),
     path("support/", views.support, name="support"),
+    path("support/requests/", views.support_requests, name="support_requests"),
     path("support/<int:enterprise_id>/", views.support_enterprise, name="support_enterprise"),
     path("audit/", views.audit, name="audit"),
     path("audit/export.csv", views.audit_export, name="audit_export"),

@@ -385,7 +385,13 @@ def refunds(request: HttpRequest) -> HttpResponse:
             return redirect("backoffice:refunds")
         except (ApplicationError, ValueError, Payment.DoesNotExist) as exc:
             error, status = getattr(exc, "message", _("无效的请求")), getattr(exc, "status", 400)
-    due = Payment.objects.select_related("order", "order__enterprise").filter(status=PaymentStatus.PAID_LATE)
+    from django.db.models import Q
+
+    from mobileca.orders.models import OrderStatus
+
+    due = Payment.objects.select_related("order", "order__enterprise").filter(
+        Q(status=PaymentStatus.PAID_LATE) | Q(status=PaymentStatus.PAID, order__status=OrderStatus.CANCELLED)
+    )
     done = Payment.objects.select_related("order", "order__enterprise", "refund").filter(status=PaymentStatus.REFUNDED)
     return render(
         request,
@@ -456,4 +462,30 @@ def orders(request: HttpRequest) -> HttpResponse:
             },
             "querystring": params.urlencode(),
         },
+    )
+
+
+@permission_required(SUPPORT_PERMISSION, _("仅客服人员可以访问此页面"))
+def support_requests(request: HttpRequest) -> HttpResponse:
+    """Customer-service messages: open ones first; answer one (the enterprise is notified)."""
+    from mobileca.notices.models import SupportRequest
+    from mobileca.notices.services import support_request_answer
+
+    error, status = "", 200
+    if request.method == "POST":
+        try:
+            support_request_answer(
+                request_id=int(request.POST.get("request_id", "0")),
+                operator_id=_operator(request).pk,
+                answer=request.POST.get("answer", ""),
+            )
+            return redirect("backoffice:support_requests")
+        except (ApplicationError, ValueError) as exc:
+            error, status = getattr(exc, "message", _("无效的请求")), getattr(exc, "status", 400)
+    rows = SupportRequest.objects.select_related("enterprise", "user").order_by("answered_at", "-created_at")[:100]
+    return render(
+        request,
+        "backoffice/support_requests.html",
+        {"bo_active": "support_requests", "requests": rows, "error": error},
+        status=status,
     )

@@ -4,6 +4,8 @@ from django.contrib.auth.decorators import login_required
 from django.urls import path
 from django.views.generic import TemplateView
 
+from mobileca.notices.views import contact
+
 app_name = "help"
 urlpatterns = [
     path(
@@ -11,4 +13,5 @@ urlpatterns = [
         login_required(TemplateView.as_view(template_name="core/faq.html", extra_context={"active": "faq"})),
         name="faq",
     ),
+    path("contact/", contact, name="contact"),
 ]

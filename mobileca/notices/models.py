@@ -20,3 +20,23 @@ class Notice(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class SupportRequest(models.Model):
+    """「在线留言」 to customer service: a user's question, answered by a support operator (and notified)."""
+
+    enterprise = models.ForeignKey("accounts.Enterprise", on_delete=models.PROTECT, related_name="support_requests")
+    user = models.ForeignKey("accounts.User", on_delete=models.PROTECT, related_name="+")
+    subject = models.CharField(max_length=100)
+    message = models.CharField(max_length=2000)
+    phone = models.CharField(max_length=20, blank=True)
+    created_at = models.DateTimeField()
+    answer = models.CharField(max_length=2000, blank=True)
+    answered_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.subject

@@ -16,3 +16,30 @@ def notice_list(request: HttpRequest) -> HttpResponse:
         notices_mark_read(enterprise_id=enterprise.pk)
         return redirect("notices:list")
     return render(request, "notices/list.html", {"notices": notices_for(enterprise_id=enterprise.pk)})
+
+
+@login_required
+def contact(request: HttpRequest) -> HttpResponse:
+    """「在线留言」: ask customer service; the answers appear here and in the message centre."""
+    from mobileca.core.errors import ApplicationError
+    from mobileca.notices.models import SupportRequest
+    from mobileca.notices.services import support_request_create
+
+    enterprise = access_enterprise_by_user(request.user)
+    error, status = "", 200
+    if request.method == "POST":
+        try:
+            support_request_create(
+                enterprise_id=enterprise.pk,
+                user_id=int(request.user.pk or 0),
+                subject=request.POST.get("subject", ""),
+                message=request.POST.get("message", ""),
+                phone=request.POST.get("phone", ""),
+            )
+            return redirect("help:contact")
+        except ApplicationError as exc:
+            error, status = exc.message, exc.status
+    requests = SupportRequest.objects.filter(enterprise=enterprise)[:50]
+    return render(
+        request, "notices/contact.html", {"active": "faq", "requests": requests, "error": error}, status=status
+    )

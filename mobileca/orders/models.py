@@ -58,12 +58,14 @@ class OrderStatus(models.TextChoices):
     PENDING_PAYMENT = "pending_payment", _("待支付")
     PAID = "paid", _("已支付")
     CLOSED = "closed", _("已关闭")
+    CANCELLED = "cancelled", _("已取消（退款）")
 
 
 ORDER_TRANSITIONS: dict[str, frozenset[str]] = {
     OrderStatus.PENDING_PAYMENT: frozenset({OrderStatus.PAID, OrderStatus.CLOSED}),
-    OrderStatus.PAID: frozenset(),
+    OrderStatus.PAID: frozenset({OrderStatus.CANCELLED}),  # a physical CA not yet dispatched; the money is refunded
     OrderStatus.CLOSED: frozenset(),
+    OrderStatus.CANCELLED: frozenset(),
 }
 
 

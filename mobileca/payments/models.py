@@ -18,7 +18,7 @@ class PaymentStatus(models.TextChoices):
 
 PAYMENT_TRANSITIONS: dict[str, frozenset[str]] = {
     PaymentStatus.PENDING: frozenset({PaymentStatus.PAID, PaymentStatus.CLOSED}),
-    PaymentStatus.PAID: frozenset(),
+    PaymentStatus.PAID: frozenset({PaymentStatus.REFUNDED}),  # only for a cancelled order (refunds.py)
     # Money that arrives for a closed order is real money: recorded for refund, never dropped.
     PaymentStatus.CLOSED: frozenset({PaymentStatus.PAID_LATE}),
     PaymentStatus.PAID_LATE: frozenset({PaymentStatus.REFUNDED}),

@@ -13,9 +13,16 @@ from mobileca.core.clock import now
 from mobileca.core.errors import Conflict, InvalidInput
 from mobileca.core.states import ensure_transition
 from mobileca.notices.services import notify
-from mobileca.orders.models import PaymentChannel
+from mobileca.orders.models import OrderStatus, PaymentChannel
 from mobileca.payments.locks import lock_payment_with_order
 from mobileca.payments.models import PAYMENT_TRANSITIONS, Payment, PaymentStatus, Refund
+
+
+def refundable(payment: Payment) -> bool:
+    """Late money, or the payment of an order the buyer cancelled (a physical CA not yet dispatched)."""
+    return payment.status == PaymentStatus.PAID_LATE or (
+        payment.status == PaymentStatus.PAID and payment.order.status == OrderStatus.CANCELLED
+    )
 
 
 def _request_no(payment: Payment) -> str:
@@ -28,8 +35,8 @@ def payment_refund(*, payment_id: int, operator: User, offline_note: str = "") -
     existing = Refund.objects.filter(payment=payment).first()
     if existing is not None:
         return existing  # refunded already: nothing more happens
-    if payment.status != PaymentStatus.PAID_LATE:
-        raise Conflict(_("只有关闭后到账的款项需要退款"), code="not_refundable")
+    if not refundable(payment):
+        raise Conflict(_("只有关闭后到账的款项或已取消订单的款项需要退款"), code="not_refundable")
     offline_note = offline_note.strip()
     method = "offline" if offline_note else "api"
     if method == "api" and payment.channel != PaymentChannel.ALIPAY:
@@ -48,6 +55,8 @@ def payment_refund(*, payment_id: int, operator: User, offline_note: str = "") -
         existing = Refund.objects.filter(payment=payment).first()
         if existing is not None:
             return existing
+        if not refundable(payment):
+            raise Conflict(_("只有关闭后到账的款项或已取消订单的款项需要退款"), code="not_refundable")
         ensure_transition(PAYMENT_TRANSITIONS, payment.status, PaymentStatus.REFUNDED)
         payment.status = PaymentStatus.REFUNDED
         payment.save(update_fields=["status"])
@@ -72,7 +81,7 @@ def payment_refund(*, payment_id: int, operator: User, offline_note: str = "") -
             enterprise_id=order.enterprise_id,
             kind="payment_refunded",
             title=_("款项已退回"),
-            body=_("订单 {order} 关闭后到账的 ¥{amount} 已退回（{how}）。").format(
+            body=_("订单 {order} 的 ¥{amount} 已退回（{how}）。").format(
                 order=order.order_no,
                 amount=payment.amount,
                 how=_("原路退回") if method == "api" else offline_note[:60],

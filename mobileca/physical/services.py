@@ -174,6 +174,8 @@ def shipment_dispatch(*, shipment_id: int, operator: User, courier: str, trackin
         raise NotFound(_("未找到该发货单"), code="shipment_unknown")
     if shipment.dispatched_at is not None:
         raise Conflict(_("该订单已发货"), code="already_dispatched")
+    if shipment.cancelled_at is not None:
+        raise Conflict(_("该订单已取消，不能发货"), code="shipment_cancelled")
     shipment.courier, shipment.tracking_no = courier[:50], tracking_no
     shipment.dispatched_at, shipment.dispatched_by = now(), operator
     shipment.save(update_fields=["courier", "tracking_no", "dispatched_at", "dispatched_by"])
@@ -193,4 +195,41 @@ def shipment_dispatch(*, shipment_id: int, operator: User, courier: str, trackin
         ),
         link=reverse("physical:apply"),
     )
+    return shipment
+
+
+def shipment_cancel(*, shipment_id: int, enterprise_id: int, user: User) -> Shipment:
+    """The buyer cancels a paid physical-CA order that has not been dispatched: the order is cancelled and its
+    payment waits in finance's refund list (refunded through the channel or offline)."""
+    from mobileca.orders.models import ORDER_TRANSITIONS, Order, OrderStatus
+
+    with transaction.atomic():
+        shipment = Shipment.objects.select_for_update().filter(pk=shipment_id, enterprise_id=enterprise_id).first()
+        if shipment is None:
+            raise NotFound(_("未找到该发货单"), code="shipment_unknown")
+        if shipment.dispatched_at is not None:
+            raise Conflict(_("已发货的订单不能取消"), code="already_dispatched")
+        if shipment.cancelled_at is not None:
+            return shipment
+        order = Order.objects.select_for_update().get(order_no=shipment.order_no)
+        ensure_transition(ORDER_TRANSITIONS, order.status, OrderStatus.CANCELLED)
+        order.status, order.closed_at = OrderStatus.CANCELLED, now()
+        order.save(update_fields=["status", "closed_at"])
+        shipment.cancelled_at = now()
+        shipment.save(update_fields=["cancelled_at"])
+        audit_record(
+            action="order.cancelled",
+            subject=f"order:{order.order_no}",
+            actor=Actor("user", str(user.pk)),
+            enterprise_id=enterprise_id,
+            data={"refund_due": str(order.amount)},
+        )
+        notify(
+            enterprise_id=enterprise_id,
+            kind="order_cancelled",
+            title=_("订单已取消"),
+            body=_("实体 CA 订单 {order} 已取消，¥{amount} 将退回原付款账户。").format(
+                order=order.order_no, amount=order.amount
+            ),
+        )
     return shipment

@@ -62,6 +62,18 @@ def apply(request: HttpRequest) -> HttpResponse:
     )
 
 
+@login_required
+def cancel(request: HttpRequest, shipment_id: int) -> HttpResponse:
+    """「取消订单」 for a physical CA not yet dispatched; the money is refunded by finance."""
+    enterprise = access_enterprise_by_user(request.user)
+    if request.method == "POST":
+        try:
+            services.shipment_cancel(shipment_id=shipment_id, enterprise_id=enterprise.pk, user=_operator(request))
+        except ApplicationError as exc:
+            return render(request, "physical/review_error.html", {"error": exc.message}, status=exc.status)
+    return redirect("physical:apply")
+
+
 def _initial(request: HttpRequest, application: Application | None, enterprise: Any) -> dict[str, object]:
     if application is not None:
         return {
@@ -99,7 +111,11 @@ def review_list(request: HttpRequest) -> HttpResponse:
     rows = Application.objects.select_related("enterprise").order_by("submitted_at")
     if wanted in ApplicationStatus.values:
         rows = rows.filter(status=wanted)
-    pending = Shipment.objects.select_related("enterprise").filter(dispatched_at__isnull=True).order_by("created_at")
+    pending = (
+        Shipment.objects.select_related("enterprise")
+        .filter(dispatched_at__isnull=True, cancelled_at__isnull=True)
+        .order_by("created_at")
+    )
     return render(
         request,
         "physical/review_list.html",
