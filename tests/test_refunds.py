@@ -88,3 +88,46 @@ def test_an_offline_refund_is_recorded_and_a_wrong_payment_refused(
 def test_refunds_are_finance_only(paid_late: Payment, bidder_client: Client) -> None:
     assert bidder_client.post("/backoffice/refunds/", {"payment_id": paid_late.pk}).status_code in (302, 403)
     assert not Refund.objects.exists()
+
+
+def test_a_late_wechat_payment_is_refunded_through_the_sandbox_once(
+    bidder: User,
+    finance_client: Client,
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Callable,
+) -> None:
+    # WeChat Pay APIv3 refund: the sandbox verifies our signature, refunds, and sends a signed REFUND.SUCCESS
+    # callback; delivered twice, it changes nothing
+    from mobileca.payments.gateways.wechatpay import WeChatPayClient
+    from mobileca.sandboxes.wechatpay.models import Callback
+    from mobileca.sandboxes.wechatpay.models import Refund as SandboxRefund
+    from mobileca.sandboxes.wechatpay.tasks import deliver
+    from tests.test_wechatpay import cashier_pay, place_wechat_order
+    from tests.test_wechatpay import expire as expire_wechat
+
+    def refuse_close(self: WeChatPayClient, *, out_trade_no: str) -> None:
+        raise FinalGatewayError(f"close of {out_trade_no} refused")
+
+    monkeypatch.setattr(WeChatPayClient, "close", refuse_close)
+    order, payment = place_wechat_order(bidder)
+    expire_wechat(order)
+    payments_close_expired(actor=AUTO_CLOSE)
+    cashier_pay(payment, django_capture_on_commit_callbacks)
+    payment.refresh_from_db()
+    assert payment.status == "paid_late"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert finance_client.post("/backoffice/refunds/", {"payment_id": payment.pk}).status_code == 302
+    sandbox_refund = SandboxRefund.objects.get()
+    assert (sandbox_refund.amount, sandbox_refund.out_refund_no) == (30000, f"RF{payment.out_trade_no}")
+    refund_callback = Callback.objects.filter(body__contains="REFUND.SUCCESS").get()
+    assert refund_callback.delivered_at is not None  # acknowledged by our notify endpoint
+    payment.refresh_from_db()
+    assert payment.status == "refunded" and Refund.objects.get().method == "api"
+    events_before = list(PaymentEvent.objects.values_list("event_key", "outcome"))
+    Callback.objects.filter(pk=refund_callback.pk).update(delivered_at=None)
+    assert deliver(refund_callback.pk)  # the same callback again
+    finance_client.post("/backoffice/refunds/", {"payment_id": payment.pk})
+    assert SandboxRefund.objects.count() == 1 and Refund.objects.count() == 1
+    assert list(PaymentEvent.objects.values_list("event_key", "outcome")) == events_before
+    assert Order.objects.get().status == "closed"

@@ -1,6 +1,7 @@
-"""Refunds of late money (issue 9): a payment that arrived after its order closed (``paid_late``) is refunded once —
-through Alipay's refund API (the request number makes a retry the same refund at the gateway), or marked refunded
-offline (a bank transfer back, WeChat Pay until its refund API is wired) — and the buyer is told."""
+"""Refunds (issue 9): a payment that arrived after its order closed (``paid_late``), or the payment of an order the
+buyer cancelled, is refunded once — through the channel's refund API (Alipay ``alipay.trade.refund``, WeChat Pay
+``/v3/refund/domestic/refunds``; the request number derived from the trade makes a retry the same refund at the
+gateway), or marked refunded offline (remittances: a bank transfer back) — and the buyer is told."""
 
 from __future__ import annotations
 
@@ -39,17 +40,25 @@ def payment_refund(*, payment_id: int, operator: User, offline_note: str = "") -
         raise Conflict(_("只有关闭后到账的款项或已取消订单的款项需要退款"), code="not_refundable")
     offline_note = offline_note.strip()
     method = "offline" if offline_note else "api"
-    if method == "api" and payment.channel != PaymentChannel.ALIPAY:
+    if method == "api" and payment.channel not in (PaymentChannel.ALIPAY, PaymentChannel.WECHAT):
         raise InvalidInput(_("该支付渠道请线下退款后登记退款说明"), code="refund_offline_only")
     fee = ""
     if method == "api":
-        from mobileca.payments.online import alipay_client
-
         # before any lock; a retry with the same request number is the same refund at the gateway
-        answer = alipay_client().refund(
-            out_trade_no=payment.out_trade_no, amount=payment.amount, out_request_no=_request_no(payment)
-        )
-        fee = str(answer.get("refund_fee", ""))
+        from mobileca.core.money import to_fen
+        from mobileca.payments.online import alipay_client, wechatpay_client
+
+        if payment.channel == PaymentChannel.ALIPAY:
+            answer = alipay_client().refund(
+                out_trade_no=payment.out_trade_no, amount=payment.amount, out_request_no=_request_no(payment)
+            )
+            fee = str(answer.get("refund_fee", ""))
+        else:
+            fen = to_fen(payment.amount)
+            answer = wechatpay_client().refund(
+                out_trade_no=payment.out_trade_no, out_refund_no=_request_no(payment), refund_fen=fen, total_fen=fen
+            )
+            fee = f"{int(answer['amount']['refund']) / 100:.2f}"
     with transaction.atomic(durable=True):
         order, payment = lock_payment_with_order(payment.pk)
         existing = Refund.objects.filter(payment=payment).first()

@@ -161,6 +161,22 @@ class WeChatPayClient:
     def close(self, *, out_trade_no: str) -> None:
         self._call("POST", f"/v3/pay/transactions/out-trade-no/{out_trade_no}/close", {"mchid": self.config.mchid})
 
+    def refund(self, *, out_trade_no: str, out_refund_no: str, refund_fen: int, total_fen: int) -> dict[str, Any]:
+        """``POST /v3/refund/domestic/refunds``: the same ``out_refund_no`` is the same refund at WeChat Pay."""
+        _, data = self._call(
+            "POST",
+            "/v3/refund/domestic/refunds",
+            {
+                "out_trade_no": out_trade_no,
+                "out_refund_no": out_refund_no,
+                "notify_url": self.config.notify_url,
+                "amount": {"refund": refund_fen, "total": total_fen, "currency": "CNY"},
+            },
+        )
+        if data.get("out_refund_no") != out_refund_no or data.get("status") not in ("SUCCESS", "PROCESSING"):
+            raise FinalGatewayError(f"wechatpay refund: unexpected answer {data.get('status')!r}")
+        return data
+
     def verify_callback(self, headers: Mapping[str, str], body: bytes) -> tuple[dict[str, Any], WeChatTrade]:
         """Verify and decrypt a payment callback: the envelope (``id``, ``event_type``…) and the transaction."""
         self.verify_signed(headers, body)

@@ -41,3 +41,16 @@ class Callback(models.Model):
 
     def __str__(self) -> str:
         return self.event_id
+
+
+class Refund(models.Model):
+    """``POST /v3/refund/domestic/refunds``: one refund of a paid trade, known by the merchant's out_refund_no."""
+
+    trade = models.ForeignKey(Trade, on_delete=models.CASCADE, related_name="refunds")
+    out_refund_no = models.CharField(max_length=64, unique=True)
+    refund_id = models.CharField(max_length=32, unique=True)
+    amount = models.PositiveIntegerField()  # fen
+    created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.out_refund_no

@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from mobileca.sandboxes.wechatpay.models import Callback, Trade, TradeState
+from mobileca.sandboxes.wechatpay.models import Callback, Refund, Trade, TradeState
 from mobileca.sandboxes.wechatpay.signing import check_authorization, config, encrypt_resource, signed_headers
 from mobileca.sandboxes.wechatpay.tasks import deliver_with_retries
 
@@ -155,6 +155,89 @@ def close(request: HttpRequest, out_trade_no: str) -> HttpResponse:
         trade.state = TradeState.CLOSED
         trade.save(update_fields=["state"])
     return _signed(204)
+
+
+def _refund_json(refund: Refund) -> dict[str, Any]:
+    trade = refund.trade
+    return {
+        "refund_id": refund.refund_id,
+        "out_refund_no": refund.out_refund_no,
+        "transaction_id": trade.transaction_id,
+        "out_trade_no": trade.out_trade_no,
+        "channel": "ORIGINAL",
+        "status": "SUCCESS",
+        "success_time": refund.created_at.astimezone(BEIJING).isoformat(timespec="seconds"),
+        "create_time": refund.created_at.astimezone(BEIJING).isoformat(timespec="seconds"),
+        "amount": {
+            "refund": refund.amount,
+            "total": trade.amount_total,
+            "currency": "CNY",
+            "payer_refund": refund.amount,
+        },
+    }
+
+
+@csrf_exempt
+def refunds(request: HttpRequest) -> HttpResponse:
+    """``POST /v3/refund/domestic/refunds``: refund a paid trade (in full or in part); the same out_refund_no is the
+    same refund. A signed ``REFUND.SUCCESS`` callback follows (its resource carries no appid)."""
+    if request.method != "POST":
+        return _error(405, "METHOD_NOT_ALLOWED", "请求方法错误")
+    refused = _authorised(request)
+    if refused:
+        return refused
+    try:
+        data: dict[str, Any] = json.loads(request.body)
+        out_trade_no, out_refund_no = str(data["out_trade_no"]), str(data["out_refund_no"])
+        amount = int(data["amount"]["refund"])
+        total = int(data["amount"]["total"])
+    except (KeyError, TypeError, ValueError):
+        return _error(400, "PARAM_ERROR", "参数错误")
+    with transaction.atomic():
+        existing = Refund.objects.select_related("trade").filter(out_refund_no=out_refund_no).first()
+        if existing is not None:
+            return _signed(200, _refund_json(existing))
+        trade = Trade.objects.select_for_update().filter(mchid=config()["mchid"], out_trade_no=out_trade_no).first()
+        if trade is None or trade.state != TradeState.SUCCESS:
+            return _error(404, "RESOURCE_NOT_EXISTS", "订单不存在或未支付")
+        refunded = sum(trade.refunds.values_list("amount", flat=True))
+        if total != trade.amount_total or not 0 < amount <= trade.amount_total - refunded:
+            return _error(400, "INVALID_REQUEST", "退款金额超限")
+        refund = Refund.objects.create(
+            trade=trade,
+            out_refund_no=out_refund_no,
+            refund_id="50" + secrets.token_hex(14)[:26],
+            amount=amount,
+            created_at=timezone.now(),
+        )
+        resource = {
+            "mchid": trade.mchid,
+            "out_trade_no": trade.out_trade_no,
+            "transaction_id": trade.transaction_id,
+            "out_refund_no": out_refund_no,
+            "refund_id": refund.refund_id,
+            "refund_status": "SUCCESS",
+            "success_time": refund.created_at.astimezone(BEIJING).isoformat(timespec="seconds"),
+            "amount": {"total": trade.amount_total, "refund": amount, "payer_total": trade.amount_total,
+                       "payer_refund": amount},
+        }  # fmt: skip
+        _send(trade, "REFUND.SUCCESS", "退款成功", resource)
+    return _signed(200, _refund_json(refund))
+
+
+def _send(trade: Trade, event_type: str, summary: str, resource: dict[str, Any]) -> Callback:
+    event_id = secrets.token_hex(18)
+    body = {
+        "id": event_id,
+        "create_time": timezone.now().astimezone(BEIJING).isoformat(timespec="seconds"),
+        "resource_type": "encrypt-resource",
+        "event_type": event_type,
+        "summary": summary,
+        "resource": encrypt_resource(json.dumps(resource, ensure_ascii=False).encode()),
+    }
+    callback = Callback.objects.create(trade=trade, event_id=event_id, body=json.dumps(body, ensure_ascii=False))
+    transaction.on_commit(lambda: deliver_with_retries(callback.pk))
+    return callback
 
 
 def _callback(trade: Trade) -> Callback:
