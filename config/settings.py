@@ -300,7 +300,7 @@ MOBILECA_CLAIM_QR_MINUTES = env.integer("MOBILECA_CLAIM_QR_MINUTES", default=10)
 # §7 phone OTP: 6 digits, valid 5 minutes, at most 5 tries, at most 1 send a minute and 10 a day per phone
 MOBILECA_OTP = {"valid_minutes": 5, "max_tries": 5, "per_minute": 1, "per_day": 10, "max_failures_per_claim": 15}
 # §7 forward transfer: a random ¥0.01–0.99, to be entered within 7 days; more than 3 wrong entries fail it
-MOBILECA_FORWARD_TRANSFER = {"valid_days": 7, "max_wrong": 3}
+MOBILECA_FORWARD_TRANSFER = {"valid_days": 7, "max_wrong": 3, "max_per_claim": 3}
 # §7 reverse transfer: ¥0.01 from the corporate account to a per-application account with a memo, within 7 days
 MOBILECA_REVERSE_TRANSFER = {"amount": "0.01", "valid_days": "7"}
 

@@ -492,3 +492,44 @@ def test_a_card_whose_certificates_fail_the_channel_check_cannot_bid(
     facade.credential_revoke(owner_id=f"credential:{card.service_no}", reason=ReasonFlags.affiliation_changed)
     refused = _upload(bidder_client, tender, card, b"bid")
     assert refused.status_code == 403 and not Bid.objects.exists()
+
+
+def test_a_second_poll_while_the_first_holds_the_authorisation_does_not_refuse_the_bid(
+    operator: Client, bidder_client: Client, claimant: tuple[Client, Card]
+) -> None:
+    # two tabs (or the page's next refresh): the one that did not get the SAD leaves the bid to the other
+    from mobileca.shield import facade as shield
+
+    phone, card = claimant
+    _upload(bidder_client, _tender(operator), card, b"bid")
+    bid = Bid.objects.get()
+    _approve(phone, bid.authorization_url)
+    assert shield.authorization_sad(handle=bid.authorization_handle)  # the "other tab" takes it
+    bidder_client.get(f"/bidding/bids/{bid.pk}/")
+    bid.refresh_from_db()
+    assert bid.status == "signing" and not bid.failure_code
+
+
+def test_a_malformed_tool_signature_is_refused_not_a_500(operator: Client, claimant: tuple[Client, Card]) -> None:
+    import base64
+
+    from mobileca.ca import facade
+    from tests.test_keyuse import _device_login
+
+    phone, _ = claimant
+    tender = _tender(operator)
+    token = _device_login(phone)
+    credential = Credential.objects.get()
+    recipient = x509.load_pem_x509_certificate(facade.certificate_pem(serial_hex=credential.encrypt_serial).encode())
+    sealed = enveloped.seal(io.BytesIO(b"bid"), io.BytesIO(), recipient)
+    for signature in (b"garbage", b"\x30\x03\x06\x01\x00"):
+        response = Client().post(
+            f"/bidding/api/tenders/{tender.project_no}/bids",
+            json.dumps({"credentialID": credential.service_no, "fileName": "bid.pdf", "size": 3,
+                        "header": base64.b64encode(sealed.header).decode(),
+                        "signature": base64.b64encode(signature).decode()}),
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {token}",
+        )  # fmt: skip
+        assert response.status_code == 400 and response.json()["error"] == "bad_bid_file"
+    assert not Bid.objects.exists()

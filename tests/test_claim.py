@@ -822,3 +822,22 @@ def test_the_service_number_carries_the_beijing_date(bidder_client: Client, regi
     with clock.frozen(datetime(2026, 11, 29, 0, 30, tzinfo=BEIJING)):
         _activated(bidder_client, registered)
     assert Credential.objects.get().service_no.startswith("ESD20261129")
+
+
+def test_forward_transfers_per_claim_are_capped_and_odd_amounts_refused_quickly(
+    bidder_client: Client, registered: Card, corporate_account: str, ca_ready: None
+) -> None:
+    # restarting without end would turn 3 wrong entries of 99 amounts into a guessing game; an exponent is no amount
+    from mobileca.shield.models import ForwardTransfer
+
+    phone, ticket = _to_enterprise_verification(bidder_client, registered, user_id="2088102000000003")
+    form = {"bank_name": "工行", "account_name": registered.enterprise.name, "account_no": corporate_account}
+    odd = phone.post(f"/h5/claim/{ticket}/transfer/start/", form)
+    assert odd.status_code == 302
+    refused = phone.post(f"/h5/claim/{ticket}/transfer/confirm/", {"amount": "1E+999999999"})
+    assert refused.status_code == 400 and ForwardTransfer.objects.get().wrong_entries == 1
+    for _ in range(2):
+        phone.post(f"/h5/claim/{ticket}/transfer/start/", form)
+    capped = phone.post(f"/h5/claim/{ticket}/transfer/start/", form)
+    assert capped.status_code == 409 and "次数已达上限" in capped.content.decode()
+    assert ForwardTransfer.objects.count() == 3

@@ -527,3 +527,13 @@ def test_platform_credentials_are_created_by_a_command_and_shown_once(db: None) 
     key = re.search(r"key:\s+(mcp_\S+)", out.getvalue()).group(1)  # type: ignore[union-attr]
     assert key not in str(list(ApiClient.objects.values_list()))
     assert Api(key).post("credentials/list", {})[1] == {"credentialIDs": []}
+
+
+def test_an_allowed_device_login_expires_with_its_code(claimant: tuple[Client, Api, Credential]) -> None:
+    phone, _, _ = claimant
+    api = Api()
+    _, start = api.post("oauth2/device", {})
+    phone.post("/h5/device/", {"user_code": start["user_code"], "decision": "allow"})
+    clock.set(now() + timedelta(minutes=11))
+    grant = {"grant_type": "urn:ietf:params:oauth:grant-type:device_code", "device_code": start["device_code"]}
+    assert api.post("oauth2/token", grant)[1]["error"] == "expired_token"

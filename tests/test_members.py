@@ -370,3 +370,27 @@ def test_an_approval_moves_every_waiting_claim_of_that_person(
     admin = _members_login(ADMIN)
     admin.post(f"/h5/members/{Membership.objects.get(status='requested').pk}/approve/")
     assert {ClaimSession.objects.get(ticket=t).step for t in (ticket, other_ticket)} == {"pin"}
+
+
+def test_a_removed_member_cannot_renew_their_certificate(
+    bidder_client: Client, second_card: Card, bidder: User, finance: User
+) -> None:
+    from tests.test_renewal import _pay, _renew, _renewal_ticket
+
+    phone, ticket = _after_face(bidder_client, second_card, EMPLOYEE)
+    phone.post(f"/h5/claim/{ticket}/approval/")
+    admin = _members_login(ADMIN)
+    membership = Membership.objects.get(status="requested")
+    admin.post(f"/h5/members/{membership.pk}/approve/")
+    phone.post(f"/h5/claim/{ticket}/pin/", PIN)
+    bidder_client.get(f"/ca/cards/{second_card.cert_id}/claim/status/")
+    second_card.refresh_from_db()
+    admin.post(f"/h5/members/{membership.pk}/remove/")
+    _pay(_renew(bidder_client, second_card), finance)
+    renewal_ticket = _renewal_ticket(bidder_client, second_card)
+    renewing = Client()
+    _scan_and_login(renewing, renewal_ticket, EMPLOYEE)
+    credential = Credential.objects.get(account=EMPLOYEE)
+    refused = renewing.post(f"/h5/claim/{renewal_ticket}/renewal/", {"pin": "135790"})
+    assert refused.status_code == 403 and "不是该企业的成员" in refused.content.decode()
+    assert Credential.objects.get(pk=credential.pk).sign_serial == credential.sign_serial

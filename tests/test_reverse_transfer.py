@@ -213,3 +213,18 @@ def test_the_job_waits_for_a_bank_that_cannot_be_reached(db: None, monkeypatch, 
     assert reconcile_reverse_transfers.call_local() == {}
     assert "bank statement not read" in caplog.text
     assert not StatementCursor.objects.exclude(last_id=0).exists()
+
+
+def test_a_credit_from_a_personal_account_typed_as_the_corporate_one_verifies_nothing(
+    at_verification: tuple[Client, str], registered: Card
+) -> None:
+    # the claimant types the enterprise's name beside their own account number: the bank's holder name gives it away
+    from mobileca.sandboxes.bank.models import Account
+
+    Account.objects.create(number="6222888800001111", bank_name="中国银行", holder_name="张小工")
+    phone, ticket = at_verification
+    transfer = _start(phone, ticket, registered.enterprise.name, "6222888800001111")
+    _voucher(phone, ticket)
+    _pay("6222888800001111", transfer)
+    assert reverse_transfers_reconcile()["wrong_payer"] == 1
+    assert ReverseTransfer.objects.get().status == "pending" and ShieldEnterprise.objects.get().verified_at is None

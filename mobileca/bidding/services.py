@@ -199,6 +199,8 @@ def bid_follow_signature(bid: Bid, *, address: str | None = None) -> Bid:
     try:
         sad = shield.authorization_sad(handle=bid.authorization_handle)
     except ApplicationError as exc:
+        if exc.code == "sad_delivered":
+            return bid  # another request (a second tab, the page's next poll) took it and is signing
         return _refuse(bid, exc.code, exc.message)
     if not sad:
         return bid
@@ -358,6 +360,8 @@ def bid_follow_opening(bid: Bid, *, address: str | None = None) -> Bid:
             return bid
         key = shield.content_key(service_no=bid.service_no, sad=sad, envelope=bytes(bid.header), address=address)
     except ApplicationError as exc:
+        if exc.code == "sad_delivered":
+            return bid  # another request took the authorisation and is opening the bid
         if exc.code == "not_a_recipient":
             return _failed(bid, exc.code, _("无法解密：该文件是用续费前的旧证书加密的，当前证书的密钥已更换"))
         return _failed(bid, exc.code, exc.message)
@@ -381,6 +385,9 @@ def bid_follow_opening(bid: Bid, *, address: str | None = None) -> Bid:
         valid, message = False, _("签名无效：{reason}").format(reason=exc)
     with transaction.atomic():
         bid = Bid.objects.select_for_update().get(pk=bid.pk)
+        if bid.status != BidStatus.OPENING:
+            target.unlink(missing_ok=True)  # decided meanwhile: keep no plaintext nothing points to
+            return bid
         _move(bid, BidStatus.OPENED)
         bid.opened_at, bid.signature_valid, bid.signer_subject = now(), valid, subject[:400]
         bid.failure_message, bid.plaintext_name = message[:300], str(target.relative_to(_root()))

@@ -87,7 +87,10 @@ def bid_upload(request: HttpRequest, project_no: str) -> HttpResponse:
     name = services.new_ciphertext_name(tender)
     target = services.ciphertext_path_for(name)
     request.upload_handlers = [SealingUploadHandler(recipient=recipient, target=target, request=request)]
-    return _sealed(request, enterprise=enterprise, tender=tender, card=card, ciphertext_name=name)
+    response = _sealed(request, enterprise=enterprise, tender=tender, card=card, ciphertext_name=name)
+    if response.status_code == 403:  # the CSRF check refused it after the body was read: keep nothing
+        target.unlink(missing_ok=True)
+    return response
 
 
 @csrf_protect
@@ -225,7 +228,11 @@ def api_bid_ciphertext(request: HttpRequest, bid_id: int) -> JsonResponse:
     path.parent.mkdir(parents=True, exist_ok=True)
     received = 0
     try:
-        with path.open("xb") as sink:
+        sink_file = path.open("xb")
+    except FileExistsError:  # another upload of this bid is under way: leave its file alone
+        return JsonResponse({"error": "upload_in_progress", "error_description": "already uploading"}, status=409)
+    try:
+        with sink_file as sink:
             while chunk := request.read(CHUNK):
                 received += len(chunk)
                 if received > bid.size:

@@ -131,7 +131,9 @@ def verify_detached(signature_der: bytes, content_digest: bytes) -> bytes:
         if certificate is None:
             raise SignatureInvalid("the signer's certificate is not in the signature")
         attributes = signer["signed_attrs"]
-        values = {attribute["type"].native: attribute["values"][0].native for attribute in attributes}
+        values = {
+            attribute["type"].native: attribute["values"][0].native for attribute in attributes if attribute["values"]
+        }
         if values.get("content_type") != "data":
             raise SignatureInvalid("the signed content type is not data")
         if values.get("message_digest") != content_digest:
@@ -141,7 +143,7 @@ def verify_detached(signature_der: bytes, content_digest: bytes) -> bytes:
         to_verify = b"\x31" + attributes.dump()[1:]  # the SET OF, as signed (RFC 5652 §5.4)
         signature = signer["signature"].native
         der = certificate.dump()
-    except (ValueError, TypeError, KeyError) as exc:
+    except (ValueError, TypeError, KeyError, IndexError) as exc:
         raise SignatureInvalid(f"malformed signature: {exc}") from exc
     public_key = x509.load_der_x509_certificate(der).public_key()
     try:
@@ -158,8 +160,14 @@ def verify_detached(signature_der: bytes, content_digest: bytes) -> bytes:
 
 def signed_digest(signature_der: bytes) -> bytes:
     """The message digest a detached signature claims for its content (to compare before opening)."""
-    signer = next(iter(cms.ContentInfo.load(signature_der)["content"]["signer_infos"]))
-    for attribute in signer["signed_attrs"]:
-        if attribute["type"].native == "message_digest":
-            return bytes(attribute["values"][0].native)
+    try:
+        info = cms.ContentInfo.load(signature_der, strict=True)
+        if info["content_type"].native != "signed_data":
+            raise SignatureInvalid("not a SignedData")
+        signer = next(iter(info["content"]["signer_infos"]))
+        for attribute in signer["signed_attrs"]:
+            if attribute["type"].native == "message_digest":
+                return bytes(attribute["values"][0].native)
+    except (ValueError, TypeError, KeyError, IndexError, StopIteration) as exc:
+        raise SignatureInvalid(f"malformed signature: {exc}") from exc
     raise SignatureInvalid("no message digest in the signature")

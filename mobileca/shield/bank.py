@@ -67,6 +67,7 @@ class Credit:
     sequence: int
     to_number: str
     from_number: str
+    from_name: str  # the payer account's holder, as the bank knows it
     amount: Decimal
     memo: str
     booked_at: datetime
@@ -85,6 +86,7 @@ def credits_after(*, sequence: int, limit: int = 200) -> list[Credit]:
                 sequence=int(row["id"]),
                 to_number=str(row["to_number"]),
                 from_number=str(row["from_number"]),
+                from_name=str(row.get("from_name", "")),
                 amount=Decimal(str(row["amount"])),
                 memo=str(row.get("memo", "")),
                 booked_at=datetime.fromisoformat(str(row["booked_at"])),

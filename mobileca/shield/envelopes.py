@@ -79,14 +79,21 @@ def content_key(envelope: bytes, *, private_key: PrivateKeyTypes, certificate_pe
         raise _refused(_("数字信封格式无效"), "bad_envelope") from exc
     certificate = asn1_x509.Certificate.load(_pem_to_der(certificate_pem))
     issuer, serial = certificate.issuer, certificate.serial_number
-    for recipient in recipients:
-        choice, value = recipient.name, recipient.chosen
-        if choice == "kari" and isinstance(private_key, ec.EllipticCurvePrivateKey):
-            for encrypted in value["recipient_encrypted_keys"]:
-                if _addressed(encrypted["rid"], issuer, serial):
-                    return ContentKey(_ecdh_unwrap(value, encrypted, private_key), algorithm)
-        if choice == "ktri" and isinstance(private_key, rsa.RSAPrivateKey) and _addressed(value["rid"], issuer, serial):
-            return ContentKey(_oaep_unwrap(value, private_key), algorithm)
+    try:
+        for recipient in recipients:
+            choice, value = recipient.name, recipient.chosen
+            if choice == "kari" and isinstance(private_key, ec.EllipticCurvePrivateKey):
+                for encrypted in value["recipient_encrypted_keys"]:
+                    if _addressed(encrypted["rid"], issuer, serial):
+                        return ContentKey(_ecdh_unwrap(value, encrypted, private_key), algorithm)
+            if (
+                choice == "ktri"
+                and isinstance(private_key, rsa.RSAPrivateKey)
+                and _addressed(value["rid"], issuer, serial)
+            ):
+                return ContentKey(_oaep_unwrap(value, private_key), algorithm)
+    except (ValueError, TypeError, KeyError, IndexError) as exc:  # nested parts are parsed lazily
+        raise _refused(_("数字信封格式无效"), "bad_envelope") from exc
     raise _refused(_("该数字信封不是加密给此证书的（例如续费更换密钥之前加密的文件）"), "not_a_recipient")
 
 

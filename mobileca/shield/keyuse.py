@@ -375,7 +375,7 @@ def authorize_check(*, caller: Caller, handle: str) -> CheckResult:
         raise PermissionDenied(_("申领人已拒绝此次授权"), code="authorization_refused")
     if status == KeyUseStatus.EXPIRED:
         raise Conflict(_("授权请求已过期，请重新发起"), code="authorization_expired")
-    raise Conflict(_("授权已领取"), code="invalid_request")
+    raise Conflict(_("授权已领取"), code="sad_delivered")
 
 
 def _expire(authorization: KeyUseAuthorization) -> None:

@@ -26,7 +26,7 @@ from mobileca.ca.profiles import Subject
 from mobileca.core.clock import now
 from mobileca.core.errors import ApplicationError, Conflict, InvalidInput, NotFound, PermissionDenied
 from mobileca.core.states import ensure_transition
-from mobileca.shield import keyuse, sms
+from mobileca.shield import keyuse, members, sms
 from mobileca.shield.models import (
     CLAIM_TRANSITIONS,
     ClaimSession,
@@ -98,6 +98,12 @@ def renewal_complete(
         if renewal.step != ClaimStep.RENEWAL:
             raise Conflict(_("申领步骤已变化，请刷新页面"), code="wrong_step")
         credential = Credential.objects.select_for_update().get(pk=credential.pk)
+        enterprise = ShieldEnterprise.objects.select_for_update().get(uscc=credential.enterprise_uscc)
+        if not members.is_member(enterprise, account):
+            raise PermissionDenied(_("您已不是该企业的成员，不能续费该证书"), code="not_member")
+        for serial in (credential.sign_serial, credential.encrypt_serial):
+            if ca_facade.certificate_info(serial_hex=serial).status != "good":
+                raise PermissionDenied(_("该证书已吊销，不能续费；如需使用请重新购买"), code="credential_revoked")
         refusal = _pin_refusal(credential, pin)
         if refusal is None:
             _rekey(renewal, credential, sign_key, encrypt_key, bids=bids, address=address)

@@ -102,7 +102,7 @@ def device_token(*, device_code: str) -> tuple[str, int]:
         if grant is None:
             raise DeviceFlowError(_("登录码无效"), code="invalid_grant")
         moment = now()
-        if grant.status == "pending" and moment >= grant.expires_at:
+        if grant.status in ("pending", "allowed") and moment >= grant.expires_at:
             raise DeviceFlowError(_("登录码已过期"), code="expired_token")
         if grant.status == "denied":
             raise DeviceFlowError(_("申领人拒绝了登录"), code="access_denied")

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from datetime import timedelta
 from decimal import Decimal
@@ -77,6 +78,9 @@ def forward_transfer_start(
     amount into it and waits for the claimant to enter what arrived."""
     claim, enterprise = _refuse_unless_at_verification(ticket, account)
     account_no = _corporate_account(enterprise, bank_name, account_name, account_no)
+    if ForwardTransfer.objects.filter(claim=claim).count() >= settings.MOBILECA_FORWARD_TRANSFER["max_per_claim"]:
+        # each transfer allows a few guesses of 99 amounts: restarting without end would make guessing pay
+        raise Conflict(_("正向打款次数已达上限，请改用反向打款或法定代表人认证"), code="transfer_limit")
     amount = Decimal(secrets.randbelow(99) + 1) / 100  # ¥0.01–0.99
     bank.pay(to_number=account_no, to_name=enterprise.name, amount=amount, memo="e签盾企业认证")  # before any lock
     moment = now()
@@ -106,10 +110,9 @@ def forward_transfer_start(
 def forward_transfer_confirm(*, ticket: str, account: str, amount: str) -> ClaimSession:
     """The amount received: right → the enterprise is verified (the claimant becomes its admin if it is the first);
     more than 3 wrong entries, or 7 days, fail this verification."""
-    try:
-        entered = Decimal(amount.strip().removeprefix("¥"))
-    except ArithmeticError:
-        entered = Decimal(-1)
+    text = amount.strip().removeprefix("¥").strip()
+    # at most ¥0.99 and two decimals: nothing else is parsed (an exponent would make formatting it costly)
+    entered = Decimal(text) if re.fullmatch(r"\d{1,2}(\.\d{1,2})?", text) else Decimal(-1)
     refusal: ApplicationError | None = None
     with transaction.atomic(durable=True):
         claim = claim_of_claimant_locked(ticket, account)
@@ -257,7 +260,9 @@ def _judge(credit: bank.Credit) -> str:
         outcome = "unknown"
     elif transfer.status != TransferStatus.PENDING or credit.booked_at >= transfer.expires_at:
         outcome = "closed"
-    elif not digest_matches(transfer.payer_account_digest, credit.from_number):
+    elif not digest_matches(transfer.payer_account_digest, credit.from_number) or (
+        credit.from_name != transfer.payer_account_name  # the bank's holder name: the enterprise's own account
+    ):
         outcome = "wrong_payer"
     elif credit.memo.strip().upper() != transfer.memo:
         outcome = "wrong_memo"
