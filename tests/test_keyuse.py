@@ -374,10 +374,9 @@ def test_decrypt_unwraps_the_content_key_of_an_envelope_made_by_openssl(
         {"credentialID": credential.service_no, "SAD": authorized["SAD"], "envelope": _b64(envelope)},
     )
     assert status == 200 and opened["contentEncryptionAlgorithmOID"] == "2.16.840.1.101.3.4.1.46"
-    from asn1crypto import cms, core
+    from asn1crypto import cms
 
-    class GcmParameters(core.Sequence):
-        _fields = [("nonce", core.OctetString), ("icv_len", core.Integer, {"default": 12})]
+    from mobileca.cmslib.enveloped import GcmParameters
 
     content = cms.ContentInfo.load(envelope)["content"]
     encrypted = content["auth_encrypted_content_info"]

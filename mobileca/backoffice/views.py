@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from datetime import datetime
-from functools import wraps
 from typing import Any
 
 from django.contrib import messages
@@ -14,9 +12,11 @@ from django.http import FileResponse, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from mobileca.accounts.models import User
+from mobileca.accounts.permissions import operator_required
 from mobileca.core.actors import actor_for
 from mobileca.core.errors import ApplicationError, InvalidInput, NotFound, PermissionDenied
 from mobileca.orders.models import PaymentChannel
@@ -38,18 +38,8 @@ from mobileca.payments.services import (
 )
 
 FINANCE_PERMISSION = "payments.manage_remittance"
+finance_required = operator_required(FINANCE_PERMISSION, message=gettext_lazy("仅财务人员可以访问此页面"))
 MAX_STATEMENT_BYTES = 5 * 1024 * 1024
-
-
-def finance_required(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
-    @login_required
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        if not (request.user.is_staff and request.user.has_perm(FINANCE_PERMISSION)):
-            raise PermissionDenied(_("仅财务人员可以访问此页面"))
-        return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 def _operator(request: HttpRequest) -> User:
@@ -193,17 +183,7 @@ def line_return_view(request: HttpRequest, line_id: int) -> HttpResponse:
 # --- tenders (bid files, R5) ---------------------------------------------------------------------------------
 
 TENDER_PERMISSION = "bidding.add_tender"
-
-
-def tender_operator_required(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
-    @login_required
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        if not (request.user.is_staff and request.user.has_perm(TENDER_PERMISSION)):
-            raise PermissionDenied(_("仅招标代理人员可以访问此页面"))
-        return view(request, *args, **kwargs)
-
-    return wrapper
+tender_operator_required = operator_required(TENDER_PERMISSION, message=gettext_lazy("仅招标代理人员可以访问此页面"))
 
 
 def _local_datetime(value: str) -> datetime | None:
@@ -259,26 +239,12 @@ def tender_bids(request: HttpRequest, project_no: str) -> HttpResponse:
 
 SUPPORT_PERMISSION = "accounts.support_lookup"
 AUDIT_PERMISSION = "audit.verify_audit_chain"
+support_required = operator_required(SUPPORT_PERMISSION, message=gettext_lazy("仅客服人员可以访问此页面"))
+auditor_required = operator_required(AUDIT_PERMISSION, message=gettext_lazy("仅审计人员可以访问此页面"))
 PAGE = 50
 
 
-def permission_required(
-    permission: str, message: str
-) -> Callable[[Callable[..., HttpResponseBase]], Callable[..., HttpResponseBase]]:
-    def decorate(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
-        @login_required
-        @wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-            if not (request.user.is_staff and request.user.has_perm(permission)):
-                raise PermissionDenied(message)
-            return view(request, *args, **kwargs)
-
-        return wrapper
-
-    return decorate
-
-
-@permission_required(SUPPORT_PERMISSION, _("仅客服人员可以访问此页面"))
+@support_required
 def support(request: HttpRequest) -> HttpResponse:
     """Find an enterprise by name or unified social credit code."""
     from mobileca.accounts.models import Enterprise
@@ -290,7 +256,7 @@ def support(request: HttpRequest) -> HttpResponse:
     return render(request, "backoffice/support.html", {"bo_active": "support", "query": query, "enterprises": found})
 
 
-@permission_required(SUPPORT_PERMISSION, _("仅客服人员可以访问此页面"))
+@support_required
 def support_enterprise(request: HttpRequest, enterprise_id: int) -> HttpResponse:
     """Read-only: the enterprise's orders, cards with their claim progress, and its audit trail (paginated). The
     lookup itself is recorded."""
@@ -331,7 +297,7 @@ def support_enterprise(request: HttpRequest, enterprise_id: int) -> HttpResponse
     )
 
 
-@permission_required(AUDIT_PERMISSION, _("仅审计人员可以访问此页面"))
+@auditor_required
 def audit(request: HttpRequest) -> HttpResponse:
     """Verify the whole hash chain now, and export it (CSV, streamed)."""
     from mobileca.audit.services import audit_chain_verify
@@ -340,7 +306,7 @@ def audit(request: HttpRequest) -> HttpResponse:
     return render(request, "backoffice/audit.html", {"bo_active": "audit", "report": report})
 
 
-@permission_required(AUDIT_PERMISSION, _("仅审计人员可以访问此页面"))
+@auditor_required
 def audit_export(request: HttpRequest) -> HttpResponseBase:
     import csv
     import io
@@ -402,21 +368,7 @@ def refunds(request: HttpRequest) -> HttpResponse:
     )  # fmt: skip
 
 
-def _any_permission(*permissions: str) -> Callable[[Callable[..., HttpResponseBase]], Callable[..., HttpResponseBase]]:
-    def decorate(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
-        @login_required
-        @wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-            if not (request.user.is_staff and any(request.user.has_perm(p) for p in permissions)):
-                raise PermissionDenied(_("仅财务或客服人员可以访问此页面"))
-            return view(request, *args, **kwargs)
-
-        return wrapper
-
-    return decorate
-
-
-@_any_permission(FINANCE_PERMISSION, SUPPORT_PERMISSION)
+@operator_required(FINANCE_PERMISSION, SUPPORT_PERMISSION, message=gettext_lazy("仅财务或客服人员可以访问此页面"))
 def orders(request: HttpRequest) -> HttpResponse:
     """All orders, newest first, filterable by enterprise (name or USCC), status and date, 50 a page: a fixed
     number of queries whatever the page or the table's size (a count, the page's rows with their enterprise, and
@@ -465,7 +417,7 @@ def orders(request: HttpRequest) -> HttpResponse:
     )
 
 
-@permission_required(SUPPORT_PERMISSION, _("仅客服人员可以访问此页面"))
+@support_required
 def support_requests(request: HttpRequest) -> HttpResponse:
     """Customer-service messages: open ones first; answer one (the enterprise is notified)."""
     from mobileca.notices.models import SupportRequest

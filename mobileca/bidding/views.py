@@ -25,14 +25,11 @@ from mobileca.bidding.upload import SealedUpload, SealingUploadHandler
 from mobileca.cards.models import Card
 from mobileca.core.clock import now
 from mobileca.core.errors import ApplicationError, NotFound
+from mobileca.core.http import client_address
 from mobileca.shield import facade as shield
 
 log = logging.getLogger(__name__)
 CHUNK = 4 * 1024 * 1024
-
-
-def _address(request: HttpRequest) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
 
 
 def _bid_of(request: HttpRequest, bid_id: int) -> Bid:
@@ -106,7 +103,7 @@ def _sealed(request: HttpRequest, **context: object) -> HttpResponse:
             user=request.user,  # type: ignore[arg-type]
             file_name=upload.name or "bid",
             sealed=upload.sealed,
-            address=_address(request),
+            address=client_address(request),
             **context,  # type: ignore[arg-type]
         )
     except ApplicationError as exc:
@@ -120,9 +117,9 @@ def bid_detail(request: HttpRequest, bid_id: int) -> HttpResponse:
     """The bid as it stands; while the phone is asked (signing or opening) the page follows by itself."""
     bid = _bid_of(request, bid_id)
     if bid.status == BidStatus.SIGNING and bid.channel == "browser":
-        bid = services.bid_follow_signature(bid, address=_address(request))
+        bid = services.bid_follow_signature(bid, address=client_address(request))
     elif bid.status == BidStatus.OPENING:
-        bid = services.bid_follow_opening(bid, address=_address(request))
+        bid = services.bid_follow_opening(bid, address=client_address(request))
     waiting = bid.status in (BidStatus.SIGNING, BidStatus.OPENING) and bid.authorization_url
     qr = segno.make(bid.authorization_url, error="m").svg_inline(scale=4, border=2) if waiting else ""
     return render(
@@ -144,7 +141,7 @@ def bid_open(request: HttpRequest, bid_id: int) -> HttpResponse:
     bid = _bid_of(request, bid_id)
     if request.method == "POST":
         try:
-            services.bid_open_request(bid=bid, address=_address(request))
+            services.bid_open_request(bid=bid, address=client_address(request))
         except ApplicationError as exc:
             return tender_detail(request, bid.tender.project_no, error=exc.message, status=exc.status)
     return redirect("bidding:bid", bid_id=bid.pk)

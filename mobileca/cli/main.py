@@ -144,11 +144,8 @@ def sign(path: Path, *, credential: str | None, purpose: str, pin_stdin: bool, o
     api = Api(saved["server"], saved["access_token"])
     if not path.is_file():
         raise ToolError(f"{path}: no such file")
-    _, listed = api.post("credentials/list", {"credentialInfo": True, "certificates": "chain"})
-    infos = {info["credentialID"]: info for info in listed.get("credentialInfos", [])}
-    chosen = credential or next((cid for cid, info in infos.items() if info["cert"]["status"] == "valid"), None)
-    if chosen is None or chosen not in infos:
-        raise ToolError("no usable credential (see `mobileca credentials`)")
+    infos = _credential_infos(api)
+    chosen = _choose(infos, credential)
     certificates = [_pem_to_der(body) for body in infos[chosen]["cert"]["certificates"]]
     signer, chain = certificates[0], certificates[1:]
 
@@ -179,6 +176,14 @@ def sign(path: Path, *, credential: str | None, purpose: str, pin_stdin: bool, o
 def _credential_infos(api: Api) -> dict[str, dict[str, Any]]:
     _, listed = api.post("credentials/list", {"credentialInfo": True, "certificates": "chain"})
     return {info["credentialID"]: info for info in listed.get("credentialInfos", [])}
+
+
+def _choose(infos: dict[str, dict[str, Any]], credential: str | None) -> str:
+    """The named credential, or the first valid one."""
+    chosen = credential or next((cid for cid, info in infos.items() if info["cert"]["status"] == "valid"), None)
+    if chosen is None or chosen not in infos:
+        raise ToolError("no usable credential (see `mobileca credentials`)")
+    return chosen
 
 
 def _authorized_signature(
@@ -252,9 +257,7 @@ def bid_seal(
     if not project["open"]:
         raise ToolError(f"tender {tender}: the bid deadline has passed ({project['bidDeadline']})")
     infos = _credential_infos(api)
-    chosen = credential or next((cid for cid, info in infos.items() if info["cert"]["status"] == "valid"), None)
-    if chosen is None or chosen not in infos:
-        raise ToolError("no usable credential (see `mobileca credentials`)")
+    chosen = _choose(infos, credential)
     cert = infos[chosen]["cert"]
     signer_der = _pem_to_der(cert["certificates"][0])
     recipient = x509.load_der_x509_certificate(_pem_to_der(cert["encryptionCertificate"]))

@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, HttpRequest, HttpResponse
-from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from mobileca.accounts.models import User
+from mobileca.accounts.permissions import operator_required
 from mobileca.accounts.selectors import access_enterprise_by_user
-from mobileca.core.errors import ApplicationError, NotFound, PermissionDenied
-from mobileca.orders.models import Order
+from mobileca.core.errors import ApplicationError, NotFound
 from mobileca.physical import services
 from mobileca.physical.models import Application, ApplicationStatus, Shipment
 
 REVIEW_PERMISSION = "physical.review_application"
+reviewer_required = operator_required(REVIEW_PERMISSION, message=gettext_lazy("仅审核人员可以访问此页面"))
 
 
 @login_required
@@ -87,17 +86,6 @@ def _initial(request: HttpRequest, application: Application | None, enterprise: 
         "legal_representative": enterprise.legal_representative,
         "key_count": 1,
     }
-
-
-def reviewer_required(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
-    @login_required
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        if not (request.user.is_staff and request.user.has_perm(REVIEW_PERMISSION)):
-            raise PermissionDenied(_("仅审核人员可以访问此页面"))
-        return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 def _operator(request: HttpRequest) -> User:
@@ -171,7 +159,3 @@ def dispatch(request: HttpRequest, shipment_id: int) -> HttpResponse:
                 status=exc.status,
             )
     return redirect("physical_review:review_list")
-
-
-def order_of_shipment(shipment: Shipment) -> Order | None:
-    return Order.objects.filter(order_no=shipment.order_no).first()

@@ -22,6 +22,7 @@ from mobileca.ca import facade as ca_facade
 from mobileca.ca.backends import KeyBackendError
 from mobileca.core.clock import now
 from mobileca.core.errors import ApplicationError, InvalidInput
+from mobileca.core.http import client_address
 from mobileca.shield import keyuse, tokens
 from mobileca.shield.models import Credential
 
@@ -72,10 +73,6 @@ def _caller(request: HttpRequest) -> keyuse.Caller:
     caller = request.auth  # type: ignore[attr-defined]
     assert isinstance(caller, keyuse.Caller)
     return caller
-
-
-def _address(request: HttpRequest) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
 
 
 # --- info -----------------------------------------------------------------------------------------------------
@@ -237,7 +234,7 @@ def credentials_authorize(request: HttpRequest, body: AuthorizeIn) -> HttpRespon
         pin=pins[0] if pins else None,
         purpose=body.description,
         file_name=body.fileName,
-        address=_address(request),
+        address=client_address(request),
     )
     if result.sad:
         return api.create_response(request, {"SAD": result.sad, "expiresIn": result.expires_in}, status=200)
@@ -281,7 +278,7 @@ def signatures_sign_hash(request: HttpRequest, body: SignHashIn) -> dict[str, An
         hashes=body.hashes,
         hash_algorithm=body.hashAlgorithmOID,
         sign_algorithm=body.signAlgo,
-        address=_address(request),
+        address=client_address(request),
     )
     return {"signatures": [base64.b64encode(signature).decode() for signature in signatures]}
 
@@ -303,7 +300,7 @@ def credentials_decrypt(request: HttpRequest, body: DecryptIn) -> dict[str, Any]
         credential_id=body.credentialID,
         sad=body.SAD,
         envelope=envelope,
-        address=_address(request),
+        address=client_address(request),
     )
     return {
         "contentKey": base64.b64encode(key.key).decode(),

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.kdf.x963kdf import X963KDF
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap
 from django.utils.translation import gettext as _
 
+from mobileca.cmslib.enveloped import EccCmsSharedInfo
 from mobileca.core.errors import InvalidInput
 
 # dhSinglePass-stdDH-sha{1,224,256,384,512}kdf-scheme (RFC 5753 §7.1.4; SHA-1 is OpenSSL's default, and in a KDF
@@ -40,16 +41,6 @@ _OAEP_HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {
     "sha384": hashes.SHA384,
     "sha512": hashes.SHA512,
 }
-
-
-class _EccCmsSharedInfo(core.Sequence):
-    """ECC-CMS-SharedInfo (RFC 5753 §7.2): what the KDF binds the key to."""
-
-    _fields = [
-        ("key_info", algos.AlgorithmIdentifier),
-        ("entity_u_info", core.OctetString, {"explicit": 0, "optional": True}),
-        ("supp_pub_info", core.OctetString, {"explicit": 2}),
-    ]
 
 
 @dataclass(frozen=True)
@@ -131,7 +122,7 @@ def _ecdh_unwrap(
         raise _refused(_("数字信封中的临时公钥无效"), "bad_envelope") from exc
     shared = private_key.exchange(ec.ECDH(), ephemeral)
     ukm = kari["ukm"]
-    shared_info = _EccCmsSharedInfo(
+    shared_info = EccCmsSharedInfo(
         {
             "key_info": {"algorithm": wrap["algorithm"].dotted},
             "entity_u_info": ukm.native if ukm.native is not None else None,

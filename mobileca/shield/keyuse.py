@@ -14,6 +14,7 @@ import binascii
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -37,14 +38,12 @@ from mobileca.shield.models import (
     KEY_USE_TRANSITIONS,
     AccessToken,
     ApiClient,
-    ClaimSession,
     Credential,
     KeyUseAuthorization,
     KeyUseStatus,
     OperationRecord,
     PhoneAccount,
 )
-from mobileca.shield.sealing import unseal_phone
 
 SHA256_OID = "2.16.840.1.101.3.4.2.1"
 ECDSA_SHA256_OID = "1.2.840.10045.4.3.2"
@@ -152,7 +151,7 @@ def lock_message(credential: Credential) -> str:
     return _("PIN 码错误次数过多，证书已锁定至 {until}。忘记 PIN 码可通过人脸识别重置。").format(until=until)
 
 
-def _pin_check(credential: Credential, pin: str) -> ApplicationError | None:
+def pin_check(credential: Credential, pin: str) -> ApplicationError | None:
     """Check the PIN of a locked (``select_for_update``) credential. Wrong PINs are counted and saved even though
     the caller's request is refused: the returned refusal is raised after the commit."""
     moment = now()
@@ -277,7 +276,7 @@ def authorize(
         credential = Credential.objects.select_for_update().get(pk=credential.pk)
         moment = now()
         if pin is not None:
-            refusal = _pin_check(credential, pin)
+            refusal = pin_check(credential, pin)
         authorization = KeyUseAuthorization.objects.create(
             credential=credential,
             operation=operation,
@@ -303,8 +302,6 @@ def authorize(
             authorization.save(update_fields=["status"])
     if refusal is not None:
         raise refusal
-    if pin is None:
-        _tell_the_phone(authorization)
     return AuthorizeResult(
         sad=sad if pin is not None else "",
         handle=handle,
@@ -329,11 +326,6 @@ def _authorized(authorization: KeyUseAuthorization, *, approver_address: str | N
             "ref": authorization.public_ref,
         },
     )
-
-
-def _tell_the_phone(authorization: KeyUseAuthorization) -> None:
-    """Nothing to push to: the claimant's H5 pages list pending requests, and the caller shows the QR code."""
-    return None
 
 
 def authorization_url(public_ref: str) -> str:
@@ -412,7 +404,7 @@ def approve_on_phone(*, public_ref: str, account: str, pin: str, address: str | 
             _expire(authorization)
         if authorization.status != KeyUseStatus.PENDING:
             raise Conflict(_("该授权请求已处理或已过期"), code="authorization_decided")
-        refusal = _pin_check(credential, pin)
+        refusal = pin_check(credential, pin)
         if refusal is None:
             authorization.credential = credential
             _authorized(authorization, approver_address=address)
@@ -440,11 +432,18 @@ def refuse_on_phone(*, public_ref: str, account: str) -> KeyUseAuthorization:
 
 
 def _consume(
-    *, caller: Caller, credential_id: str, sad: str, operation: str, address: str | None
+    *,
+    caller: Caller,
+    credential: Credential,
+    sad: str,
+    operation: str,
+    covers: Callable[[list[str]], bool],
+    refusal: str,
+    address: str | None,
 ) -> KeyUseAuthorization:
-    """Take the authorisation for this SAD, once: it must be this caller's, for this credential and operation,
-    approved and within its 5 minutes. Committed before any key is unwrapped."""
-    credential = credential_for(caller, credential_id)
+    """Take the authorisation for this SAD, once: it must be this caller's, for this credential and operation, cover
+    what is asked (``covers`` of its hashes; otherwise ``refusal``, and the SAD is not spent), approved and within
+    its 5 minutes. Committed before any key is unwrapped."""
     refuse_unless_usable(credential)
     with transaction.atomic(durable=True):
         authorization = (
@@ -455,6 +454,8 @@ def _consume(
         )
         if authorization is None or authorization.operation != operation:
             raise PermissionDenied(_("授权无效"), code="invalid_sad")
+        if not covers(authorization.hashes):
+            raise PermissionDenied(refusal, code="hash_not_authorized")
         if authorization.status == KeyUseStatus.USED:
             raise PermissionDenied(_("授权已使用过，每次授权只能使用一次"), code="sad_used")
         if authorization.status != KeyUseStatus.AUTHORIZED:
@@ -498,14 +499,17 @@ def sign_hashes(
         raise InvalidInput(_("只支持 SHA-256 摘要"), code="invalid_request")
     digests = _decode_hashes(hashes)
     credential = credential_for(caller, credential_id)
-    authorization = KeyUseAuthorization.objects.filter(sad_digest=_digest(sad), credential=credential).first()
-    if authorization is not None and not set(digests) <= set(authorization.hashes):
-        raise PermissionDenied(_("摘要未经此次授权"), code="hash_not_authorized")  # checked before spending it
-    authorization = _consume(caller=caller, credential_id=credential_id, sad=sad, operation="sign", address=address)
-    if not set(digests) <= set(authorization.hashes):
-        raise PermissionDenied(_("摘要未经此次授权"), code="hash_not_authorized")
+    _consume(
+        caller=caller,
+        credential=credential,
+        sad=sad,
+        operation="sign",
+        covers=lambda authorized: set(digests) <= set(authorized),
+        refusal=_("摘要未经此次授权"),
+        address=address,
+    )
     key = unwrap_private_key(
-        owner_id=f"credential:{credential.service_no}:sign", blob=bytes(authorization.credential.sign_key_wrapped)
+        owner_id=f"credential:{credential.service_no}:sign", blob=bytes(credential.sign_key_wrapped)
     )
     if isinstance(key, ec.EllipticCurvePrivateKey):
         if sign_algorithm != ECDSA_SHA256_OID:
@@ -529,12 +533,15 @@ def decrypt_envelope(
     certificate. The SAD names the envelope by its SHA-256."""
     digest = base64.b64encode(hashlib.sha256(envelope).digest()).decode()
     credential = credential_for(caller, credential_id)
-    authorization = KeyUseAuthorization.objects.filter(sad_digest=_digest(sad), credential=credential).first()
-    if authorization is not None and authorization.hashes != [digest]:
-        raise PermissionDenied(_("数字信封未经此次授权"), code="hash_not_authorized")
-    authorization = _consume(caller=caller, credential_id=credential_id, sad=sad, operation="decrypt", address=address)
-    if authorization.hashes != [digest]:
-        raise PermissionDenied(_("数字信封未经此次授权"), code="hash_not_authorized")
+    _consume(
+        caller=caller,
+        credential=credential,
+        sad=sad,
+        operation="decrypt",
+        covers=lambda authorized: authorized == [digest],
+        refusal=_("数字信封未经此次授权"),
+        address=address,
+    )
     key = unwrap_private_key(
         owner_id=f"credential:{credential.service_no}:encrypt", blob=bytes(credential.encrypt_key_wrapped)
     )
@@ -552,13 +559,6 @@ def _owned_credential(account: str, service_no: str) -> Credential:
     return credential
 
 
-def _notify(account: str, text: str) -> None:
-    person = PhoneAccount.objects.filter(account=account).first()
-    phone = unseal_phone(account, bytes(person.phone_sealed)) if person else ""
-    if phone:
-        transaction.on_commit(lambda: sms.send(phone=phone, text=text), robust=True)
-
-
 def pin_change(
     *, account: str, service_no: str, old_pin: str, new_pin: str, new_again: str, address: str | None
 ) -> Credential:
@@ -574,7 +574,7 @@ def pin_change(
     refusal: ApplicationError | None = None
     with transaction.atomic(durable=True):
         credential = _owned_credential(account, service_no)
-        refusal = _pin_check(credential, old_pin)
+        refusal = pin_check(credential, old_pin)
         if refusal is None:
             _set_pin(credential, new_hash, action="pin_change", address=address)
     if refusal is not None:
@@ -594,9 +594,9 @@ def _set_pin(credential: Credential, pin_hash: str, *, action: str, address: str
         address=address,
     )
     when = timezone.localtime(credential.pin_changed_at).strftime("%Y-%m-%d %H:%M")
-    _notify(
-        credential.account,
-        _(
+    sms.notify_account(
+        account=credential.account,
+        text=_(
             "【e签盾】您的证书 {service_no} 的 PIN 码已于 {when} 修改。如非本人操作，请立即重置 PIN 码并联系客服。"
         ).format(service_no=credential.service_no, when=when),
     )
@@ -633,21 +633,17 @@ def pin_reset(
     return credential
 
 
-def claim_of(credential: Credential) -> ClaimSession:
-    return ClaimSession.objects.get(pk=credential.claim_id)
-
-
 def pin_reset_start(*, account: str, service_no: str) -> str:
     """Forgotten PIN: open a fresh live face check of the claimant; returns where the phone plays it (R4.3)."""
     from mobileca.shield import liveness
     from mobileca.shield.models import FaceCheck
-    from mobileca.shield.sealing import sealer
+    from mobileca.shield.sealing import unseal_resident_id
 
     credential = Credential.objects.filter(service_no=service_no, account=account).first()
     person = PhoneAccount.objects.filter(account=account).first()
     if credential is None or person is None:
         raise NotFound(_("未找到该证书"), code="credential_unknown")
-    resident_id = sealer().unwrap(f"phone:{account}", bytes(person.resident_id_sealed)).decode()
+    resident_id = unseal_resident_id(account, bytes(person.resident_id_sealed))
     nonce = secrets.token_urlsafe(16)
     opened = liveness.open_check(name=person.name, resident_id=resident_id, nonce=nonce)
     FaceCheck.objects.create(
@@ -665,13 +661,13 @@ def pin_reset_face_finish(*, check_id: str, account: str) -> str:
     """The phone is back from the face check: record the signed result; returns the credential's 服务编号."""
     from mobileca.shield import liveness
     from mobileca.shield.models import FaceCheck
-    from mobileca.shield.sealing import sealer
+    from mobileca.shield.sealing import unseal_resident_id
 
     check = FaceCheck.objects.filter(check_id=check_id, account=account, purpose="pin_reset").first()
     person = PhoneAccount.objects.filter(account=account).first()
     if check is None or person is None:
         raise NotFound(_("未找到该人脸识别"), code="face_check_unknown")
-    resident_id = sealer().unwrap(f"phone:{account}", bytes(person.resident_id_sealed)).decode()
+    resident_id = unseal_resident_id(account, bytes(person.resident_id_sealed))
     passed = liveness.fetch_result(check_id=check_id, nonce=check.nonce, resident_id=resident_id)
     with transaction.atomic(durable=True):
         check = FaceCheck.objects.select_for_update().get(pk=check.pk)

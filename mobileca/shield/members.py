@@ -30,7 +30,7 @@ from mobileca.shield.models import (
     PhoneAccount,
     ShieldEnterprise,
 )
-from mobileca.shield.sealing import keyed_digest, unseal_phone
+from mobileca.shield.sealing import keyed_digest
 
 _PHONE = re.compile(r"1\d{10}")
 
@@ -162,18 +162,12 @@ def membership_request(*, claim: ClaimSession, account: str) -> Membership:
         text = _("【e签盾】{name}（手机尾号 {tail}）申请加入「{enterprise}」，请在 e签盾「成员管理」中审批。").format(
             name=person.name, tail=person.phone_tail, enterprise=enterprise.name
         )
-        _notify_on_commit(admin.account, bytes(admin.phone_sealed), text)
+        sms.notify_account(account=admin.account, text=text)
     return membership
 
 
 def latest_membership(*, uscc: str, account: str) -> Membership | None:
     return Membership.objects.filter(enterprise__uscc=uscc, account=account).order_by("-created_at", "-pk").first()
-
-
-def _notify_on_commit(account: str, sealed_phone: bytes, text: str) -> None:
-    phone = unseal_phone(account, sealed_phone)
-    if phone:
-        transaction.on_commit(lambda: sms.send(phone=phone, text=text), robust=True)  # a notice: logged if lost
 
 
 def _notify_added(membership: Membership, enterprise: ShieldEnterprise, phone: str = "") -> None:
@@ -182,11 +176,9 @@ def _notify_added(membership: Membership, enterprise: ShieldEnterprise, phone: s
         "【e签盾】添加成功：您已成为「{enterprise}」在 e签盾 的成员，请使用本人支付宝扫码继续申领并设置 PIN 码。"
     ).format(enterprise=enterprise.name)
     if phone:
-        transaction.on_commit(lambda: sms.send(phone=phone, text=text), robust=True)  # a notice: logged if lost
-        return
-    person = PhoneAccount.objects.filter(account=membership.account).first()
-    if person is not None:
-        _notify_on_commit(person.account, bytes(person.phone_sealed), text)
+        sms.notify(phone=phone, text=text)
+    elif membership.account:
+        sms.notify_account(account=membership.account, text=text)
 
 
 # --- the admin's side (成员管理) ------------------------------------------------------------------------------

@@ -36,7 +36,6 @@ from mobileca.shield.models import (
     PhoneAccount,
     ShieldEnterprise,
 )
-from mobileca.shield.sealing import unseal_phone
 from mobileca.shield.services import add_months, claim_of_claimant_locked
 
 SERVICE = Actor("system", "shield")
@@ -104,16 +103,12 @@ def renewal_complete(
         for serial in (credential.sign_serial, credential.encrypt_serial):
             if ca_facade.certificate_info(serial_hex=serial).status != "good":
                 raise PermissionDenied(_("该证书已吊销，不能续费；如需使用请重新购买"), code="credential_revoked")
-        refusal = _pin_refusal(credential, pin)
+        refusal = keyuse.pin_check(credential, pin)
         if refusal is None:
             _rekey(renewal, credential, sign_key, encrypt_key, bids=bids, address=address)
     if refusal is not None:
         raise refusal
     return credential
-
-
-def _pin_refusal(credential: Credential, pin: str) -> ApplicationError | None:
-    return keyuse._pin_check(credential, pin)
 
 
 def _rekey(
@@ -216,11 +211,7 @@ def expiry_reminders_send() -> int:
 
 
 def _text_expiry(credential: Credential) -> None:
-    person = PhoneAccount.objects.filter(account=credential.account).first()
-    phone = unseal_phone(credential.account, bytes(person.phone_sealed)) if person else ""
-    if not phone:
-        return
     text = _(
         "【e签盾】您的移动 CA 证书 {service_no} 将于 {date} 到期，到期后不能签名和解密。请在平台「CA 续费申领」中续费。"
     ).format(service_no=credential.service_no, date=timezone.localtime(credential.expires_at).strftime("%Y-%m-%d"))
-    transaction.on_commit(lambda: sms.send(phone=phone, text=text), robust=True)
+    sms.notify_account(account=credential.account, text=text)

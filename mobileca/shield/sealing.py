@@ -39,3 +39,8 @@ def seal_phone(account: str, phone: str) -> bytes:
 
 def unseal_phone(account: str, sealed: bytes) -> str:
     return sealer().unwrap(f"phone-number:{account}", sealed).decode() if sealed else ""
+
+
+def unseal_resident_id(account: str, sealed: bytes) -> str:
+    """The resident ID of a phone identity, for the liveness provider only (AAD ``phone:<account>``)."""
+    return sealer().unwrap(f"phone:{account}", sealed).decode()

@@ -36,7 +36,7 @@ from mobileca.shield.models import (
     SmsChallenge,
 )
 from mobileca.shield.registry import RegistryRecord
-from mobileca.shield.sealing import keyed_digest, resident_id_digest, seal_phone, sealer
+from mobileca.shield.sealing import keyed_digest, resident_id_digest, seal_phone, sealer, unseal_resident_id
 
 SERVICE = Actor("system", "shield")
 
@@ -277,8 +277,8 @@ def claim_accept_agreements(*, ticket: str, account: str) -> AgreementAcceptance
     return acceptance
 
 
-def _resident_id(account: PhoneAccount) -> str:
-    return sealer().unwrap(f"phone:{account.account}", bytes(account.resident_id_sealed)).decode()
+def _resident_id(person: PhoneAccount) -> str:
+    return unseal_resident_id(person.account, bytes(person.resident_id_sealed))
 
 
 def face_check_start(*, ticket: str, account: str, purpose: str = "person") -> str:

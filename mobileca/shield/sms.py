@@ -6,6 +6,7 @@ from pathlib import Path
 
 import httpx
 from django.conf import settings
+from django.db import transaction
 
 from mobileca.core.errors import FinalGatewayError, RetryableGatewayError
 
@@ -29,3 +30,19 @@ def send(*, phone: str, text: str) -> None:
         raise RetryableGatewayError(f"SMS provider unreachable: {exc!r}") from exc
     if response.status_code != 200:
         raise FinalGatewayError(f"SMS provider said {response.status_code}")
+
+
+def notify(*, phone: str, text: str) -> None:
+    """A notice, not a code: it leaves after the commit of the change it reports; a lost one is logged, never undoes
+    the change."""
+    if phone:
+        transaction.on_commit(lambda: send(phone=phone, text=text), robust=True)
+
+
+def notify_account(*, account: str, text: str) -> None:
+    """A notice to a phone identity's own number (kept sealed under the master key)."""
+    from mobileca.shield.models import PhoneAccount
+    from mobileca.shield.sealing import unseal_phone
+
+    person = PhoneAccount.objects.filter(account=account).first()
+    notify(phone=unseal_phone(account, bytes(person.phone_sealed)) if person else "", text=text)

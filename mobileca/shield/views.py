@@ -18,6 +18,7 @@ from mobileca.ca import facade as ca_facade
 from mobileca.ca.backends import KeyBackendError
 from mobileca.core.clock import now
 from mobileca.core.errors import ApplicationError, GatewayError, InvalidInput
+from mobileca.core.http import client_address
 from mobileca.shield import identity, keyuse, members, renewal, tokens
 from mobileca.shield.models import ClaimStatus, ClaimStep, Credential, FaceCheck, PhoneAccount, TransferStatus
 from mobileca.shield.services import (
@@ -219,7 +220,7 @@ def h5_reverse_voucher(request: HttpRequest, ticket: str) -> HttpResponse:
 def h5_renewal(request: HttpRequest, ticket: str) -> HttpResponse:
     """「确认续费」 (R4.1, R4.2): the list of bids read and confirmed, the PIN; re-key."""
     pin, confirmed = request.POST.get("pin", ""), request.POST.get("bids_confirmed") == "yes"
-    address = _client_address(request)
+    address = client_address(request)
     return _step(
         request,
         ticket,
@@ -238,7 +239,7 @@ def h5_request_approval(request: HttpRequest, ticket: str) -> HttpResponse:
 def h5_pin(request: HttpRequest, ticket: str) -> HttpResponse:
     """Set the 6-digit PIN twice → 「开通成功」 (R3.7)."""
     pin, again = request.POST.get("pin", ""), request.POST.get("pin_again", "")
-    address = _client_address(request)
+    address = client_address(request)
     return _step(
         request,
         ticket,
@@ -401,10 +402,6 @@ def _sign_in_first(request: HttpRequest) -> HttpResponse:
     return render(request, "shield/h5_sign_in.html", {"login_url": login})
 
 
-def _client_address(request: HttpRequest) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
-
-
 def h5_device(request: HttpRequest) -> HttpResponse:
     """The command-line tool's login, opened from its QR code: compare the code, allow or deny (RFC 8628)."""
     account = _account(request)
@@ -459,7 +456,7 @@ def h5_authorization(request: HttpRequest, public_ref: str) -> HttpResponse:
                     public_ref=public_ref,
                     account=account,
                     pin=request.POST.get("pin", ""),
-                    address=_client_address(request),
+                    address=client_address(request),
                 )
             return redirect("shield:h5_authorization", public_ref=public_ref)
         except KeyBackendError:
@@ -511,7 +508,7 @@ def h5_pin_change(request: HttpRequest, service_no: str) -> HttpResponse:
             old_pin=request.POST.get("old_pin", ""),
             new_pin=request.POST.get("pin", ""),
             new_again=request.POST.get("pin_again", ""),
-            address=_client_address(request),
+            address=client_address(request),
         )
     except ApplicationError as exc:
         return h5_credentials(request, error=exc.message, status=exc.status)
@@ -536,7 +533,7 @@ def h5_pin_reset(request: HttpRequest, service_no: str) -> HttpResponse:
             check_id=check_id,
             new_pin=request.POST.get("pin", ""),
             new_again=request.POST.get("pin_again", ""),
-            address=_client_address(request),
+            address=client_address(request),
         )
     except (GatewayError, KeyBackendError):
         log.exception("PIN reset failed at an external service")

@@ -241,18 +241,7 @@ def _send(trade: Trade, event_type: str, summary: str, resource: dict[str, Any])
 
 
 def _callback(trade: Trade) -> Callback:
-    event_id = secrets.token_hex(18)
-    body = {
-        "id": event_id,
-        "create_time": timezone.now().astimezone(BEIJING).isoformat(timespec="seconds"),
-        "resource_type": "encrypt-resource",
-        "event_type": "TRANSACTION.SUCCESS",
-        "summary": "支付成功",
-        "resource": encrypt_resource(json.dumps(_transaction_json(trade), ensure_ascii=False).encode()),
-    }
-    callback = Callback.objects.create(trade=trade, event_id=event_id, body=json.dumps(body, ensure_ascii=False))
-    transaction.on_commit(lambda: deliver_with_retries(callback.pk))
-    return callback
+    return _send(trade, "TRANSACTION.SUCCESS", "支付成功", _transaction_json(trade))
 
 
 def cashier(request: HttpRequest, token: str) -> HttpResponse:
