@@ -19,7 +19,7 @@ from django.test import Client
 from mobileca.ca.backends import UnwrapError
 from mobileca.ca.backends.factory import backend
 from mobileca.ca.channel import channel_check
-from mobileca.ca.keys import generate_user_key, unwrap_private_key, wrap_private_key
+from mobileca.ca.keys import RSA_2048, generate_user_key, unwrap_private_key, wrap_private_key
 from mobileca.ca.models import Authority, IssuedCertificate
 from mobileca.ca.profiles import Subject, entity_certificate
 from mobileca.ca.services import (
@@ -333,7 +333,7 @@ def _encodings(secret: bytes) -> list[bytes]:
 
 def test_no_private_key_material_in_the_database(ca, ca_backend: str, settings) -> None:
     # §8: after issuing, dump every table and search for any encoding of private key material and secrets
-    user_keys = [generate_user_key(), generate_user_key("rsa-2048")]
+    user_keys = [generate_user_key(), generate_user_key(RSA_2048)]
     credential_issue(
         owner_id="cred-0",
         subject=SUBJECT,

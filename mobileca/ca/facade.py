@@ -10,18 +10,43 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from mobileca.ca import services
+from mobileca.ca.backends import KeyBackend, KeyBackendError
+from mobileca.ca.backends.factory import backend as key_backend
 from mobileca.ca.channel import ChannelVerdict, channel_check
+from mobileca.ca.keys import (
+    DEFAULT_KEY_PROFILE,
+    KEY_PROFILES,
+    KeyProfile,
+    UserPrivateKey,
+    generate_user_key,
+    key_profile,
+    unwrap_private_key,
+    wrap_private_key,
+)
 from mobileca.ca.models import IssuedCertificate
 from mobileca.ca.profiles import Subject
 
+# The signing service's user keys are wrapped under the CA back-end's master key: it reaches the key back-end, the
+# key profiles and the key wrapping through here, like everything else of the CA.
 __all__ = [
+    "DEFAULT_KEY_PROFILE",
+    "KEY_PROFILES",
     "ChannelVerdict",
     "IssuedCredential",
+    "KeyBackend",
+    "KeyBackendError",
+    "KeyProfile",
     "Subject",
+    "UserPrivateKey",
     "channel_check",
     "credential_issue",
     "credential_rekey",
     "credential_revoke",
+    "generate_user_key",
+    "key_backend",
+    "key_profile",
+    "unwrap_private_key",
+    "wrap_private_key",
 ]
 
 
