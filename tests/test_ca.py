@@ -19,7 +19,7 @@ from django.test import Client
 from mobileca.ca.backends import UnwrapError
 from mobileca.ca.backends.factory import backend
 from mobileca.ca.channel import channel_check
-from mobileca.ca.keys import RSA_2048, generate_user_key, unwrap_private_key, wrap_private_key
+from mobileca.ca.keys import RSA_2048, generate_user_key, key_profile, unwrap_private_key, wrap_private_key
 from mobileca.ca.models import Authority, IssuedCertificate
 from mobileca.ca.profiles import Subject, entity_certificate
 from mobileca.ca.services import (
@@ -49,8 +49,8 @@ def _issue(owner: str = "cred-1", algorithm: str = "ec-p256"):
     return credential_issue(
         owner_id=owner,
         subject=SUBJECT,
-        sign_public_key=generate_user_key(algorithm).public_key(),  # type: ignore[arg-type]
-        encrypt_public_key=generate_user_key(algorithm).public_key(),
+        sign_public_key=generate_user_key(key_profile(algorithm)).public_key(),  # type: ignore[arg-type]
+        encrypt_public_key=generate_user_key(key_profile(algorithm)).public_key(),
         valid_days=365,  # type: ignore[arg-type]
     )
 
