@@ -17,19 +17,19 @@ from mobileca.payments.services import remittance_confirm
 from mobileca.shield.models import ClaimSession
 from mobileca.shield.services import claim_bind
 from tests.conftest import actor_of, login, make_offline_order
-
-
-@pytest.fixture
-def card(bidder: User, finance: User) -> Card:
-    _, payment = make_offline_order(bidder)
-    remittance_confirm(payment_id=payment.pk, actor=actor_of(finance), operator=finance)
-    return Card.objects.get()
-
-
-def _ticket_of(page: str) -> str:
-    found = re.search(r'href="http://testserver/h5/claim/([^/"]+)/"', page)
-    assert found, page
-    return found.group(1)
+from tests.support.shield import (  # noqa: F401 (fixtures; test_bidding still imports the helpers from here)
+    _activated,
+    _bound_phone,
+    _legal_rep_face,
+    _play_face,
+    _scan_and_login,
+    _ticket_of,
+    _to_enterprise_verification,
+    ca_ready,
+    card,
+    corporate_account,
+    registered,
+)
 
 
 def test_claim_page_shows_a_qr_code_valid_ten_minutes_for_the_signing_service(
@@ -133,17 +133,6 @@ def test_an_unknown_code_is_refused(db: None) -> None:
 # --- the phone: scanning, logging in with Alipay (the identity sandbox), binding -------------------------------
 
 
-def _scan_and_login(phone: Client, ticket: str, user_id: str) -> object:
-    """What a phone does: open the QR code, 「支付宝登录」, pick the account at the provider, come back."""
-    assert "支付宝登录" in phone.get(f"/h5/claim/{ticket}/").content.decode()
-    to_provider = phone.get(f"/h5/claim/{ticket}/login/")
-    assert to_provider.status_code == 302 and "/sandbox/identity/authorize?" in to_provider["Location"]
-    provider_path = to_provider["Location"].removeprefix("http://testserver")
-    back = phone.post(provider_path, {"user_id": user_id})
-    assert back.status_code == 302 and back["Location"].startswith("http://testserver/h5/auth/callback/?auth_code=")
-    return phone.get(back["Location"].removeprefix("http://testserver"), follow=True)
-
-
 def test_the_claimant_logs_in_with_the_phone_identity_and_the_claim_is_bound_to_that_account(
     bidder_client: Client, card: Card
 ) -> None:
@@ -207,28 +196,6 @@ def test_the_identity_provider_can_add_a_test_person(db: None, settings) -> None
 
 
 # --- after binding: service, enterprise creation against the registry, agreements (R3.2–R3.4) -------------------
-
-
-@pytest.fixture
-def registered(card: Card) -> Card:
-    """The registry knows the card's enterprise; 张三 is its legal representative."""
-    from mobileca.sandboxes.registry.models import RegisteredEnterprise
-
-    RegisteredEnterprise.objects.create(
-        uscc=card.enterprise.uscc,
-        name=card.enterprise.name,
-        legal_representative="王建国",
-        legal_representative_id="360202197001010014",
-        legal_representative_phone="13907980001",
-    )
-    return card
-
-
-def _bound_phone(bidder_client: Client, card: Card, user_id: str = "2088102000000001") -> tuple[Client, str]:
-    ticket = _ticket_of(bidder_client.get(f"/ca/cards/{card.cert_id}/claim/").content.decode())
-    phone = Client()
-    _scan_and_login(phone, ticket, user_id)
-    return phone, ticket
 
 
 def test_enterprise_service_then_creating_the_enterprise_as_on_its_licence_then_agreements(
@@ -327,16 +294,6 @@ def _to_face_step(bidder_client: Client, card: Card) -> tuple[Client, str]:
     return phone, ticket
 
 
-def _play_face(phone: Client, ticket: str, action: str) -> object:
-    to_provider = phone.post(f"/h5/claim/{ticket}/face/")
-    assert to_provider.status_code == 302 and "/sandbox/liveness/check/" in to_provider["Location"]
-    provider_page = to_provider["Location"].removeprefix("http://testserver")
-    assert "活体检测沙箱" in phone.get(provider_page).content.decode()
-    back = phone.post(provider_page, {"action": action})
-    assert back["Location"].startswith("http://testserver/h5/face/return/?check_id=")
-    return phone.get(back["Location"].removeprefix("http://testserver"), follow=True)
-
-
 def test_a_passed_face_check_of_the_claimant_moves_the_claim_to_enterprise_verification(
     bidder_client: Client, registered: Card
 ) -> None:
@@ -391,34 +348,6 @@ def test_the_resident_id_is_sealed_not_stored_in_clear(bidder_client: Client, re
 
 
 # --- legal representative by face, PIN, activation (R3.6, R3.7) ----------------------------------------------------
-
-
-@pytest.fixture
-def ca_ready(db: None) -> None:
-    from mobileca.ca.services import ca_init
-
-    ca_init()
-
-
-def _to_enterprise_verification(
-    bidder_client: Client, card: Card, user_id: str = "2088102000000001"
-) -> tuple[Client, str]:
-    phone, ticket = _bound_phone(bidder_client, card, user_id)
-    phone.post(f"/h5/claim/{ticket}/service/")
-    phone.post(f"/h5/claim/{ticket}/enterprise/", {"organisation_name": card.enterprise.name})
-    phone.post(f"/h5/claim/{ticket}/agreements/", {"agree": "yes"})
-    _play_face(phone, ticket, "pass")
-    assert ClaimSession.objects.get(card_ref=card.cert_id).step == "enterprise_verify"
-    return phone, ticket
-
-
-def _legal_rep_face(phone: Client, ticket: str) -> object:
-    to_provider = phone.post(f"/h5/claim/{ticket}/legal-rep/face/")
-    if to_provider.status_code != 302:
-        return to_provider
-    provider_page = to_provider["Location"].removeprefix("http://testserver")
-    back = phone.post(provider_page, {"action": "pass"})
-    return phone.get(back["Location"].removeprefix("http://testserver"), follow=True)
 
 
 def test_the_legal_representative_verifies_by_face_sets_a_pin_and_the_card_activates(
@@ -498,9 +427,9 @@ def test_a_claimant_who_is_not_the_legal_representative_cannot_choose_legal_rep_
     from mobileca.shield.models import FaceCheck, ShieldEnterprise
 
     phone, ticket = _to_enterprise_verification(bidder_client, registered, user_id="2088102000000003")  # 张小工
-    refused = _legal_rep_face(phone, ticket)
-    assert refused.status_code == 403  # type: ignore[attr-defined]
-    assert "不是该企业登记的法定代表人" in refused.content.decode()  # type: ignore[attr-defined]
+    refused = phone.post(f"/h5/claim/{ticket}/legal-rep/face/")
+    assert refused.status_code == 403
+    assert "不是该企业登记的法定代表人" in refused.content.decode()
     assert ShieldEnterprise.objects.get().verified_at is None
     assert FaceCheck.objects.filter(purpose="legal_rep").count() == 0
     assert ClaimSession.objects.get().step == "enterprise_verify"
@@ -590,14 +519,6 @@ def test_a_claimant_who_is_not_the_legal_representative_gets_no_sms(
 
 
 # --- after activation ------------------------------------------------------------------------------------------------
-
-
-def _activated(bidder_client: Client, card: Card) -> tuple[Client, str]:
-    phone, ticket = _to_enterprise_verification(bidder_client, card)
-    _legal_rep_face(phone, ticket)
-    phone.post(f"/h5/claim/{ticket}/pin/", {"pin": "135790", "pin_again": "135790"})
-    assert ClaimSession.objects.get(card_ref=card.cert_id).status == "activated"
-    return phone, ticket
 
 
 def test_the_claimant_sees_and_downloads_the_certificates_others_cannot(
@@ -723,16 +644,6 @@ def test_a_card_whose_claim_page_was_closed_still_shows_its_activation_on_the_ca
 
 
 # --- 对公打款认证: 正向打款 (R3.6, §7) -------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def corporate_account(registered: Card) -> str:
-    from mobileca.sandboxes.bank.models import Account
-
-    Account.objects.create(
-        number="6222000011112222333", bank_name="中国工商银行", holder_name=registered.enterprise.name
-    )
-    return "6222000011112222333"
 
 
 def _received(number: str) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import re
 import subprocess
 from datetime import timedelta
@@ -25,7 +24,16 @@ from mobileca.audit.models import AuditEvent
 from mobileca.cards.models import Card
 from mobileca.core.clock import clock, now
 from mobileca.shield.models import Credential, KeyUseAuthorization, OperationRecord
-from tests.test_claim import _activated, ca_ready, card, registered  # noqa: F401 (fixtures)
+from tests.support.shield import (  # noqa: F401 (fixtures; test_bidding still imports _device_login from here)
+    LEGAL_REP,
+    Api,
+    _device_login,
+    activated_credential,
+    ca_ready,
+    card,
+    phone_login,
+    registered,
+)
 from tests.transport import DjangoTestTransport
 
 PIN = "135790"
@@ -43,42 +51,12 @@ def _digest(text: str) -> str:
     return _b64(hashlib.sha256(text.encode()).digest())
 
 
-class Api:
-    """The API as a caller sees it: JSON over HTTP with a bearer token."""
-
-    def __init__(self, token: str = "") -> None:
-        self.client = Client()
-        self.headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
-
-    def post(self, method: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        response = self.client.post(
-            f"/csc/v2/{method}", json.dumps(body), content_type="application/json", **self.headers
-        )
-        return response.status_code, response.json()
-
-
-def _device_login(phone: Client) -> str:
-    """The tool asks; the claimant, signed in on the phone, allows; the tool gets its token."""
-    api = Api()
-    _, start = api.post("oauth2/device", {"client_name": "测试工具"})
-    grant = {"grant_type": "urn:ietf:params:oauth:grant-type:device_code", "device_code": start["device_code"]}
-    status, pending = api.post("oauth2/token", grant)
-    assert (status, pending["error"]) == (400, "authorization_pending")
-    page = phone.get(start["verification_uri_complete"].removeprefix("http://testserver")).content.decode()
-    assert start["user_code"] in page and "测试工具" in page
-    phone.post("/h5/device/", {"user_code": start["user_code"], "decision": "allow"})
-    clock.set(now() + timedelta(seconds=3))  # the tool polls at its interval
-    status, token = api.post("oauth2/token", grant)
-    clock.reset()
-    assert status == 200 and token["token_type"] == "Bearer" and token["access_token"].startswith("mcu_")
-    assert api.post("oauth2/token", grant)[1]["error"] == "invalid_grant"  # the code works once
-    return str(token["access_token"])
-
-
 @pytest.fixture
-def claimant(bidder_client: Client, registered: Card, ca_ready: None) -> tuple[Client, Api, Credential]:
-    phone, _ = _activated(bidder_client, registered)
-    return phone, Api(_device_login(phone)), Credential.objects.get()
+def claimant(registered: Card, ca_ready: None) -> tuple[Client, Api, Credential]:
+    """An activated credential (made through the services) and its claimant signed in on the phone and in the tool."""
+    credential = activated_credential(registered)
+    phone = phone_login(LEGAL_REP)
+    return phone, Api(_device_login(phone)), credential
 
 
 def _authorize_with_pin(api: Api, credential: Credential, hashes_b64: list[str], pin: str = PIN) -> tuple[int, Any]:
@@ -308,7 +286,7 @@ def test_someone_else_cannot_see_or_answer_the_request(
 def test_a_platform_client_never_takes_a_pin_and_sees_its_platform_only(
     claimant: tuple[Client, Api, Credential],
 ) -> None:
-    from mobileca.shield.keyuse import api_client_create
+    from mobileca.shield.callers import api_client_create
 
     _, _, credential = claimant
     _, key = api_client_create(platform=credential.claim.platform)
@@ -493,7 +471,7 @@ def test_records_show_the_claimants_own_and_an_admin_sees_the_members(
 ) -> None:
     from django.db import transaction
 
-    from mobileca.shield.keyuse import record_operation
+    from mobileca.shield.records import record_operation
 
     phone, api, credential = claimant
     _, authorized = _authorize_with_pin(api, credential, [_digest("x")])

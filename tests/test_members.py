@@ -15,8 +15,6 @@ from mobileca.core.errors import InvalidTransition
 from mobileca.core.states import ensure_transition
 from mobileca.payments.services import remittance_confirm
 from mobileca.shield.models import (
-    MEMBERSHIP_TRANSITIONS,
-    TRANSFER_TRANSITIONS,
     ClaimSession,
     Credential,
     Membership,
@@ -24,8 +22,20 @@ from mobileca.shield.models import (
     ShieldEnterprise,
     TransferStatus,
 )
+from mobileca.shield.transitions import MEMBERSHIP_TRANSITIONS, TRANSFER_TRANSITIONS
 from tests.conftest import actor_of, make_offline_order
-from tests.test_claim import _legal_rep_face, _play_face, _scan_and_login, _ticket_of, ca_ready, card, registered  # noqa: F401 (fixtures)
+from tests.support.shield import (  # noqa: F401 (fixtures)
+    _legal_rep_face,
+    _pay,
+    _play_face,
+    _renew,
+    _renewal_ticket,
+    _scan_and_login,
+    _ticket_of,
+    ca_ready,
+    card,
+    registered,
+)
 
 ADMIN, EMPLOYEE, ADDED = "2088102000000001", "2088102000000004", "2088102000000005"  # 王建国, 刘晓梅, 陈立新
 PIN = {"pin": "135790", "pin_again": "135790"}
@@ -375,8 +385,6 @@ def test_an_approval_moves_every_waiting_claim_of_that_person(
 def test_a_removed_member_cannot_renew_their_certificate(
     bidder_client: Client, second_card: Card, bidder: User, finance: User
 ) -> None:
-    from tests.test_renewal import _pay, _renew, _renewal_ticket
-
     phone, ticket = _after_face(bidder_client, second_card, EMPLOYEE)
     phone.post(f"/h5/claim/{ticket}/approval/")
     admin = _members_login(ADMIN)

@@ -20,50 +20,30 @@ from mobileca.accounts.models import User
 from mobileca.cards.models import Card
 from mobileca.core.clock import now
 from mobileca.orders.models import Order
-from mobileca.payments.models import Payment
-from mobileca.payments.services import remittance_confirm
 from mobileca.shield.models import ClaimSession, Credential, OperationRecord
-from tests.conftest import actor_of
-from tests.test_claim import _activated, _scan_and_login, _ticket_of, ca_ready, card, registered  # noqa: F401 (fixtures)
+from tests.support.shield import (  # noqa: F401 (fixtures; test_bidding still imports the helpers from here)
+    _pay,
+    _renew,
+    _renewal_ticket,
+    _scan_and_login,
+    _ticket_of,
+    activated_credential,
+    ca_ready,
+    card,
+    phone_login,
+    registered,
+)
 
 PIN = "135790"
 
 
-def _renew(bidder_client: Client, card: Card, token: str = "renew-1") -> Order:
-    """「续费」 on the card: the checkout page for a renewal, paid by offline remittance."""
-    page = bidder_client.get(f"/ca/purchase/mobile-ca/?renew={card.cert_id}").content.decode()
-    assert "续费" in page and card.service_no in page
-    response = bidder_client.post(
-        "/ca/purchase/mobile-ca/",
-        {
-            "renew": card.cert_id,
-            "region": "jiangxi",
-            "channel": "offline",
-            "expected_amount": "300.00",
-            "client_token": token,
-        },
-    )
-    assert response.status_code == 302, response.content.decode()
-    return Order.objects.get(client_token=token)
-
-
-def _pay(order: Order, finance: User) -> None:
-    payment = Payment.objects.get(order=order)
-    remittance_confirm(payment_id=payment.pk, actor=actor_of(finance), operator=finance)
-
-
 @pytest.fixture
 def activated(bidder_client: Client, registered: Card, ca_ready: None) -> tuple[Client, Card]:
-    phone, _ = _activated(bidder_client, registered)
+    activated_credential(registered)
+    phone = phone_login("2088102000000001")
     bidder_client.get(f"/ca/cards/{registered.cert_id}/claim/status/")  # the platform learns the activation
     registered.refresh_from_db()
     return phone, registered
-
-
-def _renewal_ticket(bidder_client: Client, card: Card) -> str:
-    page = bidder_client.get(f"/ca/cards/{card.cert_id}/claim/").content.decode()
-    assert "续费申领" in page
-    return _ticket_of(page)
 
 
 def _ocsp_status(serial_hex: str) -> ocsp.OCSPCertStatus:
@@ -136,7 +116,7 @@ def test_renewal_needs_a_claimed_card_and_one_at_a_time(
          "client_token": "r1"},
     )  # fmt: skip
     assert refused.status_code == 400 and "尚未申领开通" in refused.content.decode()
-    _activated(bidder_client, registered)
+    activated_credential(registered)
     bidder_client.get(f"/ca/cards/{registered.cert_id}/claim/status/")
     registered.refresh_from_db()
     _renew(bidder_client, registered, "r2")

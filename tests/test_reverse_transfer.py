@@ -14,7 +14,13 @@ from mobileca.cards.models import Card
 from mobileca.core.clock import now
 from mobileca.shield.models import ClaimSession, ReverseTransfer, ShieldEnterprise, TransferCredit
 from mobileca.shield.transfers import reverse_transfers_reconcile
-from tests.test_claim import _to_enterprise_verification, ca_ready, card, corporate_account, registered  # noqa: F401 (fixtures)
+from tests.support.shield import (  # noqa: F401 (fixtures)
+    _to_enterprise_verification,
+    ca_ready,
+    card,
+    corporate_account,
+    registered,
+)
 
 EMPLOYEE = "2088102000000003"  # 张小工, not the legal representative
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"

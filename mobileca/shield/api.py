@@ -19,17 +19,17 @@ from ninja.security import HttpBearer
 from pydantic import Field
 
 from mobileca.ca import facade as ca_facade
-from mobileca.ca.backends import KeyBackendError
+from mobileca.ca.facade import KeyBackendError
 from mobileca.core.clock import now
 from mobileca.core.errors import ApplicationError, InvalidInput
 from mobileca.core.http import client_address
-from mobileca.shield import keyuse, tokens
+from mobileca.shield import callers, keyuse
 from mobileca.shield.models import Credential
 
 
 class Bearer(HttpBearer):
-    def authenticate(self, request: HttpRequest, token: str) -> keyuse.Caller | None:
-        return keyuse.caller_for_bearer(token)
+    def authenticate(self, request: HttpRequest, token: str) -> callers.Caller | None:
+        return callers.caller_for_bearer(token)
 
 
 api = NinjaAPI(
@@ -65,13 +65,18 @@ def _key_backend(request: HttpRequest, exc: KeyBackendError) -> HttpResponse:
     return _error(request, "temporarily_unavailable", "the key service is unavailable; try again", 503)
 
 
+def _issued_profiles() -> list[ca_facade.KeyProfile]:
+    names = Credential.objects.values_list("key_profile", flat=True).distinct()
+    return [ca_facade.key_profile(name) for name in {*names, ca_facade.DEFAULT_KEY_PROFILE.name}]
+
+
 def _fields(errors: list[dict[str, Any]]) -> list[str]:
     return [".".join(str(part) for part in error.get("loc", ())[1:]) or "body" for error in errors][:5]
 
 
-def _caller(request: HttpRequest) -> keyuse.Caller:
+def _caller(request: HttpRequest) -> callers.Caller:
     caller = request.auth  # type: ignore[attr-defined]
-    assert isinstance(caller, keyuse.Caller)
+    assert isinstance(caller, callers.Caller)
     return caller
 
 
@@ -102,7 +107,8 @@ def info(request: HttpRequest) -> dict[str, Any]:
         "authType": ["oauth2client", "external"],
         "oauth2": settings.MOBILECA_PUBLIC_URL + "/csc/v2/oauth2",
         "methods": METHODS,
-        "signAlgorithms": {"algos": [keyuse.ECDSA_SHA256_OID, keyuse.RSA_SHA256_OID]},
+        # what the credentials issued here sign with: their key profiles' algorithms, nothing else
+        "signAlgorithms": {"algos": sorted({profile.signature_oid for profile in _issued_profiles()})},
         "signature_formats": {"formats": ["C"], "envelope_properties": [["Detached"]]},
     }
 
@@ -133,6 +139,7 @@ def _credential_info(credential: Credential, *, certificates: str, cert_info: bo
     elif sign.status != "good":
         status = "revoked"
     locked = credential.locked_until is not None and now() < credential.locked_until
+    profile = keyuse.key_profile_of(credential)
     cert: dict[str, Any] = {"status": status}
     if certificates in ("single", "chain"):
         pems = [ca_facade.certificate_pem(serial_hex=credential.sign_serial)]
@@ -155,9 +162,9 @@ def _credential_info(credential: Credential, *, certificates: str, cert_info: bo
         "description": f"{credential.claim.enterprise_name} · {credential.claim.platform}",
         "key": {
             "status": "disabled" if locked or status != "valid" else "enabled",
-            "algo": [keyuse.ECDSA_SHA256_OID],
-            "len": 256,
-            "curve": "1.2.840.10045.3.1.7",
+            "algo": [profile.signature_oid],
+            "len": profile.key_size,
+            **({"curve": keyuse.curve_oid(profile)} if profile.curve else {}),
         },
         "cert": cert,
         "SCAL": "2",
@@ -182,7 +189,7 @@ def _pem_body(pem: str) -> str:
 
 @api.post("/credentials/list")
 def credentials_list(request: HttpRequest, body: ListIn) -> dict[str, Any]:
-    credentials = keyuse.credentials_of(_caller(request))
+    credentials = callers.credentials_of(_caller(request))
     result: dict[str, Any] = {"credentialIDs": [credential.service_no for credential in credentials]}
     if body.credentialInfo:
         result["credentialInfos"] = [
@@ -196,7 +203,7 @@ def credentials_list(request: HttpRequest, body: ListIn) -> dict[str, Any]:
 
 @api.post("/credentials/info")
 def credentials_info(request: HttpRequest, body: InfoIn) -> dict[str, Any]:
-    credential = keyuse.credential_for(_caller(request), body.credentialID)
+    credential = callers.credential_for(_caller(request), body.credentialID)
     return _credential_info(
         credential, certificates=body.certificates, cert_info=body.certInfo, auth_info=body.authInfo
     )
@@ -211,7 +218,7 @@ class AuthorizeIn(Schema):
     credentialID: str = Field(max_length=40)
     numSignatures: int = Field(ge=1, le=keyuse.MAX_HASHES)
     hashes: list[str] = Field(min_length=1, max_length=keyuse.MAX_HASHES)
-    hashAlgorithmOID: str = keyuse.SHA256_OID
+    hashAlgorithmOID: str = Field("", max_length=64)  # empty: the credential's key profile's
     authData: list[AuthData] | None = None
     description: str = Field("", max_length=100)
     # ours: what the phone shows the claimant, and which operation the SAD is for
@@ -221,13 +228,15 @@ class AuthorizeIn(Schema):
 
 @api.post("/credentials/authorize")
 def credentials_authorize(request: HttpRequest, body: AuthorizeIn) -> HttpResponse:
-    if body.hashAlgorithmOID != keyuse.SHA256_OID:
-        raise InvalidInput("hashAlgorithmOID must be SHA-256", code="invalid_request")
+    caller = _caller(request)
+    profile = keyuse.key_profile_of(callers.credential_for(caller, body.credentialID))
+    if body.hashAlgorithmOID not in ("", profile.hash_oid):
+        raise InvalidInput("hashAlgorithmOID must be the credential's hash algorithm", code="invalid_request")
     if body.numSignatures != len(body.hashes):
         raise InvalidInput("numSignatures must equal the number of hashes", code="invalid_request")
     pins = [item.value for item in body.authData or [] if item.id == "PIN"]
     result = keyuse.authorize(
-        caller=_caller(request),
+        caller=caller,
         credential_id=body.credentialID,
         operation=body.operation,
         hashes=body.hashes,
@@ -265,8 +274,8 @@ class SignHashIn(Schema):
     credentialID: str = Field(max_length=40)
     SAD: str = Field(max_length=100)
     hashes: list[str] = Field(min_length=1, max_length=keyuse.MAX_HASHES)
-    hashAlgorithmOID: str = keyuse.SHA256_OID
-    signAlgo: str = keyuse.ECDSA_SHA256_OID
+    hashAlgorithmOID: str = Field("", max_length=64)  # empty: the credential's key profile's
+    signAlgo: str = Field("", max_length=64)
 
 
 @api.post("/signatures/signHash")
@@ -317,7 +326,7 @@ class DeviceIn(Schema):
 
 @api.post("/oauth2/device", auth=None)
 def oauth2_device(request: HttpRequest, body: DeviceIn) -> dict[str, Any]:
-    start = tokens.device_start(client_name=body.client_name)
+    start = callers.device_start(client_name=body.client_name)
     return {
         "device_code": start.device_code,
         "user_code": start.user_code,
@@ -337,7 +346,7 @@ class TokenIn(Schema):
 def oauth2_token(request: HttpRequest, body: TokenIn) -> HttpResponse:
     if body.grant_type != "urn:ietf:params:oauth:grant-type:device_code":
         return _error(request, "unsupported_grant_type", "only the device-code grant is offered", 400)
-    token, expires_in = tokens.device_token(device_code=body.device_code)
+    token, expires_in = callers.device_token(device_code=body.device_code)
     return api.create_response(
         request, {"access_token": token, "token_type": "Bearer", "expires_in": expires_in}, status=200
     )

@@ -8,8 +8,9 @@ from datetime import datetime
 from django.conf import settings
 from django.urls import reverse
 
-from mobileca.shield import keyuse as keyuse_module
-from mobileca.shield import services
+from mobileca.ca import facade as ca_facade
+from mobileca.shield import claims, keyuse
+from mobileca.shield.callers import Caller, caller_for_bearer, credential_for
 from mobileca.shield.models import ClaimSession, Credential
 from mobileca.shield.renewal import PendingBid, register_pending_bids_provider
 
@@ -44,7 +45,7 @@ def _ticket(claim: ClaimSession) -> ClaimTicket:
 def claim_open(*, card_ref: str, enterprise_name: str, enterprise_uscc: str, order_ref: str = "") -> ClaimTicket:
     """The card's claim, or with ``order_ref`` the claim of that paid renewal order (R4.1)."""
     return _ticket(
-        services.claim_open(
+        claims.claim_open(
             card_ref=card_ref,
             platform=settings.MOBILECA_PLATFORM_NAME,
             enterprise_name=enterprise_name,
@@ -55,7 +56,7 @@ def claim_open(*, card_ref: str, enterprise_name: str, enterprise_uscc: str, ord
 
 
 def claim_refresh(*, card_ref: str, order_ref: str = "") -> ClaimTicket:
-    return _ticket(services.claim_refresh(card_ref=card_ref, order_ref=order_ref))
+    return _ticket(claims.claim_refresh(card_ref=card_ref, order_ref=order_ref))
 
 
 @dataclass(frozen=True)
@@ -94,8 +95,8 @@ def renewals_completed(*, order_refs: list[str]) -> list[ClaimTicket]:
 # --- key use for the platform (bidding): the platform is a client of the remote-signing service -----------------
 
 
-def _platform() -> keyuse_module.Caller:
-    return keyuse_module.Caller("client", "platform", settings.MOBILECA_PLATFORM_NAME)
+def _platform() -> Caller:
+    return Caller("client", "platform", settings.MOBILECA_PLATFORM_NAME)
 
 
 @dataclass(frozen=True)
@@ -108,9 +109,7 @@ class CredentialCertificates:
 
 
 def credential_certificates(*, service_no: str) -> CredentialCertificates:
-    from mobileca.ca import facade as ca_facade
-
-    credential = keyuse_module.credential_for(_platform(), service_no)
+    credential = credential_for(_platform(), service_no)
     return CredentialCertificates(
         service_no=credential.service_no,
         sign_pem=ca_facade.certificate_pem(serial_hex=credential.sign_serial),
@@ -130,7 +129,7 @@ def authorization_request(
     *, service_no: str, operation: str, hashes: list[str], purpose: str, file_name: str, address: str | None = None
 ) -> PendingAuthorization:
     """The platform asks the claimant to authorise on the phone (it never sees a PIN)."""
-    result = keyuse_module.authorize(
+    result = keyuse.authorize(
         caller=_platform(),
         credential_id=service_no,
         operation=operation,
@@ -140,30 +139,28 @@ def authorization_request(
         file_name=file_name,
         address=address,
     )
-    return PendingAuthorization(handle=result.handle, url=keyuse_module.authorization_url(result.public_ref))
+    return PendingAuthorization(handle=result.handle, url=keyuse.authorization_url(result.public_ref))
 
 
 def authorization_sad(*, handle: str) -> str:
     """The SAD once the claimant approved, "" while waiting; refusals and expiry raise."""
-    result = keyuse_module.authorize_check(caller=_platform(), handle=handle)
+    result = keyuse.authorize_check(caller=_platform(), handle=handle)
     return result.sad if result.status == "authorized" else ""
 
 
 def sign_hashes(*, service_no: str, sad: str, hashes: list[str], address: str | None = None) -> list[bytes]:
-    return keyuse_module.sign_hashes(
-        caller=_platform(), credential_id=service_no, sad=sad, hashes=hashes, address=address
-    )
+    return keyuse.sign_hashes(caller=_platform(), credential_id=service_no, sad=sad, hashes=hashes, address=address)
 
 
 def content_key(*, service_no: str, sad: str, envelope: bytes, address: str | None = None) -> bytes:
-    return keyuse_module.decrypt_envelope(
+    return keyuse.decrypt_envelope(
         caller=_platform(), credential_id=service_no, sad=sad, envelope=envelope, address=address
     ).key
 
 
 def account_for_token(*, token: str) -> str:
     """The claimant behind a tool's bearer token, or "" (the platform's bidding API accepts the tool's login)."""
-    caller = keyuse_module.caller_for_bearer(token)
+    caller = caller_for_bearer(token)
     return caller.ident if caller is not None and caller.kind == "token" else ""
 
 
@@ -174,5 +171,5 @@ def credential_account(*, service_no: str) -> str:
 
 def claim_progress(*, card_refs: list[str]) -> dict[str, str]:
     """For support: each card's claim as the signing service sees it — status and step (no personal data)."""
-    rows = ClaimSession.objects.filter(card_ref__in=card_refs, kind="claim").exclude(status="cancelled")
+    rows = ClaimSession.objects.filter(card_ref__in=card_refs, kind="claim")
     return {claim.card_ref: f"{claim.get_status_display()} · {claim.get_step_display()}" for claim in rows}

@@ -2,7 +2,8 @@
 others join when the admin approves their request (「向管理员发送审批申请」) or adds them by name and phone in
 「成员管理」; the admin can reject (with a reason), remove, and hand the admin role to a verified member.
 
-Every write locks the enterprise row first, so decisions about one enterprise's members happen one at a time."""
+Every write locks the enterprise row first, so decisions about one enterprise's members happen one at a time; a
+write that moves the member's claims locks them before the membership (the lock order of ``locks.py``)."""
 
 from __future__ import annotations
 
@@ -17,10 +18,9 @@ from mobileca.audit.services import Actor, audit_record
 from mobileca.ca import facade as ca_facade
 from mobileca.core.clock import now
 from mobileca.core.errors import Conflict, InvalidInput, NotFound
-from mobileca.core.states import ensure_transition
-from mobileca.shield import keyuse, sms
+from mobileca.shield import sms
+from mobileca.shield.locks import lock_claims, lock_enterprise, lock_memberships
 from mobileca.shield.models import (
-    MEMBERSHIP_TRANSITIONS,
     ClaimSession,
     ClaimStatus,
     ClaimStep,
@@ -30,7 +30,9 @@ from mobileca.shield.models import (
     PhoneAccount,
     ShieldEnterprise,
 )
+from mobileca.shield.records import record_operation
 from mobileca.shield.sealing import keyed_digest
+from mobileca.shield.transitions import claim_move, membership_move
 
 _PHONE = re.compile(r"1\d{10}")
 
@@ -38,7 +40,7 @@ _PHONE = re.compile(r"1\d{10}")
 def _record(enterprise: ShieldEnterprise, account: str, what: str) -> None:
     """R4.4: a member change is in the member's operation records (the admin sees them too)."""
     if account:
-        keyuse.record_operation(
+        record_operation(
             action="member_change",
             account=account,
             enterprise_uscc=enterprise.uscc,
@@ -51,7 +53,8 @@ def is_member(enterprise: ShieldEnterprise, account: str) -> bool:
 
 
 def _lock_enterprise(uscc: str) -> ShieldEnterprise:
-    enterprise = ShieldEnterprise.objects.select_for_update().filter(uscc=uscc).first()
+    """The enterprise, locked (a claim step already holds it: ``locks.lock_claim`` took it before the claim)."""
+    enterprise = lock_enterprise(uscc)
     if enterprise is None:
         raise NotFound(_("未找到该企业"), code="enterprise_unknown")
     return enterprise
@@ -75,9 +78,9 @@ def enterprise_verified(claim: ClaimSession, account: str, *, method: str) -> No
         )
     if is_member(enterprise, account):
         return
-    Membership.objects.filter(enterprise=enterprise, account=account, status=MembershipStatus.REQUESTED).update(
-        status=MembershipStatus.REJECTED, reason="verified", decided_at=moment
-    )  # superseded by verification
+    for request in lock_memberships(enterprise=enterprise, account=account, status=MembershipStatus.REQUESTED):
+        request.reason, request.decided_at = "verified", moment  # superseded by verification
+        membership_move(request, MembershipStatus.REJECTED, also=["reason", "decided_at"])
     Membership.objects.create(
         enterprise=enterprise,
         account=account,
@@ -109,18 +112,18 @@ def step_after_face(claim: ClaimSession, account: str) -> str:
     if is_member(enterprise, account):
         return ClaimStep.PIN
     person = PhoneAccount.objects.get(account=account)
-    added = (
-        Membership.objects.select_for_update()
-        .filter(enterprise=enterprise, status=MembershipStatus.ADDED, name=person.name)
-        .exclude(phone_digest="")
-        .filter(phone_digest=person.phone_digest)
-        .first()
+    added = next(
+        iter(
+            lock_memberships(
+                enterprise=enterprise, status=MembershipStatus.ADDED, name=person.name, phone_digest=person.phone_digest
+            )
+        ),
+        None,
     )
     if added is None or not person.phone_digest:
         return ClaimStep.APPROVAL
-    ensure_transition(MEMBERSHIP_TRANSITIONS, added.status, MembershipStatus.ACTIVE)
-    added.status, added.account, added.claim = MembershipStatus.ACTIVE, account, claim
-    added.save(update_fields=["status", "account", "claim"])
+    added.account, added.claim = account, claim
+    membership_move(added, MembershipStatus.ACTIVE, also=["account", "claim"])
     audit_record(
         action="member.joined",
         subject=f"enterprise:{enterprise.uscc}",
@@ -187,31 +190,43 @@ def _notify_added(membership: Membership, enterprise: ShieldEnterprise, phone: s
 def _administered(uscc: str, admin_account: str) -> ShieldEnterprise:
     """The enterprise, locked, if this account is its admin; otherwise as if it did not exist (no enterprise sees
     another's members)."""
-    enterprise = ShieldEnterprise.objects.select_for_update().filter(uscc=uscc).first()
+    enterprise = lock_enterprise(uscc)
     if enterprise is None or not admin_account or enterprise.admin_account != admin_account:
         raise NotFound(_("未找到该企业，或您不是该企业的管理员"), code="not_enterprise_admin")
     return enterprise
 
 
-def _membership_of(membership_id: int, admin_account: str) -> tuple[ShieldEnterprise, Membership]:
+def _membership_of(membership_id: int, admin_account: str) -> tuple[ShieldEnterprise, Membership, list[ClaimSession]]:
+    """The membership of an enterprise this account administers, with the member's open claims there: the
+    enterprise, the claims, then the membership locked (the order of ``locks.py``)."""
     found = Membership.objects.filter(pk=membership_id).values_list("enterprise__uscc", flat=True).first()
     if found is None:
         raise NotFound(_("未找到该成员"), code="membership_unknown")
     enterprise = _administered(found, admin_account)
-    return enterprise, Membership.objects.select_for_update().get(pk=membership_id)
+    return enterprise, *_lock_member(enterprise, membership_id)
 
 
-def _approve(enterprise: ShieldEnterprise, membership: Membership, admin_account: str) -> None:
-    ensure_transition(MEMBERSHIP_TRANSITIONS, membership.status, MembershipStatus.ACTIVE)
-    membership.status, membership.decided_at, membership.decided_by = MembershipStatus.ACTIVE, now(), admin_account
-    membership.save(update_fields=["status", "decided_at", "decided_by"])
+def _lock_member(enterprise: ShieldEnterprise, membership_id: int) -> tuple[Membership, list[ClaimSession]]:
+    """The membership, locked after the member's open claims for this enterprise (which a decision may move): the
+    enterprise is held, so who the member is cannot change in between."""
+    account = Membership.objects.filter(pk=membership_id).values_list("account", flat=True).get()
+    claims = (
+        lock_claims(claimant_account=account, enterprise_uscc=enterprise.uscc, status=ClaimStatus.BOUND)
+        if account
+        else []
+    )
+    return lock_memberships(pk=membership_id)[0], claims
+
+
+def _approve(
+    enterprise: ShieldEnterprise, membership: Membership, claims: list[ClaimSession], admin_account: str
+) -> None:
+    membership.decided_at, membership.decided_by = now(), admin_account
+    membership_move(membership, MembershipStatus.ACTIVE, also=["decided_at", "decided_by"])
     # every claim of theirs for this enterprise that waits for the admin moves on to the PIN (R3.8)
-    ClaimSession.objects.filter(
-        claimant_account=membership.account,
-        enterprise_uscc=enterprise.uscc,
-        status=ClaimStatus.BOUND,
-        step=ClaimStep.APPROVAL,
-    ).update(step=ClaimStep.PIN)
+    for claim in claims:
+        if claim.step == ClaimStep.APPROVAL:
+            claim_move(claim, step=ClaimStep.PIN)
     _record(enterprise, membership.account, _("管理员同意加入"))
     audit_record(
         action="member.approved",
@@ -224,10 +239,10 @@ def _approve(enterprise: ShieldEnterprise, membership: Membership, admin_account
 
 @transaction.atomic(durable=True)
 def membership_approve(*, admin_account: str, membership_id: int) -> Membership:
-    enterprise, membership = _membership_of(membership_id, admin_account)
+    enterprise, membership, claims = _membership_of(membership_id, admin_account)
     if membership.status != MembershipStatus.REQUESTED:
         raise Conflict(_("该申请已处理"), code="membership_decided")
-    _approve(enterprise, membership, admin_account)
+    _approve(enterprise, membership, claims, admin_account)
     return membership
 
 
@@ -236,13 +251,11 @@ def membership_reject(*, admin_account: str, membership_id: int, reason: str) ->
     reason = reason.strip()
     if not reason or len(reason) > 200:
         raise InvalidInput(_("请填写拒绝原因（不超过 200 字）"), code="reason_required")
-    enterprise, membership = _membership_of(membership_id, admin_account)
+    enterprise, membership, _claims = _membership_of(membership_id, admin_account)
     if membership.status != MembershipStatus.REQUESTED:
         raise Conflict(_("该申请已处理"), code="membership_decided")
-    ensure_transition(MEMBERSHIP_TRANSITIONS, membership.status, MembershipStatus.REJECTED)
-    membership.status, membership.reason = MembershipStatus.REJECTED, reason
-    membership.decided_at, membership.decided_by = now(), admin_account
-    membership.save(update_fields=["status", "reason", "decided_at", "decided_by"])
+    membership.reason, membership.decided_at, membership.decided_by = reason, now(), admin_account
+    membership_move(membership, MembershipStatus.REJECTED, also=["reason", "decided_at", "decided_by"])
     audit_record(
         action="member.rejected",
         subject=f"enterprise:{enterprise.uscc}",
@@ -263,7 +276,7 @@ def member_add(*, admin_account: str, uscc: str, name: str, phone: str) -> Membe
         raise InvalidInput(_("请填写 11 位手机号"), code="bad_phone")
     enterprise = _administered(uscc, admin_account)
     digest = keyed_digest(phone)
-    live = Membership.objects.select_for_update().filter(
+    live = Membership.objects.filter(  # the enterprise's lock serialises member writes
         enterprise=enterprise,
         phone_digest=digest,
         status__in=[MembershipStatus.REQUESTED, MembershipStatus.ADDED, MembershipStatus.ACTIVE],
@@ -272,7 +285,8 @@ def member_add(*, admin_account: str, uscc: str, name: str, phone: str) -> Membe
         raise Conflict(_("该手机号已是企业成员"), code="already_member")
     request = live.filter(status=MembershipStatus.REQUESTED, name=name).first()
     if request is not None:
-        _approve(enterprise, request, admin_account)
+        request, claims = _lock_member(enterprise, request.pk)
+        _approve(enterprise, request, claims, admin_account)
         return request
     membership = Membership.objects.create(
         enterprise=enterprise,
@@ -299,22 +313,18 @@ def member_remove(*, admin_account: str, membership_id: int) -> Membership:
     """The member no longer acts for the enterprise: a claim not yet activated goes back to waiting for approval
     (and cannot set a PIN); certificates already issued to them for this enterprise are revoked (affiliation
     changed), since they name the enterprise."""
-    enterprise, membership = _membership_of(membership_id, admin_account)
+    enterprise, membership, claims = _membership_of(membership_id, admin_account)
     if membership.role == "admin":
         raise Conflict(_("不能移除管理员，请先移交管理员"), code="cannot_remove_admin")
     if membership.status not in (MembershipStatus.ACTIVE, MembershipStatus.ADDED):
         raise Conflict(_("该成员已不在企业中"), code="membership_not_live")
-    ensure_transition(MEMBERSHIP_TRANSITIONS, membership.status, MembershipStatus.REMOVED)
-    membership.status, membership.decided_at, membership.decided_by = MembershipStatus.REMOVED, now(), admin_account
-    membership.save(update_fields=["status", "decided_at", "decided_by"])
+    membership.decided_at, membership.decided_by = now(), admin_account
+    membership_move(membership, MembershipStatus.REMOVED, also=["decided_at", "decided_by"])
+    for claim in claims:  # not yet activated: back to waiting for the admin, so no PIN can be set (R3.8)
+        if claim.step == ClaimStep.PIN:
+            claim_move(claim, step=ClaimStep.APPROVAL)
     revoked: list[str] = []
     if membership.account:
-        ClaimSession.objects.filter(
-            claimant_account=membership.account,
-            enterprise_uscc=enterprise.uscc,
-            status=ClaimStatus.BOUND,
-            step=ClaimStep.PIN,
-        ).update(step=ClaimStep.APPROVAL)
         for credential in Credential.objects.filter(account=membership.account, enterprise_uscc=enterprise.uscc):
             if ca_facade.credential_revoke(
                 owner_id=f"credential:{credential.service_no}", reason=x509.ReasonFlags.affiliation_changed
@@ -333,7 +343,7 @@ def member_remove(*, admin_account: str, membership_id: int) -> Membership:
 @transaction.atomic(durable=True)
 def admin_hand_over(*, admin_account: str, membership_id: int) -> ShieldEnterprise:
     """Hand the admin role to a member who has claimed with their own phone identity (recorded)."""
-    enterprise, target = _membership_of(membership_id, admin_account)
+    enterprise, target, _claims = _membership_of(membership_id, admin_account)
     if target.status != MembershipStatus.ACTIVE or not target.account or target.role == "admin":
         raise Conflict(_("只能移交给已加入企业的其他成员"), code="bad_new_admin")
     Membership.objects.filter(enterprise=enterprise, role="admin", status=MembershipStatus.ACTIVE).update(role="member")

@@ -3,22 +3,17 @@ from __future__ import annotations
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from mobileca.ca.facade import DEFAULT_KEY_PROFILE
 from mobileca.core.uploads import private_storage
 
 
 class ClaimStatus(models.TextChoices):
+    """A claim waits for its claimant, is bound to them, and is activated. It is never cancelled: a claim bound to a
+    person stays theirs (谁申领谁使用), and a removed member's claim goes back to waiting for the admin instead."""
+
     WAITING = "waiting", _("等待扫码")
     BOUND = "bound", _("已绑定申领人")
     ACTIVATED = "activated", _("开通成功")
-    CANCELLED = "cancelled", _("已作废")
-
-
-CLAIM_TRANSITIONS: dict[str, frozenset[str]] = {
-    ClaimStatus.WAITING: frozenset({ClaimStatus.BOUND, ClaimStatus.CANCELLED}),
-    ClaimStatus.BOUND: frozenset({ClaimStatus.ACTIVATED}),
-    ClaimStatus.ACTIVATED: frozenset(),
-    ClaimStatus.CANCELLED: frozenset(),
-}
 
 
 class ClaimStep(models.TextChoices):
@@ -58,7 +53,7 @@ class ClaimSession(models.Model):
 
     class Meta:
         constraints = [
-            # One live claim per card: a new one is only made when the previous was cancelled.
+            # One claim per card (the condition names every status: kept as it was made).
             models.UniqueConstraint(
                 fields=["card_ref"],
                 condition=models.Q(kind="claim", status__in=["waiting", "bound", "activated"]),
@@ -132,6 +127,12 @@ class AgreementAcceptance(models.Model):
         return f"{self.account} {self.service_agreement_version}/{self.privacy_policy_version}"
 
 
+class FaceOutcome(models.TextChoices):
+    PENDING = "pending"
+    PASSED = "passed"
+    FAILED = "failed"
+
+
 class FaceCheck(models.Model):
     """One liveness check of a claimant, opened by the service; only a signed "passed" moves the claim on (R3.5)."""
 
@@ -140,7 +141,7 @@ class FaceCheck(models.Model):
     check_id = models.CharField(max_length=64, unique=True)
     nonce = models.CharField(max_length=64)
     purpose = models.CharField(max_length=16, default="person")  # person (R3.5) | legal_rep (R3.6) | pin_reset (R4.3)
-    outcome = models.CharField(max_length=10, default="pending")  # pending | passed | failed
+    outcome = models.CharField(max_length=10, choices=FaceOutcome.choices, default=FaceOutcome.PENDING)
     created_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
     consumed_at = models.DateTimeField(null=True, blank=True)  # a passed pin_reset check sets one new PIN
@@ -157,6 +158,8 @@ class Credential(models.Model):
     account = models.CharField(max_length=32, db_index=True)
     enterprise_uscc = models.CharField(max_length=18)
     service_no = models.CharField(max_length=40, unique=True)
+    # The key profile (algorithm, curve or size, OIDs) both key pairs were made with: a ``KeyProfile.name`` of the CA.
+    key_profile = models.CharField(max_length=20, default=DEFAULT_KEY_PROFILE.name)
     sign_key_wrapped = models.BinaryField()
     encrypt_key_wrapped = models.BinaryField()
     sign_serial = models.CharField(max_length=42)
@@ -194,14 +197,6 @@ class TransferStatus(models.TextChoices):
     PENDING = "pending", _("待确认")
     VERIFIED = "verified", _("已认证")
     FAILED = "failed", _("已失效")
-
-
-# Both corporate-transfer verifications: pending until verified, or failed (wrong entries, expiry, replaced).
-TRANSFER_TRANSITIONS: dict[str, frozenset[str]] = {
-    TransferStatus.PENDING: frozenset({TransferStatus.VERIFIED, TransferStatus.FAILED}),
-    TransferStatus.VERIFIED: frozenset(),
-    TransferStatus.FAILED: frozenset(),
-}
 
 
 class ForwardTransfer(models.Model):
@@ -287,15 +282,6 @@ class MembershipStatus(models.TextChoices):
     REMOVED = "removed", _("已移除")
 
 
-MEMBERSHIP_TRANSITIONS: dict[str, frozenset[str]] = {
-    MembershipStatus.REQUESTED: frozenset({MembershipStatus.ACTIVE, MembershipStatus.REJECTED}),
-    MembershipStatus.ADDED: frozenset({MembershipStatus.ACTIVE, MembershipStatus.REMOVED}),
-    MembershipStatus.ACTIVE: frozenset({MembershipStatus.REMOVED}),
-    MembershipStatus.REJECTED: frozenset(),
-    MembershipStatus.REMOVED: frozenset(),
-}
-
-
 class Membership(models.Model):
     """A person acting for an enterprise in the signing service (R3.8, R3.9): the admin (who verified it first, or
     to whom it was handed over), members the admin approved or added by name and phone, and their requests."""
@@ -346,13 +332,20 @@ class ApiClient(models.Model):
         return f"{self.client_id} ({self.platform})"
 
 
+class DeviceGrantStatus(models.TextChoices):
+    PENDING = "pending", _("待确认")
+    ALLOWED = "allowed", _("已授权")
+    DENIED = "denied", _("已拒绝")
+    USED = "used", _("已使用")
+
+
 class DeviceGrant(models.Model):
     """The command-line tool's login (OAuth 2.0 device authorisation, RFC 8628): the tool shows a QR code; the
     claimant opens it on the phone, signs in with their phone identity and allows it; the tool then gets a token."""
 
     device_code_digest = models.CharField(max_length=64, unique=True)
     user_code = models.CharField(max_length=9, unique=True)  # XXXX-XXXX, what the phone page shows to compare
-    status = models.CharField(max_length=10, default="pending")  # pending | allowed | denied | used
+    status = models.CharField(max_length=10, choices=DeviceGrantStatus.choices, default=DeviceGrantStatus.PENDING)
     account = models.CharField(max_length=32, blank=True)
     client_name = models.CharField(max_length=60)
     created_at = models.DateTimeField()
@@ -383,15 +376,6 @@ class KeyUseStatus(models.TextChoices):
     USED = "used", _("已使用")
     REFUSED = "refused", _("已拒绝")
     EXPIRED = "expired", _("已过期")
-
-
-KEY_USE_TRANSITIONS: dict[str, frozenset[str]] = {
-    KeyUseStatus.PENDING: frozenset({KeyUseStatus.AUTHORIZED, KeyUseStatus.REFUSED, KeyUseStatus.EXPIRED}),
-    KeyUseStatus.AUTHORIZED: frozenset({KeyUseStatus.USED, KeyUseStatus.EXPIRED}),
-    KeyUseStatus.USED: frozenset(),
-    KeyUseStatus.REFUSED: frozenset(),
-    KeyUseStatus.EXPIRED: frozenset(),
-}
 
 
 class KeyUseAuthorization(models.Model):

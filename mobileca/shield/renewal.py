@@ -21,14 +21,12 @@ from django.utils.translation import gettext as _
 
 from mobileca.audit.services import Actor, audit_record
 from mobileca.ca import facade as ca_facade
-from mobileca.ca.keys import UserPrivateKey, generate_user_key, wrap_private_key
-from mobileca.ca.profiles import Subject
 from mobileca.core.clock import now
 from mobileca.core.errors import ApplicationError, Conflict, InvalidInput, NotFound, PermissionDenied
-from mobileca.core.states import ensure_transition
-from mobileca.shield import keyuse, members, sms
+from mobileca.shield import members, sms
+from mobileca.shield.claims import add_months, claim_of_claimant_locked
+from mobileca.shield.locks import lock_claims, lock_credential_pk
 from mobileca.shield.models import (
-    CLAIM_TRANSITIONS,
     ClaimSession,
     ClaimStatus,
     ClaimStep,
@@ -36,7 +34,9 @@ from mobileca.shield.models import (
     PhoneAccount,
     ShieldEnterprise,
 )
-from mobileca.shield.services import add_months, claim_of_claimant_locked
+from mobileca.shield.pin import pin_check
+from mobileca.shield.records import record_operation
+from mobileca.shield.transitions import claim_move
 
 SERVICE = Actor("system", "shield")
 
@@ -90,20 +90,24 @@ def renewal_complete(
     bids = pending_bids(credential)
     if bids and not confirmed_bids:
         raise InvalidInput(_("请先阅读并确认未解密的投标文件清单"), code="bids_not_confirmed")
-    sign_key, encrypt_key = generate_user_key(), generate_user_key()  # before any lock
+    profile = ca_facade.key_profile(credential.key_profile)  # a renewal keeps the credential's key profile
+    sign_key, encrypt_key = ca_facade.generate_user_key(profile), ca_facade.generate_user_key(profile)  # no lock
     refusal: ApplicationError | None = None
     with transaction.atomic(durable=True):
+        # the lock order: enterprise, the renewal claim (the card's first claim is older: locked in _rekey after it
+        # would break pk order, so it is locked here with it), then the credential
         renewal = claim_of_claimant_locked(ticket, account)
+        lock_claims(pks=[credential.claim_id, renewal.pk])
         if renewal.step != ClaimStep.RENEWAL:
             raise Conflict(_("申领步骤已变化，请刷新页面"), code="wrong_step")
-        credential = Credential.objects.select_for_update().get(pk=credential.pk)
-        enterprise = ShieldEnterprise.objects.select_for_update().get(uscc=credential.enterprise_uscc)
+        credential = lock_credential_pk(credential.pk)
+        enterprise = ShieldEnterprise.objects.get(uscc=credential.enterprise_uscc)  # locked with the claim
         if not members.is_member(enterprise, account):
             raise PermissionDenied(_("您已不是该企业的成员，不能续费该证书"), code="not_member")
         for serial in (credential.sign_serial, credential.encrypt_serial):
             if ca_facade.certificate_info(serial_hex=serial).status != "good":
                 raise PermissionDenied(_("该证书已吊销，不能续费；如需使用请重新购买"), code="credential_revoked")
-        refusal = keyuse.pin_check(credential, pin)
+        refusal = pin_check(credential, pin)
         if refusal is None:
             _rekey(renewal, credential, sign_key, encrypt_key, bids=bids, address=address)
     if refusal is not None:
@@ -114,8 +118,8 @@ def renewal_complete(
 def _rekey(
     renewal: ClaimSession,
     credential: Credential,
-    sign_key: UserPrivateKey,
-    encrypt_key: UserPrivateKey,
+    sign_key: ca_facade.UserPrivateKey,
+    encrypt_key: ca_facade.UserPrivateKey,
     *,
     bids: list[PendingBid],
     address: str | None,
@@ -128,14 +132,14 @@ def _rekey(
     owner = f"credential:{credential.service_no}"
     issued = ca_facade.credential_rekey(
         owner_id=owner,
-        subject=Subject(enterprise_name=enterprise.name, uscc=enterprise.uscc, claimant_name=person.name),
+        subject=ca_facade.Subject(enterprise_name=enterprise.name, uscc=enterprise.uscc, claimant_name=person.name),
         sign_public_key=sign_key.public_key(),
         encrypt_public_key=encrypt_key.public_key(),
         not_after=expires_at,
     )
     old = (credential.sign_serial, credential.encrypt_serial)
-    credential.sign_key_wrapped = wrap_private_key(owner_id=f"{owner}:sign", key=sign_key)
-    credential.encrypt_key_wrapped = wrap_private_key(owner_id=f"{owner}:encrypt", key=encrypt_key)
+    credential.sign_key_wrapped = ca_facade.wrap_private_key(owner_id=f"{owner}:sign", key=sign_key)
+    credential.encrypt_key_wrapped = ca_facade.wrap_private_key(owner_id=f"{owner}:encrypt", key=encrypt_key)
     credential.sign_serial, credential.encrypt_serial = issued.sign_serial, issued.encrypt_serial
     credential.expires_at, credential.reminded_30_at, credential.reminded_7_at = expires_at, None, None
     credential.save(
@@ -149,11 +153,9 @@ def _rekey(
             "reminded_7_at",
         ]
     )
-    ensure_transition(CLAIM_TRANSITIONS, renewal.status, ClaimStatus.ACTIVATED)
-    renewal.status, renewal.step = ClaimStatus.ACTIVATED, ClaimStep.DONE
     renewal.service_no, renewal.service_expires_at = credential.service_no, expires_at
-    renewal.save(update_fields=["status", "step", "service_no", "service_expires_at"])
-    original = ClaimSession.objects.select_for_update().get(pk=credential.claim_id)
+    claim_move(renewal, status=ClaimStatus.ACTIVATED, step=ClaimStep.DONE, also=["service_no", "service_expires_at"])
+    original = ClaimSession.objects.get(pk=credential.claim_id)  # locked by the caller
     original.service_expires_at = expires_at
     original.save(update_fields=["service_expires_at"])
     audit_record(
@@ -169,7 +171,7 @@ def _rekey(
             "bids_acknowledged": [f"{bid.tender_no}/{bid.file_name}" for bid in bids],
         },
     )
-    keyuse.record_operation(
+    record_operation(
         action="renewal",
         account=credential.account,
         enterprise_uscc=credential.enterprise_uscc,
@@ -192,7 +194,7 @@ def expiry_reminders_send() -> int:
         ).values_list("pk", flat=True)
         for credential_id in due:
             with transaction.atomic(durable=True):
-                credential = Credential.objects.select_for_update().get(pk=credential_id)
+                credential = lock_credential_pk(credential_id)
                 if getattr(credential, field) is not None:
                     continue
                 setattr(credential, field, now())

@@ -9,12 +9,11 @@ import hmac
 
 from django.conf import settings
 
-from mobileca.ca.backends import KeyBackend
-from mobileca.ca.backends.factory import backend as ca_backend
+from mobileca.ca.facade import KeyBackend, key_backend
 
 
 def sealer() -> KeyBackend:
-    keys = ca_backend()
+    keys = key_backend()
     keys.ensure_master_key()
     return keys
 

@@ -24,11 +24,11 @@ from django.utils.translation import gettext as _
 from mobileca.audit.services import Actor, audit_record
 from mobileca.core.clock import now
 from mobileca.core.errors import ApplicationError, Conflict, InvalidInput, PermissionDenied
-from mobileca.core.states import ensure_transition
 from mobileca.core.uploads import sniff_voucher_type
 from mobileca.shield import bank, members
+from mobileca.shield.claims import SERVICE, claim_of_claimant_locked
+from mobileca.shield.locks import lock_claims, lock_enterprise
 from mobileca.shield.models import (
-    TRANSFER_TRANSITIONS,
     ClaimSession,
     ClaimStatus,
     ClaimStep,
@@ -40,14 +40,9 @@ from mobileca.shield.models import (
     TransferStatus,
 )
 from mobileca.shield.sealing import digest_matches, keyed_digest
-from mobileca.shield.services import SERVICE, claim_move, claim_of_claimant_locked
+from mobileca.shield.transitions import claim_move, transfer_move
 
 _MEMO_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read off a phone, typed into online banking
-
-
-def _transfer_move(transfer: ForwardTransfer | ReverseTransfer, target: TransferStatus) -> None:
-    ensure_transition(TRANSFER_TRANSITIONS, transfer.status, target)
-    transfer.status = target
 
 
 def _refuse_unless_at_verification(ticket: str, account: str) -> tuple[ClaimSession, ShieldEnterprise]:
@@ -87,8 +82,7 @@ def forward_transfer_start(
     with transaction.atomic(durable=True):
         claim = claim_of_claimant_locked(ticket, account)
         for previous in ForwardTransfer.objects.select_for_update().filter(claim=claim, status=TransferStatus.PENDING):
-            _transfer_move(previous, TransferStatus.FAILED)  # a new one replaces it
-            previous.save(update_fields=["status"])
+            transfer_move(previous, TransferStatus.FAILED)  # a new one replaces it
         transfer = ForwardTransfer.objects.create(
             claim=claim,
             bank_name=bank_name.strip()[:100],
@@ -124,22 +118,20 @@ def forward_transfer_confirm(*, ticket: str, account: str, amount: str) -> Claim
         if transfer is None:
             raise Conflict(_("请先发起对公打款"), code="transfer_missing")
         if now() >= transfer.expires_at:
-            _transfer_move(transfer, TransferStatus.FAILED)
-            transfer.save(update_fields=["status"])
+            transfer_move(transfer, TransferStatus.FAILED)
             refusal = Conflict(_("打款验证已超过 7 天有效期，请重新发起"), code="transfer_expired")
         elif entered.is_finite() and digest_matches(transfer.amount_digest, f"{entered:.2f}"):
-            _transfer_move(transfer, TransferStatus.VERIFIED)
-            transfer.save(update_fields=["status"])
+            transfer_move(transfer, TransferStatus.VERIFIED)
             members.enterprise_verified(claim, account, method="forward_transfer")
-            claim_move(claim, ClaimStep.PIN, ClaimStep.ENTERPRISE_VERIFY)
+            claim_move(claim, step=ClaimStep.PIN, expected=ClaimStep.ENTERPRISE_VERIFY)
         else:
             transfer.wrong_entries += 1
             if transfer.wrong_entries > settings.MOBILECA_FORWARD_TRANSFER["max_wrong"]:
-                _transfer_move(transfer, TransferStatus.FAILED)
+                transfer_move(transfer, TransferStatus.FAILED, also=["wrong_entries"])
                 refusal = Conflict(_("金额错误次数过多，本次打款验证失败，请重新发起"), code="transfer_failed")
             else:
+                transfer.save(update_fields=["wrong_entries"])
                 refusal = InvalidInput(_("金额不正确，请核对到账金额"), code="transfer_wrong_amount")
-            transfer.save(update_fields=["wrong_entries", "status"])
     if refusal is not None:
         raise refusal
     return claim
@@ -167,8 +159,7 @@ def reverse_transfer_start(
         if claim.step != ClaimStep.ENTERPRISE_VERIFY:
             raise Conflict(_("申领步骤已变化，请刷新页面"), code="wrong_step")
         for previous in ReverseTransfer.objects.select_for_update().filter(claim=claim, status=TransferStatus.PENDING):
-            _transfer_move(previous, TransferStatus.FAILED)  # a new one (another paying account) replaces it
-            previous.save(update_fields=["status"])
+            transfer_move(previous, TransferStatus.FAILED)  # a new one (another paying account) replaces it
         transfer = ReverseTransfer.objects.create(
             claim=claim,
             payer_bank_name=bank_name.strip()[:100],
@@ -225,13 +216,12 @@ def reverse_voucher_upload(*, ticket: str, account: str, upload: UploadedFile) -
 
 def _reverse_verified(transfer: ReverseTransfer, claim: ClaimSession) -> None:
     """Both the credit and the voucher are here (inside the caller's transaction, the claim locked)."""
-    _transfer_move(transfer, TransferStatus.VERIFIED)
     transfer.verified_at = now()
-    transfer.save(update_fields=["status", "verified_at"])
+    transfer_move(transfer, TransferStatus.VERIFIED, also=["verified_at"])
     audit_record(action="claim.reverse_transfer_verified", subject=f"claim:{claim.pk}", actor=SERVICE)
     if claim.status == ClaimStatus.BOUND and claim.step == ClaimStep.ENTERPRISE_VERIFY:
         members.enterprise_verified(claim, claim.claimant_account, method="reverse_transfer")
-        claim_move(claim, ClaimStep.PIN, ClaimStep.ENTERPRISE_VERIFY)
+        claim_move(claim, step=ClaimStep.PIN, expected=ClaimStep.ENTERPRISE_VERIFY)
 
 
 def reverse_transfers_reconcile() -> dict[str, int]:
@@ -255,6 +245,14 @@ def reverse_transfers_reconcile() -> dict[str, int]:
 
 
 def _judge(credit: bank.Credit) -> str:
+    """Judge one credit (the cursor locked). A match may verify the enterprise, so the lock order is kept:
+    enterprise, claim, then the transfer."""
+    claim_id = ReverseTransfer.objects.filter(to_account=credit.to_number).values_list("claim_id", flat=True).first()
+    claim = None
+    if claim_id is not None:
+        uscc = ClaimSession.objects.values_list("enterprise_uscc", flat=True).get(pk=claim_id)
+        lock_enterprise(uscc)
+        claim = lock_claims(pks=[claim_id])[0]
     transfer = ReverseTransfer.objects.select_for_update().filter(to_account=credit.to_number).first()
     if transfer is None:
         outcome = "unknown"
@@ -291,8 +289,7 @@ def _judge(credit: bank.Credit) -> str:
     if outcome == "matched" and transfer is not None:
         transfer.credit_ref, transfer.credit_seen_at = credit.bank_ref, now()
         transfer.save(update_fields=["credit_ref", "credit_seen_at"])
-        if transfer.voucher_uploaded_at is not None:
-            claim = ClaimSession.objects.select_for_update().get(pk=transfer.claim_id)
+        if transfer.voucher_uploaded_at is not None and claim is not None:
             _reverse_verified(transfer, claim)
     return outcome
 
@@ -306,8 +303,7 @@ def _expire_reverse_transfers() -> int:
             transfer = ReverseTransfer.objects.select_for_update().get(pk=transfer_id)
             if transfer.status != TransferStatus.PENDING or transfer.expires_at > now():
                 continue
-            _transfer_move(transfer, TransferStatus.FAILED)
-            transfer.save(update_fields=["status"])
+            transfer_move(transfer, TransferStatus.FAILED)
             audit_record(action="claim.reverse_transfer_expired", subject=f"claim:{transfer.claim_id}", actor=SERVICE)
             expired += 1
     return expired

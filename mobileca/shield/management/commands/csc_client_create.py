@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from mobileca.shield.keyuse import api_client_create
+from mobileca.shield.callers import api_client_create
 
 
 class Command(BaseCommand):

@@ -1,0 +1,191 @@
+"""The PIN of a credential (R3.7, R4.3, §7), all in one place: its format, the check with attempt counting and
+lock-out (5 wrong in a row lock the key for 15 minutes, each further wrong doubles it), changing it with the old one,
+and resetting a forgotten one after a fresh face check. Only an argon2id hash is stored."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from mobileca.audit.services import Actor, audit_record
+from mobileca.core.clock import now
+from mobileca.core.errors import ApplicationError, Conflict, InvalidInput, NotFound, PermissionDenied
+from mobileca.shield import sms
+from mobileca.shield.faces import face_check_open, face_check_record, face_check_result
+from mobileca.shield.locks import lock_credential
+from mobileca.shield.models import Credential, FaceCheck, FaceOutcome, PhoneAccount
+from mobileca.shield.records import record_operation
+
+PIN_FREE_TRIES = 5  # §7: 5 wrong in a row lock the key for 15 minutes, each further wrong doubles it
+PIN_FIRST_LOCK = timedelta(minutes=15)
+RESET_FACE_VALIDITY = timedelta(minutes=10)  # a passed face check allows one new PIN within this
+_WEAK_PINS = frozenset(
+    {"012345", "123456", "234567", "345678", "456789", "987654", "876543", "765432", "654321", "543210"}
+)
+
+
+class Locked(ApplicationError):
+    status = 423
+    code = "credential_locked"
+
+
+def pin_problem(pin: str) -> str:
+    """Why a PIN is refused (§7: exactly 6 digits, not all the same, not a straight run), or "" if it is fine."""
+    if len(pin) != 6 or not pin.isascii() or not pin.isdigit():
+        return _("PIN 码须为 6 位数字")
+    if len(set(pin)) == 1 or pin in _WEAK_PINS:
+        return _("PIN 码过于简单，请勿使用相同或连续的数字")
+    return ""
+
+
+def pin_hash_new(pin: str, pin_again: str) -> str:
+    """The argon2id hash of a new PIN entered twice (CPU only: made before any lock), or the refusal."""
+    problem = pin_problem(pin) or (
+        "" if secrets.compare_digest(pin.encode(), pin_again.encode()) else _("两次输入的 PIN 码不一致")
+    )
+    if problem:
+        raise InvalidInput(problem, code="pin_refused")
+    return PasswordHasher().hash(pin)
+
+
+def lock_message(credential: Credential) -> str:
+    until = timezone.localtime(credential.locked_until).strftime("%Y-%m-%d %H:%M") if credential.locked_until else ""
+    return _("PIN 码错误次数过多，证书已锁定至 {until}。忘记 PIN 码可通过人脸识别重置。").format(until=until)
+
+
+def pin_check(credential: Credential, pin: str) -> ApplicationError | None:
+    """Check the PIN of a locked (``select_for_update``) credential. Wrong PINs are counted and saved even though
+    the caller's request is refused: the returned refusal is raised after the commit."""
+    moment = now()
+    if credential.locked_until is not None and moment < credential.locked_until:
+        return Locked(lock_message(credential))  # not counted: a locked key takes no guesses
+    try:
+        PasswordHasher().verify(credential.pin_hash, pin)
+    except (VerificationError, InvalidHashError):
+        credential.pin_failures += 1
+        if credential.pin_failures >= PIN_FREE_TRIES:
+            credential.locked_until = moment + PIN_FIRST_LOCK * 2 ** (credential.pin_failures - PIN_FREE_TRIES)
+        credential.save(update_fields=["pin_failures", "locked_until"])
+        audit_record(
+            action="credential.pin_wrong",
+            subject=f"credential:{credential.service_no}",
+            actor=Actor("phone", credential.account),
+            data={"failures": credential.pin_failures, "locked_until": credential.locked_until},
+        )
+        if credential.locked_until is not None and moment < credential.locked_until:
+            return Locked(lock_message(credential))
+        left = PIN_FREE_TRIES - credential.pin_failures
+        return InvalidInput(
+            _("PIN 码错误，再错 {left} 次证书将被锁定").format(left=left), code="invalid_authentication_data"
+        )
+    if credential.pin_failures or credential.locked_until:
+        credential.pin_failures, credential.locked_until = 0, None
+        credential.save(update_fields=["pin_failures", "locked_until"])
+    return None
+
+
+def _owned_credential(account: str, service_no: str) -> Credential:
+    credential = lock_credential(service_no=service_no, account=account)
+    if credential is None:
+        raise NotFound(_("未找到该证书"), code="credential_unknown")
+    return credential
+
+
+def pin_change(
+    *, account: str, service_no: str, old_pin: str, new_pin: str, new_again: str, address: str | None
+) -> Credential:
+    """Change the PIN with the old one (wrong old PINs count towards the lock-out); recorded and notified."""
+    new_hash = pin_hash_new(new_pin, new_again)
+    refusal: ApplicationError | None = None
+    with transaction.atomic(durable=True):
+        credential = _owned_credential(account, service_no)
+        refusal = pin_check(credential, old_pin)
+        if refusal is None:
+            _set_pin(credential, new_hash, action="pin_change", address=address)
+    if refusal is not None:
+        raise refusal
+    return credential
+
+
+def _set_pin(credential: Credential, pin_hash: str, *, action: str, address: str | None) -> None:
+    credential.pin_hash, credential.pin_changed_at = pin_hash, now()
+    credential.pin_failures, credential.locked_until = 0, None
+    credential.save(update_fields=["pin_hash", "pin_changed_at", "pin_failures", "locked_until"])
+    record_operation(
+        action=action,
+        account=credential.account,
+        enterprise_uscc=credential.enterprise_uscc,
+        credential=credential,
+        address=address,
+    )
+    when = timezone.localtime(credential.pin_changed_at).strftime("%Y-%m-%d %H:%M")
+    sms.notify_account(
+        account=credential.account,
+        text=_(
+            "【e签盾】您的证书 {service_no} 的 PIN 码已于 {when} 修改。如非本人操作，请立即重置 PIN 码并联系客服。"
+        ).format(service_no=credential.service_no, when=when),
+    )
+
+
+# --- a forgotten PIN: a fresh face check of the claimant allows one new PIN ---------------------------------------
+
+
+def pin_reset_start(*, account: str, service_no: str) -> str:
+    """Forgotten PIN: open a fresh live face check of the claimant; returns where the phone plays it."""
+    credential = Credential.objects.filter(service_no=service_no, account=account).first()
+    person = PhoneAccount.objects.filter(account=account).first()
+    if credential is None or person is None:
+        raise NotFound(_("未找到该证书"), code="credential_unknown")
+    return face_check_open(claim_id=credential.claim_id, person=person, purpose="pin_reset")
+
+
+def pin_reset_face_finish(*, check_id: str, account: str) -> str:
+    """The phone is back from the face check: record the signed result; returns the credential's 服务编号."""
+    check, passed = face_check_result(check_id=check_id, account=account, purpose="pin_reset")
+    with transaction.atomic(durable=True):
+        check = FaceCheck.objects.select_for_update().get(pk=check.pk)
+        if face_check_record(check, passed=passed):
+            audit_record(
+                action=f"credential.pin_reset_face_{check.outcome}",
+                subject=f"phone:{account}",
+                actor=Actor("phone", account),
+            )
+    credential = Credential.objects.get(claim_id=check.claim_id)
+    if not passed:
+        raise Conflict(_("人脸识别未通过，请重试"), code="face_failed")
+    return credential.service_no
+
+
+def pin_reset(
+    *, account: str, service_no: str, check_id: str, new_pin: str, new_again: str, address: str | None
+) -> Credential:
+    """A forgotten PIN: a fresh face check of the claimant (passed in the last 10 minutes, used once) allows one
+    new PIN, and lifts the lock."""
+    new_hash = pin_hash_new(new_pin, new_again)
+    with transaction.atomic(durable=True):
+        credential = _owned_credential(account, service_no)
+        check = (
+            FaceCheck.objects.select_for_update()
+            .filter(
+                check_id=check_id,
+                account=account,
+                purpose="pin_reset",
+                outcome=FaceOutcome.PASSED,
+                consumed_at__isnull=True,
+            )
+            .first()
+        )
+        if check is None or check.claim_id != credential.claim_id:
+            raise PermissionDenied(_("请先完成人脸识别"), code="face_required")
+        if check.finished_at is None or now() - check.finished_at > RESET_FACE_VALIDITY:
+            raise Conflict(_("人脸识别已超过 10 分钟，请重新识别"), code="face_stale")
+        check.consumed_at = now()
+        check.save(update_fields=["consumed_at"])
+        _set_pin(credential, new_hash, action="pin_reset", address=address)
+    return credential

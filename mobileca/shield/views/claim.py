@@ -1,0 +1,307 @@
+"""The claim's phone pages (R2.4, R3.1–R3.10): the page a scan opens, the Alipay login, each step of the claim,
+the face check's return, the certificates of an activated claim."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_post_parameters
+
+from mobileca.ca import facade as ca_facade
+from mobileca.core.clock import now
+from mobileca.core.errors import ApplicationError, GatewayError, InvalidInput
+from mobileca.core.http import client_address
+from mobileca.shield import identity, members, renewal
+from mobileca.shield.claims import (
+    claim_accept_agreements,
+    claim_activate,
+    claim_bind,
+    claim_by_ticket,
+    claim_choose_enterprise_service,
+    claim_request_approval,
+    enterprise_create,
+    face_check_finish,
+    face_check_start,
+    phone_account_record,
+)
+from mobileca.shield.models import ClaimStatus, ClaimStep, Credential, FaceCheck, PhoneAccount, TransferStatus
+from mobileca.shield.otp import sms_code_send, sms_code_verify
+from mobileca.shield.transfers import (
+    forward_transfer_confirm,
+    forward_transfer_start,
+    reverse_transfer_start,
+    reverse_voucher_upload,
+)
+from mobileca.shield.views.common import (
+    SESSION_ACCOUNT,
+    SESSION_ACCOUNT_AT,
+    SESSION_LOGIN,
+    attempt,
+    log,
+    phone_account,
+    phone_login_required,
+    refusal,
+    refuse_unsigned,
+)
+from mobileca.shield.views.keyuse import pin_reset_return
+
+
+def h5_claim(request: HttpRequest, ticket: str, error: str = "", status: int = 200) -> HttpResponse:
+    """The page a scan opens: which enterprise and platform, whether the code still works, and for the claimant,
+    the step the claim stands at (R3.10: scanning again resumes there)."""
+    claim = claim_by_ticket(ticket=ticket)
+    account = phone_account(request)
+    expired = claim.status == ClaimStatus.WAITING and now() >= claim.ticket_expires_at
+    claimant = PhoneAccount.objects.filter(account=claim.claimant_account).first() if claim.claimant_account else None
+    credential = None
+    if claim.status == ClaimStatus.ACTIVATED:
+        credential = (
+            Credential.objects.filter(claim=claim).first()
+            if claim.kind == "claim"
+            else renewal.credential_of_card(claim.card_ref)
+        )
+    renewing = renewal.credential_of_card(claim.card_ref) if claim.step == ClaimStep.RENEWAL else None
+    sms_sent = claim.sms_challenges.filter(verified_at__isnull=True).order_by("-sent_at").first()
+    transfer = claim.forward_transfers.filter(status=TransferStatus.PENDING).order_by("-created_at").first()
+    reverse = claim.reverse_transfers.exclude(status=TransferStatus.FAILED).order_by("-created_at").first()
+    membership = (
+        members.latest_membership(uscc=claim.enterprise_uscc, account=claim.claimant_account)
+        if claim.claimant_account and claim.step in (ClaimStep.APPROVAL, ClaimStep.PIN)
+        else None
+    )
+    certificates = (
+        [
+            ca_facade.certificate_info(serial_hex=serial)
+            for serial in (credential.sign_serial, credential.encrypt_serial)
+        ]
+        if credential
+        else []
+    )
+    return render(
+        request,
+        "shield/h5_claim.html",
+        {
+            "claim": claim,
+            "expired": expired,
+            "is_claimant": bool(account) and account == claim.claimant_account,
+            "claimant": claimant,
+            "credential": credential,
+            "sms_sent": sms_sent,
+            "transfer": transfer,
+            "reverse": reverse,
+            "reverse_refusals": reverse.credits.exclude(outcome="matched") if reverse else [],
+            "membership": membership,
+            # the page follows what others do: the admin's decision, the bank's statement
+            "follow": claim.step == ClaimStep.APPROVAL
+            or (reverse is not None and reverse.status == TransferStatus.PENDING and reverse.voucher_uploaded_at),
+            "certificates": certificates,
+            "renewing": renewing,
+            "renewal_bids": renewal.pending_bids(renewing) if renewing else [],
+            "error": error,
+        },
+        status=status,
+    )
+
+
+def _explained_on(request: HttpRequest, ticket: str) -> Callable[[str, int], HttpResponse]:
+    return lambda message, status: h5_claim(request, ticket, error=message, status=status)
+
+
+def _step(request: HttpRequest, ticket: str, action: Callable[[str], object]) -> HttpResponse:
+    """Run one claim step for the signed-in claimant, then show where the claim stands."""
+    if request.method != "POST":
+        return redirect("shield:h5_claim", ticket=ticket)
+    return _signed_in_step(request, ticket, action)
+
+
+@phone_login_required(refuse_unsigned)
+def _signed_in_step(request: HttpRequest, account: str, ticket: str, action: Callable[[str], object]) -> HttpResponse:
+    def run() -> HttpResponse:
+        outcome = action(account)
+        return outcome if isinstance(outcome, HttpResponse) else redirect("shield:h5_claim", ticket=ticket)
+
+    return attempt(run, _explained_on(request, ticket))
+
+
+def h5_service(request: HttpRequest, ticket: str) -> HttpResponse:
+    return _step(request, ticket, lambda account: claim_choose_enterprise_service(ticket=ticket, account=account))
+
+
+def h5_enterprise(request: HttpRequest, ticket: str) -> HttpResponse:
+    name = request.POST.get("organisation_name", "")
+    return _step(
+        request, ticket, lambda account: enterprise_create(ticket=ticket, account=account, organisation_name=name)
+    )
+
+
+def h5_face(request: HttpRequest, ticket: str) -> HttpResponse:
+    """「开始人脸识别」: off to the liveness provider (R3.5)."""
+    return _step(request, ticket, lambda account: redirect(face_check_start(ticket=ticket, account=account)))
+
+
+def h5_legal_rep_face(request: HttpRequest, ticket: str) -> HttpResponse:
+    """法定代表人认证 → 人脸认证: the claimant, who must be the registered legal representative, faces again (R3.6)."""
+    return _step(
+        request,
+        ticket,
+        lambda account: redirect(face_check_start(ticket=ticket, account=account, purpose="legal_rep")),
+    )
+
+
+def h5_sms_send(request: HttpRequest, ticket: str) -> HttpResponse:
+    """手机号认证: a code to the legal representative's phone (R3.6)."""
+    return _step(request, ticket, lambda account: sms_code_send(ticket=ticket, account=account))
+
+
+@sensitive_post_parameters("code")
+def h5_sms_verify(request: HttpRequest, ticket: str) -> HttpResponse:
+    code = request.POST.get("code", "")
+    return _step(request, ticket, lambda account: sms_code_verify(ticket=ticket, account=account, code=code))
+
+
+def _corporate_account_fields(request: HttpRequest) -> dict[str, str]:
+    return {key: request.POST.get(key, "") for key in ("bank_name", "account_name", "account_no")}
+
+
+def h5_transfer_start(request: HttpRequest, ticket: str) -> HttpResponse:
+    """对公打款认证 → 正向打款: the corporate account; the service pays a small amount into it (R3.6)."""
+    fields = _corporate_account_fields(request)
+    return _step(request, ticket, lambda account: forward_transfer_start(ticket=ticket, account=account, **fields))
+
+
+def h5_transfer_confirm(request: HttpRequest, ticket: str) -> HttpResponse:
+    amount = request.POST.get("amount", "")
+    return _step(
+        request, ticket, lambda account: forward_transfer_confirm(ticket=ticket, account=account, amount=amount)
+    )
+
+
+def h5_reverse_start(request: HttpRequest, ticket: str) -> HttpResponse:
+    """对公打款认证 → 反向打款: the paying corporate account; the service shows where to pay and the memo (R3.6)."""
+    fields = _corporate_account_fields(request)
+    return _step(request, ticket, lambda account: reverse_transfer_start(ticket=ticket, account=account, **fields))
+
+
+def h5_reverse_voucher(request: HttpRequest, ticket: str) -> HttpResponse:
+    def upload(account: str) -> object:
+        voucher = request.FILES.get("voucher")
+        if voucher is None:
+            raise InvalidInput(_("请选择要上传的凭证文件"), code="voucher_empty")
+        return reverse_voucher_upload(ticket=ticket, account=account, upload=voucher)
+
+    return _step(request, ticket, upload)
+
+
+@sensitive_post_parameters("pin")
+def h5_renewal(request: HttpRequest, ticket: str) -> HttpResponse:
+    """「确认续费」 (R4.1, R4.2): the list of bids read and confirmed, the PIN; re-key."""
+    pin, confirmed = request.POST.get("pin", ""), request.POST.get("bids_confirmed") == "yes"
+    address = client_address(request)
+    return _step(
+        request,
+        ticket,
+        lambda account: renewal.renewal_complete(
+            ticket=ticket, account=account, pin=pin, confirmed_bids=confirmed, address=address
+        ),
+    )
+
+
+def h5_request_approval(request: HttpRequest, ticket: str) -> HttpResponse:
+    """「向管理员发送审批申请」 (R3.8)."""
+    return _step(request, ticket, lambda account: claim_request_approval(ticket=ticket, account=account))
+
+
+@sensitive_post_parameters("pin", "pin_again")
+def h5_pin(request: HttpRequest, ticket: str) -> HttpResponse:
+    """Set the 6-digit PIN twice → 「开通成功」 (R3.7)."""
+    pin, again = request.POST.get("pin", ""), request.POST.get("pin_again", "")
+    address = client_address(request)
+    return _step(
+        request,
+        ticket,
+        lambda account: claim_activate(ticket=ticket, account=account, pin=pin, pin_again=again, address=address),
+    )
+
+
+def h5_agreements(request: HttpRequest, ticket: str) -> HttpResponse:
+    def accept(account: str) -> object:
+        if request.POST.get("agree") != "yes":
+            raise InvalidInput(_("请阅读并同意《e签盾服务协议》《隐私政策》"), code="agreements_not_accepted")
+        return claim_accept_agreements(ticket=ticket, account=account)
+
+    return _step(request, ticket, accept)
+
+
+def h5_face_return(request: HttpRequest) -> HttpResponse:
+    """Back from the liveness provider: the claim's face check, or a forgotten PIN's."""
+    account = phone_account(request)
+    check = FaceCheck.objects.select_related("claim").filter(check_id=request.GET.get("check_id", "")).first()
+    if not account or check is None or check.account != account:
+        return refusal(request, _("登录已失效，请重新扫码"), status=400)
+    if check.purpose == "pin_reset":
+        return pin_reset_return(request, account, check.check_id)
+    ticket = check.claim.ticket
+
+    def finish() -> HttpResponse:
+        face_check_finish(check_id=check.check_id, account=account)
+        return redirect("shield:h5_claim", ticket=ticket)
+
+    return attempt(finish, _explained_on(request, ticket))
+
+
+def h5_login(request: HttpRequest, ticket: str = "") -> HttpResponse:
+    """「支付宝登录」: off to the identity provider, with a state and a nonce this browser alone knows. With a ticket
+    the login binds (or resumes) that claim; without, it opens 「成员管理」."""
+    if ticket:
+        claim_by_ticket(ticket=ticket)
+    state, nonce = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
+    next_page = request.GET.get("next", "")
+    if not (next_page.startswith("/h5/") and url_has_allowed_host_and_scheme(next_page, allowed_hosts=None)):
+        next_page = reverse("shield:h5_members")
+    request.session[SESSION_LOGIN] = {"state": state, "nonce": nonce, "ticket": ticket, "next": next_page}
+    return redirect(identity.authorize_url(state=state, nonce=nonce))
+
+
+def h5_callback(request: HttpRequest) -> HttpResponse:
+    login = request.session.pop(SESSION_LOGIN, None)
+    if not login or not secrets.compare_digest(
+        str(login.get("state", "")).encode(), request.GET.get("state", "").encode()
+    ):
+        return refusal(request, _("登录已失效，请重新扫码"), status=400)
+    try:
+        person = identity.exchange(code=request.GET.get("auth_code", ""), nonce=login["nonce"])
+    except (GatewayError, ca_facade.KeyBackendError):
+        log.exception("identity exchange failed")
+        return refusal(request, _("支付宝身份确认失败，请重新扫码"), status=502)
+    account = phone_account_record(identity=person)
+    request.session.cycle_key()
+    request.session[SESSION_ACCOUNT] = account.account
+    request.session[SESSION_ACCOUNT_AT] = now().timestamp()
+    if not login.get("ticket"):
+        return redirect(str(login.get("next") or reverse("shield:h5_members")))
+    try:
+        claim_bind(ticket=login["ticket"], account=account.account)
+    except ApplicationError as exc:
+        return refusal(request, exc.message, status=exc.status)
+    return redirect("shield:h5_claim", ticket=login["ticket"])
+
+
+def h5_certificate(request: HttpRequest, ticket: str, usage: str) -> HttpResponse:
+    """The claimant downloads the signing or the encryption certificate (PEM) of their activated credential."""
+    claim = claim_by_ticket(ticket=ticket)
+    account = phone_account(request)
+    credential = Credential.objects.filter(claim=claim).first()
+    if credential is None or not account or account != claim.claimant_account or usage not in ("sign", "encrypt"):
+        return refusal(request, _("只有申领人本人可以查看证书"), status=403)
+    certificate = ca_facade.certificate_pem(
+        serial_hex=credential.sign_serial if usage == "sign" else credential.encrypt_serial
+    )
+    response = HttpResponse(certificate, content_type="application/x-pem-file")
+    response["Content-Disposition"] = f'attachment; filename="{credential.service_no}-{usage}.pem"'
+    return response

@@ -1,0 +1,85 @@
+"""What every phone page shares: the phone identity signed in for one sitting, ``phone_login_required``, and how a
+service call's refusal or an unavailable provider is shown."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Concatenate, ParamSpec
+from urllib.parse import urlencode
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+
+from mobileca.ca.facade import KeyBackendError
+from mobileca.core.clock import now
+from mobileca.core.errors import ApplicationError, GatewayError
+
+log = logging.getLogger("mobileca.shield.views")
+P = ParamSpec("P")
+PhoneView = Callable[Concatenate[HttpRequest, str, P], HttpResponse]
+View = Callable[Concatenate[HttpRequest, P], HttpResponse]
+SESSION_ACCOUNT = "shield_account"
+SESSION_ACCOUNT_AT = "shield_account_at"
+SESSION_LOGIN = "shield_login"
+PHONE_LOGIN_SECONDS = 30 * 60  # the phone identity is good for one sitting, not for the session's two weeks
+
+
+def phone_account(request: HttpRequest) -> str:
+    """The phone identity signed in on this browser, or "" (never signed in, or more than half an hour ago)."""
+    started = request.session.get(SESSION_ACCOUNT_AT, 0)
+    if not isinstance(started, (int, float)) or now().timestamp() - started > PHONE_LOGIN_SECONDS:
+        request.session.pop(SESSION_ACCOUNT, None)
+        return ""
+    return str(request.session.get(SESSION_ACCOUNT, ""))
+
+
+def refusal(request: HttpRequest, message: str, *, status: int) -> HttpResponse:
+    return render(request, "shield/h5_refusal.html", {"message": message}, status=status)
+
+
+def sign_in_first(request: HttpRequest) -> HttpResponse:
+    """The sign-in page, coming back here after the Alipay login."""
+    login = reverse("shield:h5_members_login") + "?" + urlencode({"next": request.get_full_path()})
+    return render(request, "shield/h5_sign_in.html", {"login_url": login})
+
+
+def refuse_unsigned(request: HttpRequest) -> HttpResponse:
+    """For a form posted without (or after) the phone login."""
+    return refusal(request, _("请先使用支付宝登录"), status=403)
+
+
+def phone_login_required(
+    otherwise: Callable[[HttpRequest], HttpResponse] = sign_in_first,
+) -> Callable[
+    [Callable[Concatenate[HttpRequest, str, P], HttpResponse]], Callable[Concatenate[HttpRequest, P], HttpResponse]
+]:
+    """The view runs for a signed-in phone identity, which it gets as its second argument; without one the
+    browser gets ``otherwise`` (by default the sign-in page that comes back here)."""
+
+    def decorate(view: PhoneView[P]) -> View[P]:
+        @functools.wraps(view)
+        def wrapped(request: HttpRequest, /, *args: P.args, **kwargs: P.kwargs) -> HttpResponse:
+            account = phone_account(request)
+            if not account:
+                return otherwise(request)
+            return view(request, account, *args, **kwargs)
+
+        return wrapped
+
+    return decorate
+
+
+def attempt(action: Callable[[], HttpResponse], explain: Callable[[str, int], HttpResponse]) -> HttpResponse:
+    """Run a page's service call: a refusal is explained with its message and status; an external service or the
+    key back-end that fails is logged and explained as temporarily unavailable (502)."""
+    try:
+        return action()
+    except (GatewayError, KeyBackendError):
+        log.exception("a phone page's call failed at an external service or the key back-end")
+        return explain(_("服务暂时不可用，请稍后重试"), 502)
+    except ApplicationError as exc:
+        return explain(exc.message, exc.status)

@@ -1,0 +1,176 @@
+"""Key use on the phone (R4.3–R4.5): the command-line tool's login, authorisation requests waiting for the PIN, my
+credentials with PIN change and reset, and the operation records."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_post_parameters
+
+from mobileca.core.clock import now
+from mobileca.core.errors import ApplicationError
+from mobileca.core.http import client_address
+from mobileca.shield import callers, keyuse, pin, records
+from mobileca.shield.models import Credential, KeyUseStatus
+from mobileca.shield.views.common import attempt, phone_login_required, refusal
+
+
+@phone_login_required()
+def h5_device(request: HttpRequest, account: str) -> HttpResponse:
+    """The command-line tool's login, opened from its QR code: compare the code, allow or deny (RFC 8628)."""
+    user_code = request.POST.get("user_code") or request.GET.get("user_code", "")
+    error, status, done = "", 200, ""
+    grant = None
+    try:
+        if request.method == "POST":
+            decided = callers.device_decide(
+                user_code=user_code, account=account, allow=request.POST.get("decision") == "allow"
+            )
+            done = decided.status
+        else:
+            grant = callers.device_grant(user_code)
+    except ApplicationError as exc:
+        error, status = exc.message, exc.status
+    return render(
+        request,
+        "shield/h5_device.html",
+        {"grant": grant, "done": done, "error": error, "user_code": user_code},
+        status=status,
+    )
+
+
+@phone_login_required()
+def h5_authorizations(request: HttpRequest, account: str) -> HttpResponse:
+    """Requests waiting for this claimant's PIN (where they are already signed in on the phone)."""
+    return render(request, "shield/h5_authorizations.html", {"pending": keyuse.pending_for(account)})
+
+
+@sensitive_post_parameters("pin")
+@phone_login_required()
+def h5_authorization(request: HttpRequest, account: str, public_ref: str) -> HttpResponse:
+    """One request: platform, purpose, file name, digests; the PIN authorises exactly these (SCAL2)."""
+    try:
+        authorization = keyuse.authorization_for_phone(public_ref=public_ref, account=account)
+    except ApplicationError as exc:
+        return refusal(request, exc.message, status=exc.status)
+
+    def page(error: str = "", status: int = 200) -> HttpResponse:
+        authorization.refresh_from_db()
+        return render(
+            request,
+            "shield/h5_authorization.html",
+            {
+                "authorization": authorization,
+                "credential": authorization.credential,
+                "expired": authorization.status == KeyUseStatus.PENDING and now() >= authorization.request_expires_at,
+                "error": error,
+            },
+            status=status,
+        )
+
+    if request.method != "POST":
+        return page()
+
+    def decide() -> HttpResponse:
+        if request.POST.get("decision") == "refuse":
+            keyuse.refuse_on_phone(public_ref=public_ref, account=account)
+        else:
+            keyuse.approve_on_phone(
+                public_ref=public_ref, account=account, pin=request.POST.get("pin", ""), address=client_address(request)
+            )
+        return redirect("shield:h5_authorization", public_ref=public_ref)
+
+    return attempt(decide, page)
+
+
+# --- my credentials: PIN change and reset (R4.3), operation records (R4.4) -----------------------------------
+
+
+def _credentials_page(
+    request: HttpRequest, account: str, *, error: str = "", status: int = 200, done: str = ""
+) -> HttpResponse:
+    credentials = Credential.objects.select_related("claim").filter(account=account).order_by("activated_at")
+    return render(
+        request,
+        "shield/h5_credentials.html",
+        {"credentials": credentials, "error": error, "done": done, "now": now()},
+        status=status,
+    )
+
+
+@phone_login_required()
+def h5_credentials(request: HttpRequest, account: str) -> HttpResponse:
+    return _credentials_page(request, account)
+
+
+@sensitive_post_parameters("old_pin", "pin", "pin_again")
+@phone_login_required()
+def h5_pin_change(request: HttpRequest, account: str, service_no: str) -> HttpResponse:
+    if request.method != "POST":
+        return redirect("shield:h5_credentials")
+
+    def change() -> HttpResponse:
+        pin.pin_change(
+            account=account,
+            service_no=service_no,
+            old_pin=request.POST.get("old_pin", ""),
+            new_pin=request.POST.get("pin", ""),
+            new_again=request.POST.get("pin_again", ""),
+            address=client_address(request),
+        )
+        return _credentials_page(request, account, done=_("PIN 码已修改"))
+
+    return attempt(change, lambda message, status: _credentials_page(request, account, error=message, status=status))
+
+
+@sensitive_post_parameters("pin", "pin_again")
+@phone_login_required()
+def h5_pin_reset(request: HttpRequest, account: str, service_no: str) -> HttpResponse:
+    """忘记 PIN 码: POST without a check starts a face check; with a passed check, sets the new PIN."""
+    check_id = request.POST.get("check_id") or request.GET.get("check_id", "")
+    if request.method != "POST":
+        return render(request, "shield/h5_pin_reset.html", {"service_no": service_no, "check_id": check_id})
+
+    def reset() -> HttpResponse:
+        if not check_id:
+            return redirect(pin.pin_reset_start(account=account, service_no=service_no))
+        pin.pin_reset(
+            account=account,
+            service_no=service_no,
+            check_id=check_id,
+            new_pin=request.POST.get("pin", ""),
+            new_again=request.POST.get("pin_again", ""),
+            address=client_address(request),
+        )
+        return _credentials_page(request, account, done=_("PIN 码已重置"))
+
+    def explain(message: str, status: int) -> HttpResponse:
+        if check_id and status != 502:
+            return render(
+                request,
+                "shield/h5_pin_reset.html",
+                {"service_no": service_no, "check_id": check_id, "error": message},
+                status=status,
+            )
+        return _credentials_page(request, account, error=message, status=status)
+
+    return attempt(reset, explain)
+
+
+def pin_reset_return(request: HttpRequest, account: str, check_id: str) -> HttpResponse:
+    """Back from a forgotten PIN's face check: on to the new PIN, with the passed check."""
+
+    def finish() -> HttpResponse:
+        service_no = pin.pin_reset_face_finish(check_id=check_id, account=account)
+        return redirect(reverse("shield:h5_pin_reset", args=[service_no]) + "?" + urlencode({"check_id": check_id}))
+
+    return attempt(finish, lambda message, status: _credentials_page(request, account, error=message, status=status))
+
+
+@phone_login_required()
+def h5_records(request: HttpRequest, account: str) -> HttpResponse:
+    return render(request, "shield/h5_records.html", {"rows": records.records_for(account)})
