@@ -32,8 +32,6 @@ def main() -> None:
     from cryptography.hazmat.primitives.asymmetric import ec, utils
 
     from mobileca.ca import facade
-    from mobileca.ca.keys import generate_user_key, wrap_private_key
-    from mobileca.ca.profiles import Subject
     from mobileca.ca.services import ca_init
     from mobileca.core.clock import now
     from mobileca.shield.models import AccessToken, ClaimSession, Credential
@@ -42,10 +40,11 @@ def main() -> None:
     moment = now()
     service_no = "ESDBENCH" + secrets.token_hex(4).upper()
     owner = f"credential:{service_no}"
-    sign_key, encrypt_key = generate_user_key(), generate_user_key()
+    profile = facade.DEFAULT_KEY_PROFILE
+    sign_key, encrypt_key = facade.generate_user_key(profile), facade.generate_user_key(profile)
     issued = facade.credential_issue(
         owner_id=owner,
-        subject=Subject(enterprise_name="基准测试企业", uscc="91360200MA35A1B20J", claimant_name="张三"),
+        subject=facade.Subject(enterprise_name="基准测试企业", uscc="91360200MA35A1B20J", claimant_name="张三"),
         sign_public_key=sign_key.public_key(),
         encrypt_public_key=encrypt_key.public_key(),
         not_after=moment + timedelta(days=365),
@@ -68,8 +67,9 @@ def main() -> None:
         account=claim.claimant_account,
         enterprise_uscc=claim.enterprise_uscc,
         service_no=service_no,
-        sign_key_wrapped=wrap_private_key(owner_id=f"{owner}:sign", key=sign_key),
-        encrypt_key_wrapped=wrap_private_key(owner_id=f"{owner}:encrypt", key=encrypt_key),
+        key_profile=profile.name,
+        sign_key_wrapped=facade.wrap_private_key(owner_id=f"{owner}:sign", key=sign_key),
+        encrypt_key_wrapped=facade.wrap_private_key(owner_id=f"{owner}:encrypt", key=encrypt_key),
         sign_serial=issued.sign_serial,
         encrypt_serial=issued.encrypt_serial,
         pin_hash=PasswordHasher().hash(PIN),

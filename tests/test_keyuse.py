@@ -514,3 +514,46 @@ def test_an_allowed_device_login_expires_with_its_code(claimant: tuple[Client, A
     clock.set(now() + timedelta(minutes=11))
     grant = {"grant_type": "urn:ietf:params:oauth:grant-type:device_code", "device_code": start["device_code"]}
     assert api.post("oauth2/token", grant)[1]["error"] == "expired_token"
+
+
+# --- key profiles: per credential, nothing else hard-codes an algorithm (issue 13) ---------------------------------
+
+ECDSA_SHA256, RSA_SHA256 = "1.2.840.10045.4.3.2", "1.2.840.113549.1.1.11"
+
+
+def test_info_advertises_only_the_algorithms_of_issued_key_profiles(claimant: tuple[Client, Api, Credential]) -> None:
+    # the default profile (EC P-256) is what every credential here has: RSA, which nothing issued, is not offered
+    _, api, credential = claimant
+    assert credential.key_profile == "ec-p256"
+    assert Api().post("info", {})[1]["signAlgorithms"] == {"algos": [ECDSA_SHA256]}
+    key = api.post("credentials/info", {"credentialID": credential.service_no})[1]["key"]
+    assert (key["algo"], key["len"], key["curve"]) == ([ECDSA_SHA256], 256, "1.2.840.10045.3.1.7")
+
+
+def test_an_rsa_profile_credential_signs_with_rsa_only(registered: Card, ca_ready: None) -> None:
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    from mobileca.ca import facade
+
+    credential = activated_credential(registered, key_profile="rsa-2048")
+    api = Api(_device_login(phone_login(LEGAL_REP)))
+    key = api.post("credentials/info", {"credentialID": credential.service_no})[1]["key"]
+    assert (key["algo"], key["len"]) == ([RSA_SHA256], 2048) and "curve" not in key
+    assert set(Api().post("info", {})[1]["signAlgorithms"]["algos"]) == {ECDSA_SHA256, RSA_SHA256}
+    digest = _digest("标书")
+    _, authorized = _authorize_with_pin(api, credential, [digest])
+    body = {"credentialID": credential.service_no, "SAD": authorized["SAD"], "hashes": [digest]}
+    status, refused = api.post("signatures/signHash", {**body, "signAlgo": ECDSA_SHA256})
+    assert (status, refused["error"]) == (400, "invalid_request")
+    assert KeyUseAuthorization.objects.get().status == "authorized"  # a refused algorithm does not spend the SAD
+    status, signed = api.post("signatures/signHash", {**body, "signAlgo": RSA_SHA256})
+    assert status == 200
+    certificate = x509.load_pem_x509_certificate(facade.certificate_pem(serial_hex=credential.sign_serial).encode())
+    public_key = certificate.public_key()
+    assert isinstance(public_key, rsa.RSAPublicKey)
+    public_key.verify(
+        base64.b64decode(signed["signatures"][0]),
+        base64.b64decode(digest),
+        padding.PKCS1v15(),
+        utils.Prehashed(hashes.SHA256()),
+    )

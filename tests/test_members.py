@@ -402,3 +402,51 @@ def test_a_removed_member_cannot_renew_their_certificate(
     refused = renewing.post(f"/h5/claim/{renewal_ticket}/renewal/", {"pin": "135790"})
     assert refused.status_code == 403 and "不是该企业的成员" in refused.content.decode()
     assert Credential.objects.get(pk=credential.pk).sign_serial == credential.sign_serial
+
+
+CLAIM_STEP_EDGES = {
+    ("service", "enterprise"),
+    ("service", "agreement"),
+    ("service", "renewal"),
+    ("enterprise", "agreement"),
+    ("agreement", "face"),
+    ("face", "enterprise_verify"),
+    ("face", "pin"),
+    ("face", "approval"),
+    ("enterprise_verify", "pin"),
+    ("approval", "pin"),
+    ("pin", "approval"),  # the member was removed before setting the PIN
+    ("pin", "done"),
+    ("renewal", "done"),
+}
+
+
+def test_claim_steps_move_only_along_their_edges_through_the_one_writer(card: Card) -> None:
+    # issue 13: every step change goes through transitions.claim_move; anything else is refused and nothing changes
+    from mobileca.core.errors import Conflict
+    from mobileca.shield.models import ClaimStep
+    from mobileca.shield.transitions import claim_move
+    from tests.support.shield import bound_claim
+
+    claim = bound_claim(card, ADMIN)
+    rows = ClaimSession.objects.filter(pk=claim.pk)
+    for current, target in itertools.product([step.value for step in ClaimStep], repeat=2):
+        if current == target:
+            continue
+        rows.update(step=current)  # given (test set-up only)
+        claim.refresh_from_db()
+        if (current, target) in CLAIM_STEP_EDGES:
+            claim_move(claim, step=target)
+            assert rows.get().step == target
+        else:
+            with pytest.raises(InvalidTransition):
+                claim_move(claim, step=target)
+            assert rows.get().step == current, (current, target)
+    rows.update(step="agreement")
+    claim.refresh_from_db()
+    with pytest.raises(Conflict) as moved_on:  # a page of an earlier step, submitted again
+        claim_move(claim, step="face", expected="service")
+    assert moved_on.value.code == "wrong_step" and rows.get().step == "agreement"
+    with pytest.raises(InvalidTransition):  # a claim is never un-bound, and there is no cancelled claim any more
+        claim_move(claim, status="waiting")
+    assert rows.get().status == "bound"

@@ -331,9 +331,18 @@ def refuse_unless_legal_representative(claim: ClaimSession, person: PhoneAccount
 # --- activation (R3.7) ------------------------------------------------------------------------------------------
 
 
-def claim_activate(*, ticket: str, account: str, pin: str, pin_again: str, address: str | None = None) -> Credential:
-    """「开通成功」: two key pairs made here and kept only wrapped, their certificates from the CA, the PIN as an
-    argon2id hash, the claim and the card activated for the term."""
+def claim_activate(
+    *,
+    ticket: str,
+    account: str,
+    pin: str,
+    pin_again: str,
+    address: str | None = None,
+    key_profile: str = ca_facade.DEFAULT_KEY_PROFILE.name,
+) -> Credential:
+    """「开通成功」: two key pairs of the credential's key profile made here and kept only wrapped, their certificates
+    from the CA, the PIN as an argon2id hash, the claim and the card activated for the term."""
+    profile = ca_facade.key_profile(key_profile)
     pin_hash = pin_hash_new(pin, pin_again)
     claim = ClaimSession.objects.filter(ticket=ticket).first()
     person = PhoneAccount.objects.filter(account=account).first()
@@ -343,7 +352,6 @@ def claim_activate(*, ticket: str, account: str, pin: str, pin_again: str, addre
         raise PermissionDenied(_("只有申领人本人可以继续此申领"), code="not_claimant")
     if claim.step != ClaimStep.PIN:
         raise Conflict(_("申领步骤已变化，请刷新页面"), code="wrong_step")
-    profile = ca_facade.DEFAULT_KEY_PROFILE
     sign_key, encrypt_key = ca_facade.generate_user_key(profile), ca_facade.generate_user_key(profile)  # CPU, no lock
     with transaction.atomic(durable=True):
         claim = claim_of_claimant_locked(ticket, account)  # its enterprise first: member writes lock it first too

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.test import Client
 
 from mobileca.accounts.models import User
+from mobileca.ca.facade import DEFAULT_KEY_PROFILE
 from mobileca.cards.models import Card
 from mobileca.core.clock import clock, now
 from mobileca.orders.models import Order
@@ -153,11 +154,13 @@ def member_claim_at_pin(card: Card, account: str, *, admin: str) -> tuple[ClaimS
     return claim, membership
 
 
-def activated_credential(card: Card, account: str = LEGAL_REP, *, pin: str = PIN) -> Credential:
+def activated_credential(
+    card: Card, account: str = LEGAL_REP, *, pin: str = PIN, key_profile: str = DEFAULT_KEY_PROFILE.name
+) -> Credential:
     """An activated credential of ``card`` for its claimant (the legal representative by default), made through the
     services: keys, certificates and PIN as the phone flow makes them, in a fraction of its time."""
     claim = claim_at_pin(card, account)
-    return claim_activate(ticket=claim.ticket, account=account, pin=pin, pin_again=pin)
+    return claim_activate(ticket=claim.ticket, account=account, pin=pin, pin_again=pin, key_profile=key_profile)
 
 
 # --- the phone flow over HTTP (what the page tests share) -----------------------------------------------------
