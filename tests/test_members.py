@@ -13,7 +13,6 @@ from mobileca.audit.models import AuditEvent
 from mobileca.cards.models import Card
 from mobileca.core.errors import InvalidTransition
 from mobileca.core.states import ensure_transition
-from mobileca.payments.services import remittance_confirm
 from mobileca.shield.models import (
     ClaimSession,
     Credential,
@@ -23,7 +22,6 @@ from mobileca.shield.models import (
     TransferStatus,
 )
 from mobileca.shield.transitions import MEMBERSHIP_TRANSITIONS, TRANSFER_TRANSITIONS
-from tests.conftest import actor_of, make_offline_order
 from tests.support.shield import (  # noqa: F401 (fixtures)
     _legal_rep_face,
     _pay,
@@ -34,6 +32,10 @@ from tests.support.shield import (  # noqa: F401 (fixtures)
     _ticket_of,
     ca_ready,
     card,
+    claim_at_pin,
+    claim_past_face,
+    paid_card,
+    phone_login,
     registered,
 )
 
@@ -41,24 +43,11 @@ ADMIN, EMPLOYEE, ADDED = "2088102000000001", "2088102000000004", "20881020000000
 PIN = {"pin": "135790", "pin_again": "135790"}
 
 
-def _another_card(bidder: User, finance: User, token: str) -> Card:
-    _, payment = make_offline_order(bidder, token=token)
-    remittance_confirm(payment_id=payment.pk, actor=actor_of(finance), operator=finance)
-    return Card.objects.latest("pk")
-
-
 def _after_face(bidder_client: Client, claimed: Card, user_id: str) -> tuple[Client, str]:
-    """Scan the card's code on a fresh phone, sign in as ``user_id``, and go through service, (enterprise,)
-    agreements and the face check."""
-    ticket = _ticket_of(bidder_client.get(f"/ca/cards/{claimed.cert_id}/claim/").content.decode())
-    phone = Client()
-    _scan_and_login(phone, ticket, user_id)
-    phone.post(f"/h5/claim/{ticket}/service/")
-    if ClaimSession.objects.get(ticket=ticket).step == "enterprise":
-        phone.post(f"/h5/claim/{ticket}/enterprise/", {"organisation_name": claimed.enterprise.name})
-    phone.post(f"/h5/claim/{ticket}/agreements/", {"agree": "yes"})
-    _play_face(phone, ticket, "pass")
-    return phone, ticket
+    """``user_id``'s claim of the card through service, (enterprise,) agreements and a passed face check (made
+    through the services), and their phone signed in on its page."""
+    claim = claim_past_face(claimed, user_id)
+    return phone_login(user_id, f"/h5/claim/{claim.ticket}/"), claim.ticket
 
 
 def _members_login(user_id: str) -> Client:
@@ -73,17 +62,16 @@ def _members_login(user_id: str) -> Client:
 
 
 @pytest.fixture
-def admin_verified(bidder_client: Client, registered: Card, ca_ready: None) -> Card:
+def admin_verified(registered: Card, ca_ready: None) -> Card:
     """王建国, the legal representative, verified the enterprise on the first card: he is its admin."""
-    phone, ticket = _after_face(bidder_client, registered, ADMIN)
-    _legal_rep_face(phone, ticket)
+    claim_at_pin(registered, ADMIN)
     assert ShieldEnterprise.objects.get().admin_account == ADMIN
     return registered
 
 
 @pytest.fixture
 def second_card(admin_verified: Card, bidder: User, finance: User) -> Card:
-    return _another_card(bidder, finance, "tok-2")
+    return paid_card(bidder, finance, "tok-2")
 
 
 @pytest.fixture
@@ -307,7 +295,7 @@ def test_an_admin_of_one_enterprise_cannot_touch_another_enterprises_members(
     )
     other_client = Client()
     other_client.force_login(other_bidder)
-    other_card = _another_card(other_bidder, finance, "tok-b")
+    other_card = paid_card(other_bidder, finance, "tok-b")
     b_phone, b_ticket = _after_face(other_client, other_card, "2088102000000002")  # 李南哲 verifies B
     _legal_rep_face(b_phone, b_ticket)
     admin_b = _members_login("2088102000000002")
@@ -328,7 +316,7 @@ def test_an_admin_of_one_enterprise_cannot_touch_another_enterprises_members(
 
     # a member of A is no one at B: claiming B's card, she must ask B's admin, and cannot set a PIN meanwhile
     _members_login(ADMIN).post(f"/h5/members/{request_a.pk}/approve/")
-    b_card = _another_card(other_bidder, finance, "tok-b2")
+    b_card = paid_card(other_bidder, finance, "tok-b2")
     employee_phone, employee_ticket = _after_face(other_client, b_card, EMPLOYEE)
     assert ClaimSession.objects.get(ticket=employee_ticket).step == "approval"
     before = _snapshot()
@@ -373,7 +361,7 @@ def test_state_machines_allow_exactly_their_edges(
 def test_an_approval_moves_every_waiting_claim_of_that_person(
     bidder_client: Client, second_card: Card, bidder: User, finance: User
 ) -> None:
-    third_card = _another_card(bidder, finance, "tok-3")
+    third_card = paid_card(bidder, finance, "tok-3")
     phone, ticket = _after_face(bidder_client, second_card, EMPLOYEE)
     _, other_ticket = _after_face(bidder_client, third_card, EMPLOYEE)
     phone.post(f"/h5/claim/{ticket}/approval/")
