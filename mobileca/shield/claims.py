@@ -193,15 +193,25 @@ SERVICE_AGREEMENT_VERSION = "2026.1"
 PRIVACY_POLICY_VERSION = "2026.1"
 
 
-def claim_of_claimant_locked(ticket: str, account: str) -> ClaimSession:
-    """The claim of this ticket, locked after its enterprise (the lock order of ``locks.py``), if it is this
-    claimant's and bound."""
-    claim = lock_claim(ticket)
+def _of_claimant(claim: ClaimSession | None, account: str, at: str | None) -> ClaimSession:
     if claim is None:
         raise NotFound(_("二维码无效，请在平台上刷新后重新扫码"), code="ticket_unknown")
     if claim.status != ClaimStatus.BOUND or claim.claimant_account != account:
         raise PermissionDenied(_("只有申领人本人可以继续此申领"), code="not_claimant")
+    if at is not None and claim.step != at:
+        raise Conflict(_("申领步骤已变化，请刷新页面"), code="wrong_step")
     return claim
+
+
+def claim_of_claimant(ticket: str, account: str, *, at: str | None = None) -> ClaimSession:
+    """The claim of this ticket if it is this claimant's, bound (and, with ``at``, standing at that step): the check
+    a step makes before its network calls, without a lock; it is made again under the lock."""
+    return _of_claimant(ClaimSession.objects.filter(ticket=ticket).first(), account, at)
+
+
+def claim_of_claimant_locked(ticket: str, account: str, *, at: str | None = None) -> ClaimSession:
+    """The same claim, locked after its enterprise (the lock order of ``locks.py``)."""
+    return _of_claimant(lock_claim(ticket), account, at)
 
 
 @transaction.atomic(durable=True)
@@ -222,12 +232,7 @@ def claim_choose_enterprise_service(*, ticket: str, account: str) -> ClaimSessio
 
 def enterprise_create(*, ticket: str, account: str, organisation_name: str) -> ShieldEnterprise:
     """「确定」: create the enterprise with its name exactly as on the business licence, as the registry has it."""
-    claim = ClaimSession.objects.filter(ticket=ticket).first()
-    if claim is None:
-        raise NotFound(_("二维码无效，请在平台上刷新后重新扫码"), code="ticket_unknown")
-    if claim.claimant_account != account or claim.status != ClaimStatus.BOUND:
-        raise PermissionDenied(_("只有申领人本人可以继续此申领"), code="not_claimant")
-    uscc = claim.enterprise_uscc
+    uscc = claim_of_claimant(ticket, account).enterprise_uscc
     if not is_valid_uscc(uscc):
         raise InvalidInput(_("统一社会信用代码无效"), code="invalid_uscc")
     record = registry.lookup(uscc)  # outside the transaction: a network call holds no row lock
@@ -282,13 +287,10 @@ def claim_accept_agreements(*, ticket: str, account: str) -> AgreementAcceptance
 def face_check_start(*, ticket: str, account: str, purpose: str = "person") -> str:
     """Open a liveness check of the claimant (R3.5), or of the claimant as the enterprise's legal representative
     (法定代表人认证 by 人脸认证, R3.6); returns where the phone goes to play it."""
-    claim = ClaimSession.objects.filter(ticket=ticket).first()
-    person = PhoneAccount.objects.filter(account=account).first()
-    if claim is None or person is None or claim.claimant_account != account or claim.status != ClaimStatus.BOUND:
-        raise PermissionDenied(_("只有申领人本人可以继续此申领"), code="not_claimant")
-    expected = ClaimStep.FACE if purpose == "person" else ClaimStep.ENTERPRISE_VERIFY
-    if claim.step != expected:
-        raise Conflict(_("申领步骤已变化，请刷新页面"), code="wrong_step")
+    claim = claim_of_claimant(
+        ticket, account, at=ClaimStep.FACE if purpose == "person" else ClaimStep.ENTERPRISE_VERIFY
+    )
+    person = PhoneAccount.objects.get(account=account)  # a bound claimant signed in with this phone identity
     if purpose == "legal_rep":
         refuse_unless_legal_representative(claim, person)  # a registry call, before any lock
     return face_check_open(claim_id=claim.pk, person=person, purpose=purpose)
@@ -344,19 +346,12 @@ def claim_activate(
     from the CA, the PIN as an argon2id hash, the claim and the card activated for the term."""
     profile = ca_facade.key_profile(key_profile)
     pin_hash = pin_hash_new(pin, pin_again)
-    claim = ClaimSession.objects.filter(ticket=ticket).first()
-    person = PhoneAccount.objects.filter(account=account).first()
-    if claim is None or person is None:
-        raise NotFound(_("二维码无效，请在平台上刷新后重新扫码"), code="ticket_unknown")
-    if claim.claimant_account != account or claim.status != ClaimStatus.BOUND:
-        raise PermissionDenied(_("只有申领人本人可以继续此申领"), code="not_claimant")
-    if claim.step != ClaimStep.PIN:
-        raise Conflict(_("申领步骤已变化，请刷新页面"), code="wrong_step")
+    claim_of_claimant(ticket, account, at=ClaimStep.PIN)
+    person = PhoneAccount.objects.get(account=account)
     sign_key, encrypt_key = ca_facade.generate_user_key(profile), ca_facade.generate_user_key(profile)  # CPU, no lock
     with transaction.atomic(durable=True):
-        claim = claim_of_claimant_locked(ticket, account)  # its enterprise first: member writes lock it first too
-        if claim.step != ClaimStep.PIN:
-            raise Conflict(_("申领步骤已变化，请刷新页面"), code="wrong_step")
+        # its enterprise first, then the claim: member writes lock the enterprise first too
+        claim = claim_of_claimant_locked(ticket, account, at=ClaimStep.PIN)
         enterprise = ShieldEnterprise.objects.get(uscc=claim.enterprise_uscc)  # locked with the claim
         if not members.is_member(enterprise, account):  # removed since reaching this step, or never approved
             raise PermissionDenied(_("您不是该企业的成员，请等待管理员审批"), code="not_member")
@@ -419,7 +414,5 @@ def add_months(moment: datetime, months: int) -> datetime:
 @transaction.atomic(durable=True)
 def claim_request_approval(*, ticket: str, account: str) -> object:
     """「向管理员发送审批申请」: the enterprise already has an admin, who decides in 「成员管理」 (R3.8)."""
-    claim = claim_of_claimant_locked(ticket, account)
-    if claim.step != ClaimStep.APPROVAL:
-        raise Conflict(_("申领步骤已变化，请刷新页面"), code="wrong_step")
+    claim = claim_of_claimant_locked(ticket, account, at=ClaimStep.APPROVAL)
     return members.membership_request(claim=claim, account=account)

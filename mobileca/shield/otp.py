@@ -13,24 +13,20 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from mobileca.core.clock import now
-from mobileca.core.errors import ApplicationError, Conflict, InvalidInput, PermissionDenied
+from mobileca.core.errors import ApplicationError, Conflict, InvalidInput
 from mobileca.shield import sms
-from mobileca.shield.claims import claim_of_claimant_locked, refuse_unless_legal_representative
+from mobileca.shield.claims import claim_of_claimant, claim_of_claimant_locked, refuse_unless_legal_representative
 from mobileca.shield.locks import lock_enterprise
 from mobileca.shield.members import enterprise_verified
-from mobileca.shield.models import ClaimSession, ClaimStatus, ClaimStep, PhoneAccount, SmsChallenge
+from mobileca.shield.models import ClaimSession, ClaimStep, PhoneAccount, SmsChallenge
 from mobileca.shield.sealing import keyed_digest
 from mobileca.shield.transitions import claim_move
 
 
 def sms_code_send(*, ticket: str, account: str) -> str:
     """Send a 6-digit code to the phone the registry has for the legal representative; returns its last 4 digits."""
-    claim = ClaimSession.objects.filter(ticket=ticket).first()
-    person = PhoneAccount.objects.filter(account=account).first()
-    if claim is None or person is None or claim.claimant_account != account or claim.status != ClaimStatus.BOUND:
-        raise PermissionDenied(_("只有申领人本人可以继续此申领"), code="not_claimant")
-    if claim.step != ClaimStep.ENTERPRISE_VERIFY:
-        raise Conflict(_("申领步骤已变化，请刷新页面"), code="wrong_step")
+    claim = claim_of_claimant(ticket, account, at=ClaimStep.ENTERPRISE_VERIFY)
+    person = PhoneAccount.objects.get(account=account)
     failures = sum(SmsChallenge.objects.filter(claim=claim).values_list("attempts", flat=True))
     if failures >= settings.MOBILECA_OTP["max_failures_per_claim"]:
         raise Conflict(_("验证码错误次数过多，请改用其他认证方式"), code="otp_claim_locked")
@@ -63,9 +59,7 @@ def sms_code_verify(*, ticket: str, account: str, code: str) -> ClaimSession:
     """The code entered: at most 5 tries, within 5 minutes; right → the enterprise is verified, on to the PIN."""
     refusal: ApplicationError | None = None
     with transaction.atomic(durable=True):
-        claim = claim_of_claimant_locked(ticket, account)
-        if claim.step != ClaimStep.ENTERPRISE_VERIFY:
-            raise Conflict(_("申领步骤已变化，请刷新页面"), code="wrong_step")
+        claim = claim_of_claimant_locked(ticket, account, at=ClaimStep.ENTERPRISE_VERIFY)
         challenge = (
             SmsChallenge.objects.select_for_update()
             .filter(claim=claim, verified_at__isnull=True)

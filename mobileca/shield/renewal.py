@@ -22,10 +22,10 @@ from django.utils.translation import gettext as _
 from mobileca.audit.services import Actor, audit_record
 from mobileca.ca import facade as ca_facade
 from mobileca.core.clock import now
-from mobileca.core.errors import ApplicationError, Conflict, InvalidInput, NotFound, PermissionDenied
+from mobileca.core.errors import ApplicationError, InvalidInput, NotFound, PermissionDenied
 from mobileca.shield import members, sms
 from mobileca.shield.claims import add_months, claim_of_claimant_locked
-from mobileca.shield.locks import lock_claims, lock_credential_pk
+from mobileca.shield.locks import lock_claims, lock_credential_pk, lock_enterprise
 from mobileca.shield.models import (
     ClaimSession,
     ClaimStatus,
@@ -94,12 +94,10 @@ def renewal_complete(
     sign_key, encrypt_key = ca_facade.generate_user_key(profile), ca_facade.generate_user_key(profile)  # no lock
     refusal: ApplicationError | None = None
     with transaction.atomic(durable=True):
-        # the lock order: enterprise, the renewal claim (the card's first claim is older: locked in _rekey after it
-        # would break pk order, so it is locked here with it), then the credential
-        renewal = claim_of_claimant_locked(ticket, account)
+        # the lock order: the enterprise, both claims in pk order (the card's first, then this renewal), the credential
+        lock_enterprise(renewal.enterprise_uscc)
         lock_claims(pks=[credential.claim_id, renewal.pk])
-        if renewal.step != ClaimStep.RENEWAL:
-            raise Conflict(_("申领步骤已变化，请刷新页面"), code="wrong_step")
+        renewal = claim_of_claimant_locked(ticket, account, at=ClaimStep.RENEWAL)  # held already: no wait
         credential = lock_credential_pk(credential.pk)
         enterprise = ShieldEnterprise.objects.get(uscc=credential.enterprise_uscc)  # locked with the claim
         if not members.is_member(enterprise, account):

@@ -23,10 +23,10 @@ from django.utils.translation import gettext as _
 
 from mobileca.audit.services import Actor, audit_record
 from mobileca.core.clock import now
-from mobileca.core.errors import ApplicationError, Conflict, InvalidInput, PermissionDenied
+from mobileca.core.errors import ApplicationError, Conflict, InvalidInput
 from mobileca.core.uploads import sniff_voucher_type
 from mobileca.shield import bank, members
-from mobileca.shield.claims import SERVICE, claim_of_claimant_locked
+from mobileca.shield.claims import SERVICE, claim_of_claimant, claim_of_claimant_locked
 from mobileca.shield.locks import lock_claims, lock_enterprise
 from mobileca.shield.models import (
     ClaimSession,
@@ -46,11 +46,7 @@ _MEMO_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read off a p
 
 
 def _refuse_unless_at_verification(ticket: str, account: str) -> tuple[ClaimSession, ShieldEnterprise]:
-    claim = ClaimSession.objects.filter(ticket=ticket).first()
-    if claim is None or claim.claimant_account != account or claim.status != ClaimStatus.BOUND:
-        raise PermissionDenied(_("只有申领人本人可以继续此申领"), code="not_claimant")
-    if claim.step != ClaimStep.ENTERPRISE_VERIFY:
-        raise Conflict(_("申领步骤已变化，请刷新页面"), code="wrong_step")
+    claim = claim_of_claimant(ticket, account, at=ClaimStep.ENTERPRISE_VERIFY)
     return claim, ShieldEnterprise.objects.get(uscc=claim.enterprise_uscc)
 
 
@@ -109,9 +105,7 @@ def forward_transfer_confirm(*, ticket: str, account: str, amount: str) -> Claim
     entered = Decimal(text) if re.fullmatch(r"\d{1,2}(\.\d{1,2})?", text) else Decimal(-1)
     refusal: ApplicationError | None = None
     with transaction.atomic(durable=True):
-        claim = claim_of_claimant_locked(ticket, account)
-        if claim.step != ClaimStep.ENTERPRISE_VERIFY:
-            raise Conflict(_("申领步骤已变化，请刷新页面"), code="wrong_step")
+        claim = claim_of_claimant_locked(ticket, account, at=ClaimStep.ENTERPRISE_VERIFY)
         transfer = (
             ForwardTransfer.objects.select_for_update().filter(claim=claim, status=TransferStatus.PENDING).first()
         )
@@ -155,9 +149,7 @@ def reverse_transfer_start(
     opened = bank.open_sub_account(reference=reference)  # before any lock
     moment = now()
     with transaction.atomic(durable=True):
-        claim = claim_of_claimant_locked(ticket, account)
-        if claim.step != ClaimStep.ENTERPRISE_VERIFY:
-            raise Conflict(_("申领步骤已变化，请刷新页面"), code="wrong_step")
+        claim = claim_of_claimant_locked(ticket, account, at=ClaimStep.ENTERPRISE_VERIFY)
         for previous in ReverseTransfer.objects.select_for_update().filter(claim=claim, status=TransferStatus.PENDING):
             transfer_move(previous, TransferStatus.FAILED)  # a new one (another paying account) replaces it
         transfer = ReverseTransfer.objects.create(
