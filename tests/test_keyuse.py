@@ -535,7 +535,10 @@ def test_an_rsa_profile_credential_signs_with_rsa_only(registered: Card, ca_read
 
     from mobileca.ca import facade
 
+    from mobileca.shield import facade as shield
+
     credential = activated_credential(registered, key_profile="rsa-2048")
+    assert shield.credential_certificates(service_no=credential.service_no).key_profile == "rsa-2048"
     api = Api(_device_login(phone_login(LEGAL_REP)))
     key = api.post("credentials/info", {"credentialID": credential.service_no})[1]["key"]
     assert (key["algo"], key["len"]) == ([RSA_SHA256], 2048) and "curve" not in key

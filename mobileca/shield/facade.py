@@ -106,6 +106,7 @@ class CredentialCertificates:
     encrypt_pem: str
     chain_pems: list[str]
     expires_at: datetime
+    key_profile: str = ca_facade.DEFAULT_KEY_PROFILE.name  # a ``KeyProfile.name``: the algorithm the keys sign with
 
 
 def credential_certificates(*, service_no: str) -> CredentialCertificates:
@@ -116,6 +117,7 @@ def credential_certificates(*, service_no: str) -> CredentialCertificates:
         encrypt_pem=ca_facade.certificate_pem(serial_hex=credential.encrypt_serial),
         chain_pems=ca_facade.chain_pems(),
         expires_at=credential.expires_at,
+        key_profile=credential.key_profile,
     )
 
 
