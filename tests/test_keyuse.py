@@ -534,7 +534,6 @@ def test_an_rsa_profile_credential_signs_with_rsa_only(registered: Card, ca_read
     from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
     from mobileca.ca import facade
-
     from mobileca.shield import facade as shield
 
     credential = activated_credential(registered, key_profile="rsa-2048")

@@ -23,6 +23,7 @@ from mobileca.core.errors import Conflict, InvalidInput, NotFound, PermissionDen
 from mobileca.core.ids import BEIJING
 from mobileca.core.validators import is_valid_uscc
 from mobileca.shield import members, registry
+from mobileca.shield.credential_keys import key_pairs_certify, key_pairs_new
 from mobileca.shield.faces import face_check_open, face_check_record, face_check_result
 from mobileca.shield.identity import PhoneIdentity
 from mobileca.shield.locks import lock_claim
@@ -348,7 +349,7 @@ def claim_activate(
     pin_hash = pin_hash_new(pin, pin_again)
     claim_of_claimant(ticket, account, at=ClaimStep.PIN)
     person = PhoneAccount.objects.get(account=account)
-    sign_key, encrypt_key = ca_facade.generate_user_key(profile), ca_facade.generate_user_key(profile)  # CPU, no lock
+    keys = key_pairs_new(profile)
     with transaction.atomic(durable=True):
         # its enterprise first, then the claim: member writes lock the enterprise first too
         claim = claim_of_claimant_locked(ticket, account, at=ClaimStep.PIN)
@@ -358,13 +359,8 @@ def claim_activate(
         moment = now()
         expires_at = add_months(moment, claim.term_months)
         service_no = "ESD" + moment.astimezone(BEIJING).strftime("%Y%m%d") + secrets.token_hex(5).upper()
-        credential_id = f"credential:{service_no}"
-        issued = ca_facade.credential_issue(
-            owner_id=credential_id,
-            subject=ca_facade.Subject(enterprise_name=enterprise.name, uscc=enterprise.uscc, claimant_name=person.name),
-            sign_public_key=sign_key.public_key(),
-            encrypt_public_key=encrypt_key.public_key(),
-            not_after=expires_at,
+        certified = key_pairs_certify(
+            service_no=service_no, keys=keys, enterprise=enterprise, person=person, not_after=expires_at
         )
         credential = Credential.objects.create(
             claim=claim,
@@ -372,10 +368,10 @@ def claim_activate(
             enterprise_uscc=enterprise.uscc,
             service_no=service_no,
             key_profile=profile.name,
-            sign_key_wrapped=ca_facade.wrap_private_key(owner_id=f"{credential_id}:sign", key=sign_key),
-            encrypt_key_wrapped=ca_facade.wrap_private_key(owner_id=f"{credential_id}:encrypt", key=encrypt_key),
-            sign_serial=issued.sign_serial,
-            encrypt_serial=issued.encrypt_serial,
+            sign_key_wrapped=certified.sign_key_wrapped,
+            encrypt_key_wrapped=certified.encrypt_key_wrapped,
+            sign_serial=certified.sign_serial,
+            encrypt_serial=certified.encrypt_serial,
             pin_hash=pin_hash,
             activated_at=moment,
             expires_at=expires_at,
@@ -388,8 +384,8 @@ def claim_activate(
             actor=Actor("phone", account),
             data={
                 "service_no": service_no,
-                "sign": issued.sign_serial,
-                "encrypt": issued.encrypt_serial,
+                "sign": certified.sign_serial,
+                "encrypt": certified.encrypt_serial,
                 "expires_at": expires_at.isoformat(),
             },
         )

@@ -25,6 +25,7 @@ from mobileca.core.clock import now
 from mobileca.core.errors import ApplicationError, InvalidInput, NotFound, PermissionDenied
 from mobileca.shield import members, sms
 from mobileca.shield.claims import add_months, claim_of_claimant_locked
+from mobileca.shield.credential_keys import KeyPairs, key_pairs_certify, key_pairs_new
 from mobileca.shield.locks import lock_claims, lock_credential_pk, lock_enterprise
 from mobileca.shield.models import (
     ClaimSession,
@@ -91,7 +92,7 @@ def renewal_complete(
     if bids and not confirmed_bids:
         raise InvalidInput(_("请先阅读并确认未解密的投标文件清单"), code="bids_not_confirmed")
     profile = ca_facade.key_profile(credential.key_profile)  # a renewal keeps the credential's key profile
-    sign_key, encrypt_key = ca_facade.generate_user_key(profile), ca_facade.generate_user_key(profile)  # no lock
+    keys = key_pairs_new(profile)  # before any lock
     refusal: ApplicationError | None = None
     with transaction.atomic(durable=True):
         # the lock order: the enterprise, both claims in pk order (the card's first, then this renewal), the credential
@@ -107,7 +108,7 @@ def renewal_complete(
                 raise PermissionDenied(_("该证书已吊销，不能续费；如需使用请重新购买"), code="credential_revoked")
         refusal = pin_check(credential, pin)
         if refusal is None:
-            _rekey(renewal, credential, sign_key, encrypt_key, bids=bids, address=address)
+            _rekey(renewal, credential, keys, bids=bids, address=address)
     if refusal is not None:
         raise refusal
     return credential
@@ -116,8 +117,7 @@ def renewal_complete(
 def _rekey(
     renewal: ClaimSession,
     credential: Credential,
-    sign_key: ca_facade.UserPrivateKey,
-    encrypt_key: ca_facade.UserPrivateKey,
+    keys: KeyPairs,
     *,
     bids: list[PendingBid],
     address: str | None,
@@ -128,17 +128,20 @@ def _rekey(
     start = max(credential.expires_at, moment)  # time left is kept; an expired card starts again today
     expires_at = add_months(start, renewal.term_months)
     owner = f"credential:{credential.service_no}"
-    issued = ca_facade.credential_rekey(
-        owner_id=owner,
-        subject=ca_facade.Subject(enterprise_name=enterprise.name, uscc=enterprise.uscc, claimant_name=person.name),
-        sign_public_key=sign_key.public_key(),
-        encrypt_public_key=encrypt_key.public_key(),
+    certified = key_pairs_certify(
+        service_no=credential.service_no,
+        keys=keys,
+        enterprise=enterprise,
+        person=person,
         not_after=expires_at,
+        rekey=True,
     )
     old = (credential.sign_serial, credential.encrypt_serial)
-    credential.sign_key_wrapped = ca_facade.wrap_private_key(owner_id=f"{owner}:sign", key=sign_key)
-    credential.encrypt_key_wrapped = ca_facade.wrap_private_key(owner_id=f"{owner}:encrypt", key=encrypt_key)
-    credential.sign_serial, credential.encrypt_serial = issued.sign_serial, issued.encrypt_serial
+    credential.sign_key_wrapped, credential.encrypt_key_wrapped = (
+        certified.sign_key_wrapped,
+        certified.encrypt_key_wrapped,
+    )
+    credential.sign_serial, credential.encrypt_serial = certified.sign_serial, certified.encrypt_serial
     credential.expires_at, credential.reminded_30_at, credential.reminded_7_at = expires_at, None, None
     credential.save(
         update_fields=[
@@ -164,8 +167,8 @@ def _rekey(
             "order": renewal.order_ref,
             "expires_at": expires_at.isoformat(),
             "revoked": list(old),
-            "sign": issued.sign_serial,
-            "encrypt": issued.encrypt_serial,
+            "sign": certified.sign_serial,
+            "encrypt": certified.encrypt_serial,
             "bids_acknowledged": [f"{bid.tender_no}/{bid.file_name}" for bid in bids],
         },
     )
