@@ -12,16 +12,12 @@ from mobileca.accounts.models import User
 from mobileca.audit.models import AuditEvent
 from mobileca.cards.models import Card
 from mobileca.core.errors import InvalidTransition
-from mobileca.core.states import ensure_transition
 from mobileca.shield.models import (
     ClaimSession,
     Credential,
     Membership,
-    MembershipStatus,
     ShieldEnterprise,
-    TransferStatus,
 )
-from mobileca.shield.transitions import MEMBERSHIP_TRANSITIONS, TRANSFER_TRANSITIONS
 from tests.support.shield import (  # noqa: F401 (fixtures)
     _legal_rep_face,
     _pay,
@@ -339,23 +335,79 @@ MEMBERSHIP_EDGES = {
 TRANSFER_EDGES = {("pending", "verified"), ("pending", "failed")}
 
 
-@pytest.mark.parametrize(
-    ("table", "states", "allowed"),
-    [
-        (MEMBERSHIP_TRANSITIONS, MembershipStatus, MEMBERSHIP_EDGES),
-        (TRANSFER_TRANSITIONS, TransferStatus, TRANSFER_EDGES),
-    ],
-    ids=["membership", "corporate-transfer"],
-)
-def test_state_machines_allow_exactly_their_edges(
-    table: dict[str, frozenset[str]], states: type, allowed: set[tuple[str, str]]
-) -> None:
-    for current, target in itertools.product([s.value for s in states], repeat=2):
-        if (current, target) in allowed:
-            ensure_transition(table, current, target)
-        else:
-            with pytest.raises(InvalidTransition):
-                ensure_transition(table, current, target)
+DEVICE_GRANT_EDGES = {("pending", "allowed"), ("pending", "denied"), ("allowed", "used")}
+FACE_CHECK_EDGES = {("pending", "passed"), ("pending", "failed")}
+KEY_USE_EDGES = {
+    ("pending", "authorized"),
+    ("pending", "refused"),
+    ("pending", "expired"),
+    ("authorized", "used"),
+    ("authorized", "expired"),
+}
+
+
+def test_every_status_moves_only_along_its_edges_through_its_one_writer(registered: Card, ca_ready: None) -> None:
+    # issue 13: each status field has one writer; an edge not in its table is refused and the row stays as it was
+    from mobileca.core.clock import now
+    from mobileca.shield import transitions
+    from mobileca.shield.models import DeviceGrant, FaceCheck, ForwardTransfer, KeyUseAuthorization
+    from tests.support.shield import activated_credential
+
+    credential = activated_credential(registered, ADMIN)
+    claim, enterprise, moment = credential.claim, ShieldEnterprise.objects.get(), now()
+    cases = [
+        (
+            Membership.objects.create(enterprise=enterprise, name="甲", status="requested", created_at=moment),
+            "status",
+            MEMBERSHIP_EDGES,
+            transitions.membership_move,
+        ),
+        (
+            ForwardTransfer.objects.create(
+                claim=claim, bank_name="b", account_name="a", account_no_tail="1", amount_digest="x",
+                created_at=moment, expires_at=moment,
+            ),
+            "status",
+            TRANSFER_EDGES,
+            transitions.transfer_move,
+        ),
+        (
+            DeviceGrant.objects.create(
+                device_code_digest="d", user_code="BCDF-GHJK", client_name="t", created_at=moment, expires_at=moment
+            ),
+            "status",
+            DEVICE_GRANT_EDGES,
+            transitions.device_grant_move,
+        ),
+        (
+            FaceCheck.objects.create(claim=claim, account=ADMIN, check_id="c", nonce="n", created_at=moment),
+            "outcome",
+            FACE_CHECK_EDGES,
+            transitions.face_check_move,
+        ),
+        (
+            KeyUseAuthorization.objects.create(
+                credential=credential, operation="sign", hashes=[], platform="p", requested_by="t", public_ref="r",
+                handle_digest="h", created_at=moment, request_expires_at=moment,
+            ),
+            "status",
+            KEY_USE_EDGES,
+            transitions.authorization_move,
+        ),
+    ]  # fmt: skip
+    for row, field, allowed, move in cases:
+        states = [value for value, _label in type(row)._meta.get_field(field).choices]
+        stored = type(row).objects.filter(pk=row.pk)
+        for current, target in itertools.product(states, repeat=2):
+            stored.update(**{field: current})  # given (test set-up only)
+            row.refresh_from_db()
+            if (current, target) in allowed:
+                move(row, target)
+                assert stored.values_list(field, flat=True).get() == target
+            else:
+                with pytest.raises(InvalidTransition):
+                    move(row, target)
+                assert stored.values_list(field, flat=True).get() == current, (type(row).__name__, current, target)
 
 
 def test_an_approval_moves_every_waiting_claim_of_that_person(
