@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mobileca.core.errors import FinalGatewayError
-from mobileca.shield.providers import SignedAnswer, call, ensure_status, fetch_signed, provider
+from mobileca.shield.providers import call, ensure_status, get_signed, provider
 
 
 @dataclass(frozen=True)
@@ -41,14 +41,12 @@ def fetch_result(*, check_id: str, nonce: str, resident_id: str) -> bool:
     """True for a signed "passed" of this check and this person, False for its signed "failed" (or not yet played);
     an answer that does not verify, or is about another check, login or person, raises ``AnswerRefused``."""
     liveness = provider("liveness")
-    claims = fetch_signed(
+    claims = get_signed(
         liveness,
-        "GET",
-        liveness.url(f"/v1/checks/{check_id}"),
-        wire=SignedAnswer.in_header("X-Liveness-Signature"),
+        f"/v1/checks/{check_id}",
+        header="X-Liveness-Signature",
         nonce=nonce,
         about={"check_id": check_id, "resident_id": resident_id.upper()},
         headers=liveness.bearer(),
-        params={"client_id": liveness.audience},
     )
     return claims.get("outcome") == "passed"

@@ -4,8 +4,8 @@ the business registry, SMS and the bank.
 * one HTTP client with explicit timeouts (``http_client``; tests swap it for an in-process transport);
 * each provider's configuration read once per settings value (``provider``): base URL, our client id there, the
   shared secret and the provider's public key, as the payment channels' configurations are;
-* one door for a request (``call``, ``ensure_status``) and one for a signed answer (``fetch_signed``, which ends in
-  ``verify_signed``).
+* one door for a request (``call``, ``ensure_status``) and one for a signed answer (``fetch_signed``, or
+  ``get_signed`` for a ``GET`` signed in a header; both end in ``verify_signed``).
 
 A signed answer is believed only when every check below holds, in this order; the first that fails raises
 ``AnswerRefused`` naming it (for the log and the tests; the person is only told to try again):
@@ -174,6 +174,29 @@ def fetch_signed(
     response = call(provider, method, url, **request)
     ensure_status(provider, response, ok)
     return verify_signed(provider, wire(response), nonce=nonce, about=about, max_age=max_age, refusal=refusal)
+
+
+def get_signed(
+    provider: Provider,
+    path: str,
+    *,
+    header: str,
+    nonce: str,
+    about: Mapping[str, str],
+    params: Mapping[str, str] | None = None,
+    **request: Any,
+) -> dict[str, Any]:
+    """``GET`` an answer addressed to us (``client_id``), its JSON body signed in ``header``; returns its claims."""
+    return fetch_signed(
+        provider,
+        "GET",
+        provider.url(path),
+        wire=SignedAnswer.in_header(header),
+        nonce=nonce,
+        about=about,
+        params={"client_id": provider.audience, **(params or {})},
+        **request,
+    )
 
 
 def verify_signed(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 
-from mobileca.shield.providers import SignedAnswer, fetch_signed, provider
+from mobileca.shield.providers import get_signed, provider
 
 
 @dataclass(frozen=True)
@@ -22,15 +22,14 @@ class RegistryRecord:
 def lookup(uscc: str) -> RegistryRecord | None:
     """The registry's record now; None when the registry says (signed) that it has none."""
     registry, nonce = provider("registry"), secrets.token_urlsafe(16)
-    data = fetch_signed(
+    data = get_signed(
         registry,
-        "GET",
-        registry.url(f"/v1/enterprises/{uscc}"),
-        wire=SignedAnswer.in_header("X-Registry-Signature"),
+        f"/v1/enterprises/{uscc}",
+        header="X-Registry-Signature",
         nonce=nonce,
         about={"uscc": uscc},
+        params={"nonce": nonce},
         ok=(200, 404),
-        params={"client_id": registry.audience, "nonce": nonce},
     )
     if not data.get("found"):
         return None
