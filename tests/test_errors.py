@@ -6,7 +6,9 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import re
+from collections.abc import Callable
 
+import httpx
 import pytest
 
 import mobileca
@@ -89,3 +91,27 @@ def test_a_key_back_end_that_cannot_start_is_a_retryable_gateway_error_still_cau
         backend()
     assert isinstance(failed.value, KeyBackendError) and failed.value.retryable
     assert issubclass(UnwrapError, KeyBackendError)  # a tampered key is caught where a key back-end error is
+
+
+def _unreachable(request: httpx.Request) -> httpx.Response:
+    raise httpx.ConnectError("refused", request=request)
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        (lambda request: httpx.Response(503), RetryableGatewayError),
+        (lambda request: httpx.Response(400), FinalGatewayError),
+        (_unreachable, RetryableGatewayError),
+    ],
+    ids=["in trouble (5xx)", "says no (4xx)", "unreachable"],
+)
+def test_a_provider_in_trouble_or_unreachable_is_retryable_and_one_that_says_no_is_final(
+    db: None, monkeypatch: pytest.MonkeyPatch, answer: Callable[[httpx.Request], httpx.Response], expected: type
+) -> None:
+    from mobileca.shield import providers, sms
+
+    monkeypatch.setattr(providers, "http_client", lambda: httpx.Client(transport=httpx.MockTransport(answer)))
+    with pytest.raises(GatewayError) as failed:
+        sms.send(phone="13907980001", text="验证码 123456")
+    assert type(failed.value) is expected

@@ -77,7 +77,7 @@ class Provider:
 
 def provider(name: str) -> Provider:
     """The provider ``name`` (identity, liveness, registry, sms, bank), read once per settings value: a test or a
-    deployment that rebinds the setting gets the new one, a notification does not read keys from disk."""
+    deployment that rebinds the setting gets the new one, and no request reads keys from disk."""
     conf: dict[str, str] = getattr(settings, f"MOBILECA_{name.upper()}")
     return _load(name, tuple(sorted(conf.items())))
 
