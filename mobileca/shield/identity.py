@@ -27,9 +27,10 @@ class PhoneIdentity:
 
 
 def authorize_url(*, state: str, nonce: str) -> str:
-    conf = provider("identity").conf
-    query = {"client_id": conf["client_id"], "redirect_uri": conf["callback_url"], "state": state, "nonce": nonce}
-    return f"{conf['authorize_url']}?{urlencode(query)}"
+    identity = provider("identity")
+    callback = identity.conf["callback_url"]
+    query = {"client_id": identity.audience, "redirect_uri": callback, "state": state, "nonce": nonce}
+    return f"{identity.conf['authorize_url']}?{urlencode(query)}"
 
 
 def exchange(*, code: str, nonce: str) -> PhoneIdentity:
