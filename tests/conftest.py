@@ -74,11 +74,7 @@ def gateway_transport(monkeypatch: pytest.MonkeyPatch) -> DjangoTestTransport:
     transport = DjangoTestTransport()
     monkeypatch.setattr("mobileca.payments.online.http_client", lambda: httpx.Client(transport=transport))
     monkeypatch.setattr("mobileca.sandboxes.common.http_client", lambda: httpx.Client(transport=transport))
-    monkeypatch.setattr("mobileca.shield.identity.http_client", lambda: httpx.Client(transport=transport))
-    monkeypatch.setattr("mobileca.shield.registry.http_client", lambda: httpx.Client(transport=transport))
-    monkeypatch.setattr("mobileca.shield.liveness.http_client", lambda: httpx.Client(transport=transport))
-    monkeypatch.setattr("mobileca.shield.sms.http_client", lambda: httpx.Client(transport=transport))
-    monkeypatch.setattr("mobileca.shield.bank.http_client", lambda: httpx.Client(transport=transport))
+    monkeypatch.setattr("mobileca.shield.providers.http_client", lambda: httpx.Client(transport=transport))
     return transport
 
 

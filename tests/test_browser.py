@@ -368,11 +368,7 @@ def gateways_on_live_server(live_server, settings, monkeypatch: pytest.MonkeyPat
     for module in (
         "payments.online",
         "sandboxes.common",
-        "shield.identity",
-        "shield.registry",
-        "shield.liveness",
-        "shield.sms",
-        "shield.bank",
+        "shield.providers",
     ):
         monkeypatch.setattr(f"mobileca.{module}.http_client", real_client)
     return live_server.url

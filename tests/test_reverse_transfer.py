@@ -208,14 +208,14 @@ def test_the_bank_statement_api_needs_the_services_credential(db: None) -> None:
 def test_the_job_waits_for_a_bank_that_cannot_be_reached(db: None, monkeypatch, caplog) -> None:
     import httpx
 
-    from mobileca.shield import bank
+    from mobileca.shield import providers
     from mobileca.shield.models import StatementCursor
     from mobileca.shield.tasks import reconcile_reverse_transfers
 
     def unreachable(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("refused", request=request)
 
-    monkeypatch.setattr(bank, "http_client", lambda: httpx.Client(transport=httpx.MockTransport(unreachable)))
+    monkeypatch.setattr(providers, "http_client", lambda: httpx.Client(transport=httpx.MockTransport(unreachable)))
     assert reconcile_reverse_transfers.call_local() == {}
     assert "bank statement not read" in caplog.text
     assert not StatementCursor.objects.exclude(last_id=0).exists()

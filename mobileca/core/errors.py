@@ -1,19 +1,32 @@
 """The error hierarchy.
 
+Two branches: a refusal the person can act on, and an external system (a gateway, a provider, the key store) that
+failed. Classes in brackets live beside the code that raises them; the drawing is checked against the code.
+
 ::
 
     Exception
-    ├── ApplicationError            a refusal the user can act on: stable code, HTTP status, message
-    │   ├── InvalidInput            400  the request itself is malformed or tampered with
-    │   ├── NotFound                404  absent, or belongs to someone else (never say which)
-    │   ├── PermissionDenied        403  the actor may not do this
-    │   └── Conflict                409  the object's state forbids it now
-    │       └── InvalidTransition        a state machine has no such edge
-    └── GatewayError                an external system failed; the cause is logged, not shown
-        ├── RetryableGatewayError        timeouts, 5xx, connection resets: try again later
-        └── FinalGatewayError            the peer said no, or answered something we cannot trust
+    ├── ApplicationError              400  a refusal the user can act on: stable code, HTTP status, message
+    │   ├── InvalidInput              400  the request itself is malformed or tampered with
+    │   ├── NotFound                  404  absent, or belongs to someone else (never say which)
+    │   ├── PermissionDenied          403  the actor may not do this
+    │   └── Conflict                  409  the object's state forbids it now
+    │       └── InvalidTransition     409  a state machine has no such edge
+    └── GatewayError                       an external system failed; the cause is logged, not shown
+        ├── RetryableGatewayError          timeouts, 5xx, connection resets: the same call may succeed later
+        │   └── KeyBackendError            [ca.backends] the key file or PKCS#11 token is unavailable or refuses
+        │       └── UnwrapError            [ca.backends] a wrapped key does not open for this owner
+        └── FinalGatewayError              the peer said no, or answered what we cannot trust: do not repeat
+            ├── AnswerRefused              [shield.providers] a provider's signed answer failed a check
+            │   └── IdentityRefused        [shield.identity] the phone identity's assertion did
+            ├── SignatureInvalid           [payments.gateways.signing] a payment gateway's signature does not verify
+            ├── AlipayError                [payments.gateways.alipay] Alipay answered a business error
+            └── WeChatPayError             [payments.gateways.wechatpay] WeChat Pay answered an error
 
-``message`` is what a person reads (Chinese on pages, code + message in the API); ``detail`` is for the log only.
+An ``ApplicationError`` has a stable ``code``, an HTTP ``status`` and a ``message`` a person reads (Chinese on
+pages, code + message in the API); its ``detail`` is for the log only. A ``GatewayError`` says whether it is
+``retryable`` (a job tries again at its next run; a person is asked to try again later); its text is for the log
+only (the payment gateways' errors carry the gateway's own ``code`` beside it).
 """
 
 from __future__ import annotations
@@ -68,10 +81,12 @@ class InvalidTransition(Conflict):
 class GatewayError(Exception):
     """An external system failed. Never shown verbatim to a user."""
 
+    retryable: ClassVar[bool] = False
+
 
 class RetryableGatewayError(GatewayError):
-    pass
+    retryable = True
 
 
 class FinalGatewayError(GatewayError):
-    pass
+    retryable = False

@@ -7,30 +7,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
-from django.conf import settings
 
-from mobileca.core.errors import FinalGatewayError, InvalidInput, RetryableGatewayError
-
-
-def http_client() -> httpx.Client:
-    """How the signing service reaches the bank. Tests replace it with an in-process transport."""
-    return httpx.Client(timeout=httpx.Timeout(10.0, connect=5.0))
+from mobileca.core.errors import FinalGatewayError, InvalidInput
+from mobileca.shield.providers import call, ensure_status, provider
 
 
-def _call(method: str, path: str, **kwargs: Any) -> httpx.Response:
-    conf = settings.MOBILECA_BANK
-    secret = Path(conf["client_secret_path"]).read_text().strip()
-    try:
-        with http_client() as client:
-            return client.request(
-                method, f"{conf['base_url']}{path}", headers={"Authorization": f"Bearer {secret}"}, **kwargs
-            )
-    except httpx.TransportError as exc:
-        raise RetryableGatewayError(f"bank unreachable: {exc!r}") from exc
+def _call(method: str, path: str, *, what: str, ok: tuple[int, ...] = (200,), **kwargs: Any) -> httpx.Response:
+    bank = provider("bank")
+    response = call(bank, method, bank.url(path), headers=bank.bearer(), **kwargs)
+    ensure_status(bank, response, ok, what)
+    return response
 
 
 def pay(*, to_number: str, to_name: str, amount: Decimal, memo: str) -> None:
@@ -38,11 +27,11 @@ def pay(*, to_number: str, to_name: str, amount: Decimal, memo: str) -> None:
         "POST",
         "/v1/transfers",
         json={"to_number": to_number, "to_name": to_name, "amount": f"{amount:.2f}", "memo": memo},
+        what="to a transfer",
+        ok=(200, 400, 404),
     )
     if response.status_code in (400, 404):
         raise InvalidInput(str(response.json().get("message") or "收款账户信息有误"), code="bank_refused")
-    if response.status_code != 200:
-        raise FinalGatewayError(f"bank said {response.status_code}")
 
 
 @dataclass(frozen=True)
@@ -54,9 +43,7 @@ class SubAccount:
 
 def open_sub_account(*, reference: str) -> SubAccount:
     """An account under the collection account for one application (the same one again for the same reference)."""
-    response = _call("POST", "/v1/sub-accounts", json={"reference": reference})
-    if response.status_code != 200:
-        raise FinalGatewayError(f"bank said {response.status_code} opening a sub-account")
+    response = _call("POST", "/v1/sub-accounts", json={"reference": reference}, what="opening a sub-account")
     data = response.json()
     return SubAccount(number=str(data["number"]), holder_name=str(data["holder_name"]), bank_name=str(data["bank"]))
 
@@ -75,10 +62,13 @@ class Credit:
 
 def credits_after(*, sequence: int, limit: int = 200) -> list[Credit]:
     """The collection account's credits (its sub-accounts' included) booked after ``sequence``, in order."""
-    account = settings.MOBILECA_BANK["collection_account"]
-    response = _call("GET", f"/v1/accounts/{account}/credits", params={"after": sequence, "limit": limit})
-    if response.status_code != 200:
-        raise FinalGatewayError(f"bank said {response.status_code} reading the statement")
+    account = provider("bank").conf["collection_account"]
+    response = _call(
+        "GET",
+        f"/v1/accounts/{account}/credits",
+        params={"after": sequence, "limit": limit},
+        what="reading the statement",
+    )
     try:
         return [
             Credit(

@@ -1,20 +1,12 @@
-"""The business registry: an enterprise's record by unified social credit code, its answer signed by the registry."""
+"""The business registry: an enterprise's record by unified social credit code, its answer signed by the registry
+and bound to our client id, this lookup's nonce, the time and the enterprise asked about."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
+import secrets
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import httpx
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from django.conf import settings
-
-from mobileca.core.errors import FinalGatewayError, RetryableGatewayError
+from mobileca.shield.providers import get_signed, provider
 
 
 @dataclass(frozen=True)
@@ -27,31 +19,20 @@ class RegistryRecord:
     status: str
 
 
-def http_client() -> httpx.Client:
-    """How the signing service reaches the registry. Tests replace it with an in-process transport."""
-    return httpx.Client(timeout=httpx.Timeout(10.0, connect=5.0))
-
-
 def lookup(uscc: str) -> RegistryRecord | None:
-    conf = settings.MOBILECA_REGISTRY
-    try:
-        with http_client() as client:
-            response = client.get(f"{conf['base_url']}/v1/enterprises/{uscc}")
-    except httpx.TransportError as exc:
-        raise RetryableGatewayError(f"registry unreachable: {exc!r}") from exc
-    public_key = serialization.load_pem_public_key(Path(conf["public_key_path"]).read_bytes())
-    if not isinstance(public_key, rsa.RSAPublicKey):
-        raise FinalGatewayError("registry key is not RSA")
-    try:
-        signature = base64.b64decode(response.headers.get("X-Registry-Signature", ""), validate=True)
-        public_key.verify(signature, response.content, padding.PKCS1v15(), hashes.SHA256())
-        data = json.loads(response.content)
-    except (InvalidSignature, binascii.Error, ValueError) as exc:
-        raise FinalGatewayError("registry answer does not verify") from exc
-    if response.status_code == 404 or not data.get("found"):
+    """The registry's record now; None when the registry says (signed) that it has none."""
+    registry, nonce = provider("registry"), secrets.token_urlsafe(16)
+    data = get_signed(
+        registry,
+        f"/v1/enterprises/{uscc}",
+        header="X-Registry-Signature",
+        nonce=nonce,
+        about={"uscc": uscc},
+        params={"nonce": nonce},
+        ok=(200, 404),
+    )
+    if not data.get("found"):
         return None
-    if data.get("uscc") != uscc:
-        raise FinalGatewayError("registry answered about another enterprise")
     return RegistryRecord(
         uscc=uscc,
         name=str(data["name"]),

@@ -2,34 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import httpx
-from django.conf import settings
 from django.db import transaction
 
-from mobileca.core.errors import FinalGatewayError, RetryableGatewayError
-
-
-def http_client() -> httpx.Client:
-    """How the signing service reaches the SMS provider. Tests replace it with an in-process transport."""
-    return httpx.Client(timeout=httpx.Timeout(10.0, connect=5.0))
+from mobileca.shield.providers import call, ensure_status, provider
 
 
 def send(*, phone: str, text: str) -> None:
-    conf = settings.MOBILECA_SMS
-    secret = Path(conf["client_secret_path"]).read_text().strip()
-    try:
-        with http_client() as client:
-            response = client.post(
-                f"{conf['base_url']}/v1/messages",
-                json={"phone": phone, "text": text},
-                headers={"Authorization": f"Bearer {secret}"},
-            )
-    except httpx.TransportError as exc:
-        raise RetryableGatewayError(f"SMS provider unreachable: {exc!r}") from exc
-    if response.status_code != 200:
-        raise FinalGatewayError(f"SMS provider said {response.status_code}")
+    sms = provider("sms")
+    response = call(sms, "POST", sms.url("/v1/messages"), json={"phone": phone, "text": text}, headers=sms.bearer())
+    ensure_status(sms, response)
 
 
 def notify(*, phone: str, text: str) -> None:

@@ -16,6 +16,8 @@ from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from mobileca.core.errors import RetryableGatewayError
+
 
 class KeyBackend(Protocol):
     name: str
@@ -31,8 +33,9 @@ class KeyBackend(Protocol):
     def unwrap(self, owner_id: str, blob: bytes) -> bytes: ...
 
 
-class KeyBackendError(RuntimeError):
-    """The back-end is misconfigured or refused an operation (the cause is in the message, for the log)."""
+class KeyBackendError(RetryableGatewayError):
+    """The back-end is misconfigured, unavailable or refused an operation (the cause is in the message, for the log).
+    On the retryable branch of the error tree: the key store is outside the process, like a gateway."""
 
 
 class UnwrapError(KeyBackendError):

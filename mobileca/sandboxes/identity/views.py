@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-import time
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlencode
@@ -18,6 +17,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from mobileca.core.clock import now
 from mobileca.sandboxes import common
 from mobileca.sandboxes.identity.models import AuthCode, TestPerson
 
@@ -96,7 +96,7 @@ def token(request: HttpRequest) -> JsonResponse:
         "resident_id": code.person.resident_id,
         "phone": code.person.phone,
         "nonce": code.nonce,
-        "iat": int(time.time()),
+        "iat": int(now().timestamp()),  # the one clock: tests that move time move the provider's too
     }
     payload = base64.urlsafe_b64encode(json.dumps(claims, ensure_ascii=False).encode()).decode().rstrip("=")
     signature = common.sign(_config()["private_key_path"], payload.encode())

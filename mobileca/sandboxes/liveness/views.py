@@ -1,4 +1,6 @@
-"""``POST /v1/checks`` (open), ``/check/<id>`` (the phone's page), ``GET /v1/checks/<id>`` (the signed result)."""
+"""``POST /v1/checks`` (open), ``/check/<id>`` (the phone's page), ``GET /v1/checks/<id>?client_id=…`` (the
+result, signed in ``X-Liveness-Signature`` over the raw body, naming the check, its nonce, the person, the asking
+client as ``aud`` and the time of the answer as ``iat``)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from mobileca.core.clock import now
 from mobileca.sandboxes import common
 from mobileca.sandboxes.liveness.models import LivenessCheck
 
@@ -70,6 +73,8 @@ def result(request: HttpRequest, check_id: str) -> HttpResponse:
             "outcome": check.outcome,
             "name": check.name,
             "resident_id": check.resident_id,
+            "aud": request.GET.get("client_id", ""),  # the relying party that asks, as it names itself
+            "iat": int(now().timestamp()),
         },
         ensure_ascii=False,
     ).encode()

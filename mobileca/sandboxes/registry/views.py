@@ -1,4 +1,5 @@
-"""``GET /v1/enterprises/<uscc>``: the registry's record, signed (``X-Registry-Signature`` over the raw body)."""
+"""``GET /v1/enterprises/<uscc>?client_id=…&nonce=…``: the registry's record, signed (``X-Registry-Signature`` over
+the raw body) and bound to the asking client (``aud``), its nonce and the time of the answer (``iat``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
+from mobileca.core.clock import now
 from mobileca.sandboxes import common
 from mobileca.sandboxes.registry.models import RegisteredEnterprise
 
@@ -30,7 +32,8 @@ def enterprise(request: HttpRequest, uscc: str) -> HttpResponse:
             },
             200,
         )
-    body = json.dumps(payload, ensure_ascii=False).encode()
+    asked = {"aud": request.GET.get("client_id", ""), "nonce": request.GET.get("nonce", "")}
+    body = json.dumps(payload | asked | {"iat": int(now().timestamp())}, ensure_ascii=False).encode()
     response = HttpResponse(body, status=status, content_type="application/json")
     response["X-Registry-Signature"] = common.sign(settings.SANDBOX_REGISTRY["private_key_path"], body)
     return response
