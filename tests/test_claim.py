@@ -167,18 +167,12 @@ def test_a_second_person_scanning_the_taken_code_is_refused_and_nothing_changes(
     assert ClaimSession.objects.get().claimant_account == "2088102000000001"
 
 
-def test_a_callback_with_another_browsers_state_or_a_forged_assertion_is_refused(
-    bidder_client: Client, card: Card, settings
-) -> None:
-    from mobileca.shield.identity import IdentityRefused, verify_assertion
-
+def test_a_callback_with_another_browsers_state_is_refused(bidder_client: Client, card: Card) -> None:
+    # forged assertions (a real wrong key, audience, nonce, age): tests/test_provider_forgery.py
     ticket = _ticket_of(bidder_client.get(f"/ca/cards/{card.cert_id}/claim/").content.decode())
     # a callback this browser never started
     response = Client().get("/h5/auth/callback/?auth_code=x&state=y")
     assert response.status_code == 400 and "登录已失效" in response.content.decode()
-    # an assertion signed by anyone but the provider
-    with pytest.raises(IdentityRefused):
-        verify_assertion(assertion="eyJzdWIiOiAiMSJ9", signature="AAAA", nonce="n")
     assert ClaimSession.objects.get(ticket=ticket).status == "waiting"
 
 
@@ -320,22 +314,6 @@ def test_a_failed_face_check_is_recorded_and_the_claim_stays_to_try_again(
     assert FaceCheck.objects.get().outcome == "failed" and ClaimSession.objects.get().step == "face"
     _play_face(phone, ticket, "pass")  # a second try
     assert ClaimSession.objects.get().step == "enterprise_verify"
-
-
-def test_a_forged_or_foreign_face_result_does_not_pass(bidder_client: Client, registered: Card, monkeypatch) -> None:
-    from mobileca.core.errors import FinalGatewayError
-    from mobileca.shield import liveness
-    from mobileca.shield.models import FaceCheck
-
-    phone, ticket = _to_face_step(bidder_client, registered)
-
-    def forged(**kwargs: object) -> bool:
-        raise FinalGatewayError("liveness result does not verify")
-
-    monkeypatch.setattr(liveness, "fetch_result", forged)
-    page = _play_face(phone, ticket, "pass")
-    assert page.status_code == 502  # type: ignore[attr-defined]
-    assert FaceCheck.objects.get().outcome == "pending" and ClaimSession.objects.get().step == "face"
 
 
 def test_the_resident_id_is_sealed_not_stored_in_clear(bidder_client: Client, registered: Card) -> None:

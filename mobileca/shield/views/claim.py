@@ -276,7 +276,7 @@ def h5_callback(request: HttpRequest) -> HttpResponse:
         return refusal(request, _("登录已失效，请重新扫码"), status=400)
     try:
         person = identity.exchange(code=request.GET.get("auth_code", ""), nonce=login["nonce"])
-    except (GatewayError, ca_facade.KeyBackendError):
+    except GatewayError:
         log.exception("identity exchange failed")
         return refusal(request, _("支付宝身份确认失败，请重新扫码"), status=502)
     account = phone_account_record(identity=person)
