@@ -2,7 +2,8 @@
 tool: sealed on the bidder's machine, only ciphertext uploaded), the signature through the remote signer (PIN on
 the phone), submission before the deadline, and opening with the claimant's authorisation.
 
-The signing service is reached only through ``shield.facade`` (the platform is its client)."""
+The signing service is reached only through ``shield.facade`` (the platform is its client), the CA only through
+``ca.facade`` (the channel check), the cards only through ``cards.selectors`` (a claimed card, never the row)."""
 
 from __future__ import annotations
 
@@ -22,8 +23,8 @@ from django.utils.translation import gettext as _
 from mobileca.accounts.models import Enterprise, User
 from mobileca.audit.services import Actor, audit_record
 from mobileca.bidding.models import BID_TRANSITIONS, Bid, BidStatus, Tender
-from mobileca.ca.channel import channel_check
-from mobileca.cards.models import Card
+from mobileca.ca import facade as ca
+from mobileca.cards.selectors import ClaimedCard, access_claimed_card_by_cert_id, claimed_card_by_service_no
 from mobileca.cmslib import enveloped, signed
 from mobileca.core.clock import now
 from mobileca.core.errors import ApplicationError, Conflict, InvalidInput, NotFound, PermissionDenied
@@ -100,13 +101,6 @@ def _refuse_after_deadline(tender: Tender) -> None:
 # --- the bidder's certificate ----------------------------------------------------------------------------------
 
 
-def _card_of(enterprise: Enterprise, cert_id: str) -> Card:
-    card = Card.objects.filter(enterprise=enterprise, cert_id=cert_id).exclude(service_no="").first()
-    if card is None:
-        raise NotFound(_("请选择本企业已开通的移动 CA"), code="card_unknown")
-    return card
-
-
 def _usable_certificates(service_no: str) -> shield.CredentialCertificates:
     """The credential's certificates, each passing the channel check now (R4.5): ours, in policy, valid, not
     revoked, the right usage."""
@@ -115,7 +109,7 @@ def _usable_certificates(service_no: str) -> shield.CredentialCertificates:
     except ApplicationError as exc:
         raise PermissionDenied(_("该移动 CA 不能用于本平台投标"), code="credential_unusable") from exc
     for pem, usage in ((certificates.sign_pem, "sign"), (certificates.encrypt_pem, "encrypt")):
-        verdict = channel_check(x509.load_pem_x509_certificate(pem.encode()), usage=usage)
+        verdict = ca.channel_check(x509.load_pem_x509_certificate(pem.encode()), usage=usage)
         if not verdict.accepted:
             raise PermissionDenied(
                 _("证书未通过本平台的通道校验：{reason}").format(reason=verdict.message), code="channel_check_failed"
@@ -123,10 +117,12 @@ def _usable_certificates(service_no: str) -> shield.CredentialCertificates:
     return certificates
 
 
-def recipient_certificate(*, enterprise: Enterprise, tender: Tender, cert_id: str) -> tuple[Card, x509.Certificate]:
+def recipient_certificate(
+    *, enterprise: Enterprise, tender: Tender, cert_id: str
+) -> tuple[ClaimedCard, x509.Certificate]:
     """Before a browser upload: the deadline, the card, and the encryption certificate the bid is sealed for."""
     _refuse_after_deadline(tender)
-    card = _card_of(enterprise, cert_id)
+    card = access_claimed_card_by_cert_id(enterprise_id=enterprise.pk, cert_id=cert_id)
     certificates = _usable_certificates(card.service_no)
     return card, x509.load_pem_x509_certificate(certificates.encrypt_pem.encode())
 
@@ -143,7 +139,7 @@ def bid_sealed_in_browser(
     enterprise: Enterprise,
     user: User,
     tender: Tender,
-    card: Card,
+    card: ClaimedCard,
     file_name: str,
     sealed: enveloped.Sealed,
     ciphertext_name: str,
@@ -277,9 +273,7 @@ def bid_announce_from_tool(
     _refuse_after_deadline(tender)
     if not account or shield.credential_account(service_no=service_no) != account:
         raise NotFound(_("未找到该证书"), code="credential_unknown")
-    card = Card.objects.select_related("enterprise").filter(service_no=service_no).first()
-    if card is None:
-        raise NotFound(_("未找到该证书对应的平台证书卡片"), code="card_unknown")
+    card = claimed_card_by_service_no(service_no=service_no)
     certificates = _usable_certificates(service_no)
     encrypt = x509.load_pem_x509_certificate(certificates.encrypt_pem.encode())
     sign = x509.load_pem_x509_certificate(certificates.sign_pem.encode())
@@ -296,7 +290,7 @@ def bid_announce_from_tool(
         raise InvalidInput(_("文件大小无效"), code="bad_size")
     bid = Bid.objects.create(
         tender=tender,
-        enterprise=card.enterprise,
+        enterprise_id=card.enterprise_id,
         card_cert_id=card.cert_id,
         service_no=service_no,
         file_name=file_name[:200],
@@ -378,7 +372,7 @@ def bid_follow_opening(bid: Bid, *, address: str | None = None) -> Bid:
     try:
         signer = x509.load_der_x509_certificate(signed.verify_detached(bytes(bid.signature), digest))
         subject = _signer_name(signer)
-        verdict = channel_check(signer, usage="sign")
+        verdict = ca.channel_check(signer, usage="sign")
         if not verdict.accepted:
             valid, message = False, _("签名证书未通过通道校验：{reason}").format(reason=verdict.message)
     except signed.SignatureInvalid as exc:
