@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
@@ -16,6 +16,14 @@ from mobileca.core.errors import NotFound
 
 def card_list_for_enterprise(*, enterprise: Enterprise) -> QuerySet[Card]:
     return Card.objects.filter(enterprise=enterprise)
+
+
+def card_expiry_reminder_lead() -> timedelta:
+    """From when before its 服务到期时间 a card says 「即将到期」: the signing service's first expiry reminder (§7).
+
+    The rule is the signing service's (its reminder job, shield/renewal.py); this is the platform's only copy of it
+    until the signing service's facade exports it, and then this returns that."""
+    return timedelta(days=30)
 
 
 def access_card_by_cert_id(*, enterprise: Enterprise, cert_id: str) -> Card:

@@ -1,3 +1,7 @@
+"""Writes of the platform's certificate cards. ``Card.status`` moves only through ``_move`` (its table is
+``CARD_TRANSITIONS``), each caller holding the card's row lock: activation and renewal when the signing service
+reports them, expiry by the periodic job."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -14,6 +18,13 @@ from mobileca.core.states import ensure_transition
 from mobileca.notices.services import notify
 
 _MAX_ID_ATTEMPTS = 50
+EXPIRY_JOB = Actor("system", "cards.expiry")
+
+
+def _move(card: Card, target: CardStatus) -> None:
+    """The one transition of a card's status (the caller holds the row lock and saves ``status``)."""
+    ensure_transition(CARD_TRANSITIONS, card.status, target)
+    card.status = target
 
 
 def card_create_for_order(
@@ -62,8 +73,8 @@ def card_activate(*, cert_id: str, service_no: str, expires_at: datetime, actor:
     card = Card.objects.select_for_update().get(cert_id=cert_id)
     if card.status == CardStatus.ACTIVE and card.service_no == service_no:
         return card
-    ensure_transition(CARD_TRANSITIONS, card.status, CardStatus.ACTIVE)
-    card.status, card.service_no, card.expires_at = CardStatus.ACTIVE, service_no, expires_at
+    _move(card, CardStatus.ACTIVE)
+    card.service_no, card.expires_at = service_no, expires_at
     card.save(update_fields=["status", "service_no", "expires_at"])
     notify(
         enterprise_id=card.enterprise_id,
@@ -106,8 +117,7 @@ def card_renewed(*, cert_id: str, order_no: str, expires_at: datetime, actor: Ac
     if card.renewal_order_no != order_no:
         return card  # already applied
     if card.status == CardStatus.EXPIRED:
-        ensure_transition(CARD_TRANSITIONS, card.status, CardStatus.ACTIVE)
-        card.status = CardStatus.ACTIVE
+        _move(card, CardStatus.ACTIVE)
     card.expires_at, card.renewal_order_no = expires_at, ""
     card.save(update_fields=["status", "expires_at", "renewal_order_no"])
     notify(
@@ -126,3 +136,28 @@ def card_renewed(*, cert_id: str, order_no: str, expires_at: datetime, actor: Ac
         data={"order": order_no, "expires_at": expires_at.isoformat()},
     )
     return card
+
+
+def cards_expire_due() -> int:
+    """The periodic job: active cards whose 服务到期时间 has passed become 已过期 (a renewal makes them active again).
+    One transaction per card, so one card's failure does not hold back the others."""
+    due = Card.objects.filter(status=CardStatus.ACTIVE, expires_at__lte=now()).values_list("pk", flat=True)
+    return sum(card_expire(card_id=card_id) for card_id in list(due))
+
+
+@transaction.atomic(durable=True)
+def card_expire(*, card_id: int) -> bool:
+    """Mark one card expired if it still is active and past its 服务到期时间 (a renewal may have moved it meanwhile)."""
+    card = Card.objects.select_for_update().get(pk=card_id)
+    if card.status != CardStatus.ACTIVE or card.expires_at is None or card.expires_at > now():
+        return False
+    _move(card, CardStatus.EXPIRED)
+    card.save(update_fields=["status"])
+    audit_record(
+        action="card.expired",
+        subject=f"card:{card.cert_id}",
+        actor=EXPIRY_JOB,
+        enterprise_id=card.enterprise_id,
+        data={"expires_at": card.expires_at.isoformat()},
+    )
+    return True

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import segno
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -16,8 +14,9 @@ from mobileca.accounts.models import Enterprise
 from mobileca.accounts.selectors import access_enterprise_by_user
 from mobileca.audit.services import Actor
 from mobileca.cards.models import Card, CardStatus
-from mobileca.cards.selectors import access_card_by_cert_id, card_list_for_enterprise
+from mobileca.cards.selectors import access_card_by_cert_id, card_expiry_reminder_lead, card_list_for_enterprise
 from mobileca.cards.services import card_activate, card_renewed
+from mobileca.core.clock import now
 from mobileca.orders.selectors import order_list_for_card, product_list_for_sale
 from mobileca.shield import facade as shield
 
@@ -26,6 +25,7 @@ from mobileca.shield import facade as shield
 def card_list(request: HttpRequest) -> HttpResponse:
     enterprise = access_enterprise_by_user(request.user)
     _reconcile_claims(enterprise.pk)
+    moment = now()
     return render(
         request,
         "cards/list.html",
@@ -33,8 +33,8 @@ def card_list(request: HttpRequest) -> HttpResponse:
             "active": "cards",
             "cards": card_list_for_enterprise(enterprise=enterprise),
             "products": product_list_for_sale(),
-            "now": timezone.now(),
-            "soon": timezone.now() + timedelta(days=30),  # §7: reminded 30 days before expiry
+            "now": moment,
+            "soon": moment + card_expiry_reminder_lead(),
         },
     )
 

@@ -23,6 +23,7 @@ import httpx
 import segno
 
 from mobileca.cmslib import signed as cms
+from mobileca.core.clock import now
 
 DEFAULT_SERVER = "http://127.0.0.1:8000"
 ECDSA_SHA256 = "1.2.840.10045.4.3.2"
@@ -50,7 +51,7 @@ def _load_token() -> dict[str, Any]:
     if not path.exists():
         raise ToolError("not logged in: run `mobileca login` first")
     data: dict[str, Any] = json.loads(path.read_text())
-    if time.time() >= float(data.get("expires_at", 0)):
+    if now().timestamp() >= float(data.get("expires_at", 0)):
         raise ToolError("the login has expired: run `mobileca login` again")
     return data
 
@@ -118,7 +119,7 @@ def login(server: str, out: Any) -> None:
         raise ToolError(f"login refused: {data.get('error_description')} ({data.get('error')})")
 
     token = _wait("等待手机确认登录", int(start["expires_in"]), poll, out)
-    _save_token(server, {"access_token": token["access_token"], "expires_at": time.time() + token["expires_in"]})
+    _save_token(server, {"access_token": token["access_token"], "expires_at": now().timestamp() + token["expires_in"]})
     print("已登录。", file=out)
 
 

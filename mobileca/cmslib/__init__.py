@@ -1,4 +1,5 @@
-"""CMS (RFC 5652) for bid files, with no Django in it: the command-line tool and the platform both use it.
+"""CMS (RFC 5652) for bid files, with no Django in it (the clock is the kernel's): the command-line tool and the
+platform both use it.
 
 * ``signed`` — detached SignedData whose signature is made by the remote signer (only a digest leaves), and its
   verification against streamed content.

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
 from asn1crypto import algos, cms, tsp
 from asn1crypto import x509 as asn1_x509
+
+from mobileca.core.clock import now
 
 CHUNK = 1024 * 1024
 
@@ -33,7 +35,7 @@ def sha256_of_file(path: Path, progress: Callable[[int], None] | None = None) ->
 def signed_attributes(*, content_digest: bytes, signer_der: bytes, signing_time: datetime | None = None) -> bytes:
     """The DER of the signed attributes (a SET OF, sorted as DER requires): content type, signing time, message
     digest, and the signing certificate (ESS signingCertificateV2, so the signer cannot be substituted)."""
-    moment = (signing_time or datetime.now(UTC)).replace(microsecond=0)
+    moment = (signing_time or now()).replace(microsecond=0)
     attributes = [
         cms.CMSAttribute({"type": "content_type", "values": ["data"]}),
         cms.CMSAttribute({"type": "signing_time", "values": [cms.Time({"utc_time": moment})]}),
