@@ -14,7 +14,7 @@ import httpx
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
@@ -22,6 +22,7 @@ from django.test import Client
 from mobileca.accounts.models import User
 from mobileca.bidding.models import Bid, Tender
 from mobileca.bidding.services import ciphertext_path, plaintext_path
+from mobileca.ca.keys import EC_P256, RSA_2048, KeyProfile
 from mobileca.cards.models import Card
 from mobileca.cmslib import enveloped, signed
 from mobileca.core.clock import clock, now
@@ -99,8 +100,17 @@ def test_openssl_decrypts_the_detached_envelope_and_a_flipped_byte_is_refused(ki
     assert bad.returncode != 0
 
 
-def test_openssl_verifies_the_detached_signature_over_the_plaintext(tmp_path: Path) -> None:
-    key = ec.generate_private_key(ec.SECP256R1())
+def _sign_as_the_signing_service(key: Any, data: bytes) -> bytes:
+    """What the remote signer does over the hash of the signed attributes, with the key's profile's scheme."""
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return key.sign(data, ec.ECDSA(hashes.SHA256()))
+    return key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+
+
+@pytest.mark.parametrize("profile", [EC_P256, RSA_2048], ids=lambda profile: profile.name)
+def test_openssl_verifies_the_detached_signature_over_the_plaintext(profile: KeyProfile, tmp_path: Path) -> None:
+    # the SignedData names the algorithm of the signer certificate's key profile; EC and RSA both verify
+    key = profile.generate()
     certificate = _self_signed(key)
     _, cert_path = _pem(key, certificate, tmp_path)
     content = b"bid content " * 10_000
@@ -108,17 +118,106 @@ def test_openssl_verifies_the_detached_signature_over_the_plaintext(tmp_path: Pa
     digest = signed.sha256_of(io.BytesIO(content))
     der = certificate.public_bytes(serialization.Encoding.DER)
     attributes = signed.signed_attributes(content_digest=digest, signer_der=der)
-    signature = key.sign(attributes, ec.ECDSA(hashes.SHA256()))  # what the remote signer does over the hash
     p7s = signed.detached_signed_data(
-        attributes_der=attributes, signature=signature, signer_der=der, chain_der=[], signature_oid="sha256_ecdsa"
+        attributes_der=attributes, signature=_sign_as_the_signing_service(key, attributes), signer_der=der, chain_der=[]
     )
     (tmp_path / "bid.p7s").write_bytes(p7s)
+    from asn1crypto import cms
+
+    signer_info = cms.ContentInfo.load(p7s)["content"]["signer_infos"][0]
+    assert signer_info["signature_algorithm"]["algorithm"].dotted == profile.signature_oid
     ok = _openssl("cms", "-verify", "-binary", "-inform", "DER", "-in", str(tmp_path / "bid.p7s"),
                   "-content", str(tmp_path / "bid"), "-CAfile", str(cert_path), "-out", "/dev/null")  # fmt: skip
     assert ok.returncode == 0, ok.stderr
     assert signed.verify_detached(p7s, digest) == der
-    with pytest.raises(signed.SignatureInvalid):
+    with pytest.raises(signed.SignatureInvalid, match="message digest"):
         signed.verify_detached(p7s, signed.sha256_of(io.BytesIO(content + b"x")))
+
+
+def test_a_signature_labelled_with_another_profiles_algorithm_is_refused() -> None:
+    # an ECDSA signature relabelled sha256WithRSA (or the reverse) is not verified under the label's rules
+    key = ec.generate_private_key(ec.SECP256R1())
+    der = _self_signed(key).public_bytes(serialization.Encoding.DER)
+    digest = signed.sha256_of(io.BytesIO(b"bid"))
+    attributes = signed.signed_attributes(content_digest=digest, signer_der=der)
+    p7s = signed.detached_signed_data(
+        attributes_der=attributes, signature=_sign_as_the_signing_service(key, attributes), signer_der=der, chain_der=[]
+    )
+    from asn1crypto import algos, cms
+
+    info = cms.ContentInfo.load(p7s)
+    info["content"]["signer_infos"][0]["signature_algorithm"] = algos.SignedDigestAlgorithm({"algorithm": "sha256_rsa"})
+    with pytest.raises(signed.SignatureInvalid, match="is not the signer's key profile ec-p256"):
+        signed.verify_detached(info.dump(force=True), digest)
+
+
+def test_a_signer_key_of_no_profile_is_refused_when_signing_and_verifying() -> None:
+    key = ec.generate_private_key(ec.SECP384R1())
+    der = _self_signed(key).public_bytes(serialization.Encoding.DER)
+    attributes = signed.signed_attributes(content_digest=b"\0" * 32, signer_der=der)
+    with pytest.raises(signed.SignatureInvalid, match="no supported profile"):
+        signed.detached_signed_data(attributes_der=attributes, signature=b"sig", signer_der=der, chain_der=[])
+
+
+def test_the_cms_library_and_the_tool_load_without_django() -> None:
+    # the tool runs on the bidder's machine: cmslib (and the key profiles it reads) must not need the server
+    import sys
+
+    code = (
+        "import sys, mobileca.cmslib.signed, mobileca.cmslib.enveloped, mobileca.cli.main; "
+        "print(sorted(m for m in sys.modules if m == 'django' or m.startswith('django.')))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)  # noqa: S603
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("profile", [EC_P256, RSA_2048], ids=lambda profile: profile.name)
+def test_a_bid_signed_under_either_key_profile_passes_the_openings_signature_check(
+    profile: KeyProfile, ca_ready: None, tmp_path: Path
+) -> None:
+    # R4.5 at the opening, for an EC and an RSA credential issued by this CA: verified here and by openssl
+    from mobileca.bidding.services import bid_signature_check
+    from mobileca.ca import facade
+    from mobileca.ca.profiles import Subject
+
+    key = profile.generate()
+    issued = facade.credential_issue(
+        owner_id=f"credential:{profile.name}:sign",
+        subject=Subject(
+            enterprise_name="景德镇瓷都建设工程有限公司", uscc="91360200MA35A1B20J", claimant_name="王建国"
+        ),
+        sign_public_key=key.public_key(),
+        encrypt_public_key=profile.generate().public_key(),
+        not_after=now() + timedelta(days=30),
+    )
+    signer = x509.load_pem_x509_certificate(issued.sign_certificate_pem.encode())
+    der = signer.public_bytes(serialization.Encoding.DER)
+    content = b"%PDF-1.7 bid " * 1000
+    digest = signed.sha256_of(io.BytesIO(content))
+    attributes = signed.signed_attributes(content_digest=digest, signer_der=der)
+    chain = [x509.load_pem_x509_certificate(pem.encode()).public_bytes(serialization.Encoding.DER)
+             for pem in facade.chain_pems()]  # fmt: skip
+    p7s = signed.detached_signed_data(
+        attributes_der=attributes,
+        signature=_sign_as_the_signing_service(key, attributes),
+        signer_der=der,
+        chain_der=chain,
+    )
+    assert bid_signature_check(signature=p7s, content_digest=digest) == (
+        True,
+        "王建国（景德镇瓷都建设工程有限公司）",
+        "",
+    )
+    valid, _subject, message = bid_signature_check(signature=p7s, content_digest=signed.sha256_of(io.BytesIO(b"x")))
+    assert (valid, message) == (False, "签名无效：the file does not match the signature (message digest)")
+    (tmp_path / "bid").write_bytes(content)
+    (tmp_path / "bid.p7s").write_bytes(p7s)
+    (tmp_path / "root.pem").write_text(facade.chain_pems()[-1])
+    verified = _openssl("cms", "-verify", "-binary", "-inform", "DER", "-in", str(tmp_path / "bid.p7s"), "-content",
+                        str(tmp_path / "bid"), "-CAfile", str(tmp_path / "root.pem"), "-purpose", "any",
+                        "-out", "/dev/null")  # fmt: skip
+    assert verified.returncode == 0, verified.stderr
 
 
 @pytest.mark.slow
@@ -440,7 +539,6 @@ def test_the_platform_refuses_a_tool_bid_signed_outside_the_channel(
         signature=outsider.sign(attributes, ec.ECDSA(hashes.SHA256())),
         signer_der=der,
         chain_der=[],
-        signature_oid="sha256_ecdsa",
     )
     response = Client().post(
         f"/bidding/api/tenders/{tender.project_no}/bids",

@@ -212,7 +212,6 @@ def bid_follow_signature(bid: Bid, *, address: str | None = None) -> Bid:
             x509.load_pem_x509_certificate(pem.encode()).public_bytes(serialization.Encoding.DER)
             for pem in certificates.chain_pems
         ],
-        signature_oid="sha256_ecdsa",
     )
     return _submit(bid, signature=der)
 
@@ -368,15 +367,7 @@ def bid_follow_opening(bid: Bid, *, address: str | None = None) -> Bid:
         return _failed(bid, "tampered", _("无法解密：文件已被篡改（密文认证失败），未保留任何明文"))
     except (enveloped.EnvelopeError, FileNotFoundError):
         return _failed(bid, "bad_bid_file", _("无法解密：投标文件不完整或格式无效"))
-    valid, subject, message = True, "", ""
-    try:
-        signer = x509.load_der_x509_certificate(signed.verify_detached(bytes(bid.signature), digest))
-        subject = _signer_name(signer)
-        verdict = ca.channel_check(signer, usage="sign")
-        if not verdict.accepted:
-            valid, message = False, _("签名证书未通过通道校验：{reason}").format(reason=verdict.message)
-    except signed.SignatureInvalid as exc:
-        valid, message = False, _("签名无效：{reason}").format(reason=exc)
+    valid, subject, message = bid_signature_check(signature=bytes(bid.signature), content_digest=digest)
     with transaction.atomic():
         bid = Bid.objects.select_for_update().get(pk=bid.pk)
         if bid.status != BidStatus.OPENING:
@@ -403,6 +394,19 @@ def bid_follow_opening(bid: Bid, *, address: str | None = None) -> Bid:
             data={"signature_valid": valid, "sha256": digest.hex()},
         )
     return bid
+
+
+def bid_signature_check(*, signature: bytes, content_digest: bytes) -> tuple[bool, str, str]:
+    """At the opening: the detached signature over the decrypted content (verified as the signer certificate's key
+    profile says), then that certificate's channel check (R4.5). Returns (valid, signer's name, why not)."""
+    try:
+        signer = x509.load_der_x509_certificate(signed.verify_detached(signature, content_digest))
+    except signed.SignatureInvalid as exc:
+        return False, "", _("签名无效：{reason}").format(reason=exc)
+    verdict = ca.channel_check(signer, usage="sign")
+    if not verdict.accepted:
+        return False, _signer_name(signer), _("签名证书未通过通道校验：{reason}").format(reason=verdict.message)
+    return True, _signer_name(signer), ""
 
 
 def _signer_name(certificate: x509.Certificate) -> str:

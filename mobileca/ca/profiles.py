@@ -4,9 +4,10 @@
 * Issuing: ECDSA P-256, CA with pathLen 0, keyCertSign + cRLSign + digitalSignature (it signs OCSP responses),
   CRL distribution point and caIssuers of the root.
 * Credential (one per claimed card): a signing certificate (digitalSignature, nonRepudiation) and an encryption
-  certificate (keyAgreement for EC, keyEncipherment for RSA), both with the subject ``C=CN, O=<enterprise>,
-  organizationIdentifier=NTRCN-<unified social credit code>, CN=<enterprise>, givenName=<claimant>``, the
-  platform's certificate policy (the channel check of R4.5), CRL distribution point and AIA (OCSP, caIssuers).
+  certificate (keyAgreement or keyEncipherment, as the key's profile says: ECDH or RSA key transport), both with
+  the subject ``C=CN, O=<enterprise>, organizationIdentifier=NTRCN-<unified social credit code>, CN=<enterprise>,
+  givenName=<claimant>``, the platform's certificate policy (the channel check of R4.5), CRL distribution point
+  and AIA (OCSP, caIssuers).
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from datetime import datetime, timedelta
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 from django.conf import settings
+
+from mobileca.ca.keys import UserPublicKey, profile_of_public_key
 
 BACKDATE = timedelta(minutes=5)  # tolerate clocks a little behind ours
 
@@ -142,15 +145,16 @@ def _crl_distribution(file_name: str) -> x509.CRLDistributionPoints:
     )
 
 
-def entity_usage(usage: str, public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey) -> x509.KeyUsage:
+def entity_usage(usage: str, public_key: UserPublicKey) -> x509.KeyUsage:
+    """Signing: digitalSignature + nonRepudiation; encryption: what the key's profile protects a content key with."""
     sign = usage == "sign"
-    is_rsa = isinstance(public_key, rsa.RSAPublicKey)
+    agreement = profile_of_public_key(public_key).key_agreement
     return x509.KeyUsage(
         digital_signature=sign,
         content_commitment=sign,
-        key_encipherment=not sign and is_rsa,
+        key_encipherment=not sign and not agreement,
         data_encipherment=False,
-        key_agreement=not sign and not is_rsa,
+        key_agreement=not sign and agreement,
         key_cert_sign=False,
         crl_sign=False,
         encipher_only=False,
@@ -164,7 +168,7 @@ def entity_certificate(
     issuer: x509.Certificate,
     subject: Subject,
     usage: str,
-    public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey,
+    public_key: UserPublicKey,
     not_before: datetime,
     not_after: datetime,
 ) -> x509.Certificate:
