@@ -261,7 +261,9 @@ def test_malformed_ocsp_requests_get_an_ocsp_error_not_a_500(ca) -> None:
         assert answer.status_code == 200
         status = ocsp.load_der_ocsp_response(answer.content).response_status
         assert status == ocsp.OCSPResponseStatus.MALFORMED_REQUEST, status
-    assert Client().get("/pki/ocsp/%%%not-base64").status_code == 200
+    answer = Client().get("/pki/ocsp/%%%not-base64")
+    assert answer.status_code == 200
+    assert ocsp.load_der_ocsp_response(answer.content).response_status == ocsp.OCSPResponseStatus.MALFORMED_REQUEST
     assert Client().post("/pki/ocsp", b"x", content_type="text/plain").status_code == 400
 
 
@@ -283,9 +285,10 @@ def test_channel_check_accepts_ours_and_refuses_look_alike_expired_revoked_and_p
     ours = certificate_of(pair.sign)
     verdict = channel_check(ours)
     assert (verdict.accepted, verdict.owner_id) == (True, "cred-1")
-    assert channel_check(ours.public_bytes(serialization.Encoding.PEM)).accepted
+    assert channel_check(ours.public_bytes(serialization.Encoding.PEM)) == verdict
     encryption = certificate_of(pair.encrypt)
-    assert channel_check(encryption, usage="encrypt").accepted
+    accepted = channel_check(encryption, usage="encrypt")
+    assert (accepted.accepted, accepted.code, accepted.owner_id) == (True, "ok", "cred-1")
     assert channel_check(encryption).code == "wrong_usage"  # an encryption certificate cannot sign
     assert channel_check(ours, usage="encrypt").code == "wrong_usage"
 
