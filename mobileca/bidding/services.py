@@ -217,17 +217,35 @@ def bid_follow_signature(bid: Bid, *, address: str | None = None) -> Bid:
 
 
 def _refuse(bid: Bid, code: str, message: str) -> Bid:
+    """The bid waiting for its signature is not accepted (the claimant refused, the authorisation expired, ...)."""
+    return _end_in_failure(bid, waiting=BidStatus.SIGNING, target=BidStatus.REFUSED, code=code, message=message)
+
+
+def _end_in_failure(bid: Bid, *, waiting: BidStatus, target: BidStatus, code: str, message: str) -> Bid:
+    """Lock the bid and, if it is still ``waiting``, move it to ``target`` with the reason; otherwise it was decided
+    meanwhile and stays as it is."""
     with transaction.atomic():
         bid = Bid.objects.select_for_update().get(pk=bid.pk)
-        if bid.status != BidStatus.SIGNING:
-            return bid
-        _move(bid, BidStatus.REFUSED)
-        bid.failure_code, bid.failure_message = code, message[:300]
-        bid.save(update_fields=["status", "failure_code", "failure_message"])
-        audit_record(
-            action="bid.refused", subject=f"bid:{bid.pk}", actor=Actor("system", "bidding"), data={"code": code}
-        )
+        if bid.status == waiting:
+            _record_failure(bid, target=target, code=code, message=message)
     return bid
+
+
+_FAILURE_EVENTS = {BidStatus.REFUSED: "bid.refused", BidStatus.FAILED: "bid.opening_failed"}
+
+
+def _record_failure(bid: Bid, *, target: BidStatus, code: str, message: str) -> None:
+    """Under the bid's lock: the move to a failed state, its reason and its audit event."""
+    _move(bid, target)
+    bid.failure_code, bid.failure_message = code, message[:300]
+    bid.save(update_fields=["status", "failure_code", "failure_message"])
+    audit_record(
+        action=_FAILURE_EVENTS[target],
+        subject=f"bid:{bid.pk}",
+        actor=Actor("system", "bidding"),
+        enterprise_id=bid.enterprise_id,
+        data={"code": code},
+    )
 
 
 def _submit(bid: Bid, *, signature: bytes) -> Bid:
@@ -238,9 +256,9 @@ def _submit(bid: Bid, *, signature: bytes) -> Bid:
             return bid
         Tender.objects.select_for_update().get(pk=bid.tender_id)  # submissions to one tender one at a time
         if now() >= bid.tender.bid_deadline:
-            _move(bid, BidStatus.REFUSED)
-            bid.failure_code, bid.failure_message = "deadline_passed", _("已过投标截止时间，不再接收投标文件")
-            bid.save(update_fields=["status", "failure_code", "failure_message"])
+            _record_failure(
+                bid, target=BidStatus.REFUSED, code="deadline_passed", message=_("已过投标截止时间，不再接收投标文件")
+            )
             return bid
         for previous in Bid.objects.select_for_update().filter(
             tender_id=bid.tender_id, enterprise_id=bid.enterprise_id, status=BidStatus.SUBMITTED
@@ -422,21 +440,8 @@ def _signer_name(certificate: x509.Certificate) -> str:
 
 
 def _failed(bid: Bid, code: str, message: str) -> Bid:
-    with transaction.atomic():
-        bid = Bid.objects.select_for_update().get(pk=bid.pk)
-        if bid.status != BidStatus.OPENING:
-            return bid
-        _move(bid, BidStatus.FAILED)
-        bid.failure_code, bid.failure_message = code, message[:300]
-        bid.save(update_fields=["status", "failure_code", "failure_message"])
-        audit_record(
-            action="bid.opening_failed",
-            subject=f"bid:{bid.pk}",
-            actor=Actor("system", "bidding"),
-            enterprise_id=bid.enterprise_id,
-            data={"code": code},
-        )
-    return bid
+    """The opening did not produce the plaintext (refused on the phone, tampered, not a recipient, ...)."""
+    return _end_in_failure(bid, waiting=BidStatus.OPENING, target=BidStatus.FAILED, code=code, message=message)
 
 
 # --- R4.2: what a renewal would make unreadable -----------------------------------------------------------------
