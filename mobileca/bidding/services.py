@@ -16,6 +16,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import NameOID
 from django.conf import settings
 from django.db import transaction
 from django.utils.translation import gettext as _
@@ -429,7 +430,6 @@ def bid_signature_check(*, signature: bytes, content_digest: bytes) -> tuple[boo
 
 def _signer_name(certificate: x509.Certificate) -> str:
     """「王建国（景德镇瓷都建设工程有限公司）」: the claimant and the enterprise the signing certificate names."""
-    from cryptography.x509.oid import NameOID
 
     def first(oid: x509.ObjectIdentifier) -> str:
         values = certificate.subject.get_attributes_for_oid(oid)
