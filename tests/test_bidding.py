@@ -160,6 +160,13 @@ def test_a_signer_key_of_no_profile_is_refused_when_signing_and_verifying() -> N
         signed.detached_signed_data(attributes_der=attributes, signature=b"sig", signer_der=der, chain_der=[])
 
 
+def test_a_recipient_key_of_no_profile_is_refused_before_anything_is_written() -> None:
+    sink = io.BytesIO()
+    with pytest.raises(enveloped.EnvelopeError, match="no supported profile"):
+        enveloped.seal(io.BytesIO(b"bid"), sink, _self_signed(ec.generate_private_key(ec.SECP384R1())))
+    assert sink.getvalue() == b""
+
+
 def test_the_cms_library_and_the_tool_load_without_django() -> None:
     # the tool runs on the bidder's machine: cmslib (and the key profiles it reads) must not need the server
     import sys
