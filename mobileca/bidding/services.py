@@ -12,7 +12,7 @@ import hashlib
 import secrets
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -21,7 +21,6 @@ from django.conf import settings
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from mobileca.accounts.models import Enterprise, User
 from mobileca.audit.services import Actor, audit_record
 from mobileca.bidding.models import BID_TRANSITIONS, Bid, BidStatus, Tender
 from mobileca.ca import facade as ca
@@ -31,6 +30,9 @@ from mobileca.core.clock import now
 from mobileca.core.errors import ApplicationError, Conflict, InvalidInput, NotFound, PermissionDenied
 from mobileca.core.states import ensure_transition
 from mobileca.shield import facade as shield
+
+if TYPE_CHECKING:  # annotations only: accounts hands its users and enterprises in through its selectors
+    from mobileca.accounts.models import Enterprise, User
 
 
 def _root() -> Path:

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
-from mobileca.accounts.models import Enterprise
 from mobileca.cards.models import Card
 from mobileca.core.errors import NotFound
+
+if TYPE_CHECKING:  # annotations only: accounts hands its users and enterprises in through its selectors
+    from mobileca.accounts.models import Enterprise
 
 
 def card_list_for_enterprise(*, enterprise: Enterprise) -> QuerySet[Card]:

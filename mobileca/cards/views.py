@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import segno
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -10,7 +12,6 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
-from mobileca.accounts.models import Enterprise
 from mobileca.accounts.selectors import access_enterprise_by_user
 from mobileca.audit.services import Actor
 from mobileca.cards.models import Card, CardStatus
@@ -19,6 +20,9 @@ from mobileca.cards.services import card_activate, card_renewed
 from mobileca.core.clock import now
 from mobileca.orders.selectors import order_list_for_card, product_list_for_sale
 from mobileca.shield import facade as shield
+
+if TYPE_CHECKING:  # annotations only: accounts hands its users and enterprises in through its selectors
+    from mobileca.accounts.models import Enterprise
 
 
 @login_required
