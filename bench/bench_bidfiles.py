@@ -55,7 +55,9 @@ def child(operation: str, folder: Path) -> dict[str, float]:
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bench")])
         import datetime
 
-        moment = datetime.datetime.now(datetime.UTC)
+        from mobileca.core.clock import now
+
+        moment = now()
         cert = (
             x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(1).not_valid_before(moment).not_valid_after(moment + datetime.timedelta(days=1))

@@ -17,7 +17,7 @@ urlpatterns = [
     path("pki/", include("mobileca.ca.urls")),
     path("bidding/", include("mobileca.bidding.urls")),
     path("notices/", include("mobileca.notices.urls")),
-    path("help/", include("mobileca.core.help_urls")),
+    path("help/", include("mobileca.notices.help_urls")),
     path("ca/physical/", include("mobileca.physical.urls")),
     path("h5/", include("mobileca.shield.urls")),
     path("csc/v2/", csc_api.urls),

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
@@ -22,11 +22,13 @@ from django.test import Client
 from mobileca.accounts.models import User
 from mobileca.bidding.models import Bid, Tender
 from mobileca.bidding.services import ciphertext_path, plaintext_path
+from mobileca.ca.keys import EC_P256, RSA_2048, KeyProfile
 from mobileca.cards.models import Card
 from mobileca.cmslib import enveloped, signed
 from mobileca.core.clock import clock, now
 from mobileca.shield.models import Credential
 from tests.factories import PASSWORD
+from tests.support.bidding import sealed_bid, tender_open_for_bids
 from tests.test_claim import _activated, ca_ready, card, registered  # noqa: F401 (fixtures)
 from tests.transport import DjangoTestTransport
 
@@ -96,11 +98,20 @@ def test_openssl_decrypts_the_detached_envelope_and_a_flipped_byte_is_refused(ki
     bad = _openssl("cms", "-decrypt", "-binary", "-inform", "DER", "-in", str(tmp_path / "bid.p7m"),
                    "-content", str(tmp_path / "bid.bin"), "-inkey", str(key_path), "-recip", str(cert_path),
                    "-out", str(tmp_path / "out2"))  # fmt: skip
-    assert bad.returncode != 0
+    assert (bad.returncode, bad.stderr.decode().strip()) == (4, "Error decrypting CMS structure")  # the tag fails
 
 
-def test_openssl_verifies_the_detached_signature_over_the_plaintext(tmp_path: Path) -> None:
-    key = ec.generate_private_key(ec.SECP256R1())
+def _sign_as_the_signing_service(key: Any, data: bytes) -> bytes:
+    """What the remote signer does over the hash of the signed attributes, with the key's profile's scheme."""
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return key.sign(data, ec.ECDSA(hashes.SHA256()))
+    return key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+
+
+@pytest.mark.parametrize("profile", [EC_P256, RSA_2048], ids=lambda profile: profile.name)
+def test_openssl_verifies_the_detached_signature_over_the_plaintext(profile: KeyProfile, tmp_path: Path) -> None:
+    # the SignedData names the algorithm of the signer certificate's key profile; EC and RSA both verify
+    key = profile.generate()
     certificate = _self_signed(key)
     _, cert_path = _pem(key, certificate, tmp_path)
     content = b"bid content " * 10_000
@@ -108,17 +119,113 @@ def test_openssl_verifies_the_detached_signature_over_the_plaintext(tmp_path: Pa
     digest = signed.sha256_of(io.BytesIO(content))
     der = certificate.public_bytes(serialization.Encoding.DER)
     attributes = signed.signed_attributes(content_digest=digest, signer_der=der)
-    signature = key.sign(attributes, ec.ECDSA(hashes.SHA256()))  # what the remote signer does over the hash
     p7s = signed.detached_signed_data(
-        attributes_der=attributes, signature=signature, signer_der=der, chain_der=[], signature_oid="sha256_ecdsa"
+        attributes_der=attributes, signature=_sign_as_the_signing_service(key, attributes), signer_der=der, chain_der=[]
     )
     (tmp_path / "bid.p7s").write_bytes(p7s)
+    from asn1crypto import cms
+
+    signer_info = cms.ContentInfo.load(p7s)["content"]["signer_infos"][0]
+    assert signer_info["signature_algorithm"]["algorithm"].dotted == profile.signature_oid
     ok = _openssl("cms", "-verify", "-binary", "-inform", "DER", "-in", str(tmp_path / "bid.p7s"),
                   "-content", str(tmp_path / "bid"), "-CAfile", str(cert_path), "-out", "/dev/null")  # fmt: skip
     assert ok.returncode == 0, ok.stderr
     assert signed.verify_detached(p7s, digest) == der
-    with pytest.raises(signed.SignatureInvalid):
+    with pytest.raises(signed.SignatureInvalid, match="message digest"):
         signed.verify_detached(p7s, signed.sha256_of(io.BytesIO(content + b"x")))
+
+
+def test_a_signature_labelled_with_another_profiles_algorithm_is_refused() -> None:
+    # an ECDSA signature relabelled sha256WithRSA (or the reverse) is not verified under the label's rules
+    key = ec.generate_private_key(ec.SECP256R1())
+    der = _self_signed(key).public_bytes(serialization.Encoding.DER)
+    digest = signed.sha256_of(io.BytesIO(b"bid"))
+    attributes = signed.signed_attributes(content_digest=digest, signer_der=der)
+    p7s = signed.detached_signed_data(
+        attributes_der=attributes, signature=_sign_as_the_signing_service(key, attributes), signer_der=der, chain_der=[]
+    )
+    from asn1crypto import algos, cms
+
+    info = cms.ContentInfo.load(p7s)
+    info["content"]["signer_infos"][0]["signature_algorithm"] = algos.SignedDigestAlgorithm({"algorithm": "sha256_rsa"})
+    with pytest.raises(signed.SignatureInvalid, match="is not the signer's key profile ec-p256"):
+        signed.verify_detached(info.dump(force=True), digest)
+
+
+def test_a_signer_key_of_no_profile_is_refused_when_signing_and_verifying() -> None:
+    key = ec.generate_private_key(ec.SECP384R1())
+    der = _self_signed(key).public_bytes(serialization.Encoding.DER)
+    attributes = signed.signed_attributes(content_digest=b"\0" * 32, signer_der=der)
+    with pytest.raises(signed.SignatureInvalid, match="no supported profile"):
+        signed.detached_signed_data(attributes_der=attributes, signature=b"sig", signer_der=der, chain_der=[])
+
+
+def test_a_recipient_key_of_no_profile_is_refused_before_anything_is_written() -> None:
+    sink = io.BytesIO()
+    with pytest.raises(enveloped.EnvelopeError, match="no supported profile"):
+        enveloped.seal(io.BytesIO(b"bid"), sink, _self_signed(ec.generate_private_key(ec.SECP384R1())))
+    assert sink.getvalue() == b""
+
+
+def test_the_cms_library_and_the_tool_load_without_django() -> None:
+    # the tool runs on the bidder's machine: cmslib (and the key profiles it reads) must not need the server
+    import sys
+
+    code = (
+        "import sys, mobileca.cmslib.signed, mobileca.cmslib.enveloped, mobileca.cli.main; "
+        "print(sorted(m for m in sys.modules if m == 'django' or m.startswith('django.')))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)  # noqa: S603
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("profile", [EC_P256, RSA_2048], ids=lambda profile: profile.name)
+def test_a_bid_signed_under_either_key_profile_passes_the_openings_signature_check(
+    profile: KeyProfile, ca_ready: None, tmp_path: Path
+) -> None:
+    # R4.5 at the opening, for an EC and an RSA credential issued by this CA: verified here and by openssl
+    from mobileca.bidding.services import bid_signature_check
+    from mobileca.ca import facade
+    from mobileca.ca.profiles import Subject
+
+    key = profile.generate()
+    issued = facade.credential_issue(
+        owner_id=f"credential:{profile.name}:sign",
+        subject=Subject(
+            enterprise_name="景德镇瓷都建设工程有限公司", uscc="91360200MA35A1B20J", claimant_name="王建国"
+        ),
+        sign_public_key=key.public_key(),
+        encrypt_public_key=profile.generate().public_key(),
+        not_after=now() + timedelta(days=30),
+    )
+    signer = x509.load_pem_x509_certificate(issued.sign_certificate_pem.encode())
+    der = signer.public_bytes(serialization.Encoding.DER)
+    content = b"%PDF-1.7 bid " * 1000
+    digest = signed.sha256_of(io.BytesIO(content))
+    attributes = signed.signed_attributes(content_digest=digest, signer_der=der)
+    chain = [x509.load_pem_x509_certificate(pem.encode()).public_bytes(serialization.Encoding.DER)
+             for pem in facade.chain_pems()]  # fmt: skip
+    p7s = signed.detached_signed_data(
+        attributes_der=attributes,
+        signature=_sign_as_the_signing_service(key, attributes),
+        signer_der=der,
+        chain_der=chain,
+    )
+    assert bid_signature_check(signature=p7s, content_digest=digest) == (
+        True,
+        "王建国（景德镇瓷都建设工程有限公司）",
+        "",
+    )
+    valid, _subject, message = bid_signature_check(signature=p7s, content_digest=signed.sha256_of(io.BytesIO(b"x")))
+    assert (valid, message) == (False, "签名无效：the file does not match the signature (message digest)")
+    (tmp_path / "bid").write_bytes(content)
+    (tmp_path / "bid.p7s").write_bytes(p7s)
+    (tmp_path / "root.pem").write_text(facade.chain_pems()[-1])
+    verified = _openssl("cms", "-verify", "-binary", "-inform", "DER", "-in", str(tmp_path / "bid.p7s"), "-content",
+                        str(tmp_path / "bid"), "-CAfile", str(tmp_path / "root.pem"), "-purpose", "any",
+                        "-out", "/dev/null")  # fmt: skip
+    assert verified.returncode == 0, verified.stderr
 
 
 @pytest.mark.slow
@@ -285,11 +392,9 @@ def test_a_bid_sealed_in_the_browser_is_signed_on_the_phone_and_opened_at_the_op
     assert "已解密，签名有效" in overview
 
 
-def test_bids_after_the_deadline_are_refused(
-    operator: Client, bidder_client: Client, claimant: tuple[Client, Card]
-) -> None:
+def test_bids_after_the_deadline_are_refused(bidder_client: Client, claimant: tuple[Client, Card]) -> None:
     phone, card = claimant
-    tender = _tender(operator, deadline=timedelta(minutes=3))
+    tender = tender_open_for_bids(deadline=timedelta(minutes=3))
     response = _upload(bidder_client, tender, card, b"bid")
     bid = Bid.objects.get()
     clock.set(tender.bid_deadline + timedelta(seconds=1))  # the claimant signs too late (within the 5 minutes)
@@ -303,11 +408,10 @@ def test_bids_after_the_deadline_are_refused(
 
 
 def test_a_tampered_ciphertext_fails_the_opening_and_leaves_no_plaintext(
-    operator: Client, bidder_client: Client, claimant: tuple[Client, Card], tmp_path: Path
+    bidder_client: Client, claimant: tuple[Client, Card], tmp_path: Path
 ) -> None:
-    phone, card = claimant
-    tender = _tender(operator)
-    bid = _submitted(bidder_client, phone, tender, card, b"a bid " * 1000)
+    _, card = claimant
+    bid = sealed_bid(tender=tender_open_for_bids(), service_no=card.service_no, content=b"a bid " * 1000)
     data = bytearray(ciphertext_path(bid).read_bytes())
     data[100] ^= 0x80
     ciphertext_path(bid).write_bytes(bytes(data))
@@ -318,15 +422,15 @@ def test_a_tampered_ciphertext_fails_the_opening_and_leaves_no_plaintext(
 
 
 def test_renewal_warns_about_the_sealed_bid_and_afterwards_it_cannot_be_decrypted(
-    operator: Client, bidder_client: Client, claimant: tuple[Client, Card], finance: User
+    bidder_client: Client, claimant: tuple[Client, Card], finance: User
 ) -> None:
     # R4.2: the renewal lists the bid; after re-keying, the opening says why it cannot decrypt
     from mobileca.shield.facade import renewal_warnings
     from tests.test_renewal import _pay, _renew, _renewal_ticket
 
-    phone, card = claimant
-    tender = _tender(operator)
-    bid = _submitted(bidder_client, phone, tender, card, b"sealed before renewal")
+    _, card = claimant
+    tender = tender_open_for_bids()
+    bid = sealed_bid(tender=tender, service_no=card.service_no, content=b"sealed before renewal")
     warnings = renewal_warnings(card_ref=card.cert_id)
     assert [(w.tender_no, w.file_name) for w in warnings] == [(tender.project_no, "投标文件.pdf")]
     _pay(_renew(bidder_client, card), finance)
@@ -343,11 +447,9 @@ def test_renewal_warns_about_the_sealed_bid_and_afterwards_it_cannot_be_decrypte
     assert "续费前的旧证书" in opened.failure_message
 
 
-def test_enterprises_see_only_their_own_bids(
-    operator: Client, bidder_client: Client, claimant: tuple[Client, Card], other_bidder: User
-) -> None:
-    phone, card = claimant
-    bid = _submitted(bidder_client, phone, _tender(operator), card, b"mine")
+def test_enterprises_see_only_their_own_bids(claimant: tuple[Client, Card], other_bidder: User) -> None:
+    _, card = claimant
+    bid = sealed_bid(tender=tender_open_for_bids(), service_no=card.service_no, content=b"mine")
     other = Client()
     other.force_login(other_bidder)
     assert other.get(f"/bidding/bids/{bid.pk}/").status_code == 404
@@ -360,7 +462,8 @@ def test_enterprises_see_only_their_own_bids(
 
 
 def test_only_tender_operators_create_tenders(bidder_client: Client, operator: Client) -> None:
-    assert bidder_client.get("/backoffice/tenders/").status_code in (302, 403)
+    refused = bidder_client.get("/backoffice/tenders/")
+    assert refused.status_code == 403 and "仅招标代理人员可以访问此页面" in refused.content.decode()
     past = operator.post(
         "/backoffice/tenders/",
         {"project_no": "P-1", "name": "x", "bid_deadline": "2020-01-01T10:00", "opening_at": "2020-01-01T11:00"},
@@ -390,7 +493,6 @@ def _tool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, phone: Client) -> Non
 
 
 def test_the_tool_seals_locally_uploads_ciphertext_and_the_bid_opens(
-    operator: Client,
     bidder_client: Client,
     claimant: tuple[Client, Card],
     tmp_path: Path,
@@ -399,7 +501,7 @@ def test_the_tool_seals_locally_uploads_ciphertext_and_the_bid_opens(
     from mobileca.cli import main as cli
 
     phone, _card = claimant
-    tender = _tender(operator)
+    tender = tender_open_for_bids()
     _tool(tmp_path, monkeypatch, phone)
     document = tmp_path / "投标文件.zip"
     content = b"PK tool sealed bid " * 100_000
@@ -415,16 +517,14 @@ def test_the_tool_seals_locally_uploads_ciphertext_and_the_bid_opens(
     assert plaintext_path(opened).read_bytes() == content
 
 
-def test_the_platform_refuses_a_tool_bid_signed_outside_the_channel(
-    operator: Client, claimant: tuple[Client, Card], tmp_path: Path
-) -> None:
+def test_the_platform_refuses_a_tool_bid_signed_outside_the_channel(claimant: tuple[Client, Card]) -> None:
     # R4.5: a signature by a look-alike certificate (not issued through this platform) is refused at submission
     import base64
 
     from tests.test_keyuse import _device_login
 
     phone, _card = claimant
-    tender = _tender(operator)
+    tender = tender_open_for_bids()
     token = _device_login(phone)
     credential = Credential.objects.get()
     from mobileca.ca import facade
@@ -440,7 +540,6 @@ def test_the_platform_refuses_a_tool_bid_signed_outside_the_channel(
         signature=outsider.sign(attributes, ec.ECDSA(hashes.SHA256())),
         signer_der=der,
         chain_der=[],
-        signature_oid="sha256_ecdsa",
     )
     response = Client().post(
         f"/bidding/api/tenders/{tender.project_no}/bids",
@@ -461,12 +560,12 @@ def test_the_platform_refuses_a_tool_bid_signed_outside_the_channel(
 
 
 def test_a_signature_that_does_not_verify_is_reported_at_the_opening(
-    operator: Client, bidder_client: Client, claimant: tuple[Client, Card]
+    bidder_client: Client, claimant: tuple[Client, Card]
 ) -> None:
     from asn1crypto import cms
 
-    phone, card = claimant
-    bid = _submitted(bidder_client, phone, _tender(operator), card, b"bid with a broken signature")
+    _, card = claimant
+    bid = sealed_bid(tender=tender_open_for_bids(), service_no=card.service_no, content=b"bid with a broken signature")
     info = cms.ContentInfo.load(bytes(bid.signature))
     signer = info["content"]["signer_infos"][0]
     broken = bytearray(signer["signature"].native)
@@ -480,7 +579,7 @@ def test_a_signature_that_does_not_verify_is_reported_at_the_opening(
 
 
 def test_a_card_whose_certificates_fail_the_channel_check_cannot_bid(
-    operator: Client, bidder_client: Client, claimant: tuple[Client, Card]
+    bidder_client: Client, claimant: tuple[Client, Card], tmp_path: Path
 ) -> None:
     # R4.5: a revoked certificate (e.g. the member was removed) is refused before anything is stored
     from cryptography.x509 import ReasonFlags
@@ -488,20 +587,22 @@ def test_a_card_whose_certificates_fail_the_channel_check_cannot_bid(
     from mobileca.ca import facade
 
     _, card = claimant
-    tender = _tender(operator)
+    tender = tender_open_for_bids()
     facade.credential_revoke(owner_id=f"credential:{card.service_no}", reason=ReasonFlags.affiliation_changed)
     refused = _upload(bidder_client, tender, card, b"bid")
-    assert refused.status_code == 403 and not Bid.objects.exists()
+    assert refused.status_code == 403
+    assert "证书未通过本平台的通道校验：此证书已被吊销" in refused.content.decode()
+    assert not Bid.objects.exists() and not list((tmp_path / "private").rglob("*.bin"))
 
 
 def test_a_second_poll_while_the_first_holds_the_authorisation_does_not_refuse_the_bid(
-    operator: Client, bidder_client: Client, claimant: tuple[Client, Card]
+    bidder_client: Client, claimant: tuple[Client, Card]
 ) -> None:
     # two tabs (or the page's next refresh): the one that did not get the SAD leaves the bid to the other
     from mobileca.shield import facade as shield
 
     phone, card = claimant
-    _upload(bidder_client, _tender(operator), card, b"bid")
+    _upload(bidder_client, tender_open_for_bids(), card, b"bid")
     bid = Bid.objects.get()
     _approve(phone, bid.authorization_url)
     assert shield.authorization_sad(handle=bid.authorization_handle)  # the "other tab" takes it
@@ -510,14 +611,14 @@ def test_a_second_poll_while_the_first_holds_the_authorisation_does_not_refuse_t
     assert bid.status == "signing" and not bid.failure_code
 
 
-def test_a_malformed_tool_signature_is_refused_not_a_500(operator: Client, claimant: tuple[Client, Card]) -> None:
+def test_a_malformed_tool_signature_is_refused_not_a_500(claimant: tuple[Client, Card]) -> None:
     import base64
 
     from mobileca.ca import facade
     from tests.test_keyuse import _device_login
 
     phone, _ = claimant
-    tender = _tender(operator)
+    tender = tender_open_for_bids()
     token = _device_login(phone)
     credential = Credential.objects.get()
     recipient = x509.load_pem_x509_certificate(facade.certificate_pem(serial_hex=credential.encrypt_serial).encode())

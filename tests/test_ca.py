@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import NameOID
 from django.db import connection
@@ -98,6 +98,29 @@ def test_issued_dual_certificates_verify_with_openssl_and_carry_the_profile(ca, 
             "http://pki.mobileca.test/pki/ocsp",
             "http://pki.mobileca.test/pki/issuing.crt",
         }
+
+
+@pytest.mark.parametrize("algorithm", ["ec-p256", "rsa-2048"])
+def test_the_channel_check_names_the_key_profile_of_the_certificate(ca, algorithm: str) -> None:
+    pair = _issue(algorithm=algorithm)
+    for record, usage in ((pair.sign, "sign"), (pair.encrypt, "encrypt")):
+        verdict = channel_check(certificate_of(record), usage=usage)
+        assert (verdict.accepted, verdict.code, verdict.key_profile) == (True, "ok", algorithm)
+
+
+def test_a_key_of_no_issued_profile_has_no_profile_and_gets_no_certificate(ca) -> None:
+    from mobileca.ca.keys import UnknownKeyProfile, profile_of_public_key
+
+    assert profile_of_public_key(generate_user_key(RSA_2048).public_key()) is RSA_2048
+    for foreign in (ec.generate_private_key(ec.SECP384R1()), rsa.generate_private_key(65537, 3072)):
+        with pytest.raises(UnknownKeyProfile):
+            profile_of_public_key(foreign.public_key())
+        with pytest.raises(UnknownKeyProfile):
+            credential_issue(
+                owner_id="cred-x", subject=SUBJECT, sign_public_key=foreign.public_key(),
+                encrypt_public_key=foreign.public_key(), valid_days=30,
+            )  # fmt: skip
+    assert not IssuedCertificate.objects.filter(owner_id="cred-x").exists()
 
 
 def _lint(tool: str, path: str, *extra: str) -> list[str]:
@@ -238,7 +261,9 @@ def test_malformed_ocsp_requests_get_an_ocsp_error_not_a_500(ca) -> None:
         assert answer.status_code == 200
         status = ocsp.load_der_ocsp_response(answer.content).response_status
         assert status == ocsp.OCSPResponseStatus.MALFORMED_REQUEST, status
-    assert Client().get("/pki/ocsp/%%%not-base64").status_code == 200
+    answer = Client().get("/pki/ocsp/%%%not-base64")
+    assert answer.status_code == 200
+    assert ocsp.load_der_ocsp_response(answer.content).response_status == ocsp.OCSPResponseStatus.MALFORMED_REQUEST
     assert Client().post("/pki/ocsp", b"x", content_type="text/plain").status_code == 400
 
 
@@ -260,9 +285,10 @@ def test_channel_check_accepts_ours_and_refuses_look_alike_expired_revoked_and_p
     ours = certificate_of(pair.sign)
     verdict = channel_check(ours)
     assert (verdict.accepted, verdict.owner_id) == (True, "cred-1")
-    assert channel_check(ours.public_bytes(serialization.Encoding.PEM)).accepted
+    assert channel_check(ours.public_bytes(serialization.Encoding.PEM)) == verdict
     encryption = certificate_of(pair.encrypt)
-    assert channel_check(encryption, usage="encrypt").accepted
+    accepted = channel_check(encryption, usage="encrypt")
+    assert (accepted.accepted, accepted.code, accepted.owner_id) == (True, "ok", "cred-1")
     assert channel_check(encryption).code == "wrong_usage"  # an encryption certificate cannot sign
     assert channel_check(ours, usage="encrypt").code == "wrong_usage"
 

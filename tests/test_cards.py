@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.db import connection
 from django.test import Client
@@ -12,7 +12,13 @@ from django.test.utils import CaptureQueriesContext
 from mobileca.accounts.models import User
 from mobileca.audit.services import Actor
 from mobileca.cards.models import Card
-from mobileca.cards.services import card_create_for_order
+from mobileca.cards.services import (
+    card_activate,
+    card_create_for_order,
+    card_renewal_paid,
+    card_renewed,
+    cards_expire_due,
+)
 from mobileca.core.clock import clock
 from mobileca.core.ids import CertIdAllocator, cert_id_for
 from mobileca.payments.services import remittance_confirm
@@ -137,3 +143,58 @@ def test_card_list_query_count_does_not_grow_with_cards(bidder_client: Client, b
     with CaptureQueriesContext(connection) as six:
         bidder_client.get("/ca/cards/")
     assert len(six) == len(one)
+
+
+def _active_card(enterprise, *, activated_at: datetime, expires_at: datetime) -> Card:
+    with clock.frozen(activated_at):
+        card = card_create_for_order(
+            enterprise_id=enterprise.pk, product_name="p", order_no="O-exp", purchased_at=activated_at, actor=SYSTEM
+        )
+        return card_activate(cert_id=card.cert_id, service_no="S-1", expires_at=expires_at, actor=SYSTEM)
+
+
+def test_the_card_page_warns_from_the_reminder_lead_on_the_platform_clock(bidder_client: Client, bidder: User) -> None:
+    # §7: 「即将到期」 from 30 days before, measured on the platform's clock (tests move it far from the wall clock)
+    expires = datetime(2031, 6, 30, 4, tzinfo=UTC)
+    _active_card(bidder.enterprise, activated_at=datetime(2030, 6, 30, tzinfo=UTC), expires_at=expires)
+    clock.set(expires - timedelta(days=31))
+    assert "到期，请及时续费" not in bidder_client.get("/ca/cards/").content.decode()
+    clock.set(expires - timedelta(days=29))
+    assert "证书将于 2031-06-30 到期，请及时续费。" in bidder_client.get("/ca/cards/").content.decode()
+
+
+def test_the_expiry_job_marks_cards_past_their_service_date_expired_once(bidder_client: Client, bidder: User) -> None:
+    # A card past its 服务到期时间 shows 已过期: the periodic job moves it, once, with its audit event
+    from huey.contrib.djhuey import HUEY
+
+    from mobileca.audit.models import AuditEvent
+    from mobileca.cards.tasks import expire_cards
+
+    assert "expire_cards" in [task.name for task in HUEY.read_periodic(datetime(2030, 1, 1, 0, 10))]
+    expires = datetime(2031, 6, 30, 4, tzinfo=UTC)
+    card = _active_card(bidder.enterprise, activated_at=datetime(2030, 6, 30, tzinfo=UTC), expires_at=expires)
+    clock.set(expires - timedelta(seconds=1))
+    assert expire_cards.call_local() == 0
+    card.refresh_from_db()
+    assert card.status == "active" and not AuditEvent.objects.filter(action="card.expired").exists()
+
+    clock.set(expires)
+    assert expire_cards.call_local() == 1
+    assert expire_cards.call_local() == 0
+    card.refresh_from_db()
+    assert card.status == "expired"
+    assert list(AuditEvent.objects.filter(action="card.expired").values_list("subject", flat=True)) == [
+        f"card:{card.cert_id}"
+    ]
+    assert re.search(r'<dd class="card-status expired">已过期</dd>', bidder_client.get("/ca/cards/").content.decode())
+
+
+def test_a_renewal_makes_an_expired_card_active_again(bidder: User) -> None:
+    expires = datetime(2031, 6, 30, 4, tzinfo=UTC)
+    card = _active_card(bidder.enterprise, activated_at=datetime(2030, 6, 30, tzinfo=UTC), expires_at=expires)
+    clock.set(expires + timedelta(days=2))
+    assert cards_expire_due() == 1
+    card_renewal_paid(card_id=card.pk, order_no="R-1", actor=SYSTEM)
+    renewed = card_renewed(cert_id=card.cert_id, order_no="R-1", expires_at=expires + timedelta(days=365), actor=SYSTEM)
+    assert (renewed.status, renewed.expires_at) == ("active", expires + timedelta(days=365))
+    assert cards_expire_due() == 0

@@ -43,3 +43,33 @@ def test_memo_code_detects_any_single_mistyped_character(position: int, replacem
 def test_memo_codes_are_distinct_and_well_formed() -> None:
     codes = {new_memo_code() for _ in range(2000)}
     assert len(codes) == 2000 and all(is_valid_memo_code(code) and len(code) == 10 for code in codes)
+
+
+def _project_imports(module_path: str) -> set[str]:
+    """The project modules a source file imports (function-level imports included)."""
+    import ast
+    from pathlib import Path
+
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(Path(module_path).read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return {name for name in found if name.startswith("mobileca.")}
+
+
+def test_the_kernel_imports_no_part_above_it() -> None:
+    # core is the shared kernel (errors, clock, money, ids, validators): every part may use it, it uses none of them
+    from pathlib import Path
+
+    import mobileca.core
+
+    folder = Path(mobileca.core.__file__).parent
+    # mobileca.core.actors is an alias of mobileca.accounts.actors, kept until the last views import it from there
+    leaks = {
+        path.name: sorted(name for name in _project_imports(str(path)) if not name.startswith("mobileca.core"))
+        for path in folder.glob("*.py")
+        if path.name != "actors.py"
+    }
+    assert {name: imports for name, imports in leaks.items() if imports} == {}

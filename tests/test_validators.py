@@ -276,6 +276,19 @@ def test_resident_id_with_future_birth_date_is_invalid() -> None:
     assert is_valid_resident_id(resident_id, today=date(2020, 1, 2))
 
 
+def test_resident_id_birth_date_is_checked_against_today_in_china_on_the_platform_clock() -> None:
+    # 2020-01-01 16:30 UTC is already 2020-01-02 in Beijing: someone born that day has a valid ID there
+    from datetime import UTC, datetime
+
+    from mobileca.core.clock import clock
+
+    resident_id = make_resident_id("11010520200102001")
+    with clock.frozen(datetime(2020, 1, 1, 15, 59, tzinfo=UTC)):
+        assert not is_valid_resident_id(resident_id)
+    with clock.frozen(datetime(2020, 1, 1, 16, 30, tzinfo=UTC)):
+        assert is_valid_resident_id(resident_id)
+
+
 def test_resident_id_born_before_1900_is_invalid() -> None:
     # GB 11643-1999's own example has a correct check digit but an 1880 birth date.
     assert resident_id_check_char("44052418800101001") == "4"

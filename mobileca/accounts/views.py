@@ -2,6 +2,8 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
+from mobileca.notices.services import notices_for, unread_count
+
 
 @login_required
 def workbench(request: HttpRequest) -> HttpResponse:
@@ -11,8 +13,6 @@ def workbench(request: HttpRequest) -> HttpResponse:
     enterprise_id = getattr(request.user, "enterprise_id", None)
     context = {}
     if enterprise_id is not None:
-        from mobileca.notices.services import notices_for, unread_count
-
         context = {
             "latest_notices": notices_for(enterprise_id=enterprise_id, limit=5),
             "unread_notices": unread_count(enterprise_id=enterprise_id),

@@ -2,7 +2,8 @@
 tool: sealed on the bidder's machine, only ciphertext uploaded), the signature through the remote signer (PIN on
 the phone), submission before the deadline, and opening with the claimant's authorisation.
 
-The signing service is reached only through ``shield.facade`` (the platform is its client)."""
+The signing service is reached only through ``shield.facade`` (the platform is its client), the CA only through
+``ca.facade`` (the channel check), the cards only through ``cards.selectors`` (a claimed card, never the row)."""
 
 from __future__ import annotations
 
@@ -11,24 +12,27 @@ import hashlib
 import secrets
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import NameOID
 from django.conf import settings
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from mobileca.accounts.models import Enterprise, User
 from mobileca.audit.services import Actor, audit_record
 from mobileca.bidding.models import BID_TRANSITIONS, Bid, BidStatus, Tender
-from mobileca.ca.channel import channel_check
-from mobileca.cards.models import Card
+from mobileca.ca import facade as ca
+from mobileca.cards.selectors import ClaimedCard, access_claimed_card_by_cert_id, claimed_card_by_service_no
 from mobileca.cmslib import enveloped, signed
 from mobileca.core.clock import now
 from mobileca.core.errors import ApplicationError, Conflict, InvalidInput, NotFound, PermissionDenied
 from mobileca.core.states import ensure_transition
 from mobileca.shield import facade as shield
+
+if TYPE_CHECKING:  # annotations only: accounts hands its users and enterprises in through its selectors
+    from mobileca.accounts.models import Enterprise, User
 
 
 def _root() -> Path:
@@ -100,13 +104,6 @@ def _refuse_after_deadline(tender: Tender) -> None:
 # --- the bidder's certificate ----------------------------------------------------------------------------------
 
 
-def _card_of(enterprise: Enterprise, cert_id: str) -> Card:
-    card = Card.objects.filter(enterprise=enterprise, cert_id=cert_id).exclude(service_no="").first()
-    if card is None:
-        raise NotFound(_("请选择本企业已开通的移动 CA"), code="card_unknown")
-    return card
-
-
 def _usable_certificates(service_no: str) -> shield.CredentialCertificates:
     """The credential's certificates, each passing the channel check now (R4.5): ours, in policy, valid, not
     revoked, the right usage."""
@@ -115,7 +112,7 @@ def _usable_certificates(service_no: str) -> shield.CredentialCertificates:
     except ApplicationError as exc:
         raise PermissionDenied(_("该移动 CA 不能用于本平台投标"), code="credential_unusable") from exc
     for pem, usage in ((certificates.sign_pem, "sign"), (certificates.encrypt_pem, "encrypt")):
-        verdict = channel_check(x509.load_pem_x509_certificate(pem.encode()), usage=usage)
+        verdict = ca.channel_check(x509.load_pem_x509_certificate(pem.encode()), usage=usage)
         if not verdict.accepted:
             raise PermissionDenied(
                 _("证书未通过本平台的通道校验：{reason}").format(reason=verdict.message), code="channel_check_failed"
@@ -123,10 +120,12 @@ def _usable_certificates(service_no: str) -> shield.CredentialCertificates:
     return certificates
 
 
-def recipient_certificate(*, enterprise: Enterprise, tender: Tender, cert_id: str) -> tuple[Card, x509.Certificate]:
+def recipient_certificate(
+    *, enterprise: Enterprise, tender: Tender, cert_id: str
+) -> tuple[ClaimedCard, x509.Certificate]:
     """Before a browser upload: the deadline, the card, and the encryption certificate the bid is sealed for."""
     _refuse_after_deadline(tender)
-    card = _card_of(enterprise, cert_id)
+    card = access_claimed_card_by_cert_id(enterprise_id=enterprise.pk, cert_id=cert_id)
     certificates = _usable_certificates(card.service_no)
     return card, x509.load_pem_x509_certificate(certificates.encrypt_pem.encode())
 
@@ -143,7 +142,7 @@ def bid_sealed_in_browser(
     enterprise: Enterprise,
     user: User,
     tender: Tender,
-    card: Card,
+    card: ClaimedCard,
     file_name: str,
     sealed: enveloped.Sealed,
     ciphertext_name: str,
@@ -216,23 +215,40 @@ def bid_follow_signature(bid: Bid, *, address: str | None = None) -> Bid:
             x509.load_pem_x509_certificate(pem.encode()).public_bytes(serialization.Encoding.DER)
             for pem in certificates.chain_pems
         ],
-        signature_oid="sha256_ecdsa",
     )
     return _submit(bid, signature=der)
 
 
 def _refuse(bid: Bid, code: str, message: str) -> Bid:
+    """The bid waiting for its signature is not accepted (the claimant refused, the authorisation expired, ...)."""
+    return _end_in_failure(bid, waiting=BidStatus.SIGNING, target=BidStatus.REFUSED, code=code, message=message)
+
+
+def _end_in_failure(bid: Bid, *, waiting: BidStatus, target: BidStatus, code: str, message: str) -> Bid:
+    """Lock the bid and, if it is still ``waiting``, move it to ``target`` with the reason; otherwise it was decided
+    meanwhile and stays as it is."""
     with transaction.atomic():
         bid = Bid.objects.select_for_update().get(pk=bid.pk)
-        if bid.status != BidStatus.SIGNING:
-            return bid
-        _move(bid, BidStatus.REFUSED)
-        bid.failure_code, bid.failure_message = code, message[:300]
-        bid.save(update_fields=["status", "failure_code", "failure_message"])
-        audit_record(
-            action="bid.refused", subject=f"bid:{bid.pk}", actor=Actor("system", "bidding"), data={"code": code}
-        )
+        if bid.status == waiting:
+            _record_failure(bid, target=target, code=code, message=message)
     return bid
+
+
+_FAILURE_EVENTS = {BidStatus.REFUSED: "bid.refused", BidStatus.FAILED: "bid.opening_failed"}
+
+
+def _record_failure(bid: Bid, *, target: BidStatus, code: str, message: str) -> None:
+    """Under the bid's lock: the move to a failed state, its reason and its audit event."""
+    _move(bid, target)
+    bid.failure_code, bid.failure_message = code, message[:300]
+    bid.save(update_fields=["status", "failure_code", "failure_message"])
+    audit_record(
+        action=_FAILURE_EVENTS[target],
+        subject=f"bid:{bid.pk}",
+        actor=Actor("system", "bidding"),
+        enterprise_id=bid.enterprise_id,
+        data={"code": code},
+    )
 
 
 def _submit(bid: Bid, *, signature: bytes) -> Bid:
@@ -243,9 +259,9 @@ def _submit(bid: Bid, *, signature: bytes) -> Bid:
             return bid
         Tender.objects.select_for_update().get(pk=bid.tender_id)  # submissions to one tender one at a time
         if now() >= bid.tender.bid_deadline:
-            _move(bid, BidStatus.REFUSED)
-            bid.failure_code, bid.failure_message = "deadline_passed", _("已过投标截止时间，不再接收投标文件")
-            bid.save(update_fields=["status", "failure_code", "failure_message"])
+            _record_failure(
+                bid, target=BidStatus.REFUSED, code="deadline_passed", message=_("已过投标截止时间，不再接收投标文件")
+            )
             return bid
         for previous in Bid.objects.select_for_update().filter(
             tender_id=bid.tender_id, enterprise_id=bid.enterprise_id, status=BidStatus.SUBMITTED
@@ -277,9 +293,7 @@ def bid_announce_from_tool(
     _refuse_after_deadline(tender)
     if not account or shield.credential_account(service_no=service_no) != account:
         raise NotFound(_("未找到该证书"), code="credential_unknown")
-    card = Card.objects.select_related("enterprise").filter(service_no=service_no).first()
-    if card is None:
-        raise NotFound(_("未找到该证书对应的平台证书卡片"), code="card_unknown")
+    card = claimed_card_by_service_no(service_no=service_no)
     certificates = _usable_certificates(service_no)
     encrypt = x509.load_pem_x509_certificate(certificates.encrypt_pem.encode())
     sign = x509.load_pem_x509_certificate(certificates.sign_pem.encode())
@@ -296,7 +310,7 @@ def bid_announce_from_tool(
         raise InvalidInput(_("文件大小无效"), code="bad_size")
     bid = Bid.objects.create(
         tender=tender,
-        enterprise=card.enterprise,
+        enterprise_id=card.enterprise_id,
         card_cert_id=card.cert_id,
         service_no=service_no,
         file_name=file_name[:200],
@@ -374,15 +388,7 @@ def bid_follow_opening(bid: Bid, *, address: str | None = None) -> Bid:
         return _failed(bid, "tampered", _("无法解密：文件已被篡改（密文认证失败），未保留任何明文"))
     except (enveloped.EnvelopeError, FileNotFoundError):
         return _failed(bid, "bad_bid_file", _("无法解密：投标文件不完整或格式无效"))
-    valid, subject, message = True, "", ""
-    try:
-        signer = x509.load_der_x509_certificate(signed.verify_detached(bytes(bid.signature), digest))
-        subject = _signer_name(signer)
-        verdict = channel_check(signer, usage="sign")
-        if not verdict.accepted:
-            valid, message = False, _("签名证书未通过通道校验：{reason}").format(reason=verdict.message)
-    except signed.SignatureInvalid as exc:
-        valid, message = False, _("签名无效：{reason}").format(reason=exc)
+    valid, subject, message = bid_signature_check(signature=bytes(bid.signature), content_digest=digest)
     with transaction.atomic():
         bid = Bid.objects.select_for_update().get(pk=bid.pk)
         if bid.status != BidStatus.OPENING:
@@ -411,9 +417,21 @@ def bid_follow_opening(bid: Bid, *, address: str | None = None) -> Bid:
     return bid
 
 
+def bid_signature_check(*, signature: bytes, content_digest: bytes) -> tuple[bool, str, str]:
+    """At the opening: the detached signature over the decrypted content (verified as the signer certificate's key
+    profile says), then that certificate's channel check (R4.5). Returns (valid, signer's name, why not)."""
+    try:
+        signer = x509.load_der_x509_certificate(signed.verify_detached(signature, content_digest))
+    except signed.SignatureInvalid as exc:
+        return False, "", _("签名无效：{reason}").format(reason=exc)
+    verdict = ca.channel_check(signer, usage="sign")
+    if not verdict.accepted:
+        return False, _signer_name(signer), _("签名证书未通过通道校验：{reason}").format(reason=verdict.message)
+    return True, _signer_name(signer), ""
+
+
 def _signer_name(certificate: x509.Certificate) -> str:
     """「王建国（景德镇瓷都建设工程有限公司）」: the claimant and the enterprise the signing certificate names."""
-    from cryptography.x509.oid import NameOID
 
     def first(oid: x509.ObjectIdentifier) -> str:
         values = certificate.subject.get_attributes_for_oid(oid)
@@ -424,21 +442,8 @@ def _signer_name(certificate: x509.Certificate) -> str:
 
 
 def _failed(bid: Bid, code: str, message: str) -> Bid:
-    with transaction.atomic():
-        bid = Bid.objects.select_for_update().get(pk=bid.pk)
-        if bid.status != BidStatus.OPENING:
-            return bid
-        _move(bid, BidStatus.FAILED)
-        bid.failure_code, bid.failure_message = code, message[:300]
-        bid.save(update_fields=["status", "failure_code", "failure_message"])
-        audit_record(
-            action="bid.opening_failed",
-            subject=f"bid:{bid.pk}",
-            actor=Actor("system", "bidding"),
-            enterprise_id=bid.enterprise_id,
-            data={"code": code},
-        )
-    return bid
+    """The opening did not produce the plaintext (refused on the phone, tampered, not a recipient, ...)."""
+    return _end_in_failure(bid, waiting=BidStatus.OPENING, target=BidStatus.FAILED, code=code, message=message)
 
 
 # --- R4.2: what a renewal would make unreadable -----------------------------------------------------------------

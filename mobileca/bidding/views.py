@@ -22,7 +22,7 @@ from mobileca.accounts.selectors import access_enterprise_by_user
 from mobileca.bidding import services
 from mobileca.bidding.models import Bid, BidStatus, Tender
 from mobileca.bidding.upload import SealedUpload, SealingUploadHandler
-from mobileca.cards.models import Card
+from mobileca.cards.selectors import claimed_card_list_for_enterprise
 from mobileca.core.clock import now
 from mobileca.core.errors import ApplicationError, NotFound
 from mobileca.core.http import client_address
@@ -58,7 +58,7 @@ def tender_detail(request: HttpRequest, project_no: str, error: str = "", status
         {
             "tender": tender,
             "bids": Bid.objects.filter(tender=tender, enterprise=enterprise).order_by("-created_at"),
-            "cards": Card.objects.filter(enterprise=enterprise).exclude(service_no=""),
+            "cards": claimed_card_list_for_enterprise(enterprise_id=enterprise.pk),
             "open_for_bids": now() < tender.bid_deadline,
             "opening": now() >= tender.opening_at,
             "error": error,

@@ -1,7 +1,8 @@
 """The channel check (R4.5): only certificates bought and claimed through this platform are accepted.
 
 A certificate passes only if it chains to our issuing CA (``cryptography``'s X.509 path validation against our
-root), carries the platform's certificate policy, is within its validity now, and is not revoked. Every refusal
+root), carries the platform's certificate policy, holds a key of a profile we issue, is within its validity now,
+is the one we recorded for that usage, and is not revoked. Every refusal
 has a code and a message a user can act on; the cryptographic detail goes to the log.
 """
 
@@ -15,6 +16,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.verification import ExtensionPolicy, PolicyBuilder, Store, VerificationError
 from django.utils.translation import gettext as _
 
+from mobileca.ca.keys import UnknownKeyProfile, profile_of_public_key
 from mobileca.ca.models import AuthorityRole, CertStatus, IssuedCertificate
 from mobileca.ca.profiles import policy_oid
 from mobileca.ca.services import authority, certificate_of
@@ -30,6 +32,7 @@ class ChannelVerdict:
     message: str
     serial_hex: str = ""
     owner_id: str = ""
+    key_profile: str = ""  # the name of the certificate key's profile (ca.keys), when accepted
 
 
 def _refuse(code: str, message: str, serial_hex: str = "") -> ChannelVerdict:
@@ -70,6 +73,10 @@ def channel_check(certificate: x509.Certificate | bytes, *, usage: str = "sign")
         return _refuse("no_policy", not_ours, serial_hex)
     if policy_oid() not in {policy.policy_identifier for policy in policies}:
         return _refuse("no_policy", not_ours, serial_hex)
+    try:
+        profile = profile_of_public_key(certificate.public_key())
+    except UnknownKeyProfile:
+        return _refuse("key_profile", not_ours, serial_hex)
     moment = now()
     if moment < certificate.not_valid_before_utc:
         return _refuse("not_yet_valid", _("此证书尚未生效"), serial_hex)
@@ -84,4 +91,4 @@ def channel_check(certificate: x509.Certificate | bytes, *, usage: str = "sign")
         return _refuse("wrong_usage", wrong, serial_hex)
     if record.status == CertStatus.REVOKED:
         return _refuse("revoked", _("此证书已被吊销（续费后旧证书自动吊销），请使用当前有效的证书"), serial_hex)
-    return ChannelVerdict(True, "ok", "", serial_hex, record.owner_id)
+    return ChannelVerdict(True, "ok", "", serial_hex, record.owner_id, profile.name)

@@ -7,7 +7,6 @@ from datetime import datetime
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from mobileca.ca import services
 from mobileca.ca.backends import KeyBackend, KeyBackendError
@@ -17,9 +16,12 @@ from mobileca.ca.keys import (
     DEFAULT_KEY_PROFILE,
     KEY_PROFILES,
     KeyProfile,
+    UnknownKeyProfile,
     UserPrivateKey,
+    UserPublicKey,
     generate_user_key,
     key_profile,
+    profile_of_public_key,
     unwrap_private_key,
     wrap_private_key,
 )
@@ -37,7 +39,9 @@ __all__ = [
     "KeyBackendError",
     "KeyProfile",
     "Subject",
+    "UnknownKeyProfile",
     "UserPrivateKey",
+    "UserPublicKey",
     "channel_check",
     "credential_issue",
     "credential_rekey",
@@ -45,6 +49,7 @@ __all__ = [
     "generate_user_key",
     "key_backend",
     "key_profile",
+    "profile_of_public_key",
     "unwrap_private_key",
     "wrap_private_key",
 ]
@@ -73,7 +78,7 @@ def _issued(pair: services.IssuedPair) -> IssuedCredential:
     )
 
 
-PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
+PublicKey = UserPublicKey
 
 
 def credential_issue(

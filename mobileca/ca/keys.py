@@ -1,4 +1,10 @@
-"""User key pairs (the signing service's), wrapped under the CA back-end's master key.
+"""Key profiles, and user key pairs (the signing service's) wrapped under the CA back-end's master key.
+
+A ``KeyProfile`` is everything that depends on a credential's key algorithm, in one object: how its keys are made,
+which certificate key usage its encryption certificate gets, which OIDs its signatures carry and how they verify.
+Every other module asks the profile (``key_profile(name)`` for a credential's stored name,
+``profile_of_public_key`` for a certificate's key) instead of testing for an algorithm itself. This module imports
+no Django at load time, so the CMS library and the command-line tool can use the profiles too.
 
 The private key is serialised (PKCS#8 DER) only to be sealed with AES-256-GCM, the owner id as associated data, and
 only exists in plaintext in memory while one operation runs.
@@ -7,17 +13,24 @@ only exists in plaintext in memory while one operation runs.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 
-from mobileca.ca.backends import KeyBackend
-from mobileca.ca.backends.factory import backend as configured_backend
+if TYPE_CHECKING:
+    from mobileca.ca.backends import KeyBackend
 
 UserPrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+UserPublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
 
 SHA256_OID = "2.16.840.1.101.3.4.2.1"
+RSA_ENCRYPTION_OID = "1.2.840.113549.1.1.1"  # what RFC 3370 §3.2 lets an RSA SignerInfo name instead
+
+
+class UnknownKeyProfile(ValueError):
+    """A key of no profile this platform issues (another curve, another size, another algorithm)."""
 
 
 @dataclass(frozen=True)
@@ -35,11 +48,33 @@ class KeyProfile:
     hash_oid: str
     signature_oid: str  # the CSC signAlgo / X.509 AlgorithmIdentifier of signatures made with this key
     cms_signature_algorithm: str  # the same in asn1crypto's names, for SignedData
+    # How the encryption certificate's key protects a content key (its X.509 key usage): ECDH key agreement, or
+    # RSA key transport (key encipherment).
+    key_agreement: bool = False
 
     def generate(self) -> UserPrivateKey:
         if self.family == "ec":
             return ec.generate_private_key(ec.SECP256R1())
         return rsa.generate_private_key(public_exponent=65537, key_size=self.key_size)
+
+    def matches(self, public_key: PublicKeyTypes) -> bool:
+        """Whether a key is of this profile (algorithm and curve or size)."""
+        if self.family == "ec":
+            return isinstance(public_key, ec.EllipticCurvePublicKey) and public_key.curve.name == self.curve
+        return isinstance(public_key, rsa.RSAPublicKey) and public_key.key_size == self.key_size
+
+    def accepts_signature_algorithm(self, oid: str) -> bool:
+        """Whether a signature that names ``oid`` (a CMS SignerInfo's signatureAlgorithm) is of this profile."""
+        return oid == self.signature_oid or (self.family == "rsa" and oid == RSA_ENCRYPTION_OID)
+
+    def verify(self, public_key: PublicKeyTypes, signature: bytes, data: bytes) -> None:
+        """Verify a signature over ``data`` made with this profile's key; raises ``InvalidSignature``."""
+        if not self.matches(public_key):
+            raise UnknownKeyProfile(f"the key is not of profile {self.name}")
+        if isinstance(public_key, ec.EllipticCurvePublicKey):
+            public_key.verify(signature, data, ec.ECDSA(hashes.SHA256()))
+        elif isinstance(public_key, rsa.RSAPublicKey):
+            public_key.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
 
 
 EC_P256 = KeyProfile(
@@ -50,6 +85,7 @@ EC_P256 = KeyProfile(
     hash_oid=SHA256_OID,
     signature_oid="1.2.840.10045.4.3.2",  # ecdsa-with-SHA256
     cms_signature_algorithm="sha256_ecdsa",
+    key_agreement=True,
 )
 RSA_2048 = KeyProfile(
     name="rsa-2048",
@@ -72,15 +108,29 @@ def key_profile(name: str) -> KeyProfile:
         raise ValueError(f"unknown key profile {name!r}") from None
 
 
+def profile_of_public_key(public_key: PublicKeyTypes) -> KeyProfile:
+    """The profile a key (e.g. a certificate's) belongs to; ``UnknownKeyProfile`` for a key we never issue."""
+    for profile in KEY_PROFILES.values():
+        if profile.matches(public_key):
+            return profile
+    raise UnknownKeyProfile(f"no key profile for a {type(public_key).__name__}")
+
+
 def generate_user_key(profile: KeyProfile = DEFAULT_KEY_PROFILE) -> UserPrivateKey:
     return profile.generate()
 
 
+def _backend(key_backend: KeyBackend | None) -> KeyBackend:
+    from mobileca.ca.backends.factory import backend as configured_backend  # Django settings: only when used
+
+    return key_backend or configured_backend()
+
+
 def wrap_private_key(*, owner_id: str, key: UserPrivateKey, key_backend: KeyBackend | None = None) -> bytes:
     der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    return (key_backend or configured_backend()).wrap(owner_id, der)
+    return _backend(key_backend).wrap(owner_id, der)
 
 
 def unwrap_private_key(*, owner_id: str, blob: bytes, key_backend: KeyBackend | None = None) -> PrivateKeyTypes:
-    der = (key_backend or configured_backend()).unwrap(owner_id, blob)
+    der = _backend(key_backend).unwrap(owner_id, blob)
     return serialization.load_der_private_key(der, password=None)

@@ -4,9 +4,10 @@
 * Issuing: ECDSA P-256, CA with pathLen 0, keyCertSign + cRLSign + digitalSignature (it signs OCSP responses),
   CRL distribution point and caIssuers of the root.
 * Credential (one per claimed card): a signing certificate (digitalSignature, nonRepudiation) and an encryption
-  certificate (keyAgreement for EC, keyEncipherment for RSA), both with the subject ``C=CN, O=<enterprise>,
-  organizationIdentifier=NTRCN-<unified social credit code>, CN=<enterprise>, givenName=<claimant>``, the
-  platform's certificate policy (the channel check of R4.5), CRL distribution point and AIA (OCSP, caIssuers).
+  certificate (keyAgreement or keyEncipherment, as the key's profile says: ECDH or RSA key transport), both with
+  the subject ``C=CN, O=<enterprise>, organizationIdentifier=NTRCN-<unified social credit code>, CN=<enterprise>,
+  givenName=<claimant>``, the platform's certificate policy (the channel check of R4.5), CRL distribution point
+  and AIA (OCSP, caIssuers).
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from datetime import datetime, timedelta
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 from django.conf import settings
+
+from mobileca.ca.keys import UserPublicKey, profile_of_public_key
 
 BACKDATE = timedelta(minutes=5)  # tolerate clocks a little behind ours
 
@@ -103,31 +106,57 @@ def issuing_certificate(
     now: datetime,
     years: int = 10,
 ) -> x509.Certificate:
+    return _issued(
+        issuer_key=root_key,
+        issuer=root,
+        subject=ca_name("issuing"),
+        public_key=public_key,
+        not_before=now - BACKDATE,
+        not_after=now + timedelta(days=365 * years),
+        constraints=x509.BasicConstraints(ca=True, path_length=0),
+        key_usage=_ca_usage(digital_signature=True),
+        issuer_file="root",
+        ocsp=False,
+        algorithm=hashes.SHA384(),
+    )
+
+
+def _issued(
+    *,
+    issuer_key: CertificateIssuerPrivateKeyTypes,
+    issuer: x509.Certificate,
+    subject: x509.Name,
+    public_key: UserPublicKey,
+    not_before: datetime,
+    not_after: datetime,
+    constraints: x509.BasicConstraints,
+    key_usage: x509.KeyUsage,
+    issuer_file: str,
+    ocsp: bool,
+    algorithm: hashes.SHA256 | hashes.SHA384,
+) -> x509.Certificate:
+    """A certificate below ``issuer``, with what every one of ours carries: key identifiers, the issuer's CRL
+    (``<issuer_file>.crl``) and certificate (``<issuer_file>.crt``), the OCSP responder if ``ocsp``, the platform's
+    policy. Never valid past its issuer."""
+    locations = [(AuthorityInformationAccessOID.OCSP, "ocsp")] if ocsp else []
+    locations.append((AuthorityInformationAccessOID.CA_ISSUERS, f"{issuer_file}.crt"))
+    access = [x509.AccessDescription(how, x509.UniformResourceIdentifier(pki_url(path))) for how, path in locations]
     return (
         x509.CertificateBuilder()
-        .subject_name(ca_name("issuing"))
-        .issuer_name(root.subject)
+        .subject_name(subject)
+        .issuer_name(issuer.subject)
         .public_key(public_key)
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - BACKDATE)
-        .not_valid_after(min(now + timedelta(days=365 * years), root.not_valid_after_utc))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(_ca_usage(digital_signature=True), critical=True)
+        .not_valid_before(not_before)
+        .not_valid_after(min(not_after, issuer.not_valid_after_utc))
+        .add_extension(constraints, critical=True)
+        .add_extension(key_usage, critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-        .add_extension(_authority_key_id(root), critical=False)
-        .add_extension(_crl_distribution("root.crl"), critical=False)
-        .add_extension(
-            x509.AuthorityInformationAccess(
-                [
-                    x509.AccessDescription(
-                        AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(pki_url("root.crt"))
-                    )
-                ]
-            ),
-            critical=False,
-        )
+        .add_extension(_authority_key_id(issuer), critical=False)
+        .add_extension(_crl_distribution(f"{issuer_file}.crl"), critical=False)
+        .add_extension(x509.AuthorityInformationAccess(access), critical=False)
         .add_extension(x509.CertificatePolicies([x509.PolicyInformation(policy_oid(), None)]), critical=False)
-        .sign(root_key, hashes.SHA384())
+        .sign(issuer_key, algorithm)
     )
 
 
@@ -142,15 +171,16 @@ def _crl_distribution(file_name: str) -> x509.CRLDistributionPoints:
     )
 
 
-def entity_usage(usage: str, public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey) -> x509.KeyUsage:
+def entity_usage(usage: str, public_key: UserPublicKey) -> x509.KeyUsage:
+    """Signing: digitalSignature + nonRepudiation; encryption: what the key's profile protects a content key with."""
     sign = usage == "sign"
-    is_rsa = isinstance(public_key, rsa.RSAPublicKey)
+    agreement = profile_of_public_key(public_key).key_agreement
     return x509.KeyUsage(
         digital_signature=sign,
         content_commitment=sign,
-        key_encipherment=not sign and is_rsa,
+        key_encipherment=not sign and not agreement,
         data_encipherment=False,
-        key_agreement=not sign and not is_rsa,
+        key_agreement=not sign and agreement,
         key_cert_sign=False,
         crl_sign=False,
         encipher_only=False,
@@ -164,36 +194,20 @@ def entity_certificate(
     issuer: x509.Certificate,
     subject: Subject,
     usage: str,
-    public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey,
+    public_key: UserPublicKey,
     not_before: datetime,
     not_after: datetime,
 ) -> x509.Certificate:
-    return (
-        x509.CertificateBuilder()
-        .subject_name(entity_name(subject))
-        .issuer_name(issuer.subject)
-        .public_key(public_key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(min(not_after, issuer.not_valid_after_utc))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(entity_usage(usage, public_key), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-        .add_extension(_authority_key_id(issuer), critical=False)
-        .add_extension(_crl_distribution("issuing.crl"), critical=False)
-        .add_extension(
-            x509.AuthorityInformationAccess(
-                [
-                    x509.AccessDescription(
-                        AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(pki_url("ocsp"))
-                    ),
-                    x509.AccessDescription(
-                        AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(pki_url("issuing.crt"))
-                    ),
-                ]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.CertificatePolicies([x509.PolicyInformation(policy_oid(), None)]), critical=False)
-        .sign(issuer_key, hashes.SHA256())
+    return _issued(
+        issuer_key=issuer_key,
+        issuer=issuer,
+        subject=entity_name(subject),
+        public_key=public_key,
+        not_before=not_before,
+        not_after=not_after,
+        constraints=x509.BasicConstraints(ca=False, path_length=None),
+        key_usage=entity_usage(usage, public_key),
+        issuer_file="issuing",
+        ocsp=True,
+        algorithm=hashes.SHA256(),
     )

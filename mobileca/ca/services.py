@@ -10,13 +10,14 @@ from datetime import datetime, timedelta
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
 from django.db import transaction
 
 from mobileca.audit.services import Actor, audit_record
 from mobileca.ca.backends import KeyBackend, KeyBackendError
 from mobileca.ca.backends.factory import backend as configured_backend
+from mobileca.ca.keys import UserPublicKey
 from mobileca.ca.models import Authority, AuthorityRole, CertStatus, Crl, IssuedCertificate, Usage
 from mobileca.ca.profiles import Subject, entity_certificate, issuing_certificate, root_certificate
 from mobileca.core.clock import now
@@ -121,8 +122,8 @@ def credential_issue(
     *,
     owner_id: str,
     subject: Subject,
-    sign_public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey,
-    encrypt_public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey,
+    sign_public_key: UserPublicKey,
+    encrypt_public_key: UserPublicKey,
     not_after: datetime | None = None,
     valid_days: int = 365,
     key_backend: KeyBackend | None = None,
@@ -174,8 +175,8 @@ def credential_rekey(
     *,
     owner_id: str,
     subject: Subject,
-    sign_public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey,
-    encrypt_public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey,
+    sign_public_key: UserPublicKey,
+    encrypt_public_key: UserPublicKey,
     not_after: datetime,
     key_backend: KeyBackend | None = None,
     actor: Actor = SYSTEM,

@@ -1,3 +1,7 @@
+"""Writes of the platform's certificate cards. ``Card.status`` moves only through ``_move`` (its table is
+``CARD_TRANSITIONS``), each caller holding the card's row lock: activation and renewal when the signing service
+reports them, expiry by the periodic job."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -14,6 +18,25 @@ from mobileca.core.states import ensure_transition
 from mobileca.notices.services import notify
 
 _MAX_ID_ATTEMPTS = 50
+EXPIRY_JOB = Actor("system", "cards.expiry")
+
+
+def _record(
+    card: Card, *, action: str, actor: Actor, data: dict[str, str], notice: tuple[str, str, str] | None = None
+) -> None:
+    """In the transaction of the change: its audit event and, if any, the enterprise's notice (kind, title, body)."""
+    if notice is not None:
+        kind, title, body = notice
+        notify(enterprise_id=card.enterprise_id, kind=kind, title=title, body=body)
+    audit_record(
+        action=action, subject=f"card:{card.cert_id}", actor=actor, enterprise_id=card.enterprise_id, data=data
+    )
+
+
+def _move(card: Card, target: CardStatus) -> None:
+    """The one transition of a card's status (the caller holds the row lock and saves ``status``)."""
+    ensure_transition(CARD_TRANSITIONS, card.status, target)
+    card.status = target
 
 
 def card_create_for_order(
@@ -39,13 +62,7 @@ def card_create_for_order(
                     first_purchased_at=purchased_at,
                     created_at=created_at,
                 )
-                audit_record(
-                    action="card.created",
-                    subject=f"card:{card.cert_id}",
-                    actor=actor,
-                    enterprise_id=enterprise_id,
-                    data={"order": order_no},
-                )
+                _record(card, action="card.created", actor=actor, data={"order": order_no})
                 return card
         except IntegrityError:
             if Card.objects.filter(source_order_no=order_no).exists():
@@ -62,21 +79,19 @@ def card_activate(*, cert_id: str, service_no: str, expires_at: datetime, actor:
     card = Card.objects.select_for_update().get(cert_id=cert_id)
     if card.status == CardStatus.ACTIVE and card.service_no == service_no:
         return card
-    ensure_transition(CARD_TRANSITIONS, card.status, CardStatus.ACTIVE)
-    card.status, card.service_no, card.expires_at = CardStatus.ACTIVE, service_no, expires_at
+    _move(card, CardStatus.ACTIVE)
+    card.service_no, card.expires_at = service_no, expires_at
     card.save(update_fields=["status", "service_no", "expires_at"])
-    notify(
-        enterprise_id=card.enterprise_id,
-        kind="card_activated",
-        title=_("移动 CA 已开通"),
-        body=_("证书 {cert_id} 已开通，服务编号 {service_no}。").format(cert_id=card.cert_id, service_no=service_no),
-    )
-    audit_record(
+    _record(
+        card,
         action="card.activated",
-        subject=f"card:{card.cert_id}",
         actor=actor,
-        enterprise_id=card.enterprise_id,
         data={"service_no": service_no, "expires_at": expires_at.isoformat()},
+        notice=(
+            "card_activated",
+            _("移动 CA 已开通"),
+            _("证书 {cert_id} 已开通，服务编号 {service_no}。").format(cert_id=card.cert_id, service_no=service_no),
+        ),
     )
     return card
 
@@ -89,13 +104,7 @@ def card_renewal_paid(*, card_id: int, order_no: str, actor: Actor) -> Card:
         return card
     card.renewal_order_no = order_no
     card.save(update_fields=["renewal_order_no"])
-    audit_record(
-        action="card.renewal_paid",
-        subject=f"card:{card.cert_id}",
-        actor=actor,
-        enterprise_id=card.enterprise_id,
-        data={"order": order_no},
-    )
+    _record(card, action="card.renewal_paid", actor=actor, data={"order": order_no})
     return card
 
 
@@ -106,23 +115,39 @@ def card_renewed(*, cert_id: str, order_no: str, expires_at: datetime, actor: Ac
     if card.renewal_order_no != order_no:
         return card  # already applied
     if card.status == CardStatus.EXPIRED:
-        ensure_transition(CARD_TRANSITIONS, card.status, CardStatus.ACTIVE)
-        card.status = CardStatus.ACTIVE
+        _move(card, CardStatus.ACTIVE)
     card.expires_at, card.renewal_order_no = expires_at, ""
     card.save(update_fields=["status", "expires_at", "renewal_order_no"])
-    notify(
-        enterprise_id=card.enterprise_id,
-        kind="card_renewed",
-        title=_("移动 CA 已续费"),
-        body=_("证书 {cert_id} 已续费，服务到期时间 {date}。").format(
-            cert_id=card.cert_id, date=timezone.localtime(expires_at).strftime("%Y-%m-%d")
+    _record(
+        card,
+        action="card.renewed",
+        actor=actor,
+        data={"order": order_no, "expires_at": expires_at.isoformat()},
+        notice=(
+            "card_renewed",
+            _("移动 CA 已续费"),
+            _("证书 {cert_id} 已续费，服务到期时间 {date}。").format(
+                cert_id=card.cert_id, date=timezone.localtime(expires_at).strftime("%Y-%m-%d")
+            ),
         ),
     )
-    audit_record(
-        action="card.renewed",
-        subject=f"card:{card.cert_id}",
-        actor=actor,
-        enterprise_id=card.enterprise_id,
-        data={"order": order_no, "expires_at": expires_at.isoformat()},
-    )
     return card
+
+
+def cards_expire_due() -> int:
+    """The periodic job: active cards whose 服务到期时间 has passed become 已过期 (a renewal makes them active again).
+    One transaction per card, so one card's failure does not hold back the others."""
+    due = Card.objects.filter(status=CardStatus.ACTIVE, expires_at__lte=now()).values_list("pk", flat=True)
+    return sum(card_expire(card_id=card_id) for card_id in list(due))
+
+
+@transaction.atomic(durable=True)
+def card_expire(*, card_id: int) -> bool:
+    """Mark one card expired if it still is active and past its 服务到期时间 (a renewal may have moved it meanwhile)."""
+    card = Card.objects.select_for_update().get(pk=card_id)
+    if card.status != CardStatus.ACTIVE or card.expires_at is None or card.expires_at > now():
+        return False
+    _move(card, CardStatus.EXPIRED)
+    card.save(update_fields=["status"])
+    _record(card, action="card.expired", actor=EXPIRY_JOB, data={"expires_at": card.expires_at.isoformat()})
+    return True

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import segno
 from django.conf import settings
@@ -12,20 +12,24 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
-from mobileca.accounts.models import Enterprise
 from mobileca.accounts.selectors import access_enterprise_by_user
 from mobileca.audit.services import Actor
 from mobileca.cards.models import Card, CardStatus
-from mobileca.cards.selectors import access_card_by_cert_id, card_list_for_enterprise
+from mobileca.cards.selectors import access_card_by_cert_id, card_expiry_reminder_lead, card_list_for_enterprise
 from mobileca.cards.services import card_activate, card_renewed
+from mobileca.core.clock import now
 from mobileca.orders.selectors import order_list_for_card, product_list_for_sale
 from mobileca.shield import facade as shield
+
+if TYPE_CHECKING:  # annotations only: accounts hands its users and enterprises in through its selectors
+    from mobileca.accounts.models import Enterprise
 
 
 @login_required
 def card_list(request: HttpRequest) -> HttpResponse:
     enterprise = access_enterprise_by_user(request.user)
     _reconcile_claims(enterprise.pk)
+    moment = now()
     return render(
         request,
         "cards/list.html",
@@ -33,8 +37,8 @@ def card_list(request: HttpRequest) -> HttpResponse:
             "active": "cards",
             "cards": card_list_for_enterprise(enterprise=enterprise),
             "products": product_list_for_sale(),
-            "now": timezone.now(),
-            "soon": timezone.now() + timedelta(days=30),  # §7: reminded 30 days before expiry
+            "now": moment,
+            "soon": moment + card_expiry_reminder_lead(),
         },
     )
 

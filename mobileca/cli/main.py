@@ -23,9 +23,9 @@ import httpx
 import segno
 
 from mobileca.cmslib import signed as cms
+from mobileca.core.clock import now
 
 DEFAULT_SERVER = "http://127.0.0.1:8000"
-ECDSA_SHA256 = "1.2.840.10045.4.3.2"
 
 
 class ToolError(Exception):
@@ -50,7 +50,7 @@ def _load_token() -> dict[str, Any]:
     if not path.exists():
         raise ToolError("not logged in: run `mobileca login` first")
     data: dict[str, Any] = json.loads(path.read_text())
-    if time.time() >= float(data.get("expires_at", 0)):
+    if now().timestamp() >= float(data.get("expires_at", 0)):
         raise ToolError("the login has expired: run `mobileca login` again")
     return data
 
@@ -118,7 +118,7 @@ def login(server: str, out: Any) -> None:
         raise ToolError(f"login refused: {data.get('error_description')} ({data.get('error')})")
 
     token = _wait("等待手机确认登录", int(start["expires_in"]), poll, out)
-    _save_token(server, {"access_token": token["access_token"], "expires_at": time.time() + token["expires_in"]})
+    _save_token(server, {"access_token": token["access_token"], "expires_at": now().timestamp() + token["expires_in"]})
     print("已登录。", file=out)
 
 
@@ -158,15 +158,14 @@ def sign(path: Path, *, credential: str | None, purpose: str, pin_stdin: bool, o
     signature = _authorized_signature(
         api,
         credential=chosen,
+        signer=signer,
         attributes=attributes,
         file_name=path.name,
         purpose=purpose,
         pin_stdin=pin_stdin,
         out=out,
     )
-    der = cms.detached_signed_data(
-        attributes_der=attributes, signature=signature, signer_der=signer, chain_der=chain, signature_oid="sha256_ecdsa"
-    )
+    der = cms.detached_signed_data(attributes_der=attributes, signature=signature, signer_der=signer, chain_der=chain)
     target = output or path.with_name(path.name + ".p7s")
     target.write_bytes(der)
     print(f"已签名：{target}", file=out, flush=True)
@@ -187,10 +186,20 @@ def _choose(infos: dict[str, dict[str, Any]], credential: str | None) -> str:
 
 
 def _authorized_signature(
-    api: Api, *, credential: str, attributes: bytes, file_name: str, purpose: str, pin_stdin: bool, out: Any
+    api: Api,
+    *,
+    credential: str,
+    signer: bytes,
+    attributes: bytes,
+    file_name: str,
+    purpose: str,
+    pin_stdin: bool,
+    out: Any,
 ) -> bytes:
-    """Ask for the signature of the signed attributes: QR code and the PIN on the phone, or the PIN from stdin."""
+    """Ask for the signature of the signed attributes: QR code and the PIN on the phone, or the PIN from stdin. The
+    algorithm asked for is the signing certificate's (``signer``, DER) key profile's."""
     to_sign = base64.b64encode(cms.attributes_hash(attributes)).decode()
+    sign_algorithm = cms.signer_profile(signer).signature_oid
     request: dict[str, Any] = {
         "credentialID": credential,
         "numSignatures": 1,
@@ -212,7 +221,7 @@ def _authorized_signature(
         authorized = _wait("等待手机授权", int(authorized["expiresIn"]), poll, out)
     _, signed = api.post(
         "signatures/signHash",
-        {"credentialID": credential, "SAD": authorized["SAD"], "hashes": [to_sign], "signAlgo": ECDSA_SHA256},
+        {"credentialID": credential, "SAD": authorized["SAD"], "hashes": [to_sign], "signAlgo": sign_algorithm},
     )
     return base64.b64decode(signed["signatures"][0])
 
@@ -272,6 +281,7 @@ def bid_seal(
     signature = _authorized_signature(
         api,
         credential=chosen,
+        signer=signer_der,
         attributes=attributes,
         file_name=path.name,
         purpose=f"投标文件签名：{tender}",
@@ -280,11 +290,7 @@ def bid_seal(
     )
     chain = [_pem_to_der(body) for body in cert["certificates"][1:]]
     p7s = cms.detached_signed_data(
-        attributes_der=attributes,
-        signature=signature,
-        signer_der=signer_der,
-        chain_der=chain,
-        signature_oid="sha256_ecdsa",
+        attributes_der=attributes, signature=signature, signer_der=signer_der, chain_der=chain
     )
     path.with_name(path.name + ".p7s").write_bytes(p7s)
 

@@ -1,4 +1,6 @@
-"""CMS (RFC 5652) for bid files, with no Django in it: the command-line tool and the platform both use it.
+"""CMS (RFC 5652) for bid files, with no Django in it: the command-line tool and the platform both use it. It reads
+the kernel's clock and the CA's key profiles (``ca/keys.py``, which loads no Django either): the signature
+algorithm and the recipient scheme are always the certificate key's profile's.
 
 * ``signed`` — detached SignedData whose signature is made by the remote signer (only a digest leaves), and its
   verification against streamed content.

@@ -27,6 +27,8 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.x963kdf import X963KDF
 from cryptography.hazmat.primitives.keywrap import aes_key_wrap
 
+from mobileca.ca.keys import UnknownKeyProfile, profile_of_public_key
+
 CHUNK = 4 * 1024 * 1024
 AES256_GCM = "2.16.840.1.101.3.4.1.46"
 AES256_WRAP = "2.16.840.1.101.3.4.1.45"
@@ -69,7 +71,11 @@ def _recipient_info(certificate: x509.Certificate, cek: bytes) -> cms.RecipientI
     cert = asn1_x509.Certificate.load(certificate.public_bytes(serialization.Encoding.DER))
     rid = cms.IssuerAndSerialNumber({"issuer": cert.issuer, "serial_number": cert.serial_number})
     public_key = certificate.public_key()
-    if isinstance(public_key, ec.EllipticCurvePublicKey):
+    try:
+        agreement = profile_of_public_key(public_key).key_agreement  # ECDH (kari) or key transport (ktri)
+    except UnknownKeyProfile as exc:
+        raise EnvelopeError("the recipient's key is of no supported profile") from exc
+    if agreement and isinstance(public_key, ec.EllipticCurvePublicKey):
         ephemeral = ec.generate_private_key(public_key.curve)
         shared = ephemeral.exchange(ec.ECDH(), public_key)
         shared_info = EccCmsSharedInfo(
@@ -97,7 +103,7 @@ def _recipient_info(certificate: x509.Certificate, cek: bytes) -> cms.RecipientI
                 }
             ),
         )  # fmt: skip
-    if isinstance(public_key, rsa.RSAPublicKey):
+    if not agreement and isinstance(public_key, rsa.RSAPublicKey):
         encrypted = public_key.encrypt(
             cek, padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
         )
@@ -118,7 +124,7 @@ def _recipient_info(certificate: x509.Certificate, cek: bytes) -> cms.RecipientI
                 }
             ),
         )
-    raise EnvelopeError("the recipient certificate has neither an EC nor an RSA key")
+    raise EnvelopeError(f"no recipient scheme for a {type(public_key).__name__}")
 
 
 def _header(recipient: cms.RecipientInfo, nonce: bytes, tag: bytes) -> bytes:
@@ -234,6 +240,7 @@ def seal(
     """Encrypt ``source`` into ``ciphertext`` for ``recipient`` and hash it, in one read of the plaintext. The
     hashing runs in a second thread (hashlib releases the GIL on large buffers), so the two overlap."""
     cek, nonce = secrets.token_bytes(32), secrets.token_bytes(12)
+    recipient_info = _recipient_info(recipient, cek)  # a recipient we cannot seal for is refused before any work
     encryptor = Cipher(algorithms.AES256(cek), modes.GCM(nonce, min_tag_length=TAG_BYTES)).encryptor()
     digest = hashlib.sha256()
     pending: Queue[memoryview | None] = Queue(maxsize=2)
@@ -270,7 +277,7 @@ def seal(
         worker.join()
     ciphertext.write(encryptor.finalize())
     return Sealed(
-        header=_header(_recipient_info(recipient, cek), nonce, encryptor.tag),
+        header=_header(recipient_info, nonce, encryptor.tag),
         plaintext_sha256=digest.digest(),
         size=size,
     )

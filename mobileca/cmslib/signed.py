@@ -1,18 +1,30 @@
 """Detached CMS SignedData (RFC 5652) whose signature is made elsewhere: the content is hashed here while it is
-read (any size, constant memory); only the SHA-256 of the signed attributes goes to the signing service."""
+read (any size, constant memory); only the SHA-256 of the signed attributes goes to the signing service.
+
+The signature algorithm is never chosen here nor by the caller: it is the signer certificate's key profile
+(``mobileca.ca.keys``), both when a SignedData is assembled and when one is verified."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
 from asn1crypto import algos, cms, tsp
 from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+
+from mobileca.ca.keys import KeyProfile, UnknownKeyProfile, profile_of_public_key
+from mobileca.core.clock import now
 
 CHUNK = 1024 * 1024
+
+
+class SignatureInvalid(Exception):
+    """The detached signature does not match the content, or does not verify."""
 
 
 def sha256_of(stream: BinaryIO, progress: Callable[[int], None] | None = None) -> bytes:
@@ -33,7 +45,7 @@ def sha256_of_file(path: Path, progress: Callable[[int], None] | None = None) ->
 def signed_attributes(*, content_digest: bytes, signer_der: bytes, signing_time: datetime | None = None) -> bytes:
     """The DER of the signed attributes (a SET OF, sorted as DER requires): content type, signing time, message
     digest, and the signing certificate (ESS signingCertificateV2, so the signer cannot be substituted)."""
-    moment = (signing_time or datetime.now(UTC)).replace(microsecond=0)
+    moment = (signing_time or now()).replace(microsecond=0)
     attributes = [
         cms.CMSAttribute({"type": "content_type", "values": ["data"]}),
         cms.CMSAttribute({"type": "signing_time", "values": [cms.Time({"utc_time": moment})]}),
@@ -53,10 +65,22 @@ def signed_attributes(*, content_digest: bytes, signer_der: bytes, signing_time:
     return cms.CMSAttributes(attributes).dump()
 
 
+def signer_profile(signer_der: bytes) -> KeyProfile:
+    """The key profile of a signer's certificate (DER): which signature algorithm its signatures are made with."""
+    try:
+        return profile_of_public_key(x509.load_der_x509_certificate(signer_der).public_key())
+    except UnknownKeyProfile as exc:
+        raise SignatureInvalid("the signer's key is of no supported profile") from exc
+    except ValueError as exc:
+        raise SignatureInvalid(f"malformed signer certificate: {exc}") from exc
+
+
 def detached_signed_data(
-    *, attributes_der: bytes, signature: bytes, signer_der: bytes, chain_der: list[bytes], signature_oid: str
+    *, attributes_der: bytes, signature: bytes, signer_der: bytes, chain_der: list[bytes]
 ) -> bytes:
-    """Assemble ContentInfo(SignedData) without the content (detached), with the signer's chain."""
+    """Assemble ContentInfo(SignedData) without the content (detached), with the signer's chain; the signature
+    algorithm is the signer certificate's profile's."""
+    algorithm = signer_profile(signer_der).cms_signature_algorithm
     signer = asn1_x509.Certificate.load(signer_der)
     attributes = cms.CMSAttributes.load(attributes_der)
     signer_info = cms.SignerInfo(
@@ -71,7 +95,7 @@ def detached_signed_data(
             ),
             "digest_algorithm": algos.DigestAlgorithm({"algorithm": "sha256"}),
             "signed_attrs": attributes,
-            "signature_algorithm": algos.SignedDigestAlgorithm({"algorithm": signature_oid}),
+            "signature_algorithm": algos.SignedDigestAlgorithm({"algorithm": algorithm}),
             "signature": signature,
         }
     )
@@ -94,19 +118,10 @@ def attributes_hash(attributes_der: bytes) -> bytes:
     return hashlib.sha256(attributes_der).digest()
 
 
-class SignatureInvalid(Exception):
-    """The detached signature does not match the content, or does not verify."""
-
-
 def verify_detached(signature_der: bytes, content_digest: bytes) -> bytes:
     """Check a detached SignedData against the SHA-256 of its content: the message-digest attribute, then the
     signature over the signed attributes with the signer's certificate (carried in the SignedData). Returns that
     certificate (DER) for the caller's chain and policy checks."""
-    from cryptography import x509
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-
     try:
         info = cms.ContentInfo.load(signature_der, strict=True)
         if info["content_type"].native != "signed_data":
@@ -142,17 +157,15 @@ def verify_detached(signature_der: bytes, content_digest: bytes) -> bytes:
             raise SignatureInvalid("the digest algorithm is not SHA-256")
         to_verify = b"\x31" + attributes.dump()[1:]  # the SET OF, as signed (RFC 5652 §5.4)
         signature = signer["signature"].native
+        algorithm = signer["signature_algorithm"]["algorithm"].dotted
         der = certificate.dump()
     except (ValueError, TypeError, KeyError, IndexError) as exc:
         raise SignatureInvalid(f"malformed signature: {exc}") from exc
-    public_key = x509.load_der_x509_certificate(der).public_key()
+    profile = signer_profile(der)
+    if not profile.accepts_signature_algorithm(algorithm):
+        raise SignatureInvalid(f"the signature algorithm {algorithm} is not the signer's key profile {profile.name}")
     try:
-        if isinstance(public_key, ec.EllipticCurvePublicKey):
-            public_key.verify(signature, to_verify, ec.ECDSA(hashes.SHA256()))
-        elif isinstance(public_key, rsa.RSAPublicKey):
-            public_key.verify(signature, to_verify, padding.PKCS1v15(), hashes.SHA256())
-        else:
-            raise SignatureInvalid("unsupported signer key")
+        profile.verify(x509.load_der_x509_certificate(der).public_key(), signature, to_verify)
     except InvalidSignature as exc:
         raise SignatureInvalid("the signature does not verify") from exc
     return bytes(der)

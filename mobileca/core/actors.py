@@ -1,10 +1,6 @@
-from django.contrib.auth.models import AnonymousUser
+"""Moved to ``mobileca.accounts.actors`` (the kernel knows no users). This alias stays only until the views of
+orders, payments and the back office import it from there; then this module is deleted."""
 
-from mobileca.accounts.models import User
-from mobileca.audit.services import Actor
+from mobileca.accounts.actors import actor_for
 
-
-def actor_for(user: User | AnonymousUser) -> Actor:
-    if not isinstance(user, User):
-        return Actor("anonymous", "-")
-    return Actor("operator" if user.is_staff else "user", str(user.pk))
+__all__ = ["actor_for"]

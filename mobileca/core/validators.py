@@ -41,7 +41,10 @@ from datetime import date
 from typing import Final
 
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 from django.utils.translation import gettext as _
+
+from mobileca.core.clock import now
 
 __all__ = [
     "ORG_CODE_WEIGHTS",
@@ -236,7 +239,7 @@ def is_valid_resident_id(value: str, today: date | None = None) -> bool:
     """Return True if *value* is a valid, canonical resident ID number.
 
     The birth date must be a real date in ``[1900-01-01, today]``, where
-    *today* defaults to :meth:`datetime.date.today`. Only an upper-case
+    *today* defaults to today in China on the platform's clock. Only an upper-case
     ``X`` check character is accepted; call :func:`normalize_resident_id`
     on user input first.
     """
@@ -251,7 +254,7 @@ def is_valid_resident_id(value: str, today: date | None = None) -> bool:
     if birth is None:
         return False
     if today is None:
-        today = date.today()
+        today = timezone.localdate(now())
     if not RESIDENT_ID_MIN_BIRTH_DATE <= birth <= today:
         return False
     return resident_id_check_char(first17) == check

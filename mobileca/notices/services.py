@@ -1,9 +1,12 @@
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
+from mobileca.audit.services import Actor, audit_record
 from mobileca.core.clock import now
-from mobileca.notices.models import Notice
+from mobileca.core.errors import Conflict, InvalidInput, NotFound
+from mobileca.notices.models import Notice, SupportRequest
 
 
 def notify(*, enterprise_id: int, kind: str, title: str, body: str, link: str = "") -> Notice:
@@ -27,12 +30,6 @@ def unread_count(*, enterprise_id: int) -> int:
 
 
 def support_request_create(*, enterprise_id: int, user_id: int, subject: str, message: str, phone: str) -> object:
-    from django.utils.translation import gettext as _
-
-    from mobileca.audit.services import Actor, audit_record
-    from mobileca.core.errors import InvalidInput
-    from mobileca.notices.models import SupportRequest
-
     subject, message, phone = subject.strip(), message.strip(), phone.strip()
     if not subject or not message or len(subject) > 100 or len(message) > 2000:
         raise InvalidInput(_("请填写问题标题和内容（内容不超过 2000 字）"), code="support_incomplete")
@@ -49,12 +46,6 @@ def support_request_create(*, enterprise_id: int, user_id: int, subject: str, me
 
 
 def support_request_answer(*, request_id: int, operator_id: int, answer: str) -> object:
-    from django.utils.translation import gettext as _
-
-    from mobileca.audit.services import Actor, audit_record
-    from mobileca.core.errors import Conflict, InvalidInput, NotFound
-    from mobileca.notices.models import SupportRequest
-
     answer = answer.strip()
     if not answer or len(answer) > 2000:
         raise InvalidInput(_("请填写回复内容"), code="answer_required")

@@ -5,7 +5,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from mobileca.accounts.selectors import access_enterprise_by_user
-from mobileca.notices.services import notices_for, notices_mark_read
+from mobileca.core.errors import ApplicationError
+from mobileca.notices.models import SupportRequest
+from mobileca.notices.services import notices_for, notices_mark_read, support_request_create
 
 
 @login_required
@@ -21,10 +23,6 @@ def notice_list(request: HttpRequest) -> HttpResponse:
 @login_required
 def contact(request: HttpRequest) -> HttpResponse:
     """「在线留言」: ask customer service; the answers appear here and in the message centre."""
-    from mobileca.core.errors import ApplicationError
-    from mobileca.notices.models import SupportRequest
-    from mobileca.notices.services import support_request_create
-
     enterprise = access_enterprise_by_user(request.user)
     error, status = "", 200
     if request.method == "POST":

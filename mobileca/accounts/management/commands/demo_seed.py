@@ -61,20 +61,21 @@ class Command(BaseCommand):
 
     def _demo_tender(self, agent: User) -> None:
         """One open tender, so a bid file can be sealed right away (deadline in a week, opening an hour later)."""
+        from contextlib import suppress
         from datetime import timedelta
 
-        from mobileca.bidding.models import Tender
+        from mobileca.bidding.services import tender_create
         from mobileca.core.clock import now
+        from mobileca.core.errors import Conflict
 
-        if not Tender.objects.filter(project_no="JDZ-DEMO-001").exists():
-            deadline = now() + timedelta(days=7)
-            Tender.objects.create(
+        deadline = now() + timedelta(days=7)
+        with suppress(Conflict):  # seeded before
+            tender_create(
+                operator=agent,
                 project_no="JDZ-DEMO-001",
                 name="瓷都大道路灯改造工程采购（演示）",
                 bid_deadline=deadline,
                 opening_at=deadline + timedelta(hours=1),
-                created_by=agent,
-                created_at=now(),
             )
 
     def _user(self, username: str, password: str, **fields: Any) -> User:
