@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 
 from mobileca.cards.models import Card
 from mobileca.core.errors import NotFound
+from mobileca.shield import facade as shield
 
 if TYPE_CHECKING:  # annotations only: accounts hands its users and enterprises in through its selectors
     from mobileca.accounts.models import Enterprise
@@ -22,11 +23,9 @@ def card_list_for_enterprise(*, enterprise: Enterprise) -> QuerySet[Card]:
 
 
 def card_expiry_reminder_lead() -> timedelta:
-    """From when before its 服务到期时间 a card says 「即将到期」: the signing service's first expiry reminder (§7).
-
-    The rule is the signing service's (its reminder job, shield/renewal.py); this is the platform's only copy of it
-    until the signing service's facade exports it, and then this returns that."""
-    return timedelta(days=30)
+    """From when before its 服务到期时间 a card says 「即将到期」: the signing service's first expiry reminder (§7),
+    a rule that lives with its reminder job (shield/renewal.py)."""
+    return shield.expiry_reminder_lead()
 
 
 def access_card_by_cert_id(*, enterprise: Enterprise, cert_id: str) -> Card:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.urls import reverse
@@ -12,7 +12,7 @@ from mobileca.ca import facade as ca_facade
 from mobileca.shield import claims, keyuse
 from mobileca.shield.callers import Caller, caller_for_bearer, credential_for
 from mobileca.shield.models import ClaimSession, Credential
-from mobileca.shield.renewal import PendingBid, register_pending_bids_provider
+from mobileca.shield.renewal import REMINDER_FIRST, PendingBid, register_pending_bids_provider
 
 __all__ = ["PendingBid", "register_pending_bids_provider"]  # the renewal warning's interface, for bidding
 
@@ -175,3 +175,8 @@ def claim_progress(*, card_refs: list[str]) -> dict[str, str]:
     """For support: each card's claim as the signing service sees it — status and step (no personal data)."""
     rows = ClaimSession.objects.filter(card_ref__in=card_refs, kind="claim")
     return {claim.card_ref: f"{claim.get_status_display()} · {claim.get_step_display()}" for claim in rows}
+
+
+def expiry_reminder_lead() -> timedelta:
+    """How long before expiry a credential is first reminded (§7); the platform's cards say 「即将到期」 from then."""
+    return REMINDER_FIRST

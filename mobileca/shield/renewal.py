@@ -185,13 +185,16 @@ def _rekey(
 
 # --- expiry reminders (§7: 30 and 7 days before) ---------------------------------------------------------------
 
+REMINDER_FIRST = timedelta(days=30)  # §7: the first reminder; the pages say 「即将到期」 from then on
+REMINDER_LAST = timedelta(days=7)
+
 
 def expiry_reminders_send() -> int:
     """The daily job: one text per threshold per credential term (SMS sandbox); the pages show it as well."""
     sent = 0
-    for days, field in ((7, "reminded_7_at"), (30, "reminded_30_at")):
+    for lead, field in ((REMINDER_LAST, "reminded_7_at"), (REMINDER_FIRST, "reminded_30_at")):
         due = Credential.objects.filter(
-            expires_at__gt=now(), expires_at__lte=now() + timedelta(days=days), **{f"{field}__isnull": True}
+            expires_at__gt=now(), expires_at__lte=now() + lead, **{f"{field}__isnull": True}
         ).values_list("pk", flat=True)
         for credential_id in due:
             with transaction.atomic(durable=True):
@@ -206,7 +209,7 @@ def expiry_reminders_send() -> int:
                     action="credential.expiry_reminded",
                     subject=f"credential:{credential.service_no}",
                     actor=SERVICE,
-                    data={"days": days},
+                    data={"days": lead.days},
                 )
                 _text_expiry(credential)
                 sent += 1
