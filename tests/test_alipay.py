@@ -34,12 +34,15 @@ from mobileca.core.clock import now
 from mobileca.core.errors import FinalGatewayError
 from mobileca.core.ids import BEIJING
 from mobileca.orders.models import Order
-from mobileca.payments import online
+from mobileca.payments import notifications, opening
+from mobileca.payments.closing import payments_close_expired
 from mobileca.payments.gateways.alipay import AlipayClient
 from mobileca.payments.gateways.signing import SignatureInvalid
 from mobileca.payments.models import Payment, PaymentEvent, RejectedNotification
-from mobileca.payments.online import NotificationResult, alipay_client, payments_query_pending
-from mobileca.payments.services import checkout, payments_close_expired
+from mobileca.payments.notifications import NotificationResult, Refusal
+from mobileca.payments.online import alipay_client
+from mobileca.payments.query import payments_query_pending
+from mobileca.payments.services import checkout
 from mobileca.sandboxes.alipay.models import Notification, Trade
 from mobileca.sandboxes.alipay.tasks import deliver
 from tests.conftest import PRICE, actor_of
@@ -122,7 +125,7 @@ def alipay_checkout(user: User, *, token: str = "ali-1") -> tuple[Order, Payment
 def opened_alipay_order(user: User, *, token: str = "ali-1") -> tuple[Order, Payment]:
     """An Alipay order whose QR code was shown (``alipay.trade.precreate`` at the sandbox)."""
     order, payment = alipay_checkout(user, token=token)
-    payment = online.payment_open_online(payment_id=payment.pk)
+    payment = opening.payment_open_online(payment_id=payment.pk)
     assert payment.qr_content.startswith("http://testserver/sandbox/alipay/cashier/")
     return order, payment
 
@@ -411,13 +414,13 @@ def test_alipay_sandbox_retries_until_the_platform_answers_success(
     bidder: User, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Callable[..., object]
 ) -> None:
     # §1: only the exact reply `success` acknowledges; anything else leaves the notification to be retried
-    real_receive = online.alipay_notification_receive
+    real_receive = notifications.alipay_notification_receive
     refused: list[str] = []
 
     def refuse_once(**kwargs: object) -> NotificationResult:
         if not refused:
             refused.append("once")
-            return NotificationResult(False, "test_refusal")
+            return NotificationResult(False, Refusal.MALFORMED)
         return real_receive(**kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr("mobileca.payments.notify_views.alipay_notification_receive", refuse_once)
@@ -591,7 +594,7 @@ def test_python_alipay_sdk_verifies_what_our_client_signs(method: str) -> None:
 def test_python_alipay_sdk_verifies_the_signed_page_pay_url(bidder: User) -> None:
     # Oracle: the URL the buyer's browser is sent to (alipay.trade.page.pay) decodes to parameters the SDK verifies
     _order, payment = alipay_checkout(bidder)
-    url = online.alipay_page_pay_url(payment=payment)
+    url = opening.alipay_page_pay_url(payment=payment)
     assert url.startswith(settings.MOBILECA_ALIPAY["gateway_url"] + "?")
     params = dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
     assert params["method"] == "alipay.trade.page.pay"

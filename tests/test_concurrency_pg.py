@@ -161,7 +161,7 @@ def _alipay_form(payment: Payment, notify_id: str, trade_status: str = "TRADE_SU
 @pytest.mark.parametrize("same_notification", [True, False])
 def test_concurrent_alipay_notifications_pay_once(bidder: User, same_notification: bool) -> None:
     # R1.7: the same notification twice at once, or TRADE_SUCCESS and TRADE_FINISHED of one trade at once
-    from mobileca.payments.online import alipay_notification_receive
+    from mobileca.payments.notifications import alipay_notification_receive
 
     order = checkout(
         user=bidder,

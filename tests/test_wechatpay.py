@@ -46,11 +46,12 @@ from mobileca.cards.models import Card
 from mobileca.core.errors import FinalGatewayError
 from mobileca.core.ids import BEIJING
 from mobileca.orders.models import Order
-from mobileca.payments import online
+from mobileca.payments import notifications, online, query
+from mobileca.payments.closing import payments_close_expired
 from mobileca.payments.gateways.signing import SignatureInvalid, aes_gcm_decrypt
 from mobileca.payments.gateways.wechatpay import WeChatPayClient, WeChatPayError
 from mobileca.payments.models import Payment, PaymentEvent, RejectedNotification
-from mobileca.payments.services import checkout, payments_close_expired
+from mobileca.payments.services import checkout
 from mobileca.sandboxes.wechatpay import tasks as sandbox_tasks
 from mobileca.sandboxes.wechatpay.models import Callback, Trade
 from mobileca.sandboxes.wechatpay.signing import encrypt_resource, signed_headers
@@ -720,7 +721,7 @@ def test_lost_callback_is_found_by_the_active_query_and_the_late_callback_change
     assert state(order, payment).order_status == "pending_payment"
     trade = trade_of(payment)
 
-    assert online.payments_query_pending(actor=QUERY_JOB, older_than=timedelta(0)) == 1
+    assert query.payments_query_pending(actor=QUERY_JOB, older_than=timedelta(0)) == 1
 
     order.refresh_from_db()
     payment.refresh_from_db()
@@ -731,7 +732,7 @@ def test_lost_callback_is_found_by_the_active_query_and_the_late_callback_change
     )
     assert list(PaymentEvent.objects.values_list("event_key", "outcome")) == [(f"query:{trade.transaction_id}", "paid")]
     after_query = state(order, payment)
-    assert online.payments_query_pending(actor=QUERY_JOB, older_than=timedelta(0)) == 0
+    assert query.payments_query_pending(actor=QUERY_JOB, older_than=timedelta(0)) == 0
 
     assert sandbox_tasks.deliver(genuine.pk) is True
 
@@ -747,7 +748,7 @@ def test_active_query_leaves_an_unpaid_trade_pending(pending: tuple[Order, Payme
     order, payment = pending
     before = state(order, payment)
 
-    assert online.payments_query_pending(actor=QUERY_JOB, older_than=timedelta(0)) == 0
+    assert query.payments_query_pending(actor=QUERY_JOB, older_than=timedelta(0)) == 0
 
     assert state(order, payment) == before
 
@@ -758,13 +759,13 @@ def test_sandbox_retries_a_callback_the_platform_refused_until_it_is_acknowledge
     # R1.6: the sandbox behaves like WeChat Pay: a 4xx is not an acknowledgement, the callback is retried on the
     # (time-scaled) schedule, each attempt signed afresh, until the platform answers 204.
     order, payment = pending
-    real_receive = online.wechatpay_notification_receive
+    real_receive = notifications.wechatpay_notification_receive
     answers: list[bool] = []
 
-    def refuse_once(**kwargs: Any) -> online.NotificationResult:
+    def refuse_once(**kwargs: Any) -> notifications.NotificationResult:
         if not answers:
             answers.append(False)
-            return online.NotificationResult(False, "bad_signature")
+            return notifications.NotificationResult(False, notifications.Refusal.BAD_SIGNATURE)
         answers.append(True)
         return real_receive(**kwargs)
 
@@ -974,7 +975,7 @@ def test_sandbox_response_with_a_tampered_body_raises_signature_invalid_and_pays
         tampered.query(out_trade_no=payment.out_trade_no)
 
     monkeypatch.setattr(online, "http_client", lambda: httpx.Client(transport=Tampering(gateway_transport)))
-    assert online.payments_query_pending(actor=QUERY_JOB, older_than=timedelta(0)) == 0
+    assert query.payments_query_pending(actor=QUERY_JOB, older_than=timedelta(0)) == 0
     assert state(order, payment) == before
 
 
@@ -1016,7 +1017,7 @@ def test_signed_query_answer_for_another_trade_does_not_pay_this_order(
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(online, "http_client", lambda: httpx.Client(transport=replay))
-        found = online.payments_query_pending(actor=QUERY_JOB, older_than=timedelta(0))
+        found = query.payments_query_pending(actor=QUERY_JOB, older_than=timedelta(0))
 
     assert found == 0
     assert state(victim_order, victim) == before

@@ -172,7 +172,12 @@ def line_claim_view(request: HttpRequest, line_id: int) -> HttpResponse:
 @require_POST
 def line_return_view(request: HttpRequest, line_id: int) -> HttpResponse:
     try:
-        statement_line_return(line_id=line_id, reason=request.POST.get("reason", ""), actor=actor_for(request.user))
+        statement_line_return(
+            line_id=line_id,
+            reason=request.POST.get("reason", ""),
+            actor=actor_for(request.user),
+            operator=_operator(request),
+        )
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:

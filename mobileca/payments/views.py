@@ -23,7 +23,7 @@ from mobileca.core.errors import ApplicationError, Conflict, GatewayError, Inval
 from mobileca.orders.models import Order, PaymentChannel
 from mobileca.orders.selectors import access_order_by_no
 from mobileca.payments.models import Payment, PaymentStatus, RemittanceVoucher
-from mobileca.payments.online import alipay_page_pay_url, payment_open_online
+from mobileca.payments.opening import alipay_page_pay_url, payment_open_online
 from mobileca.payments.services import access_offline_payment, open_voucher, remittance_voucher_upload
 
 log = logging.getLogger(__name__)
