@@ -9,7 +9,8 @@ from django.utils.translation import gettext as _
 
 from mobileca.accounts.models import Enterprise, User
 from mobileca.audit.services import Actor, audit_record
-from mobileca.cards.models import Card, CardStatus
+from mobileca.cards.models import CardStatus
+from mobileca.cards.selectors import card_get_for_enterprise
 from mobileca.core.errors import InvalidInput
 from mobileca.core.ids import new_memo_code, new_order_no
 from mobileca.orders.models import Order, OrderKind, OrderStatus, PaymentChannel, Product
@@ -54,7 +55,7 @@ def checkout(
 
 
 def _refuse_unless_renewable(enterprise: Enterprise, card_id: int) -> None:
-    card = Card.objects.filter(pk=card_id, enterprise=enterprise).first()
+    card = card_get_for_enterprise(enterprise=enterprise, card_id=card_id)
     if card is None:
         raise InvalidInput(_("未找到要续费的证书"), code="card_unknown")
     if card.status == CardStatus.UNCLAIMED:
