@@ -19,7 +19,7 @@ from mobileca.payments.models import Payment, RejectedNotification
 from mobileca.payments.observe import Observation
 from mobileca.payments.services import payments_close_expired
 from mobileca.sandboxes.alipay.models import Trade, TradeStatus
-from tests.test_alipay import opened_alipay_order, paid_at_gateway_unnotified, scan_and_pay
+from tests.support.payments import opened_alipay_order, paid_at_gateway_unnotified, scan_and_pay
 
 SYSTEM = Actor("system", "test")
 

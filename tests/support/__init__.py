@@ -1,0 +1,1 @@
+"""Shared test helpers and factories: one module per part of the platform."""
