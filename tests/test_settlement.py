@@ -199,3 +199,47 @@ def test_own_order_number_with_another_enterprises_voucher_id_is_404(
     login(client, other_bidder)
     response = client.get(f"/ca/orders/{own_order.order_no}/voucher/{theirs.pk}/")
     assert response.status_code == 404
+
+
+def test_the_status_writers_refuse_edges_their_tables_do_not_have_and_change_nothing(
+    finance: User, offline_order
+) -> None:
+    # issue 13: each status field has one writer that checks its table; a refused edge leaves the row and the
+    # audit trail as they were
+    from django.db import transaction
+
+    from mobileca.audit.models import AuditEvent
+    from mobileca.core.errors import InvalidTransition
+    from mobileca.payments.locks import lock_payment_with_order
+    from mobileca.payments.models import LineStatus, PaymentStatus, VoucherStatus
+    from mobileca.payments.transitions import payment_status_move, statement_line_status_move, vouchers_status_move
+
+    order, payment = offline_order
+    remittance_voucher_upload(
+        payment_id=payment.pk, upload=SimpleUploadedFile("v.pdf", PDF, "application/pdf"), actor=actor_of(finance)
+    )
+    _import(finance, ("TXN-1", "300.00", payment.memo_code))  # pays the order, accepts the voucher
+    line, voucher = StatementLine.objects.get(), RemittanceVoucher.objects.get()
+    before = (_snapshot(order, payment), line.status, voucher.status, AuditEvent.objects.count())
+    assert before[1:3] == (LineStatus.MATCHED, VoucherStatus.ACCEPTED)
+    actor = actor_of(finance)
+    with transaction.atomic():
+        locked_order, locked = lock_payment_with_order(payment.pk)
+        with pytest.raises(InvalidTransition):
+            payment_status_move(
+                order=locked_order, payment=locked, target=PaymentStatus.CLOSED, actor=actor, action="x", data={}
+            )
+        with pytest.raises(InvalidTransition):
+            statement_line_status_move(line=line, target=LineStatus.RETURNED, note="x", actor=actor)
+        with pytest.raises(InvalidTransition):
+            vouchers_status_move(
+                order=locked_order,
+                payment=locked,
+                vouchers=[voucher],
+                target=VoucherStatus.REJECTED,
+                actor=actor,
+                reviewer_id=finance.pk,
+            )
+    line.refresh_from_db()
+    voucher.refresh_from_db()
+    assert (_snapshot(order, payment), line.status, voucher.status, AuditEvent.objects.count()) == before

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, time
 
 from django.contrib import messages
@@ -41,6 +42,15 @@ from mobileca.payments.services import (
 MAX_STATEMENT_BYTES = 5 * 1024 * 1024
 
 
+def _act(request: HttpRequest, action: Callable[[], str], *, then: str) -> HttpResponse:
+    """One finance action from a list page: its success message, or the refusal, shows on the page it returns to."""
+    try:
+        messages.success(request, action())
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect(then)
+
+
 @finance_required
 def remittances(request: HttpRequest) -> HttpResponse:
     return render(
@@ -57,13 +67,11 @@ def remittances(request: HttpRequest) -> HttpResponse:
 @finance_required
 @require_POST
 def remittance_confirm_view(request: HttpRequest, payment_id: int) -> HttpResponse:
-    try:
+    def confirm() -> str:
         remittance_confirm(payment_id=payment_id, actor=actor_for(request.user), operator=operator_of(request))
-    except ApplicationError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, _("已确认收款，订单已完成"))
-    return redirect("backoffice:remittances")
+        return _("已确认收款，订单已完成")
+
+    return _act(request, confirm, then="backoffice:remittances")
 
 
 @finance_required
@@ -74,18 +82,16 @@ def voucher_view(request: HttpRequest, voucher_id: int) -> FileResponse:
 @finance_required
 @require_POST
 def voucher_reject_view(request: HttpRequest, voucher_id: int) -> HttpResponse:
-    try:
+    def reject() -> str:
         remittance_voucher_reject(
             voucher_id=voucher_id,
             reason=request.POST.get("reason", ""),
             actor=actor_for(request.user),
             operator=operator_of(request),
         )
-    except ApplicationError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, _("已驳回该汇款凭证"))
-    return redirect("backoffice:remittances")
+        return _("已驳回该汇款凭证")
+
+    return _act(request, reject, then="backoffice:remittances")
 
 
 @finance_required
@@ -136,32 +142,28 @@ def statements(request: HttpRequest) -> HttpResponse:
 @finance_required
 @require_POST
 def line_claim_view(request: HttpRequest, line_id: int) -> HttpResponse:
-    try:
+    def claim() -> str:
         status = statement_line_claim(
             line_id=line_id, reference=request.POST.get("reference", ""), actor=actor_for(request.user)
         )
-    except ApplicationError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, _("认领完成：{status}").format(status=LineStatus(status).label))
-    return redirect("backoffice:statements")
+        return _("认领完成：{status}").format(status=LineStatus(status).label)
+
+    return _act(request, claim, then="backoffice:statements")
 
 
 @finance_required
 @require_POST
 def line_return_view(request: HttpRequest, line_id: int) -> HttpResponse:
-    try:
+    def give_back() -> str:
         statement_line_return(
             line_id=line_id,
             reason=request.POST.get("reason", ""),
             actor=actor_for(request.user),
             operator=operator_of(request),
         )
-    except ApplicationError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, _("已登记退回"))
-    return redirect("backoffice:statements")
+        return _("已登记退回")
+
+    return _act(request, give_back, then="backoffice:statements")
 
 
 @finance_required

@@ -101,11 +101,18 @@ def order_create(
 
 
 def _order_move(
-    *, order: Order, target: OrderStatus, actor: Actor, action: str, data: dict[str, str], **fields: object
+    *,
+    order: Order,
+    target: OrderStatus,
+    actor: Actor,
+    action: str,
+    data: dict[str, str],
+    refusal: str = "",
+    **fields: object,
 ) -> None:
     """The one writer of ``Order.status``: checks the edge, saves with ``update_fields``, audits. The caller holds
     the order's row lock."""
-    ensure_transition(ORDER_TRANSITIONS, order.status, target, message=_("订单不是待支付状态"))
+    ensure_transition(ORDER_TRANSITIONS, order.status, target, message=refusal)
     order.status = target
     for name, value in fields.items():
         setattr(order, name, value)
@@ -123,6 +130,7 @@ def order_mark_paid(*, order: Order, paid_at: datetime, actor: Actor) -> None:
         actor=actor,
         action="order.paid",
         data={"amount": str(order.amount)},
+        refusal=_("订单不是待支付状态"),
         paid_at=paid_at,
     )
 
@@ -140,6 +148,7 @@ def order_close(*, order: Order, actor: Actor, reason: str) -> None:
         actor=actor,
         action="order.closed",
         data={"reason": reason},
+        refusal=_("订单不是待支付状态"),
         closed_at=now(),
     )
 

@@ -8,7 +8,7 @@ A channel asks its gateway and says what it heard as an ``Observation``; it neve
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
 from django.utils.translation import gettext as _
 
@@ -52,20 +52,19 @@ class AlipayChannel:
     online = True
 
     def open(self, payment: Payment) -> str:
-        return alipay_client().precreate(
-            out_trade_no=payment.out_trade_no,
-            amount=payment.amount,
-            subject=payment.order.product_name,
-            expires_at=gateway_expiry(payment),
-        )
+        return alipay_client().precreate(**self._trade(payment))
 
     def page_pay_url(self, payment: Payment) -> str:
-        return alipay_client().page_pay_url(
-            out_trade_no=payment.out_trade_no,
-            amount=payment.amount,
-            subject=payment.order.product_name,
-            expires_at=gateway_expiry(payment),
-        )
+        return alipay_client().page_pay_url(**self._trade(payment))
+
+    @staticmethod
+    def _trade(payment: Payment) -> dict[str, Any]:
+        return {
+            "out_trade_no": payment.out_trade_no,
+            "amount": payment.amount,
+            "subject": payment.order.product_name,
+            "expires_at": gateway_expiry(payment),
+        }
 
     def query(self, payment: Payment) -> Observation | None:
         trade = alipay_client().query(out_trade_no=payment.out_trade_no)
