@@ -26,13 +26,6 @@ log = logging.getLogger(__name__)
 MAX_VOUCHERS_PER_PAYMENT = 10
 
 
-def access_offline_payment(*, order: Order) -> Payment:
-    payment = Payment.objects.filter(order=order, channel=PaymentChannel.OFFLINE).first()
-    if payment is None:
-        raise NotFound(_("该订单不是线下汇款订单"))
-    return payment
-
-
 def open_voucher(voucher: RemittanceVoucher) -> FileResponse:
     try:
         handle = voucher.file.open("rb")

@@ -7,7 +7,7 @@ from django.utils.translation import gettext as _
 
 from mobileca.accounts.models import Enterprise
 from mobileca.core.errors import NotFound
-from mobileca.orders.models import OrderStatus, PaymentChannel
+from mobileca.orders.models import Order, OrderStatus, PaymentChannel
 from mobileca.payments.models import (
     LineStatus,
     Payment,
@@ -78,3 +78,26 @@ def statement_line_list_to_return() -> QuerySet[StatementLine]:
     return StatementLine.objects.filter(status__in=[LineStatus.PAID_LATE, LineStatus.DUPLICATE]).select_related(
         "payment__order"
     )
+
+
+def access_payment_of_order(*, order: Order) -> Payment:
+    """The payment attempt of an order (one per order and channel), found through the order the caller may see."""
+    payment = Payment.objects.filter(order=order, channel=order.channel).first()
+    if payment is None:
+        raise NotFound(_("未找到该订单的支付记录"))
+    return payment
+
+
+def access_offline_payment(*, order: Order) -> Payment:
+    payment = Payment.objects.filter(order=order, channel=PaymentChannel.OFFLINE).first()
+    if payment is None:
+        raise NotFound(_("该订单不是线下汇款订单"))
+    return payment
+
+
+def access_voucher_of_order(*, order: Order, voucher_id: int) -> RemittanceVoucher:
+    """A voucher of this order; another order's voucher is simply not found (no leak)."""
+    voucher = RemittanceVoucher.objects.filter(pk=voucher_id, payment__order=order).first()
+    if voucher is None:
+        raise NotFound(_("未找到该凭证"))
+    return voucher

@@ -19,12 +19,12 @@ from mobileca.payments.observe import Observation, Outcome, payment_observe
 from mobileca.payments.refunds import payment_refund
 from mobileca.payments.remittance import (
     MAX_VOUCHERS_PER_PAYMENT,
-    access_offline_payment,
     open_voucher,
     remittance_confirm,
     remittance_voucher_reject,
     remittance_voucher_upload,
 )
+from mobileca.payments.selectors import access_offline_payment
 from mobileca.payments.statements import (
     ImportResult,
     statement_import,

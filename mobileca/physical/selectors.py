@@ -27,3 +27,11 @@ def shipment_list_to_dispatch() -> QuerySet[Shipment]:
         .filter(dispatched_at__isnull=True, cancelled_at__isnull=True)
         .order_by("created_at")
     )
+
+
+def application_for_enterprise(*, enterprise_id: int) -> Application | None:
+    return Application.objects.filter(enterprise_id=enterprise_id).first()
+
+
+def shipment_list_for_enterprise(*, enterprise_id: int) -> QuerySet[Shipment]:
+    return Shipment.objects.filter(enterprise_id=enterprise_id).order_by("-created_at")

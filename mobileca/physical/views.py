@@ -13,7 +13,8 @@ from mobileca.accounts.models import User
 from mobileca.accounts.selectors import access_enterprise_by_user
 from mobileca.core.errors import ApplicationError
 from mobileca.physical import services
-from mobileca.physical.models import Application, ApplicationStatus, Shipment
+from mobileca.physical.models import Application, ApplicationStatus
+from mobileca.physical.selectors import application_for_enterprise, shipment_list_for_enterprise
 
 
 @login_required
@@ -21,7 +22,7 @@ def apply(request: HttpRequest) -> HttpResponse:
     """The enterprise's application: the form (first time, or after a return), its status and reason, and the
     dispatch of paid physical-CA orders."""
     enterprise = access_enterprise_by_user(request.user)
-    application = Application.objects.filter(enterprise=enterprise).first()
+    application = application_for_enterprise(enterprise_id=enterprise.pk)
     error, status = "", 200
     if request.method == "POST":
         fields = {
@@ -39,7 +40,7 @@ def apply(request: HttpRequest) -> HttpResponse:
             return redirect("physical:apply")
         except ApplicationError as exc:
             error, status = exc.message, exc.status
-    shipments = Shipment.objects.filter(enterprise=enterprise).order_by("-created_at")
+    shipments = shipment_list_for_enterprise(enterprise_id=enterprise.pk)
     return render(
         request,
         "physical/apply.html",
