@@ -165,7 +165,9 @@ def statement_import(*, file_name: str, raw: bytes, operator: User, actor: Actor
     counts = dict.fromkeys(LineStatus, 0)
     pending = StatementLine.objects.filter(bank_txn_id__in=txn_ids, attempted=False).order_by("booked_at", "id")
     for line_id in pending.values_list("pk", flat=True):
-        counts[statement_line_match(line_id=line_id, actor=actor)] += 1
+        status = statement_line_match(line_id=line_id, actor=actor)
+        if status is not None:  # None: another import (running at the same time) matched it
+            counts[status] += 1
     matched = counts[LineStatus.MATCHED]
     StatementImport.objects.filter(pk=statement.pk).update(matched_count=matched)
     return ImportResult(
@@ -201,14 +203,16 @@ def _lock_line(line_id: int) -> StatementLine:
 
 
 @transaction.atomic(durable=True)
-def statement_line_match(*, line_id: int, actor: Actor) -> LineStatus:
-    """Match one credit by the memo code in its 附言 and its exact amount; apply it with the payment it pays."""
+def statement_line_match(*, line_id: int, actor: Actor) -> LineStatus | None:
+    """Match one credit by the memo code in its 附言 and its exact amount; apply it with the payment it pays.
+
+    ``None`` when the line had already been looked at (by another import): it is counted there, not here."""
     memo = StatementLine.objects.filter(pk=line_id).values_list("memo", flat=True).first() or ""
     payment_id = _payment_id_by_memo(memo)
     order, payment = lock_payment_with_order(payment_id) if payment_id else (None, None)  # house lock order
     line = _lock_line(line_id)
     if line.attempted or line.status != LineStatus.UNMATCHED:
-        return LineStatus(line.status)
+        return None
     if order is None or payment is None:
         return _unmatched(line, "附言中没有有效的汇款识别码", actor=actor)
     if line.amount != payment.amount:
