@@ -37,6 +37,11 @@ def _require_transaction() -> None:
         raise RuntimeError("status writers run inside the caller's locking transaction")
 
 
+def _payment_audit(*, order: Order, payment: Payment, actor: Actor, action: str, data: dict[str, Any]) -> None:
+    subject = f"payment:{payment.out_trade_no}"
+    audit_record(action=action, subject=subject, actor=actor, enterprise_id=order.enterprise_id, data=data)
+
+
 def payment_status_move(
     *,
     order: Order,
@@ -65,13 +70,7 @@ def payment_status_move(
             setattr(payment, name, value)
             fields.append(name)
     payment.save(update_fields=fields)
-    audit_record(
-        action=action,
-        subject=f"payment:{payment.out_trade_no}",
-        actor=actor,
-        enterprise_id=order.enterprise_id,
-        data=data,
-    )
+    _payment_audit(order=order, payment=payment, actor=actor, action=action, data=data)
 
 
 def statement_line_status_move(
@@ -127,10 +126,4 @@ def vouchers_status_move(
         action, data = "remittance.vouchers_accepted", {"vouchers": [voucher.pk for voucher in vouchers]}
     else:
         action, data = "remittance.voucher_rejected", {"voucher": vouchers[0].pk, "reason": reason[:200]}
-    audit_record(
-        action=action,
-        subject=f"payment:{payment.out_trade_no}",
-        actor=actor,
-        enterprise_id=order.enterprise_id,
-        data=data,
-    )
+    _payment_audit(order=order, payment=payment, actor=actor, action=action, data=data)
