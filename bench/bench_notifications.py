@@ -32,7 +32,7 @@ def main() -> None:
     from mobileca.cards.models import Card
     from mobileca.core.validators import make_uscc, org_code_check_char
     from mobileca.payments.models import Payment
-    from mobileca.payments.online import alipay_notification_receive, wechatpay_notification_receive
+    from mobileca.payments.notifications import alipay_notification_receive, wechatpay_notification_receive
     from mobileca.payments.services import checkout
     from mobileca.sandboxes.keys import ensure_keys
 

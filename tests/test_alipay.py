@@ -28,26 +28,34 @@ from huey.contrib.djhuey import HUEY
 
 from mobileca.accounts.models import User
 from mobileca.audit.models import AuditEvent
-from mobileca.audit.services import Actor
 from mobileca.cards.models import Card
 from mobileca.core.clock import now
 from mobileca.core.errors import FinalGatewayError
 from mobileca.core.ids import BEIJING
 from mobileca.orders.models import Order
-from mobileca.payments import online
+from mobileca.payments import notifications, opening
+from mobileca.payments.closing import payments_close_expired
 from mobileca.payments.gateways.alipay import AlipayClient
 from mobileca.payments.gateways.signing import SignatureInvalid
 from mobileca.payments.models import Payment, PaymentEvent, RejectedNotification
-from mobileca.payments.online import NotificationResult, alipay_client, payments_query_pending
-from mobileca.payments.services import checkout, payments_close_expired
+from mobileca.payments.notifications import NotificationResult, Refusal
+from mobileca.payments.online import alipay_client
+from mobileca.payments.query import payments_query_pending
 from mobileca.sandboxes.alipay.models import Notification, Trade
 from mobileca.sandboxes.alipay.tasks import deliver
-from tests.conftest import PRICE, actor_of
+from tests.conftest import PRICE
+from tests.support.payments import (
+    AUTO_CLOSE,
+    QUERY_JOB,
+    alipay_checkout,
+    expire,
+    opened_alipay_order,
+    paid_at_gateway_unnotified,
+    scan_and_pay,
+)
 from tests.transport import DjangoTestTransport
 
 NOTIFY_URL = "/payments/notify/alipay/"
-QUERY_JOB = Actor("system", "query")
-AUTO_CLOSE = Actor("system", "auto-close")
 
 
 # --- keys and signing (independent of the client under test) -----------------------------------------------------
@@ -102,48 +110,6 @@ def notify(form: dict[str, str]) -> str:
 
 
 # --- orders, the cashier, snapshots -------------------------------------------------------------------------------
-
-
-def alipay_checkout(user: User, *, token: str = "ali-1") -> tuple[Order, Payment]:
-    assert user.enterprise is not None
-    order = checkout(
-        user=user,
-        enterprise=user.enterprise,
-        product_code="mobile-ca",
-        region_code="jiangxi",
-        channel="alipay",
-        expected_amount=PRICE,
-        client_token=token,
-        actor=actor_of(user),
-    )
-    return order, Payment.objects.get(order=order)
-
-
-def opened_alipay_order(user: User, *, token: str = "ali-1") -> tuple[Order, Payment]:
-    """An Alipay order whose QR code was shown (``alipay.trade.precreate`` at the sandbox)."""
-    order, payment = alipay_checkout(user, token=token)
-    payment = online.payment_open_online(payment_id=payment.pk)
-    assert payment.qr_content.startswith("http://testserver/sandbox/alipay/cashier/")
-    return order, payment
-
-
-def scan_and_pay(qr_content: str) -> str:
-    """The buyer scans the QR code (opens the cashier) and pays as the first sandbox buyer; the page text."""
-    cashier = Client()
-    assert cashier.get(qr_content).status_code == 200
-    return cashier.post(qr_content, {"action": "pay"}).content.decode()
-
-
-def paid_at_gateway_unnotified(user: User) -> tuple[Order, Payment, dict[str, str]]:
-    """Paid in the cashier; the sandbox's notification is never delivered (its on-commit delivery does not run).
-
-    Returns the genuine signed notification the sandbox would have sent.
-    """
-    order, payment = opened_alipay_order(user)
-    assert "支付成功" in scan_and_pay(payment.qr_content)
-    genuine = Notification.objects.get(trade__out_trade_no=payment.out_trade_no)
-    assert genuine.attempts == 0
-    return order, payment, dict(genuine.form)
 
 
 def state(order: Order, payment: Payment) -> tuple[object, ...]:
@@ -411,13 +377,13 @@ def test_alipay_sandbox_retries_until_the_platform_answers_success(
     bidder: User, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Callable[..., object]
 ) -> None:
     # §1: only the exact reply `success` acknowledges; anything else leaves the notification to be retried
-    real_receive = online.alipay_notification_receive
+    real_receive = notifications.alipay_notification_receive
     refused: list[str] = []
 
     def refuse_once(**kwargs: object) -> NotificationResult:
         if not refused:
             refused.append("once")
-            return NotificationResult(False, "test_refusal")
+            return NotificationResult(False, Refusal.MALFORMED)
         return real_receive(**kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr("mobileca.payments.notify_views.alipay_notification_receive", refuse_once)
@@ -447,11 +413,6 @@ def test_alipay_sandbox_retries_until_the_platform_answers_success(
 
 
 # --- auto-close and money after close -----------------------------------------------------------------------------
-
-
-def expire(order: Order) -> None:
-    """Move the order's payment deadline into the past (the sandbox keeps real time, so the clock stays)."""
-    Order.objects.filter(pk=order.pk).update(expires_at=now() - timedelta(seconds=1))
 
 
 def test_expired_alipay_order_is_queried_then_closed_at_the_gateway_and_locally(
@@ -591,7 +552,7 @@ def test_python_alipay_sdk_verifies_what_our_client_signs(method: str) -> None:
 def test_python_alipay_sdk_verifies_the_signed_page_pay_url(bidder: User) -> None:
     # Oracle: the URL the buyer's browser is sent to (alipay.trade.page.pay) decodes to parameters the SDK verifies
     _order, payment = alipay_checkout(bidder)
-    url = online.alipay_page_pay_url(payment=payment)
+    url = opening.alipay_page_pay_url(payment=payment)
     assert url.startswith(settings.MOBILECA_ALIPAY["gateway_url"] + "?")
     params = dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
     assert params["method"] == "alipay.trade.page.pay"

@@ -55,7 +55,9 @@ def test_a_removed_last_event_is_detected() -> None:
         pytest.skip("PostgreSQL refuses the deletion itself; see the trigger test")
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM audit_auditevent WHERE seq = 3")
-    assert not audit_chain_verify().ok
+    report = audit_chain_verify()
+    assert (report.ok, report.checked, report.broken_at) == (False, 2, 3)
+    assert report.reason == "the chain head does not match the last event (events removed)"
 
 
 @pytest.mark.django_db

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.db import connection
 
 from mobileca.accounts.models import User
-from mobileca.audit.services import audit_chain_verify
+from mobileca.audit.services import Actor, audit_chain_verify
 from mobileca.cards.models import Card
 from mobileca.core.errors import Conflict
 from mobileca.orders.models import Order
 from mobileca.payments.models import Payment, PaymentEvent
+from mobileca.payments.observe import Outcome
 from mobileca.payments.services import checkout, remittance_confirm
 from tests.conftest import PRICE, actor_of, make_offline_order
 from tests.races import race as _race
@@ -25,6 +30,7 @@ def test_two_finance_confirmations_at_once_pay_once_and_make_one_card(bidder: Us
     results = _race(lambda: remittance_confirm(payment_id=payment.pk, actor=actor_of(finance), operator=finance))
     refusals = [result for result in results if isinstance(result, Conflict)]
     assert len(results) == 2 and len(refusals) == 1, results
+    assert refusals[0].code == "already_confirmed" and Outcome.PAID in results, results
     assert Payment.objects.get(pk=payment.pk).status == "paid"
     assert Order.objects.get(pk=order.pk).status == "paid"
     assert Card.objects.count() == 1
@@ -51,50 +57,102 @@ def test_double_submitted_checkout_at_once_makes_one_order(bidder: User) -> None
     assert Payment.objects.count() == 1
 
 
-def test_confirmation_racing_auto_close_never_pays_a_closed_order(bidder: User, finance: User) -> None:
-    from datetime import timedelta
+def _wait_until_a_backend_waits_for_a_lock() -> None:
+    """Block until another connection is waiting for a row lock (the race's second thread has reached it)."""
+    for _ in range(300):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )
+            if cursor.fetchone()[0]:
+                return
+        time.sleep(0.01)
+    raise AssertionError("the second thread never waited for the lock")
 
-    from mobileca.audit.services import Actor
-    from mobileca.core.clock import clock, now
-    from mobileca.payments.services import payments_close_expired
+
+class _Holder:
+    """Wraps a function called while a thread holds the payment's locks: it stops there until released."""
+
+    def __init__(self, real: Callable[..., Any]) -> None:
+        self.real, self.holding, self.release = real, threading.Event(), threading.Event()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        result = self.real(*args, **kwargs)
+        self.holding.set()
+        assert self.release.wait(timeout=30)
+        return result
+
+
+def _in_thread(work: Callable[[], object], results: dict[str, object], name: str) -> threading.Thread:
+    def run() -> None:
+        try:
+            results[name] = work()
+        except Exception as exc:  # noqa: BLE001 - the test inspects what each thread got
+            results[name] = exc
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("first", ["confirmation", "close"])
+def test_a_confirmation_just_before_the_deadline_racing_the_close_pays_or_closes_never_both(
+    bidder: User, finance: User, monkeypatch: pytest.MonkeyPatch, first: str
+) -> None:
+    # R1.6, §7: finance confirms a remittance one second before its deadline while the close job, one second after
+    # it, reaches the same payment. Whoever holds the locks first decides; the other sees the result, never both.
+    from mobileca.core.clock import clock
+    from mobileca.payments import closing, remittance
+    from mobileca.payments.closing import payments_close_expired
 
     order, payment = make_offline_order(bidder)
-    clock.set(now() + timedelta(days=8))
-    barrier = threading.Barrier(2)
-    results: list[object] = []
+    before, after = order.expires_at - timedelta(seconds=1), order.expires_at + timedelta(seconds=1)
+    results: dict[str, object] = {}
 
-    def confirm() -> None:
-        barrier.wait()
-        try:
-            results.append(remittance_confirm(payment_id=payment.pk, actor=actor_of(finance), operator=finance))
-        except Conflict as exc:
-            results.append(exc)
-        finally:
-            connection.close()
+    def confirm() -> object:
+        return remittance_confirm(payment_id=payment.pk, actor=actor_of(finance), operator=finance)
 
-    def close() -> None:
-        barrier.wait()
-        try:
-            results.append(payments_close_expired(actor=Actor("system", "test")))
-        except Exception as exc:  # noqa: BLE001 - the assertion below shows it
-            results.append(exc)
-        finally:
-            connection.close()
+    def close() -> object:
+        return payments_close_expired(actor=Actor("system", "auto-close"))
 
-    threads = [threading.Thread(target=confirm), threading.Thread(target=close)]
-    for thread in threads:
-        thread.start()
+    if first == "confirmation":
+        # the confirmation has read the time and checked the payment, and holds its locks
+        holder = _Holder(remittance._refuse_unless_payable)
+        monkeypatch.setattr(remittance, "_refuse_unless_payable", holder)
+        clock.set(before)
+        threads = [_in_thread(confirm, results, "confirm")]
+        assert holder.holding.wait(timeout=30)
+        clock.set(after)
+        threads.append(_in_thread(close, results, "close"))
+    else:
+        # the close job holds the locks; the confirmation, made before the deadline, waits for them
+        holder = _Holder(closing.lock_payment_with_order)
+        monkeypatch.setattr(closing, "lock_payment_with_order", holder)
+        clock.set(after)
+        threads = [_in_thread(close, results, "close")]
+        assert holder.holding.wait(timeout=30)
+        clock.set(before)
+        threads.append(_in_thread(confirm, results, "confirm"))
+    _wait_until_a_backend_waits_for_a_lock()
+    holder.release.set()
     for thread in threads:
         thread.join(timeout=30)
-    assert len(results) == 2, results
-    assert not [result for result in results if isinstance(result, Exception) and not isinstance(result, Conflict)]
+
     order.refresh_from_db()
     payment.refresh_from_db()
-    # Whichever won, the pair is consistent: paid with a card, or closed without one.
-    assert (order.status, payment.status, Card.objects.count()) in {
-        ("paid", "paid", 1),
-        ("closed", "closed", 0),
-    }
+    events = list(PaymentEvent.objects.filter(payment=payment).order_by("pk").values_list("event_key", "outcome"))
+    if first == "confirmation":
+        assert results == {"confirm": Outcome.PAID, "close": 0}
+        assert (order.status, payment.status, Card.objects.count()) == ("paid", "paid", 1)
+        assert events == [(f"confirm:{payment.out_trade_no}", "paid"), (f"close:{payment.out_trade_no}", "noop")]
+    else:
+        refusal = results["confirm"]
+        assert results["close"] == 1 and isinstance(refusal, Conflict) and refusal.code == "order_closed", results
+        assert (order.status, payment.status, Card.objects.count()) == ("closed", "closed", 0)
+        assert events == [(f"close:{payment.out_trade_no}", "closed")]
+    assert audit_chain_verify().ok
 
 
 def _statement(*rows: tuple[str, str, str]) -> bytes:
@@ -110,7 +168,8 @@ def test_two_imports_of_the_same_statement_at_once_pay_once(bidder: User, financ
     _order, payment = make_offline_order(bidder)
     raw = _statement(("TXN-1", "300.00", f"CA费 {payment.memo_code}"))
     results = _race(lambda: statement_import(file_name="s.csv", raw=raw, operator=finance, actor=actor_of(finance)))
-    assert not [result for result in results if isinstance(result, Exception)], results
+    # each import reports what it did itself: one stored and matched the line, the other nothing
+    assert sorted((result.new, result.matched) for result in results) == [(0, 0), (1, 1)], results  # type: ignore[attr-defined]
     assert StatementLine.objects.count() == 1
     assert Payment.objects.get(pk=payment.pk).status == "paid" and Card.objects.count() == 1
     assert PaymentEvent.objects.filter(payment=payment).count() == 1
@@ -127,7 +186,7 @@ def test_two_claims_of_the_same_line_at_once_apply_once(bidder: User, finance: U
     line = StatementLine.objects.get()
     results = _race(lambda: statement_line_claim(line_id=line.pk, reference=order.order_no, actor=actor_of(finance)))
     refusals = [result for result in results if isinstance(result, Conflict)]
-    assert len(refusals) == 1, results
+    assert len(refusals) == 1 and refusals[0].code == "line_not_unmatched" and "claimed" in results, results
     line.refresh_from_db()
     assert line.status == "claimed" and line.payment_id == payment.pk
     assert Payment.objects.get(pk=payment.pk).status == "paid" and Card.objects.count() == 1
@@ -161,7 +220,7 @@ def _alipay_form(payment: Payment, notify_id: str, trade_status: str = "TRADE_SU
 @pytest.mark.parametrize("same_notification", [True, False])
 def test_concurrent_alipay_notifications_pay_once(bidder: User, same_notification: bool) -> None:
     # R1.7: the same notification twice at once, or TRADE_SUCCESS and TRADE_FINISHED of one trade at once
-    from mobileca.payments.online import alipay_notification_receive
+    from mobileca.payments.notifications import alipay_notification_receive
 
     order = checkout(
         user=bidder,

@@ -11,13 +11,15 @@ from mobileca.audit.services import Actor
 from mobileca.cards.models import Card
 from mobileca.core.errors import FinalGatewayError, RetryableGatewayError
 from mobileca.orders.models import Order
-from mobileca.payments import online
+from mobileca.payments import opening, query
+from mobileca.payments.channels import AlipayChannel
 from mobileca.payments.checks import refuse_sandbox_gateways_outside_demo
 from mobileca.payments.gateways.alipay import AlipayClient
 from mobileca.payments.models import Payment, RejectedNotification
+from mobileca.payments.observe import Observation
 from mobileca.payments.services import payments_close_expired
 from mobileca.sandboxes.alipay.models import Trade, TradeStatus
-from tests.test_alipay import opened_alipay_order, paid_at_gateway_unnotified, scan_and_pay
+from tests.support.payments import opened_alipay_order, paid_at_gateway_unnotified, scan_and_pay
 
 SYSTEM = Actor("system", "test")
 
@@ -119,7 +121,7 @@ def test_alipay_page_pay_with_the_gateway_down_shows_a_message_not_a_500(
     def down(*args: object, **kwargs: object) -> str:
         raise RetryableGatewayError("connection refused")
 
-    monkeypatch.setattr(online, "alipay_page_pay_url", down)
+    monkeypatch.setattr(opening, "alipay_page_pay_url", down)
     monkeypatch.setattr("mobileca.payments.views.alipay_page_pay_url", down)
     response = bidder_client.get(f"/ca/orders/{order.order_no}/alipay-page/", follow=True)
     assert response.status_code == 200 and "支付通道暂时无法连接" in response.content.decode()
@@ -130,15 +132,15 @@ def test_close_refused_because_just_paid_is_queried_again_and_paid_not_refunded(
 ) -> None:
     # R1.7: the buyer pays while we close; the gateway refuses the close; the order is paid, not closed and refunded
     order, payment, _ = paid_at_gateway_unnotified(bidder)
-    real_query = online._query_observation
+    real_query = AlipayChannel.query
     calls: list[str] = []
 
-    def query(payment: Payment) -> object:
+    def query_twice(self: AlipayChannel, payment: Payment) -> Observation | None:
         calls.append(payment.out_trade_no)
         # The query before closing has not seen the payment yet; the one after the refused close has.
-        return None if len(calls) == 1 else real_query(payment)
+        return None if len(calls) == 1 else real_query(self, payment)
 
-    monkeypatch.setattr(online, "_query_observation", query)
+    monkeypatch.setattr(AlipayChannel, "query", query_twice)
 
     def refuse(self: AlipayClient, *, out_trade_no: str) -> None:
         raise FinalGatewayError("ACQ.TRADE_STATUS_ERROR")
@@ -168,7 +170,7 @@ def test_payment_made_as_we_closed_with_its_notification_lost_is_found_by_the_ac
     monkeypatch.setattr("mobileca.sandboxes.alipay.views.deliver_with_retries", lambda notification_id: None)
     assert "支付成功" in scan_and_pay(payment.qr_content)
     assert Trade.objects.get(out_trade_no=payment.out_trade_no).status == TradeStatus.TRADE_SUCCESS
-    assert online.payments_query_pending(actor=SYSTEM) == 1
+    assert query.payments_query_pending(actor=SYSTEM) == 1
     payment.refresh_from_db()
     order.refresh_from_db()
     assert (payment.status, order.status, Card.objects.count()) == ("paid_late", "closed", 0)

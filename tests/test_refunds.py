@@ -4,19 +4,29 @@ payment changes once, even when the gateway's refund notification comes twice; t
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 from django.test import Client
 
 from mobileca.accounts.models import User
 from mobileca.audit.models import AuditEvent
+from mobileca.audit.services import audit_chain_verify
+from mobileca.core.clock import clock, now
 from mobileca.core.errors import FinalGatewayError
 from mobileca.notices.models import Notice
 from mobileca.orders.models import Order
 from mobileca.payments.gateways.alipay import AlipayClient
-from mobileca.payments.models import Payment, PaymentEvent, Refund
-from mobileca.payments.services import payments_close_expired
-from tests.test_alipay import AUTO_CLOSE, expire, opened_alipay_order, scan_and_pay
+from mobileca.payments.models import LineStatus, Payment, PaymentEvent, Refund, StatementLine
+from mobileca.payments.services import payments_close_expired, statement_import
+from tests.support.payments import (
+    AUTO_CLOSE,
+    cashier_pay,
+    expire,
+    opened_alipay_order,
+    place_wechat_order,
+    scan_and_pay,
+)
 
 
 @pytest.fixture
@@ -86,7 +96,7 @@ def test_an_offline_refund_is_recorded_and_a_wrong_payment_refused(
 
 
 def test_refunds_are_finance_only(paid_late: Payment, bidder_client: Client) -> None:
-    assert bidder_client.post("/backoffice/refunds/", {"payment_id": paid_late.pk}).status_code in (302, 403)
+    assert bidder_client.post("/backoffice/refunds/", {"payment_id": paid_late.pk}).status_code == 403
     assert not Refund.objects.exists()
 
 
@@ -102,15 +112,13 @@ def test_a_late_wechat_payment_is_refunded_through_the_sandbox_once(
     from mobileca.sandboxes.wechatpay.models import Callback
     from mobileca.sandboxes.wechatpay.models import Refund as SandboxRefund
     from mobileca.sandboxes.wechatpay.tasks import deliver
-    from tests.test_wechatpay import cashier_pay, place_wechat_order
-    from tests.test_wechatpay import expire as expire_wechat
 
     def refuse_close(self: WeChatPayClient, *, out_trade_no: str) -> None:
         raise FinalGatewayError(f"close of {out_trade_no} refused")
 
     monkeypatch.setattr(WeChatPayClient, "close", refuse_close)
     order, payment = place_wechat_order(bidder)
-    expire_wechat(order)
+    expire(order)
     payments_close_expired(actor=AUTO_CLOSE)
     cashier_pay(payment, django_capture_on_commit_callbacks)
     payment.refresh_from_db()
@@ -131,3 +139,69 @@ def test_a_late_wechat_payment_is_refunded_through_the_sandbox_once(
     assert SandboxRefund.objects.count() == 1 and Refund.objects.count() == 1
     assert list(PaymentEvent.objects.values_list("event_key", "outcome")) == events_before
     assert Order.objects.get().status == "closed"
+
+
+@pytest.fixture
+def late_remittance(bidder: User, finance: User) -> tuple[Payment, StatementLine]:
+    """A bank credit for an offline order that had already closed: the payment is paid late, its line waits."""
+    from tests.conftest import actor_of, make_offline_order
+
+    _order, payment = make_offline_order(bidder)
+    clock.set(now() + timedelta(days=8))
+    payments_close_expired(actor=AUTO_CLOSE)
+    csv = "交易流水号,交易时间,金额,付款人户名,付款人账号,附言\n"
+    csv += f"TXN-LATE,2026-11-28 10:00:00,300.00,测试企业,6222,{payment.memo_code}"
+    statement_import(file_name="s.csv", raw=csv.encode(), operator=finance, actor=actor_of(finance))
+    payment.refresh_from_db()
+    line = StatementLine.objects.get()
+    assert (payment.status, line.status) == ("paid_late", LineStatus.PAID_LATE)
+    return payment, line
+
+
+def _refund_state(payment: Payment) -> tuple[object, ...]:
+    payment.refresh_from_db()
+    return (
+        payment.status,
+        list(StatementLine.objects.values_list("status", flat=True)),
+        Refund.objects.filter(payment=payment).count(),
+        Notice.objects.filter(kind="payment_refunded").count(),
+        AuditEvent.objects.filter(action="payment.refunded").count(),
+    )
+
+
+def test_a_late_remittance_refunded_on_the_refunds_page_leaves_the_statement_refund_list(
+    late_remittance: tuple[Payment, StatementLine], finance_client: Client
+) -> None:
+    # issue 13: the refunds page refunded the payment but left its line paid_late; 退回 then raised
+    # InvalidTransition (refunded -> refunded) and the line stayed on the to-refund list for good
+    payment, line = late_remittance
+    response = finance_client.post(
+        "/backoffice/refunds/", {"payment_id": payment.pk, "offline_note": "工行转账 20261128001"}
+    )
+    assert response.status_code == 302
+    assert _refund_state(payment) == ("refunded", [LineStatus.RETURNED], 1, 1, 1)
+    assert "TXN-LATE" not in finance_client.get("/backoffice/statements/").content.decode()
+    # the line, pressed from a page loaded before the refund: a clear refusal, nothing twice
+    response = finance_client.post(f"/backoffice/statements/lines/{line.pk}/return/", {"reason": "已原路退回"})
+    assert response.status_code == 302
+    assert _refund_state(payment) == ("refunded", [LineStatus.RETURNED], 1, 1, 1)
+    assert audit_chain_verify().ok
+
+
+def test_a_late_remittance_returned_on_its_statement_line_is_a_refund_with_its_notice(
+    late_remittance: tuple[Payment, StatementLine], finance_client: Client
+) -> None:
+    # issue 13: returning through the line wrote no Refund row and told the buyer nothing
+    payment, line = late_remittance
+    response = finance_client.post(f"/backoffice/statements/lines/{line.pk}/return/", {"reason": "已原路退回"})
+    assert response.status_code == 302
+    assert _refund_state(payment) == ("refunded", [LineStatus.RETURNED], 1, 1, 1)
+    refund = Refund.objects.get()
+    assert (refund.method, refund.note, refund.amount) == ("offline", "已原路退回", payment.amount)
+    assert payment.pk not in [p.pk for p in finance_client.get("/backoffice/refunds/").context["due"]]
+    # then the refunds page: the refund exists already, nothing happens twice
+    response = finance_client.post("/backoffice/refunds/", {"payment_id": payment.pk, "offline_note": "再次"})
+    assert response.status_code == 302
+    assert _refund_state(payment) == ("refunded", [LineStatus.RETURNED], 1, 1, 1)
+    assert Refund.objects.get().note == "已原路退回"
+    assert audit_chain_verify().ok

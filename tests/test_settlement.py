@@ -14,7 +14,7 @@ from mobileca.cards.models import Card
 from mobileca.core.clock import clock, now
 from mobileca.core.errors import Conflict
 from mobileca.orders.models import Order
-from mobileca.payments import services
+from mobileca.payments import statements
 from mobileca.payments.models import LineStatus, Payment, PaymentEvent, RemittanceVoucher, StatementLine
 from mobileca.payments.services import (
     MAX_VOUCHERS_PER_PAYMENT,
@@ -36,7 +36,7 @@ def _csv(*rows: tuple[str, str, str]) -> bytes:
     return "\n".join(lines).encode()
 
 
-def _import(finance: User, *rows: tuple[str, str, str]) -> services.ImportResult:
+def _import(finance: User, *rows: tuple[str, str, str]) -> statements.ImportResult:
     return statement_import(file_name="s.csv", raw=_csv(*rows), operator=finance, actor=actor_of(finance))
 
 
@@ -83,7 +83,7 @@ def test_interrupted_import_is_finished_by_importing_the_same_statement_again(
         raise RuntimeError("worker killed")
 
     with monkeypatch.context() as patch:
-        patch.setattr(services, "statement_line_match", crash)
+        patch.setattr(statements, "statement_line_match", crash)
         with pytest.raises(RuntimeError):
             _import(finance, ("TXN-1", "300.00", payment.memo_code))
     line = StatementLine.objects.get()
@@ -103,13 +103,13 @@ def test_returning_a_late_credit_marks_its_payment_refunded_and_clears_the_refun
     _import(finance, ("TXN-LATE", "300.00", payment.memo_code))
     line = StatementLine.objects.get()
     assert "关闭后到账" in finance_client.get("/backoffice/remittances/").content.decode()
-    statement_line_return(line_id=line.pk, reason="已原路退回", actor=actor_of(finance))
+    statement_line_return(line_id=line.pk, reason="已原路退回", actor=actor_of(finance), operator=finance)
     payment.refresh_from_db()
     line.refresh_from_db()
     assert (payment.status, line.status) == ("refunded", LineStatus.RETURNED)
     assert "关闭后到账" not in finance_client.get("/backoffice/remittances/").content.decode()
     with pytest.raises(Conflict):
-        statement_line_return(line_id=line.pk, reason="再次", actor=actor_of(finance))
+        statement_line_return(line_id=line.pk, reason="再次", actor=actor_of(finance), operator=finance)
     assert audit_chain_verify().ok
 
 
@@ -121,7 +121,7 @@ def test_matched_line_cannot_be_returned_so_money_that_paid_an_order_is_never_re
     line = StatementLine.objects.get()
     before = _snapshot(order, payment)
     with pytest.raises(Conflict):
-        statement_line_return(line_id=line.pk, reason="误操作", actor=actor_of(finance))
+        statement_line_return(line_id=line.pk, reason="误操作", actor=actor_of(finance), operator=finance)
     line.refresh_from_db()
     assert line.status == LineStatus.MATCHED and _snapshot(order, payment) == before
 
@@ -199,3 +199,47 @@ def test_own_order_number_with_another_enterprises_voucher_id_is_404(
     login(client, other_bidder)
     response = client.get(f"/ca/orders/{own_order.order_no}/voucher/{theirs.pk}/")
     assert response.status_code == 404
+
+
+def test_the_status_writers_refuse_edges_their_tables_do_not_have_and_change_nothing(
+    finance: User, offline_order
+) -> None:
+    # issue 13: each status field has one writer that checks its table; a refused edge leaves the row and the
+    # audit trail as they were
+    from django.db import transaction
+
+    from mobileca.audit.models import AuditEvent
+    from mobileca.core.errors import InvalidTransition
+    from mobileca.payments.locks import lock_payment_with_order
+    from mobileca.payments.models import LineStatus, PaymentStatus, VoucherStatus
+    from mobileca.payments.transitions import payment_status_move, statement_line_status_move, vouchers_status_move
+
+    order, payment = offline_order
+    remittance_voucher_upload(
+        payment_id=payment.pk, upload=SimpleUploadedFile("v.pdf", PDF, "application/pdf"), actor=actor_of(finance)
+    )
+    _import(finance, ("TXN-1", "300.00", payment.memo_code))  # pays the order, accepts the voucher
+    line, voucher = StatementLine.objects.get(), RemittanceVoucher.objects.get()
+    before = (_snapshot(order, payment), line.status, voucher.status, AuditEvent.objects.count())
+    assert before[1:3] == (LineStatus.MATCHED, VoucherStatus.ACCEPTED)
+    actor = actor_of(finance)
+    with transaction.atomic():
+        locked_order, locked = lock_payment_with_order(payment.pk)
+        with pytest.raises(InvalidTransition):
+            payment_status_move(
+                order=locked_order, payment=locked, target=PaymentStatus.CLOSED, actor=actor, action="x", data={}
+            )
+        with pytest.raises(InvalidTransition):
+            statement_line_status_move(line=line, target=LineStatus.RETURNED, note="x", actor=actor)
+        with pytest.raises(InvalidTransition):
+            vouchers_status_move(
+                order=locked_order,
+                payment=locked,
+                vouchers=[voucher],
+                target=VoucherStatus.REJECTED,
+                actor=actor,
+                reviewer_id=finance.pk,
+            )
+    line.refresh_from_db()
+    voucher.refresh_from_db()
+    assert (_snapshot(order, payment), line.status, voucher.status, AuditEvent.objects.count()) == before

@@ -20,6 +20,7 @@ from mobileca.cards.models import Card
 from mobileca.core.clock import clock
 from mobileca.core.ids import BEIJING, new_memo_code
 from mobileca.orders.models import Order
+from mobileca.payments.closing import payments_close_expired
 from mobileca.payments.models import (
     LineStatus,
     Payment,
@@ -27,13 +28,7 @@ from mobileca.payments.models import (
     StatementImport,
     StatementLine,
 )
-from mobileca.payments.services import (
-    ImportResult,
-    ParsedLine,
-    payments_close_expired,
-    statement_import,
-    statement_parse,
-)
+from mobileca.payments.statements import ImportResult, ParsedLine, statement_import, statement_parse
 from tests.conftest import PRICE, actor_of, login, make_offline_order
 from tests.factories import OperatorWithoutFinanceFactory
 

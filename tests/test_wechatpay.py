@@ -18,7 +18,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -33,7 +33,6 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 from django.http import HttpResponse
 from django.test import Client
-from django.urls import reverse
 from django.utils import timezone
 from huey.contrib.djhuey import HUEY
 from wechatpayv3 import WeChatPay, WeChatPayType
@@ -41,29 +40,25 @@ from wechatpayv3 import utils as oracle
 
 from mobileca.accounts.models import User
 from mobileca.audit.models import AuditEvent
-from mobileca.audit.services import Actor
 from mobileca.cards.models import Card
 from mobileca.core.errors import FinalGatewayError
 from mobileca.core.ids import BEIJING
 from mobileca.orders.models import Order
-from mobileca.payments import online
+from mobileca.payments import notifications, online, query
+from mobileca.payments.closing import payments_close_expired
 from mobileca.payments.gateways.signing import SignatureInvalid, aes_gcm_decrypt
 from mobileca.payments.gateways.wechatpay import WeChatPayClient, WeChatPayError
 from mobileca.payments.models import Payment, PaymentEvent, RejectedNotification
-from mobileca.payments.services import checkout, payments_close_expired
 from mobileca.sandboxes.wechatpay import tasks as sandbox_tasks
 from mobileca.sandboxes.wechatpay.models import Callback, Trade
 from mobileca.sandboxes.wechatpay.signing import encrypt_resource, signed_headers
-from tests.conftest import PRICE, actor_of
 from tests.races import race as _race
+from tests.support.payments import AUTO_CLOSE, QUERY_JOB, CaptureOnCommit, cashier_pay, expire, place_wechat_order
 from tests.transport import DjangoTestTransport
 
 NOTIFY_PATH = "/payments/notify/wechatpay/"
 PRICE_FEN = 30000
 SIGNATURE_TYPE = "WECHATPAY2-SHA256-RSA2048"
-QUERY_JOB = Actor("system", "query")
-AUTO_CLOSE = Actor("system", "auto-close")
-CaptureOnCommit = Callable[..., Any]
 
 
 # --- keys and envelopes ----------------------------------------------------------------------------------------
@@ -177,27 +172,6 @@ def post_callback(body: bytes, headers: dict[str, str]) -> HttpResponse:
 # --- orders, the cashier and what changed ------------------------------------------------------------------
 
 
-def place_wechat_order(user: User, *, token: str = "wx-1") -> tuple[Order, Payment]:
-    """「确认并支付」 with 微信支付, then the payment page shows the Native QR code (POST …/native at the sandbox)."""
-    assert user.enterprise is not None
-    order = checkout(
-        user=user,
-        enterprise=user.enterprise,
-        product_code="mobile-ca",
-        region_code="jiangxi",
-        channel="wechat",
-        expected_amount=PRICE,
-        client_token=token,
-        actor=actor_of(user),
-    )
-    page = Client()
-    page.force_login(user)
-    assert page.get(reverse("payments:order_pay", args=[order.order_no])).status_code == 200
-    payment = Payment.objects.get(order=order)
-    assert payment.qr_content.startswith("http://testserver/sandbox/wechatpay/cashier/")
-    return order, payment
-
-
 @pytest.fixture
 def pending(bidder: User) -> tuple[Order, Payment]:
     return place_wechat_order(bidder)
@@ -205,14 +179,6 @@ def pending(bidder: User) -> tuple[Order, Payment]:
 
 def trade_of(payment: Payment) -> Trade:
     return Trade.objects.get(out_trade_no=payment.out_trade_no)
-
-
-def cashier_pay(payment: Payment, capture: CaptureOnCommit) -> str:
-    """The buyer scans the QR code and pays; the sandbox's callback is delivered when its transaction commits."""
-    with capture(execute=True):
-        page = Client().post(payment.qr_content, {"action": "pay"})
-    assert page.status_code == 200
-    return page.content.decode()
 
 
 @pytest.fixture
@@ -720,7 +686,7 @@ def test_lost_callback_is_found_by_the_active_query_and_the_late_callback_change
     assert state(order, payment).order_status == "pending_payment"
     trade = trade_of(payment)
 
-    assert online.payments_query_pending(actor=QUERY_JOB, older_than=timedelta(0)) == 1
+    assert query.payments_query_pending(actor=QUERY_JOB, older_than=timedelta(0)) == 1
 
     order.refresh_from_db()
     payment.refresh_from_db()
@@ -731,7 +697,7 @@ def test_lost_callback_is_found_by_the_active_query_and_the_late_callback_change
     )
     assert list(PaymentEvent.objects.values_list("event_key", "outcome")) == [(f"query:{trade.transaction_id}", "paid")]
     after_query = state(order, payment)
-    assert online.payments_query_pending(actor=QUERY_JOB, older_than=timedelta(0)) == 0
+    assert query.payments_query_pending(actor=QUERY_JOB, older_than=timedelta(0)) == 0
 
     assert sandbox_tasks.deliver(genuine.pk) is True
 
@@ -747,7 +713,7 @@ def test_active_query_leaves_an_unpaid_trade_pending(pending: tuple[Order, Payme
     order, payment = pending
     before = state(order, payment)
 
-    assert online.payments_query_pending(actor=QUERY_JOB, older_than=timedelta(0)) == 0
+    assert query.payments_query_pending(actor=QUERY_JOB, older_than=timedelta(0)) == 0
 
     assert state(order, payment) == before
 
@@ -758,13 +724,13 @@ def test_sandbox_retries_a_callback_the_platform_refused_until_it_is_acknowledge
     # R1.6: the sandbox behaves like WeChat Pay: a 4xx is not an acknowledgement, the callback is retried on the
     # (time-scaled) schedule, each attempt signed afresh, until the platform answers 204.
     order, payment = pending
-    real_receive = online.wechatpay_notification_receive
+    real_receive = notifications.wechatpay_notification_receive
     answers: list[bool] = []
 
-    def refuse_once(**kwargs: Any) -> online.NotificationResult:
+    def refuse_once(**kwargs: Any) -> notifications.NotificationResult:
         if not answers:
             answers.append(False)
-            return online.NotificationResult(False, "bad_signature")
+            return notifications.NotificationResult(False, notifications.Refusal.BAD_SIGNATURE)
         answers.append(True)
         return real_receive(**kwargs)
 
@@ -788,11 +754,6 @@ def test_sandbox_retries_a_callback_the_platform_refused_until_it_is_acknowledge
 
 
 # --- expiry: query, then close, at the gateway and locally ----------------------------------------------------
-
-
-def expire(order: Order) -> None:
-    """The order's payment deadline has passed (the gateway's own expiry is left in the future)."""
-    Order.objects.filter(pk=order.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
 
 
 def test_expired_order_is_queried_then_closed_at_the_gateway_and_locally(
@@ -974,7 +935,7 @@ def test_sandbox_response_with_a_tampered_body_raises_signature_invalid_and_pays
         tampered.query(out_trade_no=payment.out_trade_no)
 
     monkeypatch.setattr(online, "http_client", lambda: httpx.Client(transport=Tampering(gateway_transport)))
-    assert online.payments_query_pending(actor=QUERY_JOB, older_than=timedelta(0)) == 0
+    assert query.payments_query_pending(actor=QUERY_JOB, older_than=timedelta(0)) == 0
     assert state(order, payment) == before
 
 
@@ -1016,7 +977,7 @@ def test_signed_query_answer_for_another_trade_does_not_pay_this_order(
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(online, "http_client", lambda: httpx.Client(transport=replay))
-        found = online.payments_query_pending(actor=QUERY_JOB, older_than=timedelta(0))
+        found = query.payments_query_pending(actor=QUERY_JOB, older_than=timedelta(0))
 
     assert found == 0
     assert state(victim_order, victim) == before

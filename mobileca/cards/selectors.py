@@ -73,3 +73,12 @@ def claimed_card_by_service_no(*, service_no: str) -> ClaimedCard:
     if card is None:
         raise NotFound(_("未找到该证书对应的平台证书卡片"), code="card_unknown")
     return _claimed(card)
+
+
+def card_list_for_enterprise_id(*, enterprise_id: int) -> QuerySet[Card]:
+    """An enterprise's cards, most recently bought first (customer service's read-only view)."""
+    return Card.objects.filter(enterprise_id=enterprise_id).order_by("-first_purchased_at")
+
+
+def card_get_for_enterprise(*, enterprise: Enterprise, card_id: int) -> Card | None:
+    return Card.objects.filter(pk=card_id, enterprise=enterprise).first()

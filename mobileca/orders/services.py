@@ -100,17 +100,38 @@ def order_create(
     return order, True
 
 
+def _order_move(
+    *,
+    order: Order,
+    target: OrderStatus,
+    actor: Actor,
+    action: str,
+    data: dict[str, str],
+    refusal: str = "",
+    **fields: object,
+) -> None:
+    """The one writer of ``Order.status``: checks the edge, saves with ``update_fields``, audits. The caller holds
+    the order's row lock."""
+    ensure_transition(ORDER_TRANSITIONS, order.status, target, message=refusal)
+    order.status = target
+    for name, value in fields.items():
+        setattr(order, name, value)
+    order.save(update_fields=["status", *fields])
+    audit_record(
+        action=action, subject=f"order:{order.order_no}", actor=actor, enterprise_id=order.enterprise_id, data=data
+    )
+
+
 def order_mark_paid(*, order: Order, paid_at: datetime, actor: Actor) -> None:
     """PENDING_PAYMENT → PAID. The caller holds the order's row lock."""
-    ensure_transition(ORDER_TRANSITIONS, order.status, OrderStatus.PAID, message=_("订单不是待支付状态"))
-    order.status, order.paid_at = OrderStatus.PAID, paid_at
-    order.save(update_fields=["status", "paid_at"])
-    audit_record(
-        action="order.paid",
-        subject=f"order:{order.order_no}",
+    _order_move(
+        order=order,
+        target=OrderStatus.PAID,
         actor=actor,
-        enterprise_id=order.enterprise_id,
+        action="order.paid",
         data={"amount": str(order.amount)},
+        refusal=_("订单不是待支付状态"),
+        paid_at=paid_at,
     )
 
 
@@ -121,13 +142,27 @@ def order_attach_card(*, order: Order, card_id: int) -> None:
 
 def order_close(*, order: Order, actor: Actor, reason: str) -> None:
     """PENDING_PAYMENT → CLOSED. The caller holds the order's row lock."""
-    ensure_transition(ORDER_TRANSITIONS, order.status, OrderStatus.CLOSED, message=_("订单不是待支付状态"))
-    order.status, order.closed_at = OrderStatus.CLOSED, now()
-    order.save(update_fields=["status", "closed_at"])
-    audit_record(
-        action="order.closed",
-        subject=f"order:{order.order_no}",
+    _order_move(
+        order=order,
+        target=OrderStatus.CLOSED,
         actor=actor,
-        enterprise_id=order.enterprise_id,
+        action="order.closed",
         data={"reason": reason},
+        refusal=_("订单不是待支付状态"),
+        closed_at=now(),
     )
+
+
+def order_cancel(*, order_no: str, actor: Actor) -> Order:
+    """PAID → CANCELLED: the buyer cancelled a physical CA not yet dispatched; its payment waits in finance's refund
+    list. Locks the order (the caller may hold the shipment's lock, never the payment's)."""
+    order = Order.objects.select_for_update().get(order_no=order_no)
+    _order_move(
+        order=order,
+        target=OrderStatus.CANCELLED,
+        actor=actor,
+        action="order.cancelled",
+        data={"refund_due": str(order.amount)},
+        closed_at=now(),
+    )
+    return order

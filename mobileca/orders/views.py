@@ -23,7 +23,7 @@ from mobileca.orders.selectors import (
     region_list_active,
 )
 from mobileca.orders.services import ENABLED_CHANNELS
-from mobileca.payments.models import Payment, PaymentStatus
+from mobileca.payments.selectors import payment_list_late_for_enterprise
 from mobileca.payments.services import checkout
 from mobileca.physical.services import application_approved
 from mobileca.shield import facade as shield
@@ -45,9 +45,7 @@ def purchase(request: HttpRequest) -> HttpResponse:
             "active": "purchase",
             "renewable": [card for card in card_list_for_enterprise(enterprise=enterprise) if card.service_no],
             "application_approved": application_approved(enterprise.pk),
-            "late_payments": Payment.objects.select_related("order")
-            .filter(order__enterprise=enterprise, status__in=[PaymentStatus.PAID_LATE, PaymentStatus.REFUNDED])
-            .order_by("-created_at")[:20],
+            "late_payments": payment_list_late_for_enterprise(enterprise=enterprise)[:20],
             "products": product_list_for_sale(),
             "pending_orders": order_list_pending_for_enterprise(enterprise=enterprise)[:20],
         },

@@ -86,6 +86,13 @@ class VoucherStatus(models.TextChoices):
     REJECTED = "rejected", _("已驳回")
 
 
+VOUCHER_TRANSITIONS: dict[str, frozenset[str]] = {
+    VoucherStatus.SUBMITTED: frozenset({VoucherStatus.ACCEPTED, VoucherStatus.REJECTED}),
+    VoucherStatus.ACCEPTED: frozenset(),
+    VoucherStatus.REJECTED: frozenset(),
+}
+
+
 class RemittanceVoucher(models.Model):
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="vouchers")
     file = models.FileField(storage=private_storage, upload_to="vouchers/%Y/%m/")
@@ -131,6 +138,27 @@ class LineStatus(models.TextChoices):
     PAID_LATE = "paid_late", _("订单已关闭（待退款）")
     DUPLICATE = "duplicate", _("重复到账（待退款）")
     RETURNED = "returned", _("已退回")
+
+
+LINE_TRANSITIONS: dict[str, frozenset[str]] = {
+    # unmatched → unmatched: automatic matching looked at the line and found no order (the note says why)
+    LineStatus.UNMATCHED: frozenset(
+        {
+            LineStatus.UNMATCHED,
+            LineStatus.MATCHED,
+            LineStatus.CLAIMED,
+            LineStatus.PAID_LATE,
+            LineStatus.DUPLICATE,
+            LineStatus.RETURNED,
+        }
+    ),
+    LineStatus.MATCHED: frozenset(),
+    LineStatus.CLAIMED: frozenset(),
+    # money that pays no order goes back to its payer
+    LineStatus.PAID_LATE: frozenset({LineStatus.RETURNED}),
+    LineStatus.DUPLICATE: frozenset({LineStatus.RETURNED}),
+    LineStatus.RETURNED: frozenset(),
+}
 
 
 class StatementLine(models.Model):

@@ -6,7 +6,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from mobileca.payments.online import alipay_notification_receive, wechatpay_notification_receive
+from mobileca.payments.notifications import alipay_notification_receive, wechatpay_notification_receive
 
 
 def _remote(request: HttpRequest) -> str:
@@ -30,4 +30,4 @@ def wechatpay(request: HttpRequest) -> HttpResponse:
     result = wechatpay_notification_receive(headers=headers, body=request.body, remote_addr=_remote(request))
     if result.accepted:
         return HttpResponse(status=204)
-    return JsonResponse({"code": "FAIL", "message": "失败"}, status=401 if "signature" in result.outcome else 400)
+    return JsonResponse({"code": "FAIL", "message": "失败"}, status=401 if result.unauthenticated else 400)

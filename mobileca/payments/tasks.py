@@ -4,7 +4,8 @@ from huey import crontab
 from huey.contrib.djhuey import db_periodic_task
 
 from mobileca.audit.services import Actor
-from mobileca.payments.services import payments_close_expired
+from mobileca.payments.closing import payments_close_expired
+from mobileca.payments.query import payments_query_pending
 
 
 @db_periodic_task(crontab(minute="*/5"))
@@ -16,6 +17,4 @@ def close_expired_orders() -> int:
 @db_periodic_task(crontab(minute="*"))
 def query_pending_payments() -> int:
     """The active query (R1.7): a pending online payment whose notification was lost is found here."""
-    from mobileca.payments.online import payments_query_pending
-
     return payments_query_pending(actor=Actor("system", "active-query"))

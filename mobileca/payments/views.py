@@ -19,12 +19,13 @@ from django.views.decorators.http import require_POST
 from mobileca.accounts.selectors import access_enterprise_by_user
 from mobileca.core.actors import actor_for
 from mobileca.core.clock import now
-from mobileca.core.errors import ApplicationError, Conflict, GatewayError, InvalidInput, NotFound
+from mobileca.core.errors import ApplicationError, Conflict, GatewayError, InvalidInput
 from mobileca.orders.models import Order, PaymentChannel
 from mobileca.orders.selectors import access_order_by_no
-from mobileca.payments.models import Payment, PaymentStatus, RemittanceVoucher
-from mobileca.payments.online import alipay_page_pay_url, payment_open_online
-from mobileca.payments.services import access_offline_payment, open_voucher, remittance_voucher_upload
+from mobileca.payments.models import PaymentStatus
+from mobileca.payments.opening import alipay_page_pay_url, payment_open_online
+from mobileca.payments.selectors import access_offline_payment, access_payment_of_order, access_voucher_of_order
+from mobileca.payments.services import open_voucher, remittance_voucher_upload
 
 log = logging.getLogger(__name__)
 
@@ -72,21 +73,11 @@ def voucher_upload(request: HttpRequest, order_no: str) -> HttpResponse:
 def voucher_download(request: HttpRequest, order_no: str, voucher_id: int) -> FileResponse:
     enterprise = access_enterprise_by_user(request.user)
     order = access_order_by_no(enterprise=enterprise, order_no=order_no)
-    voucher = RemittanceVoucher.objects.filter(pk=voucher_id, payment__order=order).first()
-    if voucher is None:
-        raise NotFound(_("未找到该凭证"))
-    return open_voucher(voucher)
-
-
-def _online_payment(order: Order) -> Payment:
-    payment = Payment.objects.filter(order=order, channel=order.channel).first()
-    if payment is None:
-        raise NotFound(_("未找到该订单的支付记录"))
-    return payment
+    return open_voucher(access_voucher_of_order(order=order, voucher_id=voucher_id))
 
 
 def _online_pay(request: HttpRequest, order: Order) -> HttpResponse:
-    payment = _online_payment(order)
+    payment = access_payment_of_order(order=order)
     gateway_error = ""
     if payment.status == PaymentStatus.PENDING and not payment.qr_content and now() < order.expires_at:
         try:
@@ -125,7 +116,7 @@ def alipay_page_pay(request: HttpRequest, order_no: str) -> HttpResponse:
     """「电脑网站支付」: send the browser to Alipay's cashier with a signed request."""
     enterprise = access_enterprise_by_user(request.user)
     order = access_order_by_no(enterprise=enterprise, order_no=order_no)
-    payment = _online_payment(order)
+    payment = access_payment_of_order(order=order)
     if order.channel != PaymentChannel.ALIPAY or payment.status != PaymentStatus.PENDING or now() >= order.expires_at:
         raise Conflict(_("该订单不能使用支付宝网页支付"), code="page_pay_unavailable")
     try:

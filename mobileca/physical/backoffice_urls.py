@@ -2,12 +2,12 @@
 
 from django.urls import path
 
-from mobileca.physical import views
+from mobileca.backoffice import reviewer
 
 app_name = "physical_review"
 urlpatterns = [
-    path("", views.review_list, name="review_list"),
-    path("<int:application_id>/", views.review_decide, name="review_decide"),
-    path("<int:application_id>/licence/", views.review_licence, name="review_licence"),
-    path("shipments/<int:shipment_id>/dispatch/", views.dispatch, name="dispatch"),
+    path("", reviewer.review_list, name="review_list"),
+    path("<int:application_id>/", reviewer.review_decide, name="review_decide"),
+    path("<int:application_id>/licence/", reviewer.review_licence, name="review_licence"),
+    path("shipments/<int:shipment_id>/dispatch/", reviewer.dispatch, name="dispatch"),
 ]

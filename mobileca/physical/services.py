@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
@@ -17,6 +18,7 @@ from mobileca.core.states import ensure_transition
 from mobileca.core.uploads import sniff_voucher_type
 from mobileca.core.validators import is_valid_uscc
 from mobileca.notices.services import notify
+from mobileca.orders.services import order_cancel
 from mobileca.physical.models import APPLICATION_TRANSITIONS, Application, ApplicationStatus, Shipment
 
 _PHONE = re.compile(r"(1\d{10}|0\d{2,3}-?\d{7,8})")
@@ -62,26 +64,51 @@ def application_submit(
         raise InvalidInput(_("请上传营业执照扫描件"), code="licence_missing")
     content_type = sniff_voucher_type(licence) if licence is not None else ""
     moment = now()
-    if application is None:
-        application = Application(enterprise=enterprise, submitted_by=user, submitted_at=moment, **data)
-    else:
-        ensure_transition(APPLICATION_TRANSITIONS, application.status, ApplicationStatus.SUBMITTED)
-        for key, value in data.items():
-            setattr(application, key, value)
-        application.status, application.reason = ApplicationStatus.SUBMITTED, ""
-        application.submitted_by, application.submitted_at = user, moment
+    values: dict[str, Any] = {**data, "submitted_by": user, "submitted_at": moment}
     if licence is not None:
         extension = {"application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png"}[content_type]
+        values["licence_content_type"] = content_type
+    if application is None:
+        application = Application(enterprise=enterprise, **values)
+        if licence is not None:
+            application.licence.save(f"{enterprise.uscc}.{extension}", licence, save=False)
+        application.save()
+        audit_record(
+            action="application.submitted",
+            subject=f"application:{application.pk}",
+            actor=Actor("user", str(user.pk)),
+            enterprise_id=enterprise.pk,
+        )
+        return application
+    if licence is not None:
         application.licence.save(f"{enterprise.uscc}.{extension}", licence, save=False)
-        application.licence_content_type = content_type
-    application.save()
-    audit_record(
-        action="application.submitted",
-        subject=f"application:{application.pk}",
+        values["licence"] = application.licence  # the stored file's name
+    application_status_move(
+        application=application,
+        target=ApplicationStatus.SUBMITTED,
         actor=Actor("user", str(user.pk)),
-        enterprise_id=enterprise.pk,
+        reason="",
+        **values,
     )
     return application
+
+
+def application_status_move(
+    *, application: Application, target: ApplicationStatus, actor: Actor, reason: str = "", **fields: object
+) -> None:
+    """The one writer of ``Application.status`` (the caller holds its row lock): resubmit, approve, return."""
+    ensure_transition(APPLICATION_TRANSITIONS, application.status, target)
+    application.status, application.reason = target, reason
+    for name, value in fields.items():
+        setattr(application, name, value)
+    application.save(update_fields=["status", "reason", *fields])
+    audit_record(
+        action=f"application.{target.value}",
+        subject=f"application:{application.pk}",
+        actor=actor,
+        enterprise_id=application.enterprise_id,
+        data={"reason": reason} if reason else None,
+    )
 
 
 def _review_target(application_id: int) -> Application:
@@ -96,14 +123,12 @@ def _review_target(application_id: int) -> Application:
 @transaction.atomic
 def application_approve(*, application_id: int, reviewer: User) -> Application:
     application = _review_target(application_id)
-    ensure_transition(APPLICATION_TRANSITIONS, application.status, ApplicationStatus.APPROVED)
-    application.status, application.reviewed_by, application.reviewed_at = ApplicationStatus.APPROVED, reviewer, now()
-    application.save(update_fields=["status", "reviewed_by", "reviewed_at"])
-    audit_record(
-        action="application.approved",
-        subject=f"application:{application.pk}",
+    application_status_move(
+        application=application,
+        target=ApplicationStatus.APPROVED,
         actor=Actor("operator", str(reviewer.pk)),
-        enterprise_id=application.enterprise_id,
+        reviewed_by=reviewer,
+        reviewed_at=now(),
     )
     notify(
         enterprise_id=application.enterprise_id,
@@ -121,16 +146,13 @@ def application_return(*, application_id: int, reviewer: User, reason: str) -> A
     if not reason or len(reason) > 200:
         raise InvalidInput(_("请填写退回原因（不超过 200 字）"), code="reason_required")
     application = _review_target(application_id)
-    ensure_transition(APPLICATION_TRANSITIONS, application.status, ApplicationStatus.RETURNED)
-    application.status, application.reason = ApplicationStatus.RETURNED, reason
-    application.reviewed_by, application.reviewed_at = reviewer, now()
-    application.save(update_fields=["status", "reason", "reviewed_by", "reviewed_at"])
-    audit_record(
-        action="application.returned",
-        subject=f"application:{application.pk}",
+    application_status_move(
+        application=application,
+        target=ApplicationStatus.RETURNED,
         actor=Actor("operator", str(reviewer.pk)),
-        enterprise_id=application.enterprise_id,
-        data={"reason": reason},
+        reason=reason,
+        reviewed_by=reviewer,
+        reviewed_at=now(),
     )
     notify(
         enterprise_id=application.enterprise_id,
@@ -201,8 +223,6 @@ def shipment_dispatch(*, shipment_id: int, operator: User, courier: str, trackin
 def shipment_cancel(*, shipment_id: int, enterprise_id: int, user: User) -> Shipment:
     """The buyer cancels a paid physical-CA order that has not been dispatched: the order is cancelled and its
     payment waits in finance's refund list (refunded through the channel or offline)."""
-    from mobileca.orders.models import ORDER_TRANSITIONS, Order, OrderStatus
-
     with transaction.atomic():
         shipment = Shipment.objects.select_for_update().filter(pk=shipment_id, enterprise_id=enterprise_id).first()
         if shipment is None:
@@ -211,19 +231,9 @@ def shipment_cancel(*, shipment_id: int, enterprise_id: int, user: User) -> Ship
             raise Conflict(_("已发货的订单不能取消"), code="already_dispatched")
         if shipment.cancelled_at is not None:
             return shipment
-        order = Order.objects.select_for_update().get(order_no=shipment.order_no)
-        ensure_transition(ORDER_TRANSITIONS, order.status, OrderStatus.CANCELLED)
-        order.status, order.closed_at = OrderStatus.CANCELLED, now()
-        order.save(update_fields=["status", "closed_at"])
+        order = order_cancel(order_no=shipment.order_no, actor=Actor("user", str(user.pk)))
         shipment.cancelled_at = now()
         shipment.save(update_fields=["cancelled_at"])
-        audit_record(
-            action="order.cancelled",
-            subject=f"order:{order.order_no}",
-            actor=Actor("user", str(user.pk)),
-            enterprise_id=enterprise_id,
-            data={"refund_due": str(order.amount)},
-        )
         notify(
             enterprise_id=enterprise_id,
             kind="order_cancelled",

@@ -1,24 +1,20 @@
-"""「CA 办理申请」 for the bidder; review and dispatch for the reviewer (back office)."""
+"""「CA 办理申请」 for the bidder, and the cancellation of an undispatched physical-CA order. The reviewer's pages
+are in ``backoffice.reviewer``."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from mobileca.accounts.models import User
-from mobileca.accounts.permissions import operator_required
 from mobileca.accounts.selectors import access_enterprise_by_user
-from mobileca.core.errors import ApplicationError, NotFound
+from mobileca.core.errors import ApplicationError
 from mobileca.physical import services
-from mobileca.physical.models import Application, ApplicationStatus, Shipment
-
-REVIEW_PERMISSION = "physical.review_application"
-reviewer_required = operator_required(REVIEW_PERMISSION, message=gettext_lazy("仅审核人员可以访问此页面"))
+from mobileca.physical.models import Application, ApplicationStatus
+from mobileca.physical.selectors import application_for_enterprise, shipment_list_for_enterprise
 
 
 @login_required
@@ -26,7 +22,7 @@ def apply(request: HttpRequest) -> HttpResponse:
     """The enterprise's application: the form (first time, or after a return), its status and reason, and the
     dispatch of paid physical-CA orders."""
     enterprise = access_enterprise_by_user(request.user)
-    application = Application.objects.filter(enterprise=enterprise).first()
+    application = application_for_enterprise(enterprise_id=enterprise.pk)
     error, status = "", 200
     if request.method == "POST":
         fields = {
@@ -44,7 +40,7 @@ def apply(request: HttpRequest) -> HttpResponse:
             return redirect("physical:apply")
         except ApplicationError as exc:
             error, status = exc.message, exc.status
-    shipments = Shipment.objects.filter(enterprise=enterprise).order_by("-created_at")
+    shipments = shipment_list_for_enterprise(enterprise_id=enterprise.pk)
     return render(
         request,
         "physical/apply.html",
@@ -91,71 +87,3 @@ def _initial(request: HttpRequest, application: Application | None, enterprise: 
 def _operator(request: HttpRequest) -> User:
     assert isinstance(request.user, User)
     return request.user
-
-
-@reviewer_required
-def review_list(request: HttpRequest) -> HttpResponse:
-    wanted = request.GET.get("status", ApplicationStatus.SUBMITTED)
-    rows = Application.objects.select_related("enterprise").order_by("submitted_at")
-    if wanted in ApplicationStatus.values:
-        rows = rows.filter(status=wanted)
-    pending = (
-        Shipment.objects.select_related("enterprise")
-        .filter(dispatched_at__isnull=True, cancelled_at__isnull=True)
-        .order_by("created_at")
-    )
-    return render(
-        request,
-        "physical/review_list.html",
-        {"bo_active": "applications", "applications": rows[:200], "status": wanted, "shipments": pending[:200]},
-    )
-
-
-@reviewer_required
-def review_decide(request: HttpRequest, application_id: int) -> HttpResponse:
-    if request.method == "POST":
-        try:
-            if request.POST.get("decision") == "approve":
-                services.application_approve(application_id=application_id, reviewer=_operator(request))
-            else:
-                services.application_return(
-                    application_id=application_id, reviewer=_operator(request), reason=request.POST.get("reason", "")
-                )
-        except ApplicationError as exc:
-            return render(
-                request,
-                "physical/review_error.html",
-                {"bo_active": "applications", "error": exc.message},
-                status=exc.status,
-            )
-    return redirect("physical_review:review_list")
-
-
-@reviewer_required
-def review_licence(request: HttpRequest, application_id: int) -> FileResponse:
-    application = Application.objects.filter(pk=application_id).first()
-    if application is None:
-        raise NotFound(_("未找到该申请"), code="application_unknown")
-    response = FileResponse(application.licence.open("rb"), content_type=application.licence_content_type)
-    response["Content-Disposition"] = "inline"
-    return response
-
-
-@reviewer_required
-def dispatch(request: HttpRequest, shipment_id: int) -> HttpResponse:
-    if request.method == "POST":
-        try:
-            services.shipment_dispatch(
-                shipment_id=shipment_id,
-                operator=_operator(request),
-                courier=request.POST.get("courier", ""),
-                tracking_no=request.POST.get("tracking_no", ""),
-            )
-        except ApplicationError as exc:
-            return render(
-                request,
-                "physical/review_error.html",
-                {"bo_active": "applications", "error": exc.message},
-                status=exc.status,
-            )
-    return redirect("physical_review:review_list")

@@ -18,6 +18,10 @@ class SignatureInvalid(FinalGatewayError):
     """A message from (or to) a gateway does not verify. The reason is for the log only."""
 
 
+class StaleMessage(SignatureInvalid):
+    """A message signed outside the gateway's time window (a replay, or a sender's clock far off)."""
+
+
 @lru_cache(maxsize=32)
 def load_private_key(pem: bytes) -> rsa.RSAPrivateKey:
     key = serialization.load_pem_private_key(pem, password=None)

@@ -23,7 +23,13 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from mobileca.core.errors import FinalGatewayError, RetryableGatewayError
-from mobileca.payments.gateways.signing import SignatureInvalid, aes_gcm_decrypt, rsa_sign, rsa_verify
+from mobileca.payments.gateways.signing import (
+    SignatureInvalid,
+    StaleMessage,
+    aes_gcm_decrypt,
+    rsa_sign,
+    rsa_verify,
+)
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
@@ -101,7 +107,7 @@ class WeChatPayClient:
         if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
             raise SignatureInvalid(f"Wechatpay-Timestamp {timestamp[:20]!r} is not a timestamp")
         if abs(int(time.time()) - int(timestamp)) > TIMESTAMP_WINDOW_SECONDS:
-            raise SignatureInvalid(f"Wechatpay-Timestamp {timestamp!r} outside the five-minute window")
+            raise StaleMessage(f"Wechatpay-Timestamp {timestamp!r} outside the five-minute window")
         rsa_verify(self.config.wechatpay_public_key_pem, response_message(timestamp, nonce, body), signature)
 
     def _call(self, method: str, path: str, payload: Mapping[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
