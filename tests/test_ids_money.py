@@ -66,10 +66,8 @@ def test_the_kernel_imports_no_part_above_it() -> None:
     import mobileca.core
 
     folder = Path(mobileca.core.__file__).parent
-    # mobileca.core.actors is an alias of mobileca.accounts.actors, kept until the last views import it from there
     leaks = {
         path.name: sorted(name for name in _project_imports(str(path)) if not name.startswith("mobileca.core"))
         for path in folder.glob("*.py")
-        if path.name != "actors.py"
     }
     assert {name: imports for name, imports in leaks.items() if imports} == {}

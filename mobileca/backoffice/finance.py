@@ -13,8 +13,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from mobileca.accounts.actors import actor_for
 from mobileca.backoffice.roles import PAGE, finance_or_support_required, finance_required, operator_of
-from mobileca.core.actors import actor_for
 from mobileca.core.errors import ApplicationError
 from mobileca.orders.models import OrderStatus
 from mobileca.orders.selectors import order_list_for_backoffice

@@ -9,12 +9,12 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
+from mobileca.accounts.actors import actor_for
 from mobileca.accounts.models import Enterprise
 from mobileca.audit.selectors import audit_event_list_for_enterprise
 from mobileca.audit.services import audit_record
 from mobileca.backoffice.roles import PAGE, operator_of, support_required
 from mobileca.cards.selectors import card_list_for_enterprise_id
-from mobileca.core.actors import actor_for
 from mobileca.core.errors import ApplicationError, NotFound
 from mobileca.notices.models import SupportRequest
 from mobileca.notices.services import support_request_answer

@@ -10,9 +10,9 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
+from mobileca.accounts.actors import actor_for
 from mobileca.accounts.selectors import access_enterprise_by_user
 from mobileca.cards.selectors import access_card_by_cert_id, card_list_for_enterprise
-from mobileca.core.actors import actor_for
 from mobileca.core.errors import ApplicationError, InvalidInput
 from mobileca.core.money import yuan
 from mobileca.orders.models import PaymentChannel

@@ -16,8 +16,8 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from mobileca.accounts.actors import actor_for
 from mobileca.accounts.selectors import access_enterprise_by_user
-from mobileca.core.actors import actor_for
 from mobileca.core.clock import now
 from mobileca.core.errors import ApplicationError, Conflict, GatewayError, InvalidInput
 from mobileca.orders.models import Order, PaymentChannel
