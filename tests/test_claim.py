@@ -14,8 +14,8 @@ from mobileca.cards.models import Card
 from mobileca.core.clock import clock, now
 from mobileca.core.errors import Conflict, NotFound, PermissionDenied
 from mobileca.payments.services import remittance_confirm
+from mobileca.shield.claims import claim_bind
 from mobileca.shield.models import ClaimSession
-from mobileca.shield.services import claim_bind
 from tests.conftest import actor_of, login, make_offline_order
 from tests.support.shield import (  # noqa: F401 (fixtures; test_bidding still imports the helpers from here)
     _activated,
@@ -138,7 +138,7 @@ def test_the_claimant_logs_in_with_the_phone_identity_and_the_claim_is_bound_to_
 ) -> None:
     # R3.1: the claim is bound to the Alipay account from here on
     from mobileca.shield.models import PhoneAccount
-    from mobileca.shield.services import resident_id_digest
+    from mobileca.shield.sealing import resident_id_digest
 
     ticket = _ticket_of(bidder_client.get(f"/ca/cards/{card.cert_id}/claim/").content.decode())
     phone = Client()
@@ -452,7 +452,7 @@ def test_sms_code_limits_tries_expiry_and_sending_rate(
 ) -> None:
     # §7: 6 digits, valid 5 minutes, at most 5 tries, at most 1 send a minute and 10 a day per phone
     from mobileca.core.errors import ApplicationError
-    from mobileca.shield.services import sms_code_send, sms_code_verify
+    from mobileca.shield.otp import sms_code_send, sms_code_verify
 
     _phone, ticket = _to_enterprise_verification(bidder_client, registered)
     account = "2088102000000001"
@@ -562,8 +562,8 @@ def test_after_activation_the_database_holds_no_plaintext_private_key(
 def test_a_malformed_credit_code_cannot_create_an_enterprise(db: None) -> None:
     # R3.3: the unified social credit code's check character
     from mobileca.core.errors import InvalidInput
+    from mobileca.shield.claims import claim_open, enterprise_create
     from mobileca.shield.models import ShieldEnterprise
-    from mobileca.shield.services import claim_open, enterprise_create
 
     claim = claim_open(card_ref="C1", platform="p", enterprise_name="某公司", enterprise_uscc="91360200MA35A1B20K")
     claim_bind(ticket=claim.ticket, account="2088102000000001")
@@ -690,7 +690,7 @@ def test_wrong_sms_codes_across_resends_are_capped_per_claim(
     bidder_client: Client, registered: Card, ca_ready: None, django_capture_on_commit_callbacks
 ) -> None:
     from mobileca.shield.models import SmsChallenge
-    from mobileca.shield.services import sms_code_send
+    from mobileca.shield.otp import sms_code_send
 
     _phone, ticket = _to_enterprise_verification(bidder_client, registered)
     with django_capture_on_commit_callbacks(execute=True):

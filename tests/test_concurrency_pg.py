@@ -301,8 +301,8 @@ def test_two_rekeys_of_one_credential_at_once_leave_exactly_one_valid_pair(ca_ba
 def test_two_people_claiming_the_same_qr_code_at_once_make_exactly_one_binding(bidder: User, finance: User) -> None:
     # R2.4, R3.1: a QR code can be used by one claimant only
     from mobileca.core.errors import PermissionDenied
+    from mobileca.shield.claims import claim_bind, claim_open
     from mobileca.shield.models import ClaimSession
-    from mobileca.shield.services import claim_bind, claim_open
 
     claim = claim_open(
         card_ref="20261128000000001", platform="p", enterprise_name="e", enterprise_uscc="91360200MA35A1B20J"
@@ -327,7 +327,8 @@ def test_parallel_sms_sends_respect_the_one_a_minute_limit(bidder: User, finance
     from mobileca.ca.services import ca_init
     from mobileca.sandboxes.registry.models import RegisteredEnterprise
     from mobileca.shield.models import ClaimSession, ClaimStep, PhoneAccount, ShieldEnterprise, SmsChallenge
-    from mobileca.shield.services import resident_id_digest, sms_code_send
+    from mobileca.shield.otp import sms_code_send
+    from mobileca.shield.sealing import resident_id_digest
 
     ca_init()
     uscc = bidder.enterprise.uscc
