@@ -20,6 +20,7 @@ failed. Classes in brackets live beside the code that raises them; the drawing i
             ├── AnswerRefused              [shield.providers] a provider's signed answer failed a check
             │   └── IdentityRefused        [shield.identity] the phone identity's assertion did
             ├── SignatureInvalid           [payments.gateways.signing] a payment gateway's signature does not verify
+            │   └── StaleMessage           [payments.gateways.signing] signed, but outside the freshness window
             ├── AlipayError                [payments.gateways.alipay] Alipay answered a business error
             └── WeChatPayError             [payments.gateways.wechatpay] WeChat Pay answered an error
 
