@@ -29,7 +29,7 @@ from mobileca.core.clock import clock, now
 from mobileca.shield.models import Credential
 from tests.factories import PASSWORD
 from tests.support.bidding import sealed_bid, tender_open_for_bids
-from tests.test_claim import _activated, ca_ready, card, registered  # noqa: F401 (fixtures)
+from tests.support.shield import _activated, ca_ready, card, registered  # noqa: F401 (fixtures)
 from tests.transport import DjangoTestTransport
 
 PIN = "135790"
@@ -426,7 +426,7 @@ def test_renewal_warns_about_the_sealed_bid_and_afterwards_it_cannot_be_decrypte
 ) -> None:
     # R4.2: the renewal lists the bid; after re-keying, the opening says why it cannot decrypt
     from mobileca.shield.facade import renewal_warnings
-    from tests.test_renewal import _pay, _renew, _renewal_ticket
+    from tests.support.shield import _pay, _renew, _renewal_ticket
 
     _, card = claimant
     tender = tender_open_for_bids()
@@ -435,7 +435,7 @@ def test_renewal_warns_about_the_sealed_bid_and_afterwards_it_cannot_be_decrypte
     assert [(w.tender_no, w.file_name) for w in warnings] == [(tender.project_no, "投标文件.pdf")]
     _pay(_renew(bidder_client, card), finance)
     ticket = _renewal_ticket(bidder_client, card)
-    from tests.test_claim import _scan_and_login
+    from tests.support.shield import _scan_and_login
 
     renewal_phone = Client()
     page = _scan_and_login(renewal_phone, ticket, "2088102000000001").content.decode()  # type: ignore[attr-defined]
@@ -477,7 +477,7 @@ def test_only_tender_operators_create_tenders(bidder_client: Client, operator: C
 def _tool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, phone: Client) -> None:
     """Log the tool in (token) and route its HTTP to the test server in-process."""
     from mobileca.cli import main as cli
-    from tests.test_keyuse import _device_login
+    from tests.support.shield import _device_login
 
     token = _device_login(phone)
     transport = DjangoTestTransport()
@@ -521,7 +521,7 @@ def test_the_platform_refuses_a_tool_bid_signed_outside_the_channel(claimant: tu
     # R4.5: a signature by a look-alike certificate (not issued through this platform) is refused at submission
     import base64
 
-    from tests.test_keyuse import _device_login
+    from tests.support.shield import _device_login
 
     phone, _card = claimant
     tender = tender_open_for_bids()
@@ -615,7 +615,7 @@ def test_a_malformed_tool_signature_is_refused_not_a_500(claimant: tuple[Client,
     import base64
 
     from mobileca.ca import facade
-    from tests.test_keyuse import _device_login
+    from tests.support.shield import _device_login
 
     phone, _ = claimant
     tender = tender_open_for_bids()

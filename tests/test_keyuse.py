@@ -24,7 +24,7 @@ from mobileca.audit.models import AuditEvent
 from mobileca.cards.models import Card
 from mobileca.core.clock import clock, now
 from mobileca.shield.models import Credential, KeyUseAuthorization, OperationRecord
-from tests.support.shield import (  # noqa: F401 (fixtures; test_bidding still imports _device_login from here)
+from tests.support.shield import (  # noqa: F401 (fixtures)
     LEGAL_REP,
     Api,
     _device_login,

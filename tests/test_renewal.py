@@ -21,12 +21,11 @@ from mobileca.cards.models import Card
 from mobileca.core.clock import now
 from mobileca.orders.models import Order
 from mobileca.shield.models import ClaimSession, Credential, OperationRecord
-from tests.support.shield import (  # noqa: F401 (fixtures; test_bidding still imports the helpers from here)
+from tests.support.shield import (  # noqa: F401 (fixtures)
     _pay,
     _renew,
     _renewal_ticket,
     _scan_and_login,
-    _ticket_of,
     activated_credential,
     ca_ready,
     card,
