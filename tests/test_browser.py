@@ -22,8 +22,8 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from mobileca.accounts.models import User
 from mobileca.cards.models import Card, CardStatus
-from mobileca.orders import views as order_views
 from mobileca.orders.models import Order, OrderStatus, PaymentChannel
+from mobileca.payments import views as payment_views
 from mobileca.payments.models import Payment, PaymentStatus, RemittanceVoucher, VoucherStatus
 from tests.factories import PASSWORD, EnterpriseFactory, FinanceFactory, UserFactory
 
@@ -290,7 +290,7 @@ def test_bidder_buys_mobile_ca_by_remittance_finance_confirms_and_the_card_appea
 def slow_checkout(monkeypatch: pytest.MonkeyPatch, delay: float) -> list[str]:
     """Make the server take ``delay`` seconds over 「确认并支付」, so a second click lands while the first is in
     flight (as on a slow network). Returns the log of server calls: one "start" and one "end" per request."""
-    real_checkout = order_views.checkout
+    real_checkout = payment_views.checkout
     calls: list[str] = []
 
     def slow(**kwargs: Any) -> Order:
@@ -301,7 +301,7 @@ def slow_checkout(monkeypatch: pytest.MonkeyPatch, delay: float) -> list[str]:
         finally:
             calls.append("end")
 
-    monkeypatch.setattr(order_views, "checkout", slow)
+    monkeypatch.setattr(payment_views, "checkout", slow)
     return calls
 
 

@@ -1,9 +1,11 @@
-"""The buyer's side of payment (R1.6): offline remittance instructions and vouchers; Alipay / WeChat Pay QR codes
-that the page follows until the order is paid."""
+"""The buyer's side of payment (R1.1–R1.6): the checkout page (product, region, channel → an order), offline
+remittance instructions and vouchers; Alipay / WeChat Pay QR codes that the page follows until the order is paid."""
 
 from __future__ import annotations
 
 import logging
+import secrets
+from decimal import Decimal
 
 import segno
 from django.conf import settings
@@ -18,16 +20,74 @@ from django.views.decorators.http import require_POST
 
 from mobileca.accounts.actors import actor_for
 from mobileca.accounts.selectors import access_enterprise_by_user
+from mobileca.cards.selectors import access_card_by_cert_id
 from mobileca.core.clock import now
 from mobileca.core.errors import ApplicationError, Conflict, GatewayError, InvalidInput
+from mobileca.core.money import yuan
 from mobileca.orders.models import Order, PaymentChannel
-from mobileca.orders.selectors import access_order_by_no
+from mobileca.orders.selectors import access_order_by_no, product_get_for_sale, region_list_active
+from mobileca.orders.services import ENABLED_CHANNELS
+from mobileca.payments.checkout import checkout
 from mobileca.payments.models import PaymentStatus
 from mobileca.payments.opening import alipay_page_pay_url, payment_open_online
 from mobileca.payments.selectors import access_offline_payment, access_payment_of_order, access_voucher_of_order
 from mobileca.payments.services import open_voucher, remittance_voucher_upload
+from mobileca.shield import facade as shield
 
 log = logging.getLogger(__name__)
+
+
+@login_required
+def checkout_page(request: HttpRequest, product_code: str) -> HttpResponse:
+    enterprise = access_enterprise_by_user(request.user)
+    product = product_get_for_sale(code=product_code)
+    error: ApplicationError | None = None
+    # 续费 (R4.1): a renewal of one of the enterprise's cards, paid like a purchase
+    renew_cert_id = request.POST.get("renew") or request.GET.get("renew", "")
+    renew_card = access_card_by_cert_id(enterprise=enterprise, cert_id=renew_cert_id) if renew_cert_id else None
+    if request.method == "POST":
+        try:
+            expected: Decimal | None = yuan(request.POST.get("expected_amount", ""))
+        except (ValueError, TypeError):
+            expected = None  # refused by the service with the price-changed message
+        try:
+            order = checkout(
+                user=request.user,  # type: ignore[arg-type]
+                enterprise=enterprise,
+                product_code=product.code,
+                region_code=request.POST.get("region", ""),
+                channel=request.POST.get("channel", ""),
+                expected_amount=expected,
+                client_token=request.POST.get("client_token", ""),
+                actor=actor_for(request.user),
+                renew_card_id=renew_card.pk if renew_card else None,
+            )
+        except InvalidInput as exc:
+            error = exc
+        else:
+            return redirect("payments:order_pay", order_no=order.order_no)
+    channels = [
+        {"value": choice.value, "label": choice.label, "enabled": choice.value in ENABLED_CHANNELS}
+        for choice in PaymentChannel
+    ]
+    return render(
+        request,
+        "orders/checkout.html",
+        {
+            "active": "purchase",
+            "product": product,
+            "renew_card": renew_card,
+            "renewal_warnings": shield.renewal_warnings(card_ref=renew_card.cert_id) if renew_card else [],
+            "regions": region_list_active(),
+            "channels": channels,
+            "seller": settings.MOBILECA_SELLER,
+            "client_token": secrets.token_urlsafe(24),
+            "error": error,
+            "selected_region": request.POST.get("region", ""),
+            "selected_channel": request.POST.get("channel", ""),
+        },
+        status=400 if error else 200,
+    )
 
 
 @login_required
