@@ -49,6 +49,18 @@ def test_support_finds_an_enterprise_and_sees_its_orders_cards_and_trail_read_on
     assert payment.status == "pending"
 
 
+def test_support_finds_an_enterprise_by_part_of_its_name_and_an_unknown_one_is_not_found_nor_recorded(
+    support: Client, bidder: User
+) -> None:
+    assert bidder.enterprise is not None
+    found = support.get("/backoffice/support/", {"q": bidder.enterprise.name[1:-1]}).content.decode()
+    assert f"/backoffice/support/{bidder.enterprise.pk}/" in found
+    nothing = support.get("/backoffice/support/", {"q": "不存在的企业名称"}).content.decode()
+    assert f"/backoffice/support/{bidder.enterprise.pk}/" not in nothing
+    assert support.get("/backoffice/support/999999/").status_code == 404
+    assert not AuditEvent.objects.filter(action="support.lookup").exists()
+
+
 def test_the_auditor_verifies_and_exports_the_chain(auditor: Client, bidder: User, finance_client: Client) -> None:
     make_offline_order(bidder)
     verified = auditor.post("/backoffice/audit/").content.decode()

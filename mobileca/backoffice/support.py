@@ -10,13 +10,13 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
 from mobileca.accounts.actors import actor_for
-from mobileca.accounts.models import Enterprise
+from mobileca.accounts.selectors import enterprise_get, enterprise_search
 from mobileca.audit.selectors import audit_event_list_for_enterprise
 from mobileca.audit.services import audit_record
 from mobileca.backoffice.roles import PAGE, operator_of, support_required
 from mobileca.cards.selectors import card_list_for_enterprise_id
-from mobileca.core.errors import ApplicationError, NotFound
-from mobileca.notices.models import SupportRequest
+from mobileca.core.errors import ApplicationError
+from mobileca.notices.selectors import support_request_list_for_backoffice
 from mobileca.notices.services import support_request_answer
 from mobileca.orders.selectors import order_list_for_enterprise
 from mobileca.shield import facade as shield
@@ -26,9 +26,7 @@ from mobileca.shield import facade as shield
 def support(request: HttpRequest) -> HttpResponse:
     """Find an enterprise by name or unified social credit code."""
     query = request.GET.get("q", "").strip()
-    found = Enterprise.objects.none()
-    if query:
-        found = (Enterprise.objects.filter(uscc=query.upper()) | Enterprise.objects.filter(name__icontains=query))[:50]
+    found = enterprise_search(query=query)[:50]
     return render(request, "backoffice/support.html", {"bo_active": "support", "query": query, "enterprises": found})
 
 
@@ -36,9 +34,7 @@ def support(request: HttpRequest) -> HttpResponse:
 def support_enterprise(request: HttpRequest, enterprise_id: int) -> HttpResponse:
     """Read-only: the enterprise's orders, cards with their claim progress, and its audit trail (paginated). The
     lookup itself is recorded."""
-    enterprise = Enterprise.objects.filter(pk=enterprise_id).first()
-    if enterprise is None:
-        raise NotFound(_("未找到该企业"))
+    enterprise = enterprise_get(enterprise_id=enterprise_id)
     with transaction.atomic():
         audit_record(
             action="support.lookup",
@@ -77,7 +73,7 @@ def support_requests(request: HttpRequest) -> HttpResponse:
             return redirect("backoffice:support_requests")
         except (ApplicationError, ValueError) as exc:
             error, status = getattr(exc, "message", _("无效的请求")), getattr(exc, "status", 400)
-    rows = SupportRequest.objects.select_related("enterprise", "user").order_by("answered_at", "-created_at")[:100]
+    rows = support_request_list_for_backoffice()[:100]
     return render(
         request,
         "backoffice/support_requests.html",
