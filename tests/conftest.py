@@ -16,6 +16,7 @@ from mobileca.audit.services import Actor
 from mobileca.core.clock import clock
 from mobileca.core.ids import CertIdAllocator
 from mobileca.orders.models import Order
+from mobileca.orders.services import OrderDraft
 from mobileca.payments.models import Payment
 from mobileca.payments.services import checkout
 from tests.factories import PASSWORD, EnterpriseFactory, FinanceFactory, UserFactory
@@ -127,13 +128,15 @@ def actor_of(user: User) -> Actor:
 def make_offline_order(user: User, *, token: str = "tok-1", region: str = "jiangxi") -> tuple[Order, Payment]:
     assert user.enterprise is not None
     order = checkout(
-        user=user,
-        enterprise=user.enterprise,
-        product_code="mobile-ca",
-        region_code=region,
-        channel="offline",
-        expected_amount=PRICE,
-        client_token=token,
+        draft=OrderDraft(
+            user=user,
+            enterprise=user.enterprise,
+            product_code="mobile-ca",
+            region_code=region,
+            channel="offline",
+            expected_amount=PRICE,
+            client_token=token,
+        ),
         actor=actor_of(user),
     )
     return order, Payment.objects.get(order=order)

@@ -12,6 +12,7 @@ from mobileca.audit.models import AuditEvent
 from mobileca.core.errors import InvalidInput, NotFound
 from mobileca.core.ids import is_valid_memo_code
 from mobileca.orders.models import Order, Product
+from mobileca.orders.services import OrderDraft
 from mobileca.payments.models import Payment
 from mobileca.payments.services import checkout
 from tests.conftest import PRICE, actor_of, login, make_offline_order
@@ -150,24 +151,28 @@ def test_checkout_service_refuses_unknown_product_without_side_effects(bidder: U
     before = _counts()
     with pytest.raises(NotFound):
         checkout(
-            user=bidder,
-            enterprise=bidder.enterprise,
-            product_code="no-such-product",
-            region_code="jiangxi",
-            channel="offline",
-            expected_amount=PRICE,
-            client_token="x",
+            draft=OrderDraft(
+                user=bidder,
+                enterprise=bidder.enterprise,
+                product_code="no-such-product",
+                region_code="jiangxi",
+                channel="offline",
+                expected_amount=PRICE,
+                client_token="x",
+            ),
             actor=actor_of(bidder),
         )
     with pytest.raises(InvalidInput):
         checkout(
-            user=bidder,
-            enterprise=bidder.enterprise,
-            product_code="mobile-ca",
-            region_code="jiangxi",
-            channel="offline",
-            expected_amount=Decimal("299.99"),
-            client_token="y",
+            draft=OrderDraft(
+                user=bidder,
+                enterprise=bidder.enterprise,
+                product_code="mobile-ca",
+                region_code="jiangxi",
+                channel="offline",
+                expected_amount=Decimal("299.99"),
+                client_token="y",
+            ),
             actor=actor_of(bidder),
         )
     assert _counts() == before

@@ -16,6 +16,7 @@ from mobileca.audit.services import Actor, audit_chain_verify
 from mobileca.cards.models import Card
 from mobileca.core.errors import Conflict
 from mobileca.orders.models import Order
+from mobileca.orders.services import OrderDraft
 from mobileca.payments.models import Payment, PaymentEvent
 from mobileca.payments.observe import Outcome
 from mobileca.payments.services import checkout, remittance_confirm
@@ -41,13 +42,15 @@ def test_two_finance_confirmations_at_once_pay_once_and_make_one_card(bidder: Us
 def test_double_submitted_checkout_at_once_makes_one_order(bidder: User) -> None:
     def submit() -> Order:
         return checkout(
-            user=bidder,
-            enterprise=bidder.enterprise,
-            product_code="mobile-ca",
-            region_code="jiangxi",
-            channel="offline",
-            expected_amount=PRICE,
-            client_token="double",
+            draft=OrderDraft(
+                user=bidder,
+                enterprise=bidder.enterprise,
+                product_code="mobile-ca",
+                region_code="jiangxi",
+                channel="offline",
+                expected_amount=PRICE,
+                client_token="double",
+            ),
             actor=actor_of(bidder),
         )
 
@@ -223,13 +226,15 @@ def test_concurrent_alipay_notifications_pay_once(bidder: User, same_notificatio
     from mobileca.payments.notifications import alipay_notification_receive
 
     order = checkout(
-        user=bidder,
-        enterprise=bidder.enterprise,
-        product_code="mobile-ca",
-        region_code="jiangxi",
-        channel="alipay",
-        expected_amount=PRICE,
-        client_token="ali",
+        draft=OrderDraft(
+            user=bidder,
+            enterprise=bidder.enterprise,
+            product_code="mobile-ca",
+            region_code="jiangxi",
+            channel="alipay",
+            expected_amount=PRICE,
+            client_token="ali",
+        ),
         actor=actor_of(bidder),
     )
     payment = Payment.objects.get(order=order)

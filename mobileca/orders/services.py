@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -27,38 +28,44 @@ def order_ttl(channel: str) -> timedelta:
     return timedelta(minutes=settings.MOBILECA_ONLINE_ORDER_TTL_MINUTES)
 
 
-def order_create(
-    *,
-    user: User,
-    enterprise: Enterprise,
-    product_code: str,
-    region_code: str,
-    channel: str,
-    expected_amount: Decimal | None,
-    client_token: str,
-    actor: Actor,
-    renew_card_id: int | None = None,
-) -> tuple[Order, bool]:
-    """Create a new-purchase order — or, with ``renew_card_id``, a renewal of that card (R4.1; the caller checked
-    the card may be renewed) — from server-side facts only. Returns (order, created).
+@dataclass(frozen=True)
+class OrderDraft:
+    """What the buyer asked for on the checkout page: choices (product, region, channel), the amount they saw, the
+    page's one-time token, and for a renewal (R4.1) the card. Nothing here is trusted: the server checks it all."""
+
+    user: User
+    enterprise: Enterprise
+    product_code: str
+    region_code: str
+    channel: str
+    expected_amount: Decimal | None
+    client_token: str
+    renew_card_id: int | None = None
+
+
+def order_create(*, draft: OrderDraft, actor: Actor) -> tuple[Order, bool]:
+    """Create a new-purchase order — or, with ``draft.renew_card_id``, a renewal of that card (R4.1; the caller
+    checked the card may be renewed) — from server-side facts only. Returns (order, created).
 
     The form contributes choices (product, region, channel) and the amount the buyer saw; the amount charged is
     the product's price. If the two differ the form was tampered with or the price changed: refuse.
     """
+    user, enterprise, channel, client_token = draft.user, draft.enterprise, draft.channel, draft.client_token
+    renew_card_id = draft.renew_card_id
     if not client_token or len(client_token) > 64:
         raise InvalidInput(_("页面已过期，请刷新后重试"), code="missing_client_token")
     existing = Order.objects.filter(created_by=user, client_token=client_token).first()
     if existing is not None:
         return existing, False
-    product = product_get_for_sale(code=product_code)
-    region = region_list_active().filter(code=region_code).first()
+    product = product_get_for_sale(code=draft.product_code)
+    region = region_list_active().filter(code=draft.region_code).first()
     if region is None:
         raise InvalidInput(_("请选择办理地区"), code="invalid_region")
     if channel not in PaymentChannel.values:
         raise InvalidInput(_("请选择支付方式"), code="invalid_channel")
     if channel not in ENABLED_CHANNELS:
         raise InvalidInput(_("该支付方式即将开放，请选择线下汇款"), code="channel_unavailable")
-    if expected_amount != product.price:
+    if draft.expected_amount != product.price:
         raise InvalidInput(_("应付金额与当前价格不符，请刷新页面后重试"), code="amount_mismatch")
     created_at = now()
     try:

@@ -2,53 +2,32 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
-from mobileca.accounts.models import Enterprise, User
+from mobileca.accounts.models import Enterprise
 from mobileca.audit.services import Actor, audit_record
 from mobileca.cards.models import CardStatus
 from mobileca.cards.selectors import card_get_for_enterprise
 from mobileca.core.errors import InvalidInput
 from mobileca.core.ids import new_memo_code, new_order_no
 from mobileca.orders.models import Order, OrderKind, OrderStatus, PaymentChannel, Product
-from mobileca.orders.services import order_create
+from mobileca.orders.services import OrderDraft, order_create
 from mobileca.payments.models import Payment
 from mobileca.physical.services import application_approved
 
 
 @transaction.atomic(durable=True)
-def checkout(
-    *,
-    user: User,
-    enterprise: Enterprise,
-    product_code: str,
-    region_code: str,
-    channel: str,
-    expected_amount: Decimal | None,
-    client_token: str,
-    actor: Actor,
-    renew_card_id: int | None = None,
-) -> Order:
+def checkout(*, draft: OrderDraft, actor: Actor) -> Order:
     """「确认并支付」: create the order (once per client token) and its payment attempt for the channel."""
-    if renew_card_id is not None and not Order.objects.filter(created_by=user, client_token=client_token).exists():
-        _refuse_unless_renewable(enterprise, renew_card_id)
-    product = Product.objects.filter(code=product_code).first()
+    enterprise = draft.enterprise
+    repeated = Order.objects.filter(created_by=draft.user, client_token=draft.client_token).exists()
+    if draft.renew_card_id is not None and not repeated:
+        _refuse_unless_renewable(enterprise, draft.renew_card_id)
+    product = Product.objects.filter(code=draft.product_code).first()
     if product is not None and product.needs_application and not application_approved(enterprise.pk):
         raise InvalidInput(_("首次购买实体 CA 需先提交「CA 办理申请」并通过审核"), code="application_required")
-    order, created = order_create(
-        renew_card_id=renew_card_id,
-        user=user,
-        enterprise=enterprise,
-        product_code=product_code,
-        region_code=region_code,
-        channel=channel,
-        expected_amount=expected_amount,
-        client_token=client_token,
-        actor=actor,
-    )
+    order, created = order_create(draft=draft, actor=actor)
     if created:
         _payment_start(order=order, actor=actor)
     return order

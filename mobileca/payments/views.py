@@ -26,7 +26,7 @@ from mobileca.core.errors import ApplicationError, Conflict, GatewayError, Inval
 from mobileca.core.money import yuan
 from mobileca.orders.models import Order, PaymentChannel
 from mobileca.orders.selectors import access_order_by_no, product_get_for_sale, region_list_active
-from mobileca.orders.services import ENABLED_CHANNELS
+from mobileca.orders.services import ENABLED_CHANNELS, OrderDraft
 from mobileca.payments.checkout import checkout
 from mobileca.payments.models import PaymentStatus
 from mobileca.payments.opening import alipay_page_pay_url, payment_open_online
@@ -51,7 +51,7 @@ def checkout_page(request: HttpRequest, product_code: str) -> HttpResponse:
         except (ValueError, TypeError):
             expected = None  # refused by the service with the price-changed message
         try:
-            order = checkout(
+            draft = OrderDraft(
                 user=request.user,  # type: ignore[arg-type]
                 enterprise=enterprise,
                 product_code=product.code,
@@ -59,9 +59,9 @@ def checkout_page(request: HttpRequest, product_code: str) -> HttpResponse:
                 channel=request.POST.get("channel", ""),
                 expected_amount=expected,
                 client_token=request.POST.get("client_token", ""),
-                actor=actor_for(request.user),
                 renew_card_id=renew_card.pk if renew_card else None,
             )
+            order = checkout(draft=draft, actor=actor_for(request.user))
         except InvalidInput as exc:
             error = exc
         else:

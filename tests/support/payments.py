@@ -14,6 +14,7 @@ from mobileca.accounts.models import User
 from mobileca.audit.services import Actor
 from mobileca.core.clock import now
 from mobileca.orders.models import Order
+from mobileca.orders.services import OrderDraft
 from mobileca.payments import opening
 from mobileca.payments.models import Payment
 from mobileca.payments.services import checkout
@@ -29,13 +30,15 @@ def online_checkout(user: User, *, channel: str, token: str) -> tuple[Order, Pay
     """「确认并支付」 with an online channel: the order and its payment, not yet shown at the gateway."""
     assert user.enterprise is not None
     order = checkout(
-        user=user,
-        enterprise=user.enterprise,
-        product_code="mobile-ca",
-        region_code="jiangxi",
-        channel=channel,
-        expected_amount=PRICE,
-        client_token=token,
+        draft=OrderDraft(
+            user=user,
+            enterprise=user.enterprise,
+            product_code="mobile-ca",
+            region_code="jiangxi",
+            channel=channel,
+            expected_amount=PRICE,
+            client_token=token,
+        ),
         actor=actor_of(user),
     )
     return order, Payment.objects.get(order=order)
