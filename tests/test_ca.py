@@ -195,6 +195,24 @@ def _ocsp_request(certificate: x509.Certificate, issuer: x509.Certificate) -> by
     return request.public_bytes(serialization.Encoding.DER)
 
 
+def test_a_revoked_certificate_cannot_be_revoked_again_and_keeps_its_first_revocation(ca) -> None:
+    # issue 13: revocation is final; the one writer refuses a second one and changes nothing
+    from mobileca.core.errors import Conflict
+
+    pair = _issue()
+    certificate_revoke(serial_hex=pair.sign.serial_hex, reason=x509.ReasonFlags.key_compromise)
+    first = IssuedCertificate.objects.get(serial_hex=pair.sign.serial_hex)
+    with pytest.raises(Conflict) as refused:
+        certificate_revoke(serial_hex=pair.sign.serial_hex, reason=x509.ReasonFlags.superseded)
+    assert refused.value.code == "already_revoked"
+    again = IssuedCertificate.objects.get(serial_hex=pair.sign.serial_hex)
+    assert (again.status, again.revoked_at, again.revocation_reason) == (
+        "revoked",
+        first.revoked_at,
+        "key_compromise",
+    )
+
+
 def test_ocsp_answers_good_revoked_and_unknown_over_get_and_post(ca) -> None:
     _root, issuing = ca
     issuer = certificate_of(issuing)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -51,9 +52,12 @@ def plaintext_path(bid: Bid) -> Path:
     return _root() / bid.plaintext_name
 
 
-def _move(bid: Bid, target: BidStatus) -> None:
+def _move(bid: Bid, target: BidStatus, *, also: Iterable[str] = ()) -> None:
+    """The one writer of a bid's status (the caller holds the row lock): the move, saved with the fields in ``also``
+    that the caller set for it."""
     ensure_transition(BID_TRANSITIONS, bid.status, target)
     bid.status = target
+    bid.save(update_fields=["status", *also])
 
 
 # --- tenders (operators) ---------------------------------------------------------------------------------------
@@ -239,9 +243,8 @@ _FAILURE_EVENTS = {BidStatus.REFUSED: "bid.refused", BidStatus.FAILED: "bid.open
 
 def _record_failure(bid: Bid, *, target: BidStatus, code: str, message: str) -> None:
     """Under the bid's lock: the move to a failed state, its reason and its audit event."""
-    _move(bid, target)
     bid.failure_code, bid.failure_message = code, message[:300]
-    bid.save(update_fields=["status", "failure_code", "failure_message"])
+    _move(bid, target, also=["failure_code", "failure_message"])
     audit_record(
         action=_FAILURE_EVENTS[target],
         subject=f"bid:{bid.pk}",
@@ -267,10 +270,8 @@ def _submit(bid: Bid, *, signature: bytes) -> Bid:
             tender_id=bid.tender_id, enterprise_id=bid.enterprise_id, status=BidStatus.SUBMITTED
         ):
             _move(previous, BidStatus.WITHDRAWN)
-            previous.save(update_fields=["status"])
-        _move(bid, BidStatus.SUBMITTED)
         bid.signature, bid.submitted_at = signature, now()
-        bid.save(update_fields=["status", "signature", "submitted_at"])
+        _move(bid, BidStatus.SUBMITTED, also=["signature", "submitted_at"])
         audit_record(
             action="bid.submitted",
             subject=f"bid:{bid.pk}",
@@ -354,11 +355,12 @@ def bid_open_request(*, bid: Bid, address: str | None) -> Bid:
     )
     with transaction.atomic():
         bid = Bid.objects.select_for_update().get(pk=bid.pk)
-        _move(bid, BidStatus.OPENING)
         bid.authorization_handle, bid.authorization_url = pending.handle, pending.url
         bid.failure_code = bid.failure_message = ""
-        bid.save(
-            update_fields=["status", "authorization_handle", "authorization_url", "failure_code", "failure_message"]
+        _move(
+            bid,
+            BidStatus.OPENING,
+            also=["authorization_handle", "authorization_url", "failure_code", "failure_message"],
         )
     return bid
 
@@ -394,18 +396,12 @@ def bid_follow_opening(bid: Bid, *, address: str | None = None) -> Bid:
         if bid.status != BidStatus.OPENING:
             target.unlink(missing_ok=True)  # decided meanwhile: keep no plaintext nothing points to
             return bid
-        _move(bid, BidStatus.OPENED)
         bid.opened_at, bid.signature_valid, bid.signer_subject = now(), valid, subject[:400]
         bid.failure_message, bid.plaintext_name = message[:300], str(target.relative_to(_root()))
-        bid.save(
-            update_fields=[
-                "status",
-                "opened_at",
-                "signature_valid",
-                "signer_subject",
-                "failure_message",
-                "plaintext_name",
-            ]
+        _move(
+            bid,
+            BidStatus.OPENED,
+            also=["opened_at", "signature_valid", "signer_subject", "failure_message", "plaintext_name"],
         )
         audit_record(
             action="bid.opened",

@@ -45,6 +45,13 @@ class CertStatus(models.TextChoices):
     REVOKED = "revoked", _("已吊销")
 
 
+# Revocation is final (RFC 5280 has no un-revoke; certificateHold is not used).
+CERT_TRANSITIONS: dict[str, frozenset[str]] = {
+    CertStatus.GOOD: frozenset({CertStatus.REVOKED}),
+    CertStatus.REVOKED: frozenset(),
+}
+
+
 class IssuedCertificate(models.Model):
     authority = models.ForeignKey(Authority, on_delete=models.PROTECT, related_name="issued")
     serial_hex = models.CharField(max_length=42, unique=True)

@@ -18,10 +18,11 @@ from mobileca.audit.services import Actor, audit_record
 from mobileca.ca.backends import KeyBackend, KeyBackendError
 from mobileca.ca.backends.factory import backend as configured_backend
 from mobileca.ca.keys import UserPublicKey
-from mobileca.ca.models import Authority, AuthorityRole, CertStatus, Crl, IssuedCertificate, Usage
+from mobileca.ca.models import CERT_TRANSITIONS, Authority, AuthorityRole, CertStatus, Crl, IssuedCertificate, Usage
 from mobileca.ca.profiles import Subject, entity_certificate, issuing_certificate, root_certificate
 from mobileca.core.clock import now
 from mobileca.core.errors import Conflict, NotFound
+from mobileca.core.states import ensure_transition
 
 log = logging.getLogger(__name__)
 CRL_LIFETIME = timedelta(days=1)
@@ -234,6 +235,8 @@ def certificate_revoke(
 
 
 def _revoke(record: IssuedCertificate, reason: x509.ReasonFlags, actor: Actor) -> None:
+    """The one writer of a certificate's status (the caller holds the row lock)."""
+    ensure_transition(CERT_TRANSITIONS, record.status, CertStatus.REVOKED)
     record.status, record.revoked_at, record.revocation_reason = CertStatus.REVOKED, now(), reason.name
     record.save(update_fields=["status", "revoked_at", "revocation_reason"])
     audit_record(

@@ -4,6 +4,7 @@ reports them, expiry by the periodic job."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
@@ -33,10 +34,12 @@ def _record(
     )
 
 
-def _move(card: Card, target: CardStatus) -> None:
-    """The one transition of a card's status (the caller holds the row lock and saves ``status``)."""
+def _move(card: Card, target: CardStatus, *, also: Iterable[str] = ()) -> None:
+    """The one writer of a card's status (the caller holds the row lock): the move, saved with the fields in
+    ``also`` that the caller set for it."""
     ensure_transition(CARD_TRANSITIONS, card.status, target)
     card.status = target
+    card.save(update_fields=["status", *also])
 
 
 def card_create_for_order(
@@ -79,9 +82,8 @@ def card_activate(*, cert_id: str, service_no: str, expires_at: datetime, actor:
     card = Card.objects.select_for_update().get(cert_id=cert_id)
     if card.status == CardStatus.ACTIVE and card.service_no == service_no:
         return card
-    _move(card, CardStatus.ACTIVE)
     card.service_no, card.expires_at = service_no, expires_at
-    card.save(update_fields=["status", "service_no", "expires_at"])
+    _move(card, CardStatus.ACTIVE, also=["service_no", "expires_at"])
     _record(
         card,
         action="card.activated",
@@ -114,10 +116,11 @@ def card_renewed(*, cert_id: str, order_no: str, expires_at: datetime, actor: Ac
     card = Card.objects.select_for_update().get(cert_id=cert_id)
     if card.renewal_order_no != order_no:
         return card  # already applied
-    if card.status == CardStatus.EXPIRED:
-        _move(card, CardStatus.ACTIVE)
     card.expires_at, card.renewal_order_no = expires_at, ""
-    card.save(update_fields=["status", "expires_at", "renewal_order_no"])
+    if card.status == CardStatus.EXPIRED:
+        _move(card, CardStatus.ACTIVE, also=["expires_at", "renewal_order_no"])
+    else:
+        card.save(update_fields=["expires_at", "renewal_order_no"])
     _record(
         card,
         action="card.renewed",
@@ -148,6 +151,5 @@ def card_expire(*, card_id: int) -> bool:
     if card.status != CardStatus.ACTIVE or card.expires_at is None or card.expires_at > now():
         return False
     _move(card, CardStatus.EXPIRED)
-    card.save(update_fields=["status"])
     _record(card, action="card.expired", actor=EXPIRY_JOB, data={"expires_at": card.expires_at.isoformat()})
     return True
