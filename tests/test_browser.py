@@ -8,125 +8,46 @@ Chromium is installed (otherwise a missing Chromium fails the run: ``apt-get ins
 
 from __future__ import annotations
 
-import os
 import re
 import time
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
-from mobileca.accounts.models import User
 from mobileca.cards.models import Card, CardStatus
 from mobileca.orders.models import Order, OrderStatus, PaymentChannel
 from mobileca.payments import views as payment_views
 from mobileca.payments.models import Payment, PaymentStatus, RemittanceVoucher, VoucherStatus
-from tests.factories import PASSWORD, EnterpriseFactory, FinanceFactory, UserFactory
+from tests.factories import EnterpriseFactory, FinanceFactory, UserFactory
+from tests.support.browser import (  # noqa: F401 (fixtures)
+    ARTIFACTS,
+    TIMEOUT_MS,
+    _allow_orm_beside_playwright_loop,
+    browser,
+    gateways_on_live_server,
+    left_menu,
+    log_in,
+    open_ca_management,
+    page,
+)
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 SELLER = "江西省精彩纵横采购咨询有限公司"
 SELLER_ACCOUNT_NO = "36050183015000001234"
-TIMEOUT_MS = 15_000
 
 # transaction=True: the live server answers from another thread and must see committed rows. (conftest's
 # _seed_after_flush puts back the product, the regions and the 财务 group that the flush between tests removes.)
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _allow_orm_beside_playwright_loop() -> Iterator[None]:
-    """Playwright's sync API runs an event loop in the test thread; Django then refuses ORM calls from it."""
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    yield
-    if previous is None:
-        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    else:
-        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        if os.environ.get("MOBILECA_SKIP_BROWSER") == "1":
-            pytest.skip(f"{CHROMIUM} missing and MOBILECA_SKIP_BROWSER=1")
-        pytest.fail(
-            f"Chromium not found at {CHROMIUM}: run `apt-get install chromium` "
-            "(or set MOBILECA_SKIP_BROWSER=1 to skip the browser tests)",
-            pytrace=False,
-        )
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-@pytest.fixture
-def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
-    """A fresh browser profile (own cookies); ``indirect`` parametrisation may turn JavaScript off."""
-    javascript: bool = getattr(request, "param", True)
-    context = browser.new_context(
-        locale="zh-CN", viewport={"width": 1280, "height": 900}, java_script_enabled=javascript
-    )
-    context.set_default_timeout(TIMEOUT_MS)
-    expect.set_options(timeout=TIMEOUT_MS)
-    tab = context.new_page()
-    try:
-        yield tab
-    finally:
-        context.close()
-
-
 # --- what a user does, in the user's words ------------------------------------------------------------------
-
-
-def log_in(page: Page, base_url: str, user: User) -> None:
-    page.goto(base_url + "/")
-    expect(page.get_by_role("heading", name="登录")).to_be_visible()
-    page.get_by_label("用户名").fill(user.username)
-    page.get_by_label("密码").fill(PASSWORD)
-    page.get_by_role("button", name="登录").click()
 
 
 def log_out(page: Page) -> None:
     page.get_by_role("button", name="退出").click()
     expect(page.get_by_role("heading", name="登录")).to_be_visible()
-
-
-def open_ca_management(page: Page) -> None:
-    """「工作台」 → 「投标服务 CA」 → 「CA 管理」 (R1.1)."""
-    page.get_by_role("navigation").get_by_role("link", name="工作台", exact=True).click()
-    expect(page.get_by_role("heading", name="工作台", exact=True)).to_be_visible()
-    side = page.get_by_role("complementary")
-    summary = side.get_by_text("投标服务 CA", exact=True)
-    ca_management = side.get_by_role("link", name="CA 管理")
-    # The menu starts folded: 「投标服务 CA」 unfolds it to show 「CA 管理」.
-    expect(ca_management).to_be_hidden()
-    summary.click()
-    expect(ca_management).to_be_visible()
-    ca_management.click()
-    expect(page.get_by_role("heading", name="CA 管理", exact=True)).to_be_visible()
-
-
-def left_menu(page: Page, label: str) -> None:
-    page.get_by_role("complementary").get_by_role("link", name=label, exact=True).click()
 
 
 def open_checkout(page: Page) -> None:
@@ -351,27 +272,6 @@ def test_double_click_on_confirm_and_pay_makes_exactly_one_order(
     assert order.status == OrderStatus.PENDING_PAYMENT
     expect(page.get_by_role("heading", name=f"订单 {order.order_no}")).to_be_visible()
     expect(page.locator("#memo-code")).to_have_text(Payment.objects.get().memo_code or "")
-
-
-@pytest.fixture
-def gateways_on_live_server(live_server, settings, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Point the platform at the sandboxes of the live server, over real HTTP on loopback."""
-    from config.settings import gateway_settings
-
-    gateways = gateway_settings(live_server.url, Path(settings.MOBILECA_KEYS_DIR))
-    settings.MOBILECA_PUBLIC_URL = live_server.url
-    settings.MOBILECA_ALIPAY = gateways["alipay"]
-    settings.MOBILECA_WECHATPAY = gateways["wechatpay"]
-    for name in ("identity", "registry", "liveness", "sms", "bank"):
-        setattr(settings, f"MOBILECA_{name.upper()}", gateways[name])
-    real_client = lambda: httpx.Client(timeout=httpx.Timeout(10.0, connect=5.0))  # noqa: E731
-    for module in (
-        "payments.online",
-        "sandboxes.common",
-        "shield.providers",
-    ):
-        monkeypatch.setattr(f"mobileca.{module}.http_client", real_client)
-    return live_server.url
 
 
 @pytest.mark.parametrize(("method", "pay_button"), [("支付宝支付", "确认付款"), ("微信支付", "确认支付")])

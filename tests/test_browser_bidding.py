@@ -19,15 +19,20 @@ from mobileca.accounts.models import User
 from mobileca.bidding.models import Bid, Tender
 from mobileca.bidding.services import ciphertext_path, plaintext_path
 from mobileca.core.clock import clock, now
-from tests import test_browser
 from tests.factories import PASSWORD, UserFactory
-from tests.test_browser import ARTIFACTS, log_in
-from tests.test_browser_claim2 import (
+from tests.support.browser import (  # noqa: F401 (fixtures)
+    ARTIFACTS,
     LEGAL_REP,
     PIN,
+    TIMEOUT_MS,
+    _allow_orm_beside_playwright_loop,
+    browser,
     claim_through_face,
     expect_card_activated,
+    gateways_on_live_server,
+    log_in,
     open_claim,
+    page,
     paid_cards,
     phone_context,
     registered_enterprise,
@@ -37,11 +42,6 @@ from tests.test_browser_claim2 import (
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-# The browser walk's fixtures, found by pytest under these names (see tests/test_browser_claim2.py).
-browser = test_browser.browser
-page = test_browser.page
-gateways_on_live_server = test_browser.gateways_on_live_server
-_allow_orm_beside_playwright_loop = test_browser._allow_orm_beside_playwright_loop
 
 PROJECT_NO = "JDZ-2026-077"
 PROJECT_NAME = "昌江区中小学校舍维修工程"
@@ -112,7 +112,7 @@ def test_a_bid_uploaded_in_the_browser_is_signed_and_opened_with_the_pin_on_the_
 
             # the tendering agency, on its own desktop: 「运营后台」 → 「招标项目」 → 「新建项目」
             office_side = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
-            office_side.set_default_timeout(test_browser.TIMEOUT_MS)
+            office_side.set_default_timeout(TIMEOUT_MS)
             office = office_side.new_page()
             try:
                 log_in(office, base, tender_operator())

@@ -12,130 +12,39 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from mobileca.accounts.models import Enterprise, User
-from mobileca.cards.models import Card, CardStatus
-from tests import test_browser
-from tests.factories import EnterpriseFactory, FinanceFactory, UserFactory
-from tests.test_browser import ARTIFACTS, TIMEOUT_MS, log_in
+from tests.factories import UserFactory
+from tests.support.browser import (  # noqa: F401 (fixtures)
+    ARTIFACTS,
+    LEGAL_REP,
+    _allow_orm_beside_playwright_loop,
+    browser,
+    claim_through_face,
+    expect_card_activated,
+    gateways_on_live_server,
+    log_in,
+    open_claim,
+    page,
+    paid_cards,
+    phone_context,
+    registered_enterprise,
+    scan_and_log_in,
+    set_pin_and_finish,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-# The browser walk's fixtures, found by pytest under these names: Chromium, the desktop tab, the sandboxes served by
-# the live server over real HTTP, and the ORM allowed beside Playwright's event loop.
-browser = test_browser.browser
-page = test_browser.page
-gateways_on_live_server = test_browser.gateways_on_live_server
-_allow_orm_beside_playwright_loop = test_browser._allow_orm_beside_playwright_loop
-
-PIN = "135790"
-# identity sandbox people: Alipay user id, name, phone
-LEGAL_REP = ("2088102000000001", "王建国", "13907980001")
+# identity sandbox people besides the legal representative: Alipay user id, name, phone
 CLERK = ("2088102000000003", "张小工", "13907980003")
 EMPLOYEE = ("2088102000000004", "刘晓梅", "13907980004")
 
 
-# --- the world before the browser opens ----------------------------------------------------------------------
-
-
-def registered_enterprise(name: str) -> Enterprise:
-    """A platform enterprise the registry knows, with 王建国 as its legal representative."""
-    from mobileca.sandboxes.registry.models import RegisteredEnterprise
-
-    enterprise: Enterprise = EnterpriseFactory.create(name=name)
-    RegisteredEnterprise.objects.create(
-        uscc=enterprise.uscc,
-        name=enterprise.name,
-        legal_representative=LEGAL_REP[1],
-        legal_representative_id="360202197001010014",
-        legal_representative_phone=LEGAL_REP[2],
-    )
-    return enterprise
-
-
-def paid_cards(bidder: User, count: int) -> list[str]:
-    """``count`` mobile CA cards bought by remittance and confirmed by finance; their cert ids, oldest first."""
-    from mobileca.ca.services import ca_init
-    from mobileca.payments.services import remittance_confirm
-    from tests.conftest import actor_of, make_offline_order
-
-    ca_init()
-    finance: User = FinanceFactory.create()
-    for number in range(count):
-        _, payment = make_offline_order(bidder, token=f"tok-{number}")
-        remittance_confirm(payment_id=payment.pk, actor=actor_of(finance), operator=finance)
-    return list(Card.objects.order_by("pk").values_list("cert_id", flat=True))
-
-
 # --- what people do, in their words --------------------------------------------------------------------------
-
-
-def open_claim(page: Page, base_url: str, cert_id: str) -> str:
-    """The bidder's 「CA 续费申领」 → the card's 「立即申领」: the QR code; returns the address it encodes."""
-    page.goto(f"{base_url}/ca/cards/")
-    page.locator(f'.card[data-cert-id="{cert_id}"]').get_by_role("link", name="立即申领").click()
-    expect(page.locator(".qr svg")).to_be_visible()
-    h5_url = page.locator("#h5-scan").get_attribute("href")
-    assert h5_url
-    return h5_url
-
-
-@contextmanager
-def phone_context(browser: Browser) -> Iterator[BrowserContext]:
-    """A phone of its own: its own cookies, a phone-sized touch screen."""
-    context = browser.new_context(locale="zh-CN", viewport={"width": 390, "height": 844}, is_mobile=True)
-    context.set_default_timeout(TIMEOUT_MS)
-    try:
-        yield context
-    finally:
-        context.close()
-
-
-def scan_and_log_in(phone: Page, h5_url: str, name: str) -> None:
-    """Scan the QR code, 「支付宝登录」 as ``name`` in the identity sandbox: the claim's first step."""
-    phone.goto(h5_url)
-    expect(phone.get_by_text("办理主体")).to_be_visible()
-    phone.get_by_role("link", name="支付宝登录").click()
-    phone.get_by_role("button", name=f"以{name}登录").click()
-    expect(phone.get_by_role("heading", name="请选择证书服务")).to_be_visible()
-
-
-def claim_through_face(phone: Page, *, organisation_name: str | None) -> None:
-    """「立即申领」, 「创建企业」 (when the service does not know the enterprise yet), the agreements, the face."""
-    phone.get_by_role("button", name="立即申领").click()
-    if organisation_name is not None:
-        expect(phone.get_by_role("heading", name="创建企业")).to_be_visible()
-        phone.get_by_label("组织名称").fill(organisation_name)
-        phone.get_by_role("button", name="确定").click()
-    phone.get_by_label("我已阅读并同意《e签盾服务协议》《隐私政策》").check()
-    phone.get_by_role("button", name="确认").click()
-    phone.get_by_role("button", name="开始人脸识别").click()
-    phone.get_by_role("button", name="通过", exact=True).click()
-
-
-def set_pin_and_finish(phone: Page, screenshot: str) -> None:
-    expect(phone.get_by_role("heading", name="设置 PIN 码")).to_be_visible()
-    phone.get_by_label("PIN 码", exact=True).fill(PIN)
-    phone.get_by_label("再次输入 PIN 码").fill(PIN)
-    phone.get_by_role("button", name="确认").click()
-    expect(phone.get_by_role("heading", name="开通成功")).to_be_visible()
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    phone.screenshot(path=str(ARTIFACTS / screenshot))
-
-
-def expect_card_activated(page: Page, cert_id: str) -> Card:
-    """The platform's claim page has followed by itself to 开通成功 and shows the service number."""
-    expect(page.locator("#claim-progress")).to_have_text("开通成功")
-    card = Card.objects.get(cert_id=cert_id)
-    assert card.status == CardStatus.ACTIVE and card.service_no.startswith("ESD"), card
-    expect(page.locator("#claim-result")).to_contain_text(card.service_no)
-    return card
 
 
 def legal_rep_claims_by_face(browser: Browser, h5_url: str, enterprise: Enterprise) -> None:

@@ -19,15 +19,19 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from mobileca.accounts.models import User
-from tests import test_browser
 from tests.factories import UserFactory
-from tests.test_browser import ARTIFACTS, log_in
-from tests.test_browser_claim2 import (
+from tests.support.browser import (  # noqa: F401 (fixtures)
+    ARTIFACTS,
     LEGAL_REP,
     PIN,
+    _allow_orm_beside_playwright_loop,
+    browser,
     claim_through_face,
     expect_card_activated,
+    gateways_on_live_server,
+    log_in,
     open_claim,
+    page,
     paid_cards,
     phone_context,
     registered_enterprise,
@@ -37,11 +41,6 @@ from tests.test_browser_claim2 import (
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-# The browser walk's fixtures, found by pytest under these names (see tests/test_browser_claim2.py).
-browser = test_browser.browser
-page = test_browser.page
-gateways_on_live_server = test_browser.gateways_on_live_server
-_allow_orm_beside_playwright_loop = test_browser._allow_orm_beside_playwright_loop
 
 MOBILECA = Path(sys.executable).with_name("mobileca")  # the console script installed beside this interpreter
 TOOL_TIMEOUT_S = 30.0

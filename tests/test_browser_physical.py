@@ -23,16 +23,20 @@ from mobileca.accounts.models import Enterprise, User
 from mobileca.notices.models import Notice
 from mobileca.orders.models import Order, OrderStatus, PaymentChannel
 from mobileca.physical.models import Application, ApplicationStatus, Shipment
-from tests import test_browser
 from tests.factories import PASSWORD, EnterpriseFactory, FinanceFactory, UserFactory
-from tests.test_browser import ARTIFACTS, TIMEOUT_MS, left_menu, log_in, open_ca_management
+from tests.support.browser import (  # noqa: F401 (fixtures)
+    ARTIFACTS,
+    TIMEOUT_MS,
+    _allow_orm_beside_playwright_loop,
+    browser,
+    left_menu,
+    log_in,
+    open_ca_management,
+    page,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-# The browser walk's fixtures, found by pytest under these names (see tests/test_browser_claim2.py).
-browser = test_browser.browser
-page = test_browser.page
-_allow_orm_beside_playwright_loop = test_browser._allow_orm_beside_playwright_loop
 
 PRODUCT = "实体 CA 数字证书（USB Key）"
 LICENCE_LABEL = "营业执照扫描件（PDF、JPEG、PNG，不超过 10 MB）"
