@@ -3,7 +3,6 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Iterator
-from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -12,17 +11,14 @@ from django.apps import apps as django_apps
 from django.test import Client
 
 from mobileca.accounts.models import Enterprise, User
-from mobileca.audit.services import Actor
 from mobileca.core.clock import clock
 from mobileca.core.ids import CertIdAllocator
 from mobileca.orders.models import Order
-from mobileca.orders.services import OrderDraft
 from mobileca.payments.models import Payment
-from mobileca.payments.services import checkout
-from tests.factories import PASSWORD, EnterpriseFactory, FinanceFactory, UserFactory
+from tests.factories import EnterpriseFactory, FinanceFactory, UserFactory
+from tests.support.platform import login, make_offline_order
 from tests.transport import DjangoTestTransport
 
-PRICE = Decimal("300.00")
 pytest_plugins = ["tests.ca_fixtures"]
 
 
@@ -106,11 +102,6 @@ def finance(db: None) -> User:
     return FinanceFactory()
 
 
-def login(client: Client, user: User) -> Client:
-    assert client.login(username=user.username, password=PASSWORD)
-    return client
-
-
 @pytest.fixture
 def bidder_client(client: Client, bidder: User) -> Client:
     return login(client, bidder)
@@ -119,27 +110,6 @@ def bidder_client(client: Client, bidder: User) -> Client:
 @pytest.fixture
 def finance_client(finance: User) -> Client:
     return login(Client(), finance)
-
-
-def actor_of(user: User) -> Actor:
-    return Actor("operator" if user.is_staff else "user", str(user.pk))
-
-
-def make_offline_order(user: User, *, token: str = "tok-1", region: str = "jiangxi") -> tuple[Order, Payment]:
-    assert user.enterprise is not None
-    order = checkout(
-        draft=OrderDraft(
-            user=user,
-            enterprise=user.enterprise,
-            product_code="mobile-ca",
-            region_code=region,
-            channel="offline",
-            expected_amount=PRICE,
-            client_token=token,
-        ),
-        actor=actor_of(user),
-    )
-    return order, Payment.objects.get(order=order)
 
 
 @pytest.fixture

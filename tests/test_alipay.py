@@ -43,7 +43,6 @@ from mobileca.payments.online import alipay_client
 from mobileca.payments.query import payments_query_pending
 from mobileca.sandboxes.alipay.models import Notification, Trade
 from mobileca.sandboxes.alipay.tasks import deliver
-from tests.conftest import PRICE
 from tests.support.payments import (
     AUTO_CLOSE,
     QUERY_JOB,
@@ -53,6 +52,7 @@ from tests.support.payments import (
     paid_at_gateway_unnotified,
     scan_and_pay,
 )
+from tests.support.platform import PRICE
 from tests.transport import DjangoTestTransport
 
 NOTIFY_URL = "/payments/notify/alipay/"

@@ -9,7 +9,7 @@ from django.db import DatabaseError, connection, transaction
 from mobileca.audit.models import AuditEvent
 from mobileca.audit.services import Actor, audit_chain_verify, audit_record
 from mobileca.payments.services import remittance_confirm
-from tests.conftest import actor_of
+from tests.support.platform import actor_of
 
 ACTOR = Actor("system", "test")
 

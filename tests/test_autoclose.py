@@ -28,7 +28,7 @@ from mobileca.payments.services import (
     statement_import,
 )
 from mobileca.payments.tasks import close_expired_orders
-from tests.conftest import actor_of, make_offline_order
+from tests.support.platform import actor_of, make_offline_order
 
 T0 = datetime(2025, 5, 22, 9, 0, tzinfo=BEIJING)
 SEVEN_DAYS = timedelta(days=7)

@@ -9,8 +9,8 @@ from django.test import Client
 
 from mobileca.accounts.models import User
 from mobileca.audit.models import AuditEvent
-from tests.conftest import make_offline_order
 from tests.factories import PASSWORD
+from tests.support.platform import make_offline_order
 
 
 def _operator(name: str, group: str) -> Client:

@@ -321,7 +321,7 @@ def test_the_legal_representative_claims_on_the_phone_and_the_card_page_follows_
     from mobileca.payments.services import remittance_confirm
     from mobileca.sandboxes.registry.models import RegisteredEnterprise
     from mobileca.sandboxes.sms.models import Message
-    from tests.conftest import actor_of, make_offline_order
+    from tests.support.platform import actor_of, make_offline_order
 
     ca_init()
     enterprise = EnterpriseFactory(name="景德镇瓷都建设工程有限公司")

@@ -22,7 +22,7 @@ from mobileca.cards.services import (
 from mobileca.core.clock import clock
 from mobileca.core.ids import CertIdAllocator, cert_id_for
 from mobileca.payments.services import remittance_confirm
-from tests.conftest import actor_of, login, make_offline_order
+from tests.support.platform import actor_of, login, make_offline_order
 
 SYSTEM = Actor("system", "test")
 
@@ -187,6 +187,25 @@ def test_the_expiry_job_marks_cards_past_their_service_date_expired_once(bidder_
         f"card:{card.cert_id}"
     ]
     assert re.search(r'<dd class="card-status expired">已过期</dd>', bidder_client.get("/ca/cards/").content.decode())
+
+
+def test_the_claim_reported_again_leaves_an_expired_card_expired_and_notifies_nobody(bidder: User) -> None:
+    # The claim page's poll reports the card's (long activated) claim again: that is no new activation.
+    from mobileca.audit.models import AuditEvent
+    from mobileca.notices.models import Notice
+
+    expires = datetime(2031, 6, 30, 4, tzinfo=UTC)
+    card = _active_card(bidder.enterprise, activated_at=datetime(2030, 6, 30, tzinfo=UTC), expires_at=expires)
+    clock.set(expires + timedelta(days=2))
+    assert cards_expire_due() == 1
+    events, notices = AuditEvent.objects.count(), Notice.objects.count()
+
+    again = card_activate(cert_id=card.cert_id, service_no="S-1", expires_at=expires, actor=SYSTEM)
+
+    assert (again.status, again.expires_at) == ("expired", expires)
+    card.refresh_from_db()
+    assert card.status == "expired"
+    assert (AuditEvent.objects.count(), Notice.objects.count()) == (events, notices)
 
 
 def test_a_renewal_makes_an_expired_card_active_again(bidder: User) -> None:

@@ -15,7 +15,7 @@ from mobileca.orders.models import Order, Product
 from mobileca.orders.services import OrderDraft
 from mobileca.payments.models import Payment
 from mobileca.payments.services import checkout
-from tests.conftest import PRICE, actor_of, login, make_offline_order
+from tests.support.platform import PRICE, actor_of, login, make_offline_order
 
 CHECKOUT_URL = "/ca/purchase/mobile-ca/"
 

@@ -16,7 +16,7 @@ from mobileca.core.errors import Conflict, NotFound, PermissionDenied
 from mobileca.payments.services import remittance_confirm
 from mobileca.shield.claims import claim_bind
 from mobileca.shield.models import ClaimSession
-from tests.conftest import actor_of, login, make_offline_order
+from tests.support.platform import actor_of, login, make_offline_order
 from tests.support.shield import (  # noqa: F401 (fixtures)
     _activated,
     _bound_phone,

@@ -20,8 +20,8 @@ from mobileca.orders.services import OrderDraft
 from mobileca.payments.models import Payment, PaymentEvent
 from mobileca.payments.observe import Outcome
 from mobileca.payments.services import checkout, remittance_confirm
-from tests.conftest import PRICE, actor_of, make_offline_order
 from tests.races import race as _race
+from tests.support.platform import PRICE, actor_of, make_offline_order
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

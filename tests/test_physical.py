@@ -17,8 +17,8 @@ from mobileca.orders.models import Order
 from mobileca.payments.models import Payment
 from mobileca.payments.services import remittance_confirm
 from mobileca.physical.models import Application, ApplicationStatus, Shipment
-from tests.conftest import actor_of
 from tests.factories import PASSWORD
+from tests.support.platform import actor_of
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\n%%EOF\n"
 

@@ -37,7 +37,7 @@ from mobileca.shield import liveness, providers
 from mobileca.shield.identity import ASSERTION_MAX_AGE, IdentityRefused
 from mobileca.shield.models import ClaimSession, FaceCheck, PhoneAccount, ShieldEnterprise
 from mobileca.shield.providers import MAX_AGE, AnswerRefused
-from tests.conftest import actor_of, make_offline_order
+from tests.support.platform import actor_of, make_offline_order
 from tests.transport import DjangoTestTransport
 
 CLAIMANT, OTHER_PERSON = "2088102000000001", "2088102000000002"  # 王建国, 李南哲 (the identity sandbox's people)

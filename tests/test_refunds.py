@@ -82,7 +82,7 @@ def test_an_offline_refund_is_recorded_and_a_wrong_payment_refused(
     paid_late: Payment, finance_client: Client, bidder_client: Client
 ) -> None:
     # a payment that is not late money cannot be refunded; an offline refund needs its note
-    from tests.conftest import make_offline_order
+    from tests.support.platform import make_offline_order
 
     bidder = User.objects.get(pk=bidder_client.session["_auth_user_id"])
     _, pending = make_offline_order(bidder, token="other")
@@ -144,7 +144,7 @@ def test_a_late_wechat_payment_is_refunded_through_the_sandbox_once(
 @pytest.fixture
 def late_remittance(bidder: User, finance: User) -> tuple[Payment, StatementLine]:
     """A bank credit for an offline order that had already closed: the payment is paid late, its line waits."""
-    from tests.conftest import actor_of, make_offline_order
+    from tests.support.platform import actor_of, make_offline_order
 
     _order, payment = make_offline_order(bidder)
     clock.set(now() + timedelta(days=8))
@@ -182,8 +182,11 @@ def test_a_late_remittance_refunded_on_the_refunds_page_leaves_the_statement_ref
     assert _refund_state(payment) == ("refunded", [LineStatus.RETURNED], 1, 1, 1)
     assert "TXN-LATE" not in finance_client.get("/backoffice/statements/").content.decode()
     # the line, pressed from a page loaded before the refund: a clear refusal, nothing twice
-    response = finance_client.post(f"/backoffice/statements/lines/{line.pk}/return/", {"reason": "已原路退回"})
-    assert response.status_code == 302
+    response = finance_client.post(
+        f"/backoffice/statements/lines/{line.pk}/return/", {"reason": "已原路退回"}, follow=True
+    )
+    assert response.status_code == 200
+    assert "该到账记录不需要退回" in response.content.decode()
     assert _refund_state(payment) == ("refunded", [LineStatus.RETURNED], 1, 1, 1)
     assert audit_chain_verify().ok
 

@@ -22,8 +22,8 @@ from mobileca.payments.services import (
     remittance_voucher_reject,
     remittance_voucher_upload,
 )
-from tests.conftest import actor_of, login
 from tests.factories import OperatorWithoutFinanceFactory
+from tests.support.platform import actor_of, login
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64

@@ -25,7 +25,7 @@ from mobileca.payments.services import (
     statement_import,
     statement_line_return,
 )
-from tests.conftest import actor_of, login, make_offline_order
+from tests.support.platform import actor_of, login, make_offline_order
 
 PDF = b"%PDF-1.4\n%%EOF\n"
 

@@ -29,8 +29,8 @@ from mobileca.payments.models import (
     StatementLine,
 )
 from mobileca.payments.statements import ImportResult, ParsedLine, statement_import, statement_parse
-from tests.conftest import PRICE, actor_of, login, make_offline_order
 from tests.factories import OperatorWithoutFinanceFactory
+from tests.support.platform import PRICE, actor_of, login, make_offline_order
 
 T0 = datetime(2025, 5, 22, 9, 0, tzinfo=BEIJING)  # orders are placed at this moment
 BOOKED = "2025-05-23 10:15:00"  # the day after, in Beijing time, as the bank prints it

@@ -17,9 +17,9 @@ from mobileca.accounts.actors import actor_for
 from mobileca.backoffice.roles import PAGE, finance_or_support_required, finance_required, operator_of
 from mobileca.core.errors import ApplicationError
 from mobileca.orders.models import OrderStatus
-from mobileca.orders.selectors import order_list_for_backoffice
 from mobileca.payments.models import LineStatus, Payment
 from mobileca.payments.selectors import (
+    order_list_for_backoffice,
     payment_list_paid_late,
     payment_list_refund_due,
     payment_list_refunded,

@@ -78,9 +78,10 @@ def card_create_for_order(
 def card_activate(*, cert_id: str, service_no: str, expires_at: datetime, actor: Actor) -> Card:
     """The signing service reports the claim activated: the card shows its 服务编号 and 服务到期时间 (R3.7).
 
-    Idempotent."""
+    Idempotent: a card is activated once, when it is unclaimed; the same claim reported again (the claim page polls
+    it) changes nothing, so an expired card stays expired until it is renewed."""
     card = Card.objects.select_for_update().get(cert_id=cert_id)
-    if card.status == CardStatus.ACTIVE and card.service_no == service_no:
+    if card.status != CardStatus.UNCLAIMED:
         return card
     card.service_no, card.expires_at = service_no, expires_at
     _move(card, CardStatus.ACTIVE, also=["service_no", "expires_at"])

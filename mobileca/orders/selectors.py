@@ -1,14 +1,11 @@
 from __future__ import annotations
 
-from datetime import datetime
-
-from django.db.models import Prefetch, QuerySet
+from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
 from mobileca.accounts.models import Enterprise
 from mobileca.core.errors import NotFound
 from mobileca.orders.models import Order, OrderStatus, Product, Region
-from mobileca.payments.models import Payment
 
 
 def product_list_for_sale() -> QuerySet[Product]:
@@ -40,23 +37,6 @@ def order_list_pending_for_enterprise(*, enterprise: Enterprise) -> QuerySet[Ord
 
 def order_list_for_card(*, enterprise: Enterprise, card_id: int) -> QuerySet[Order]:
     return Order.objects.filter(enterprise=enterprise, card_id=card_id).select_related("region")
-
-
-def order_list_for_backoffice(
-    *, query: str = "", status: str = "", created_from: datetime | None = None, created_to: datetime | None = None
-) -> QuerySet[Order]:
-    """All orders, newest first, with their enterprise and their payments (oldest first): filtered by enterprise
-    (USCC or name), status and creation time. A fixed number of queries per page."""
-    rows = Order.objects.select_related("enterprise").order_by("-created_at", "-id")
-    if query:
-        rows = rows.filter(enterprise__uscc=query.upper()) | rows.filter(enterprise__name__icontains=query)
-    if status in OrderStatus.values:
-        rows = rows.filter(status=status)
-    if created_from is not None:
-        rows = rows.filter(created_at__gte=created_from)
-    if created_to is not None:
-        rows = rows.filter(created_at__lte=created_to)
-    return rows.prefetch_related(Prefetch("payments", queryset=Payment.objects.order_by("created_at")))
 
 
 def order_list_for_enterprise(*, enterprise_id: int) -> QuerySet[Order]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from datetime import datetime
+
+from django.db.models import Prefetch, Q, QuerySet
 from django.utils.translation import gettext as _
 
 from mobileca.accounts.models import Enterprise
@@ -101,3 +103,21 @@ def access_voucher_of_order(*, order: Order, voucher_id: int) -> RemittanceVouch
     if voucher is None:
         raise NotFound(_("未找到该凭证"))
     return voucher
+
+
+def order_list_for_backoffice(
+    *, query: str = "", status: str = "", created_from: datetime | None = None, created_to: datetime | None = None
+) -> QuerySet[Order]:
+    """All orders, newest first, with their enterprise and their payment attempts (oldest first), for the operators'
+    order list: filtered by enterprise (USCC or name), status and creation time. A fixed number of queries per page.
+    It lives here, not in orders, because orders know nothing of payments."""
+    rows = Order.objects.select_related("enterprise").order_by("-created_at", "-id")
+    if query:
+        rows = rows.filter(enterprise__uscc=query.upper()) | rows.filter(enterprise__name__icontains=query)
+    if status in OrderStatus.values:
+        rows = rows.filter(status=status)
+    if created_from is not None:
+        rows = rows.filter(created_at__gte=created_from)
+    if created_to is not None:
+        rows = rows.filter(created_at__lte=created_to)
+    return rows.prefetch_related(Prefetch("payments", queryset=Payment.objects.order_by("created_at")))

@@ -218,7 +218,7 @@ def paid_cards(bidder: User, count: int) -> list[str]:
     """``count`` mobile CA cards bought by remittance and confirmed by finance; their cert ids, oldest first."""
     from mobileca.ca.services import ca_init
     from mobileca.payments.services import remittance_confirm
-    from tests.conftest import actor_of, make_offline_order
+    from tests.support.platform import actor_of, make_offline_order
 
     ca_init()
     finance: User = FinanceFactory.create()

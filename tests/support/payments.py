@@ -19,7 +19,7 @@ from mobileca.payments import opening
 from mobileca.payments.models import Payment
 from mobileca.payments.services import checkout
 from mobileca.sandboxes.alipay.models import Notification
-from tests.conftest import PRICE, actor_of
+from tests.support.platform import PRICE, actor_of
 
 QUERY_JOB = Actor("system", "query")
 AUTO_CLOSE = Actor("system", "auto-close")

@@ -33,7 +33,7 @@ from mobileca.shield.identity import PhoneIdentity
 from mobileca.shield.members import enterprise_verified, membership_approve, membership_request, step_after_face
 from mobileca.shield.models import ClaimSession, ClaimStep, Credential, Membership
 from mobileca.shield.transitions import claim_move
-from tests.conftest import actor_of, make_offline_order
+from tests.support.platform import actor_of, make_offline_order
 
 PIN = "135790"
 # the identity sandbox's people: account → name, resident ID, phone

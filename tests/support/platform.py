@@ -1,0 +1,44 @@
+"""Helpers every platform test uses: the mobile CA's price, a signed-in client, a user as an audit actor, and an
+offline (remittance) order — the simplest order, with no gateway behind it."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.test import Client
+
+from mobileca.accounts.models import User
+from mobileca.audit.services import Actor
+from mobileca.orders.models import Order
+from mobileca.orders.services import OrderDraft
+from mobileca.payments.models import Payment
+from mobileca.payments.services import checkout
+from tests.factories import PASSWORD
+
+PRICE = Decimal("300.00")
+
+
+def login(client: Client, user: User) -> Client:
+    assert client.login(username=user.username, password=PASSWORD)
+    return client
+
+
+def actor_of(user: User) -> Actor:
+    return Actor("operator" if user.is_staff else "user", str(user.pk))
+
+
+def make_offline_order(user: User, *, token: str = "tok-1", region: str = "jiangxi") -> tuple[Order, Payment]:
+    assert user.enterprise is not None
+    order = checkout(
+        draft=OrderDraft(
+            user=user,
+            enterprise=user.enterprise,
+            product_code="mobile-ca",
+            region_code=region,
+            channel="offline",
+            expected_amount=PRICE,
+            client_token=token,
+        ),
+        actor=actor_of(user),
+    )
+    return order, Payment.objects.get(order=order)
