@@ -200,11 +200,13 @@ def gateway_settings(public_url: str, keys: Path, environ: Env = env) -> dict[st
         },
         "registry": {
             "base_url": environ.string("REGISTRY_BASE_URL", f"{public_url}/sandbox/registry"),
+            "client_id": environ.string("REGISTRY_CLIENT_ID", "mobileca-shield"),
             "public_key_path": str(environ.path("REGISTRY_PUBLIC_KEY_PATH", keys / "registry_public.pem")),
         },
         "sandbox_registry": {"private_key_path": str(keys / "registry_private.pem")},
         "liveness": {
             "base_url": environ.string("LIVENESS_BASE_URL", f"{public_url}/sandbox/liveness"),
+            "client_id": environ.string("LIVENESS_CLIENT_ID", "mobileca-shield"),
             "client_secret_path": str(environ.path("LIVENESS_CLIENT_SECRET_PATH", keys / "liveness_client_secret.txt")),
             "public_key_path": str(environ.path("LIVENESS_PUBLIC_KEY_PATH", keys / "liveness_public.pem")),
             "return_url": f"{public_url}/h5/face/return/",
