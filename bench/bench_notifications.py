@@ -31,6 +31,7 @@ def main() -> None:
     from mobileca.audit.services import Actor
     from mobileca.cards.models import Card
     from mobileca.core.validators import make_uscc, org_code_check_char
+    from mobileca.orders.services import OrderDraft
     from mobileca.payments.models import Payment
     from mobileca.payments.notifications import alipay_notification_receive, wechatpay_notification_receive
     from mobileca.payments.services import checkout
@@ -58,13 +59,15 @@ def main() -> None:
     def orders(channel: str) -> list[Payment]:
         for index in range(N):
             checkout(
-                user=user,
-                enterprise=enterprise,
-                product_code="mobile-ca",
-                region_code="jiangxi",
-                channel=channel,
-                expected_amount=Decimal("300.00"),
-                client_token=f"{channel}{index}",
+                draft=OrderDraft(
+                    user=user,
+                    enterprise=enterprise,
+                    product_code="mobile-ca",
+                    region_code="jiangxi",
+                    channel=channel,
+                    expected_amount=Decimal("300.00"),
+                    client_token=f"{channel}{index}",
+                ),
                 actor=actor,
             )
         return list(Payment.objects.filter(channel=channel).order_by("pk"))

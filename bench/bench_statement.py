@@ -18,6 +18,7 @@ def main() -> None:
     from mobileca.audit.services import Actor
     from mobileca.cards.models import Card
     from mobileca.core.validators import make_uscc, org_code_check_char
+    from mobileca.orders.services import OrderDraft
     from mobileca.payments.models import Payment
     from mobileca.payments.services import checkout, statement_import
 
@@ -30,13 +31,15 @@ def main() -> None:
     actor = Actor("user", str(user.pk))
     for index in range(N):
         checkout(
-            user=user,
-            enterprise=enterprise,
-            product_code="mobile-ca",
-            region_code="jiangxi",
-            channel="offline",
-            expected_amount=Decimal("300.00"),
-            client_token=f"b{index}",
+            draft=OrderDraft(
+                user=user,
+                enterprise=enterprise,
+                product_code="mobile-ca",
+                region_code="jiangxi",
+                channel="offline",
+                expected_amount=Decimal("300.00"),
+                client_token=f"b{index}",
+            ),
             actor=actor,
         )
     memos = list(Payment.objects.values_list("memo_code", flat=True))
