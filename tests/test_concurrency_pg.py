@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
 import pytest
-from django.db import connection
 
 from mobileca.accounts.models import User
 from mobileca.audit.services import Actor, audit_chain_verify
@@ -20,6 +16,7 @@ from mobileca.orders.services import OrderDraft
 from mobileca.payments.models import Payment, PaymentEvent
 from mobileca.payments.observe import Outcome
 from mobileca.payments.services import checkout, remittance_confirm
+from tests.races import Holder, in_thread, wait_until_a_backend_waits_for_a_lock
 from tests.races import race as _race
 from tests.support.platform import PRICE, actor_of, make_offline_order
 
@@ -60,46 +57,6 @@ def test_double_submitted_checkout_at_once_makes_one_order(bidder: User) -> None
     assert Payment.objects.count() == 1
 
 
-def _wait_until_a_backend_waits_for_a_lock() -> None:
-    """Block until another connection is waiting for a row lock (the race's second thread has reached it)."""
-    for _ in range(300):
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
-            )
-            if cursor.fetchone()[0]:
-                return
-        time.sleep(0.01)
-    raise AssertionError("the second thread never waited for the lock")
-
-
-class _Holder:
-    """Wraps a function called while a thread holds the payment's locks: it stops there until released."""
-
-    def __init__(self, real: Callable[..., Any]) -> None:
-        self.real, self.holding, self.release = real, threading.Event(), threading.Event()
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        result = self.real(*args, **kwargs)
-        self.holding.set()
-        assert self.release.wait(timeout=30)
-        return result
-
-
-def _in_thread(work: Callable[[], object], results: dict[str, object], name: str) -> threading.Thread:
-    def run() -> None:
-        try:
-            results[name] = work()
-        except Exception as exc:  # noqa: BLE001 - the test inspects what each thread got
-            results[name] = exc
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread
-
-
 @pytest.mark.parametrize("first", ["confirmation", "close"])
 def test_a_confirmation_just_before_the_deadline_racing_the_close_pays_or_closes_never_both(
     bidder: User, finance: User, monkeypatch: pytest.MonkeyPatch, first: str
@@ -122,23 +79,23 @@ def test_a_confirmation_just_before_the_deadline_racing_the_close_pays_or_closes
 
     if first == "confirmation":
         # the confirmation has read the time and checked the payment, and holds its locks
-        holder = _Holder(remittance._refuse_unless_payable)
+        holder = Holder(remittance._refuse_unless_payable)
         monkeypatch.setattr(remittance, "_refuse_unless_payable", holder)
         clock.set(before)
-        threads = [_in_thread(confirm, results, "confirm")]
+        threads = [in_thread(confirm, results, "confirm")]
         assert holder.holding.wait(timeout=30)
         clock.set(after)
-        threads.append(_in_thread(close, results, "close"))
+        threads.append(in_thread(close, results, "close"))
     else:
         # the close job holds the locks; the confirmation, made before the deadline, waits for them
-        holder = _Holder(closing.lock_payment_with_order)
+        holder = Holder(closing.lock_payment_with_order)
         monkeypatch.setattr(closing, "lock_payment_with_order", holder)
         clock.set(after)
-        threads = [_in_thread(close, results, "close")]
+        threads = [in_thread(close, results, "close")]
         assert holder.holding.wait(timeout=30)
         clock.set(before)
-        threads.append(_in_thread(confirm, results, "confirm"))
-    _wait_until_a_backend_waits_for_a_lock()
+        threads.append(in_thread(confirm, results, "confirm"))
+    wait_until_a_backend_waits_for_a_lock()
     holder.release.set()
     for thread in threads:
         thread.join(timeout=30)

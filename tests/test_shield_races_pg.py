@@ -3,7 +3,6 @@ their row locks in the one order of ``shield/locks.py``, so they wait for each o
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 
 import pytest
@@ -13,62 +12,67 @@ from mobileca.audit.services import audit_chain_verify
 from mobileca.ca.models import IssuedCertificate
 from mobileca.ca.services import ca_init
 from mobileca.core.errors import ApplicationError
+from mobileca.shield import locks, members
 from mobileca.shield.claims import claim_activate
 from mobileca.shield.members import member_remove
-from mobileca.shield.models import ClaimSession, Credential, Membership
-from tests.races import race
+from mobileca.shield.models import ClaimSession, Credential, Membership, ShieldEnterprise
+from tests.races import Holder, in_thread, wait_until_a_backend_waits_for_a_lock
 from tests.support.shield import LEGAL_REP, PIN, claim_at_pin, member_claim_at_pin, paid_card, register_enterprise
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 EMPLOYEE = "2088102000000004"  # 刘晓梅
 
-
-def _tagged(works: dict[str, Callable[[], object]]) -> tuple[Callable[[], object], dict[str, object]]:
-    """One work per thread, each result (or exception) kept under its name."""
-    queue, results, lock = list(works.items()), {}, threading.Lock()
-
-    def run() -> object:
-        with lock:
-            name, work = queue.pop()
-        try:
-            results[name] = work()
-        except Exception as exc:  # noqa: BLE001 - the test inspects what each thread got
-            results[name] = exc
-        return results[name]
-
-    return run, results
+# Where each side takes the enterprise, the first lock of the order: the admin's member writes through
+# ``members.lock_enterprise``, a claim step through ``locks.lock_claim`` (which calls ``locks.lock_enterprise``).
+ENTERPRISE_LOCK_OF = {"remove": members, "pin": locks}
 
 
-@pytest.mark.parametrize("attempt", range(3))
+@pytest.mark.parametrize("first", ["remove", "pin"])
 def test_removing_a_member_racing_their_pin_never_deadlocks_one_wins_the_other_is_refused(
-    bidder: User, finance: User, attempt: int
+    bidder: User, finance: User, monkeypatch: pytest.MonkeyPatch, first: str
 ) -> None:
     # given: the enterprise's admin (its legal representative) and an approved employee whose claim is at the PIN
     ca_init()
-    first = paid_card(bidder, finance, "tok-admin")
-    register_enterprise(first)
-    claim_at_pin(first, LEGAL_REP)
+    first_card = paid_card(bidder, finance, "tok-admin")
+    register_enterprise(first_card)
+    claim_at_pin(first_card, LEGAL_REP)
     claim, membership = member_claim_at_pin(paid_card(bidder, finance, "tok-employee"), EMPLOYEE, admin=LEGAL_REP)
+    works: dict[str, Callable[[], object]] = {
+        "remove": lambda: member_remove(admin_account=LEGAL_REP, membership_id=membership.pk),
+        "pin": lambda: claim_activate(ticket=claim.ticket, account=EMPLOYEE, pin=PIN, pin_again=PIN),
+    }
+    second = "pin" if first == "remove" else "remove"
 
-    # when: the admin removes the employee while the employee sets the PIN
-    run, results = _tagged(
-        {
-            "remove": lambda: member_remove(admin_account=LEGAL_REP, membership_id=membership.pk),
-            "pin": lambda: claim_activate(ticket=claim.ticket, account=EMPLOYEE, pin=PIN, pin_again=PIN),
-        }
-    )
-    race(run)
+    # when: the admin removes the employee while the employee sets the PIN. The side going first stops inside its
+    # transaction just after it locked the enterprise; the other starts and must come to wait for that very lock,
+    # holding nothing yet (a side that locked the claim or the membership before the enterprise would deadlock with
+    # the first as soon as it goes on); then the first goes on.
+    module = ENTERPRISE_LOCK_OF[first]
+    holder = Holder(module.lock_enterprise)
+    monkeypatch.setattr(module, "lock_enterprise", holder)
+    results: dict[str, object] = {}
+    threads = [in_thread(works[first], results, first)]
+    try:
+        assert holder.holding.wait(timeout=30), results
+        threads.append(in_thread(works[second], results, second))
+        wait_until_a_backend_waits_for_a_lock(on_table=ShieldEnterprise._meta.db_table)
+    finally:
+        holder.release.set()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert not any(thread.is_alive() for thread in threads), f"a side is still waiting: {results}"
 
     # then: no deadlock and no internal error — the removal always stands ...
     assert isinstance(results["remove"], Membership), results
     assert Membership.objects.get(pk=membership.pk).status == "removed"
     claim.refresh_from_db()
-    if isinstance(results["pin"], ApplicationError):
+    if first == "remove":
         # ... the removal came first: the PIN is refused with a clear reason, and no key or certificate was made
         refused = results["pin"]
-        assert (refused.code, refused.status) in {("wrong_step", 409), ("not_member", 403)}, refused
-        assert refused.message in ("申领步骤已变化，请刷新页面", "您不是该企业的成员，请等待管理员审批")
+        assert isinstance(refused, ApplicationError), results
+        assert (refused.code, refused.status) == ("wrong_step", 409), refused
+        assert refused.message == "申领步骤已变化，请刷新页面"
         assert (claim.status, claim.step) == ("bound", "approval")
         assert not Credential.objects.filter(account=EMPLOYEE).exists()
     else:
