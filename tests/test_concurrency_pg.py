@@ -18,7 +18,7 @@ from mobileca.payments.observe import Outcome
 from mobileca.payments.services import checkout, remittance_confirm
 from tests.races import Holder, in_thread, wait_until_a_backend_waits_for_a_lock
 from tests.races import race as _race
-from tests.support.platform import PRICE, actor_of, make_offline_order
+from tests.support.platform import PRICE, actor_of, make_offline_order, place_order
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -182,19 +182,7 @@ def test_concurrent_alipay_notifications_pay_once(bidder: User, same_notificatio
     # R1.7: the same notification twice at once, or TRADE_SUCCESS and TRADE_FINISHED of one trade at once
     from mobileca.payments.notifications import alipay_notification_receive
 
-    order = checkout(
-        draft=OrderDraft(
-            user=bidder,
-            enterprise=bidder.enterprise,
-            product_code="mobile-ca",
-            region_code="jiangxi",
-            channel="alipay",
-            expected_amount=PRICE,
-            client_token="ali",
-        ),
-        actor=actor_of(bidder),
-    )
-    payment = Payment.objects.get(order=order)
+    order, payment = place_order(bidder, channel="alipay", token="ali")
     forms = iter(
         [
             _alipay_form(payment, "N1"),

@@ -14,12 +14,10 @@ from mobileca.accounts.models import User
 from mobileca.audit.services import Actor
 from mobileca.core.clock import now
 from mobileca.orders.models import Order
-from mobileca.orders.services import OrderDraft
 from mobileca.payments import opening
 from mobileca.payments.models import Payment
-from mobileca.payments.services import checkout
 from mobileca.sandboxes.alipay.models import Notification
-from tests.support.platform import PRICE, actor_of
+from tests.support.platform import place_order
 
 QUERY_JOB = Actor("system", "query")
 AUTO_CLOSE = Actor("system", "auto-close")
@@ -28,20 +26,7 @@ CaptureOnCommit = Callable[..., Any]
 
 def online_checkout(user: User, *, channel: str, token: str) -> tuple[Order, Payment]:
     """「确认并支付」 with an online channel: the order and its payment, not yet shown at the gateway."""
-    assert user.enterprise is not None
-    order = checkout(
-        draft=OrderDraft(
-            user=user,
-            enterprise=user.enterprise,
-            product_code="mobile-ca",
-            region_code="jiangxi",
-            channel=channel,
-            expected_amount=PRICE,
-            client_token=token,
-        ),
-        actor=actor_of(user),
-    )
-    return order, Payment.objects.get(order=order)
+    return place_order(user, channel=channel, token=token)
 
 
 def expire(order: Order) -> None:

@@ -27,7 +27,8 @@ def actor_of(user: User) -> Actor:
     return Actor("operator" if user.is_staff else "user", str(user.pk))
 
 
-def make_offline_order(user: User, *, token: str = "tok-1", region: str = "jiangxi") -> tuple[Order, Payment]:
+def place_order(user: User, *, channel: str, token: str, region: str = "jiangxi") -> tuple[Order, Payment]:
+    """「确认并支付」 for the mobile CA on a channel: the order and its payment, nothing asked of a gateway yet."""
     assert user.enterprise is not None
     order = checkout(
         draft=OrderDraft(
@@ -35,10 +36,14 @@ def make_offline_order(user: User, *, token: str = "tok-1", region: str = "jiang
             enterprise=user.enterprise,
             product_code="mobile-ca",
             region_code=region,
-            channel="offline",
+            channel=channel,
             expected_amount=PRICE,
             client_token=token,
         ),
         actor=actor_of(user),
     )
     return order, Payment.objects.get(order=order)
+
+
+def make_offline_order(user: User, *, token: str = "tok-1", region: str = "jiangxi") -> tuple[Order, Payment]:
+    return place_order(user, channel="offline", token=token, region=region)
