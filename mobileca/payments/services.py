@@ -7,7 +7,8 @@
 * ``statements``    — bank-statement import, matching, the claim queue, returning credits
 * ``refunds``       — refunds, through either of finance's doors, once
 * ``channels``      — one interface per payment channel (Alipay, WeChat Pay, offline) and ``channel_for``
-* ``online``        — opening online payments, gateway notifications, the active query
+* ``opening``, ``notifications``, ``query`` — the online channels: the QR code or page-pay URL, the gateways'
+  notifications, the active query (``online`` holds their HTTP client and configurations)
 * ``closing``       — closing expired orders, with the close policy every channel follows
 """
 

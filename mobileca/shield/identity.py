@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from mobileca.shield.providers import AnswerRefused, SignedAnswer, fetch_signed, provider, verify_signed
+from mobileca.shield.providers import AnswerRefused, SignedAnswer, fetch_signed, provider
 
 ASSERTION_MAX_AGE = timedelta(seconds=300)
 
@@ -50,17 +50,6 @@ def exchange(*, code: str, nonce: str) -> PhoneIdentity:
             "code": code,
             "redirect_uri": identity.conf["callback_url"],
         },
-    )
-    return _person(claims)
-
-
-def verify_assertion(*, assertion: str, signature: str, nonce: str) -> PhoneIdentity:
-    claims = verify_signed(
-        provider("identity"),
-        SignedAnswer.assertion(assertion, signature),
-        nonce=nonce,
-        max_age=ASSERTION_MAX_AGE,
-        refusal=IdentityRefused,
     )
     return _person(claims)
 
