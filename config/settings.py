@@ -61,6 +61,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "mobileca.core.middleware.LanguageMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "mobileca.core.middleware.BoundaryMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -305,6 +306,10 @@ MOBILECA_OTP = {"valid_minutes": 5, "max_tries": 5, "per_minute": 1, "per_day": 
 MOBILECA_FORWARD_TRANSFER = {"valid_days": 7, "max_wrong": 3, "max_per_claim": 3}
 # §7 reverse transfer: ¥0.01 from the corporate account to a per-application account with a memo, within 7 days
 MOBILECA_REVERSE_TRANSFER = {"amount": "0.01", "valid_days": "7"}
+
+# Rate limits (core.limits): each limited action names its default rate where it is; override here by scope,
+# e.g. MOBILECA_RATE_LIMITS = {"oauth2_device": "20/h"}.
+MOBILECA_RATE_LIMITS: dict[str, str] = {}
 
 MOBILECA_SUPPORT = {
     "phone": env.string("MOBILECA_SUPPORT_PHONE", "0798-8888 6666"),

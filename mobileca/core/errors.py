@@ -10,8 +10,10 @@ failed. Classes in brackets live beside the code that raises them; the drawing i
     │   ├── InvalidInput              400  the request itself is malformed or tampered with
     │   ├── NotFound                  404  absent, or belongs to someone else (never say which)
     │   ├── PermissionDenied          403  the actor may not do this
-    │   └── Conflict                  409  the object's state forbids it now
-    │       └── InvalidTransition     409  a state machine has no such edge
+    │   ├── Conflict                  409  the object's state forbids it now
+    │   │   └── InvalidTransition     409  a state machine has no such edge
+    │   ├── TooLarge                  413  the request is bigger than anything the platform accepts
+    │   └── TooMany                   429  the same thing was asked too often; try again later
     └── GatewayError                       an external system failed; the cause is logged, not shown
         ├── RetryableGatewayError          timeouts, 5xx, connection resets: the same call may succeed later
         │   └── KeyBackendError            [ca.backends] the key file or PKCS#11 token is unavailable or refuses
@@ -77,6 +79,24 @@ class Conflict(ApplicationError):
 
 class InvalidTransition(Conflict):
     code = "invalid_transition"
+
+
+class TooLarge(ApplicationError):
+    code = "too_large"
+    status = 413
+    default_message = gettext_lazy("提交的内容过大")
+
+
+class TooMany(ApplicationError):
+    """A rate limit (``core.limits``) was reached; ``retry_after`` seconds is when the window ends."""
+
+    code = "rate_limited"
+    status = 429
+    default_message = gettext_lazy("操作过于频繁，请稍后再试")
+
+    def __init__(self, message: str | None = None, *, retry_after: int = 60, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
 
 
 class GatewayError(Exception):

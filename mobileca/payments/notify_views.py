@@ -6,6 +6,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from mobileca.core.middleware import own_boundary
 from mobileca.payments.notifications import alipay_notification_receive, wechatpay_notification_receive
 
 
@@ -13,6 +14,7 @@ def _remote(request: HttpRequest) -> str:
     return str(request.META.get("REMOTE_ADDR", ""))
 
 
+@own_boundary  # every refusal is answered in the gateway's format and recorded
 @csrf_exempt
 @require_POST
 def alipay(request: HttpRequest) -> HttpResponse:
@@ -22,6 +24,7 @@ def alipay(request: HttpRequest) -> HttpResponse:
     return HttpResponse("success" if result.accepted else "failure", content_type="text/plain")
 
 
+@own_boundary
 @csrf_exempt
 @require_POST
 def wechatpay(request: HttpRequest) -> HttpResponse:
