@@ -36,11 +36,11 @@ class Payment(models.Model):
     created_at = models.DateTimeField()
     paid_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
-    paid_by_event = models.CharField(max_length=120, blank=True)
+    paid_by_event = models.CharField(max_length=200, blank=True)
     # The credit that brought the money (a statement line, later a gateway notification). A finance confirmation
     # pays the order before the money is on a statement; the first matching credit then settles it instead of
     # being taken for a second payment.
-    settled_by_event = models.CharField(max_length=120, blank=True)
+    settled_by_event = models.CharField(max_length=200, blank=True)
     # Online channels: what the gateway gave us to show (QR content), when, and until when it can be paid there.
     qr_content = models.TextField(blank=True)
     qr_opened_at = models.DateTimeField(null=True, blank=True)
@@ -64,7 +64,8 @@ class PaymentEvent(models.Model):
     """The inbox: every observation of a payment, stored before it is applied, unique per channel and event."""
 
     channel = models.CharField(max_length=16, choices=PaymentChannel.choices)
-    event_key = models.CharField(max_length=120)
+    # "notify:" + Alipay's notify_id (documented up to 128 characters), "statement:" + a bank's id (64), …
+    event_key = models.CharField(max_length=200)
     payment = models.ForeignKey(Payment, null=True, on_delete=models.PROTECT, related_name="events")
     kind = models.CharField(max_length=16)
     amount = models.DecimalField(max_digits=12, decimal_places=2, null=True)

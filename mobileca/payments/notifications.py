@@ -10,16 +10,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
 from mobileca.audit.services import Actor
+from mobileca.core import inputs
 from mobileca.core.clock import now
 from mobileca.core.money import from_fen, to_fen
 from mobileca.orders.models import PaymentChannel
 from mobileca.payments.gateways.alipay import PAID_STATUSES
-from mobileca.payments.gateways.signing import SignatureInvalid, StaleMessage
+from mobileca.payments.gateways.signing import BadAmount, MalformedMessage, SignatureInvalid, StaleMessage
 from mobileca.payments.gateways.wechatpay import WeChatPayClient, WeChatTrade
 from mobileca.payments.models import Payment, RejectedNotification
 from mobileca.payments.observe import Observation, Outcome, payment_observe
@@ -41,6 +41,10 @@ class Refusal(StrEnum):
     UNKNOWN_ORDER = "unknown_order"
     BAD_AMOUNT = "bad_amount"
     AMOUNT_MISMATCH = "amount_mismatch"
+    # refused before the content could be read (issue 14): what Django would have answered with its own 400 page
+    TOO_LARGE = "too_large"
+    TOO_MANY_FIELDS = "too_many_fields"
+    UNREADABLE = "unreadable"
 
 
 @dataclass(frozen=True)
@@ -84,8 +88,40 @@ def _reject(
     return NotificationResult(False, reason)
 
 
-def alipay_notification_receive(*, form: Mapping[str, str], remote_addr: str) -> NotificationResult:
-    """An Alipay ``trade_status_sync`` notification. Only TRADE_SUCCESS / TRADE_FINISHED without refund fields pay."""
+def notification_refuse_unread(
+    *, channel: str, reason: Refusal, body: str, remote_addr: str, headers: Mapping[str, str] | None = None
+) -> NotificationResult:
+    """A notification refused before its content could be read (too large, too many fields, not decodable, not a
+    form): recorded like any other refusal."""
+    return _reject(channel, reason, out_trade_no="", remote_addr=remote_addr, body=body, headers=headers)
+
+
+# Alipay's documented lengths (异步通知参数) of the fields we keep or key on.
+_ALIPAY_BOUNDS = {
+    "notify_id": 128,
+    "trade_no": 64,
+    "out_trade_no": 64,
+    "app_id": 32,
+    "seller_id": 30,
+    "trade_status": 32,
+    "notify_type": 64,
+}
+
+
+def _alipay_malformed(form: Mapping[str, str]) -> bool:
+    """NUL anywhere, or a field we key on missing or past its documented length."""
+    if any("\x00" in key or "\x00" in value for key, value in form.items()):
+        return True
+    if not form.get("notify_id") or not form.get("trade_no"):
+        return True
+    return any(len(form.get(name, "")) > bound for name, bound in _ALIPAY_BOUNDS.items())
+
+
+def alipay_notification_receive(
+    *, form: Mapping[str, str], remote_addr: str, charset: str = "utf-8"
+) -> NotificationResult:
+    """An Alipay ``trade_status_sync`` notification (its fields decoded from ``charset``). Only TRADE_SUCCESS /
+    TRADE_FINISHED without refund fields pay."""
     out_trade_no = form.get("out_trade_no", "")
     body = "&".join(f"{key}={value}" for key, value in form.items())
 
@@ -94,10 +130,10 @@ def alipay_notification_receive(*, form: Mapping[str, str], remote_addr: str) ->
 
     client = alipay_client()
     try:
-        client.verify_notification(form)
+        client.verify_notification(form, charset=charset)
     except SignatureInvalid:
         return reject(Refusal.BAD_SIGNATURE)
-    if not form.get("notify_id") or not form.get("trade_no"):
+    if _alipay_malformed(form):
         return reject(Refusal.MALFORMED)
     if form.get("app_id") != client.config.app_id:
         return reject(Refusal.WRONG_APP_ID)
@@ -107,8 +143,9 @@ def alipay_notification_receive(*, form: Mapping[str, str], remote_addr: str) ->
     if payment is None:
         return reject(Refusal.UNKNOWN_ORDER)
     try:
-        amount = Decimal(form.get("total_amount", ""))
-    except ArithmeticError:
+        # Number(9,2): digits, at most two decimals; no sign, exponent, blank, padding zero or full-width digit
+        amount = inputs.amount(form.get("total_amount", ""))
+    except inputs.BadInput:
         return reject(Refusal.BAD_AMOUNT)
     if amount != payment.amount:
         return reject(Refusal.AMOUNT_MISMATCH)
@@ -119,12 +156,12 @@ def alipay_notification_receive(*, form: Mapping[str, str], remote_addr: str) ->
         payment_id=payment.pk,
         observation=Observation(
             kind=kind,
-            event_key=f"notify:{form.get('notify_id', '')}",
+            event_key=f"notify:{form['notify_id']}",
             amount=amount,
             at=now(),
             payload=dict(form),
             credit=kind == "paid",
-            credit_ref=f"alipay:{form.get('trade_no', '')}",
+            credit_ref=f"alipay:{form['trade_no']}",
         ),
         actor=GATEWAY,
     )
@@ -136,8 +173,16 @@ def wechatpay_notification_receive(*, headers: Mapping[str, str], body: bytes, r
     client = wechatpay_client()
     try:
         envelope, trade = client.verify_callback(headers, body)
-    except SignatureInvalid as exc:
-        reason = Refusal.STALE_TIMESTAMP if isinstance(exc, StaleMessage) else Refusal.BAD_SIGNATURE
+    except (SignatureInvalid, MalformedMessage) as exc:
+        if isinstance(exc, StaleMessage):
+            reason = Refusal.STALE_TIMESTAMP
+        elif isinstance(exc, BadAmount):
+            reason = Refusal.BAD_AMOUNT
+        elif isinstance(exc, MalformedMessage):
+            reason = Refusal.MALFORMED
+        else:
+            reason = Refusal.BAD_SIGNATURE
+        log.info("wechatpay callback refused: %s", exc)
         return _reject(
             PaymentChannel.WECHAT, reason, out_trade_no="", remote_addr=remote_addr, body=text, headers=headers
         )
@@ -152,8 +197,6 @@ def wechatpay_notification_receive(*, headers: Mapping[str, str], body: bytes, r
             headers=headers,
         )
 
-    if not envelope.get("id") or not trade.out_trade_no:
-        return reject(Refusal.MALFORMED)
     if str(envelope.get("event_type", "")).startswith("REFUND."):
         return _wechatpay_refund_notice(envelope=envelope, trade=trade, client=client, reject=reject)
     if trade.mchid != client.config.mchid or trade.appid != client.config.appid:

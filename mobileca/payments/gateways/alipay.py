@@ -229,10 +229,16 @@ class AlipayClient:
 
     # --- notifications -------------------------------------------------------------------------------------
 
-    def verify_notification(self, form: Mapping[str, str]) -> dict[str, str]:
-        """Check the RSA2 signature of an asynchronous notification; return its fields."""
+    def verify_notification(self, form: Mapping[str, str], *, charset: str = "utf-8") -> dict[str, str]:
+        """Check the RSA2 signature of an asynchronous notification; return its fields.
+
+        Alipay signs the bytes of the signing string in the notification's own ``charset`` (``utf-8`` or ``gbk``)."""
         sign = form.get("sign", "")
         if not sign or form.get("sign_type", "RSA2") != "RSA2":
             raise SignatureInvalid("notification without an RSA2 signature")
-        rsa_verify(self.config.alipay_public_key_pem, notification_signing_string(form).encode(), sign)
+        try:
+            message = notification_signing_string(form).encode(charset)
+        except (UnicodeEncodeError, LookupError) as exc:
+            raise SignatureInvalid(f"notification not representable in {charset!r}") from exc
+        rsa_verify(self.config.alipay_public_key_pem, message, sign)
         return dict(form)

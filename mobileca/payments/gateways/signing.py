@@ -22,6 +22,16 @@ class StaleMessage(SignatureInvalid):
     """A message signed outside the gateway's time window (a replay, or a sender's clock far off)."""
 
 
+class MalformedMessage(FinalGatewayError):
+    """A message that verifies but whose content is not what the gateway documents (a field of the wrong type or
+    past its documented length, NUL, JSON nested past the bound). The reason is for the log only."""
+
+
+class BadAmount(MalformedMessage):
+    """An amount not written exactly as the gateway documents it (Alipay: ``Number(9,2)``; WeChat Pay: an integer
+    of fen)."""
+
+
 @lru_cache(maxsize=32)
 def load_private_key(pem: bytes) -> rsa.RSAPrivateKey:
     key = serialization.load_pem_private_key(pem, password=None)

@@ -23,7 +23,10 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from mobileca.core.errors import FinalGatewayError, RetryableGatewayError
+from mobileca.core.inputs import MAX_JSON_INT, BadInput, load_json
 from mobileca.payments.gateways.signing import (
+    BadAmount,
+    MalformedMessage,
     SignatureInvalid,
     StaleMessage,
     aes_gcm_decrypt,
@@ -127,7 +130,7 @@ class WeChatPayClient:
         if response.status_code >= 500:
             raise RetryableGatewayError(f"wechatpay {method} {path}: HTTP {response.status_code}")
         self.verify_signed(response.headers, response.content)
-        data: dict[str, Any] = response.json() if response.content else {}
+        data = _json_object(response.content, f"wechatpay {method} {path}") if response.content else {}
         if response.status_code >= 400:
             raise WeChatPayError(response.status_code, str(data.get("code", "")), str(data.get("message", "")))
         return response.status_code, data
@@ -184,30 +187,78 @@ class WeChatPayClient:
         return data
 
     def verify_callback(self, headers: Mapping[str, str], body: bytes) -> tuple[dict[str, Any], WeChatTrade]:
-        """Verify and decrypt a payment callback: the envelope (``id``, ``event_type``…) and the transaction."""
+        """Verify and decrypt a payment callback: the envelope (``id``, ``event_type``…) and the transaction.
+
+        ``SignatureInvalid`` when the signature or the AEAD tag does not verify; ``MalformedMessage`` (``BadAmount``
+        for the amount) when it does but the content is not what APIv3 documents."""
         self.verify_signed(headers, body)
-        try:
-            envelope: dict[str, Any] = json.loads(body)
-            resource = envelope["resource"]
-            if resource.get("algorithm") != "AEAD_AES_256_GCM":
-                raise SignatureInvalid("unexpected resource algorithm")
-            plaintext = aes_gcm_decrypt(
-                self.config.apiv3_key, resource["nonce"], resource.get("associated_data", ""), resource["ciphertext"]
-            )
-            transaction = json.loads(plaintext)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise SignatureInvalid("malformed callback") from exc
-        return envelope, trade_from(transaction)
+        envelope = _json_object(body, "callback body")
+        for name in ("id", "event_type"):
+            _string(envelope, name, maximum=_ENVELOPE_BOUNDS[name], required=True)
+        resource = envelope.get("resource")
+        if not isinstance(resource, dict):
+            raise MalformedMessage("callback resource is not an object")
+        if resource.get("algorithm") != "AEAD_AES_256_GCM":
+            raise MalformedMessage("unexpected resource algorithm")
+        # associated_data is optional (string[0,16]); when present, like nonce and ciphertext, it is a string
+        nonce = _string(resource, "nonce", maximum=16, required=True)
+        associated_data = _string(resource, "associated_data", maximum=16)
+        ciphertext = _string(resource, "ciphertext", maximum=1024 * 1024, required=True)
+        plaintext = aes_gcm_decrypt(self.config.apiv3_key, nonce, associated_data, ciphertext)
+        transaction = _json_object(plaintext, "callback resource")
+        trade = trade_from(transaction)
+        if not trade.out_trade_no or not trade.transaction_id:
+            raise MalformedMessage("callback resource without out_trade_no or transaction_id")
+        return envelope, trade
+
+
+# Documented maxima (APIv3: 支付通知 / 查询订单 / 退款结果通知).
+_ENVELOPE_BOUNDS = {"id": 36, "event_type": 32}
+_TRADE_BOUNDS = {
+    "out_trade_no": 32,
+    "transaction_id": 32,
+    "trade_state": 32,
+    "mchid": 32,
+    "appid": 32,
+}
+
+
+def _json_object(raw: bytes, what: str) -> dict[str, Any]:
+    try:
+        value = load_json(raw)
+    except BadInput as exc:
+        raise MalformedMessage(f"{what}: {exc}") from exc
+    if not isinstance(value, dict):
+        raise MalformedMessage(f"{what} is not a JSON object")
+    return value
+
+
+def _string(data: Mapping[str, Any], name: str, *, maximum: int, required: bool = False) -> str:
+    """A documented string field: absent is ``""`` (refused if ``required``); anything but a string within its
+    documented length is refused (``load_json`` has already refused NUL)."""
+    value = data.get(name, "")
+    if not isinstance(value, str):
+        raise MalformedMessage(f"{name} is not a string")
+    if len(value) > maximum or (required and not value):
+        raise MalformedMessage(f"{name} is empty or longer than {maximum}")
+    return value
 
 
 def trade_from(data: Mapping[str, Any]) -> WeChatTrade:
-    amount = data.get("amount") or {}
+    """A transaction as WeChat Pay documents it, from a callback's resource or a query's answer: every field present
+    is a string within its documented length; ``amount.total`` is a JSON integer of fen (not ``"30000"``, not
+    ``30000.0``). Absent fields are empty (a trade not paid yet has no ``transaction_id``)."""
+    if not isinstance(data, Mapping):
+        raise MalformedMessage("transaction is not an object")
+    fields = {name: _string(data, name, maximum=bound) for name, bound in _TRADE_BOUNDS.items()}
+    amount = data.get("amount", {})
+    if not isinstance(amount, dict):
+        raise BadAmount("amount is not an object")
+    total = amount.get("total", 0)
+    if type(total) is not int or not 0 <= total <= MAX_JSON_INT:
+        raise BadAmount("amount.total is not an integer of fen")
     return WeChatTrade(
-        out_trade_no=str(data.get("out_trade_no", "")),
-        transaction_id=str(data.get("transaction_id", "")),
-        trade_state=str(data.get("trade_state", "")),
-        amount_total=int(amount.get("total", 0) or 0),
-        currency=str(amount.get("currency", "")),
-        mchid=str(data.get("mchid", "")),
-        appid=str(data.get("appid", "")),
+        amount_total=total,
+        currency=_string(amount, "currency", maximum=16),
+        **fields,
     )
