@@ -15,7 +15,8 @@ from django.views.decorators.http import require_POST
 
 from mobileca.accounts.actors import actor_for
 from mobileca.backoffice.roles import PAGE, finance_or_support_required, finance_required, operator_of
-from mobileca.core.errors import ApplicationError
+from mobileca.core import inputs
+from mobileca.core.errors import ApplicationError, InvalidInput
 from mobileca.orders.models import OrderStatus
 from mobileca.payments.models import LineStatus, Payment
 from mobileca.payments.selectors import (
@@ -194,10 +195,16 @@ def refunds(request: HttpRequest) -> HttpResponse:
 
 
 def _day_bound(value: str, at: time) -> datetime | None:
+    """The start or end of a day typed in the filter; ``None`` for no bound. ``InvalidInput`` for a day outside
+    ``core.inputs`` range (``0001-01-01`` overflowed when made aware)."""
+    if not value:
+        return None
     try:
         day = date.fromisoformat(value)
     except ValueError:
-        return None
+        raise InvalidInput(_("日期格式应为 YYYY-MM-DD"), code="invalid_date") from None
+    if not inputs.in_date_range(day):
+        raise InvalidInput(_("日期超出有效范围"), code="date_out_of_range")
     return timezone.make_aware(datetime.combine(day, at))
 
 
@@ -205,15 +212,17 @@ def _day_bound(value: str, at: time) -> datetime | None:
 def orders(request: HttpRequest) -> HttpResponse:
     """All orders, newest first, filterable by enterprise (name or USCC), status and date, 50 a page: a fixed
     number of queries whatever the page or the table's size (a count, the page's rows with their enterprise, and
-    their payments)."""
+    their payments). A date the filter cannot use is said on the page (400), the other filters still apply."""
     query = request.GET.get("q", "").strip()
     status = request.GET.get("status", "")
-    rows = order_list_for_backoffice(
-        query=query,
-        status=status,
-        created_from=_day_bound(request.GET.get("from", ""), time.min),
-        created_to=_day_bound(request.GET.get("to", ""), time.max),
-    )
+    error: InvalidInput | None = None
+    bounds: dict[str, datetime | None] = {}
+    for name, at in (("from", time.min), ("to", time.max)):
+        try:
+            bounds[name] = _day_bound(request.GET.get(name, "").strip(), at)
+        except InvalidInput as exc:
+            error, bounds[name] = exc, None
+    rows = order_list_for_backoffice(query=query, status=status, created_from=bounds["from"], created_to=bounds["to"])
     page = Paginator(rows, PAGE).get_page(request.GET.get("page"))
     params = request.GET.copy()
     params.pop("page", None)
@@ -231,5 +240,7 @@ def orders(request: HttpRequest) -> HttpResponse:
                 "to": request.GET.get("to", ""),
             },
             "querystring": params.urlencode(),
+            "error": error,
         },
+        status=400 if error else 200,
     )

@@ -16,10 +16,11 @@ from django.utils.translation import gettext as _
 
 from mobileca.accounts.models import User
 from mobileca.audit.services import Actor, audit_record
+from mobileca.core import inputs
 from mobileca.core.clock import now
 from mobileca.core.errors import Conflict, InvalidInput, NotFound
 from mobileca.core.ids import BEIJING, MEMO_ALPHABET, MEMO_PREFIX, is_valid_memo_code
-from mobileca.core.money import yuan
+from mobileca.core.money import MAX_AMOUNT
 from mobileca.orders.models import Order, PaymentChannel
 from mobileca.payments.locks import lock_payment_with_order
 from mobileca.payments.models import LineStatus, Payment, StatementImport, StatementLine
@@ -81,28 +82,42 @@ def statement_parse(raw: bytes) -> list[ParsedLine]:
     return lines
 
 
+def _statement_amount(text: str) -> Decimal:
+    """A bank's amount column: thousands separators allowed, a leading minus for a debit, otherwise exactly
+    ``digits[.d[d]]`` within what the ledger holds (``1e9999999`` was a ``decimal.Overflow``)."""
+    text = text.strip().replace(",", "")
+    debit = text.startswith("-")
+    value = inputs.amount(text.removeprefix("-"), maximum=MAX_AMOUNT, lenient=True)
+    return -value if debit else value
+
+
 def _statement_row(number: int, row: dict[str, str | None]) -> ParsedLine:
     def refuse(what: str) -> InvalidInput:
         return InvalidInput(_("第 {number} 行格式有误：{what}").format(number=number, what=what), code="statement_row")
 
-    txn_id = (row.get("交易流水号") or "").strip()
+    cells = {column: row.get(column) or "" for column in STATEMENT_COLUMNS}
+    if any("\x00" in value for value in cells.values()):
+        raise refuse(_("含有不允许的字符"))  # PostgreSQL cannot store NUL; refused on every database
+    txn_id = cells["交易流水号"].strip()
     if not txn_id or len(txn_id) > 64:
         raise refuse(_("交易流水号为空或超过 64 个字符"))
     try:
-        booked = datetime.strptime((row.get("交易时间") or "").strip(), "%Y-%m-%d %H:%M:%S")
+        booked = datetime.strptime(cells["交易时间"].strip(), "%Y-%m-%d %H:%M:%S")
     except ValueError:
         raise refuse(_("交易时间应为 YYYY-MM-DD HH:MM:SS")) from None
+    if not inputs.in_date_range(booked):
+        raise refuse(_("交易时间超出有效范围")) from None
     try:
-        amount = yuan((row.get("金额") or "").strip().replace(",", ""))
-    except ValueError:
+        amount = _statement_amount(cells["金额"])
+    except inputs.BadInput:
         raise refuse(_("金额应为精确到分的数字")) from None
     return ParsedLine(
         bank_txn_id=txn_id,
         booked_at=booked.replace(tzinfo=BEIJING),
         amount=amount,
-        payer_name=(row.get("付款人户名") or "").strip()[:200],
-        payer_account=(row.get("付款人账号") or "").strip()[:64],
-        memo=(row.get("附言") or "").strip()[:200],
+        payer_name=cells["付款人户名"].strip()[:200],
+        payer_account=cells["付款人账号"].strip()[:64],
+        memo=cells["附言"].strip()[:200],
     )
 
 

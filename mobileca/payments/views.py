@@ -21,9 +21,9 @@ from django.views.decorators.http import require_POST
 from mobileca.accounts.actors import actor_for
 from mobileca.accounts.selectors import access_enterprise_by_user
 from mobileca.cards.selectors import access_card_by_cert_id
+from mobileca.core import inputs
 from mobileca.core.clock import now
 from mobileca.core.errors import ApplicationError, Conflict, GatewayError, InvalidInput
-from mobileca.core.money import yuan
 from mobileca.orders.models import Order, PaymentChannel
 from mobileca.orders.selectors import access_order_by_no, product_get_for_sale, region_list_active
 from mobileca.orders.services import ENABLED_CHANNELS, OrderDraft
@@ -47,8 +47,9 @@ def checkout_page(request: HttpRequest, product_code: str) -> HttpResponse:
     renew_card = access_card_by_cert_id(enterprise=enterprise, cert_id=renew_cert_id) if renew_cert_id else None
     if request.method == "POST":
         try:
-            expected: Decimal | None = yuan(request.POST.get("expected_amount", ""))
-        except (ValueError, TypeError):
+            # the page's own hidden field, as a person's form reads it (issue 14: 1e9999999 was a decimal.Overflow)
+            expected: Decimal | None = inputs.amount(request.POST.get("expected_amount", ""), lenient=True)
+        except inputs.BadInput:
             expected = None  # refused by the service with the price-changed message
         try:
             draft = OrderDraft(
