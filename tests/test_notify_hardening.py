@@ -11,10 +11,12 @@ import base64
 import json
 import secrets
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote_from_bytes, urlencode
 
+import httpx
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
@@ -25,8 +27,12 @@ from django.utils import timezone
 from mobileca.accounts.models import User
 from mobileca.audit.models import AuditEvent
 from mobileca.cards.models import Card
+from mobileca.core.errors import FinalGatewayError
 from mobileca.orders.models import Order
+from mobileca.payments.gateways.alipay import AlipayClient
+from mobileca.payments.gateways.signing import BadAmount
 from mobileca.payments.models import Payment, PaymentEvent, RejectedNotification
+from mobileca.payments.online import alipay_client
 from mobileca.sandboxes import common
 from mobileca.sandboxes.wechatpay.signing import encrypt_resource, signed_headers
 from tests.support.payments import paid_at_gateway_unnotified, place_wechat_order
@@ -383,3 +389,39 @@ def test_alipay_form_field_percent_encoded_nul_is_refused(alipay_paid: tuple[Ord
     assert "%00" in body
     response = alipay_post(body)
     assert_alipay_refused(response, "malformed", order, payment, before)
+
+
+# --- the same amounts in the gateways' answers to a query --------------------------------------------------------
+
+
+def alipay_answering(total_amount: str, depth: int = 0) -> AlipayClient:
+    """The Alipay client, its gateway answering ``alipay.trade.query`` with a validly signed answer."""
+    config = alipay_client().config
+    inner = (
+        '{"code":"10000","msg":"Success","out_trade_no":"T1","trade_no":"2025","trade_status":"TRADE_SUCCESS",'
+        f'"total_amount":"{total_amount}","extra":{"[" * depth}{"]" * depth or "0"}}}'
+    )
+    signature = common.sign(settings.SANDBOX_ALIPAY["private_key_path"], inner.encode())
+    body = f'{{"alipay_trade_query_response":{inner},"sign":"{signature}"}}'
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, text=body, headers={"Content-Type": "application/json;charset=utf-8"})
+
+    return AlipayClient(config, http_factory=lambda: httpx.Client(transport=httpx.MockTransport(answer)))
+
+
+def test_alipay_query_answer_reads_its_amount_exactly(db: None) -> None:
+    trade = alipay_answering("300.00").query(out_trade_no="T1")
+    assert trade is not None and trade.total_amount == Decimal("300.00")
+
+
+@pytest.mark.parametrize("total", ["3e2", "+300.00", "３００.００", "0300.00"])
+def test_alipay_query_answer_with_a_lenient_amount_is_a_gateway_error(db: None, total: str) -> None:
+    # issue 14: the answer to a query is read as strictly as a notification (it was Decimal(str(...)))
+    with pytest.raises(BadAmount):
+        alipay_answering(total).query(out_trade_no="T1")
+
+
+def test_alipay_query_answer_nested_deep_is_a_gateway_error_not_a_recursion_error(db: None) -> None:
+    with pytest.raises(FinalGatewayError):
+        alipay_answering("300.00", depth=DEEP).query(out_trade_no="T1")

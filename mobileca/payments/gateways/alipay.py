@@ -23,7 +23,8 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from mobileca.core.errors import FinalGatewayError, RetryableGatewayError
-from mobileca.payments.gateways.signing import SignatureInvalid, rsa_sign, rsa_verify
+from mobileca.core.inputs import BadInput, amount, load_json
+from mobileca.payments.gateways.signing import BadAmount, MalformedMessage, SignatureInvalid, rsa_sign, rsa_verify
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
@@ -95,6 +96,14 @@ def raw_response_text(body: str, key: str) -> str | None:
     return None
 
 
+def _amount(value: object) -> Decimal:
+    """``Number(9,2)`` exactly as Alipay documents it (``core.inputs.amount``), in an answer or a notification."""
+    try:
+        return amount(value)
+    except BadInput as exc:
+        raise BadAmount(f"total_amount {str(value)[:20]!r}") from exc
+
+
 def _minutes_until(expires_at: datetime) -> str:
     """``timeout_express`` (relative, ``1m``–``15d``) beside ``time_expire`` (absolute), for the trade's expiry."""
     minutes = int((expires_at - datetime.now(UTC)).total_seconds() // 60)
@@ -152,11 +161,16 @@ class AlipayClient:
                 raise FinalGatewayError(f"alipay {method}: unsigned error_response")
             raise FinalGatewayError(f"alipay {method}: no {key} in the answer")
         try:
-            sign = json.loads(body).get("sign", "")
-        except ValueError as exc:
-            raise FinalGatewayError(f"alipay {method}: answer is not JSON") from exc
+            answer = load_json(body)
+            sign = answer.get("sign", "") if isinstance(answer, dict) else ""
+        except BadInput as exc:
+            raise FinalGatewayError(f"alipay {method}: answer is not JSON within bounds ({exc})") from exc
+        if not isinstance(sign, str):
+            raise FinalGatewayError(f"alipay {method}: sign is not a string")
         rsa_verify(self.config.alipay_public_key_pem, raw.encode(), sign)
-        payload: dict[str, Any] = json.loads(raw)
+        payload = load_json(raw)  # a part of the body just read
+        if not isinstance(payload, dict):
+            raise MalformedMessage(f"alipay {method}: {key} is not an object")
         if payload.get("code") != "10000":
             raise AlipayError(
                 str(payload.get("code")), str(payload.get("sub_code", "")), str(payload.get("sub_msg", ""))
@@ -210,7 +224,7 @@ class AlipayClient:
             out_trade_no=str(payload.get("out_trade_no", "")),
             trade_no=str(payload.get("trade_no", "")),
             trade_status=str(payload.get("trade_status", "")),
-            total_amount=Decimal(str(payload.get("total_amount", "0"))),
+            total_amount=_amount(payload.get("total_amount")),
         )
 
     def close(self, *, out_trade_no: str) -> None:
