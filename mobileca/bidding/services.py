@@ -462,6 +462,11 @@ def bid_signature_check(*, signature: bytes, content_digest: bytes) -> tuple[boo
     return True, _signer_name(signer), ""
 
 
+# X.520 description: the enterprise's full name, in certificates whose O and CN carry it shortened to RFC 5280's
+# 64 characters (see ca.profiles)
+_DESCRIPTION = x509.ObjectIdentifier("2.5.4.13")
+
+
 def _signer_name(certificate: x509.Certificate) -> str:
     """「王建国（景德镇瓷都建设工程有限公司）」: the claimant and the enterprise the signing certificate names."""
 
@@ -469,7 +474,8 @@ def _signer_name(certificate: x509.Certificate) -> str:
         values = certificate.subject.get_attributes_for_oid(oid)
         return str(values[0].value) if values else ""
 
-    person, organisation = first(NameOID.GIVEN_NAME), first(NameOID.ORGANIZATION_NAME) or first(NameOID.COMMON_NAME)
+    person = first(NameOID.GIVEN_NAME)
+    organisation = first(_DESCRIPTION) or first(NameOID.ORGANIZATION_NAME) or first(NameOID.COMMON_NAME)
     return f"{person}（{organisation}）" if person else organisation
 
 
