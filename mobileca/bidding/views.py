@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import unicodedata
 from typing import Any
 
 import segno
@@ -86,10 +87,17 @@ def bid_upload(request: HttpRequest, project_no: str) -> HttpResponse:
         return tender_detail(request, project_no, error=exc.message, status=exc.status)
     name = services.new_ciphertext_name(tender)
     target = services.ciphertext_path_for(name)
-    request.upload_handlers = [SealingUploadHandler(recipient=recipient, target=target, request=request)]
+    handler = SealingUploadHandler(
+        recipient=recipient, target=target, request=request, max_bytes=services.bid_max_bytes()
+    )
+    request.upload_handlers = [handler]
     response = _sealed(request, enterprise=enterprise, tender=tender, card=card, ciphertext_name=name)
     if response.status_code == 403:  # the CSRF check refused it after the body was read: keep nothing
         target.unlink(missing_ok=True)
+    elif handler.too_large:
+        target.unlink(missing_ok=True)
+        message = _("投标文件过大：不能超过 {limit} 字节").format(limit=services.bid_max_bytes())
+        return tender_detail(request, tender.url_key, error=message, status=413)
     return response
 
 
@@ -98,13 +106,15 @@ def _sealed(request: HttpRequest, **context: object) -> HttpResponse:
     upload = request.FILES.get("bid_file")
     tender = context["tender"]
     assert isinstance(tender, Tender)
+    if getattr(request.upload_handlers[0], "too_large", False):
+        return HttpResponse(status=413)  # answered by bid_upload with the page and its message
     if not isinstance(upload, SealedUpload) or upload.sealed.size == 0:
         services.ciphertext_path_for(str(context["ciphertext_name"])).unlink(missing_ok=True)
         return tender_detail(request, tender.url_key, error=_("请选择要上传的投标文件"), status=400)
     try:
         bid = services.bid_sealed_in_browser(
             user=request.user,  # type: ignore[arg-type]
-            file_name=upload.name or "bid",
+            file_name=_file_name(upload.name),
             sealed=upload.sealed,
             address=client_address(request),
             **context,  # type: ignore[arg-type]
@@ -113,6 +123,13 @@ def _sealed(request: HttpRequest, **context: object) -> HttpResponse:
         services.ciphertext_path_for(str(context["ciphertext_name"])).unlink(missing_ok=True)
         return tender_detail(request, tender.url_key, error=exc.message, status=exc.status)
     return redirect("bidding:bid", bid_id=bid.pk)
+
+
+def _file_name(name: str | None) -> str:
+    """The bid file's name as shown and stored: no control characters (NUL would not store on PostgreSQL), at
+    most the column's length (the end kept: it has the extension)."""
+    cleaned = "".join(character for character in (name or "") if unicodedata.category(character)[0] != "C").strip()
+    return (cleaned or "bid")[-services.FILE_NAME_MAX :]
 
 
 @login_required
