@@ -1,14 +1,68 @@
 from __future__ import annotations
 
+import base64
+import binascii
+import re
+from typing import Final
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+
+PROJECT_NO_MAX: Final = 40
+# A 项目编号 as procurement numbers are written (``JDZ-2026-041``, ``JXZC2023-G1-0012``, ``景采〔2026〕12号``): a letter
+# or digit first, then letters, digits and the separators below. Nothing that means something in a URL or a path
+# (``/ \ ? # % ~``), no blank, no control character.
+_PROJECT_NO: Final = re.compile(r"[^\W_][\w\-.()（）\[\]〔〕【】]*")
+_URL_KEY_PREFIX: Final = "~"  # never a project number's first character (see above)
+
+
+def project_no_problem(value: object) -> str:
+    """Why ``value`` cannot be a project number, or "" if it can."""
+    if not isinstance(value, str) or not value:
+        return str(_("请填写项目编号"))
+    if len(value) > PROJECT_NO_MAX:
+        return str(_("项目编号不能超过 {n} 个字符").format(n=PROJECT_NO_MAX))
+    if _PROJECT_NO.fullmatch(value) is None:
+        return str(
+            _("项目编号只能包含文字、数字和 - _ . ( ) [ ] 〔 〕 【 】，并以文字或数字开头（不能含 / 、空格等字符）")
+        )
+    return ""
+
+
+def validate_project_no(value: object) -> None:
+    problem = project_no_problem(value)
+    if problem:
+        raise ValidationError(problem, code="invalid_project_no")
+
+
+def tender_url_key(project_no: str) -> str:
+    """What stands for the tender in a URL: the project number itself when it is one a tender can be created with
+    today, otherwise (a row from before the rule: ``SEC/1``, a blank, ``..``) ``~`` and its URL-safe base64, so that
+    no stored value can break a link or a page that lists it."""
+    if not project_no_problem(project_no):
+        return project_no
+    return _URL_KEY_PREFIX + base64.urlsafe_b64encode(project_no.encode()).decode().rstrip("=")
+
+
+def project_no_from_url_key(key: str) -> str | None:
+    """The project number a URL names (``tender_url_key`` reversed); ``None`` if the key cannot be one."""
+    if not key.startswith(_URL_KEY_PREFIX):
+        return key
+    encoded = key.removeprefix(_URL_KEY_PREFIX)
+    try:
+        return base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
+    except (binascii.Error, ValueError):
+        return None
 
 
 class Tender(models.Model):
     """A procurement project bidders submit sealed bid files to (created by an operator)."""
 
-    project_no = models.CharField(_("项目编号"), max_length=40, unique=True)
+    project_no = models.CharField(
+        _("项目编号"), max_length=PROJECT_NO_MAX, unique=True, validators=[validate_project_no]
+    )
     name = models.CharField(_("项目名称"), max_length=200)
     bid_deadline = models.DateTimeField(_("投标截止时间"))
     opening_at = models.DateTimeField(_("开标时间"))
@@ -25,6 +79,11 @@ class Tender(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project_no} {self.name}"
+
+    @property
+    def url_key(self) -> str:
+        """The tender in its pages' URLs (``{% url 'bidding:tender' tender.url_key %}``): see ``tender_url_key``."""
+        return tender_url_key(self.project_no)
 
 
 class BidStatus(models.TextChoices):

@@ -23,10 +23,18 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from mobileca.audit.services import Actor, audit_record
-from mobileca.bidding.models import BID_TRANSITIONS, Bid, BidStatus, Tender
+from mobileca.bidding.models import (
+    BID_TRANSITIONS,
+    Bid,
+    BidStatus,
+    Tender,
+    project_no_from_url_key,
+    project_no_problem,
+)
 from mobileca.ca import facade as ca
 from mobileca.cards.selectors import ClaimedCard, access_claimed_card_by_cert_id, claimed_card_by_service_no
 from mobileca.cmslib import enveloped, signed
+from mobileca.core import inputs
 from mobileca.core.clock import now
 from mobileca.core.errors import ApplicationError, Conflict, InvalidInput, NotFound, PermissionDenied
 from mobileca.core.states import ensure_transition
@@ -60,6 +68,21 @@ def _move(bid: Bid, target: BidStatus, *, also: Iterable[str] = ()) -> None:
     bid.save(update_fields=["status", *also])
 
 
+TENDER_NAME_MAX = 200  # Tender.name
+FILE_NAME_MAX = 200  # Bid.file_name
+BID_MAX_BYTES_DEFAULT = 4 * 1024**3
+
+
+def bid_max_bytes() -> int:
+    """The largest bid file the platform accepts (``MOBILECA_BID_MAX_BYTES``, 4 GiB by default)."""
+    return int(getattr(settings, "MOBILECA_BID_MAX_BYTES", BID_MAX_BYTES_DEFAULT))
+
+
+def check_bid_size(size: int) -> None:
+    if isinstance(size, bool) or not isinstance(size, int) or not 0 < size <= bid_max_bytes():
+        raise InvalidInput(_("文件大小无效：须为 1 至 {limit} 字节").format(limit=bid_max_bytes()), code="bad_size")
+
+
 # --- tenders (operators) ---------------------------------------------------------------------------------------
 
 
@@ -69,6 +92,17 @@ def tender_create(
     project_no, name = project_no.strip(), name.strip()
     if not project_no or not name:
         raise InvalidInput(_("请填写项目编号和项目名称"), code="tender_incomplete")
+    problem = project_no_problem(project_no)
+    if problem:
+        raise InvalidInput(problem, code="invalid_project_no")
+    try:
+        inputs.text(name, max_length=TENDER_NAME_MAX)
+    except inputs.BadInput as exc:
+        raise InvalidInput(
+            _("项目名称须为不超过 {n} 个字符的文字").format(n=TENDER_NAME_MAX), code="invalid_tender_name"
+        ) from exc
+    if not (inputs.in_date_range(bid_deadline) and inputs.in_date_range(opening_at)):
+        raise InvalidInput(_("投标截止时间或开标时间无效"), code="bad_tender_time")
     if bid_deadline <= now():
         raise InvalidInput(_("投标截止时间须晚于现在"), code="deadline_past")
     if opening_at < bid_deadline:
@@ -93,8 +127,11 @@ def tender_create(
     return tender
 
 
-def tender_get(project_no: str) -> Tender:
-    tender = Tender.objects.filter(project_no=project_no).first()
+def tender_get(key: str) -> Tender:
+    """The tender a URL names: its project number, or the ``~…`` key of one from before the rule on project numbers
+    (``Tender.url_key``)."""
+    project_no = project_no_from_url_key(key)
+    tender = Tender.objects.filter(project_no=project_no).first() if project_no is not None else None
     if tender is None:
         raise NotFound(_("未找到该项目"), code="tender_unknown")
     return tender
@@ -291,6 +328,7 @@ def bid_announce_from_tool(
     """The tool sealed and signed on the bidder's machine. Check what can be checked without the plaintext: the
     credential is the caller's and passes the channel check, the envelope is for its current encryption
     certificate, the signature is by its signing certificate; the file is verified in full at opening."""
+    check_bid_size(size)
     _refuse_after_deadline(tender)
     if not account or shield.credential_account(service_no=service_no) != account:
         raise NotFound(_("未找到该证书"), code="credential_unknown")
@@ -307,8 +345,6 @@ def bid_announce_from_tool(
             raise InvalidInput(_("签名证书不是该移动 CA 的签名证书"), code="wrong_signer")
     except (enveloped.EnvelopeError, signed.SignatureInvalid) as exc:
         raise InvalidInput(_("投标文件格式无效：{reason}").format(reason=exc), code="bad_bid_file") from exc
-    if size <= 0:
-        raise InvalidInput(_("文件大小无效"), code="bad_size")
     bid = Bid.objects.create(
         tender=tender,
         enterprise_id=card.enterprise_id,
@@ -426,6 +462,11 @@ def bid_signature_check(*, signature: bytes, content_digest: bytes) -> tuple[boo
     return True, _signer_name(signer), ""
 
 
+# X.520 description: the enterprise's full name, in certificates whose O and CN carry it shortened to RFC 5280's
+# 64 characters (see ca.profiles)
+_DESCRIPTION = x509.ObjectIdentifier("2.5.4.13")
+
+
 def _signer_name(certificate: x509.Certificate) -> str:
     """「王建国（景德镇瓷都建设工程有限公司）」: the claimant and the enterprise the signing certificate names."""
 
@@ -433,7 +474,8 @@ def _signer_name(certificate: x509.Certificate) -> str:
         values = certificate.subject.get_attributes_for_oid(oid)
         return str(values[0].value) if values else ""
 
-    person, organisation = first(NameOID.GIVEN_NAME), first(NameOID.ORGANIZATION_NAME) or first(NameOID.COMMON_NAME)
+    person = first(NameOID.GIVEN_NAME)
+    organisation = first(_DESCRIPTION) or first(NameOID.ORGANIZATION_NAME) or first(NameOID.COMMON_NAME)
     return f"{person}（{organisation}）" if person else organisation
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from cryptography import x509
 from django.core.files.uploadedfile import UploadedFile
-from django.core.files.uploadhandler import FileUploadHandler
+from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 
 from mobileca.cmslib import enveloped
 
@@ -27,11 +27,15 @@ class SealingUploadHandler(FileUploadHandler):
 
     chunk_size = 4 * 1024 * 1024
 
-    def __init__(self, *, recipient: x509.Certificate, target: Path, request: Any = None) -> None:
+    def __init__(
+        self, *, recipient: x509.Certificate, target: Path, request: Any = None, max_bytes: int | None = None
+    ) -> None:
         super().__init__(request)
-        self.recipient, self.target = recipient, target
+        self.recipient, self.target, self.max_bytes = recipient, target, max_bytes
         self.sealer: enveloped.Sealer | None = None
         self.sink: Any = None
+        self.received = 0
+        self.too_large = False
 
     def new_file(self, field_name: str, file_name: str, *args: Any, **kwargs: Any) -> None:
         super().new_file(field_name, file_name, *args, **kwargs)
@@ -43,6 +47,13 @@ class SealingUploadHandler(FileUploadHandler):
 
     def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes | None:
         if self.field_name == "bid_file" and self.sealer is not None and self.sink is not None:
+            self.received += len(raw_data)
+            if self.max_bytes is not None and self.received > self.max_bytes:
+                # past the platform's largest bid: keep nothing, read (and drop) the rest, answer with a message
+                self.too_large = True
+                self.upload_interrupted()
+                self.sealer, self.sink = None, None
+                raise StopUpload(connection_reset=False)
             self.sealer.update(raw_data)
             return None
         return raw_data

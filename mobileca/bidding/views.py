@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import logging
+import unicodedata
+from typing import Any
 
 import segno
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import RequestDataTooBig
 from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -23,13 +25,15 @@ from mobileca.bidding import services
 from mobileca.bidding.models import Bid, BidStatus, Tender
 from mobileca.bidding.upload import SealedUpload, SealingUploadHandler
 from mobileca.cards.selectors import claimed_card_list_for_enterprise
+from mobileca.core import inputs
 from mobileca.core.clock import now
-from mobileca.core.errors import ApplicationError, NotFound
+from mobileca.core.errors import ApplicationError, InvalidInput, NotFound, TooLarge
 from mobileca.core.http import client_address
 from mobileca.shield import facade as shield
 
 log = logging.getLogger(__name__)
 CHUNK = 4 * 1024 * 1024
+SERVICE_NO_MAX = 40  # Bid.service_no
 
 
 def _bid_of(request: HttpRequest, bid_id: int) -> Bid:
@@ -83,10 +87,17 @@ def bid_upload(request: HttpRequest, project_no: str) -> HttpResponse:
         return tender_detail(request, project_no, error=exc.message, status=exc.status)
     name = services.new_ciphertext_name(tender)
     target = services.ciphertext_path_for(name)
-    request.upload_handlers = [SealingUploadHandler(recipient=recipient, target=target, request=request)]
+    handler = SealingUploadHandler(
+        recipient=recipient, target=target, request=request, max_bytes=services.bid_max_bytes()
+    )
+    request.upload_handlers = [handler]
     response = _sealed(request, enterprise=enterprise, tender=tender, card=card, ciphertext_name=name)
     if response.status_code == 403:  # the CSRF check refused it after the body was read: keep nothing
         target.unlink(missing_ok=True)
+    elif handler.too_large:
+        target.unlink(missing_ok=True)
+        message = _("投标文件过大：不能超过 {limit} 字节").format(limit=services.bid_max_bytes())
+        return tender_detail(request, tender.url_key, error=message, status=413)
     return response
 
 
@@ -95,21 +106,30 @@ def _sealed(request: HttpRequest, **context: object) -> HttpResponse:
     upload = request.FILES.get("bid_file")
     tender = context["tender"]
     assert isinstance(tender, Tender)
+    if getattr(request.upload_handlers[0], "too_large", False):
+        return HttpResponse(status=413)  # answered by bid_upload with the page and its message
     if not isinstance(upload, SealedUpload) or upload.sealed.size == 0:
         services.ciphertext_path_for(str(context["ciphertext_name"])).unlink(missing_ok=True)
-        return tender_detail(request, tender.project_no, error=_("请选择要上传的投标文件"), status=400)
+        return tender_detail(request, tender.url_key, error=_("请选择要上传的投标文件"), status=400)
     try:
         bid = services.bid_sealed_in_browser(
             user=request.user,  # type: ignore[arg-type]
-            file_name=upload.name or "bid",
+            file_name=_file_name(upload.name),
             sealed=upload.sealed,
             address=client_address(request),
             **context,  # type: ignore[arg-type]
         )
     except ApplicationError as exc:
         services.ciphertext_path_for(str(context["ciphertext_name"])).unlink(missing_ok=True)
-        return tender_detail(request, tender.project_no, error=exc.message, status=exc.status)
+        return tender_detail(request, tender.url_key, error=exc.message, status=exc.status)
     return redirect("bidding:bid", bid_id=bid.pk)
+
+
+def _file_name(name: str | None) -> str:
+    """The bid file's name as shown and stored: no control characters (NUL would not store on PostgreSQL), at
+    most the column's length (the end kept: it has the extension)."""
+    cleaned = "".join(character for character in (name or "") if unicodedata.category(character)[0] != "C").strip()
+    return (cleaned or "bid")[-services.FILE_NAME_MAX :]
 
 
 @login_required
@@ -143,7 +163,7 @@ def bid_open(request: HttpRequest, bid_id: int) -> HttpResponse:
         try:
             services.bid_open_request(bid=bid, address=client_address(request))
         except ApplicationError as exc:
-            return tender_detail(request, bid.tender.project_no, error=exc.message, status=exc.status)
+            return tender_detail(request, bid.tender.url_key, error=exc.message, status=exc.status)
     return redirect("bidding:bid", bid_id=bid.pk)
 
 
@@ -180,6 +200,52 @@ def api_tender(request: HttpRequest, project_no: str) -> JsonResponse:
     )
 
 
+HEADER_MAX = 64 * 1024  # the CMS envelope header: a recipient or two and the algorithm, a few hundred bytes
+SIGNATURE_MAX = 256 * 1024  # the detached signature with the signer's chain
+
+
+def _base64_field(body: dict[str, Any], name: str, maximum: int) -> bytes:
+    value = body.get(name)
+    if not isinstance(value, str) or not value or len(value) > maximum * 4 // 3 + 4:
+        raise InvalidInput(_("字段 {name} 缺失或过长").format(name=name), code="invalid_request")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidInput(_("字段 {name} 不是 Base64").format(name=name), code="invalid_request") from exc
+
+
+def _announcement(request: HttpRequest) -> tuple[bytes, bytes, str, str, int]:
+    """The tool's announcement read to its bounds (``core.inputs.load_json``: depth, NaN/Infinity, numbers past
+    2^53, NUL), every field of the type and size it must be; ``InvalidInput``/``TooLarge`` otherwise."""
+    try:
+        raw = request.body
+    except RequestDataTooBig as exc:
+        raise TooLarge(detail=str(exc)) from exc
+    try:
+        body = inputs.load_json(raw)
+    except inputs.BadInput as exc:
+        raise InvalidInput(
+            _("请求不是有效的 JSON（或数字超出范围、层级过深、含有不允许的字符）"),
+            code="invalid_request",
+            detail=str(exc),
+        ) from exc
+    if not isinstance(body, dict):
+        raise InvalidInput(_("请求须为 JSON 对象"), code="invalid_request")
+    service_no, file_name, size = body.get("credentialID"), body.get("fileName"), body.get("size")
+    if not isinstance(service_no, str) or not 0 < len(service_no) <= SERVICE_NO_MAX:
+        raise InvalidInput(_("字段 credentialID 无效"), code="invalid_request")
+    if not isinstance(file_name, str) or not 0 < len(file_name) <= services.FILE_NAME_MAX:
+        raise InvalidInput(
+            _("字段 fileName 须为 1 至 {n} 个字符").format(n=services.FILE_NAME_MAX), code="invalid_request"
+        )
+    if isinstance(size, bool) or not isinstance(size, int):
+        raise InvalidInput(_("字段 size 须为整数（字节数）"), code="bad_size")
+    services.check_bid_size(size)
+    header = _base64_field(body, "header", HEADER_MAX)
+    signature = _base64_field(body, "signature", SIGNATURE_MAX)
+    return header, signature, service_no, file_name, size
+
+
 @csrf_exempt
 def api_bid_announce(request: HttpRequest, project_no: str) -> JsonResponse:
     """The tool's sealed header and signature; the answer names where to stream the ciphertext."""
@@ -189,12 +255,10 @@ def api_bid_announce(request: HttpRequest, project_no: str) -> JsonResponse:
     if request.method != "POST":
         return JsonResponse({"error": "invalid_request", "error_description": "POST"}, status=405)
     try:
-        body = json.loads(request.body)
-        header = base64.b64decode(str(body["header"]), validate=True)
-        signature = base64.b64decode(str(body["signature"]), validate=True)
-        service_no, file_name, size = str(body["credentialID"]), str(body["fileName"]), int(body["size"])
-    except (ValueError, KeyError, TypeError, binascii.Error):
-        return JsonResponse({"error": "invalid_request", "error_description": "malformed request"}, status=400)
+        announced = _announcement(request)
+    except ApplicationError as exc:
+        return _json_error(exc)
+    header, signature, service_no, file_name, size = announced
     try:
         bid = services.bid_announce_from_tool(
             account=account,

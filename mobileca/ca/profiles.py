@@ -8,6 +8,18 @@
   the subject ``C=CN, O=<enterprise>, organizationIdentifier=NTRCN-<unified social credit code>, CN=<enterprise>,
   givenName=<claimant>``, the platform's certificate policy (the channel check of R4.5), CRL distribution point
   and AIA (OCSP, caIssuers).
+
+Long enterprise names (issue 14). RFC 5280 (Appendix A) bounds organizationName and commonName to 64 characters
+(ub-organization-name, ub-common-name); the ``cryptography`` library, which issues our certificates and reads them
+back (the channel check, the bid opening), holds commonName to 64 UTF-8 *bytes*, 21 Chinese characters, and warns on
+reading a longer one. Registered enterprise names are often longer (景德镇市…有限责任公司). So a name of at most 64
+bytes is written in O and CN as it is, as before; a longer one is written in both *shortened* by one rule,
+``short_name``: its last 6 characters (the form: 有限责任公司, 股份有限公司), after as many of its first characters
+(the region and the trade name) as fit, joined by ``…`` (U+2026, so that no reader takes it for the whole name),
+64 bytes in all; and the full name is carried in the subject's ``description`` attribute (X.520 2.5.4.13, a
+DirectoryString of up to ub-description = 1,024 characters), which only such certificates have. The enterprise is
+identified, as in every certificate, by its unified social credit code in organizationIdentifier;
+``enterprise_name_of`` reads the full name back.
 """
 
 from __future__ import annotations
@@ -25,6 +37,11 @@ from django.conf import settings
 from mobileca.ca.keys import UserPublicKey, profile_of_public_key
 
 BACKDATE = timedelta(minutes=5)  # tolerate clocks a little behind ours
+UB_NAME = 64  # RFC 5280 ub-organization-name and ub-common-name (characters); cryptography: commonName in bytes
+UB_DESCRIPTION = 1024  # X.520 ub-description
+DESCRIPTION = x509.ObjectIdentifier("2.5.4.13")  # X.520 description
+_TAIL = 6  # characters kept from the end of a shortened name: the form of the enterprise
+_ELLIPSIS = "…"
 
 
 @dataclass(frozen=True)
@@ -53,16 +70,49 @@ def ca_name(role: str) -> x509.Name:
     )
 
 
+def short_name(name: str) -> str:
+    """The enterprise's name within 64 UTF-8 bytes (and so within RFC 5280's 64 characters): itself if it fits;
+    otherwise as many of its first characters as fit, ``…`` and its last 6 (see the module's docstring)."""
+    if len(name.encode()) <= UB_NAME:
+        return name
+    tail = name[-_TAIL:]
+    budget = UB_NAME - len((_ELLIPSIS + tail).encode())
+    head, used = [], 0
+    for character in name[:-_TAIL]:
+        used += len(character.encode())
+        if used > budget:
+            break
+        head.append(character)
+    return "".join(head) + _ELLIPSIS + tail
+
+
 def entity_name(subject: Subject) -> x509.Name:
-    return x509.Name(
-        [
-            x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, subject.enterprise_name),
-            x509.NameAttribute(NameOID.ORGANIZATION_IDENTIFIER, f"NTRCN-{subject.uscc}"),
-            x509.NameAttribute(NameOID.COMMON_NAME, subject.enterprise_name),
-            x509.NameAttribute(NameOID.GIVEN_NAME, subject.claimant_name),
-        ]
-    )
+    name = subject.enterprise_name
+    if not 0 < len(name) <= UB_DESCRIPTION:
+        raise ValueError(f"an enterprise name has 1 to {UB_DESCRIPTION} characters")
+    shown = short_name(name)
+    attributes = [
+        x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, shown),
+        x509.NameAttribute(NameOID.ORGANIZATION_IDENTIFIER, f"NTRCN-{subject.uscc}"),
+    ]
+    if shown != name:
+        attributes.append(x509.NameAttribute(DESCRIPTION, name))
+    attributes += [
+        x509.NameAttribute(NameOID.COMMON_NAME, shown),
+        x509.NameAttribute(NameOID.GIVEN_NAME, subject.claimant_name),
+    ]
+    return x509.Name(attributes)
+
+
+def enterprise_name_of(certificate: x509.Certificate) -> str:
+    """The full enterprise name a certificate of ours names: the ``description`` when the name was shortened,
+    otherwise organizationName (commonName for a certificate without one)."""
+    for oid in (DESCRIPTION, NameOID.ORGANIZATION_NAME, NameOID.COMMON_NAME):
+        values = certificate.subject.get_attributes_for_oid(oid)
+        if values:
+            return str(values[0].value)
+    return ""
 
 
 def _ca_usage(*, digital_signature: bool) -> x509.KeyUsage:

@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import segno
@@ -55,6 +56,33 @@ def _load_token() -> dict[str, Any]:
     return data
 
 
+def refusal(response: httpx.Response) -> str:
+    """What a refusal says, whatever shape it came in: the API's ``error``/``error_description``, the platform's
+    ``code``/``message`` (a refusal at its boundary: too large, too deep, NUL), or a body that is not JSON at all
+    (a proxy's page, a server error): then the status and its reason, never a traceback."""
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        message = data.get("error_description") or data.get("message")
+        code = data.get("error") or data.get("code")
+        if isinstance(message, str) and message:
+            return f"{message} ({code or response.status_code})"
+    return f"HTTP {response.status_code} {response.reason_phrase}".rstrip()
+
+
+def _answer(response: httpx.Response) -> dict[str, Any]:
+    """The JSON object of an accepted answer; a ``ToolError`` if it is not one."""
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise ToolError(f"unexpected answer from the platform: HTTP {response.status_code}")
+    return data
+
+
 class Api:
     def __init__(self, server: str, token: str = "") -> None:
         self.base = server.rstrip("/") + "/csc/v2"
@@ -68,14 +96,9 @@ class Api:
             response = self.http.post(f"{self.base}/{method}", json=body)
         except httpx.TransportError as exc:
             raise ToolError(f"cannot reach {self.base}: {exc}") from exc
-        try:
-            data: dict[str, Any] = response.json()
-        except ValueError:
-            data = {}
         if response.status_code not in accept:
-            message = data.get("error_description") or response.reason_phrase
-            raise ToolError(f"{method}: {message} ({data.get('error', response.status_code)})")
-        return response.status_code, data
+            raise ToolError(f"{method}: {refusal(response)}")
+        return response.status_code, _answer(response)
 
 
 def _show_qr(url: str, out: Any) -> None:
@@ -241,6 +264,14 @@ def _progress(label: str, total: int, out: Any) -> Any:
     return show
 
 
+def _request(send: Any, url: str, **kwargs: Any) -> httpx.Response:
+    try:
+        response: httpx.Response = send(url, **kwargs)
+    except httpx.TransportError as exc:
+        raise ToolError(f"cannot reach {url}: {exc}") from exc
+    return response
+
+
 def bid_seal(
     path: Path, *, tender: str, credential: str | None, pin_stdin: bool, keep: bool, out: Any
 ) -> dict[str, Any]:
@@ -259,10 +290,14 @@ def bid_seal(
         timeout=httpx.Timeout(60.0, connect=10.0), headers={"Authorization": f"Bearer {saved['access_token']}"}
     )
     base = saved["server"].rstrip("/") + "/bidding/api"
-    response = platform.get(f"{base}/tenders/{tender}")
+    tender_url = f"{base}/tenders/{quote(tender, safe='')}"
+    try:
+        response = platform.get(tender_url)
+    except httpx.TransportError as exc:
+        raise ToolError(f"cannot reach {base}: {exc}") from exc
     if response.status_code != 200:
-        raise ToolError(f"tender {tender}: {response.json().get('error_description', response.status_code)}")
-    project = response.json()
+        raise ToolError(f"tender {tender}: {refusal(response)}")
+    project = _answer(response)
     if not project["open"]:
         raise ToolError(f"tender {tender}: the bid deadline has passed ({project['bidDeadline']})")
     infos = _credential_infos(api)
@@ -294,8 +329,9 @@ def bid_seal(
     )
     path.with_name(path.name + ".p7s").write_bytes(p7s)
 
-    announced = platform.post(
-        f"{base}/tenders/{tender}/bids",
+    announced = _request(
+        platform.post,
+        f"{tender_url}/bids",
         json={
             "credentialID": chosen,
             "fileName": path.name,
@@ -305,9 +341,7 @@ def bid_seal(
         },
     )
     if announced.status_code != 201:
-        raise ToolError(
-            f"upload refused: {announced.json().get('error_description')} ({announced.json().get('error')})"
-        )
+        raise ToolError(f"upload refused: {refusal(announced)}")
     show = _progress("上传", sealed.size, out)
 
     def chunks() -> Any:
@@ -318,17 +352,21 @@ def bid_seal(
                 show(sent)
                 yield chunk
 
-    uploaded = platform.put(
-        announced.json()["uploadURL"],
+    upload_url = _answer(announced).get("uploadURL")
+    if not isinstance(upload_url, str):
+        raise ToolError("unexpected answer from the platform: no upload address")
+    uploaded = _request(
+        platform.put,
+        upload_url,
         content=chunks(),
         headers={"Content-Type": "application/octet-stream", "Content-Length": str(sealed.size)},
     )
     print(file=out)
     if uploaded.status_code != 200:
-        raise ToolError(f"upload failed: {uploaded.json().get('error_description')} ({uploaded.json().get('error')})")
+        raise ToolError(f"upload failed: {refusal(uploaded)}")
     if not keep:
         ciphertext_path.unlink(missing_ok=True)
-    result: dict[str, Any] = uploaded.json()
+    result: dict[str, Any] = _answer(uploaded)
     print(f"已递交：项目 {tender}，投标文件 {path.name}（{sealed.size} 字节）", file=out, flush=True)
     return result
 

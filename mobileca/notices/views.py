@@ -5,7 +5,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from mobileca.accounts.selectors import access_enterprise_by_user
-from mobileca.core.errors import ApplicationError
+from mobileca.core.errors import ApplicationError, TooMany
 from mobileca.notices.models import SupportRequest
 from mobileca.notices.services import notices_for, notices_mark_read, support_request_create
 
@@ -24,7 +24,7 @@ def notice_list(request: HttpRequest) -> HttpResponse:
 def contact(request: HttpRequest) -> HttpResponse:
     """「在线留言」: ask customer service; the answers appear here and in the message centre."""
     enterprise = access_enterprise_by_user(request.user)
-    error, status = "", 200
+    error, status, retry_after = "", 200, 0
     if request.method == "POST":
         try:
             support_request_create(
@@ -35,9 +35,14 @@ def contact(request: HttpRequest) -> HttpResponse:
                 phone=request.POST.get("phone", ""),
             )
             return redirect("help:contact")
+        except TooMany as exc:
+            error, status, retry_after = exc.message, exc.status, exc.retry_after
         except ApplicationError as exc:
             error, status = exc.message, exc.status
     requests = SupportRequest.objects.filter(enterprise=enterprise)[:50]
-    return render(
+    response = render(
         request, "notices/contact.html", {"active": "faq", "requests": requests, "error": error}, status=status
     )
+    if retry_after:
+        response.headers["Retry-After"] = str(retry_after)
+    return response

@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 
 from mobileca.accounts.models import Enterprise, User
 from mobileca.audit.services import Actor, audit_record
+from mobileca.core import inputs
 from mobileca.core.clock import now
 from mobileca.core.errors import Conflict, InvalidInput, NotFound
 from mobileca.core.states import ensure_transition
@@ -21,30 +22,52 @@ from mobileca.notices.services import notify
 from mobileca.orders.services import order_cancel
 from mobileca.physical.models import APPLICATION_TRANSITIONS, Application, ApplicationStatus, Shipment
 
-_PHONE = re.compile(r"(1\d{10}|0\d{2,3}-?\d{7,8})")
+_PHONE = re.compile(r"(1[0-9]{10}|0[0-9]{2,3}-?[0-9]{7,8})")
+_FULL_WIDTH = str.maketrans("０１２３４５６７８９－", "0123456789-")
+# The form's text fields and their columns' lengths: longer is refused, never cut.
+_TEXT_FIELDS = {"enterprise_name": 200, "uscc": 18, "legal_representative": 50, "contact_name": 50, "address": 300}
+MAX_KEYS = 20
+
+
+def _text(value: str, message: str, code: str) -> str:
+    try:
+        return inputs.text(value).strip()
+    except inputs.BadInput as exc:  # a NUL (refused at the boundary already; here for every other caller)
+        raise InvalidInput(message, code=code) from exc
 
 
 def _clean(fields: dict[str, str]) -> dict[str, object]:
-    data = {key: value.strip() for key, value in fields.items()}
-    if not all(data.get(key) for key in ("enterprise_name", "uscc", "legal_representative", "contact_name", "address")):
+    data = {
+        key: _text(fields.get(key, ""), _("申请信息含有不允许的字符"), "application_invalid") for key in _TEXT_FIELDS
+    }
+    if not all(data.values()):
         raise InvalidInput(_("请完整填写申请信息"), code="application_incomplete")
     if not is_valid_uscc(data["uscc"].upper()):
         raise InvalidInput(_("统一社会信用代码无效"), code="invalid_uscc")
-    if not _PHONE.fullmatch(data.get("contact_phone", "").replace(" ", "")):
+    too_long = [key for key, maximum in _TEXT_FIELDS.items() if len(data[key]) > maximum]
+    if too_long:
+        raise InvalidInput(
+            _("申请信息过长：企业名称不超过 200 字，法定代表人和联系人不超过 50 字，收件地址不超过 300 字"),
+            code="application_too_long",
+        )
+    phone = _text(fields.get("contact_phone", ""), _("请填写正确的联系电话"), "bad_phone")
+    phone = phone.replace(" ", "").translate(_FULL_WIDTH)
+    if not _PHONE.fullmatch(phone):
         raise InvalidInput(_("请填写正确的联系电话"), code="bad_phone")
+    raw_count = fields.get("key_count") or "1"
     try:
-        key_count = int(data.get("key_count") or "1")
-    except ValueError:
+        key_count = int(inputs.digits(raw_count)) if len(raw_count) <= 8 else 0
+    except inputs.BadInput:
         key_count = 0
-    if not 1 <= key_count <= 20:
+    if not 1 <= key_count <= MAX_KEYS:
         raise InvalidInput(_("Key 数量须为 1–20"), code="bad_key_count")
     return {
-        "enterprise_name": data["enterprise_name"][:200],
+        "enterprise_name": data["enterprise_name"],
         "uscc": data["uscc"].upper(),
-        "legal_representative": data["legal_representative"][:50],
-        "contact_name": data["contact_name"][:50],
-        "contact_phone": data["contact_phone"].replace(" ", ""),
-        "address": data["address"][:300],
+        "legal_representative": data["legal_representative"],
+        "contact_name": data["contact_name"],
+        "contact_phone": phone,
+        "address": data["address"],
         "key_count": key_count,
     }
 
@@ -143,7 +166,7 @@ def application_approve(*, application_id: int, reviewer: User) -> Application:
 @transaction.atomic
 def application_return(*, application_id: int, reviewer: User, reason: str) -> Application:
     reason = reason.strip()
-    if not reason or len(reason) > 200:
+    if not reason or len(reason) > 200 or "\x00" in reason:
         raise InvalidInput(_("请填写退回原因（不超过 200 字）"), code="reason_required")
     application = _review_target(application_id)
     application_status_move(
@@ -189,7 +212,7 @@ def shipment_create(*, order_no: str, enterprise_id: int) -> Shipment:
 @transaction.atomic
 def shipment_dispatch(*, shipment_id: int, operator: User, courier: str, tracking_no: str) -> Shipment:
     courier, tracking_no = courier.strip(), tracking_no.strip()
-    if not courier or not re.fullmatch(r"[A-Za-z0-9-]{6,40}", tracking_no):
+    if not courier or len(courier) > 50 or "\x00" in courier or not re.fullmatch(r"[A-Za-z0-9-]{6,40}", tracking_no):
         raise InvalidInput(_("请填写快递公司和正确的快递单号"), code="bad_tracking")
     shipment = Shipment.objects.select_for_update().filter(pk=shipment_id).first()
     if shipment is None:
@@ -198,7 +221,7 @@ def shipment_dispatch(*, shipment_id: int, operator: User, courier: str, trackin
         raise Conflict(_("该订单已发货"), code="already_dispatched")
     if shipment.cancelled_at is not None:
         raise Conflict(_("该订单已取消，不能发货"), code="shipment_cancelled")
-    shipment.courier, shipment.tracking_no = courier[:50], tracking_no
+    shipment.courier, shipment.tracking_no = courier, tracking_no
     shipment.dispatched_at, shipment.dispatched_by = now(), operator
     shipment.save(update_fields=["courier", "tracking_no", "dispatched_at", "dispatched_by"])
     audit_record(
