@@ -134,3 +134,10 @@ def test_the_documentation_is_served_only_when_published(settings: Any) -> None:
         hidden = Client().get(path)
         assert hidden.status_code == 404 and hidden.json()["error"] == "not_found"
     assert Client().post("/csc/v2/info", "{}", content_type="application/json").status_code == 200  # the API is not
+
+
+@pytest.mark.django_db
+def test_the_boundary_keeps_the_api_free_of_csrf_as_a_bearer_api() -> None:
+    """The routes wrapped for the boundary are still CSRF-exempt: a program sends no CSRF token."""
+    answer = Client(enforce_csrf_checks=True).post("/csc/v2/oauth2/device", "{}", content_type="application/json")
+    assert answer.status_code == 200 and DeviceGrant.objects.count() == 1

@@ -51,7 +51,7 @@ class Bearer(HttpBearer):
 
 
 DEVICE_STARTS_PER_ADDRESS = "20/h"  # each creates a row; a person logs a tool in a few times a day
-POLLS_PER_ADDRESS = "120/m"  # a tool polls every 2 seconds (30 a minute); a few tools behind one address
+POLLS_PER_ADDRESS = "300/m"  # the tool polls every second (60 a minute); several tools behind one office address
 _BOUNDED_JSON = "_csc_bounded_json"
 _DOCS = frozenset({"openapi-json", "openapi-view", "api-root"})
 
