@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
 from django.db import transaction
+from django.views.decorators.debug import sensitive_variables
 
 from mobileca.audit.services import Actor, audit_record
 from mobileca.ca.backends import KeyBackend, KeyBackendError
@@ -50,6 +51,7 @@ def _hex(serial: int) -> str:
 # --- the hierarchy ----------------------------------------------------------------------------------------------
 
 
+@sensitive_variables()
 def ca_init(*, key_backend: KeyBackend | None = None) -> tuple[Authority, Authority]:
     """Create the root and the issuing CA, the master key, and the first CRLs. Idempotent."""
     existing = {authority.role: authority for authority in Authority.objects.filter(is_active=True)}
@@ -106,6 +108,7 @@ def certificate_of(record: Authority | IssuedCertificate) -> x509.Certificate:
     return x509.load_der_x509_certificate(bytes(record.certificate_der))
 
 
+@sensitive_variables()
 def _signer(record: Authority, key_backend: KeyBackend | None) -> ec.EllipticCurvePrivateKey:
     return (key_backend or configured_backend()).signing_key(record.key_label)
 

@@ -3,28 +3,46 @@
 ``signatures/signHash``, and our own ``credentials/decrypt`` (CSC has no decryption). Plus the device login of the
 command-line tool (``oauth2/device``, ``oauth2/token``, RFC 8628).
 
-Errors are the CSC/OAuth shape: ``{"error": code, "error_description": message}`` with an HTTP status."""
+Errors are the CSC/OAuth shape: ``{"error": code, "error_description": message}`` with an HTTP status, including the
+refusals every other view gets from ``core.middleware.BoundaryMiddleware``: every route of this API is
+``own_boundary`` and refuses itself, in this shape, a body past ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (413), NUL characters,
+and JSON that ``core.inputs.load_json`` will not read (nested past 32, numbers beyond 2^53 or the finite, NaN,
+Infinity); an unexpected error is a 500 in this shape too. Every route hides its locals (PINs, SADs, keys) from
+Django's error reports, debug page included. Anonymous device logins and token polling are rate-limited per address
+(429 with ``Retry-After``). The documentation (``/docs``, ``/openapi.json``) is published only when the setting
+``MOBILECA_API_DOCS`` is on."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import functools
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, UnreadablePostError
+from django.urls import URLPattern, URLResolver
+from django.utils.log import log_response
+from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_variables
 from ninja import NinjaAPI, Schema
-from ninja.errors import AuthenticationError, ValidationError
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.parser import Parser
 from ninja.security import HttpBearer
 from pydantic import Field
 
 from mobileca.ca import facade as ca_facade
 from mobileca.ca.facade import KeyBackendError
+from mobileca.core import inputs, limits
 from mobileca.core.clock import now
-from mobileca.core.errors import ApplicationError, InvalidInput
+from mobileca.core.errors import ApplicationError, InvalidInput, TooMany
 from mobileca.core.http import client_address
+from mobileca.core.middleware import own_boundary
 from mobileca.shield import callers, keyuse
 from mobileca.shield.models import Credential
+from mobileca.shield.views.common import SecretsHidden, SecretsHiddenReporter
 
 
 class Bearer(HttpBearer):
@@ -32,12 +50,44 @@ class Bearer(HttpBearer):
         return callers.caller_for_bearer(token)
 
 
-api = NinjaAPI(
+DEVICE_STARTS_PER_ADDRESS = "20/h"  # each creates a row; a person logs a tool in a few times a day
+POLLS_PER_ADDRESS = "300/m"  # the tool polls every second (60 a minute); several tools behind one office address
+_BOUNDED_JSON = "_csc_bounded_json"
+_DOCS = frozenset({"openapi-json", "openapi-view", "api-root"})
+
+
+class BoundedJsonParser(Parser):
+    """Bodies are read with ``core.inputs.load_json`` (depth, number and NUL bounds); the route's boundary has
+    already read it, once, and refused what it could not read in this API's shape."""
+
+    def parse_body(self, request: HttpRequest) -> dict[str, Any]:
+        parsed = getattr(request, _BOUNDED_JSON, None)
+        if parsed is None:
+            parsed = inputs.load_json(request.body)
+        if not isinstance(parsed, dict):
+            raise inputs.BadInput("the body must be a JSON object")
+        return parsed
+
+
+class CscApi(NinjaAPI):
+    """django-ninja with every route behind this API's own boundary (see the module's docstring)."""
+
+    def _get_urls(self) -> list[URLResolver | URLPattern]:
+        bounded: list[URLResolver | URLPattern] = []
+        for pattern in super()._get_urls():
+            assert isinstance(pattern, URLPattern), pattern  # one API, no nested resolvers
+            view = _at_the_boundary(pattern.callback, docs=pattern.name in _DOCS)
+            bounded.append(URLPattern(pattern.pattern, view, pattern.default_args, pattern.name))
+        return bounded
+
+
+api = CscApi(
     title="e签盾 remote signing (CSC API v2 profile)",
     version="2.0.0.2",
     urls_namespace="csc",
     auth=Bearer(),
     docs_url="/docs",
+    parser=BoundedJsonParser(),
 )
 
 
@@ -45,9 +95,75 @@ def _error(request: HttpRequest, code: str, description: str, status: int) -> Ht
     return api.create_response(request, {"error": code, "error_description": description}, status=status)
 
 
+def docs_published() -> bool:
+    """``MOBILECA_API_DOCS``: whether ``/docs`` and ``/openapi.json`` are served (on by default in demo mode)."""
+    return bool(getattr(settings, "MOBILECA_API_DOCS", True))
+
+
+def _at_the_boundary(view: Callable[..., HttpResponse], *, docs: bool) -> Callable[..., HttpResponse]:
+    hidden = sensitive_variables()(view)  # every local below this frame is starred in an error report
+
+    @functools.wraps(view)
+    def bounded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        request.exception_reporter_filter = SecretsHidden()
+        request.exception_reporter_class = SecretsHiddenReporter
+        if docs and not docs_published():
+            return _error(request, "not_found", "the API documentation is not published here", 404)
+        refused = _refused_at_the_boundary(request)
+        if refused is not None:
+            return refused
+        return hidden(request, *args, **kwargs)
+
+    return own_boundary(bounded)
+
+
+def _refused_at_the_boundary(request: HttpRequest) -> HttpResponse | None:
+    """What ``BoundaryMiddleware`` refuses for every other view, refused here in this API's shape; the body, when
+    there is one, is parsed once here (the parser takes it from the request)."""
+    query = [item for key, values in request.GET.lists() for item in (key, *values)]
+    if "\x00" in request.path or any("\x00" in item for item in query):
+        return _error(request, "invalid_request", "NUL characters are not allowed in the address", 400)
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return None
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return _error(request, "invalid_request", f"the request body is larger than {limit} bytes", 413)
+    except (UnreadablePostError, OSError):
+        return _error(request, "invalid_request", "the request body could not be read", 400)
+    if body:
+        try:
+            setattr(request, _BOUNDED_JSON, inputs.load_json(body))
+        except inputs.BadInput as exc:
+            return _error(request, "invalid_request", f"the body is not acceptable JSON: {exc}", 400)
+    return None
+
+
 @api.exception_handler(ApplicationError)
 def _application_error(request: HttpRequest, exc: ApplicationError) -> HttpResponse:
-    return _error(request, exc.code, exc.message, exc.status)
+    response = _error(request, exc.code, exc.message, exc.status)
+    if isinstance(exc, TooMany):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    cause = exc.__cause__
+    description = f"the body is not acceptable JSON: {cause}" if isinstance(cause, inputs.BadInput) else str(exc)
+    return _error(request, "invalid_request", description, exc.status_code)
+
+
+@api.exception_handler(Exception)
+def _unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """A bug: with debug on, Django's debug page (every frame's locals starred, see ``_at_the_boundary``); otherwise
+    a 500 in this API's shape, logged with the traceback for the operator."""
+    if settings.DEBUG:
+        raise exc
+    response = _error(request, "server_error", "internal error; it has been logged", 500)
+    log_response("Internal Server Error: %s", request.path, response=response, request=request, exception=exc)
+    return response
 
 
 @api.exception_handler(ValidationError)
@@ -326,6 +442,12 @@ class DeviceIn(Schema):
 
 @api.post("/oauth2/device", auth=None)
 def oauth2_device(request: HttpRequest, body: DeviceIn) -> dict[str, Any]:
+    limits.hit(
+        "oauth2_device",
+        client_address(request),
+        DEVICE_STARTS_PER_ADDRESS,
+        message=_("登录请求过于频繁，请稍后再试"),
+    )
     start = callers.device_start(client_name=body.client_name)
     return {
         "device_code": start.device_code,
@@ -344,6 +466,7 @@ class TokenIn(Schema):
 
 @api.post("/oauth2/token", auth=None)
 def oauth2_token(request: HttpRequest, body: TokenIn) -> HttpResponse:
+    limits.hit("oauth2_token", client_address(request), POLLS_PER_ADDRESS, message=_("请求过于频繁，请稍后再试"))
     if body.grant_type != "urn:ietf:params:oauth:grant-type:device_code":
         return _error(request, "unsupported_grant_type", "only the device-code grant is offered", 400)
     token, expires_in = callers.device_token(device_code=body.device_code)

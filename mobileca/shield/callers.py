@@ -3,7 +3,8 @@ sees a PIN, so every use it asks for is approved on the claimant's phone) or the
 (an ``AccessToken`` from the device login, RFC 8628: the tool shows the verification address as a QR code; the
 claimant opens it on the phone, signs in with the phone identity, compares the user code and allows it; the tool,
 polling the token endpoint, then gets a token for that claimant). Keys and tokens are kept only as digests. Which
-credentials a caller may see is decided here too."""
+credentials a caller may see is decided here too. Every function that holds a key, a token or a device code is
+``sensitive_variables``: no error report shows one."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_variables
 
 from mobileca.audit.services import Actor, audit_record
 from mobileca.core.clock import now
@@ -39,11 +41,13 @@ class Caller:
         return f"{self.kind}:{self.ident}"
 
 
+@sensitive_variables()
 def digest(value: str) -> str:
     """How bearer keys, tokens, device codes and polling handles are kept: their SHA-256 (they are random)."""
     return hashlib.sha256(value.encode()).hexdigest()
 
 
+@sensitive_variables()
 def caller_for_bearer(token: str) -> Caller | None:
     """The caller a bearer token stands for: a platform's API key or a claimant's live access token."""
     if token.startswith("mcp_"):
@@ -57,6 +61,7 @@ def caller_for_bearer(token: str) -> Caller | None:
     return None
 
 
+@sensitive_variables()
 def api_client_create(*, platform: str) -> tuple[ApiClient, str]:
     """A platform's API credentials; the key is shown once and kept only as a digest."""
     key = "mcp_" + secrets.token_urlsafe(32)
@@ -115,6 +120,7 @@ class DeviceStart:
     interval: int
 
 
+@sensitive_variables()
 def device_start(*, client_name: str) -> DeviceStart:
     device_code = secrets.token_urlsafe(32)
     raw = "".join(secrets.choice(_USER_CODE_ALPHABET) for _ in range(8))
@@ -138,13 +144,16 @@ def device_start(*, client_name: str) -> DeviceStart:
     )
 
 
+@sensitive_variables()
 def device_grant(user_code: str) -> DeviceGrant:
-    grant = DeviceGrant.objects.filter(user_code=user_code.strip().upper()).first()
+    typed = user_code.strip().upper()
+    grant = DeviceGrant.objects.filter(user_code=typed).first() if len(typed) <= 9 else None
     if grant is None or grant.status != DeviceGrantStatus.PENDING or now() >= grant.expires_at:
         raise NotFound(_("登录码无效或已过期，请在工具中重新登录"), code="device_code_unknown")
     return grant
 
 
+@sensitive_variables()
 @transaction.atomic(durable=True)
 def device_decide(*, user_code: str, account: str, allow: bool) -> DeviceGrant:
     """The claimant, signed in on the phone, allows (or denies) the tool to act for them."""
@@ -163,6 +172,7 @@ def device_decide(*, user_code: str, account: str, allow: bool) -> DeviceGrant:
     return grant
 
 
+@sensitive_variables()
 def device_token(*, device_code: str) -> tuple[str, int]:
     """The token endpoint for the device-code grant: an access token once allowed, the RFC 8628 errors before."""
     refusal: DeviceFlowError | None = None

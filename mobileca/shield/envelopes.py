@@ -6,7 +6,8 @@ information addressed to one certificate and unwrap the content-encryption key w
 * RSA (RFC 8017 / RFC 3560, KeyTransRecipientInfo): RSAES-OAEP only. PKCS #1 v1.5 is refused: decrypting it for
   callers would be a padding oracle.
 
-Only the key is returned; the content stays with the caller (the bid file is decrypted where it lives)."""
+Only the key is returned; the content stays with the caller (the bid file is decrypted where it lives). The
+functions holding the private key, the shared secret or the content key are ``sensitive_variables``."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.kdf.x963kdf import X963KDF
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_variables
 
 from mobileca.cmslib.enveloped import EccCmsSharedInfo
 from mobileca.core.errors import InvalidInput
@@ -53,6 +55,7 @@ def _refused(message: str, code: str) -> InvalidInput:
     return InvalidInput(message, code=code)
 
 
+@sensitive_variables()
 def content_key(envelope: bytes, *, private_key: PrivateKeyTypes, certificate_pem: str) -> ContentKey:
     """The content-encryption key of ``envelope`` (DER ContentInfo), for the holder of ``private_key`` whose
     certificate is ``certificate_pem``. Refuses envelopes not addressed to that certificate."""
@@ -101,6 +104,7 @@ def _addressed(rid: core.Choice, issuer: asn1_x509.Name, serial: int) -> bool:
     return bool(chosen["serial_number"].native == serial and chosen["issuer"] == issuer)
 
 
+@sensitive_variables()
 def _ecdh_unwrap(
     kari: cms.KeyAgreeRecipientInfo, encrypted: cms.RecipientEncryptedKey, private_key: ec.EllipticCurvePrivateKey
 ) -> bytes:
@@ -138,6 +142,7 @@ def _ecdh_unwrap(
         raise _refused(_("数字信封无法用此证书的私钥解开"), "unwrap_failed") from exc
 
 
+@sensitive_variables()
 def _oaep_unwrap(ktri: cms.KeyTransRecipientInfo, private_key: rsa.RSAPrivateKey) -> bytes:
     algorithm = ktri["key_encryption_algorithm"]
     if algorithm["algorithm"].native != "rsaes_oaep":

@@ -4,7 +4,8 @@ claimant's phone; then signing hashes, or unwrapping one envelope's content key.
 authorisation has been consumed, under row locks, in a committed transaction. Which algorithm a credential signs
 with is its key profile's (``Credential.key_profile``), never a constant here.
 
-Who the callers are is ``callers.py``; the PIN and its lock-out are ``pin.py``; the records ``records.py``."""
+Who the callers are is ``callers.py``; the PIN and its lock-out are ``pin.py``; the records ``records.py``. Every
+function holding a PIN, a SAD, a handle or a key is ``sensitive_variables``: no error report shows one."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_variables
 
 from mobileca.audit.services import Actor, audit_record
 from mobileca.ca import facade as ca_facade
@@ -33,7 +35,7 @@ from mobileca.shield import envelopes
 from mobileca.shield.callers import Caller, credential_for, digest
 from mobileca.shield.locks import lock_authorization_pk, lock_credential_pk
 from mobileca.shield.models import Credential, KeyUseAuthorization, KeyUseStatus
-from mobileca.shield.pin import pin_check
+from mobileca.shield.pin import pin_check, pin_read
 from mobileca.shield.records import record_operation
 from mobileca.shield.transitions import authorization_move
 
@@ -84,6 +86,7 @@ def _decode_hashes(values: list[str]) -> list[str]:
     return decoded
 
 
+@sensitive_variables()
 def _sad_for(handle: str) -> str:
     """The SAD a handle's approved request yields: derived, so nothing secret is stored in clear."""
     return "sad_" + hmac.new(settings.SECRET_KEY.encode(), f"sad:{handle}".encode(), hashlib.sha256).hexdigest()
@@ -97,6 +100,7 @@ class AuthorizeResult:
     expires_in: int
 
 
+@sensitive_variables()
 def authorize(
     *,
     caller: Caller,
@@ -117,6 +121,8 @@ def authorize(
         raise InvalidInput(_("解密授权只对应一个数字信封"), code="invalid_request")
     if pin is not None and caller.kind != "token":
         raise PermissionDenied(_("PIN 码只能由申领人本人在手机或本人工具中输入"), code="pin_not_accepted")
+    if pin is not None:
+        pin = pin_read(pin)  # not six digits: refused before anything is stored, not counted
     credential = credential_for(caller, credential_id)
     refuse_unless_usable(credential)
     handle, public_ref = "h_" + secrets.token_urlsafe(24), secrets.token_urlsafe(12)
@@ -186,6 +192,7 @@ class CheckResult:
     expires_in: int
 
 
+@sensitive_variables()
 def authorize_check(*, caller: Caller, handle: str) -> CheckResult:
     """``credentials/authorizeCheck``: the SAD once the phone approved (delivered once), 202 while it waits."""
     with transaction.atomic(durable=True):
@@ -235,6 +242,7 @@ def authorization_for_phone(*, public_ref: str, account: str) -> KeyUseAuthoriza
     return authorization
 
 
+@sensitive_variables()
 def approve_on_phone(*, public_ref: str, account: str, pin: str, address: str | None) -> KeyUseAuthorization:
     """The claimant read what is to be signed or decrypted and entered the PIN (R4.5 authorisation on the phone)."""
     authorization = authorization_for_phone(public_ref=public_ref, account=account)
@@ -272,6 +280,7 @@ def refuse_on_phone(*, public_ref: str, account: str) -> KeyUseAuthorization:
     return authorization
 
 
+@sensitive_variables()
 def _consume(
     *,
     caller: Caller,
@@ -324,6 +333,7 @@ def _consume(
     return authorization
 
 
+@sensitive_variables()
 def sign_hashes(
     *,
     caller: Caller,
@@ -363,6 +373,7 @@ def curve_oid(profile: ca_facade.KeyProfile) -> str:
     return str(getattr(ec.EllipticCurveOID, profile.curve.upper()).dotted_string)
 
 
+@sensitive_variables()
 def _sign_prehashed(key: object, value: bytes) -> bytes:
     """A SHA-256 digest signed as the key's family signs it (ECDSA; RSA PKCS #1 v1.5, as sha256WithRSAEncryption)."""
     prehashed = utils.Prehashed(crypto_hashes.SHA256())
@@ -373,6 +384,7 @@ def _sign_prehashed(key: object, value: bytes) -> bytes:
     raise InvalidInput(_("不支持的密钥类型"), code="invalid_request")
 
 
+@sensitive_variables()
 def decrypt_envelope(
     *, caller: Caller, credential_id: str, sad: str, envelope: bytes, address: str | None = None
 ) -> envelopes.ContentKey:

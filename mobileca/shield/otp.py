@@ -1,6 +1,10 @@
 """手机号认证 (R3.6, §7): a 6-digit code sent to the phone the business registry has for the enterprise's legal
 representative, kept only as a keyed digest; at most 5 tries, valid 5 minutes, limited sends per phone a minute and
-a day, and wrong codes capped per claim. The right code verifies the enterprise and moves the claim to the PIN."""
+a day, and wrong codes capped per claim. The right code verifies the enterprise and moves the claim to the PIN.
+
+The code is read with ``core.inputs.digits`` (full-width digits as ASCII); anything else is refused with a message
+and not counted as a try (it can never be right). Both functions are ``sensitive_variables``: the code and the
+legal representative's phone never reach an error report."""
 
 from __future__ import annotations
 
@@ -11,7 +15,9 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_variables
 
+from mobileca.core import inputs
 from mobileca.core.clock import now
 from mobileca.core.errors import ApplicationError, Conflict, InvalidInput
 from mobileca.shield import sms
@@ -23,6 +29,7 @@ from mobileca.shield.sealing import keyed_digest
 from mobileca.shield.transitions import claim_move
 
 
+@sensitive_variables()
 def sms_code_send(*, ticket: str, account: str) -> str:
     """Send a 6-digit code to the phone the registry has for the legal representative; returns its last 4 digits."""
     claim = claim_of_claimant(ticket, account, at=ClaimStep.ENTERPRISE_VERIFY)
@@ -55,11 +62,16 @@ def sms_code_send(*, ticket: str, account: str) -> str:
     return phone[-4:]
 
 
+@sensitive_variables()
 def sms_code_verify(*, ticket: str, account: str, code: str) -> ClaimSession:
     """The code entered: at most 5 tries, within 5 minutes; right → the enterprise is verified, on to the PIN."""
     refusal: ApplicationError | None = None
     with transaction.atomic(durable=True):
         claim = claim_of_claimant_locked(ticket, account, at=ClaimStep.ENTERPRISE_VERIFY)
+        try:
+            typed = inputs.digits(code, length=6)
+        except inputs.BadInput:
+            raise InvalidInput(_("验证码须为 6 位数字（0–9）"), code="otp_format") from None
         challenge = (
             SmsChallenge.objects.select_for_update()
             .filter(claim=claim, verified_at__isnull=True)
@@ -72,7 +84,7 @@ def sms_code_verify(*, ticket: str, account: str, code: str) -> ClaimSession:
             raise Conflict(_("验证码已过期，请重新获取"), code="otp_expired")
         if challenge.attempts >= settings.MOBILECA_OTP["max_tries"]:
             raise Conflict(_("验证码错误次数过多，请重新获取"), code="otp_locked")
-        if not hmac.compare_digest(challenge.code_digest.encode(), keyed_digest(code.strip()).encode()):
+        if not hmac.compare_digest(challenge.code_digest.encode(), keyed_digest(typed).encode()):
             challenge.attempts += 1
             challenge.save(update_fields=["attempts"])  # kept: the count is what limits guessing
             refusal = InvalidInput(_("验证码错误"), code="otp_wrong")

@@ -1,6 +1,11 @@
 """The PIN of a credential (R3.7, R4.3, §7), all in one place: its format, the check with attempt counting and
 lock-out (5 wrong in a row lock the key for 15 minutes, each further wrong doubles it), changing it with the old one,
-and resetting a forgotten one after a fresh face check. Only an argon2id hash is stored."""
+and resetting a forgotten one after a fresh face check. Only an argon2id hash is stored.
+
+Every PIN is read with ``core.inputs.digits``: the full-width digits a Chinese input method types are the same PIN
+as their ASCII digits, and any other character (another script's digits, superscripts) is refused with a message
+before anything is compared or stored; such a refusal is not counted as a wrong PIN (it can never be right). Every
+function holding a PIN is marked ``sensitive_variables``, so an error report never shows one."""
 
 from __future__ import annotations
 
@@ -12,8 +17,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_variables
 
 from mobileca.audit.services import Actor, audit_record
+from mobileca.core import inputs
 from mobileca.core.clock import now
 from mobileca.core.errors import ApplicationError, Conflict, InvalidInput, NotFound, PermissionDenied
 from mobileca.shield import sms
@@ -35,23 +42,39 @@ class Locked(ApplicationError):
     code = "credential_locked"
 
 
+def _format_refusal() -> InvalidInput:
+    return InvalidInput(_("PIN 码须为 6 位数字（0–9）"), code="pin_format")
+
+
+@sensitive_variables()
+def pin_read(value: object) -> str:
+    """A PIN as typed: six digits, full-width read as ASCII; anything else ``InvalidInput`` (``pin_format``)."""
+    try:
+        return inputs.digits(value, length=6)
+    except inputs.BadInput:
+        raise _format_refusal() from None
+
+
+@sensitive_variables()
 def pin_problem(pin: str) -> str:
     """Why a PIN is refused (§7: exactly 6 digits, not all the same, not a straight run), or "" if it is fine."""
     if len(pin) != 6 or not pin.isascii() or not pin.isdigit():
-        return _("PIN 码须为 6 位数字")
+        return _("PIN 码须为 6 位数字（0–9）")
     if len(set(pin)) == 1 or pin in _WEAK_PINS:
         return _("PIN 码过于简单，请勿使用相同或连续的数字")
     return ""
 
 
+@sensitive_variables()
 def pin_hash_new(pin: str, pin_again: str) -> str:
     """The argon2id hash of a new PIN entered twice (CPU only: made before any lock), or the refusal."""
-    problem = pin_problem(pin) or (
-        "" if secrets.compare_digest(pin.encode(), pin_again.encode()) else _("两次输入的 PIN 码不一致")
+    first, second = pin_read(pin), pin_read(pin_again)
+    problem = pin_problem(first) or (
+        "" if secrets.compare_digest(first.encode(), second.encode()) else _("两次输入的 PIN 码不一致")
     )
     if problem:
         raise InvalidInput(problem, code="pin_refused")
-    return PasswordHasher().hash(pin)
+    return PasswordHasher().hash(first)
 
 
 def lock_message(credential: Credential) -> str:
@@ -59,14 +82,20 @@ def lock_message(credential: Credential) -> str:
     return _("PIN 码错误次数过多，证书已锁定至 {until}。忘记 PIN 码可通过人脸识别重置。").format(until=until)
 
 
+@sensitive_variables()
 def pin_check(credential: Credential, pin: str) -> ApplicationError | None:
     """Check the PIN of a locked (``select_for_update``) credential. Wrong PINs are counted and saved even though
-    the caller's request is refused: the returned refusal is raised after the commit."""
+    the caller's request is refused: the returned refusal is raised after the commit. A PIN that is not six digits
+    is refused and not counted (nothing is stored)."""
     moment = now()
     if credential.locked_until is not None and moment < credential.locked_until:
         return Locked(lock_message(credential))  # not counted: a locked key takes no guesses
     try:
-        PasswordHasher().verify(credential.pin_hash, pin)
+        typed = pin_read(pin)
+    except InvalidInput as refused:
+        return refused
+    try:
+        PasswordHasher().verify(credential.pin_hash, typed)
     except (VerificationError, InvalidHashError):
         credential.pin_failures += 1
         if credential.pin_failures >= PIN_FREE_TRIES:
@@ -97,6 +126,7 @@ def _owned_credential(account: str, service_no: str) -> Credential:
     return credential
 
 
+@sensitive_variables()
 def pin_change(
     *, account: str, service_no: str, old_pin: str, new_pin: str, new_again: str, address: str | None
 ) -> Credential:
@@ -162,6 +192,7 @@ def pin_reset_face_finish(*, check_id: str, account: str) -> str:
     return credential.service_no
 
 
+@sensitive_variables()
 def pin_reset(
     *, account: str, service_no: str, check_id: str, new_pin: str, new_again: str, address: str | None
 ) -> Credential:

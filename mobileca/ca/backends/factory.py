@@ -8,10 +8,12 @@ from functools import lru_cache
 from pathlib import Path
 
 from django.conf import settings
+from django.views.decorators.debug import sensitive_variables
 
 from mobileca.ca.backends import KeyBackend, KeyBackendError
 
 
+@sensitive_variables()
 def backend() -> KeyBackend:
     conf = settings.MOBILECA_CA
     return _backend(
@@ -26,6 +28,7 @@ def backend() -> KeyBackend:
 
 
 @lru_cache(maxsize=8)
+@sensitive_variables()
 def _backend(kind: str, key_dir: str, passphrase: str, library: str, token: str, pin: str, demo: bool) -> KeyBackend:
     if kind == "keyfile":
         from mobileca.ca.backends.keyfile import KeyFileBackend
@@ -40,6 +43,7 @@ def _backend(kind: str, key_dir: str, passphrase: str, library: str, token: str,
     raise KeyBackendError(f"unknown CA key back-end {kind!r} (keyfile or pkcs11)")
 
 
+@sensitive_variables()
 def _demo_passphrase(key_dir: Path, demo: bool) -> str:
     if not demo:
         raise KeyBackendError("MOBILECA_CA_PASSPHRASE is not set")

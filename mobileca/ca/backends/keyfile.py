@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+from django.views.decorators.debug import sensitive_variables
 
 from mobileca.ca.backends import KeyBackendError, UnwrapError
 
@@ -26,6 +27,7 @@ NONCE_BYTES = 12
 class KeyFileBackend:
     name = "keyfile"
 
+    @sensitive_variables()
     def __init__(self, directory: Path, passphrase: bytes) -> None:
         if len(passphrase) < 12:
             raise KeyBackendError("the CA passphrase must have at least 12 characters")
@@ -39,6 +41,7 @@ class KeyFileBackend:
             raise KeyBackendError(f"bad key label {label!r}")
         return self.directory / f"{label}.key.sealed"
 
+    @sensitive_variables()
     def create_signing_key(self, label: str, curve: ec.EllipticCurve) -> ec.EllipticCurvePublicKey:
         path = self._path(label)
         if path.exists():
@@ -57,6 +60,7 @@ class KeyFileBackend:
         self._keys[label] = key
         return key.public_key()
 
+    @sensitive_variables()
     def signing_key(self, label: str) -> ec.EllipticCurvePrivateKey:
         if label not in self._keys:
             try:
@@ -71,17 +75,21 @@ class KeyFileBackend:
 
     # --- the master key --------------------------------------------------------------------------------------
 
+    @sensitive_variables()
     def _kek(self, salt: bytes) -> bytes:
         return Scrypt(salt=salt, length=32, n=2**15, r=8, p=1).derive(self.passphrase)
 
+    @sensitive_variables()
     def _seal(self, plaintext: bytes, associated: bytes) -> bytes:
         salt, nonce = secrets.token_bytes(16), secrets.token_bytes(NONCE_BYTES)
         return salt + nonce + AESGCM(self._kek(salt)).encrypt(nonce, plaintext, associated)
 
+    @sensitive_variables()
     def _open(self, sealed: bytes, associated: bytes) -> bytes:
         salt, nonce, body = sealed[:16], sealed[16 : 16 + NONCE_BYTES], sealed[16 + NONCE_BYTES :]
         return AESGCM(self._kek(salt)).decrypt(nonce, body, associated)
 
+    @sensitive_variables()
     def ensure_master_key(self) -> None:
         path = self.directory / MASTER_FILE
         if path.exists():
@@ -92,6 +100,7 @@ class KeyFileBackend:
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(sealed)
 
+    @sensitive_variables()
     def _master_key(self) -> bytes:
         if self._master is None:
             try:
@@ -100,10 +109,12 @@ class KeyFileBackend:
                 raise KeyBackendError("cannot open the master key (missing, or another passphrase)") from exc
         return self._master
 
+    @sensitive_variables()
     def wrap(self, owner_id: str, plaintext: bytes) -> bytes:
         nonce = secrets.token_bytes(NONCE_BYTES)
         return nonce + AESGCM(self._master_key()).encrypt(nonce, plaintext, owner_id.encode())
 
+    @sensitive_variables()
     def unwrap(self, owner_id: str, blob: bytes) -> bytes:
         try:
             return AESGCM(self._master_key()).decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], owner_id.encode())

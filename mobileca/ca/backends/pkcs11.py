@@ -17,6 +17,7 @@ import pkcs11
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, encode_dss_signature
+from django.views.decorators.debug import sensitive_variables
 from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 from pkcs11.mechanisms import GCMParams
 from pkcs11.util.ec import encode_ec_public_key, encode_named_curve_parameters
@@ -53,6 +54,7 @@ def _forget_session(path: str, token_label: str) -> None:
         _sessions.pop((path, token_label), None)
 
 
+@sensitive_variables()
 def _session(path: str, token_label: str, pin: str) -> Any:
     """One logged-in session per token and process: PKCS#11 logins belong to the application, not the session."""
     with _library_lock:
@@ -69,6 +71,7 @@ _token_lock = threading.RLock()  # the shared session is used by one thread at a
 class Pkcs11Backend:
     name = "pkcs11"
 
+    @sensitive_variables()
     def __init__(self, library_path: str, token_label: str, user_pin: str) -> None:
         self.library_path, self.token_label, self.user_pin = library_path, token_label, user_pin
         self._session: Any = None
@@ -166,6 +169,7 @@ class Pkcs11Backend:
             except pkcs11.PKCS11Error as exc:
                 raise KeyBackendError(f"PKCS#11 operation failed: {exc!r}") from exc
 
+    @sensitive_variables()
     def wrap(self, owner_id: str, plaintext: bytes) -> bytes:
         nonce = secrets.token_bytes(12)
         sealed = self.retrying(
@@ -175,6 +179,7 @@ class Pkcs11Backend:
         )
         return nonce + bytes(sealed)
 
+    @sensitive_variables()
     def unwrap(self, owner_id: str, blob: bytes) -> bytes:
         def open_blob() -> bytes:
             return bytes(

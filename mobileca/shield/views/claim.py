@@ -3,15 +3,17 @@ the face check's return, the certificates of an activated claim."""
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Callable
 
+from django.conf import settings
+from django.core.signing import BadSignature
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
-from django.views.decorators.debug import sensitive_post_parameters
 
 from mobileca.ca import facade as ca_facade
 from mobileca.core.clock import now
@@ -41,8 +43,8 @@ from mobileca.shield.transfers import (
 from mobileca.shield.views.common import (
     SESSION_ACCOUNT,
     SESSION_ACCOUNT_AT,
-    SESSION_LOGIN,
     attempt,
+    hide_secrets,
     log,
     phone_account,
     phone_login_required,
@@ -154,12 +156,13 @@ def h5_legal_rep_face(request: HttpRequest, ticket: str) -> HttpResponse:
     )
 
 
+@hide_secrets()
 def h5_sms_send(request: HttpRequest, ticket: str) -> HttpResponse:
     """手机号认证: a code to the legal representative's phone (R3.6)."""
     return _step(request, ticket, lambda account: sms_code_send(ticket=ticket, account=account))
 
 
-@sensitive_post_parameters("code")
+@hide_secrets("code")
 def h5_sms_verify(request: HttpRequest, ticket: str) -> HttpResponse:
     code = request.POST.get("code", "")
     return _step(request, ticket, lambda account: sms_code_verify(ticket=ticket, account=account, code=code))
@@ -169,12 +172,14 @@ def _corporate_account_fields(request: HttpRequest) -> dict[str, str]:
     return {key: request.POST.get(key, "") for key in ("bank_name", "account_name", "account_no")}
 
 
+@hide_secrets("account_no")
 def h5_transfer_start(request: HttpRequest, ticket: str) -> HttpResponse:
     """对公打款认证 → 正向打款: the corporate account; the service pays a small amount into it (R3.6)."""
     fields = _corporate_account_fields(request)
     return _step(request, ticket, lambda account: forward_transfer_start(ticket=ticket, account=account, **fields))
 
 
+@hide_secrets("amount")
 def h5_transfer_confirm(request: HttpRequest, ticket: str) -> HttpResponse:
     amount = request.POST.get("amount", "")
     return _step(
@@ -182,6 +187,7 @@ def h5_transfer_confirm(request: HttpRequest, ticket: str) -> HttpResponse:
     )
 
 
+@hide_secrets("account_no")
 def h5_reverse_start(request: HttpRequest, ticket: str) -> HttpResponse:
     """对公打款认证 → 反向打款: the paying corporate account; the service shows where to pay and the memo (R3.6)."""
     fields = _corporate_account_fields(request)
@@ -198,7 +204,7 @@ def h5_reverse_voucher(request: HttpRequest, ticket: str) -> HttpResponse:
     return _step(request, ticket, upload)
 
 
-@sensitive_post_parameters("pin")
+@hide_secrets("pin")
 def h5_renewal(request: HttpRequest, ticket: str) -> HttpResponse:
     """「确认续费」 (R4.1, R4.2): the list of bids read and confirmed, the PIN; re-key."""
     pin, confirmed = request.POST.get("pin", ""), request.POST.get("bids_confirmed") == "yes"
@@ -217,7 +223,7 @@ def h5_request_approval(request: HttpRequest, ticket: str) -> HttpResponse:
     return _step(request, ticket, lambda account: claim_request_approval(ticket=ticket, account=account))
 
 
-@sensitive_post_parameters("pin", "pin_again")
+@hide_secrets("pin", "pin_again")
 def h5_pin(request: HttpRequest, ticket: str) -> HttpResponse:
     """Set the 6-digit PIN twice → 「开通成功」 (R3.7)."""
     pin, again = request.POST.get("pin", ""), request.POST.get("pin_again", "")
@@ -255,41 +261,77 @@ def h5_face_return(request: HttpRequest) -> HttpResponse:
     return attempt(finish, _explained_on(request, ticket))
 
 
+LOGIN_COOKIE = "shield_login"
+LOGIN_COOKIE_SALT = "mobileca.shield.login"
+LOGIN_SECONDS = 10 * 60  # from 「支付宝登录」 to the provider's answer
+
+
+@hide_secrets()
 def h5_login(request: HttpRequest, ticket: str = "") -> HttpResponse:
     """「支付宝登录」: off to the identity provider, with a state and a nonce this browser alone knows. With a ticket
-    the login binds (or resumes) that claim; without, it opens 「成员管理」."""
+    the login binds (or resumes) that claim; without, it opens 「成员管理」.
+
+    The login under way is kept in a signed, short-lived cookie, not in a session: anyone may open this address any
+    number of times, and a session row for each would let them fill the database (issue 14). The session is made
+    when the provider's answer comes back and the person is known."""
     if ticket:
         claim_by_ticket(ticket=ticket)
     state, nonce = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
     next_page = request.GET.get("next", "")
     if not (next_page.startswith("/h5/") and url_has_allowed_host_and_scheme(next_page, allowed_hosts=None)):
         next_page = reverse("shield:h5_members")
-    request.session[SESSION_LOGIN] = {"state": state, "nonce": nonce, "ticket": ticket, "next": next_page}
-    return redirect(identity.authorize_url(state=state, nonce=nonce))
+    response = redirect(identity.authorize_url(state=state, nonce=nonce))
+    response.set_signed_cookie(
+        LOGIN_COOKIE,
+        json.dumps({"state": state, "nonce": nonce, "ticket": ticket, "next": next_page}),
+        salt=LOGIN_COOKIE_SALT,
+        max_age=LOGIN_SECONDS,
+        path=reverse("shield:h5_callback"),
+        secure=settings.SESSION_COOKIE_SECURE,
+        httponly=True,
+        samesite="Lax",  # the provider sends the phone back with a top-level GET
+    )
+    return response
 
 
+def _login_under_way(request: HttpRequest) -> dict[str, str] | None:
+    try:
+        signed = request.get_signed_cookie(LOGIN_COOKIE, salt=LOGIN_COOKIE_SALT, max_age=LOGIN_SECONDS)
+        login = json.loads(signed or "")
+    except (KeyError, BadSignature, ValueError):
+        return None
+    if not isinstance(login, dict) or not all(isinstance(login.get(key), str) for key in ("state", "nonce")):
+        return None
+    return {key: str(login.get(key) or "") for key in ("state", "nonce", "ticket", "next")}
+
+
+@hide_secrets("auth_code", "state")
 def h5_callback(request: HttpRequest) -> HttpResponse:
-    login = request.session.pop(SESSION_LOGIN, None)
-    if not login or not secrets.compare_digest(
-        str(login.get("state", "")).encode(), request.GET.get("state", "").encode()
-    ):
-        return refusal(request, _("登录已失效，请重新扫码"), status=400)
+    login = _login_under_way(request)
+    if not login or not secrets.compare_digest(login["state"].encode(), request.GET.get("state", "").encode()):
+        return _forget_login(refusal(request, _("登录已失效，请重新扫码"), status=400))
     try:
         person = identity.exchange(code=request.GET.get("auth_code", ""), nonce=login["nonce"])
     except GatewayError:
         log.exception("identity exchange failed")
-        return refusal(request, _("支付宝身份确认失败，请重新扫码"), status=502)
+        return _forget_login(refusal(request, _("支付宝身份确认失败，请重新扫码"), status=502))
     account = phone_account_record(identity=person)
     request.session.cycle_key()
     request.session[SESSION_ACCOUNT] = account.account
     request.session[SESSION_ACCOUNT_AT] = now().timestamp()
-    if not login.get("ticket"):
-        return redirect(str(login.get("next") or reverse("shield:h5_members")))
+    if not login["ticket"]:
+        return _forget_login(redirect(login["next"] or reverse("shield:h5_members")))
     try:
         claim_bind(ticket=login["ticket"], account=account.account)
     except ApplicationError as exc:
-        return refusal(request, exc.message, status=exc.status)
-    return redirect("shield:h5_claim", ticket=login["ticket"])
+        return _forget_login(refusal(request, exc.message, status=exc.status))
+    return _forget_login(redirect("shield:h5_claim", ticket=login["ticket"]))
+
+
+def _forget_login(response: HttpResponse) -> HttpResponse:
+    """The login's cookie is used once."""
+    response.delete_cookie(LOGIN_COOKIE, path=reverse("shield:h5_callback"), samesite="Lax")
+    return response
 
 
 def h5_certificate(request: HttpRequest, ticket: str, usage: str) -> HttpResponse:

@@ -9,23 +9,38 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.views.decorators.debug import sensitive_post_parameters
 
+from mobileca.core import limits
 from mobileca.core.clock import now
-from mobileca.core.errors import ApplicationError
+from mobileca.core.errors import ApplicationError, TooMany
 from mobileca.core.http import client_address
 from mobileca.shield import callers, keyuse, pin, records
 from mobileca.shield.models import Credential, KeyUseStatus
-from mobileca.shield.views.common import attempt, phone_login_required, refusal
+from mobileca.shield.views.common import attempt, hide_secrets, phone_login_required, refusal
+
+DEVICE_CODE_TRIES_PER_ACCOUNT = "10/10m"  # a login is a look (the QR code) and a decision: five logins in ten minutes
+DEVICE_CODE_TRIES_PER_ADDRESS = "30/10m"
 
 
+def _count_device_code_try(request: HttpRequest, account: str) -> None:
+    """Every look-up of a user code counts, right or wrong (a wrong one is refused, and must count all the same),
+    per phone identity and per address, before the code is looked at: guessing codes is bounded (issue 14)."""
+    message = _("登录码尝试次数过多，请稍后再试")
+    limits.hit("device_user_code_account", account, DEVICE_CODE_TRIES_PER_ACCOUNT, message=message)
+    limits.hit("device_user_code_address", client_address(request), DEVICE_CODE_TRIES_PER_ADDRESS, message=message)
+
+
+@hide_secrets("user_code")
 @phone_login_required()
 def h5_device(request: HttpRequest, account: str) -> HttpResponse:
     """The command-line tool's login, opened from its QR code: compare the code, allow or deny (RFC 8628)."""
     user_code = request.POST.get("user_code") or request.GET.get("user_code", "")
     error, status, done = "", 200, ""
     grant = None
+    retry_after: int | None = None
     try:
+        if user_code:
+            _count_device_code_try(request, account)
         if request.method == "POST":
             decided = callers.device_decide(
                 user_code=user_code, account=account, allow=request.POST.get("decision") == "allow"
@@ -33,14 +48,19 @@ def h5_device(request: HttpRequest, account: str) -> HttpResponse:
             done = decided.status
         else:
             grant = callers.device_grant(user_code)
+    except TooMany as exc:
+        error, status, retry_after = exc.message, exc.status, exc.retry_after
     except ApplicationError as exc:
         error, status = exc.message, exc.status
-    return render(
+    response = render(
         request,
         "shield/h5_device.html",
         {"grant": grant, "done": done, "error": error, "user_code": user_code},
         status=status,
     )
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 @phone_login_required()
@@ -49,7 +69,7 @@ def h5_authorizations(request: HttpRequest, account: str) -> HttpResponse:
     return render(request, "shield/h5_authorizations.html", {"pending": keyuse.pending_for(account)})
 
 
-@sensitive_post_parameters("pin")
+@hide_secrets("pin")
 @phone_login_required()
 def h5_authorization(request: HttpRequest, account: str, public_ref: str) -> HttpResponse:
     """One request: platform, purpose, file name, digests; the PIN authorises exactly these (SCAL2)."""
@@ -107,7 +127,7 @@ def h5_credentials(request: HttpRequest, account: str) -> HttpResponse:
     return _credentials_page(request, account)
 
 
-@sensitive_post_parameters("old_pin", "pin", "pin_again")
+@hide_secrets("old_pin", "pin", "pin_again")
 @phone_login_required()
 def h5_pin_change(request: HttpRequest, account: str, service_no: str) -> HttpResponse:
     if request.method != "POST":
@@ -127,7 +147,7 @@ def h5_pin_change(request: HttpRequest, account: str, service_no: str) -> HttpRe
     return attempt(change, lambda message, status: _credentials_page(request, account, error=message, status=status))
 
 
-@sensitive_post_parameters("pin", "pin_again")
+@hide_secrets("pin", "pin_again")
 @phone_login_required()
 def h5_pin_reset(request: HttpRequest, account: str, service_no: str) -> HttpResponse:
     """忘记 PIN 码: POST without a check starts a face check; with a passed check, sets the new PIN."""
