@@ -132,6 +132,13 @@ def test_a_phone_typed_in_full_width_digits_or_with_separators_is_read(uscc: str
     assert Message.objects.filter(phone="13907980005").exists()
 
 
+def test_a_name_with_a_private_use_character_is_kept(uscc: str, texts: TEXTS) -> None:
+    # rare characters of names are still typed from private-use fonts: they are no control characters
+    with texts():
+        added = _add(uscc, name="陈\ue000新")
+    assert added.name == "陈\ue000新"
+
+
 @pytest.fixture
 def request_pending(uscc: str, registered: Card, bidder: object, finance: object) -> Membership:
     from mobileca.shield.claims import claim_request_approval
@@ -198,3 +205,12 @@ def test_a_member_add_page_past_the_limit_explains_it(uscc: str, settings: objec
 
 def test_the_admin_pages_with_nothing_signed_in_still_refuse(db: None) -> None:
     assert Client().post("/h5/members/1/remove/").status_code == 403
+
+
+@pytest.mark.parametrize("check_id", ["\x00", "c" * 5000])
+def test_a_face_check_id_that_cannot_exist_is_not_found(db: None, check_id: str) -> None:
+    # issue 14: NUL in a lookup is a 500 on PostgreSQL; it is no check of anyone's
+    from mobileca.shield.claims import face_check_finish
+
+    with pytest.raises(NotFound):
+        face_check_finish(check_id=check_id, account=ADMIN)

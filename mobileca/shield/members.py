@@ -42,13 +42,18 @@ from mobileca.shield.transitions import claim_move, membership_move
 MEMBER_ADD_RATES: Final = {"member_add_enterprise": "20/d", "member_add_phone": "3/d"}
 
 
+# control, format (zero-width, direction overrides) and surrogate characters; private-use ones stay allowed, since
+# rare characters of names are still typed with them
+_INVISIBLE: Final = frozenset({"Cc", "Cf", "Cs"})
+
+
 def plain_text(value: object, *, max_length: int, allow: str = "") -> str:
     """Text a person typed, surrounding blanks dropped: at most ``max_length`` characters and no control or other
     invisible format characters (NUL, line breaks unless allowed, direction overrides); ``BadInput`` otherwise."""
     if not isinstance(value, str):
         raise inputs.BadInput("not text")
     stripped = inputs.text(value.strip(), max_length=max_length)
-    if any(unicodedata.category(char).startswith("C") and char not in allow for char in stripped):
+    if any(unicodedata.category(char) in _INVISIBLE and char not in allow for char in stripped):
         raise inputs.BadInput("control character")
     return stripped
 

@@ -1,7 +1,9 @@
 """对公打款认证 (R3.6, §7): the enterprise proves it controls its corporate account.
 
 * 正向打款 — the service pays a random ¥0.01–0.99 into the account; the claimant enters the amount received, within
-  7 days, with at most 3 wrong entries. Only a keyed digest of the amount is kept.
+  7 days, with at most 3 wrong entries. Only a keyed digest of the amount is kept. Each guess is worth 1/99, so the
+  transfers and the wrong entries are also capped per enterprise over a rolling window, whatever card or claim they
+  come from (``FORWARD_TRANSFER_PER_ENTERPRISE``), and counted under the enterprise's row lock before the bank pays.
 * 反向打款 — the bank opens an account for this application alone; the enterprise pays ¥0.01 into it from the
   corporate account with a given memo and uploads the voucher. A periodic job reads the bank's statement of the
   collection account; the verification completes when a credit from that account, with that memo and amount, is
