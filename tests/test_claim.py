@@ -653,10 +653,11 @@ def test_an_employee_verifies_the_enterprise_by_forward_transfer_and_becomes_its
     assert (enterprise.verification_method, enterprise.admin_account) == ("forward_transfer", "2088102000000003")
 
 
-def test_forward_transfer_refusals_fourth_wrong_amount_expiry_and_wrong_account_name(
+def test_forward_transfer_refusals_third_wrong_amount_expiry_and_wrong_account_name(
     bidder_client: Client, registered: Card, corporate_account: str, ca_ready: None
 ) -> None:
-    # §7: more than 3 wrong entries fail it; 7 days; the account name must be the enterprise's
+    # §7: 3 wrong entries fail it (issue 14: and the enterprise's forward transfers for 30 days); 7 days; the account
+    # name must be the enterprise's
     from mobileca.sandboxes.bank.models import Transfer
     from mobileca.shield.models import ForwardTransfer, ShieldEnterprise
 
@@ -669,14 +670,17 @@ def test_forward_transfer_refusals_fourth_wrong_amount_expiry_and_wrong_account_
     phone.post(f"/h5/claim/{ticket}/transfer/start/", form)
     received = _received(corporate_account)
     wrong = "0.01" if received != "0.01" else "0.02"
-    for _ in range(3):
+    for _ in range(2):
         assert phone.post(f"/h5/claim/{ticket}/transfer/confirm/", {"amount": wrong}).status_code == 400
-    fourth = phone.post(f"/h5/claim/{ticket}/transfer/confirm/", {"amount": wrong})
-    assert fourth.status_code == 409 and "错误次数过多" in fourth.content.decode()
+    third = phone.post(f"/h5/claim/{ticket}/transfer/confirm/", {"amount": wrong})
+    assert third.status_code == 409 and "错误次数已达上限" in third.content.decode()
     assert ForwardTransfer.objects.get().status == "failed" and ShieldEnterprise.objects.get().verified_at is None
-    # the right amount no longer helps: that verification is over
+    # the right amount no longer helps: that verification is over, and no new one is paid for 30 days
     assert phone.post(f"/h5/claim/{ticket}/transfer/confirm/", {"amount": received}).status_code == 409
+    assert phone.post(f"/h5/claim/{ticket}/transfer/start/", form).status_code == 409
+    assert Transfer.objects.count() == 1
 
+    ForwardTransfer.objects.update(created_at=now() - timedelta(days=31))  # the window has moved on
     phone.post(f"/h5/claim/{ticket}/transfer/start/", form)  # a new one
     fresh = _received(corporate_account)
     # seven days later (the phone signs in again by then; here the deadline is moved instead)
@@ -724,7 +728,8 @@ def test_forward_transfers_per_claim_are_capped_and_odd_amounts_refused_quickly(
     odd = phone.post(f"/h5/claim/{ticket}/transfer/start/", form)
     assert odd.status_code == 302
     refused = phone.post(f"/h5/claim/{ticket}/transfer/confirm/", {"amount": "1E+999999999"})
-    assert refused.status_code == 400 and ForwardTransfer.objects.get().wrong_entries == 1
+    # issue 14: no amount at all is no guess: refused, not counted
+    assert refused.status_code == 400 and ForwardTransfer.objects.get().wrong_entries == 0
     for _ in range(2):
         phone.post(f"/h5/claim/{ticket}/transfer/start/", form)
     capped = phone.post(f"/h5/claim/{ticket}/transfer/start/", form)

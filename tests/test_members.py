@@ -332,7 +332,7 @@ MEMBERSHIP_EDGES = {
     ("added", "removed"),
     ("active", "removed"),
 }
-TRANSFER_EDGES = {("pending", "verified"), ("pending", "failed")}
+TRANSFER_EDGES = {("sending", "pending"), ("sending", "failed"), ("pending", "verified"), ("pending", "failed")}
 
 
 DEVICE_GRANT_EDGES = {("pending", "allowed"), ("pending", "denied"), ("allowed", "used")}

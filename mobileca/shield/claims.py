@@ -11,6 +11,7 @@ import calendar
 import hmac
 import secrets
 from datetime import datetime, timedelta
+from typing import Final
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -18,8 +19,9 @@ from django.utils.translation import gettext as _
 
 from mobileca.audit.services import Actor, audit_record
 from mobileca.ca import facade as ca_facade
+from mobileca.core import limits
 from mobileca.core.clock import now
-from mobileca.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from mobileca.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, TooMany
 from mobileca.core.ids import BEIJING
 from mobileca.core.validators import is_valid_uscc
 from mobileca.shield import members, registry
@@ -97,19 +99,40 @@ def claim_open(
         return again
 
 
-@transaction.atomic
+# Each renewal of a card's QR ticket is an audit event: per card (its claim and its renewals alike), at most this
+# many; ``MOBILECA_RATE_LIMITS`` overrides them by scope. A ticket lives ``MOBILECA_CLAIM_QR_MINUTES`` (10).
+CLAIM_REFRESH_RATES: Final = {"claim_refresh": "10/h", "claim_refresh_daily": "50/d"}
+
+
 def claim_refresh(*, card_ref: str, order_ref: str = "") -> ClaimSession:
     """A fresh QR ticket (the old one stops working). Only while no one has scanned: afterwards the claim is that
-    person's, and they resume it by scanning again (R3.10)."""
+    person's, and they resume it by scanning again (R3.10).
+
+    Counted per card (``CLAIM_REFRESH_RATES``) before anything is written: past the rate it raises ``TooMany`` and the
+    current ticket stays as it was (the page shows it again; its message says whether it can still be scanned)."""
     found = _live(card_ref, order_ref)
     if found is None:
         raise NotFound(_("未找到该证书的申领"), code="claim_not_found")
-    claim = ClaimSession.objects.select_for_update().get(pk=found.pk)
-    if claim.status != ClaimStatus.WAITING:
-        return claim
-    claim.ticket, claim.ticket_expires_at = _new_ticket(), now() + ticket_lifetime()
-    claim.save(update_fields=["ticket", "ticket_expires_at"])
-    audit_record(action="claim.ticket_renewed", subject=f"claim:{claim.pk}", actor=SERVICE, data={"card": card_ref})
+    if found.status != ClaimStatus.WAITING:
+        return found
+    try:
+        for scope, rate in CLAIM_REFRESH_RATES.items():
+            limits.hit(scope, card_ref, rate)
+    except TooMany as refused:
+        still_valid = now() < found.ticket_expires_at
+        message = (
+            _("二维码刷新过于频繁，请稍后再试；当前二维码仍在有效期内，可直接扫码")
+            if still_valid
+            else _("二维码刷新过于频繁，请 {minutes} 分钟后再试").format(minutes=max(1, -(-refused.retry_after // 60)))
+        )
+        raise TooMany(message, retry_after=refused.retry_after) from refused
+    with transaction.atomic():
+        claim = ClaimSession.objects.select_for_update().get(pk=found.pk)
+        if claim.status != ClaimStatus.WAITING:
+            return claim
+        claim.ticket, claim.ticket_expires_at = _new_ticket(), now() + ticket_lifetime()
+        claim.save(update_fields=["ticket", "ticket_expires_at"])
+        audit_record(action="claim.ticket_renewed", subject=f"claim:{claim.pk}", actor=SERVICE, data={"card": card_ref})
     return claim
 
 

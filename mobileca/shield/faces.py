@@ -38,6 +38,8 @@ def face_check_open(*, claim_id: int, person: PhoneAccount, purpose: str) -> str
 def face_check_result(*, check_id: str, account: str, purpose: str = "") -> tuple[FaceCheck, bool]:
     """The phone is back: this person's check, and whether the provider's signed result says passed (fetched
     before any lock)."""
+    if not isinstance(check_id, str) or "\x00" in check_id or len(check_id) > 64:  # no such check (the column)
+        raise NotFound(_("未找到该人脸识别"), code="face_check_unknown")
     checks = FaceCheck.objects.select_related("claim").filter(check_id=check_id, account=account)
     check = (checks.filter(purpose=purpose) if purpose else checks).first()
     person = PhoneAccount.objects.filter(account=account).first()

@@ -7,15 +7,18 @@ write that moves the member's claims locks them before the membership (the lock 
 
 from __future__ import annotations
 
-import re
+import unicodedata
 from dataclasses import dataclass
+from typing import Final
 
 from cryptography import x509
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
 from mobileca.audit.services import Actor, audit_record
 from mobileca.ca import facade as ca_facade
+from mobileca.core import inputs, limits
 from mobileca.core.clock import now
 from mobileca.core.errors import Conflict, InvalidInput, NotFound
 from mobileca.shield import sms
@@ -34,7 +37,25 @@ from mobileca.shield.records import record_operation
 from mobileca.shield.sealing import keyed_digest
 from mobileca.shield.transitions import claim_move, membership_move
 
-_PHONE = re.compile(r"1\d{10}")
+# Adding a member texts the number the admin typed (「添加成功」): per enterprise and per number, whoever adds it, so
+# adding and removing cannot text anyone again and again. ``MOBILECA_RATE_LIMITS`` overrides them by scope.
+MEMBER_ADD_RATES: Final = {"member_add_enterprise": "20/d", "member_add_phone": "3/d"}
+
+
+# control, format (zero-width, direction overrides) and surrogate characters; private-use ones stay allowed, since
+# rare characters of names are still typed with them
+_INVISIBLE: Final = frozenset({"Cc", "Cf", "Cs"})
+
+
+def plain_text(value: object, *, max_length: int, allow: str = "") -> str:
+    """Text a person typed, surrounding blanks dropped: at most ``max_length`` characters and no control or other
+    invisible format characters (NUL, line breaks unless allowed, direction overrides); ``BadInput`` otherwise."""
+    if not isinstance(value, str):
+        raise inputs.BadInput("not text")
+    stripped = inputs.text(value.strip(), max_length=max_length)
+    if any(unicodedata.category(char) in _INVISIBLE and char not in allow for char in stripped):
+        raise inputs.BadInput("control character")
+    return stripped
 
 
 def _record(enterprise: ShieldEnterprise, account: str, what: str) -> None:
@@ -248,8 +269,11 @@ def membership_approve(*, admin_account: str, membership_id: int) -> Membership:
 
 @transaction.atomic(durable=True)
 def membership_reject(*, admin_account: str, membership_id: int, reason: str) -> Membership:
-    reason = reason.strip()
-    if not reason or len(reason) > 200:
+    try:
+        reason = plain_text(reason, max_length=200, allow="\r\n")
+    except inputs.BadInput:
+        reason = ""
+    if not reason:
         raise InvalidInput(_("请填写拒绝原因（不超过 200 字）"), code="reason_required")
     enterprise, membership, _claims = _membership_of(membership_id, admin_account)
     if membership.status != MembershipStatus.REQUESTED:
@@ -265,22 +289,57 @@ def membership_reject(*, admin_account: str, membership_id: int, reason: str) ->
     return membership
 
 
-@transaction.atomic(durable=True)
 def member_add(*, admin_account: str, uscc: str, name: str, phone: str) -> Membership:
     """Add a member by name and phone: a pending request from that person is approved; otherwise they join when
-    they scan their card's code (their phone identity must have this name and phone)."""
-    name, phone = name.strip(), phone.replace(" ", "").strip()
-    if not 2 <= len(name) <= 50:
+    they scan their card's code (their phone identity must have this name and phone). Either way a text goes out, so
+    each add is counted (``MEMBER_ADD_RATES``) before anything is written; a refused one writes and texts nothing."""
+    try:
+        name = plain_text(name, max_length=Membership._meta.get_field("name").max_length or 50)
+    except inputs.BadInput:
+        name = ""
+    if len(name) < 2:
         raise InvalidInput(_("请填写成员姓名"), code="bad_name")
-    if not _PHONE.fullmatch(phone):
+    try:
+        phone = inputs.digits(phone.replace(" ", "").replace("-", "") if isinstance(phone, str) else phone, length=11)
+    except inputs.BadInput:
+        phone = ""
+    if not phone.startswith("1"):
         raise InvalidInput(_("请填写 11 位手机号"), code="bad_phone")
-    enterprise = _administered(uscc, admin_account)
     digest = keyed_digest(phone)
-    live = Membership.objects.filter(  # the enterprise's lock serialises member writes
+    # what a refusal under the lock would say anyway, said before counting (no text would go out)
+    enterprise = ShieldEnterprise.objects.filter(uscc=uscc).first()
+    if enterprise is None or not admin_account or enterprise.admin_account != admin_account:
+        raise NotFound(_("未找到该企业，或您不是该企业的管理员"), code="not_enterprise_admin")
+    if _live_members(enterprise, digest).filter(status__in=[MembershipStatus.ADDED, MembershipStatus.ACTIVE]).exists():
+        raise Conflict(_("该手机号已是企业成员"), code="already_member")
+    # counted outside the transaction, so a refused add still counts; per enterprise first (who is asking)
+    limits.hit(
+        "member_add_enterprise",
+        enterprise.uscc,
+        MEMBER_ADD_RATES["member_add_enterprise"],
+        message=_("今天添加成员的次数已达上限，请明天再试"),
+    )
+    limits.hit(
+        "member_add_phone",
+        digest,
+        MEMBER_ADD_RATES["member_add_phone"],
+        message=_("该手机号今天收到的添加通知已达上限，请明天再试"),
+    )
+    return _member_add(admin_account=admin_account, uscc=uscc, name=name, phone=phone, digest=digest)
+
+
+def _live_members(enterprise: ShieldEnterprise, digest: str) -> QuerySet[Membership]:
+    return Membership.objects.filter(
         enterprise=enterprise,
         phone_digest=digest,
         status__in=[MembershipStatus.REQUESTED, MembershipStatus.ADDED, MembershipStatus.ACTIVE],
     )
+
+
+@transaction.atomic(durable=True)
+def _member_add(*, admin_account: str, uscc: str, name: str, phone: str, digest: str) -> Membership:
+    enterprise = _administered(uscc, admin_account)
+    live = _live_members(enterprise, digest)  # the enterprise's lock serialises member writes
     if live.filter(status__in=[MembershipStatus.ADDED, MembershipStatus.ACTIVE]).exists():
         raise Conflict(_("该手机号已是企业成员"), code="already_member")
     request = live.filter(status=MembershipStatus.REQUESTED, name=name).first()

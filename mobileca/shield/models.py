@@ -194,6 +194,7 @@ class SmsChallenge(models.Model):
 
 
 class TransferStatus(models.TextChoices):
+    SENDING = "sending", _("打款中")  # 正向打款: counted and recorded before the bank is asked to pay
     PENDING = "pending", _("待确认")
     VERIFIED = "verified", _("已认证")
     FAILED = "failed", _("已失效")
@@ -201,7 +202,8 @@ class TransferStatus(models.TextChoices):
 
 class ForwardTransfer(models.Model):
     """正向打款 (R3.6): the service pays a random ¥0.01–0.99 into the enterprise's corporate account; the claimant
-    enters the amount received, within 7 days, with at most 3 wrong entries (§7)."""
+    enters the amount received, within 7 days, with at most 3 wrong entries (§7). The row is written (``sending``,
+    counted against the caps) before the bank is asked to pay, and becomes ``pending`` once it has paid."""
 
     claim = models.ForeignKey(ClaimSession, on_delete=models.PROTECT, related_name="forward_transfers")
     bank_name = models.CharField(max_length=100)

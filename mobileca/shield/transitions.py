@@ -73,8 +73,10 @@ FACE_CHECK_TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 
-# Both corporate-transfer verifications: pending until verified, or failed (wrong entries, expiry, replaced).
+# Both corporate-transfer verifications: pending until verified, or failed (wrong entries, expiry, replaced). A
+# forward transfer is ``sending`` from the moment it is counted until the bank has paid (or may have: failed).
 TRANSFER_TRANSITIONS: dict[str, frozenset[str]] = {
+    TransferStatus.SENDING: frozenset({TransferStatus.PENDING, TransferStatus.FAILED}),
     TransferStatus.PENDING: frozenset({TransferStatus.VERIFIED, TransferStatus.FAILED}),
     TransferStatus.VERIFIED: frozenset(),
     TransferStatus.FAILED: frozenset(),
