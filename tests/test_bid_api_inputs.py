@@ -94,7 +94,7 @@ def test_json_nested_100000_deep_is_a_400_not_a_recursion_error(token: str, tend
         answer = _announce(token, tender, body, content_type)
         assert answer.status_code == 400
         refused = answer.json()
-        assert refused.get("error") == "invalid_request" or refused.get("code") == "json_too_deep"
+        assert refused["error"] in ("invalid_request", "json_too_deep")  # the view's reading, or the boundary's
     assert _stored() == before
 
 

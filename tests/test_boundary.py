@@ -76,9 +76,19 @@ def test_a_nul_in_a_query_or_form_is_refused_before_any_view_with_a_code() -> No
 
 @pytest.mark.django_db
 def test_json_nested_too_deep_is_refused_with_a_code_not_a_recursion_error() -> None:
-    answer = Client().post("/bidding/api/tenders/X/bids", b"[" * 100_000, content_type="application/json")
+    answer = Client().post(
+        "/accounts/login/", b"[" * 100_000, content_type="application/json", headers={"Accept": "application/json"}
+    )
     assert answer.status_code == 400
     assert json.loads(answer.content)["code"] == "json_too_deep"
+
+
+@pytest.mark.django_db
+def test_an_api_with_its_own_error_shape_gets_the_boundary_refusals_in_it() -> None:
+    """The tool's bid API answers ``error``/``error_description``; so do the boundary's refusals on it."""
+    answer = Client().post("/bidding/api/tenders/X/bids", b"[" * 100_000, content_type="application/json")
+    assert answer.status_code == 400
+    assert json.loads(answer.content)["error"] == "json_too_deep"
 
 
 @pytest.mark.django_db

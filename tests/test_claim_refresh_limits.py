@@ -76,3 +76,15 @@ def test_a_claim_already_scanned_is_not_renewed_nor_counted(card: Card, settings
     register_enterprise(card)
     claim = bound_claim(card, "2088102000000001")
     assert claim_refresh(card_ref=card.cert_id).ticket == claim.ticket
+
+
+def test_the_card_page_past_the_limit_shows_the_current_code_with_why(card: Card, bidder_client, settings) -> None:
+    """「立即申领」 → 刷新 past the rate: the page is the claim page again with the still valid QR code and the reason,
+    not an error page, and the ticket is unchanged."""
+    settings.MOBILECA_RATE_LIMITS = {"claim_refresh": "0/h"}
+    bidder_client.get(f"/ca/cards/{card.cert_id}/claim/")
+    ticket = ClaimSession.objects.get().ticket
+    page = bidder_client.post(f"/ca/cards/{card.cert_id}/claim/", follow=True)
+    assert page.status_code == 200
+    assert "当前二维码仍在有效期内" in page.content.decode() and f"/h5/claim/{ticket}/" in page.content.decode()
+    assert ClaimSession.objects.get().ticket == ticket

@@ -29,6 +29,7 @@ from mobileca.core import inputs
 from mobileca.core.clock import now
 from mobileca.core.errors import ApplicationError, InvalidInput, NotFound, TooLarge
 from mobileca.core.http import client_address
+from mobileca.core.middleware import refusals_answered_by
 from mobileca.shield import facade as shield
 
 log = logging.getLogger(__name__)
@@ -181,6 +182,7 @@ def _json_error(exc: ApplicationError) -> JsonResponse:
     return JsonResponse({"error": exc.code, "error_description": exc.message}, status=exc.status)
 
 
+@refusals_answered_by(_json_error)
 @csrf_exempt
 def api_tender(request: HttpRequest, project_no: str) -> JsonResponse:
     if not _tool_account(request):
@@ -246,6 +248,7 @@ def _announcement(request: HttpRequest) -> tuple[bytes, bytes, str, str, int]:
     return header, signature, service_no, file_name, size
 
 
+@refusals_answered_by(_json_error)
 @csrf_exempt
 def api_bid_announce(request: HttpRequest, project_no: str) -> JsonResponse:
     """The tool's sealed header and signature; the answer names where to stream the ciphertext."""
@@ -276,6 +279,7 @@ def api_bid_announce(request: HttpRequest, project_no: str) -> JsonResponse:
     )
 
 
+@refusals_answered_by(_json_error)
 @csrf_exempt
 def api_bid_ciphertext(request: HttpRequest, bid_id: int) -> JsonResponse:
     """``PUT`` the ciphertext (``.bin``) as the request body, streamed to disk in chunks, never held in memory."""

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import segno
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -18,6 +19,7 @@ from mobileca.cards.models import Card, CardStatus
 from mobileca.cards.selectors import access_card_by_cert_id, card_expiry_reminder_lead, card_list_for_enterprise
 from mobileca.cards.services import card_activate, card_renewed
 from mobileca.core.clock import now
+from mobileca.core.errors import TooMany
 from mobileca.orders.selectors import order_list_for_card, product_list_for_sale
 from mobileca.shield import facade as shield
 
@@ -100,7 +102,10 @@ def card_claim(request: HttpRequest, cert_id: str) -> HttpResponse:
     enterprise = access_enterprise_by_user(request.user)
     card = access_card_by_cert_id(enterprise=enterprise, cert_id=cert_id)
     if request.method == "POST":
-        shield.claim_refresh(card_ref=card.cert_id, order_ref=card.renewal_order_no)
+        try:
+            shield.claim_refresh(card_ref=card.cert_id, order_ref=card.renewal_order_no)
+        except TooMany as refused:  # refreshed too often: the current code is shown again, with why
+            messages.warning(request, refused.message)
         return redirect("cards:claim", cert_id=card.cert_id)
     ticket = _ticket(card, enterprise)
     qr_svg = segno.make(ticket.qr_url, error="m").svg_inline(scale=5, border=2)

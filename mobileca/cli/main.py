@@ -106,8 +106,8 @@ def _show_qr(url: str, out: Any) -> None:
     print(url, file=out, flush=True)
 
 
-def _wait(label: str, seconds: int, poll: Any, out: Any) -> dict[str, Any]:
-    """Poll until ``poll()`` returns a result, showing the time left on one line."""
+def _wait(label: str, seconds: int, poll: Any, out: Any, interval: Any = lambda: 1) -> dict[str, Any]:
+    """Poll until ``poll()`` returns a result, every ``interval()`` seconds, showing the time left on one line."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         result = poll()
@@ -116,7 +116,7 @@ def _wait(label: str, seconds: int, poll: Any, out: Any) -> dict[str, Any]:
             return dict(result)
         left = int(deadline - time.monotonic())
         print(f"\r{label}… 剩余 {left // 60}:{left % 60:02d}", end="", file=out, flush=True)
-        time.sleep(1)
+        time.sleep(interval())
     print(file=out)
     raise ToolError(f"{label}: timed out")
 
@@ -128,19 +128,25 @@ def login(server: str, out: Any) -> None:
     _show_qr(start["verification_uri_complete"], out)
     print(f"登录码 {start['user_code']}", file=out, flush=True)
 
+    # RFC 8628 §3.5: poll no faster than the server's interval, 5 seconds slower after each slow_down (or 429)
+    pace = {"interval": max(1, int(start.get("interval", 5)))}
+
     def poll() -> dict[str, Any] | None:
         status, data = api.post(
             "oauth2/token",
             {"grant_type": "urn:ietf:params:oauth:grant-type:device_code", "device_code": start["device_code"]},
-            accept=(200, 400),
+            accept=(200, 400, 429),
         )
         if status == 200:
             return data
-        if data.get("error") in ("authorization_pending", "slow_down"):
+        if status == 429 or data.get("error") == "slow_down":
+            pace["interval"] += 5
+            return None
+        if data.get("error") == "authorization_pending":
             return None
         raise ToolError(f"login refused: {data.get('error_description')} ({data.get('error')})")
 
-    token = _wait("等待手机确认登录", int(start["expires_in"]), poll, out)
+    token = _wait("等待手机确认登录", int(start["expires_in"]), poll, out, lambda: pace["interval"])
     _save_token(server, {"access_token": token["access_token"], "expires_at": now().timestamp() + token["expires_in"]})
     print("已登录。", file=out)
 

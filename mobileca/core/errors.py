@@ -23,6 +23,8 @@ failed. Classes in brackets live beside the code that raises them; the drawing i
             │   └── IdentityRefused        [shield.identity] the phone identity's assertion did
             ├── SignatureInvalid           [payments.gateways.signing] a payment gateway's signature does not verify
             │   └── StaleMessage           [payments.gateways.signing] signed, but outside the freshness window
+            ├── MalformedMessage           [payments.gateways.signing] signed, but not what the gateway documents
+            │   └── BadAmount              [payments.gateways.signing] an amount not written as the gateway documents
             ├── AlipayError                [payments.gateways.alipay] Alipay answered a business error
             └── WeChatPayError             [payments.gateways.wechatpay] WeChat Pay answered an error
 

@@ -5,7 +5,7 @@ fields, undecodable forms, NUL anywhere, JSON nested past ``core.inputs.MAX_JSON
 ``ApplicationErrorMiddleware`` turns an ``ApplicationError`` escaping a view into a page (or JSON) with its code and
 message, never a 500. Both answer through ``error_response``. A view that must answer such input in a peer's own
 format (a payment gateway's notification, the remote-signing API's error shape) is marked ``@own_boundary`` and reads
-its input itself.
+its input itself; one that only answers in its own shape is marked ``@refusals_answered_by(render)``.
 """
 
 from __future__ import annotations
@@ -34,6 +34,16 @@ def own_boundary(view: View) -> View:
     """Mark a view that reads and refuses its raw input itself, in its peer's format."""
     view.own_boundary = True  # type: ignore[attr-defined]
     return view
+
+
+def refusals_answered_by(render: Callable[[ApplicationError], HttpResponse]) -> Callable[[View], View]:
+    """Mark a view whose API has its own error shape: the boundary's refusals are answered by ``render``."""
+
+    def mark(view: View) -> View:
+        view.boundary_render = render  # type: ignore[attr-defined]
+        return view
+
+    return mark
 
 
 def error_response(request: HttpRequest, exception: ApplicationError) -> HttpResponse:
@@ -71,7 +81,11 @@ class BoundaryMiddleware:
         try:
             self._check(request, view)
         except ApplicationError as refused:
-            return error_response(request, refused)
+            render = getattr(view, "boundary_render", None)
+            if render is None:
+                return error_response(request, refused)
+            log.info("refused %s %s: %s %s", request.method, request.path, refused.code, refused.detail)
+            return render(refused)
         return None
 
     def _check(self, request: HttpRequest, view: Callable[..., Any]) -> None:

@@ -40,9 +40,9 @@ from mobileca.core.clock import now
 from mobileca.core.errors import ApplicationError, InvalidInput, TooMany
 from mobileca.core.http import client_address
 from mobileca.core.middleware import own_boundary
+from mobileca.core.secrecy import SecretsHidden, SecretsHiddenReporter
 from mobileca.shield import callers, keyuse
 from mobileca.shield.models import Credential
-from mobileca.shield.views.common import SecretsHidden, SecretsHiddenReporter
 
 
 class Bearer(HttpBearer):

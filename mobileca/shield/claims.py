@@ -16,6 +16,7 @@ from typing import Final
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_variables
 
 from mobileca.audit.services import Actor, audit_record
 from mobileca.ca import facade as ca_facade
@@ -357,6 +358,7 @@ def refuse_unless_legal_representative(claim: ClaimSession, person: PhoneAccount
 # --- activation (R3.7) ------------------------------------------------------------------------------------------
 
 
+@sensitive_variables()
 def claim_activate(
     *,
     ticket: str,

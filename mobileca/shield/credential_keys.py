@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.views.decorators.debug import sensitive_variables
+
 from mobileca.ca import facade as ca_facade
 from mobileca.shield.models import PhoneAccount, ShieldEnterprise
 
@@ -25,11 +27,13 @@ class CertifiedKeys:
     encrypt_serial: str
 
 
+@sensitive_variables()
 def key_pairs_new(profile: ca_facade.KeyProfile) -> KeyPairs:
     """Two fresh key pairs (CPU only, no I/O: made before any row lock)."""
     return KeyPairs(sign=ca_facade.generate_user_key(profile), encrypt=ca_facade.generate_user_key(profile))
 
 
+@sensitive_variables()
 def key_pairs_certify(
     *,
     service_no: str,

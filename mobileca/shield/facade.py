@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.urls import reverse
+from django.views.decorators.debug import sensitive_variables
 
 from mobileca.ca import facade as ca_facade
 from mobileca.shield import claims, keyuse
@@ -150,16 +151,19 @@ def authorization_sad(*, handle: str) -> str:
     return result.sad if result.status == "authorized" else ""
 
 
+@sensitive_variables()
 def sign_hashes(*, service_no: str, sad: str, hashes: list[str], address: str | None = None) -> list[bytes]:
     return keyuse.sign_hashes(caller=_platform(), credential_id=service_no, sad=sad, hashes=hashes, address=address)
 
 
+@sensitive_variables()
 def content_key(*, service_no: str, sad: str, envelope: bytes, address: str | None = None) -> bytes:
     return keyuse.decrypt_envelope(
         caller=_platform(), credential_id=service_no, sad=sad, envelope=envelope, address=address
     ).key
 
 
+@sensitive_variables()
 def account_for_token(*, token: str) -> str:
     """The claimant behind a tool's bearer token, or "" (the platform's bidding API accepts the tool's login)."""
     caller = caller_for_bearer(token)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import secrets
 
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_variables
 
 from mobileca.core.clock import now
 from mobileca.core.errors import NotFound
@@ -15,10 +16,12 @@ from mobileca.shield.sealing import unseal_resident_id
 from mobileca.shield.transitions import face_check_move
 
 
+@sensitive_variables()
 def _resident_id(person: PhoneAccount) -> str:
     return unseal_resident_id(person.account, bytes(person.resident_id_sealed))
 
 
+@sensitive_variables()
 def face_check_open(*, claim_id: int, person: PhoneAccount, purpose: str) -> str:
     """Open a check of this person at the provider (a network call: before any lock); returns where the phone
     plays it."""

@@ -9,6 +9,8 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+from django.views.decorators.debug import sensitive_variables
+
 from mobileca.shield.providers import AnswerRefused, SignedAnswer, fetch_signed, provider
 
 ASSERTION_MAX_AGE = timedelta(seconds=300)
@@ -33,6 +35,7 @@ def authorize_url(*, state: str, nonce: str) -> str:
     return f"{identity.conf['authorize_url']}?{urlencode(query)}"
 
 
+@sensitive_variables()
 def exchange(*, code: str, nonce: str) -> PhoneIdentity:
     """The code for the person's identity, believed only if signed for us and for this login (``nonce``)."""
     identity = provider("identity")

@@ -15,6 +15,7 @@ from cryptography import x509
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_variables
 
 from mobileca.audit.services import Actor, audit_record
 from mobileca.ca import facade as ca_facade
@@ -194,6 +195,7 @@ def latest_membership(*, uscc: str, account: str) -> Membership | None:
     return Membership.objects.filter(enterprise__uscc=uscc, account=account).order_by("-created_at", "-pk").first()
 
 
+@sensitive_variables()
 def _notify_added(membership: Membership, enterprise: ShieldEnterprise, phone: str = "") -> None:
     """「添加成功」: a text to the member (the H5 claim page says it too)."""
     text = _(
@@ -289,6 +291,7 @@ def membership_reject(*, admin_account: str, membership_id: int, reason: str) ->
     return membership
 
 
+@sensitive_variables()
 def member_add(*, admin_account: str, uscc: str, name: str, phone: str) -> Membership:
     """Add a member by name and phone: a pending request from that person is approved; otherwise they join when
     they scan their card's code (their phone identity must have this name and phone). Either way a text goes out, so

@@ -36,6 +36,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from django.conf import settings
+from django.views.decorators.debug import sensitive_variables
 
 from mobileca.core.clock import now
 from mobileca.core.errors import FinalGatewayError, RetryableGatewayError
@@ -101,6 +102,7 @@ def _load(name: str, items: tuple[tuple[str, str], ...]) -> Provider:
     )
 
 
+@sensitive_variables()
 def call(provider: Provider, method: str, url: str, **request: Any) -> httpx.Response:
     """One request; a provider that cannot be reached is worth trying again later."""
     try:
@@ -157,6 +159,7 @@ class SignedAnswer:
         return cls.assertion(str(body.get("assertion", "")), str(body.get("signature", "")))
 
 
+@sensitive_variables()
 def fetch_signed(
     provider: Provider,
     method: str,
@@ -176,6 +179,7 @@ def fetch_signed(
     return verify_signed(provider, wire(response), nonce=nonce, about=about, max_age=max_age, refusal=refusal)
 
 
+@sensitive_variables()
 def get_signed(
     provider: Provider,
     path: str,

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_variables
 
 from mobileca.audit.services import Actor, audit_record
 from mobileca.ca import facade as ca_facade
@@ -77,6 +78,7 @@ def credential_of_card(card_ref: str) -> Credential | None:
 # --- completing a renewal --------------------------------------------------------------------------------------
 
 
+@sensitive_variables()
 def renewal_complete(
     *, ticket: str, account: str, pin: str, confirmed_bids: bool, address: str | None = None
 ) -> Credential:
@@ -114,6 +116,7 @@ def renewal_complete(
     return credential
 
 
+@sensitive_variables()
 def _rekey(
     renewal: ClaimSession,
     credential: Credential,

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from django.db import transaction
+from django.views.decorators.debug import sensitive_variables
 
 from mobileca.shield.providers import call, ensure_status, provider
 
 
+@sensitive_variables()
 def send(*, phone: str, text: str) -> None:
     sms = provider("sms")
     response = call(sms, "POST", sms.url("/v1/messages"), json={"phone": phone, "text": text}, headers=sms.bearer())
     ensure_status(sms, response)
 
 
+@sensitive_variables()
 def notify(*, phone: str, text: str) -> None:
     """A notice, not a code: it leaves after the commit of the change it reports; a lost one is logged, never undoes
     the change."""

@@ -19,6 +19,7 @@ from mobileca.ca import facade as ca_facade
 from mobileca.core.clock import now
 from mobileca.core.errors import ApplicationError, GatewayError, InvalidInput
 from mobileca.core.http import client_address
+from mobileca.core.secrecy import hide_secrets
 from mobileca.shield import identity, members, renewal
 from mobileca.shield.claims import (
     claim_accept_agreements,
@@ -44,7 +45,6 @@ from mobileca.shield.views.common import (
     SESSION_ACCOUNT,
     SESSION_ACCOUNT_AT,
     attempt,
-    hide_secrets,
     log,
     phone_account,
     phone_login_required,

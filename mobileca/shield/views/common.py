@@ -1,21 +1,19 @@
 """What every phone page shares: the phone identity signed in for one sitting, ``phone_login_required``, how a
-service call's refusal or an unavailable provider is shown, and ``hide_secrets`` for every page that receives a PIN,
-a code or anything else no error report may show."""
+service call's refusal or an unavailable provider is shown (``core.secrecy.hide_secrets`` marks every page that
+receives a PIN, a code or anything else no error report may show)."""
 
 from __future__ import annotations
 
 import functools
 import logging
 from collections.abc import Callable
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Concatenate, ParamSpec, TypeVar
 from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
-from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from mobileca.core.clock import now
 from mobileca.core.errors import ApplicationError, GatewayError
@@ -88,48 +86,3 @@ def attempt(action: Callable[[], HttpResponse], explain: Callable[[str, int], Ht
 
 
 # --- secrets never on a page ------------------------------------------------------------------------------------
-
-
-class SecretsHidden(SafeExceptionReporterFilter):
-    """Django's report filter, active whatever ``DEBUG`` says. Django's own is off with debug on, when its error page
-    shows every local variable of every frame; this one stars the variables that ``sensitive_variables`` marks (all
-    of them under a view marked with ``hide_secrets``) and the POST fields that ``sensitive_post_parameters`` marks."""
-
-    def is_active(self, request: HttpRequest | None) -> bool:
-        return True
-
-
-class SecretsHiddenReporter(ExceptionReporter):
-    """Django's report with the request's cookies starred too (the session cookie is a bearer secret), and the query
-    parameters that the view marks as it marks its POST fields (an authorisation code coming back in the query)."""
-
-    def get_traceback_data(self) -> dict[str, Any]:
-        data = super().get_traceback_data()
-        if self.request is not None:
-            starred = self.filter.cleansed_substitute
-            marked = getattr(self.request, "sensitive_post_parameters", ())
-            data["request_COOKIES_items"] = [(name, starred) for name in self.request.COOKIES]
-            data["request_GET_items"] = [
-                (name, starred if marked == "__ALL__" or name in marked else value)
-                for name, value in self.request.GET.items()
-            ]
-        return data
-
-
-def hide_secrets(*fields: str) -> Callable[[AnyView], AnyView]:
-    """For a view that receives or handles a secret (a PIN, a one-time code, a transfer amount, a key): the POST
-    ``fields`` (all when none is named) and every local variable of the view and of everything it calls are starred
-    in Django's error reports and debug page. The view's caller sees nothing else change."""
-
-    def decorate(view: AnyView) -> AnyView:
-        hidden = sensitive_variables()(view)
-
-        @functools.wraps(view)
-        def wrapped(request: HttpRequest, /, *args: Any, **kwargs: Any) -> HttpResponse:
-            request.exception_reporter_filter = SecretsHidden()
-            request.exception_reporter_class = SecretsHiddenReporter
-            return hidden(request, *args, **kwargs)
-
-        return sensitive_post_parameters(*fields)(wrapped)  # type: ignore[return-value]
-
-    return decorate

@@ -14,9 +14,10 @@ from mobileca.core import limits
 from mobileca.core.clock import now
 from mobileca.core.errors import ApplicationError, TooMany
 from mobileca.core.http import client_address
+from mobileca.core.secrecy import hide_secrets
 from mobileca.shield import callers, keyuse, pin, records
 from mobileca.shield.models import Credential, KeyUseStatus
-from mobileca.shield.views.common import attempt, hide_secrets, phone_login_required, refusal
+from mobileca.shield.views.common import attempt, phone_login_required, refusal
 
 DEVICE_CODE_TRIES_PER_ACCOUNT = "10/10m"  # a login is a look (the QR code) and a decision: five logins in ten minutes
 DEVICE_CODE_TRIES_PER_ADDRESS = "30/10m"

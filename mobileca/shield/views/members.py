@@ -8,6 +8,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
+from mobileca.core.secrecy import hide_secrets
 from mobileca.shield import members
 from mobileca.shield.views.common import attempt, phone_login_required, refuse_unsigned
 
@@ -72,6 +73,7 @@ def h5_member_hand_over(request: HttpRequest, membership_id: int) -> HttpRespons
     )
 
 
+@hide_secrets("phone")
 def h5_member_add(request: HttpRequest, uscc: str) -> HttpResponse:
     name, phone = request.POST.get("name", ""), request.POST.get("phone", "")
     return _admin_action(
