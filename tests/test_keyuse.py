@@ -178,12 +178,13 @@ def test_wrong_pins_lock_the_key_for_fifteen_minutes_then_doubling(claimant: tup
         status, wrong = _authorize_with_pin(api, credential, digest, pin="246802")
         assert (status, wrong["error"]) == (400, "invalid_authentication_data")
         assert f"再错 {left} 次" in wrong["error_description"]
+    start = now()
+    clock.set(start)  # the clock stands still from the fifth wrong PIN on: the lock is exactly 15 minutes
     status, locked = _authorize_with_pin(api, credential, digest, pin="246802")
     assert (status, locked["error"]) == (423, "credential_locked") and "锁定至" in locked["error_description"]
     credential.refresh_from_db()
-    start = now()
     assert credential.pin_failures == 5
-    assert timedelta(minutes=14, seconds=59) <= credential.locked_until - start <= timedelta(minutes=15)  # type: ignore[operator]
+    assert credential.locked_until - start == timedelta(minutes=15)  # type: ignore[operator]
 
     status, still = _authorize_with_pin(api, credential, digest)  # even the right PIN while locked
     assert status == 423 and still["error"] == "credential_locked"
