@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "huey.contrib.djhuey",
+    "ninja",  # the API docs' Swagger UI from our own static files, not a CDN the CSP would block
     "axes",
     "csp",
     "mobileca.core",

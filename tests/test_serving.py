@@ -185,3 +185,13 @@ def test_gunicorn_serves_pages_and_static_files_with_debug_off(tmp_path: Path) -
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+
+
+@pytest.mark.django_db
+def test_the_api_docs_load_their_scripts_from_our_origin(client: Client, settings) -> None:
+    """Swagger UI from our static files ("ninja" installed), not from a CDN the policy would block."""
+    settings.MOBILECA_API_DOCS = True
+    response = client.get("/csc/v2/docs")
+    assert response.status_code == 200
+    sources = re.findall(r'<(?:script|link)\b[^>]*(?:src|href)="([^"]+)"', response.content.decode())
+    assert sources and all(source.startswith("/static/") for source in sources)
