@@ -3,8 +3,7 @@
 # (gunicorn, static files by WhiteNoise, debug off unless DJANGO_DEBUG=1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# Owner-only files from the first one on (the Python processes set the same umask in config/settings.py).
-umask 077
+# Everything under var/ is owner-only: every Python process sets umask 077 when it loads config/settings.py.
 PY=.venv/bin/python
 HOST=${MOBILECA_HOST:-127.0.0.1}
 PORT=${MOBILECA_PORT:-8000}
