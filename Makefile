@@ -13,7 +13,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 run: $(VENV)/.installed
-	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} bash scripts/run.sh
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-0} bash scripts/run.sh
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

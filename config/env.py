@@ -10,13 +10,25 @@ from __future__ import annotations
 import os
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import dj_database_url
+
+N = TypeVar("N", int, Decimal)
 
 
 class ConfigurationError(RuntimeError):
     """A variable is set but cannot be understood."""
+
+
+def bounded(name: str, value: N, minimum: N | None, maximum: N | None) -> N:
+    """``value`` if within the bounds, else a ConfigurationError naming the variable and the allowed range."""
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        low = "" if minimum is None else f" at least {minimum}"
+        high = "" if maximum is None else f" at most {maximum}"
+        joined = " and".join(part for part in (low, high) if part)
+        raise ConfigurationError(f"{name}={value} is out of range: it must be{joined}")
+    return value
 
 
 class Env:
@@ -41,21 +53,30 @@ class Env:
             return False
         raise ConfigurationError(f"{name}={raw!r} is not a boolean (use 1/0, true/false)")
 
-    def integer(self, name: str, default: int) -> int:
+    def integer(self, name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+        """An integer; with ``minimum``/``maximum``, a value outside the bounds (the default included) refuses to
+        start, naming the variable: a setting that cannot work is an error, not a surprise at run time."""
         raw = self._environ.get(name)
         if raw is None or raw == "":
-            return default
-        try:
-            return int(raw)
-        except ValueError as exc:
-            raise ConfigurationError(f"{name}={raw!r} is not an integer") from exc
+            value = default
+        else:
+            try:
+                value = int(raw.strip())
+            except ValueError as exc:
+                raise ConfigurationError(f"{name}={raw!r} is not an integer") from exc
+        return bounded(name, value, minimum, maximum)
 
-    def decimal(self, name: str, default: str) -> Decimal:
+    def decimal(
+        self, name: str, default: str, *, minimum: Decimal | None = None, maximum: Decimal | None = None
+    ) -> Decimal:
         raw = self._environ.get(name) or default
         try:
-            return Decimal(raw)
+            value = Decimal(raw)
         except InvalidOperation as exc:
             raise ConfigurationError(f"{name}={raw!r} is not a decimal number") from exc
+        if not value.is_finite():
+            raise ConfigurationError(f"{name}={raw!r} is not a finite number")
+        return bounded(name, value, minimum, maximum)
 
     def strings(self, name: str, default: list[str]) -> list[str]:
         raw = self._environ.get(name)

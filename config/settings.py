@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from csp.constants import NONCE, NONE, SELF
 
 from config.env import ConfigurationError, Env
+from config.storage import DIRECTORY_MODE, FILE_MODE, owner_only_umask, tighten
+
+# Owner-only from the first file on (config/storage.py): every process imports these settings before it creates
+# anything, so this is the one place that sets the umask for the web server, the job worker and every command.
+owner_only_umask()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = Env()
 
 VAR_DIR = env.path("MOBILECA_VAR_DIR", BASE_DIR / "var")
-VAR_DIR.mkdir(parents=True, exist_ok=True)
+VAR_DIR.mkdir(parents=True, exist_ok=True, mode=DIRECTORY_MODE)
 
 DEBUG = env.boolean("DJANGO_DEBUG", default=False)
 
@@ -31,7 +41,16 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
-ALLOWED_HOSTS = env.strings("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
+# Demo mode (sandboxes mounted, demo keys) is the embedded default only: with a DATABASE_URL (a real deployment) it
+# is off unless asked for, and then the gateways must be configured or no process starts (payments/checks.py).
+MOBILECA_DEMO = env.boolean("MOBILECA_DEMO", default=env.optional_str("DATABASE_URL") is None)
+MOBILECA_PUBLIC_URL = env.string("MOBILECA_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+# The public URL's host is always allowed (`MOBILECA_HOST=192.168.1.20 make run` with debug off just works).
+_public_host = urlsplit(MOBILECA_PUBLIC_URL).hostname
+ALLOWED_HOSTS = env.strings(
+    "DJANGO_ALLOWED_HOSTS",
+    default=["127.0.0.1", "localhost", "[::1]", *([_public_host] if _public_host else [])],
+)
 CSRF_TRUSTED_ORIGINS = env.strings("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
@@ -42,6 +61,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "huey.contrib.djhuey",
+    "ninja",  # the API docs' Swagger UI from our own static files, not a CDN the CSP would block
+    "axes",
+    "csp",
     "mobileca.core",
     "mobileca.audit",
     "mobileca.accounts",
@@ -58,15 +80,22 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files straight after the security headers: served by the application server itself (no separate web
+    # server in the embedded default), compressed and with far-future caching for the hashed names.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "mobileca.core.middleware.LanguageMiddleware",
     "django.middleware.common.CommonMiddleware",
     "mobileca.core.middleware.BoundaryMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "mobileca.core.sessions.AreaSessionExpiryMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "mobileca.core.middleware.ApplicationErrorMiddleware",
+    # Last, so that its lock-out answer is the login page's (mobileca.accounts.lockout), not a bare 403.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -81,6 +110,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "mobileca.core.context_processors.platform",
+                "csp.context_processors.nonce",
             ],
         },
     },
@@ -91,6 +121,11 @@ DATABASES = {"default": env.database("DATABASE_URL", default_sqlite=VAR_DIR / "m
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
+# django-axes first: it refuses a locked account or address before any password is hashed.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "accounts:workbench"
 LOGOUT_REDIRECT_URL = "accounts:login"
@@ -111,16 +146,82 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT = VAR_DIR / "static"  # `make run` collects here; WhiteNoise serves it
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 # Uploaded vouchers are private: stored outside any public URL and served only through authorised views.
 PRIVATE_MEDIA_ROOT = env.path("MOBILECA_PRIVATE_MEDIA_ROOT", VAR_DIR / "private")
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+FILE_UPLOAD_PERMISSIONS = FILE_MODE  # owner-only, whatever the umask (config/storage.py)
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = DIRECTORY_MODE
 
+# --- Transport security (issue 14). Served over HTTPS (MOBILECA_PUBLIC_URL https://…): cookies only over HTTPS,
+# HSTS. Behind a TLS-terminating proxy, MOBILECA_PROXY_SSL_HEADER names the header it sets (X-Forwarded-Proto).
+_HTTPS = MOBILECA_PUBLIC_URL.startswith("https://")
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = env.boolean("DJANGO_SECURE_COOKIES", default=False)
+SESSION_COOKIE_SECURE = env.boolean("DJANGO_SECURE_COOKIES", default=_HTTPS)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_HSTS_SECONDS = env.integer(
+    "MOBILECA_HSTS_SECONDS", default=365 * 24 * 3600 if _HTTPS else 0, minimum=0, maximum=2 * 365 * 24 * 3600
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.boolean("MOBILECA_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_SSL_REDIRECT = env.boolean("MOBILECA_SSL_REDIRECT", default=False)
+_proxy_ssl_header = env.optional_str("MOBILECA_PROXY_SSL_HEADER")
+if _proxy_ssl_header:
+    # "X-Forwarded-Proto" → request.is_secure() when that header says https. Only behind a proxy that sets it
+    # (and strips it from clients): otherwise anyone could claim HTTPS.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_ssl_header.strip().upper().replace("-", "_"), "https")
 X_FRAME_OPTIONS = "DENY"
+
+# --- Sessions (issue 14): a working day for bidders; shorter, sliding lifetimes for the phone pages and the back
+# office (mobileca/core/sessions.py sets them by area).
+SESSION_COOKIE_AGE = env.integer("MOBILECA_SESSION_HOURS", default=10, minimum=1, maximum=24) * 3600
+MOBILECA_PHONE_SESSION_MINUTES = env.integer("MOBILECA_PHONE_SESSION_MINUTES", default=15, minimum=1, maximum=240)
+MOBILECA_BACKOFFICE_SESSION_MINUTES = env.integer(
+    "MOBILECA_BACKOFFICE_SESSION_MINUTES", default=30, minimum=1, maximum=480
+)
+
+# --- Content-Security-Policy (django-csp 4): our own origin only; the few inline scripts and <style> blocks carry
+# the request's nonce; no inline event handlers, no javascript: URLs, no style attributes; never framed.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "font-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+    },
+}
+
+# --- Login throttling (django-axes, issue 14): after MOBILECA_LOGIN_FAILURE_LIMIT failures an account is locked,
+# and so is the address they came from, each on its own, for MOBILECA_LOGIN_LOCKOUT_MINUTES; the right password
+# is refused meanwhile. Operators unlock with `manage.py axes_reset_username <name>` / `axes_reset_ip <address>`.
+AXES_FAILURE_LIMIT = env.integer("MOBILECA_LOGIN_FAILURE_LIMIT", default=5, minimum=1, maximum=100)
+AXES_COOLOFF_TIME = timedelta(
+    minutes=env.integer("MOBILECA_LOGIN_LOCKOUT_MINUTES", default=15, minimum=1, maximum=7 * 24 * 60)
+)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True  # a login that succeeds forgets that account's earlier failures
+# Every attempt is recorded, locked or not (AccessAttempt counts, one AccessFailureLog row each), and a failure
+# while locked restarts the lock-out: whoever keeps guessing stays locked.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = True
+AXES_LOCKOUT_CALLABLE = "mobileca.accounts.lockout.locked_out"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_ENABLE_ACCESS_FAILURE_LOG = True  # every attempt is recorded (AccessAttempt counts, AccessFailureLog rows)
+# The address is REMOTE_ADDR unless a trusted proxy count is set: X-Forwarded-For is the client's to forge.
+_trusted_proxies = env.integer("MOBILECA_TRUSTED_PROXY_COUNT", default=0, minimum=0, maximum=5)
+if _trusted_proxies:
+    AXES_IPWARE_PROXY_COUNT = _trusted_proxies
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+else:
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
 
 # --- Job queue (Huey): SQLite file by default, Redis in production -------------------------------------
 _huey_redis = env.optional_str("HUEY_REDIS_URL")
@@ -128,7 +229,7 @@ HUEY: dict[str, object] = {
     "name": "mobileca",
     "immediate": env.boolean("HUEY_IMMEDIATE", default=False),
     "utc": True,
-    "consumer": {"workers": env.integer("HUEY_WORKERS", default=2), "worker_type": "thread"},
+    "consumer": {"workers": env.integer("HUEY_WORKERS", default=2, minimum=1, maximum=64), "worker_type": "thread"},
 }
 if _huey_redis:
     HUEY.update({"huey_class": "huey.RedisHuey", "url": _huey_redis})
@@ -142,14 +243,19 @@ MOBILECA_SELLER = {
     "account_name": env.string("MOBILECA_SELLER_ACCOUNT_NAME", "江西省精彩纵横采购咨询有限公司"),
     "account_no": env.string("MOBILECA_SELLER_ACCOUNT_NO", "36050183015000001234"),
 }
-MOBILECA_OFFLINE_ORDER_TTL_HOURS = env.integer("MOBILECA_OFFLINE_ORDER_TTL_HOURS", default=7 * 24)
-MOBILECA_ONLINE_ORDER_TTL_MINUTES = env.integer("MOBILECA_ONLINE_ORDER_TTL_MINUTES", default=120)
-MOBILECA_VOUCHER_MAX_BYTES = env.integer("MOBILECA_VOUCHER_MAX_BYTES", default=10 * 1024 * 1024)
+# Bounds refuse values that cannot work (config.env.bounded names the variable). The online channel asks the
+# gateway to expire a QR code 10 minutes before our order does (payments/online.py GATEWAY_MARGIN): below 15
+# minutes the gateway would get an expiry in the past or a QR code too short-lived to pay with.
+MOBILECA_OFFLINE_ORDER_TTL_HOURS = env.integer(
+    "MOBILECA_OFFLINE_ORDER_TTL_HOURS", default=7 * 24, minimum=1, maximum=90 * 24
+)
+MOBILECA_ONLINE_ORDER_TTL_MINUTES = env.integer(
+    "MOBILECA_ONLINE_ORDER_TTL_MINUTES", default=120, minimum=15, maximum=24 * 60
+)
+MOBILECA_VOUCHER_MAX_BYTES = env.integer(
+    "MOBILECA_VOUCHER_MAX_BYTES", default=10 * 1024 * 1024, minimum=64 * 1024, maximum=50 * 1024 * 1024
+)
 # --- Payment gateways (R1.6). The embedded default points them at the local sandboxes (demo mode). -------------
-MOBILECA_PUBLIC_URL = env.string("MOBILECA_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
-# Demo mode (sandboxes mounted, demo keys) is the embedded default only: with a DATABASE_URL (a real deployment) it
-# is off unless asked for, and then the gateways must be configured or no process starts (payments/checks.py).
-MOBILECA_DEMO = env.boolean("MOBILECA_DEMO", default=env.optional_str("DATABASE_URL") is None)
 MOBILECA_KEYS_DIR = env.path("MOBILECA_KEYS_DIR", VAR_DIR / "keys")
 
 
@@ -271,7 +377,7 @@ SANDBOX_SMS = _gateways["sandbox_sms"]
 MOBILECA_BANK = _gateways["bank"]
 SANDBOX_BANK = _gateways["sandbox_bank"]
 # Sandbox notification retries follow the real schedules, scaled (0.01: Alipay's first retry after 2.4 s, not 4 min).
-SANDBOX_TIME_SCALE = float(env.decimal("SANDBOX_TIME_SCALE", "0.01"))
+SANDBOX_TIME_SCALE = float(env.decimal("SANDBOX_TIME_SCALE", "0.01", minimum=Decimal("0.0001"), maximum=Decimal("1")))
 SANDBOX_APPS = [
     "mobileca.sandboxes",
     "mobileca.sandboxes.alipay",
@@ -299,7 +405,9 @@ MOBILECA_CA = {
 }
 
 MOBILECA_PLATFORM_NAME = env.string("MOBILECA_PLATFORM_NAME", "景德镇市国有企业阳光采购平台")
-MOBILECA_CLAIM_QR_MINUTES = env.integer("MOBILECA_CLAIM_QR_MINUTES", default=10)  # §7
+MOBILECA_CLAIM_QR_MINUTES = env.integer("MOBILECA_CLAIM_QR_MINUTES", default=10, minimum=1, maximum=60)  # §7
+# The remote-signing API's interactive documentation (/csc/v2/docs): on in demo mode, off in production unless asked.
+MOBILECA_API_DOCS = env.boolean("MOBILECA_API_DOCS", default=MOBILECA_DEMO)
 # §7 phone OTP: 6 digits, valid 5 minutes, at most 5 tries, at most 1 send a minute and 10 a day per phone
 MOBILECA_OTP = {"valid_minutes": 5, "max_tries": 5, "per_minute": 1, "per_day": 10, "max_failures_per_claim": 15}
 # §7 forward transfer: a random ¥0.01–0.99, to be entered within 7 days; more than 3 wrong entries fail it
@@ -322,5 +430,15 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.string("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes.apps": {"level": "WARNING"}},
 }
+
+# Existing trees from before owner-only storage: group and other permissions taken away at every start.
+tighten(
+    [
+        VAR_DIR,
+        Path(PRIVATE_MEDIA_ROOT),
+        Path(MOBILECA_KEYS_DIR),
+        Path(MOBILECA_CA["key_dir"]),  # type: ignore[arg-type]
+    ]
+)

@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 
 from config.settings import *  # noqa: F403
-from config.settings import DATABASES, HUEY, INSTALLED_APPS, MOBILECA_CA, SANDBOX_APPS, gateway_globals
+from config.settings import DATABASES, HUEY, INSTALLED_APPS, MOBILECA_CA, SANDBOX_APPS, STORAGES, gateway_globals
 from mobileca.sandboxes.keys import ensure_keys
 
 HUEY = {**HUEY, "immediate": True}
@@ -27,3 +27,10 @@ MOBILECA_CA = {
     "key_dir": Path(tempfile.mkdtemp(prefix="mobileca-test-ca-")),
     "passphrase": "test passphrase 1234",
 }
+
+# Static files from the apps' folders (no collectstatic before a test run): WhiteNoise looks them up through the
+# finders, and {% static %} needs no manifest.
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+STATIC_ROOT = None  # type: ignore[assignment]
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

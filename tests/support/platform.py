@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.http import HttpRequest
 from django.test import Client
 
 from mobileca.accounts.models import User
@@ -18,8 +19,15 @@ from tests.factories import PASSWORD
 PRICE = Decimal("300.00")
 
 
+def login_request(address: str = "127.0.0.1") -> HttpRequest:
+    """The request django-axes' backend needs to check a lock-out before it lets a password through."""
+    request = HttpRequest()
+    request.META["REMOTE_ADDR"] = address
+    return request
+
+
 def login(client: Client, user: User) -> Client:
-    assert client.login(username=user.username, password=PASSWORD)
+    assert client.login(request=login_request(), username=user.username, password=PASSWORD)
     return client
 
 
