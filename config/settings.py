@@ -403,6 +403,12 @@ MOBILECA_CA = {
     "policy_oid": env.string("MOBILECA_CA_POLICY_OID", "1.3.6.1.4.1.61337.1.1"),
     "name": env.string("MOBILECA_CA_NAME", "Jingdezhen Sunshine Procurement Mobile"),
 }
+# The CA certificates' names must fit X.509's bounds (RFC 5280: 64 characters; ``cryptography`` holds a common name
+# to 64 UTF-8 bytes): "<MOBILECA_CA_NAME> Issuing CA" in CN, the seller's name in O.
+if len(f"{MOBILECA_CA['name']} Issuing CA".encode()) > 64:
+    raise ConfigurationError("MOBILECA_CA_NAME is too long: at most 53 UTF-8 bytes (it becomes '<name> Issuing CA')")
+if len(MOBILECA_SELLER["name"]) > 64 or len(MOBILECA_SELLER["name"].encode()) > 192:
+    raise ConfigurationError("MOBILECA_SELLER_NAME is too long for a certificate's organizationName (64 characters)")
 
 MOBILECA_PLATFORM_NAME = env.string("MOBILECA_PLATFORM_NAME", "景德镇市国有企业阳光采购平台")
 MOBILECA_CLAIM_QR_MINUTES = env.integer("MOBILECA_CLAIM_QR_MINUTES", default=10, minimum=1, maximum=60)  # §7
@@ -412,6 +418,15 @@ MOBILECA_API_DOCS = env.boolean("MOBILECA_API_DOCS", default=MOBILECA_DEMO)
 MOBILECA_OTP = {"valid_minutes": 5, "max_tries": 5, "per_minute": 1, "per_day": 10, "max_failures_per_claim": 15}
 # §7 forward transfer: a random ¥0.01–0.99, to be entered within 7 days; more than 3 wrong entries fail it
 MOBILECA_FORWARD_TRANSFER = {"valid_days": 7, "max_wrong": 3, "max_per_claim": 3}
+# 正向打款 per enterprise, whatever card or claim (issue 14): in a rolling window, at most so many transfers and
+# wrong amounts — a guesser's odds are max_wrong in 99.
+MOBILECA_FORWARD_TRANSFER_PER_ENTERPRISE = {
+    "window_days": env.integer("MOBILECA_FORWARD_TRANSFER_WINDOW_DAYS", default=30, minimum=1, maximum=366),
+    "max_transfers": env.integer("MOBILECA_FORWARD_TRANSFER_MAX_PER_ENTERPRISE", default=3, minimum=1, maximum=20),
+    "max_wrong": env.integer("MOBILECA_FORWARD_TRANSFER_MAX_WRONG_PER_ENTERPRISE", default=3, minimum=1, maximum=10),
+}
+# The largest bid file, in the browser and through the tool (R5.1).
+MOBILECA_BID_MAX_BYTES = env.integer("MOBILECA_BID_MAX_BYTES", default=4 * 1024**3, minimum=1024**2)
 # §7 reverse transfer: ¥0.01 from the corporate account to a per-application account with a memo, within 7 days
 MOBILECA_REVERSE_TRANSFER = {"amount": "0.01", "valid_days": "7"}
 
@@ -423,6 +438,10 @@ MOBILECA_SUPPORT = {
     "phone": env.string("MOBILECA_SUPPORT_PHONE", "0798-8888 6666"),
     "hours": env.string("MOBILECA_SUPPORT_HOURS", "工作日 8:30-17:30"),
 }
+
+# Error reports (and the debug page, when asked for) star what views and services mark as secret, debug on or off.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "mobileca.core.secrecy.SecretsHidden"
+DEFAULT_EXCEPTION_REPORTER = "mobileca.core.secrecy.SecretsHiddenReporter"
 
 LOGGING = {
     "version": 1,

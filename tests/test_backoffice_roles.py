@@ -10,14 +10,14 @@ from django.test import Client
 from mobileca.accounts.models import User
 from mobileca.audit.models import AuditEvent
 from tests.factories import PASSWORD
-from tests.support.platform import make_offline_order
+from tests.support.platform import login_request, make_offline_order
 
 
 def _operator(name: str, group: str) -> Client:
     user = User.objects.create_user(username=name, password=PASSWORD, is_staff=True)
     user.groups.add(Group.objects.get(name=group))
     client = Client()
-    client.login(username=name, password=PASSWORD)
+    client.login(request=login_request(), username=name, password=PASSWORD)
     return client
 
 

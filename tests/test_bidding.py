@@ -29,6 +29,7 @@ from mobileca.core.clock import clock, now
 from mobileca.shield.models import Credential
 from tests.factories import PASSWORD
 from tests.support.bidding import sealed_bid, tender_open_for_bids
+from tests.support.platform import login_request
 from tests.support.shield import _activated, ca_ready, card, registered  # noqa: F401 (fixtures)
 from tests.transport import DjangoTestTransport
 
@@ -280,7 +281,7 @@ def operator(db: None) -> Client:
     user = User.objects.create_user(username="agent", password=PASSWORD, is_staff=True)
     user.user_permissions.add(Permission.objects.get(codename="add_tender"))
     client = Client()
-    client.login(username="agent", password=PASSWORD)
+    client.login(request=login_request(), username="agent", password=PASSWORD)
     return client
 
 

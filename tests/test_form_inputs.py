@@ -22,6 +22,7 @@ from mobileca.physical import services
 from mobileca.physical.models import Application, Shipment
 from tests.factories import PASSWORD
 from tests.support.bidding import tender_open_for_bids
+from tests.support.platform import login_request
 from tests.support.shield import activated_credential, ca_ready, card, registered  # noqa: F401 (fixtures)
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\n%%EOF\n"
@@ -37,7 +38,7 @@ def reviewer_user(db: None) -> User:
 @pytest.fixture
 def reviewer(reviewer_user: User) -> Client:
     client = Client()
-    client.login(username="reviewer", password=PASSWORD)
+    client.login(request=login_request(), username="reviewer", password=PASSWORD)
     return client
 
 

@@ -18,7 +18,7 @@ from mobileca.payments.models import Payment
 from mobileca.payments.services import remittance_confirm
 from mobileca.physical.models import Application, ApplicationStatus, Shipment
 from tests.factories import PASSWORD
-from tests.support.platform import actor_of
+from tests.support.platform import actor_of, login_request
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\n%%EOF\n"
 
@@ -28,7 +28,7 @@ def reviewer(db: None) -> Client:
     user = User.objects.create_user(username="reviewer", password=PASSWORD, is_staff=True)
     user.groups.add(Group.objects.get(name="审核"))
     client = Client()
-    client.login(username="reviewer", password=PASSWORD)
+    client.login(request=login_request(), username="reviewer", password=PASSWORD)
     return client
 
 
@@ -242,7 +242,7 @@ def test_customer_service_messages_are_answered_and_notified(bidder_client: Clie
     support = User.objects.create_user(username="cs", password=PASSWORD, is_staff=True)
     support.groups.add(Group.objects.get(name="客服"))
     operator = Client()
-    operator.login(username="cs", password=PASSWORD)
+    operator.login(request=login_request(), username="cs", password=PASSWORD)
     assert bidder_client.post("/help/contact/", {"subject": "", "message": ""}).status_code == 400
     bidder_client.post(
         "/help/contact/", {"subject": "PIN 码锁定", "message": "输错了五次怎么办？", "phone": "13900000000"}

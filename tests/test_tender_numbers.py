@@ -14,6 +14,7 @@ from mobileca.accounts.models import User
 from mobileca.audit.models import AuditEvent
 from mobileca.bidding.models import Tender, validate_project_no
 from mobileca.core.clock import now
+from tests.support.platform import login_request
 
 PASSWORD = "agent-Passw0rd!"
 
@@ -23,7 +24,7 @@ def operator(db: None) -> Client:
     user = User.objects.create_user(username="agent", password=PASSWORD, is_staff=True)
     user.user_permissions.add(Permission.objects.get(codename="add_tender"))
     client = Client()
-    client.login(username="agent", password=PASSWORD)
+    client.login(request=login_request(), username="agent", password=PASSWORD)
     return client
 
 
