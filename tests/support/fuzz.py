@@ -1,0 +1,90 @@
+"""Helpers for the fuzz tests (issue 14): the Django application as an in-process WSGI app inside the test's
+transaction, a record of the exception behind each server error, and a snapshot of what is stored."""
+
+from __future__ import annotations
+
+import hashlib
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.apps import apps
+from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import got_request_exception, request_finished, request_started
+from django.db import close_old_connections
+
+
+@dataclass
+class ServerErrors:
+    """The last line of the traceback of every exception a view let escape (what a 500 hides)."""
+
+    seen: list[str] = field(default_factory=list)
+
+    def record(self, sender: object, request: Any = None, **kwargs: object) -> None:
+        last = traceback.format_exc().strip().splitlines()
+        where = f"{getattr(request, 'method', '?')} {getattr(request, 'path', '?')}"
+        self.seen.append(f"{where}: {last[-1] if last else '?'}")
+
+    def last(self) -> str:
+        return self.seen[-1] if self.seen else "(no exception recorded)"
+
+
+class _InProcess:
+    """Django's WSGI handler, called in this thread on the test's own connection, as the test client does it: the
+    request signals must not close the connection that holds the test's transaction (the test client connects them
+    again after each of its own requests, so they are disconnected around every call)."""
+
+    def __init__(self) -> None:
+        self.handler = WSGIHandler()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        request_started.disconnect(close_old_connections)
+        request_finished.disconnect(close_old_connections)
+        try:
+            result = self.handler(environ, start_response)
+            try:
+                return [b"".join(result)]
+            finally:
+                if hasattr(result, "close"):
+                    result.close()
+        finally:
+            request_started.connect(close_old_connections)
+            request_finished.connect(close_old_connections)
+
+
+@contextmanager
+def in_process_app() -> Iterator[tuple[Callable[..., Any], ServerErrors]]:
+    """The app as a WSGI callable and the record of the exceptions behind its server errors."""
+    errors = ServerErrors()
+    got_request_exception.connect(errors.record)
+    try:
+        yield _InProcess(), errors
+    finally:
+        got_request_exception.disconnect(errors.record)
+
+
+def _digest(rows: list[tuple[Any, ...]]) -> str:
+    return hashlib.sha256(repr(rows).encode()).hexdigest()
+
+
+def snapshot(*, skip: frozenset[str] = frozenset()) -> dict[str, tuple[int, str]]:
+    """Every table's row count and a digest of its rows (ordered by primary key), except the tables in ``skip``."""
+    state: dict[str, tuple[int, str]] = {}
+    for model in apps.get_models():
+        table = model._meta.db_table
+        if table in skip or model._meta.proxy or not model._meta.managed:
+            continue
+        rows = list(model._default_manager.order_by("pk").values_list())
+        state[table] = (len(rows), _digest(rows))
+    return state
+
+
+def changed(before: dict[str, tuple[int, str]], after: dict[str, tuple[int, str]]) -> list[str]:
+    """The tables whose rows differ, with their row counts before → after."""
+    return [
+        f"{table} ({before.get(table, (0, ''))[0]}→{after.get(table, (0, ''))[0]} rows)"
+        for table in sorted(set(before) | set(after))
+        if before.get(table) != after.get(table)
+    ]
