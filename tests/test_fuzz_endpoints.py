@@ -63,7 +63,7 @@ from tests.support.shield import (  # noqa: F401 (fixtures)
     registered,
 )
 
-EXAMPLES_PER_ROUTE = 12
+EXAMPLES_PER_ROUTE = 8
 CLAIMANT = "2088102000000002"
 ROLES = ["anonymous", "bidder", "phone", "claimant", "finance", "reviewer", "support", "auditor", "agent", "tool"]
 # what a refusal is meant to write: the session of a visitor, attempt counters, the record of a refused notification

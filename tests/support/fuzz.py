@@ -4,7 +4,7 @@ transaction, a record of the exception behind each server error, and a snapshot 
 from __future__ import annotations
 
 import hashlib
-import traceback
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,14 +18,18 @@ from django.db import close_old_connections, connection, transaction
 
 @dataclass
 class ServerErrors:
-    """The last line of the traceback of every exception a view let escape (what a 500 hides)."""
+    """The exception (type and the first line of its message) behind every 500: what the traceback's last line says,
+    without the context lines some database errors add."""
 
     seen: list[str] = field(default_factory=list)
 
     def record(self, sender: object, request: Any = None, **kwargs: object) -> None:
-        last = traceback.format_exc().strip().splitlines()
+        error = sys.exc_info()[1]
+        lines = str(error).strip().splitlines() if error is not None else []
+        summary = f"{type(error).__module__}.{type(error).__qualname__}" if error is not None else "?"
+        summary = summary.removeprefix("builtins.")
         where = f"{getattr(request, 'method', '?')} {getattr(request, 'path', '?')}"
-        self.seen.append(f"{where}: {last[-1] if last else '?'}")
+        self.seen.append(f"{where}: {summary}: {lines[0] if lines else ''}".rstrip())
 
     def last(self) -> str:
         return self.seen[-1] if self.seen else "(no exception recorded)"
