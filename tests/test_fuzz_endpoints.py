@@ -19,11 +19,14 @@ failures are collected and reported together (one line each: route, role, input,
 
 from __future__ import annotations
 
+import csv
 import html
+import io
 import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -398,6 +401,17 @@ def _discover(world: World, routes: list[Route]) -> None:
                 _forms_of(world, path, role, response.content.decode(errors="replace"))
 
 
+def _plausible(tag: str, name: str, value: re.Match[str] | None) -> str:
+    """A value the form would accept, so that one hostile value among plausible ones reaches past the checks."""
+    if value:
+        return html.unescape(value.group(1))
+    if 'type="datetime-local"' in tag:  # a deadline in two days, what follows it in three
+        return (now() + timedelta(days=3 if "opening" in name else 2)).strftime("%Y-%m-%dT%H:%M")
+    if 'type="date"' in tag:
+        return now().strftime("%Y-%m-%d")
+    return PIN if "pin" in name else "1"
+
+
 def _forms_of(world: World, path: str, role: str, page: str) -> None:
     for attributes, inner in _FORM.findall(page):
         action = _ACTION.search(attributes)
@@ -415,8 +429,7 @@ def _forms_of(world: World, path: str, role: str, page: str) -> None:
             if name == "csrfmiddlewaretoken":
                 continue
             value = _VALUE.search(tag.group(0))
-            plausible = html.unescape(value.group(1)) if value else (PIN if "pin" in name else "1")
-            world.fields[template].setdefault(name, plausible)
+            world.fields[template].setdefault(name, _plausible(tag.group(0), name, value))
             names.append(name)
         form = Form(method=method, role=role, fields=tuple(dict.fromkeys(names)))
         known = world.forms[template]
@@ -468,6 +481,7 @@ KILLERS = [
     "\x00",
     "1e9999999",
     "0001-01-01",
+    "0001-01-01 00:00:00",
     "9999-12-31 23:59:59",
     "9223372036854775808",
     "名" * 300,
@@ -527,6 +541,12 @@ def explicit_attempts(world: World, route: Route, index: int) -> list[Attempt]:
     for name, _ in route.names:
         for value in ("１２３", "9" * 30, "x" * 3000):
             found.append(Attempt(seer, "get", "q", value, hostile_path=name, raw="bad JSON", signed=False))
+    if route.template == "/backoffice/statements/":  # each column of an imported statement
+        found += [
+            Attempt("finance", "multipart", column, value, hostile_path="", raw="null", signed=False)
+            for column in STATEMENT_HEADER
+            for value in KILLERS
+        ]
     found += _notify_attempts(world, route)
     api = _api_fields(world).get(route.template, {})
     for name in api:
@@ -571,14 +591,32 @@ def _send(world: World, route: Route, attempt: Attempt, path: str) -> Any:
         index = sum(map(ord, attempt.value[:8])) % len(HOSTILE_FILES)
         uploads = {
             name: SimpleUploadedFile(f"{attempt.value[:50]}.pdf", HOSTILE_FILES[index], "application/pdf")
-            for name in ("voucher", "licence", "statement", "file", "ciphertext")
+            for name in ("voucher", "licence", "file", "ciphertext")
         }
+        uploads["statement"] = SimpleUploadedFile("statement.csv", _statement(attempt), "text/csv")
         return client.post(path, {**data, **uploads})
     if attempt.kind == "json":
         body = json.dumps({**data, attempt.field: "@@HOSTILE@@"}).replace('"@@HOSTILE@@"', attempt.raw)
         return client.generic("POST", path, body.encode(), content_type="application/json")
     raw, content_type = RAW_BODIES.get(attempt.raw, (attempt.raw.encode(), "application/json"))
     return client.generic("PUT" if path.endswith("/ciphertext") else "POST", path, raw, content_type=content_type)
+
+
+STATEMENT_HEADER = ["交易流水号", "交易时间", "金额", "付款人户名", "付款人账号", "附言"]
+
+
+def _statement(attempt: Attempt) -> bytes:
+    """A bank statement (CSV) whose column ``attempt.field`` (or one picked by its hash) holds the hostile value."""
+    row = ["FZ-2", now().strftime("%Y-%m-%d %H:%M:%S"), "300.00", "某公司", "6222020200112233445", "附言"]
+    column = (
+        STATEMENT_HEADER.index(attempt.field)
+        if attempt.field in STATEMENT_HEADER
+        else sum(map(ord, attempt.field)) % len(row)
+    )
+    row[column] = attempt.value
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerows([STATEMENT_HEADER, row])
+    return out.getvalue().encode(errors="surrogatepass")
 
 
 def _signed_alipay(world: World, key: str, value: str) -> dict[str, str]:
