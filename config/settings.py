@@ -213,6 +213,7 @@ AXES_RESET_ON_SUCCESS = True  # a login that succeeds forgets that account's ear
 # while locked restarts the lock-out: whoever keeps guessing stays locked.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = True
 AXES_LOCKOUT_CALLABLE = "mobileca.accounts.lockout.locked_out"
+AXES_USERNAME_CALLABLE = "mobileca.accounts.lockout.username_of"
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_ENABLE_ACCESS_FAILURE_LOG = True  # every attempt is recorded (AccessAttempt counts, AccessFailureLog rows)
 # The address is REMOTE_ADDR unless a trusted proxy count is set: X-Forwarded-For is the client's to forge.

@@ -131,3 +131,13 @@ def test_the_shared_login_helper_goes_through_axes(client: Client, bidder: User)
 
     login(client, bidder)
     assert logged_in(client)
+
+
+@pytest.mark.django_db
+def test_a_username_longer_than_any_user_can_have_is_refused_and_counted_not_a_500() -> None:
+    """Found by the endpoint fuzzer on PostgreSQL: a 300-character username overflowed axes' 255-character column."""
+    from axes.models import AccessAttempt
+
+    answer = Client().post("/accounts/login/", {"username": "名" * 300, "password": "x"})
+    assert answer.status_code == 200 and "sessionid" not in answer.cookies
+    assert AccessAttempt.objects.get().username == "名" * 150

@@ -33,3 +33,13 @@ def locked_out(
     )
     response["Retry-After"] = str(int(settings.AXES_COOLOFF_TIME.total_seconds()))
     return response
+
+
+USERNAME_MAX = 150  # the User model's username length: no login can use a longer one
+
+
+def username_of(request: HttpRequest, credentials: dict[str, Any] | None = None) -> str | None:
+    """The username django-axes counts under (``AXES_USERNAME_CALLABLE``): as typed, cut to the longest a user can
+    have, so a 300-character guess is counted (under its first 150 characters) instead of overflowing axes' column."""
+    raw = (credentials or {}).get("username") if credentials else request.POST.get("username")
+    return raw[:USERNAME_MAX] if isinstance(raw, str) else None
