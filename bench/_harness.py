@@ -36,6 +36,7 @@ def django_setup(database_env: str | None = None) -> Path:
 
     django.setup()
     call_command("migrate", verbosity=0)
+    call_command("collectstatic", interactive=False, verbosity=0)  # as a deployment does: pages name hashed files
     return var_dir
 
 
