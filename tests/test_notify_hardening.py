@@ -425,3 +425,31 @@ def test_alipay_query_answer_with_a_lenient_amount_is_a_gateway_error(db: None, 
 def test_alipay_query_answer_nested_deep_is_a_gateway_error_not_a_recursion_error(db: None) -> None:
     with pytest.raises(FinalGatewayError):
         alipay_answering("300.00", depth=DEEP).query(out_trade_no="T1")
+
+
+def test_a_failure_while_decrypting_a_callback_shows_no_apiv3_key_in_the_error_report(
+    monkeypatch: pytest.MonkeyPatch, settings
+) -> None:
+    """Issue 14: the APIv3 key is a local of the decryption; the error report (the debug page too) stars the
+    decryption's variables and the library's below it."""
+    import sys
+
+    from django.test import RequestFactory
+    from django.views.debug import ExceptionReporter
+
+    from mobileca.payments.gateways import signing
+
+    class Broken:
+        def __init__(self, key: bytes) -> None:
+            raise RuntimeError("the AEAD library failed")
+
+    settings.DEBUG = True
+    monkeypatch.setattr(signing, "AESGCM", Broken)
+    try:
+        signing.aes_gcm_decrypt(b"K" * 32, "nonce", "transaction", "AAAA")
+    except RuntimeError:
+        reporter = ExceptionReporter(RequestFactory().post("/payments/notify/wechatpay/"), *sys.exc_info())
+    frames = {frame["function"]: frame for frame in reporter.get_traceback_frames()}
+    shown = [value for name in ("aes_gcm_decrypt", "__init__") for _, value in frames[name]["vars"]]
+    assert shown and all(value == "'********************'" or "********" in str(value) for value in shown), shown
+    assert "KKKKKKKK" not in str(shown)

@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import httpx
+from django.views.decorators.debug import sensitive_variables
 
 from mobileca.core.errors import FinalGatewayError, RetryableGatewayError
 from mobileca.core.inputs import BadInput, amount, load_json
@@ -122,6 +123,7 @@ class AlipayClient:
 
     # --- requests ---------------------------------------------------------------------------------------
 
+    @sensitive_variables()  # a key (or what it signs with) is among the locals
     def signed_params(self, method: str, biz: Mapping[str, Any], *, at: datetime | None = None) -> dict[str, str]:
         params = {
             "app_id": self.config.app_id,

@@ -10,6 +10,7 @@ from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from django.views.decorators.debug import sensitive_variables
 
 from mobileca.core.errors import FinalGatewayError
 
@@ -33,6 +34,7 @@ class BadAmount(MalformedMessage):
 
 
 @lru_cache(maxsize=32)
+@sensitive_variables()  # a key (or what it signs with) is among the locals
 def load_private_key(pem: bytes) -> rsa.RSAPrivateKey:
     key = serialization.load_pem_private_key(pem, password=None)
     if not isinstance(key, rsa.RSAPrivateKey):
@@ -48,6 +50,7 @@ def load_public_key(pem: bytes) -> rsa.RSAPublicKey:
     return key
 
 
+@sensitive_variables()  # a key (or what it signs with) is among the locals
 def rsa_sign(private_key_pem: bytes, message: bytes) -> str:
     signature = load_private_key(private_key_pem).sign(message, padding.PKCS1v15(), hashes.SHA256())
     return base64.b64encode(signature).decode()
@@ -61,6 +64,7 @@ def rsa_verify(public_key_pem: bytes, message: bytes, signature_b64: str) -> Non
         raise SignatureInvalid("signature does not verify") from exc
 
 
+@sensitive_variables()  # a key (or what it signs with) is among the locals
 def aes_gcm_decrypt(key: bytes, nonce: str, associated_data: str, ciphertext_b64: str) -> bytes:
     try:
         return AESGCM(key).decrypt(nonce.encode(), base64.b64decode(ciphertext_b64), associated_data.encode())

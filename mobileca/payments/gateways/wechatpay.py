@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import httpx
+from django.views.decorators.debug import sensitive_variables
 
 from mobileca.core.errors import FinalGatewayError, RetryableGatewayError
 from mobileca.core.inputs import MAX_JSON_INT, BadInput, load_json
@@ -87,6 +88,7 @@ class WeChatPayClient:
         """Made on first use: verifying a notification needs no connection."""
         return self._http_factory()
 
+    @sensitive_variables()  # a key (or what it signs with) is among the locals
     def authorization(self, method: str, path: str, body: str) -> str:
         timestamp, nonce = str(int(time.time())), secrets.token_hex(16)
         signature = rsa_sign(
@@ -186,6 +188,7 @@ class WeChatPayClient:
             raise FinalGatewayError(f"wechatpay refund: unexpected answer {data.get('status')!r}")
         return data
 
+    @sensitive_variables()  # a key (or what it signs with) is among the locals
     def verify_callback(self, headers: Mapping[str, str], body: bytes) -> tuple[dict[str, Any], WeChatTrade]:
         """Verify and decrypt a payment callback: the envelope (``id``, ``event_type``…) and the transaction.
 
