@@ -305,3 +305,19 @@ def test_a_login_cookie_that_was_tampered_with_or_replayed_is_refused() -> None:
     phone.cookies["shield_login"] = cookie[:-2] + ("AA" if not cookie.endswith("AA") else "BB")
     assert phone.get("/h5/auth/callback/?auth_code=x&state=y").status_code == 400
     assert Session.objects.count() == 0
+
+
+def test_authorisations_left_to_the_phone_are_limited_per_caller_and_credential(
+    claimant: tuple[Client, Credential], settings
+) -> None:
+    """Issue 14 follow-up: without a PIN every credentials/authorize made a pending row and a phone notice."""
+    from mobileca.shield.models import KeyUseAuthorization
+
+    phone, credential = claimant
+    settings.MOBILECA_RATE_LIMITS = {"csc_authorize_pending": "2/h"}
+    api = Api(_device_login(phone))
+    ask = {"credentialID": credential.service_no, "numSignatures": 1, "hashes": [_digest("x")]}
+    assert [api.post("credentials/authorize", ask)[0] for _ in range(2)] == [202, 202]
+    status, refused = api.post("credentials/authorize", ask)
+    assert (status, refused["error"]) == (429, "rate_limited") and KeyUseAuthorization.objects.count() == 2
+    assert _authorize(api, credential, PIN)[0] == 200  # the claimant's own PIN in the request is not held back

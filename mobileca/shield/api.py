@@ -51,6 +51,7 @@ class Bearer(HttpBearer):
 
 
 DEVICE_STARTS_PER_ADDRESS = "20/h"  # each creates a row; a person logs a tool in a few times a day
+PENDING_PER_CREDENTIAL = "30/h"  # each asks the claimant on the phone; nobody answers more than a few an hour
 POLLS_PER_ADDRESS = "300/m"  # the tool polls every second (60 a minute); several tools behind one office address
 _BOUNDED_JSON = "_csc_bounded_json"
 _DOCS = frozenset({"openapi-json", "openapi-view", "api-root"})
@@ -351,6 +352,13 @@ def credentials_authorize(request: HttpRequest, body: AuthorizeIn) -> HttpRespon
     if body.numSignatures != len(body.hashes):
         raise InvalidInput("numSignatures must equal the number of hashes", code="invalid_request")
     pins = [item.value for item in body.authData or [] if item.id == "PIN"]
+    if not pins:  # a request the phone must answer: a pending row and a notice to the claimant, per caller bounded
+        limits.hit(
+            "csc_authorize_pending",
+            f"{caller.label}|{body.credentialID}",
+            PENDING_PER_CREDENTIAL,
+            message=_("请求过于频繁，请稍后再试"),
+        )
     result = keyuse.authorize(
         caller=caller,
         credential_id=body.credentialID,
