@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from csp.constants import NONCE, NONE, SELF
 
 from config.env import ConfigurationError, Env
-from config.storage import DIRECTORY_MODE, FILE_MODE, owner_only_umask, tighten
+from config.storage import DIRECTORY_MODE, FILE_MODE, owner_only_umask
 
 # Owner-only from the first file on (config/storage.py): every process imports these settings before it creates
 # anything, so this is the one place that sets the umask for the web server, the job worker and every command.
@@ -452,13 +452,3 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.string("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}, "axes.apps": {"level": "WARNING"}},
 }
-
-# Existing trees from before owner-only storage: group and other permissions taken away at every start.
-tighten(
-    [
-        VAR_DIR,
-        Path(PRIVATE_MEDIA_ROOT),
-        Path(MOBILECA_KEYS_DIR),
-        Path(MOBILECA_CA["key_dir"]),  # type: ignore[arg-type]
-    ]
-)

@@ -3,7 +3,8 @@
 # (gunicorn, static files by WhiteNoise, debug off unless DJANGO_DEBUG=1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# Everything under var/ is owner-only: every Python process sets umask 077 when it loads config/settings.py.
+# Everything under var/ is owner-only: every Python process sets umask 077 when it loads config/settings.py, and
+# tighten_var takes group and other permissions away from what an older installation left there.
 PY=.venv/bin/python
 HOST=${MOBILECA_HOST:-127.0.0.1}
 PORT=${MOBILECA_PORT:-8000}
@@ -15,6 +16,7 @@ export MOBILECA_PUBLIC_URL=${MOBILECA_PUBLIC_URL:-http://$HOST:$PORT}
 export MOBILECA_DEMO=1  # the embedded default is a demo: sandboxes mounted, demo keys
 export DJANGO_DEBUG=${DJANGO_DEBUG:-0}
 
+$PY manage.py tighten_var
 $PY manage.py migrate --noinput -v0
 $PY manage.py collectstatic --noinput -v0
 $PY manage.py sandbox_keys

@@ -55,7 +55,8 @@ def mode(path: Path) -> int:
 
 
 def test_a_start_tightens_an_existing_var_tree_and_creates_new_files_owner_only(tmp_path: Path) -> None:
-    """issue 14: files under var/ were created 0644 in 0755 folders. An existing tree is tightened at start, and
+    """issue 14: files under var/ were created 0644 in 0755 folders. An existing tree is tightened at start
+    (`manage.py tighten_var`, the first step of `make run`), and
     whatever the process creates afterwards (SQLite, the queue, uploads) is born 0600/0700 by the umask."""
     var = tmp_path / "var"
     (var / "private" / "vouchers" / "2026").mkdir(parents=True)
@@ -73,7 +74,11 @@ def test_a_start_tightens_an_existing_var_tree_and_creates_new_files_owner_only(
 
     result = settings_in_subprocess(
         tmp_path,
-        "import os, pathlib\n"
+        "import os, pathlib, django\n"
+        "os.environ['DJANGO_SETTINGS_MODULE'] = 'config.settings'\n"
+        "django.setup()\n"
+        "from django.core.management import call_command\n"
+        "call_command('tighten_var')  # what make run does first\n"
         "pathlib.Path(s.VAR_DIR, 'huey.sqlite3').write_text('q')\n"
         "pathlib.Path(s.VAR_DIR, 'private', 'new').mkdir()\n"
         "print(json.dumps({'umask': os.umask(0o077), 'files': s.FILE_UPLOAD_PERMISSIONS,"
