@@ -50,6 +50,7 @@ from tests.support.payments import (
     expire,
     opened_alipay_order,
     paid_at_gateway_unnotified,
+    payment_state,
     scan_and_pay,
 )
 from tests.support.platform import PRICE
@@ -110,24 +111,6 @@ def notify(form: dict[str, str]) -> str:
 
 
 # --- orders, the cashier, snapshots -------------------------------------------------------------------------------
-
-
-def state(order: Order, payment: Payment) -> tuple[object, ...]:
-    order.refresh_from_db()
-    payment.refresh_from_db()
-    return (
-        order.status,
-        order.paid_at,
-        order.closed_at,
-        order.card_id,
-        payment.status,
-        payment.paid_at,
-        payment.paid_by_event,
-        payment.settled_by_event,
-        Card.objects.count(),
-        PaymentEvent.objects.count(),
-        AuditEvent.objects.count(),
-    )
 
 
 def events(payment: Payment) -> list[tuple[str, str, str]]:
@@ -200,12 +183,12 @@ def test_duplicate_alipay_notification_is_acknowledged_and_pays_nothing_more(
         scan_and_pay(payment.qr_content)
     delivered = Notification.objects.get()
     assert delivered.delivered_at is not None
-    before = state(order, payment)
+    before = payment_state(order, payment)
 
     assert notify(dict(delivered.form)) == "success"
     assert notify(dict(delivered.form)) == "success"
 
-    assert state(order, payment) == before
+    assert payment_state(order, payment) == before
     assert (order.status, payment.status, Card.objects.count()) == ("paid", "paid", 1)
     assert events(payment) == [(f"notify:{delivered.notify_id}", "paid", "paid")]
     assert RejectedNotification.objects.count() == 0
@@ -226,7 +209,7 @@ def test_two_alipay_notifications_for_one_trade_pay_once_in_either_order(
     assert first["notify_id"] != second["notify_id"] and first["trade_no"] == second["trade_no"]
 
     assert notify(first) == "success"
-    paid = state(order, payment)
+    paid = payment_state(order, payment)
     assert notify(second) == "success"
 
     order.refresh_from_db()
@@ -237,7 +220,7 @@ def test_two_alipay_notifications_for_one_trade_pay_once_in_either_order(
         (f"notify:{first['notify_id']}", "paid", "paid"),
         (f"notify:{second['notify_id']}", "paid", "noop"),
     ]
-    assert state(order, payment)[:-3] == paid[:-3]  # only the inbox grew
+    assert payment_state(order, payment)[:-3] == paid[:-3]  # only the inbox grew
     assert not AuditEvent.objects.filter(action__in=["payment.extra_credit", "payment.paid_late"]).exists()
     refunds_page = finance_client.get("/backoffice/remittances/").content.decode()
     assert "关闭后到账" not in refunds_page
@@ -264,11 +247,11 @@ def test_refused_alipay_notification_replies_failure_is_recorded_and_changes_not
     # the order unchanged
     order, payment, genuine = paid_at_gateway_unnotified(bidder)
     tampered = REFUSALS[reason](genuine)
-    before = state(order, payment)
+    before = payment_state(order, payment)
 
     assert notify(tampered) == "failure"
 
-    assert state(order, payment) == before
+    assert payment_state(order, payment) == before
     assert (order.status, payment.status, Card.objects.count(), PaymentEvent.objects.count()) == (
         "pending_payment",
         "pending",
@@ -285,10 +268,10 @@ def test_forged_alipay_notification_reusing_the_notify_id_does_not_block_the_gen
     order, payment, genuine = paid_at_gateway_unnotified(bidder)
     forged = signed_notification(genuine, forger_private_pem())
     assert forged["notify_id"] == genuine["notify_id"]
-    before = state(order, payment)
+    before = payment_state(order, payment)
 
     assert notify(forged) == "failure"
-    assert state(order, payment) == before
+    assert payment_state(order, payment) == before
     assert list(RejectedNotification.objects.values_list("reason", flat=True)) == ["bad_signature"]
 
     assert notify(genuine) == "success"
@@ -304,7 +287,7 @@ def test_partial_refund_alipay_notification_is_not_a_payment(
     # R1.7, §1: a partial refund notifies TRADE_SUCCESS with refund_fee/gmt_refund/out_biz_no: stored, acknowledged,
     # but it pays nothing
     order, payment, _genuine = paid_at_gateway_unnotified(bidder)
-    before = state(order, payment)
+    before = payment_state(order, payment)
 
     with django_capture_on_commit_callbacks(execute=True):
         answer = alipay_client().refund(
@@ -318,7 +301,7 @@ def test_partial_refund_alipay_notification_is_not_a_payment(
     assert form["gmt_refund"]
     assert (refund_notice.attempts, refund_notice.last_answer) == (1, "success")
     assert refund_notice.delivered_at is not None
-    after = state(order, payment)
+    after = payment_state(order, payment)
     assert after[:-2] == before[:-2]  # the inbox grew by one, nothing else
     assert (order.status, payment.status, Card.objects.count()) == ("pending_payment", "pending", 0)
     assert events(payment) == [(f"notify:{form['notify_id']}", "status", "noop")]
@@ -360,14 +343,14 @@ def test_lost_alipay_notification_is_found_by_the_active_query_and_the_late_one_
     assert events(payment) == [(f"query:{trade.trade_no}", "paid", "paid")]
     assert payment.settled_by_event == f"alipay:{trade.trade_no}"
     assert payments_query_pending(actor=QUERY_JOB, older_than=timedelta(0)) == 0  # no longer pending
-    paid = state(order, payment)
+    paid = payment_state(order, payment)
 
     monkeypatch.setattr("mobileca.sandboxes.common.http_client", lambda: httpx.Client(transport=gateway_transport))
     assert deliver(notification.pk) is True  # the sandbox's retry gets through
 
     notification.refresh_from_db()
     assert (notification.attempts, notification.last_answer) == (2, "success")
-    assert state(order, payment)[:-2] == paid[:-2]
+    assert payment_state(order, payment)[:-2] == paid[:-2]
     assert Card.objects.count() == 1
     assert events(payment)[1] == (f"notify:{notification.notify_id}", "paid", "noop")
     assert not AuditEvent.objects.filter(action="payment.extra_credit").exists()
@@ -438,7 +421,7 @@ def test_expired_alipay_order_is_queried_then_closed_at_the_gateway_and_locally(
     payment.refresh_from_db()
     assert (order.status, payment.status, order.card_id) == ("closed", "closed", None)
     assert events(payment) == [(f"close:{payment.out_trade_no}", "closed", "closed")]
-    closed = state(order, payment)
+    closed = payment_state(order, payment)
 
     with django_capture_on_commit_callbacks(execute=True):
         page = scan_and_pay(payment.qr_content)
@@ -448,7 +431,7 @@ def test_expired_alipay_order_is_queried_then_closed_at_the_gateway_and_locally(
     trade.refresh_from_db()
     assert (trade.status, trade.paid_at) == ("TRADE_CLOSED", None)
     assert Notification.objects.count() == 0
-    assert state(order, payment) == closed
+    assert payment_state(order, payment) == closed
 
 
 def test_expired_alipay_order_paid_at_the_gateway_is_paid_not_closed(bidder: User) -> None:
@@ -722,12 +705,12 @@ def test_signed_alipay_query_answer_for_another_trade_does_not_pay_this_order(
     assert client.query(out_trade_no=paid_payment.out_trade_no) is not None
     replayed = recorder.bodies[-1]
     order, payment = opened_alipay_order(bidder, token="ali-2")
-    before = state(order, payment)
+    before = payment_state(order, payment)
     rewriting_client(monkeypatch, gateway_transport, lambda body: replayed)  # every query gets the paid trade's answer
 
     payments_query_pending(actor=QUERY_JOB, older_than=timedelta(0))
 
-    assert state(order, payment)[:-3] == before[:-3]  # the other order's card and events are counted there
+    assert payment_state(order, payment)[:-3] == before[:-3]  # the other order's card and events are counted there
     assert (order.status, payment.status, events(payment)) == ("pending_payment", "pending", [])
     paid_order.refresh_from_db()
     assert (paid_order.status, Card.objects.count()) == ("paid", 1)  # the answer is right for its own trade

@@ -4,21 +4,15 @@ verifies and exports the audit chain; each role reaches only its own pages."""
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Group
 from django.test import Client
 
 from mobileca.accounts.models import User
 from mobileca.audit.models import AuditEvent
-from tests.factories import PASSWORD
-from tests.support.platform import login_request, make_offline_order
+from tests.support.platform import login, make_offline_order, operator
 
 
 def _operator(name: str, group: str) -> Client:
-    user = User.objects.create_user(username=name, password=PASSWORD, is_staff=True)
-    user.groups.add(Group.objects.get(name=group))
-    client = Client()
-    client.login(request=login_request(), username=name, password=PASSWORD)
-    return client
+    return login(Client(), operator(name, group=group))
 
 
 @pytest.fixture

@@ -27,9 +27,9 @@ from mobileca.cards.models import Card
 from mobileca.cmslib import enveloped, signed
 from mobileca.core.clock import clock, now
 from mobileca.shield.models import Credential
-from tests.factories import PASSWORD
 from tests.support.bidding import sealed_bid, tender_open_for_bids
-from tests.support.platform import login_request
+from tests.support.platform import login
+from tests.support.platform import operator as staff
 from tests.support.shield import _activated, ca_ready, card, registered  # noqa: F401 (fixtures)
 from tests.transport import DjangoTestTransport
 
@@ -291,13 +291,8 @@ def test_a_file_larger_than_2_gib_round_trips_in_constant_memory(tmp_path: Path)
 
 @pytest.fixture
 def operator(db: None) -> Client:
-    from django.contrib.auth.models import Permission
-
-    user = User.objects.create_user(username="agent", password=PASSWORD, is_staff=True)
-    user.user_permissions.add(Permission.objects.get(codename="add_tender"))
-    client = Client()
-    client.login(request=login_request(), username="agent", password=PASSWORD)
-    return client
+    """The tender agent (招标代理)."""
+    return login(Client(), staff("agent", permission=("bidding", "add_tender")))
 
 
 def _tender(operator: Client, project_no: str = "JDZ-2026-041", deadline: timedelta = timedelta(days=2)) -> Tender:

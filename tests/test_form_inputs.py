@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Group
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
@@ -20,42 +19,9 @@ from mobileca.core.errors import InvalidInput
 from mobileca.notices.models import Notice
 from mobileca.physical import services
 from mobileca.physical.models import Application, Shipment
-from tests.factories import PASSWORD
 from tests.support.bidding import tender_open_for_bids
-from tests.support.platform import login_request
+from tests.support.physical import application_form, reviewer, reviewer_user  # noqa: F401 (fixtures)
 from tests.support.shield import activated_credential, ca_ready, card, registered  # noqa: F401 (fixtures)
-
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\n%%EOF\n"
-
-
-@pytest.fixture
-def reviewer_user(db: None) -> User:
-    user = User.objects.create_user(username="reviewer", password=PASSWORD, is_staff=True)
-    user.groups.add(Group.objects.get(name="审核"))
-    return user
-
-
-@pytest.fixture
-def reviewer(reviewer_user: User) -> Client:
-    client = Client()
-    client.login(request=login_request(), username="reviewer", password=PASSWORD)
-    return client
-
-
-def _form(bidder: User, **overrides: object) -> dict[str, object]:
-    assert bidder.enterprise is not None
-    form: dict[str, object] = {
-        "enterprise_name": bidder.enterprise.name,
-        "uscc": bidder.enterprise.uscc,
-        "legal_representative": "王建国",
-        "contact_name": "李经办",
-        "contact_phone": "13907980009",
-        "address": "江西省景德镇市珠山区瓷都大道 1 号",
-        "key_count": "2",
-        "licence": SimpleUploadedFile("licence.pdf", PDF),
-    }
-    form.update(overrides)
-    return form
 
 
 def _stored() -> tuple[int, int, int]:
@@ -86,7 +52,7 @@ def test_a_bad_application_field_is_a_clear_400_and_nothing_is_stored(
     bidder: User, bidder_client: Client, field: str, value: str
 ) -> None:
     before = _stored()
-    answer = bidder_client.post("/ca/physical/apply/", _form(bidder, **{field: value}))
+    answer = bidder_client.post("/ca/physical/apply/", application_form(bidder, **{field: value}))
     assert answer.status_code == 400, answer.content.decode()[:300]
     assert 'role="alert"' in answer.content.decode()
     assert _stored() == before
@@ -95,19 +61,21 @@ def test_a_bad_application_field_is_a_clear_400_and_nothing_is_stored(
 @pytest.mark.parametrize("field", ["address", "contact_name", "legal_representative", "key_count", "contact_phone"])
 def test_a_nul_in_the_application_is_refused_before_the_view(bidder: User, bidder_client: Client, field: str) -> None:
     before = _stored()
-    assert bidder_client.post("/ca/physical/apply/", _form(bidder, **{field: "1\x00"})).status_code == 400
+    assert bidder_client.post("/ca/physical/apply/", application_form(bidder, **{field: "1\x00"})).status_code == 400
     assert _stored() == before
 
 
 def test_the_service_refuses_a_nul_for_any_other_caller(bidder: User) -> None:
-    fields = {key: str(value) for key, value in _form(bidder, address="瓷都大道\x00").items() if key != "licence"}
+    fields = {
+        key: str(value) for key, value in application_form(bidder, address="瓷都大道\x00").items() if key != "licence"
+    }
     with pytest.raises(InvalidInput):
         services.application_submit(enterprise=bidder.enterprise, user=bidder, fields=fields, licence=None)  # type: ignore[arg-type]
     assert not Application.objects.exists()
 
 
 def test_full_width_phone_and_count_digits_are_read_as_ascii(bidder: User, bidder_client: Client) -> None:
-    form = _form(bidder, contact_phone="１３９０７９８０００９", key_count="３")
+    form = application_form(bidder, contact_phone="１３９０７９８０００９", key_count="３")
     assert bidder_client.post("/ca/physical/apply/", form).status_code == 302
     application = Application.objects.get()
     assert (application.contact_phone, application.key_count) == ("13907980009", 3)
@@ -118,7 +86,7 @@ def test_a_bad_reject_reason_is_a_clear_refusal_and_changes_nothing(
     bidder: User, bidder_client: Client, reviewer: Client, reviewer_user: User, reason: str
 ) -> None:
     """Issue 14: a reject reason "\\0" was stored on SQLite and a 500 on PostgreSQL."""
-    assert bidder_client.post("/ca/physical/apply/", _form(bidder)).status_code == 302
+    assert bidder_client.post("/ca/physical/apply/", application_form(bidder)).status_code == 302
     application = Application.objects.get()
     before = _stored()
     answer = reviewer.post(f"/backoffice/physical/{application.pk}/", {"decision": "return", "reason": reason})

@@ -33,7 +33,6 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 from django.conf import settings as django_settings
-from django.contrib.auth.models import Group, Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import Resolver404, URLPattern, URLResolver, get_resolver, resolve
@@ -49,11 +48,10 @@ from mobileca.sandboxes import common as sandbox_common
 from mobileca.sandboxes.wechatpay import signing as wechat_signing
 from mobileca.shield import callers, keyuse
 from mobileca.shield.models import Credential
-from tests.factories import PASSWORD
 from tests.support.bidding import sealed_bid, tender_open_for_bids
 from tests.support.fuzz import ServerErrors, changed, in_process_app, rolled_back, snapshot
 from tests.support.payments import opened_alipay_order, place_wechat_order
-from tests.support.platform import actor_of, login, make_offline_order
+from tests.support.platform import actor_of, login, make_offline_order, operator
 from tests.support.shield import (  # noqa: F401 (fixtures)
     LEGAL_REP,
     PIN,
@@ -185,16 +183,6 @@ class World:
     pages: dict[str, list[str]] = field(default_factory=dict)  # role → the HTML pages it sees
 
 
-def _operator(name: str, *, group: str = "", permission: tuple[str, str] | None = None) -> User:
-    user = User.objects.create_user(username=name, password=PASSWORD, is_staff=True)
-    if group:
-        user.groups.add(Group.objects.get(name=group))
-    if permission:
-        app, code = permission
-        user.user_permissions.add(Permission.objects.get(content_type__app_label=app, codename=code))
-    return user
-
-
 def _quiet(client: Client) -> Client:
     client.raise_request_exception = False  # a 500 is an answer to look at, not an exception in the test
     return client
@@ -220,7 +208,7 @@ def world(registered: Card, ca_ready: None, bidder: User, finance: User) -> Worl
     statement_import(file_name="s.csv", raw=statement.encode(), operator=finance, actor=actor_of(finance))
     other_card = paid_card(bidder, finance, token="fuzz-second")
     open_claim = bound_claim(other_card, CLAIMANT)
-    agent = _operator("fuzz-agent", permission=("bidding", "add_tender"))
+    agent = operator("fuzz-agent", permission=("bidding", "add_tender"))
     tender = tender_open_for_bids(project_no="FUZZ-2026-1", operator=agent)
     bid = sealed_bid(tender=tender, service_no=credential.service_no, content=b"fuzz bid")
     assert bidder.enterprise is not None
@@ -243,7 +231,7 @@ def world(registered: Card, ca_ready: None, bidder: User, finance: User) -> Worl
     clients["bidder"] = _quiet(login(Client(), bidder))
     clients["finance"] = _quiet(login(Client(), finance))
     for role, group in (("reviewer", "审核"), ("support", "客服"), ("auditor", "审计")):
-        clients[role] = _quiet(login(Client(), _operator(f"fuzz-{role}", group=group)))
+        clients[role] = _quiet(login(Client(), operator(f"fuzz-{role}", group=group)))
     clients["agent"] = _quiet(login(Client(), agent))
     clients["phone"] = _quiet(phone_login(LEGAL_REP))
     clients["claimant"] = _quiet(phone_login(CLAIMANT))  # the employee whose claim of the second card is open

@@ -25,7 +25,6 @@ from django.test import Client
 from django.utils import timezone
 
 from mobileca.accounts.models import User
-from mobileca.audit.models import AuditEvent
 from mobileca.cards.models import Card
 from mobileca.core.errors import FinalGatewayError
 from mobileca.orders.models import Order
@@ -35,29 +34,11 @@ from mobileca.payments.models import Payment, PaymentEvent, RejectedNotification
 from mobileca.payments.online import alipay_client
 from mobileca.sandboxes import common
 from mobileca.sandboxes.wechatpay.signing import encrypt_resource, signed_headers
-from tests.support.payments import paid_at_gateway_unnotified, place_wechat_order
+from tests.support.payments import paid_at_gateway_unnotified, payment_state, place_wechat_order
 
 ALIPAY_URL = "/payments/notify/alipay/"
 WECHAT_URL = "/payments/notify/wechatpay/"
 DEEP = 100_000
-
-
-def snapshot(order: Order, payment: Payment) -> tuple[object, ...]:
-    """Everything a notification may change."""
-    order.refresh_from_db()
-    payment.refresh_from_db()
-    return (
-        order.status,
-        order.paid_at,
-        order.card_id,
-        payment.status,
-        payment.paid_at,
-        payment.paid_by_event,
-        payment.settled_by_event,
-        Card.objects.count(),
-        PaymentEvent.objects.count(),
-        AuditEvent.objects.count(),
-    )
 
 
 def refusals() -> list[tuple[str, str]]:
@@ -94,7 +75,7 @@ def assert_alipay_refused(
     response: HttpResponse, reason: str, order: Order, payment: Payment, before: tuple[object, ...]
 ) -> None:
     assert (response.status_code, response.content) == (200, b"failure")
-    assert snapshot(order, payment) == before
+    assert payment_state(order, payment) == before
     assert (order.status, payment.status, order.card_id) == ("pending_payment", "pending", None)
     assert refusals() == [("alipay", reason)]
     rejected = RejectedNotification.objects.get()
@@ -136,7 +117,7 @@ def test_validly_signed_alipay_notification_with_malformed_fields_is_refused_and
 ) -> None:
     # issue 14: a 500 before (PostgreSQL: NUL in the payload, a key past its column); now refused and recorded
     order, payment, genuine = alipay_paid
-    before = snapshot(order, payment)
+    before = payment_state(order, payment)
     response = alipay_notify(alipay_signed(ALIPAY_MALFORMED[case](genuine)))
     assert_alipay_refused(response, "malformed", order, payment, before)
 
@@ -147,7 +128,7 @@ def test_alipay_amount_is_read_exactly_as_number_9_2(
 ) -> None:
     # issue 14: Number(9,2) — no full-width digits, exponent, sign, blank or padding zero (all read as 300 before)
     order, payment, genuine = alipay_paid
-    before = snapshot(order, payment)
+    before = payment_state(order, payment)
     response = alipay_notify(alipay_signed({**genuine, "total_amount": total}))
     assert_alipay_refused(response, "bad_amount", order, payment, before)
 
@@ -171,7 +152,7 @@ def test_alipay_gbk_notification_is_decoded_verified_and_pays(
 def test_a_gbk_body_declared_utf8_is_refused_and_recorded(alipay_paid: tuple[Order, Payment, dict[str, str]]) -> None:
     # issue 14: a non-UTF-8 form answered Django's English 400 and left no record
     order, payment, genuine = alipay_paid
-    before = snapshot(order, payment)
+    before = payment_state(order, payment)
     form = alipay_signed({**genuine, "subject": "数字证书"}, charset="gbk")  # says utf-8, is GBK
     response = alipay_post(urlencode(form, encoding="gbk"))
     assert_alipay_refused(response, "unreadable", order, payment, before)
@@ -202,7 +183,7 @@ def test_alipay_bodies_django_would_refuse_are_answered_failure_and_recorded(
 ) -> None:
     # issue 14: these got Django's English HTML 400 before the view, and no record
     order, payment, _ = alipay_paid
-    before = snapshot(order, payment)
+    before = payment_state(order, payment)
     response = alipay_post(body, content_type)
     assert_alipay_refused(response, reason, order, payment, before)
     assert len(RejectedNotification.objects.get().body) <= 4000
@@ -323,10 +304,10 @@ def test_validly_signed_wechat_callback_with_malformed_content_is_refused_and_re
 ) -> None:
     # issue 14: each answered 500 before, neither applied nor recorded, so WeChat Pay retried it for a day
     order, payment = wechat_pending
-    before = snapshot(order, payment)
+    before = payment_state(order, payment)
     response = wechat_post(WECHAT_MALFORMED[case](payment.out_trade_no))
     assert response.status_code == 400 and response.json() == {"code": "FAIL", "message": "失败"}
-    assert snapshot(order, payment) == before
+    assert payment_state(order, payment) == before
     assert (order.status, payment.status) == ("pending_payment", "pending")
     assert refusals() == [("wechat", "malformed")]
     rejected = RejectedNotification.objects.get()
@@ -348,11 +329,11 @@ def test_validly_signed_wechat_callback_with_malformed_content_is_refused_and_re
 def test_wechat_total_is_a_json_integer_of_fen_or_refused(wechat_pending: tuple[Order, Payment], amount: Any) -> None:
     # issue 14: "30000" and 30000.0 were read as 300 yuan; an amount that is a list answered 500
     order, payment = wechat_pending
-    before = snapshot(order, payment)
+    before = payment_state(order, payment)
     plaintext = json.dumps(transaction(payment.out_trade_no, amount=amount)).encode()
     response = wechat_post(envelope(encrypt_resource(plaintext)))
     assert response.status_code == 400 and response.json()["code"] == "FAIL"
-    assert snapshot(order, payment) == before
+    assert payment_state(order, payment) == before
     assert refusals() == [("wechat", "bad_amount")]
 
 
@@ -370,11 +351,11 @@ def test_wechat_body_over_the_upload_limit_is_answered_fail_and_recorded(
 ) -> None:
     # issue 14: Django's English 400 before the view, and no record
     order, payment = wechat_pending
-    before = snapshot(order, payment)
+    before = payment_state(order, payment)
     body = b'{"id": "' + b"x" * OVERSIZE + b'"}'
     response = wechat_post(body)
     assert response.status_code == 413 and response.json() == {"code": "FAIL", "message": "失败"}
-    assert snapshot(order, payment) == before
+    assert payment_state(order, payment) == before
     assert refusals() == [("wechat", "too_large")]
     rejected = RejectedNotification.objects.get()
     assert len(rejected.body) <= 4000 and rejected.headers["Wechatpay-Serial"]
@@ -383,7 +364,7 @@ def test_wechat_body_over_the_upload_limit_is_answered_fail_and_recorded(
 def test_alipay_form_field_percent_encoded_nul_is_refused(alipay_paid: tuple[Order, Payment, dict[str, str]]) -> None:
     # issue 14: %00 in the body (what a gateway's form would carry), validly signed
     order, payment, genuine = alipay_paid
-    before = snapshot(order, payment)
+    before = payment_state(order, payment)
     form = alipay_signed({**genuine, "body": "a\x00b"})
     body = "&".join(f"{key}={quote_from_bytes(value.encode())}" for key, value in form.items())
     assert "%00" in body

@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from django.contrib.auth.models import Group
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
@@ -17,35 +16,9 @@ from mobileca.orders.models import Order
 from mobileca.payments.models import Payment
 from mobileca.payments.services import remittance_confirm
 from mobileca.physical.models import Application, ApplicationStatus, Shipment
-from tests.factories import PASSWORD
-from tests.support.platform import actor_of, login_request
-
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\n%%EOF\n"
-
-
-@pytest.fixture
-def reviewer(db: None) -> Client:
-    user = User.objects.create_user(username="reviewer", password=PASSWORD, is_staff=True)
-    user.groups.add(Group.objects.get(name="审核"))
-    client = Client()
-    client.login(request=login_request(), username="reviewer", password=PASSWORD)
-    return client
-
-
-def _form(bidder: User, **overrides: object) -> dict[str, object]:
-    assert bidder.enterprise is not None
-    form: dict[str, object] = {
-        "enterprise_name": bidder.enterprise.name,
-        "uscc": bidder.enterprise.uscc,
-        "legal_representative": "王建国",
-        "contact_name": "李经办",
-        "contact_phone": "13907980009",
-        "address": "江西省景德镇市珠山区瓷都大道 1 号",
-        "key_count": "2",
-        "licence": SimpleUploadedFile("licence.pdf", PDF),
-    }
-    form.update(overrides)
-    return form
+from tests.support.physical import application_form, reviewer, reviewer_user  # noqa: F401 (fixtures)
+from tests.support.platform import actor_of, login
+from tests.support.platform import operator as staff
 
 
 def _buy_physical(bidder_client: Client, token: str = "phys-1") -> Order:
@@ -63,10 +36,10 @@ def test_the_physical_ca_needs_an_approved_application_before_purchase(
     refused = _buy_physical(bidder_client)
     assert refused.status_code == 400 and "CA 办理申请" in refused.content.decode() and not Order.objects.exists()
 
-    assert bidder_client.post("/ca/physical/apply/", _form(bidder)).status_code == 302
+    assert bidder_client.post("/ca/physical/apply/", application_form(bidder)).status_code == 302
     application = Application.objects.get()
     assert (application.status, application.key_count) == ("submitted", 2)
-    assert bidder_client.post("/ca/physical/apply/", _form(bidder)).status_code == 409  # once is enough
+    assert bidder_client.post("/ca/physical/apply/", application_form(bidder)).status_code == 409  # once is enough
     assert _buy_physical(bidder_client, "phys-2").status_code == 400  # not before the review
 
     listing = reviewer.get("/backoffice/physical/").content.decode()
@@ -106,7 +79,7 @@ def test_the_physical_ca_needs_an_approved_application_before_purchase(
 def test_a_returned_application_shows_the_reason_and_is_corrected_and_resubmitted(
     bidder: User, bidder_client: Client, reviewer: Client
 ) -> None:
-    bidder_client.post("/ca/physical/apply/", _form(bidder))
+    bidder_client.post("/ca/physical/apply/", application_form(bidder))
     application = Application.objects.get()
     no_reason = reviewer.post(f"/backoffice/physical/{application.pk}/", {"decision": "return", "reason": ""})
     assert no_reason.status_code == 400 and Application.objects.get().status == "submitted"
@@ -114,7 +87,7 @@ def test_a_returned_application_shows_the_reason_and_is_corrected_and_resubmitte
     page = bidder_client.get("/ca/physical/apply/").content.decode()
     assert "退回原因：营业执照不清晰" in page and "修改后重新提交" in page
     assert Notice.objects.get(kind="application_returned").body.startswith("退回原因：营业执照不清晰")
-    form = _form(
+    form = application_form(
         bidder,
         address="江西省景德镇市昌江区 8 号",
         licence=SimpleUploadedFile("new.png", b"\x89PNG\r\n\x1a\n" + b"0" * 64),
@@ -141,14 +114,14 @@ def test_a_returned_application_shows_the_reason_and_is_corrected_and_resubmitte
 def test_bad_applications_are_refused_and_nothing_is_stored(
     bidder: User, bidder_client: Client, override: dict[str, object], message: str
 ) -> None:
-    refused = bidder_client.post("/ca/physical/apply/", _form(bidder, **override))
+    refused = bidder_client.post("/ca/physical/apply/", application_form(bidder, **override))
     assert refused.status_code == 400 and message in refused.content.decode()
     assert not Application.objects.exists()
 
 
 def test_roles_are_kept_apart(bidder: User, bidder_client: Client, reviewer: Client, finance_client: Client) -> None:
     # a finance operator cannot review; a reviewer cannot confirm remittances; a bidder reaches neither
-    bidder_client.post("/ca/physical/apply/", _form(bidder))
+    bidder_client.post("/ca/physical/apply/", application_form(bidder))
     application = Application.objects.get()
     assert finance_client.post(f"/backoffice/physical/{application.pk}/", {"decision": "approve"}).status_code == 403
     assert bidder_client.post(f"/backoffice/physical/{application.pk}/", {"decision": "approve"}).status_code == 403
@@ -158,7 +131,7 @@ def test_roles_are_kept_apart(bidder: User, bidder_client: Client, reviewer: Cli
 
 
 def test_the_workbench_shows_the_message_centre(bidder: User, bidder_client: Client, reviewer: Client) -> None:
-    bidder_client.post("/ca/physical/apply/", _form(bidder))
+    bidder_client.post("/ca/physical/apply/", application_form(bidder))
     reviewer.post(f"/backoffice/physical/{Application.objects.get().pk}/", {"decision": "approve"})
     page = bidder_client.get("/accounts/workbench/").content.decode()
     assert "消息中心" in page and "CA 办理申请已通过" in page
@@ -172,7 +145,7 @@ def test_the_application_state_machine_allows_exactly_its_edges(bidder: User, bi
     from mobileca.audit.services import Actor
     from mobileca.physical.services import application_status_move
 
-    bidder_client.post("/ca/physical/apply/", _form(bidder))
+    bidder_client.post("/ca/physical/apply/", application_form(bidder))
     application_id = Application.objects.get().pk
     allowed = {("submitted", "approved"), ("submitted", "returned"), ("returned", "submitted")}
     for current, target in itertools.product(ApplicationStatus.values, repeat=2):
@@ -196,7 +169,7 @@ def test_an_undispatched_physical_order_can_be_cancelled_and_is_refunded_once(
 ) -> None:
     from mobileca.payments.models import Refund
 
-    bidder_client.post("/ca/physical/apply/", _form(bidder))
+    bidder_client.post("/ca/physical/apply/", application_form(bidder))
     reviewer.post(f"/backoffice/physical/{Application.objects.get().pk}/", {"decision": "approve"})
     _buy_physical(bidder_client)
     order = Order.objects.get()
@@ -222,7 +195,7 @@ def test_an_undispatched_physical_order_can_be_cancelled_and_is_refunded_once(
 def test_a_dispatched_order_cannot_be_cancelled(
     bidder: User, bidder_client: Client, reviewer: Client, finance: User
 ) -> None:
-    bidder_client.post("/ca/physical/apply/", _form(bidder))
+    bidder_client.post("/ca/physical/apply/", application_form(bidder))
     reviewer.post(f"/backoffice/physical/{Application.objects.get().pk}/", {"decision": "approve"})
     _buy_physical(bidder_client)
     payment = Payment.objects.get()
@@ -239,10 +212,7 @@ def test_a_dispatched_order_cannot_be_cancelled(
 def test_customer_service_messages_are_answered_and_notified(bidder_client: Client, bidder: User) -> None:
     from mobileca.notices.models import SupportRequest
 
-    support = User.objects.create_user(username="cs", password=PASSWORD, is_staff=True)
-    support.groups.add(Group.objects.get(name="客服"))
-    operator = Client()
-    operator.login(request=login_request(), username="cs", password=PASSWORD)
+    operator = login(Client(), staff("cs", group="客服"))
     assert bidder_client.post("/help/contact/", {"subject": "", "message": ""}).status_code == 400
     bidder_client.post(
         "/help/contact/", {"subject": "PIN 码锁定", "message": "输错了五次怎么办？", "phone": "13900000000"}

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
 from django.test import Client
 
@@ -14,18 +13,14 @@ from mobileca.accounts.models import User
 from mobileca.audit.models import AuditEvent
 from mobileca.bidding.models import Tender, validate_project_no
 from mobileca.core.clock import now
-from tests.support.platform import login_request
-
-PASSWORD = "agent-Passw0rd!"
+from tests.support.platform import login
+from tests.support.platform import operator as staff
 
 
 @pytest.fixture
 def operator(db: None) -> Client:
-    user = User.objects.create_user(username="agent", password=PASSWORD, is_staff=True)
-    user.user_permissions.add(Permission.objects.get(codename="add_tender"))
-    client = Client()
-    client.login(request=login_request(), username="agent", password=PASSWORD)
-    return client
+    """The tender agent (招标代理)."""
+    return login(Client(), staff("agent", permission=("bidding", "add_tender")))
 
 
 def _form(project_no: str, **changes: str) -> dict[str, str]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import connection
@@ -65,7 +65,7 @@ def hit(scope: str, who: str | None, rate: str, *, message: str | None = None) -
         cursor.execute(
             f"INSERT INTO {table} (digest, bucket, hits, expires_at) VALUES (%s, %s, 1, %s) "  # noqa: S608 (our table)
             f"ON CONFLICT (digest, bucket) DO UPDATE SET hits = {table}.hits + 1 RETURNING hits",
-            [_key(scope, who or "-"), window, moment + timedelta(seconds=ends - moment.timestamp())],
+            [_key(scope, who or "-"), window, datetime.fromtimestamp(ends, UTC)],
         )
         hits: int = cursor.fetchone()[0]
     if hits > limit.count:

@@ -11,11 +11,13 @@ from django.test import Client
 from django.urls import reverse
 
 from mobileca.accounts.models import User
+from mobileca.audit.models import AuditEvent
 from mobileca.audit.services import Actor
+from mobileca.cards.models import Card
 from mobileca.core.clock import now
 from mobileca.orders.models import Order
 from mobileca.payments import opening
-from mobileca.payments.models import Payment
+from mobileca.payments.models import Payment, PaymentEvent
 from mobileca.sandboxes.alipay.models import Notification
 from tests.support.platform import place_order
 
@@ -89,3 +91,22 @@ def cashier_pay(payment: Payment, capture: CaptureOnCommit) -> str:
         page = Client().post(payment.qr_content, {"action": "pay"})
     assert page.status_code == 200
     return page.content.decode()
+
+
+def payment_state(order: Order, payment: Payment) -> tuple[object, ...]:
+    """Everything a notification, a query or a close may change: compare before and after a refusal."""
+    order.refresh_from_db()
+    payment.refresh_from_db()
+    return (
+        order.status,
+        order.paid_at,
+        order.closed_at,
+        order.card_id,
+        payment.status,
+        payment.paid_at,
+        payment.paid_by_event,
+        payment.settled_by_event,
+        Card.objects.count(),
+        PaymentEvent.objects.count(),
+        AuditEvent.objects.count(),
+    )

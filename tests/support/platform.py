@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.contrib.auth.models import Group, Permission
 from django.http import HttpRequest
 from django.test import Client
 
@@ -24,6 +25,18 @@ def login_request(address: str = "127.0.0.1") -> HttpRequest:
     request = HttpRequest()
     request.META["REMOTE_ADDR"] = address
     return request
+
+
+def operator(username: str, *, group: str = "", permission: tuple[str, str] | None = None) -> User:
+    """A back-office user: staff, in one of the operators' groups (财务, 审核, 客服, 审计) or with one permission
+    given as (app label, codename)."""
+    user = User.objects.create_user(username=username, password=PASSWORD, is_staff=True)
+    if group:
+        user.groups.add(Group.objects.get(name=group))
+    if permission:
+        app, codename = permission
+        user.user_permissions.add(Permission.objects.get(content_type__app_label=app, codename=codename))
+    return user
 
 
 def login(client: Client, user: User) -> Client:
