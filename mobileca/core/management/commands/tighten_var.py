@@ -22,6 +22,6 @@ class Command(BaseCommand):
                 Path(settings.VAR_DIR),
                 Path(settings.PRIVATE_MEDIA_ROOT),
                 Path(settings.MOBILECA_KEYS_DIR),
-                Path(settings.MOBILECA_CA["key_dir"]),
+                Path(str(settings.MOBILECA_CA["key_dir"])),
             ]
         )
