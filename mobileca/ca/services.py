@@ -1,9 +1,24 @@
-"""CA operations. Each write is one transaction with its audit event; signing happens through the key back-end."""
+"""CA operations. Each write is one transaction with its audit events; signing happens through the key back-end.
+
+The issuance path (R3.7, R4.2) is built to scale with the number of owners, not to queue on one row:
+
+* the issuing authority (its parsed certificate and its signer from the key back-end) is cached per process, keyed
+  by the active authority's primary key and key label, which one small query reads on every issuance: a rotation
+  (a new active authority) is seen by the very next issuance, so no process keeps signing with a retired CA;
+* the certificates are built and signed before any transaction opens; a credential's two certificates are then
+  inserted with one ``bulk_create`` and their events with one ``audit_record_many``;
+* re-key and revocation of one owner are serialised by a lock of that owner only (``_lock_owner``: a transaction
+  advisory lock on PostgreSQL; SQLite's IMMEDIATE transactions serialise all writers anyway), so two owners never
+  wait for each other. Publishing the CRL still bumps the authority's CRL number under its row lock, at the end of
+  the transaction.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -12,10 +27,10 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
-from django.db import transaction
+from django.db import connection, transaction
 from django.views.decorators.debug import sensitive_variables
 
-from mobileca.audit.services import Actor, audit_record
+from mobileca.audit.services import Actor, AuditEntry, audit_record, audit_record_many
 from mobileca.ca.backends import KeyBackend, KeyBackendError
 from mobileca.ca.backends.factory import backend as configured_backend
 from mobileca.ca.keys import UserPublicKey
@@ -42,6 +57,9 @@ REVOCATION_REASONS = frozenset(
 )
 OCSP_LIFETIME = timedelta(hours=1)
 SYSTEM = Actor("system", "ca")
+# The first key of PostgreSQL's two-key advisory locks, naming the locks of this module ("CA" + 1): a credential
+# owner's lock is (OWNER_LOCK_SPACE, a 32-bit hash of the owner id). Another module's locks use another space.
+OWNER_LOCK_SPACE = 0x4341_0001
 
 
 def _hex(serial: int) -> str:
@@ -122,6 +140,120 @@ class IssuedPair:
     encrypt: IssuedCertificate
 
 
+@dataclass(frozen=True)
+class _Issuer:
+    """The active issuing authority as this process signs with it: the row's identity, its parsed certificate, and
+    its signer from the key back-end (the back-end is kept to tell apart two back-ends configured in one process)."""
+
+    pk: int
+    key_label: str
+    certificate: x509.Certificate
+    signer: ec.EllipticCurvePrivateKey
+    backend: KeyBackend
+
+
+_issuer_cache: _Issuer | None = None  # one slot: there is one active issuing authority at a time
+
+
+@sensitive_variables()
+def _issuer(key_backend: KeyBackend | None) -> _Issuer:
+    """The active issuing authority, from the per-process cache when its primary key, key label and back-end are
+    still those of the active row (one small query every time, so that a rotation takes effect at once)."""
+    global _issuer_cache  # the per-process cache of the issuing authority
+    active = Authority.objects.filter(role=AuthorityRole.ISSUING, is_active=True).values_list("pk", "key_label").first()
+    if active is None:
+        raise NotFound("证书认证机构尚未初始化", code="ca_not_initialised")
+    keys = key_backend or configured_backend()
+    cached = _issuer_cache
+    if cached is not None and (cached.pk, cached.key_label) == active and cached.backend is keys:
+        return cached
+    record = Authority.objects.get(pk=active[0])
+    fresh = _Issuer(
+        pk=record.pk,
+        key_label=record.key_label,
+        certificate=certificate_of(record),
+        signer=keys.signing_key(record.key_label),
+        backend=keys,
+    )
+    _issuer_cache = fresh
+    return fresh
+
+
+@dataclass(frozen=True)
+class _Built:
+    """A credential's two certificates, built and signed, not yet stored."""
+
+    owner_id: str
+    issuer: _Issuer
+    certificates: tuple[tuple[str, x509.Certificate], ...]  # (usage, certificate): sign first, then encrypt
+    subject_cn: str
+    moment: datetime
+    end: datetime
+
+
+def _build_pair(
+    *,
+    owner_id: str,
+    subject: Subject,
+    sign_public_key: UserPublicKey,
+    encrypt_public_key: UserPublicKey,
+    not_after: datetime | None,
+    valid_days: int,
+    key_backend: KeyBackend | None,
+) -> _Built:
+    """Build and sign the two certificates: CPU and the key back-end only, before any transaction or lock."""
+    issuer = _issuer(key_backend)
+    moment = now()
+    end = not_after or moment + timedelta(days=valid_days)
+    certificates = tuple(
+        (
+            usage,
+            entity_certificate(
+                issuer_key=issuer.signer,
+                issuer=issuer.certificate,
+                subject=subject,
+                usage=usage,
+                public_key=public_key,
+                not_before=moment,
+                not_after=end,
+            ),
+        )
+        for usage, public_key in ((Usage.SIGN, sign_public_key), (Usage.ENCRYPT, encrypt_public_key))
+    )
+    return _Built(owner_id, issuer, certificates, subject.enterprise_name, moment, end)
+
+
+def _store_pair(built: _Built, actor: Actor) -> tuple[IssuedPair, list[AuditEntry]]:
+    """Insert the two certificates with one statement; returns them and their events (for the caller to write)."""
+    records = IssuedCertificate.objects.bulk_create(
+        [
+            IssuedCertificate(
+                authority_id=built.issuer.pk,
+                serial_hex=_hex(certificate.serial_number),
+                owner_id=built.owner_id,
+                usage=usage,
+                subject_cn=built.subject_cn,
+                certificate_der=certificate.public_bytes(serialization.Encoding.DER),
+                not_before=certificate.not_valid_before_utc,
+                not_after=certificate.not_valid_after_utc,
+                created_at=built.moment,
+            )
+            for usage, certificate in built.certificates
+        ]
+    )
+    entries = [
+        AuditEntry(
+            action="ca.certificate_issued",
+            subject=f"cert:{record.serial_hex}",
+            actor=actor,
+            data={"owner": built.owner_id, "usage": record.usage, "not_after": built.end.isoformat()},
+        )
+        for record in records
+    ]
+    by_usage = {record.usage: record for record in records}
+    return IssuedPair(sign=by_usage[Usage.SIGN], encrypt=by_usage[Usage.ENCRYPT]), entries
+
+
 def credential_issue(
     *,
     owner_id: str,
@@ -133,46 +265,36 @@ def credential_issue(
     key_backend: KeyBackend | None = None,
     actor: Actor = SYSTEM,
 ) -> IssuedPair:
-    """The signing and the encryption certificate of one credential (R3.7)."""
-    issuing = authority(AuthorityRole.ISSUING)
-    issuer, signer = certificate_of(issuing), _signer(issuing, key_backend)
-    moment = now()
-    end = not_after or moment + timedelta(days=valid_days)
-    issued = {}
+    """The signing and the encryption certificate of one credential (R3.7): signed before the transaction, then one
+    insert of both and one insert of their two events."""
+    built = _build_pair(
+        owner_id=owner_id,
+        subject=subject,
+        sign_public_key=sign_public_key,
+        encrypt_public_key=encrypt_public_key,
+        not_after=not_after,
+        valid_days=valid_days,
+        key_backend=key_backend,
+    )
     with transaction.atomic():
-        for usage, public_key in ((Usage.SIGN, sign_public_key), (Usage.ENCRYPT, encrypt_public_key)):
-            certificate = entity_certificate(
-                issuer_key=signer,
-                issuer=issuer,
-                subject=subject,
-                usage=usage,
-                public_key=public_key,
-                not_before=moment,
-                not_after=end,
-            )
-            issued[usage] = IssuedCertificate.objects.create(
-                authority=issuing,
-                serial_hex=_hex(certificate.serial_number),
-                owner_id=owner_id,
-                usage=usage,
-                subject_cn=subject.enterprise_name,
-                certificate_der=certificate.public_bytes(serialization.Encoding.DER),
-                not_before=certificate.not_valid_before_utc,
-                not_after=certificate.not_valid_after_utc,
-                created_at=moment,
-            )
-            audit_record(
-                action="ca.certificate_issued",
-                subject=f"cert:{issued[usage].serial_hex}",
-                actor=actor,
-                data={"owner": owner_id, "usage": usage, "not_after": end.isoformat()},
-            )
-    return IssuedPair(sign=issued[Usage.SIGN], encrypt=issued[Usage.ENCRYPT])
+        pair, entries = _store_pair(built, actor)
+        audit_record_many(entries)
+    return pair
 
 
-def _lock_owner(issuing_id: int) -> None:
-    """Serialise credential changes: re-key and revocation of one owner must not interleave (PostgreSQL row lock)."""
-    Authority.objects.select_for_update().only("pk").get(pk=issuing_id)
+def _owner_lock_key(owner_id: str) -> int:
+    """A signed 32-bit key of the owner id, stable across processes and versions (unlike ``hash``). Two owners that
+    share a key merely serialise with each other."""
+    return int.from_bytes(hashlib.sha256(owner_id.encode()).digest()[:4], "big", signed=True)
+
+
+def _lock_owner(owner_id: str) -> None:
+    """Serialise the credential changes of one owner (re-key, revocation) until the transaction ends, and only of
+    that owner: on PostgreSQL a transaction-scoped advisory lock on the owner; on SQLite nothing more is needed, an
+    IMMEDIATE transaction already holds the database's one write lock. Must be called inside a transaction."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [OWNER_LOCK_SPACE, _owner_lock_key(owner_id)])
 
 
 def credential_rekey(
@@ -185,23 +307,25 @@ def credential_rekey(
     key_backend: KeyBackend | None = None,
     actor: Actor = SYSTEM,
 ) -> IssuedPair:
-    """New certificates for new keys (R4.2); the owner's old ones are revoked as superseded, in one transaction."""
+    """New certificates for new keys (R4.2); the owner's old ones are revoked as superseded, in one transaction
+    under the owner's lock. The new certificates are signed before it."""
+    built = _build_pair(
+        owner_id=owner_id,
+        subject=subject,
+        sign_public_key=sign_public_key,
+        encrypt_public_key=encrypt_public_key,
+        not_after=not_after,
+        valid_days=0,
+        key_backend=key_backend,
+    )
     with transaction.atomic():
-        _lock_owner(authority(AuthorityRole.ISSUING).pk)
+        _lock_owner(owner_id)
         old = list(IssuedCertificate.objects.select_for_update().filter(owner_id=owner_id, status=CertStatus.GOOD))
-        for record in old:
-            _revoke(record, x509.ReasonFlags.superseded, actor)
-        pair = credential_issue(
-            owner_id=owner_id,
-            subject=subject,
-            sign_public_key=sign_public_key,
-            encrypt_public_key=encrypt_public_key,
-            not_after=not_after,
-            key_backend=key_backend,
-            actor=actor,
-        )
-        if old:
-            crl_publish(authority_id=old[0].authority_id, key_backend=key_backend)
+        entries = _revoke_many(old, x509.ReasonFlags.superseded, actor)
+        pair, issued_entries = _store_pair(built, actor)
+        audit_record_many([*entries, *issued_entries])
+        for authority_id in sorted({record.authority_id for record in old}):
+            crl_publish(authority_id=authority_id, key_backend=key_backend)
     return pair
 
 
@@ -212,12 +336,11 @@ def credential_revoke_all(
     if reason not in REVOCATION_REASONS:
         raise ValueError(f"revocation reason {reason.name} is not used by this CA")
     with transaction.atomic():
-        _lock_owner(authority(AuthorityRole.ISSUING).pk)
+        _lock_owner(owner_id)
         records = list(IssuedCertificate.objects.select_for_update().filter(owner_id=owner_id, status=CertStatus.GOOD))
-        for record in records:
-            _revoke(record, reason, actor)
-        if records:
-            crl_publish(authority_id=records[0].authority_id, key_backend=key_backend)
+        audit_record_many(_revoke_many(records, reason, actor))
+        for authority_id in sorted({record.authority_id for record in records}):
+            crl_publish(authority_id=authority_id, key_backend=key_backend)
     return len(records)
 
 
@@ -238,16 +361,33 @@ def certificate_revoke(
 
 
 def _revoke(record: IssuedCertificate, reason: x509.ReasonFlags, actor: Actor) -> None:
-    """The one writer of a certificate's status (the caller holds the row lock)."""
-    ensure_transition(CERT_TRANSITIONS, record.status, CertStatus.REVOKED)
-    record.status, record.revoked_at, record.revocation_reason = CertStatus.REVOKED, now(), reason.name
-    record.save(update_fields=["status", "revoked_at", "revocation_reason"])
-    audit_record(
-        action="ca.certificate_revoked",
-        subject=f"cert:{record.serial_hex}",
-        actor=actor,
-        data={"owner": record.owner_id, "reason": reason.name},
+    """Revoke one certificate whose row the caller holds locked, with its event."""
+    audit_record_many(_revoke_many([record], reason, actor))
+
+
+def _revoke_many(records: Iterable[IssuedCertificate], reason: x509.ReasonFlags, actor: Actor) -> list[AuditEntry]:
+    """The one writer of a certificate's status (the caller holds the rows locked): one UPDATE for all of them;
+    returns their events for the caller to write with its others."""
+    records = list(records)
+    if not records:
+        return []
+    for record in records:
+        ensure_transition(CERT_TRANSITIONS, record.status, CertStatus.REVOKED)
+    moment = now()
+    IssuedCertificate.objects.filter(pk__in=[record.pk for record in records]).update(
+        status=CertStatus.REVOKED, revoked_at=moment, revocation_reason=reason.name
     )
+    for record in records:
+        record.status, record.revoked_at, record.revocation_reason = CertStatus.REVOKED, moment, reason.name
+    return [
+        AuditEntry(
+            action="ca.certificate_revoked",
+            subject=f"cert:{record.serial_hex}",
+            actor=actor,
+            data={"owner": record.owner_id, "reason": reason.name},
+        )
+        for record in records
+    ]
 
 
 # --- CRL ------------------------------------------------------------------------------------------------------------
