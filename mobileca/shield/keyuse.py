@@ -35,7 +35,7 @@ from mobileca.shield import envelopes
 from mobileca.shield.callers import Caller, credential_for, digest
 from mobileca.shield.locks import lock_authorization_pk, lock_credential_pk
 from mobileca.shield.models import Credential, KeyUseAuthorization, KeyUseStatus
-from mobileca.shield.pin import pin_check, pin_read
+from mobileca.shield.pin import PinGuess, pin_check, pin_guess, pin_read
 from mobileca.shield.records import record_operation
 from mobileca.shield.transitions import authorization_move
 
@@ -125,14 +125,15 @@ def authorize(
         pin = pin_read(pin)  # not six digits: refused before anything is stored, not counted
     credential = credential_for(caller, credential_id)
     refuse_unless_usable(credential)
+    guess: PinGuess | None = None if pin is None else pin_guess(credential, pin)  # argon2id before the row lock
     handle, public_ref = "h_" + secrets.token_urlsafe(24), secrets.token_urlsafe(12)
     sad = _sad_for(handle)
     refusal: ApplicationError | None = None
     with transaction.atomic(durable=True):
         credential = lock_credential_pk(credential.pk)
         moment = now()
-        if pin is not None:
-            refusal = pin_check(credential, pin)
+        if guess is not None:
+            refusal = pin_check(credential, guess)
         authorization = KeyUseAuthorization.objects.create(
             credential=credential,
             operation=operation,
@@ -247,6 +248,7 @@ def approve_on_phone(*, public_ref: str, account: str, pin: str, address: str | 
     """The claimant read what is to be signed or decrypted and entered the PIN (R4.5 authorisation on the phone)."""
     authorization = authorization_for_phone(public_ref=public_ref, account=account)
     refuse_unless_usable(authorization.credential)
+    guess = pin_guess(authorization.credential, pin)  # argon2id before the row lock
     refusal: ApplicationError | None = None
     with transaction.atomic(durable=True):
         credential = lock_credential_pk(authorization.credential_id)  # the credential before its authorisation
@@ -255,7 +257,7 @@ def approve_on_phone(*, public_ref: str, account: str, pin: str, address: str | 
             _expire(authorization)
         if authorization.status != KeyUseStatus.PENDING:
             raise Conflict(_("该授权请求已处理或已过期"), code="authorization_decided")
-        refusal = pin_check(credential, pin)
+        refusal = pin_check(credential, guess)
         if refusal is None:
             authorization.credential = credential
             _authorized(authorization, approver_address=address)

@@ -5,11 +5,27 @@ and resetting a forgotten one after a fresh face check. Only an argon2id hash is
 Every PIN is read with ``core.inputs.digits``: the full-width digits a Chinese input method types are the same PIN
 as their ASCII digits, and any other character (another script's digits, superscripts) is refused with a message
 before anything is compared or stored; such a refusal is not counted as a wrong PIN (it can never be right). Every
-function holding a PIN is marked ``sensitive_variables``, so an error report never shows one."""
+function holding a PIN is marked ``sensitive_variables``, so an error report never shows one.
+
+The argon2id comparison (100–200 ms of CPU) runs *before* the credential's row is locked (issue 15), so that other
+requests for the same credential do not queue behind it: ``pin_guess`` compares the PIN with the hash as read
+without a lock, then the caller locks the row and ``pin_check`` settles the guess on the locked row:
+
+* a key locked (on the locked row) takes no guess: refused as locked, not counted, whatever the early comparison
+  said — so once the lock-out is committed no further guess is ever answered, even one compared just before;
+* otherwise the early verdict stands if the locked row still holds the very hash it was compared with (argon2id
+  hashes are salted, so a PIN change or reset always changes the hash, even to the same PIN); if the hash changed
+  underneath, the comparison is redone on the locked row's hash (rare: a change or reset landed in between);
+* a wrong PIN adds one to the failure count *of the locked row*, and a right one clears it, so the count is exact
+  under parallel guesses: the verdict depends on the hash only, while the count and the lock-out are read and
+  written under the row lock, in the order the guesses take it (5 wrong at once lock the key exactly once, at
+  the 5th; R4.3, §7).
+"""
 
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 
 from argon2 import PasswordHasher
@@ -82,21 +98,59 @@ def lock_message(credential: Credential) -> str:
     return _("PIN 码错误次数过多，证书已锁定至 {until}。忘记 PIN 码可通过人脸识别重置。").format(until=until)
 
 
+@dataclass(frozen=True, repr=False)
+class PinGuess:
+    """A PIN as typed, compared with a credential's hash before any lock (see the module's docstring)."""
+
+    typed: str | None  # six ASCII digits; None: not a PIN at all (refused, never counted)
+    checked_hash: str  # the hash ``right`` was computed against; "" when not compared (the key was locked)
+    right: bool
+
+
 @sensitive_variables()
-def pin_check(credential: Credential, pin: str) -> ApplicationError | None:
-    """Check the PIN of a locked (``select_for_update``) credential. Wrong PINs are counted and saved even though
-    the caller's request is refused: the returned refusal is raised after the commit. A PIN that is not six digits
-    is refused and not counted (nothing is stored)."""
+def _matches(pin_hash: str, typed: str) -> bool:
+    try:
+        return PasswordHasher().verify(pin_hash, typed)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+@sensitive_variables()
+def pin_guess(credential: Credential, pin: str) -> PinGuess:
+    """Compare a PIN with the credential as read *without* a lock (the slow argon2id runs here, outside every
+    transaction); ``pin_check`` then settles it under the row lock. A key locked at the read is not compared."""
+    try:
+        typed = pin_read(pin)
+    except InvalidInput:
+        return PinGuess(typed=None, checked_hash="", right=False)
+    if credential.locked_until is not None and now() < credential.locked_until:
+        return PinGuess(typed=typed, checked_hash="", right=False)
+    return PinGuess(typed=typed, checked_hash=credential.pin_hash, right=_matches(credential.pin_hash, typed))
+
+
+@sensitive_variables()
+def pin_check(credential: Credential, pin: str | PinGuess) -> ApplicationError | None:
+    """Settle a PIN on a locked (``select_for_update``) credential: best a ``PinGuess`` made before the lock, else
+    the PIN itself (then compared here, under the lock). Wrong PINs are counted and saved even though the caller's
+    request is refused: the returned refusal is raised after the commit. A PIN that is not six digits is refused and
+    not counted (nothing is stored)."""
+    if isinstance(pin, PinGuess):
+        guess = pin
+    else:
+        try:
+            guess = PinGuess(typed=pin_read(pin), checked_hash="", right=False)
+        except InvalidInput:
+            guess = PinGuess(typed=None, checked_hash="", right=False)
     moment = now()
     if credential.locked_until is not None and moment < credential.locked_until:
         return Locked(lock_message(credential))  # not counted: a locked key takes no guesses
-    try:
-        typed = pin_read(pin)
-    except InvalidInput as refused:
-        return refused
-    try:
-        PasswordHasher().verify(credential.pin_hash, typed)
-    except (VerificationError, InvalidHashError):
+    if guess.typed is None:
+        return _format_refusal()
+    if guess.checked_hash and secrets.compare_digest(guess.checked_hash.encode(), credential.pin_hash.encode()):
+        right = guess.right
+    else:  # not compared yet, or the hash changed underneath: compare with the locked row's hash
+        right = _matches(credential.pin_hash, guess.typed)
+    if not right:
         credential.pin_failures += 1
         if credential.pin_failures >= PIN_FREE_TRIES:
             credential.locked_until = moment + PIN_FIRST_LOCK * 2 ** (credential.pin_failures - PIN_FREE_TRIES)
@@ -130,12 +184,17 @@ def _owned_credential(account: str, service_no: str) -> Credential:
 def pin_change(
     *, account: str, service_no: str, old_pin: str, new_pin: str, new_again: str, address: str | None
 ) -> Credential:
-    """Change the PIN with the old one (wrong old PINs count towards the lock-out); recorded and notified."""
+    """Change the PIN with the old one (wrong old PINs count towards the lock-out); recorded and notified. Both
+    argon2id computations (the new hash, the old PIN's check) run before the row lock."""
     new_hash = pin_hash_new(new_pin, new_again)
+    unlocked = Credential.objects.filter(service_no=service_no, account=account).first()
+    if unlocked is None:
+        raise NotFound(_("未找到该证书"), code="credential_unknown")
+    guess = pin_guess(unlocked, old_pin)
     refusal: ApplicationError | None = None
     with transaction.atomic(durable=True):
         credential = _owned_credential(account, service_no)
-        refusal = pin_check(credential, old_pin)
+        refusal = pin_check(credential, guess)
         if refusal is None:
             _set_pin(credential, new_hash, action="pin_change", address=address)
     if refusal is not None:

@@ -36,7 +36,7 @@ from mobileca.shield.models import (
     PhoneAccount,
     ShieldEnterprise,
 )
-from mobileca.shield.pin import pin_check
+from mobileca.shield.pin import pin_check, pin_guess
 from mobileca.shield.records import record_operation
 from mobileca.shield.transitions import claim_move
 
@@ -95,6 +95,7 @@ def renewal_complete(
         raise InvalidInput(_("请先阅读并确认未解密的投标文件清单"), code="bids_not_confirmed")
     profile = ca_facade.key_profile(credential.key_profile)  # a renewal keeps the credential's key profile
     keys = key_pairs_new(profile)  # before any lock
+    guess = pin_guess(credential, pin)  # argon2id before any lock too
     refusal: ApplicationError | None = None
     with transaction.atomic(durable=True):
         # the lock order: the enterprise, both claims in pk order (the card's first, then this renewal), the credential
@@ -108,7 +109,7 @@ def renewal_complete(
         for serial in (credential.sign_serial, credential.encrypt_serial):
             if ca_facade.certificate_info(serial_hex=serial).status != "good":
                 raise PermissionDenied(_("该证书已吊销，不能续费；如需使用请重新购买"), code="credential_revoked")
-        refusal = pin_check(credential, pin)
+        refusal = pin_check(credential, guess)
         if refusal is None:
             _rekey(renewal, credential, keys, bids=bids, address=address)
     if refusal is not None:
