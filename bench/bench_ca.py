@@ -1,13 +1,19 @@
 """The CA, for the key-file back-end and for SoftHSM2 (PKCS#11):
 
 * certificates issued per second (a credential's two certificates, database write and audit included) against
-  ``cryptography``'s raw build+sign rate of the same certificate with an in-memory key;
+  ``cryptography``'s raw build+sign rate of the same certificate with an in-memory key, in one process;
+* the same with two processes issuing at once (the issue-15 figure: PostgreSQL, goal >= 1,000/s), against the raw
+  build+sign rate of two processes at once, measured the same way in the same run: each process signs its share
+  after a common start, and the rate is all certificates over the time from the common start to the last finish;
 * OCSP responses per second over HTTP (gunicorn, the production server, with two workers on loopback; a keep-alive
   client) against the raw OCSP response build+sign rate with an in-memory key.
+
+Runs on PostgreSQL when ``BENCH_DATABASE_URL`` names a server database it may drop and create, else on SQLite.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import shutil
 import subprocess
@@ -18,6 +24,8 @@ from pathlib import Path
 from _harness import django_setup, rate, report
 
 ISSUE_N = 60
+PARALLEL_PROCESSES = 2
+PARALLEL_N = 300  # credentials (two certificates each) per process
 OCSP_N = 300
 SOFTHSM = "/usr/lib/softhsm/libsofthsm2.so"
 
@@ -74,6 +82,106 @@ def serve(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
     return server, url
 
 
+def _configure_ca(env: dict[str, str], var_dir: Path) -> None:
+    """Point this process's CA settings at the back-end of ``env`` (the server and the workers get the same)."""
+    from django.conf import settings
+
+    settings.MOBILECA_CA = {
+        **settings.MOBILECA_CA,
+        "backend": env["MOBILECA_CA_BACKEND"],
+        "key_dir": Path(env.get("MOBILECA_CA_KEY_DIR", str(var_dir / "ca"))),
+        "passphrase": env.get("MOBILECA_CA_PASSPHRASE"),
+        "pkcs11_library": env.get("MOBILECA_PKCS11_LIBRARY", SOFTHSM),
+        "pkcs11_token": env.get("MOBILECA_PKCS11_TOKEN", ""),
+        "pkcs11_pin_secret": env.get("MOBILECA_PKCS11_PIN"),
+    }
+
+
+def _subject() -> object:
+    from mobileca.ca.profiles import Subject
+
+    return Subject(enterprise_name="基准测试企业", uscc="91360200MA35A1B20J", claimant_name="张三")
+
+
+def _parallel_worker(
+    kind: str, name: str, index: int, env: dict[str, str], var_dir: str, ready: object, results: object
+) -> None:
+    """One of the processes issuing at once (started with ``spawn``: a fresh interpreter, its own connection and
+    key back-end session). It prepares its keys and warms its caches, waits for the common start, issues
+    ``PARALLEL_N`` credentials (``kind`` "db") or builds and signs the same certificates raw (``kind`` "raw"), and
+    reports when it finished."""
+    import time
+
+    import django
+
+    django.setup()
+    from mobileca.ca.keys import generate_user_key
+    from mobileca.ca.profiles import entity_certificate, root_certificate
+    from mobileca.ca.services import credential_issue
+    from mobileca.core.clock import now
+
+    _configure_ca(env, Path(var_dir))
+    subject = _subject()
+    keys = [(generate_user_key().public_key(), generate_user_key().public_key()) for _ in range(PARALLEL_N + 1)]
+    if kind == "db":
+
+        def one(position: int, sign_key: object, encrypt_key: object) -> None:
+            credential_issue(
+                owner_id=f"{name}-{kind}-p{index}-{position}",
+                subject=subject,  # type: ignore[arg-type]
+                sign_public_key=sign_key,  # type: ignore[arg-type]
+                encrypt_public_key=encrypt_key,  # type: ignore[arg-type]
+                valid_days=365,
+            )
+
+    else:
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        raw_key = ec.generate_private_key(ec.SECP256R1())
+        raw_issuer = root_certificate(key=raw_key, public_key=raw_key.public_key(), now=now())
+
+        def one(position: int, sign_key: object, encrypt_key: object) -> None:
+            moment = now()
+            for usage, public_key in (("sign", sign_key), ("encrypt", encrypt_key)):
+                entity_certificate(
+                    issuer_key=raw_key,
+                    issuer=raw_issuer,
+                    subject=subject,  # type: ignore[arg-type]
+                    usage=usage,
+                    public_key=public_key,  # type: ignore[arg-type]
+                    not_before=moment,
+                    not_after=moment + timedelta(days=365),
+                )
+
+    one(-1, *keys[0])  # warm: imports, the issuing authority's cache, the connection
+    ready.wait(timeout=300)  # type: ignore[attr-defined]  # the common start: every worker and the parent
+    for position, (sign_key, encrypt_key) in enumerate(keys[1:]):
+        one(position, sign_key, encrypt_key)
+    results.put(time.time())  # type: ignore[attr-defined]
+
+
+def parallel_rate(kind: str, name: str, env: dict[str, str], var_dir: Path) -> float:
+    """Certificates per second of ``PARALLEL_PROCESSES`` processes issuing at once (see the module docstring)."""
+    import time
+
+    context = multiprocessing.get_context("spawn")
+    ready, results = context.Barrier(PARALLEL_PROCESSES + 1), context.Queue()
+    workers = [
+        context.Process(target=_parallel_worker, args=(kind, name, index, env, str(var_dir), ready, results))
+        for index in range(PARALLEL_PROCESSES)
+    ]
+    for worker in workers:
+        worker.start()
+    ready.wait(timeout=300)
+    began = time.time()
+    finished = [results.get(timeout=600) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=60)
+        if worker.exitcode != 0:
+            raise RuntimeError(f"a {kind} worker failed (exit code {worker.exitcode})")
+    return PARALLEL_PROCESSES * PARALLEL_N * 2 / (max(finished) - began)
+
+
 def measure(name: str, env: dict[str, str], subject: object, keys: list[tuple[object, object]]) -> None:
     import httpx
     from cryptography.hazmat.primitives import hashes, serialization
@@ -118,7 +226,15 @@ def measure(name: str, env: dict[str, str], subject: object, keys: list[tuple[ob
                     not_after=now() + timedelta(days=365),
                 )  # type: ignore[arg-type]
 
-    report(f"certificates_issued_{name}", issued_rate, "certs/s", rate(2 * len(keys), raw_issue))
+    database = "postgresql" if os.environ.get("DATABASE_URL", "").startswith("postgres") else "sqlite"
+    report(f"certificates_issued_{name}_{database}", issued_rate, "certs/s", rate(2 * len(keys), raw_issue))
+    var_dir = Path(os.environ["MOBILECA_VAR_DIR"])
+    report(
+        f"certificates_issued_{PARALLEL_PROCESSES}_processes_{name}_{database}",
+        parallel_rate("db", name, env, var_dir),
+        "certs/s",
+        parallel_rate("raw", name, env, var_dir),
+    )
 
     leaf = certificate_of(issuing.issued.order_by("pk").first())  # type: ignore[arg-type]
     der = (
@@ -160,14 +276,11 @@ def measure(name: str, env: dict[str, str], subject: object, keys: list[tuple[ob
 
 
 def main() -> None:
-    var_dir = django_setup()
+    var_dir = django_setup(database_env="BENCH_DATABASE_URL")
     token = softhsm_token()
-    from django.conf import settings
-
     from mobileca.ca.keys import generate_user_key
-    from mobileca.ca.profiles import Subject
 
-    subject = Subject(enterprise_name="基准测试企业", uscc="91360200MA35A1B20J", claimant_name="张三")
+    subject = _subject()
     keys = [(generate_user_key().public_key(), generate_user_key().public_key()) for _ in range(ISSUE_N)]
     backends = [
         (
@@ -192,16 +305,8 @@ def main() -> None:
             )
         )
     for name, env in backends:
-        # This process and the server it starts use the same back-end and database.
-        settings.MOBILECA_CA = {
-            **settings.MOBILECA_CA,
-            "backend": env["MOBILECA_CA_BACKEND"],
-            "key_dir": Path(env.get("MOBILECA_CA_KEY_DIR", str(var_dir / "ca"))),
-            "passphrase": env.get("MOBILECA_CA_PASSPHRASE"),
-            "pkcs11_library": env.get("MOBILECA_PKCS11_LIBRARY", SOFTHSM),
-            "pkcs11_token": env.get("MOBILECA_PKCS11_TOKEN", ""),
-            "pkcs11_pin_secret": env.get("MOBILECA_PKCS11_PIN"),
-        }
+        # This process, the server it starts and the parallel workers use the same back-end and database.
+        _configure_ca(env, var_dir)
         measure(name, env, subject, keys)
 
 
