@@ -18,8 +18,10 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from _harness import django_setup, rate, report
 
@@ -103,13 +105,76 @@ def _subject() -> object:
     return Subject(enterprise_name="基准测试企业", uscc="91360200MA35A1B20J", claimant_name="张三")
 
 
+def _raw_sql_store(name: str, kind: str, index: int) -> Callable[[int, list[Any]], None]:
+    """The rows ``credential_issue`` writes, written the rawest way: one psycopg connection, per credential one
+    transaction with one multi-row INSERT of the two certificates and one of their two events, then the commit."""
+    import json
+    import secrets
+
+    import psycopg
+    from cryptography.hazmat.primitives import serialization
+    from psycopg.types.json import Jsonb
+
+    from mobileca.ca.models import Authority
+    from mobileca.core.clock import now
+
+    issuing_pk = Authority.objects.get(role="issuing", is_active=True).pk
+    url = os.environ["DATABASE_URL"]
+    connection = psycopg.connect(url.replace("postgres://", "postgresql://", 1))
+
+    def store(position: int, certificates: list[Any]) -> None:
+        moment, owner = now(), f"{name}-{kind}-p{index}-{position}"
+        usages = ("sign", "encrypt")
+        with connection.transaction():
+            connection.execute(
+                "INSERT INTO ca_issuedcertificate (serial_hex, owner_id, usage, subject_cn, certificate_der, "
+                "not_before, not_after, status, revocation_reason, created_at, authority_id) VALUES "
+                "(%s, %s, %s, %s, %s, %s, %s, 'good', '', %s, %s), (%s, %s, %s, %s, %s, %s, %s, 'good', '', %s, %s) "
+                "RETURNING id",
+                [
+                    value
+                    for usage, certificate in zip(usages, certificates, strict=True)
+                    for value in (
+                        f"{certificate.serial_number:x}",
+                        owner,
+                        usage,
+                        "基准测试企业",
+                        certificate.public_bytes(serialization.Encoding.DER),
+                        certificate.not_valid_before_utc,
+                        certificate.not_valid_after_utc,
+                        moment,
+                        issuing_pk,
+                    )
+                ],
+            ).fetchall()
+            connection.execute(
+                "INSERT INTO audit_auditevent (occurred_at, actor, action, subject, data, salt) VALUES "
+                "(%s, %s, %s, %s, %s, %s), (%s, %s, %s, %s, %s, %s)",
+                [
+                    value
+                    for usage, certificate in zip(usages, certificates, strict=True)
+                    for value in (
+                        moment,
+                        "system:ca",
+                        "ca.certificate_issued",
+                        f"cert:{certificate.serial_number:x}",
+                        Jsonb(json.loads(json.dumps({"owner": owner, "usage": usage}))),
+                        secrets.token_hex(16),
+                    )
+                ],
+            )
+
+    return store
+
+
 def _parallel_worker(
     kind: str, name: str, index: int, env: dict[str, str], var_dir: str, ready: object, results: object
 ) -> None:
     """One of the processes issuing at once (started with ``spawn``: a fresh interpreter, its own connection and
     key back-end session). It prepares its keys and warms its caches, waits for the common start, issues
-    ``PARALLEL_N`` credentials (``kind`` "db") or builds and signs the same certificates raw (``kind`` "raw"), and
-    reports when it finished."""
+    ``PARALLEL_N`` credentials (``kind`` "db"), or builds and signs the same certificates raw (``kind`` "raw"; with
+    ``kind`` "sql" it also writes the same rows as the service, two certificates and two events per transaction,
+    with bare psycopg: the database's own floor), and reports when it finished."""
     import time
 
     import django
@@ -139,10 +204,11 @@ def _parallel_worker(
 
         raw_key = ec.generate_private_key(ec.SECP256R1())
         raw_issuer = root_certificate(key=raw_key, public_key=raw_key.public_key(), now=now())
+        store = _raw_sql_store(name, kind, index) if kind == "sql" else None
 
         def one(position: int, sign_key: object, encrypt_key: object) -> None:
             moment = now()
-            for usage, public_key in (("sign", sign_key), ("encrypt", encrypt_key)):
+            built = [
                 entity_certificate(
                     issuer_key=raw_key,
                     issuer=raw_issuer,
@@ -152,6 +218,10 @@ def _parallel_worker(
                     not_before=moment,
                     not_after=moment + timedelta(days=365),
                 )
+                for usage, public_key in (("sign", sign_key), ("encrypt", encrypt_key))
+            ]
+            if store is not None:
+                store(position, built)
 
     one(-1, *keys[0])  # warm: imports, the issuing authority's cache, the connection
     ready.wait(timeout=300)  # type: ignore[attr-defined]  # the common start: every worker and the parent
@@ -229,12 +299,11 @@ def measure(name: str, env: dict[str, str], subject: object, keys: list[tuple[ob
     database = "postgresql" if os.environ.get("DATABASE_URL", "").startswith("postgres") else "sqlite"
     report(f"certificates_issued_{name}_{database}", issued_rate, "certs/s", rate(2 * len(keys), raw_issue))
     var_dir = Path(os.environ["MOBILECA_VAR_DIR"])
-    report(
-        f"certificates_issued_{PARALLEL_PROCESSES}_processes_{name}_{database}",
-        parallel_rate("db", name, env, var_dir),
-        "certs/s",
-        parallel_rate("raw", name, env, var_dir),
-    )
+    parallel = parallel_rate("db", name, env, var_dir)
+    label = f"certificates_issued_{PARALLEL_PROCESSES}_processes_{name}_{database}"
+    report(label, parallel, "certs/s", parallel_rate("raw", name, env, var_dir))
+    if database == "postgresql":  # the same rows with bare psycopg: how close the service is to the database's floor
+        report(f"{label}_vs_bare_sql", parallel, "certs/s", parallel_rate("sql", name, env, var_dir))
 
     leaf = certificate_of(issuing.issued.order_by("pk").first())  # type: ignore[arg-type]
     der = (
