@@ -1,7 +1,10 @@
 """Signatures per second through the remote-signing API over HTTP (gunicorn, two workers, loopback, a keep-alive
 client), authorisation included — ``credentials/authorize`` with the PIN (argon2id verification, row lock, audit)
 then ``signatures/signHash`` — once with one hash per authorisation and once with a batch of 100 hashes per
-authorisation, against the raw ECDSA P-256 sign rate of ``cryptography`` measured in the same run.
+authorisation, against the raw ECDSA P-256 sign rate of ``cryptography`` measured in the same run;
+and authorisations with the PIN per second when several clients ask for the same credential at once (issue 15: the
+argon2id check runs before the credential's row lock, so they no longer queue behind each other's check), against
+argon2id verifications per second of as many threads at once, in the same run.
 
 Runs on PostgreSQL when ``BENCH_DATABASE_URL`` names a server database it may drop and create, else on SQLite.
 """
@@ -12,6 +15,8 @@ import base64
 import hashlib
 import os
 import secrets
+import threading
+from collections.abc import Callable
 from datetime import timedelta
 
 from _harness import django_setup, rate, report
@@ -21,6 +26,8 @@ SINGLE_N = 60
 BATCH_SIZE = 100
 BATCHES = 10
 RAW_N = 5000
+CONCURRENT_CLIENTS = 4  # against gunicorn's two workers: two requests in flight at any time
+CONCURRENT_N = 10  # authorisations per client
 PIN = "135790"
 
 
@@ -121,6 +128,7 @@ def main() -> None:
 
             single_rate = rate(SINGLE_N, one_each)
             batch_rate = rate(BATCHES * BATCH_SIZE, batched)
+        concurrent_rate = rate(CONCURRENT_CLIENTS * CONCURRENT_N, lambda: _authorize_at_once(base, token, service_no))
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -134,9 +142,63 @@ def main() -> None:
             raw_key.sign(digest, algorithm)
 
     raw_rate = rate(RAW_N, raw)
+    pin_hash = PasswordHasher().hash(PIN)
+    argon2_rate = rate(
+        CONCURRENT_CLIENTS * CONCURRENT_N,
+        lambda: _in_threads(lambda: [PasswordHasher().verify(pin_hash, PIN) for _ in range(CONCURRENT_N)]),
+    )
     database = "postgresql" if os.environ.get("DATABASE_URL", "").startswith("postgres") else "sqlite"
     report(f"signhash_http_one_hash_per_authorisation_{database}", single_rate, "signatures/s", raw_rate)
     report(f"signhash_http_{BATCH_SIZE}_hashes_per_authorisation_{database}", batch_rate, "signatures/s", raw_rate)
+    report(
+        f"pin_authorisations_http_{CONCURRENT_CLIENTS}_clients_one_credential_{database}",
+        concurrent_rate,
+        "authorisations/s",
+        argon2_rate,
+    )
+
+
+def _in_threads(work: Callable[[], object]) -> None:
+    """``work`` in ``CONCURRENT_CLIENTS`` threads released together (argon2 and httpx release the GIL)."""
+    barrier = threading.Barrier(CONCURRENT_CLIENTS)
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        barrier.wait()
+        try:
+            work()
+        except BaseException as failure:  # noqa: BLE001 - reported by the main thread
+            failures.append(failure)
+
+    threads = [threading.Thread(target=run) for _ in range(CONCURRENT_CLIENTS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]
+
+
+def _authorize_at_once(base: str, token: str, service_no: str) -> None:
+    """Each client its own keep-alive connection, all asking for authorisations of the same credential."""
+    import httpx
+
+    def client_work() -> None:
+        with httpx.Client(timeout=60, headers={"Authorization": f"Bearer {token}"}) as client:
+            for _ in range(CONCURRENT_N):
+                digest = base64.b64encode(secrets.token_bytes(32)).decode()
+                response = client.post(
+                    f"{base}/credentials/authorize",
+                    json={
+                        "credentialID": service_no,
+                        "numSignatures": 1,
+                        "hashes": [digest],
+                        "authData": [{"id": "PIN", "value": PIN}],
+                    },
+                )
+                assert response.status_code == 200, response.text
+
+    _in_threads(client_work)
 
 
 if __name__ == "__main__":
