@@ -4,7 +4,9 @@ then ``signatures/signHash`` — once with one hash per authorisation and once w
 authorisation, against the raw ECDSA P-256 sign rate of ``cryptography`` measured in the same run;
 and authorisations with the PIN per second when several clients ask for the same credential at once (issue 15: the
 argon2id check runs before the credential's row lock, so they no longer queue behind each other's check), against
-argon2id verifications per second of as many threads at once, in the same run.
+argon2id verifications per second of as many threads at once, in the same run; and how long taking the
+credential's row lock waits while two threads keep authorising with the PIN on it (in this process, through the
+services), against the same lock taken on the idle credential.
 
 Runs on PostgreSQL when ``BENCH_DATABASE_URL`` names a server database it may drop and create, else on SQLite.
 """
@@ -28,6 +30,7 @@ BATCHES = 10
 RAW_N = 5000
 CONCURRENT_CLIENTS = 4  # against gunicorn's two workers: two requests in flight at any time
 CONCURRENT_N = 10  # authorisations per client
+LOCK_PROBES = 30
 PIN = "135790"
 
 
@@ -133,6 +136,8 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=10)
 
+    idle_wait = _lock_wait_ms(service_no, claim.claimant_account, busy=False)
+    busy_wait = _lock_wait_ms(service_no, claim.claimant_account, busy=True)
     raw_key = ec.generate_private_key(ec.SECP256R1())
     digest = hashlib.sha256(b"raw").digest()
     algorithm = ec.ECDSA(utils.Prehashed(hashes.SHA256()))
@@ -156,6 +161,52 @@ def main() -> None:
         "authorisations/s",
         argon2_rate,
     )
+    report(f"credential_lock_wait_during_pin_checks_{database}", busy_wait, "ms", idle_wait)
+
+
+def _lock_wait_ms(service_no: str, account: str, *, busy: bool) -> float:
+    """Mean milliseconds to take the credential's row lock (``LOCK_PROBES`` times), with two threads authorising
+    with the PIN on the same credential all the while when ``busy``."""
+    import time
+
+    from django.db import connection, transaction
+
+    from mobileca.shield.callers import Caller
+    from mobileca.shield.keyuse import authorize
+    from mobileca.shield.locks import lock_credential_pk
+    from mobileca.shield.models import Credential
+
+    pk = Credential.objects.get(service_no=service_no).pk
+    stop = threading.Event()
+
+    def keep_authorising() -> None:
+        try:
+            while not stop.is_set():
+                authorize(
+                    caller=Caller("token", account),
+                    credential_id=service_no,
+                    operation="sign",
+                    hashes=[base64.b64encode(secrets.token_bytes(32)).decode()],
+                    pin=PIN,
+                )
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=keep_authorising) for _ in range(2 if busy else 0)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.5 if busy else 0)
+    waits = []
+    for _ in range(LOCK_PROBES):
+        started = time.perf_counter()
+        with transaction.atomic():
+            lock_credential_pk(pk)
+            waits.append(time.perf_counter() - started)
+        time.sleep(0.02)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    return 1000 * sum(waits) / len(waits)
 
 
 def _in_threads(work: Callable[[], object]) -> None:
