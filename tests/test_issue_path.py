@@ -72,7 +72,7 @@ def test_an_issuance_inserts_both_certificates_and_both_events_with_one_statemen
     assert _statements(queries, 'INSERT INTO "ca_issuedcertificate"') == 1
     assert _statements(queries, 'INSERT INTO "audit_auditevent"') == 1
     # one small read of which authority is active; the certificate and the key come from the cache
-    assert _statements(queries, 'SELECT "ca_authority"') == 1
+    assert sum(1 for query in queries.captured_queries if "ca_authority" in query["sql"]) == 1
     assert (pair.sign.usage, pair.encrypt.usage) == ("sign", "encrypt")
     assert pair.sign.pk and pair.encrypt.pk and pair.sign.pk != pair.encrypt.pk
     stored = IssuedCertificate.objects.filter(owner_id="cred-1").order_by("usage")
