@@ -177,7 +177,8 @@ def audit_sequence(
     """
     limit = batch_size or settings.MOBILECA_AUDIT["batch_size"]
     max_age = timedelta(seconds=settings.MOBILECA_AUDIT["sth_max_age_seconds"])
-    if not _local_lock.acquire(blocking=False):
+    local = connection.vendor != "postgresql"  # PostgreSQL's advisory lock covers every process already
+    if local and not _local_lock.acquire(blocking=False):
         return 0
     total = 0
     try:
@@ -200,5 +201,6 @@ def audit_sequence(
             if batch.sequenced < limit:
                 return total
     finally:
-        _local_lock.release()
+        if local:
+            _local_lock.release()
     return total
