@@ -16,6 +16,7 @@ from mobileca.core.clock import now
 from mobileca.core.errors import InvalidInput
 from mobileca.core.ids import new_order_no
 from mobileca.core.states import ensure_transition
+from mobileca.orders.auditing import AuditEntry
 from mobileca.orders.models import ORDER_TRANSITIONS, Order, OrderKind, OrderStatus, PaymentChannel
 from mobileca.orders.selectors import product_get_for_sale, region_list_active
 
@@ -139,6 +140,26 @@ def order_mark_paid(*, order: Order, paid_at: datetime, actor: Actor) -> None:
         data={"amount": str(order.amount)},
         refusal=_("订单不是待支付状态"),
         paid_at=paid_at,
+    )
+
+
+def order_mark_paid_if_pending(*, order: Order, paid_at: datetime, actor: Actor) -> AuditEntry | None:
+    """PENDING_PAYMENT → PAID as one statement that locks, checks and writes (``UPDATE … WHERE status =
+    'pending_payment'``), the first lock of the house order: the ``order.paid`` audit entry for the caller to write
+    with the change's other events, or ``None`` when the order is no longer pending (nothing written)."""
+    ensure_transition(ORDER_TRANSITIONS, OrderStatus.PENDING_PAYMENT, OrderStatus.PAID)
+    moved = Order.objects.filter(pk=order.pk, status=OrderStatus.PENDING_PAYMENT).update(
+        status=OrderStatus.PAID, paid_at=paid_at
+    )
+    if not moved:
+        return None
+    order.status, order.paid_at = OrderStatus.PAID, paid_at
+    return AuditEntry(
+        action="order.paid",
+        subject=f"order:{order.order_no}",
+        actor=actor,
+        enterprise_id=order.enterprise_id,
+        data={"amount": str(order.amount)},
     )
 
 
