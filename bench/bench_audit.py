@@ -15,7 +15,9 @@ def main() -> None:
     var_dir = django_setup()
     from django.db import transaction
 
-    from mobileca.audit.services import Actor, audit_chain_verify, audit_record
+    from mobileca.audit.sequencer import audit_sequence
+    from mobileca.audit.services import Actor, audit_record
+    from mobileca.audit.verify import audit_verify
 
     actor = Actor("system", "bench")
 
@@ -25,7 +27,8 @@ def main() -> None:
                 audit_record(action="bench.event", subject=f"bench:{index}", actor=actor, data={"n": index})
 
     platform_rate = rate(N, platform)
-    assert audit_chain_verify().ok
+    audit_sequence()
+    assert audit_verify().ok
 
     raw = sqlite3.connect(var_dir / "raw.sqlite3", isolation_level=None)
     raw.execute("PRAGMA journal_mode=WAL")

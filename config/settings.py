@@ -452,3 +452,14 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.string("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}, "axes.apps": {"level": "WARNING"}},
 }
+
+# --- The audit log as a transparency log (RFC 9162): the sequencer's batch, how often it runs in the job worker
+# (seconds; 0 = only the once-a-minute catch-up and `manage.py audit_sequence`), and how old the latest signed tree
+# head may grow before a fresh one is signed for an unchanged tree.
+MOBILECA_AUDIT = {
+    "batch_size": env.integer("MOBILECA_AUDIT_BATCH", default=2000, minimum=1, maximum=20000),
+    "sequencer_interval_ms": env.integer(
+        "MOBILECA_AUDIT_SEQUENCER_INTERVAL_MS", default=1000, minimum=0, maximum=60000
+    ),
+    "sth_max_age_seconds": env.integer("MOBILECA_AUDIT_STH_MAX_AGE", default=3600, minimum=1, maximum=86400),
+}

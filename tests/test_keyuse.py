@@ -20,7 +20,6 @@ from cryptography.hazmat.primitives.asymmetric import ec, utils
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.test import Client
 
-from mobileca.audit.models import AuditEvent
 from mobileca.cards.models import Card
 from mobileca.core.clock import clock, now
 from mobileca.shield.models import Credential, KeyUseAuthorization, OperationRecord
@@ -146,7 +145,7 @@ def test_an_authorisation_signs_exactly_its_hashes_once(claimant: tuple[Client, 
         "127.0.0.1",
         "测试 · bid.pdf",
     )
-    event = AuditEvent.objects.get(seq=record.audit_seq)
+    event = record.audit_event
     assert event.action == "operation.sign" and event.subject == f"credential:{credential.service_no}"
 
 

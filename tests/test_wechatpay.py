@@ -261,7 +261,7 @@ def assert_refused(
 def audit_actions(payment: Payment) -> list[str]:
     return list(
         AuditEvent.objects.filter(subject=f"payment:{payment.out_trade_no}")
-        .order_by("seq")
+        .order_by("pk")
         .values_list("action", flat=True)
     )
 

@@ -1,14 +1,16 @@
 from __future__ import annotations
 
-import hashlib
 import json
+import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+import rfc8785
 from django.db import transaction
 
-from mobileca.audit.models import GENESIS_HASH, AuditEvent, AuditHead
+from mobileca.audit.models import AuditEvent
 from mobileca.core.clock import now
 
 
@@ -26,34 +28,32 @@ class Actor:
 SYSTEM = Actor("system", "platform")
 
 
-def event_digest(
-    *,
-    prev_hash: str,
-    seq: int,
-    occurred_at: datetime,
-    actor: str,
-    action: str,
-    subject: str,
-    enterprise_id: int | None,
-    data: dict[str, Any],
-) -> str:
-    canonical = json.dumps(
-        {
-            "prev": prev_hash,
-            "seq": seq,
-            "at": occurred_at.isoformat(timespec="microseconds"),
-            "actor": actor,
-            "action": action,
-            "subject": subject,
-            "enterprise": enterprise_id,
-            "data": data,
-        },
-        sort_keys=True,
-        ensure_ascii=False,
-        separators=(",", ":"),
-        default=str,
+@dataclass(frozen=True)
+class AuditEntry:
+    """One event to append with ``audit_record_many``."""
+
+    action: str
+    subject: str
+    actor: Actor
+    enterprise_id: int | None = None
+    data: dict[str, Any] | None = None
+
+
+def _require_transaction() -> None:
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("audit_record must run inside the transaction of the change it records")
+
+
+def _event(entry: AuditEntry, occurred_at: datetime) -> AuditEvent:
+    return AuditEvent(
+        occurred_at=occurred_at,
+        actor=str(entry.actor),
+        action=entry.action,
+        subject=entry.subject,
+        enterprise_id=entry.enterprise_id,
+        data=json.loads(json.dumps(entry.data or {}, default=str)),  # what the JSON column will give back
+        salt=secrets.token_hex(16),
     )
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def audit_record(
@@ -64,71 +64,34 @@ def audit_record(
     enterprise_id: int | None = None,
     data: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """Append one event. Must run inside the transaction of the change it records."""
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("audit_record must run inside the transaction of the change it records")
-    payload = json.loads(json.dumps(data or {}, default=str))  # what the JSON column will give back
-    head, _ = AuditHead.objects.select_for_update().get_or_create(id=1)
-    seq = head.seq + 1
-    occurred_at = now()
-    digest = event_digest(
-        prev_hash=head.last_hash,
-        seq=seq,
-        occurred_at=occurred_at,
-        actor=str(actor),
-        action=action,
-        subject=subject,
-        enterprise_id=enterprise_id,
-        data=payload,
-    )
-    event = AuditEvent.objects.create(
-        seq=seq,
-        occurred_at=occurred_at,
-        actor=str(actor),
-        action=action,
-        subject=subject,
-        enterprise_id=enterprise_id,
-        data=payload,
-        prev_hash=head.last_hash,
-        hash=digest,
-    )
-    head.seq, head.last_hash = seq, digest
-    head.save(update_fields=["seq", "last_hash"])
+    """Append one event: one INSERT in the transaction of the change it records, no shared row. The sequencer
+    (``mobileca.audit.sequencer``) gives it its leaf in the tree once the transaction has committed."""
+    _require_transaction()
+    event = _event(AuditEntry(action, subject, actor, enterprise_id, data), now())
+    event.save(force_insert=True)
     return event
 
 
-@dataclass(frozen=True)
-class ChainReport:
-    checked: int
-    broken_at: int | None
-    reason: str
-
-    @property
-    def ok(self) -> bool:
-        return self.broken_at is None
+def audit_record_many(entries: Sequence[AuditEntry]) -> list[AuditEvent]:
+    """Append several events of one change with a single INSERT, in the order given."""
+    _require_transaction()
+    moment = now()
+    return AuditEvent.objects.bulk_create([_event(entry, moment) for entry in entries])
 
 
-def audit_chain_verify() -> ChainReport:
-    prev_hash, expected_seq, checked = GENESIS_HASH, 1, 0
-    for event in AuditEvent.objects.order_by("seq").iterator(chunk_size=2000):
-        if event.seq != expected_seq:
-            return ChainReport(checked, event.seq, f"sequence gap: expected #{expected_seq}")
-        if event.prev_hash != prev_hash:
-            return ChainReport(checked, event.seq, "prev_hash does not match the previous event")
-        recomputed = event_digest(
-            prev_hash=event.prev_hash,
-            seq=event.seq,
-            occurred_at=event.occurred_at,
-            actor=event.actor,
-            action=event.action,
-            subject=event.subject,
-            enterprise_id=event.enterprise_id,
-            data=event.data,
-        )
-        if recomputed != event.hash:
-            return ChainReport(checked, event.seq, "content does not match its hash")
-        prev_hash, expected_seq, checked = event.hash, expected_seq + 1, checked + 1
-    head = AuditHead.objects.filter(id=1).first()
-    if head is not None and (head.seq != checked or head.last_hash != prev_hash):
-        return ChainReport(checked, head.seq, "the chain head does not match the last event (events removed)")
-    return ChainReport(checked, None, "ok")
+def canonical_entry(event: AuditEvent) -> bytes:
+    """The bytes a leaf hashes: the event as RFC 8785 canonical JSON. Served as is with its proofs, so anyone can
+    hash it again without knowing how the platform stores events."""
+    return rfc8785.dumps(
+        {
+            "v": 1,
+            "id": event.pk,
+            "at": event.occurred_at.astimezone(UTC).isoformat(timespec="microseconds"),
+            "actor": event.actor,
+            "action": event.action,
+            "subject": event.subject,
+            "enterprise": event.enterprise_id,
+            "data": event.data,
+            "salt": event.salt,
+        }
+    )

@@ -420,7 +420,8 @@ class OperationRecord(models.Model):
     platform = models.CharField(max_length=64, blank=True)
     purpose = models.CharField(max_length=200, blank=True)
     address = models.GenericIPAddressField(null=True, blank=True)
-    audit_seq = models.BigIntegerField()
+    # The same fact in the audit log: its leaf index and inclusion proof are what the claimant checks (R4.4).
+    audit_event = models.ForeignKey("audit.AuditEvent", on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(db_index=True)
 
     def __str__(self) -> str:

@@ -1,5 +1,6 @@
 """Operation records (R4.4): what was done with a credential — key use, PIN changes, claim, renewal, member
-changes — with time, platform, purpose and network address; each one also an event in the hash-chained audit log.
+changes — with time, platform, purpose and network address; each one also an event in the audit log, a leaf of
+its transparency tree once sequenced.
 The claimant sees their own; an enterprise's admin sees its members'."""
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ def record_operation(
     address: str | None = None,
     data: dict[str, object] | None = None,
 ) -> OperationRecord:
-    """One operation record, and the same fact in the audit chain (inside the caller's transaction)."""
+    """One operation record, and the same fact in the audit log (inside the caller's transaction)."""
     event = audit_record(
         action=f"operation.{action}",
         subject=f"credential:{credential.service_no}" if credential else f"phone:{account}",
@@ -38,7 +39,7 @@ def record_operation(
         platform=platform[:64],
         purpose=purpose[:200],
         address=address,
-        audit_seq=event.seq,
+        audit_event=event,
         created_at=event.occurred_at,
     )
 
