@@ -11,13 +11,12 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from mobileca.audit.services import Actor, audit_record
+from mobileca.audit.services import Actor, AuditEntry, audit_record, audit_record_many
 from mobileca.cards.models import CARD_TRANSITIONS, Card, CardStatus
 from mobileca.core.clock import now
 from mobileca.core.ids import cert_ids
 from mobileca.core.states import ensure_transition
 from mobileca.notices.services import notify
-from mobileca.orders.auditing import AuditEntry, audit_record_many
 from mobileca.orders.rows import insert_unless_conflict
 
 _MAX_ID_ATTEMPTS = 50

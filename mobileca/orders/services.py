@@ -11,12 +11,11 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from mobileca.accounts.models import Enterprise, User
-from mobileca.audit.services import Actor, audit_record
+from mobileca.audit.services import Actor, AuditEntry, audit_record
 from mobileca.core.clock import now
 from mobileca.core.errors import InvalidInput
 from mobileca.core.ids import new_order_no
 from mobileca.core.states import ensure_transition
-from mobileca.orders.auditing import AuditEntry
 from mobileca.orders.models import ORDER_TRANSITIONS, Order, OrderKind, OrderStatus, PaymentChannel
 from mobileca.orders.selectors import product_get_for_sale, region_list_active
 

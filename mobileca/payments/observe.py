@@ -17,11 +17,10 @@ from typing import Any
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from mobileca.audit.services import Actor, audit_record
+from mobileca.audit.services import Actor, AuditEntry, audit_record, audit_record_many
 from mobileca.cards.services import card_create_for_order, card_renewal_paid
 from mobileca.core.clock import now
 from mobileca.notices.services import notify
-from mobileca.orders.auditing import AuditEntry, audit_record_many
 from mobileca.orders.models import Order, OrderKind, PaymentChannel
 from mobileca.orders.rows import insert_unless_conflict
 from mobileca.orders.services import order_attach_card, order_close, order_mark_paid, order_mark_paid_if_pending

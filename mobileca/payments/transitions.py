@@ -15,10 +15,9 @@ from typing import Any
 
 from django.db import transaction
 
-from mobileca.audit.services import Actor, audit_record
+from mobileca.audit.services import Actor, AuditEntry, audit_record
 from mobileca.core.clock import now
 from mobileca.core.states import ensure_transition
-from mobileca.orders.auditing import AuditEntry
 from mobileca.orders.models import Order
 from mobileca.payments.models import (
     LINE_TRANSITIONS,
