@@ -26,7 +26,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from _harness import django_setup, rate, report, serve, stop
+from _harness import children, cpu_seconds, django_setup, rate, report, serve, stop
 
 N = 300
 SENDERS = (1, 4, 16)
@@ -296,6 +296,39 @@ def _post_all(url: str, expected: str) -> Callable[[list[Any]], None]:
     return send
 
 
+class ServerCpu:
+    """CPU the server side spent (gunicorn's workers and the database's backends), robust to a machine shared with
+    other work where rates alone are not: call ``start()`` and ``per(count)``."""
+
+    def __init__(self, server_pid: int) -> None:
+        self.server_pid = server_pid
+        self.before: dict[int, float] = {}
+
+    def _pids(self) -> tuple[list[int], list[int]]:
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            backends = [row[0] for row in cursor.fetchall()]
+        return children(self.server_pid), backends
+
+    def start(self) -> None:
+        workers, backends = self._pids()
+        self.before = cpu_seconds(workers + backends)
+
+    def per(self, count: int) -> tuple[float, float]:
+        """Milliseconds per notification: (gunicorn workers, database backends)."""
+        workers, backends = self._pids()
+        now = cpu_seconds(workers + backends)
+
+        def spent(pids: list[int]) -> float:
+            return sum(now.get(pid, 0.0) - self.before.get(pid, 0.0) for pid in pids) * 1000 / count
+
+        return spent(workers), spent(backends)
+
+
 class Captured:
     """The statements one notification ran, with their parameters, to be replayed for other orders."""
 
@@ -387,10 +420,15 @@ def over_http() -> None:
         targets = list(Payment.objects.select_related("order").filter(pk__in=[p.pk for p in raw[1:]]).order_by("pk"))
         print(f"# one notification: {len(captured.statements)} statements", flush=True)
         used, offset, baselines = WARM, 0, {}
+        cpu = ServerCpu(server.pid)
         for senders in SENDERS:
             count = PER_LEVEL[senders]
             batch = forms[used : used + count]
+            cpu.start()
             applied = _in_parallel(senders, batch, _post_all(notify_url, "success"))
+            web_ms, db_ms = cpu.per(count)
+            print(f"# {senders} senders: server CPU per notification {web_ms:.1f} ms in gunicorn, {db_ms:.1f} ms "
+                  "in PostgreSQL", flush=True)  # fmt: skip
             out_trade_nos = [form["out_trade_no"] for form in batch]
             assert Payment.objects.filter(out_trade_no__in=out_trade_nos, status="paid").count() == count
             plans = [plan(target, offset + index) for index, target in enumerate(targets[offset : offset + count])]
@@ -401,7 +439,11 @@ def over_http() -> None:
         assert Card.objects.filter(source_order_no__startswith="A").count() == used
         # Acknowledging once stored: the HTTP rate of verify + one SELECT + one INSERT (a refused notification)
         # against applying at once, both at 16 senders, and what a worker applying in batches would reach.
+        cpu.start()
         stored = _in_parallel(16, wrong, _post_all(notify_url, "failure"))
+        web_ms, db_ms = cpu.per(len(wrong))
+        print(f"# verified and stored only: server CPU per notification {web_ms:.1f} ms in gunicorn, {db_ms:.1f} ms "
+              "in PostgreSQL", flush=True)  # fmt: skip
         report("alipay_notifications_verified_and_stored_only_http_postgresql_16_senders", stored, "notifications/s",
                applied)  # fmt: skip
         # One worker (one connection) applying stored notifications 50 to a transaction, against the same
