@@ -1,4 +1,5 @@
-"""Shared set-up for the benchmarks: a throw-away SQLite installation and the one output format.
+"""Shared set-up for the benchmarks: a throw-away SQLite installation (or a PostgreSQL database), gunicorn serving
+it on loopback, and the one output format.
 
 Each figure is printed as ``BENCH <name> <value> <unit> baseline=<raw value> ratio=<value/baseline>``, the baseline
 being the same work done the rawest way on this machine, measured in the same run.
@@ -7,6 +8,8 @@ being the same work done the rawest way on this machine, measured in the same ru
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -70,3 +73,70 @@ def rate(count: int, work: Callable[[], None]) -> float:
 
 def report(name: str, value: float, unit: str, baseline: float) -> None:
     print(f"BENCH {name} {value:.1f} {unit} baseline={baseline:.1f} ratio={value / baseline:.3g}", flush=True)
+
+
+def serve(env: dict[str, str] | None = None, *, workers: int = 2) -> tuple[subprocess.Popen[bytes], str]:
+    """gunicorn (the production server) on a free loopback port with ``workers`` sync workers, the same database and
+    settings as this process plus ``env``; returns the server and its base URL once it answers. Stop it with
+    ``stop(server)``."""
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(  # noqa: S603
+        [
+            str(ROOT / ".venv/bin/gunicorn"),
+            "config.wsgi",
+            "-b",
+            f"127.0.0.1:{port}",
+            "-w",
+            str(workers),
+            "--backlog",
+            "256",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+    )
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            httpx.get(f"{base}/pki/chain.pem", timeout=1)
+            break
+        except httpx.TransportError:
+            if server.poll() is not None:
+                raise RuntimeError("gunicorn exited before answering") from None
+            time.sleep(0.1)
+    return server, base
+
+
+def stop(server: subprocess.Popen[bytes]) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """User + system CPU seconds each process has used so far (Linux ``/proc``); processes gone are left out."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        used[pid] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return used
+
+
+def children(pid: int) -> list[int]:
+    """The direct children of a process (gunicorn's workers)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(child) for child in (task / "children").read_text().split()]
+    return found

@@ -7,16 +7,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from mobileca.audit.services import Actor, audit_record
+from mobileca.audit.services import Actor, AuditEntry, audit_record, audit_record_many
 from mobileca.cards.models import CARD_TRANSITIONS, Card, CardStatus
 from mobileca.core.clock import now
 from mobileca.core.ids import cert_ids
 from mobileca.core.states import ensure_transition
 from mobileca.notices.services import notify
+from mobileca.orders.rows import insert_unless_conflict
 
 _MAX_ID_ATTEMPTS = 50
 EXPIRY_JOB = Actor("system", "cards.expiry")
@@ -43,34 +44,49 @@ def _move(card: Card, target: CardStatus, *, also: Iterable[str] = ()) -> None:
 
 
 def card_create_for_order(
-    *, enterprise_id: int, product_name: str, order_no: str, purchased_at: datetime, actor: Actor
+    *,
+    enterprise_id: int,
+    product_name: str,
+    order_no: str,
+    purchased_at: datetime,
+    actor: Actor,
+    audit: list[AuditEntry] | None = None,
 ) -> Card:
-    """The card a paid new-purchase order buys (R2.1). Idempotent per order.
+    """The card a paid new-purchase order buys (R2.1). Idempotent per order: the order's card if it has one.
 
-    The 证书ID is the creation millisecond; if another process took that millisecond, take the next free one.
+    The 证书ID is the creation millisecond; if another process took that millisecond, take the next free one. One
+    statement each try (``INSERT … ON CONFLICT DO NOTHING``, no savepoint): a refused insert is either the order's
+    card already there (returned) or the millisecond taken (the next one is tried). Its ``card.created`` event is
+    written here, or appended to ``audit`` for the caller to write with the change's other events.
     """
-    existing = Card.objects.filter(source_order_no=order_no).first()
-    if existing is not None:
-        return existing
     created_at = now()
     cert_id = cert_ids.next(created_at)
     for _attempt in range(_MAX_ID_ATTEMPTS):
-        try:
-            with transaction.atomic():
-                card = Card.objects.create(
-                    cert_id=cert_id,
-                    enterprise_id=enterprise_id,
-                    product_name=product_name,
-                    source_order_no=order_no,
-                    first_purchased_at=purchased_at,
-                    created_at=created_at,
-                )
-                _record(card, action="card.created", actor=actor, data={"order": order_no})
-                return card
-        except IntegrityError:
-            if Card.objects.filter(source_order_no=order_no).exists():
-                raise  # the order already has its card: a caller bug, not an id clash
-            cert_id = cert_ids.after(cert_id)
+        card = Card(
+            cert_id=cert_id,
+            enterprise_id=enterprise_id,
+            product_name=product_name,
+            source_order_no=order_no,
+            first_purchased_at=purchased_at,
+            created_at=created_at,
+        )
+        if insert_unless_conflict(card) is not None:
+            entry = AuditEntry(
+                action="card.created",
+                subject=f"card:{card.cert_id}",
+                actor=actor,
+                enterprise_id=enterprise_id,
+                data={"order": order_no},
+            )
+            if audit is None:
+                audit_record_many([entry])
+            else:
+                audit.append(entry)
+            return card
+        existing = Card.objects.filter(source_order_no=order_no).first()
+        if existing is not None:
+            return existing
+        cert_id = cert_ids.after(cert_id)
     raise RuntimeError("could not allocate a unique 证书ID")
 
 

@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from mobileca.accounts.models import Enterprise, User
-from mobileca.audit.services import Actor, audit_record
+from mobileca.audit.services import Actor, AuditEntry, audit_record
 from mobileca.core.clock import now
 from mobileca.core.errors import InvalidInput
 from mobileca.core.ids import new_order_no
@@ -139,6 +139,26 @@ def order_mark_paid(*, order: Order, paid_at: datetime, actor: Actor) -> None:
         data={"amount": str(order.amount)},
         refusal=_("订单不是待支付状态"),
         paid_at=paid_at,
+    )
+
+
+def order_mark_paid_if_pending(*, order: Order, paid_at: datetime, actor: Actor) -> AuditEntry | None:
+    """PENDING_PAYMENT → PAID as one statement that locks, checks and writes (``UPDATE … WHERE status =
+    'pending_payment'``), the first lock of the house order: the ``order.paid`` audit entry for the caller to write
+    with the change's other events, or ``None`` when the order is no longer pending (nothing written)."""
+    ensure_transition(ORDER_TRANSITIONS, OrderStatus.PENDING_PAYMENT, OrderStatus.PAID)
+    moved = Order.objects.filter(pk=order.pk, status=OrderStatus.PENDING_PAYMENT).update(
+        status=OrderStatus.PAID, paid_at=paid_at
+    )
+    if not moved:
+        return None
+    order.status, order.paid_at = OrderStatus.PAID, paid_at
+    return AuditEntry(
+        action="order.paid",
+        subject=f"order:{order.order_no}",
+        actor=actor,
+        enterprise_id=order.enterprise_id,
+        data={"amount": str(order.amount)},
     )
 
 

@@ -88,6 +88,12 @@ def _reject(
     return NotificationResult(False, reason)
 
 
+def _payment_of(out_trade_no: str, channel: str) -> Payment | None:
+    """The payment a notification names, with its order and product (one query, no lock: the amount is checked
+    against it, and the write path decides on the status under its own locks)."""
+    return Payment.objects.select_related("order__product").filter(out_trade_no=out_trade_no, channel=channel).first()
+
+
 def notification_refuse_unread(
     *, channel: str, reason: Refusal, body: str, remote_addr: str, headers: Mapping[str, str] | None = None
 ) -> NotificationResult:
@@ -139,7 +145,7 @@ def alipay_notification_receive(
         return reject(Refusal.WRONG_APP_ID)
     if form.get("seller_id") != client.config.seller_id:
         return reject(Refusal.WRONG_SELLER)
-    payment = Payment.objects.filter(out_trade_no=out_trade_no, channel=PaymentChannel.ALIPAY).first()
+    payment = _payment_of(out_trade_no, PaymentChannel.ALIPAY)
     if payment is None:
         return reject(Refusal.UNKNOWN_ORDER)
     try:
@@ -164,6 +170,7 @@ def alipay_notification_receive(
             credit_ref=f"alipay:{form['trade_no']}",
         ),
         actor=GATEWAY,
+        payment=payment,
     )
     return NotificationResult(True, outcome)
 
@@ -201,7 +208,7 @@ def wechatpay_notification_receive(*, headers: Mapping[str, str], body: bytes, r
         return _wechatpay_refund_notice(envelope=envelope, trade=trade, client=client, reject=reject)
     if trade.mchid != client.config.mchid or trade.appid != client.config.appid:
         return reject(Refusal.WRONG_MERCHANT)
-    payment = Payment.objects.filter(out_trade_no=trade.out_trade_no, channel=PaymentChannel.WECHAT).first()
+    payment = _payment_of(trade.out_trade_no, PaymentChannel.WECHAT)
     if payment is None:
         return reject(Refusal.UNKNOWN_ORDER)
     if trade.amount_total != to_fen(payment.amount) or trade.currency != "CNY":
@@ -223,6 +230,7 @@ def wechatpay_notification_receive(*, headers: Mapping[str, str], body: bytes, r
             credit_ref=f"wechatpay:{trade.transaction_id}",
         ),
         actor=GATEWAY,
+        payment=payment,
     )
     return NotificationResult(True, outcome)
 
@@ -237,7 +245,7 @@ def _wechatpay_refund_notice(
     """A refund notice (its resource carries no appid): recorded for the refund flow, never a payment."""
     if trade.mchid != client.config.mchid:
         return reject(Refusal.WRONG_MERCHANT)
-    payment = Payment.objects.filter(out_trade_no=trade.out_trade_no, channel=PaymentChannel.WECHAT).first()
+    payment = _payment_of(trade.out_trade_no, PaymentChannel.WECHAT)
     if payment is None:
         return reject(Refusal.UNKNOWN_ORDER)
     outcome = payment_observe(
@@ -250,5 +258,6 @@ def _wechatpay_refund_notice(
             payload={"event_type": envelope.get("event_type")},
         ),
         actor=GATEWAY,
+        payment=payment,
     )
     return NotificationResult(True, outcome)

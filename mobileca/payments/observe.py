@@ -14,18 +14,19 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils.translation import gettext as _
 
-from mobileca.audit.services import Actor, audit_record
+from mobileca.audit.services import Actor, AuditEntry, audit_record, audit_record_many
 from mobileca.cards.services import card_create_for_order, card_renewal_paid
 from mobileca.core.clock import now
 from mobileca.notices.services import notify
-from mobileca.orders.models import Order, OrderKind
-from mobileca.orders.services import order_attach_card, order_close, order_mark_paid
+from mobileca.orders.models import Order, OrderKind, PaymentChannel
+from mobileca.orders.rows import insert_unless_conflict
+from mobileca.orders.services import order_attach_card, order_close, order_mark_paid, order_mark_paid_if_pending
 from mobileca.payments.locks import lock_payment_with_order
 from mobileca.payments.models import Payment, PaymentEvent, PaymentStatus, VoucherStatus
-from mobileca.payments.transitions import payment_status_move, vouchers_status_move
+from mobileca.payments.transitions import payment_pay_if_pending, payment_status_move, vouchers_status_move
 from mobileca.physical.services import shipment_create
 
 
@@ -66,31 +67,106 @@ def close_observation(payment: Payment, moment: datetime) -> Observation:
     return Observation(kind="closed", event_key=f"close:{payment.out_trade_no}", amount=None, at=moment, payload={})
 
 
-@transaction.atomic(durable=True)
-def payment_observe(*, payment_id: int, observation: Observation, actor: Actor) -> Outcome:
-    order, payment = lock_payment_with_order(payment_id)
+ONLINE_CHANNELS = frozenset({PaymentChannel.ALIPAY, PaymentChannel.WECHAT})
+
+
+class _NotPayable(Exception):
+    """The payment is not pending although its order was: roll the fast path back and take the locks instead."""
+
+
+class _SeenBefore(Exception):
+    """The inbox already holds this observation: roll the fast path back, nothing is applied."""
+
+
+def payment_observe(
+    *, payment_id: int, observation: Observation, actor: Actor, payment: Payment | None = None
+) -> Outcome:
+    """Lock the order and the payment, record the observation in the inbox, apply it; one transaction.
+
+    ``payment``, when the caller has read it (with its order and product, without a lock, e.g. to check a
+    notification's amount), saves reading it again, and lets money seen for a pending online order take the fast
+    path: lock-and-update statements instead of locking reads (``_pay_pending``). Its status is never trusted: only
+    the conditional updates and the locks taken here decide."""
+    if payment is not None and observation.kind == "paid" and payment.channel in ONLINE_CHANNELS:
+        try:
+            with transaction.atomic(durable=True):
+                outcome = _pay_pending(payment=payment, observation=observation, actor=actor)
+                if outcome is not None:
+                    return outcome
+                # The order is no longer pending (nothing was written): look under the locks, same transaction.
+                return _observe(payment_id=payment_id, order_id=payment.order_id, observation=observation, actor=actor)
+        except _SeenBefore:
+            return Outcome.DUPLICATE_EVENT
+        except _NotPayable:
+            pass  # rolled back; the general path below decides
+    with transaction.atomic(durable=True):
+        order_id = payment.order_id if payment is not None else None
+        return _observe(payment_id=payment_id, order_id=order_id, observation=observation, actor=actor)
+
+
+def _observe(*, payment_id: int, order_id: int | None, observation: Observation, actor: Actor) -> Outcome:
+    order, payment = lock_payment_with_order(payment_id, order_id=order_id)
     return payment_observe_locked(order=order, payment=payment, observation=observation, actor=actor)
+
+
+def _inbox_insert(payment: Payment, observation: Observation, outcome: str) -> bool:
+    """Store the observation in the inbox in one statement; False if the inbox already holds it (nothing written)."""
+    event = PaymentEvent(
+        channel=payment.channel,
+        event_key=observation.event_key,
+        payment=payment,
+        kind=observation.kind,
+        amount=observation.amount,
+        payload=observation.payload,
+        outcome=outcome,
+        received_at=now(),
+    )
+    return insert_unless_conflict(event) is not None
+
+
+def _pay_pending(*, payment: Payment, observation: Observation, actor: Actor) -> Outcome | None:
+    """Money seen for a pending online order, the common case, in a few statements: the order and then the payment
+    moved by ``UPDATE … WHERE status = 'pending…'`` (each locks, checks and writes: the house lock order, without the
+    locking reads), the inbox row with its outcome, the card, the notice, and all the audit events in one INSERT.
+
+    ``None`` when the order is not pending (nothing written); raises ``_SeenBefore`` or ``_NotPayable`` to roll back
+    what it wrote. The amount was checked by the caller against the payment's (which never changes)."""
+    order = payment.order
+    if observation.amount != payment.amount:
+        return None  # the general path records the refusal
+    order_paid = order_mark_paid_if_pending(order=order, paid_at=observation.at, actor=actor)
+    if order_paid is None:
+        return None
+    facts = {"event": observation.event_key, "amount": str(observation.amount)}
+    payment_paid = payment_pay_if_pending(
+        order=order,
+        payment=payment,
+        actor=actor,
+        data=facts,
+        paid_at=observation.at,
+        paid_by_event=observation.event_key,
+        settled_by_event=observation.money_ref if observation.credit else "",
+    )
+    if payment_paid is None:
+        raise _NotPayable
+    if not _inbox_insert(payment, observation, Outcome.PAID.value):
+        raise _SeenBefore
+    entries = [payment_paid, order_paid]
+    if order.kind == OrderKind.NEW and not order.product.needs_application:
+        _fulfil(order=order, actor=actor, audit=entries)  # the card's event joins the batch
+        audit_record_many(entries)
+    else:
+        audit_record_many(entries)  # a renewal or a shipment records its own events after these, as before
+        _fulfil(order=order, actor=actor)
+    return Outcome.PAID
 
 
 def payment_observe_locked(*, order: Order, payment: Payment, observation: Observation, actor: Actor) -> Outcome:
     """Record the observation in the inbox, then apply it. The caller holds the order and payment locks."""
-    try:
-        with transaction.atomic():
-            event = PaymentEvent.objects.create(
-                channel=payment.channel,
-                event_key=observation.event_key,
-                payment=payment,
-                kind=observation.kind,
-                amount=observation.amount,
-                payload=observation.payload,
-                outcome="pending",
-                received_at=now(),
-            )
-    except IntegrityError:
+    if not _inbox_insert(payment, observation, "pending"):
         return Outcome.DUPLICATE_EVENT
     outcome = _apply(order=order, payment=payment, observation=observation, actor=actor)
-    event.outcome = outcome.value
-    event.save(update_fields=["outcome"])
+    PaymentEvent.objects.filter(channel=payment.channel, event_key=observation.event_key).update(outcome=outcome.value)
     return outcome
 
 
@@ -150,7 +226,8 @@ def _apply(*, order: Order, payment: Payment, observation: Observation, actor: A
     )
     if late:
         return Outcome.PAID_LATE
-    _vouchers_accept(order=order, payment=payment, actor=actor)
+    if payment.channel not in ONLINE_CHANNELS:  # vouchers are remittances'
+        _vouchers_accept(order=order, payment=payment, actor=actor)
     order_mark_paid(order=order, paid_at=observation.at, actor=actor)
     _fulfil(order=order, actor=actor)
     return Outcome.PAID
@@ -165,8 +242,9 @@ def _vouchers_accept(*, order: Order, payment: Payment, actor: Actor) -> None:
     )
 
 
-def _fulfil(*, order: Order, actor: Actor) -> None:
-    """A paid new purchase buys a card (R2.1); a paid renewal waits on its card to be claimed (R4.1)."""
+def _fulfil(*, order: Order, actor: Actor, audit: list[AuditEntry] | None = None) -> None:
+    """A paid new purchase buys a card (R2.1); a paid renewal waits on its card to be claimed (R4.1). The card's
+    event goes to ``audit`` when given (the caller writes it with its own)."""
     notify(
         enterprise_id=order.enterprise_id,
         kind="payment_received",
@@ -186,5 +264,6 @@ def _fulfil(*, order: Order, actor: Actor) -> None:
             order_no=order.order_no,
             purchased_at=order.paid_at or now(),
             actor=actor,
+            audit=audit,
         )
         order_attach_card(order=order, card_id=card.pk)

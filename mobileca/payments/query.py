@@ -22,11 +22,11 @@ RECENTLY_CLOSED = timedelta(days=1)
 
 def payment_query(*, payment_id: int, actor: Actor) -> Outcome | None:
     """Ask the gateway about one payment and apply the answer (a lost notification is found this way)."""
-    payment = Payment.objects.get(pk=payment_id)
+    payment = Payment.objects.select_related("order__product").get(pk=payment_id)
     observation = channel_for(payment).query(payment)
     if observation is None:
         return None
-    return payment_observe(payment_id=payment.pk, observation=observation, actor=actor)
+    return payment_observe(payment_id=payment.pk, observation=observation, actor=actor, payment=payment)
 
 
 def payments_query_pending(*, actor: Actor, older_than: timedelta = timedelta(seconds=30)) -> int:

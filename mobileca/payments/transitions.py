@@ -15,7 +15,7 @@ from typing import Any
 
 from django.db import transaction
 
-from mobileca.audit.services import Actor, audit_record
+from mobileca.audit.services import Actor, AuditEntry, audit_record
 from mobileca.core.clock import now
 from mobileca.core.states import ensure_transition
 from mobileca.orders.models import Order
@@ -71,6 +71,38 @@ def payment_status_move(
             fields.append(name)
     payment.save(update_fields=fields)
     _payment_audit(order=order, payment=payment, actor=actor, action=action, data=data)
+
+
+def payment_pay_if_pending(
+    *,
+    order: Order,
+    payment: Payment,
+    actor: Actor,
+    data: dict[str, Any],
+    paid_at: datetime,
+    paid_by_event: str,
+    settled_by_event: str,
+) -> AuditEntry | None:
+    """PENDING → PAID as one statement that locks, checks and writes (``UPDATE … WHERE status = 'pending'``): the
+    ``payment.paid`` audit entry for the caller to write with the change's other events, or ``None`` when the payment
+    is no longer pending (nothing written; the caller then takes the locks and looks). The caller holds the order's
+    row lock, so the house lock order is kept."""
+    _require_transaction()
+    ensure_transition(PAYMENT_TRANSITIONS, PaymentStatus.PENDING, PaymentStatus.PAID)
+    facts = {"paid_at": paid_at, "paid_by_event": paid_by_event, "settled_by_event": settled_by_event}
+    pending = Payment.objects.filter(pk=payment.pk, status=PaymentStatus.PENDING)
+    if not pending.update(status=PaymentStatus.PAID, **facts):
+        return None
+    payment.status = PaymentStatus.PAID
+    for name, value in facts.items():
+        setattr(payment, name, value)
+    return AuditEntry(
+        action="payment.paid",
+        subject=f"payment:{payment.out_trade_no}",
+        actor=actor,
+        enterprise_id=order.enterprise_id,
+        data=data,
+    )
 
 
 def statement_line_status_move(
