@@ -209,7 +209,7 @@ def test_concurrent_alipay_notifications_pay_once(bidder: User, same_notificatio
 
 
 def test_two_rekeys_of_one_credential_at_once_leave_exactly_one_valid_pair(ca_backend: str) -> None:
-    # R4.2: re-key and revocation of one owner never interleave (the issuing CA row is the lock)
+    # R4.2: re-key and revocation of one owner never interleave (the owner's advisory lock, ca.services._lock_owner)
     from datetime import timedelta
 
     from mobileca.ca.backends.factory import backend
