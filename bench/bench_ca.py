@@ -23,7 +23,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from _harness import django_setup, rate, report
+from _harness import django_setup, rate, report, serve, stop
 
 ISSUE_N = 60
 PARALLEL_PROCESSES = 2
@@ -47,41 +47,6 @@ def softhsm_token() -> str | None:
         capture_output=True,
     )
     return "bench"
-
-
-def serve(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
-    """gunicorn on a free loopback port, with the same database and CA settings as this process."""
-    import socket
-    import time
-
-    import httpx
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    root = Path(__file__).resolve().parent.parent
-    server = subprocess.Popen(  # noqa: S603
-        [
-            str(root / ".venv/bin/gunicorn"),
-            "config.wsgi",
-            "-b",
-            f"127.0.0.1:{port}",
-            "-w",
-            "2",
-            "--log-level",
-            "warning",
-        ],
-        cwd=root,
-        env={**os.environ, **env},
-    )
-    url = f"http://127.0.0.1:{port}/pki/ocsp"
-    for _ in range(100):
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/pki/chain.pem", timeout=1)
-            break
-        except httpx.TransportError:
-            time.sleep(0.1)
-    return server, url
 
 
 def _configure_ca(env: dict[str, str], var_dir: Path) -> None:
@@ -312,7 +277,8 @@ def measure(name: str, env: dict[str, str], subject: object, keys: list[tuple[ob
         .build()
         .public_bytes(serialization.Encoding.DER)
     )
-    server, url = serve(env)
+    server, base = serve(env, workers=2)
+    url = f"{base}/pki/ocsp"
     try:
         with httpx.Client(timeout=10) as client:
 
@@ -324,8 +290,7 @@ def measure(name: str, env: dict[str, str], subject: object, keys: list[tuple[ob
             ask()  # warm both workers (imports, key loading)
             ocsp_rate = rate(OCSP_N, ask)
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        stop(server)
 
     def raw_ocsp() -> None:
         for _ in range(OCSP_N):
