@@ -459,3 +459,26 @@ def test_a_state_file_can_be_named(
     assert tool("--verify", "--state", str(state))[0] == 0
     assert json.loads(state.read_text())["logs"]["http://testserver"]["sth"]["tree_size"] >= 1
     assert not (tmp_path / "config" / "transparency.json").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_tool_over_real_http_against_a_running_server_detects_a_hidden_operation(
+    claimant: tuple[Credential, str],
+    live_server: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    from mobileca.cli import main as cli
+
+    credential, token = claimant
+    _sign(credential, "投标文件", 2)
+    audit_sequence()
+    monkeypatch.setenv("MOBILECA_CONFIG_DIR", str(tmp_path / "config"))
+    cli._save_token(live_server.url, {"access_token": token, "expires_at": 4102444800})
+    assert cli.main(["records", "--verify"]) == 0, capsys.readouterr()
+    assert "Verified: 3 operation(s)" in capsys.readouterr().out
+
+    OperationRecord.objects.filter(action="sign").order_by("pk").last().delete()  # type: ignore[union-attr]
+    assert cli.main(["records", "--verify"]) == 3
+    assert "ALERT: the server hid an operation: leaf #" in capsys.readouterr().err
