@@ -35,7 +35,7 @@ cat <<TXT
   Mobile CA platform:   http://$HOST:$PORT/
   Back office:          http://$HOST:$PORT/backoffice/   (log in as finance)
   Job worker:           running (pid $worker): closes unpaid orders on time, queries pending payments,
-                        delivers the sandboxes' notifications
+                        delivers the sandboxes' notifications, sequences the audit log every second
   Payment sandboxes:    http://$HOST:$PORT/sandbox/alipay/ and /sandbox/wechatpay/ (the QR codes lead there;
                         open to anyone by design: demo only)
   Web server:           gunicorn, $WORKERS workers × $THREADS threads; debug $debug_note

@@ -294,3 +294,38 @@ def test_every_transition_of_a_purchase_is_recorded_with_its_enterprise(finance,
     assert events[2][2] == f"operator:{finance.pk}"
     audit_sequence()
     assert audit_verify().ok
+
+
+@pytest.mark.django_db
+def test_openssl_verifies_a_signed_tree_head_with_the_published_log_key(tmp_path) -> None:
+    """A peer nobody here wrote checks the signature: ``openssl dgst -sha256 -verify`` over TreeHeadDataV2."""
+    import subprocess
+
+    from cryptography.hazmat.primitives import serialization
+
+    _events(4)
+    audit_sequence()
+    head = latest_tree_head()
+    assert head is not None
+    public = serialization.load_der_public_key(bytes(head.log_key.public_key_der))
+    pem = public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    (tmp_path / "log.pem").write_bytes(pem)
+    (tmp_path / "sth.bin").write_bytes(signed(head).signed_bytes())
+    (tmp_path / "sth.sig").write_bytes(bytes(head.signature))
+    command = ["openssl", "dgst", "-sha256", "-verify", str(tmp_path / "log.pem"), "-signature"]
+    good = subprocess.run([*command, str(tmp_path / "sth.sig"), str(tmp_path / "sth.bin")], capture_output=True)  # noqa: S603
+    assert good.returncode == 0 and b"Verified OK" in good.stdout
+    (tmp_path / "sth.bin").write_bytes(signed(head).signed_bytes()[:-3] + b"\x01\x00\x00")
+    bad = subprocess.run([*command, str(tmp_path / "sth.sig"), str(tmp_path / "sth.bin")], capture_output=True)  # noqa: S603
+    assert bad.returncode != 0
+
+
+def test_the_log_key_lives_in_either_key_back_end_and_signs_there(ca_backend: str, db: None) -> None:
+    """With PKCS#11 the log key is generated in the token (SoftHSM2 here) and never leaves it."""
+    _events(3)
+    assert audit_sequence() == 3
+    log_key = LogKey.objects.get()
+    assert log_key.key_backend == ("pkcs11" if ca_backend == "softhsm" else "keyfile")
+    head = latest_tree_head()
+    assert head is not None and signed(head).verify(bytes(log_key.public_key_der))
+    assert audit_verify().ok

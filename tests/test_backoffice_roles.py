@@ -8,6 +8,7 @@ from django.test import Client
 
 from mobileca.accounts.models import User
 from mobileca.audit.models import AuditEvent
+from mobileca.audit.sequencer import audit_sequence
 from tests.support.platform import login, make_offline_order, operator
 
 
@@ -55,13 +56,16 @@ def test_support_finds_an_enterprise_by_part_of_its_name_and_an_unknown_one_is_n
     assert not AuditEvent.objects.filter(action="support.lookup").exists()
 
 
-def test_the_auditor_verifies_and_exports_the_chain(auditor: Client, bidder: User, finance_client: Client) -> None:
+def test_the_auditor_verifies_and_exports_the_log(auditor: Client, bidder: User, finance_client: Client) -> None:
     make_offline_order(bidder)
+    sequenced = audit_sequence()
     verified = auditor.post("/backoffice/audit/").content.decode()
-    assert "审计链完整" in verified
+    assert f"审计日志完整：已重算 {sequenced} 条记录和 1 个签名树头" in verified
+    assert f"最新签名树头包含 {sequenced} 条记录" in verified
     export = auditor.get("/backoffice/audit/export.csv")
     body = b"".join(export.streaming_content).decode()  # type: ignore[attr-defined]
-    assert body.startswith("seq,occurred_at,actor,action") and "order.created" in body
+    assert body.startswith("leaf_index,id,occurred_at,actor,action") and "order.created" in body
+    assert body.splitlines()[1].startswith("0,")
     assert body.count("\n") == AuditEvent.objects.count() + 1
     assert auditor.get("/backoffice/support/").status_code == 403
     assert finance_client.get("/backoffice/audit/").status_code == 403

@@ -6,9 +6,13 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+import rfc8785
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pymerkle import InmemoryTree
 
 from mobileca.audit import merkle
+from mobileca.audit.canonical import canonical_json
 
 # The Certificate Transparency reference vectors (RFC 6962 test data, as published with the CT and Trillian code).
 ENTRIES = [bytes.fromhex(h) for h in ["", "00", "10", "2021", "3031", "40414243", "5051525354555657",
@@ -163,3 +167,26 @@ def test_a_fork_fails_consistency_however_well_its_own_proofs_verify() -> None:
     for later in range(20, 21):
         proof = merkle.consistency_proof(15, later, fork_lookup)
         assert not merkle.verify_consistency(15, later, _mth(honest[:15]), _mth(forked), proof)
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1) | st.text(),
+    lambda children: st.lists(children) | st.dictionaries(st.text(), children),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(JSON_VALUES)
+def test_the_fast_canonical_json_is_byte_for_byte_rfc8785(value: object) -> None:
+    """Leaves hash RFC 8785 bytes: the standard library's encoder is used only where it writes exactly those."""
+    try:
+        expected = rfc8785.dumps(value)
+    except (rfc8785.CanonicalizationError, UnicodeEncodeError):
+        return
+    assert canonical_json(value) == expected
+
+
+def test_floats_and_astral_keys_go_through_the_rfc8785_library() -> None:
+    assert canonical_json({"a": 1e21, "b": 0.1}) == b'{"a":1e+21,"b":0.1}'
+    assert canonical_json({"\U0001f600": 1, "\uffff": 2}) == rfc8785.dumps({"\U0001f600": 1, "\uffff": 2})

@@ -690,7 +690,7 @@ def test_finance_returns_an_unmatched_line_with_a_reason(finance: User, finance_
         before.cards,
         before.payment_events,
     )
-    event = AuditEvent.objects.get(seq__gt=seq)
+    event = AuditEvent.objects.get(pk__gt=seq)
     assert (event.action, event.subject, event.actor) == (
         "statement.line_returned",
         "statement_line:TXN-UNMATCHED",

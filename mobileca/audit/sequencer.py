@@ -93,16 +93,35 @@ def _acquire() -> bool:
 
 
 def _assign_leaves(pairs: Sequence[tuple[int, int]]) -> None:
-    """Set each event's leaf index with one statement (``UPDATE … FROM (VALUES …)``, on both databases)."""
-    values = ", ".join(["(%s, %s)"] * len(pairs))
-    params = [value for pair in pairs for value in pair]
+    """Set each event's leaf index with one statement: ``UPDATE … FROM unnest(…)`` on PostgreSQL (two array
+    parameters), ``UPDATE … FROM (VALUES …)`` on SQLite."""
     table = AuditEvent._meta.db_table
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"UPDATE {table} SET leaf_index = v.leaf FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, leaf) "  # noqa: S608 - no user input
+                f"WHERE {table}.id = v.id",
+                [[event_id for event_id, _ in pairs], [leaf for _, leaf in pairs]],
+            )
+            return
+        values = ", ".join(["(%s, %s)"] * len(pairs))
         cursor.execute(
             f"UPDATE {table} SET leaf_index = v.column2 FROM (VALUES {values}) AS v "  # noqa: S608 - no user input
             f"WHERE {table}.id = v.column1",
-            params,
+            [value for pair in pairs for value in pair],
         )
+
+
+def _insert_nodes(rows: Sequence[tuple[int, int, bytes]]) -> None:
+    """Store new nodes: COPY on PostgreSQL, one prepared INSERT for many rows on SQLite."""
+    table = AuditNode._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with cursor.cursor.copy(f'COPY {table} (level, "index", hash) FROM STDIN') as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        cursor.executemany(f'INSERT INTO {table} (level, "index", hash) VALUES (%s, %s, %s)', rows)  # noqa: S608
 
 
 def _sequence_batch(limit: int, key_backend: KeyBackend | None, max_age: timedelta) -> Batch | None:
@@ -120,13 +139,12 @@ def _sequence_batch(limit: int, key_backend: KeyBackend | None, max_age: timedel
         frontier_nodes = merkle.root_nodes(size)
         found = node_lookup(frontier_nodes)
         appender = merkle.Appender(size, [found[node] for node in frontier_nodes])
-        new_nodes: list[AuditNode] = []
+        new_nodes: list[tuple[int, int, bytes]] = []
         for event in events:
-            for level, index, value in appender.append(merkle.leaf_hash(canonical_entry(event))):
-                new_nodes.append(AuditNode(level=level, index=index, hash=value))
+            new_nodes.extend(appender.append(merkle.leaf_hash(canonical_entry(event))))
         if events:
             _assign_leaves([(event.pk, size + offset) for offset, event in enumerate(events)])
-            AuditNode.objects.bulk_create(new_nodes, batch_size=2000)
+            _insert_nodes(new_nodes)
         root = appender.root()
         timestamp_ms = int(moment.timestamp() * 1000)
         if latest is not None and timestamp_ms <= latest.timestamp_ms:
@@ -159,7 +177,8 @@ def audit_sequence(
     """
     limit = batch_size or settings.MOBILECA_AUDIT["batch_size"]
     max_age = timedelta(seconds=settings.MOBILECA_AUDIT["sth_max_age_seconds"])
-    if not _local_lock.acquire(blocking=False):
+    local = connection.vendor != "postgresql"  # PostgreSQL's advisory lock covers every process already
+    if local and not _local_lock.acquire(blocking=False):
         return 0
     total = 0
     try:
@@ -182,5 +201,6 @@ def audit_sequence(
             if batch.sequenced < limit:
                 return total
     finally:
-        _local_lock.release()
+        if local:
+            _local_lock.release()
     return total

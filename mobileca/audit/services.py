@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import rfc8785
 from django.db import transaction
 
+from mobileca.audit.canonical import canonical_json
 from mobileca.audit.models import AuditEvent
 from mobileca.core.clock import now
 
@@ -82,7 +82,7 @@ def audit_record_many(entries: Sequence[AuditEntry]) -> list[AuditEvent]:
 def canonical_entry(event: AuditEvent) -> bytes:
     """The bytes a leaf hashes: the event as RFC 8785 canonical JSON. Served as is with its proofs, so anyone can
     hash it again without knowing how the platform stores events."""
-    return rfc8785.dumps(
+    return canonical_json(
         {
             "v": 1,
             "id": event.pk,

@@ -83,7 +83,8 @@ def snapshot(*, skip: frozenset[str] = frozenset()) -> dict[str, tuple[int, str]
             meta = model._meta
             if meta.db_table in skip or meta.proxy or not meta.managed or meta.db_table in state:
                 continue
-            cursor.execute(f"SELECT * FROM {quote(meta.db_table)} ORDER BY {quote(meta.pk.column)}")  # noqa: S608
+            order = ", ".join(quote(field.column) for field in meta.pk_fields)
+            cursor.execute(f"SELECT * FROM {quote(meta.db_table)} ORDER BY {order}")  # noqa: S608
             rows = cursor.fetchall()
             state[meta.db_table] = (len(rows), _digest(rows))
     return state
