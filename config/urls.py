@@ -21,6 +21,7 @@ urlpatterns = [
     path("ca/physical/", include("mobileca.physical.urls")),
     path("h5/", include("mobileca.shield.urls")),
     path("csc/v2/", csc_api.urls),
+    path("transparency/v1/", include("mobileca.audit.urls")),
     path("payments/notify/", include("mobileca.payments.notify_urls")),
     path("django-admin/", admin.site.urls),
 ]

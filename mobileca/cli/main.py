@@ -1,4 +1,4 @@
-"""``mobileca login | credentials | sign FILE``: the remote-signing API from a terminal.
+"""``mobileca login | credentials | sign FILE | records``: the remote-signing API from a terminal.
 
 * ``login`` — device login (RFC 8628): a QR code in the terminal; scan it with the phone, sign in with the Alipay
   account, allow; the token is kept in ``~/.config/mobileca/token.json`` (mode 0600) for a working day.
@@ -6,6 +6,9 @@
 * ``sign FILE`` — a detached CMS signature ``FILE.p7s`` (DER): the file is hashed here, the claimant authorises on
   the phone (QR code, PIN), the service signs the hash. ``openssl cms -verify -binary -inform DER -in FILE.p7s
   -content FILE -CAfile chain.pem`` checks it. ``--pin-stdin`` reads the PIN from standard input instead.
+* ``records [--verify]`` — every operation on the claimant's credentials and its place in the platform's
+  transparency log; ``--verify`` checks each against the log and the log against what it showed last time
+  (``records.py``), with the trusted state in ``~/.config/mobileca/transparency.json`` (or ``--state FILE``).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from urllib.parse import quote
 import httpx
 import segno
 
+from mobileca.cli import records as transparency
 from mobileca.cmslib import signed as cms
 from mobileca.core.clock import now
 
@@ -85,9 +89,22 @@ def _answer(response: httpx.Response) -> dict[str, Any]:
 
 class Api:
     def __init__(self, server: str, token: str = "") -> None:
-        self.base = server.rstrip("/") + "/csc/v2"
+        self.server = server.rstrip("/")
+        self.base = self.server + "/csc/v2"
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.http = httpx.Client(timeout=httpx.Timeout(30.0, connect=10.0), headers=headers)
+
+    def get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """GET ``path`` (from the server's root: ``/transparency/v1/sth``) and its JSON object; a refusal is a
+        ``ToolError``."""
+        url = self.server + path
+        try:
+            response = self.http.get(url, params=params)
+        except httpx.TransportError as exc:
+            raise ToolError(f"cannot reach {url}: {exc}") from exc
+        if response.status_code != 200:
+            raise ToolError(f"{path}: {refusal(response)}")
+        return _answer(response)
 
     def post(
         self, method: str, body: dict[str, Any], *, accept: tuple[int, ...] = (200,)
@@ -162,6 +179,62 @@ def credentials(out: Any) -> None:
         )
     if not data.get("credentialIDs"):
         print("（没有证书）", file=out)
+
+
+class Alarm(ToolError):
+    """A verification found the platform misbehaving: said plainly, with its own exit code."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def records(*, verify: bool, state_path: Path | None, accept_new_log_key: bool, out: Any) -> None:
+    """List the operations on my credentials; with ``verify``, check them and the log (``records.py``)."""
+    saved = _load_token()
+    api = Api(saved["server"], saved["access_token"])
+    try:
+        fetched = transparency.fetch(api)
+    except transparency.RecordsError as exc:
+        raise ToolError(str(exc)) from exc
+    for operation in fetched.operations:
+        print(transparency.describe(operation), file=out)
+    if not fetched.operations:
+        print("(no operations)", file=out)
+    if not verify:
+        return
+    path = state_path or _config_dir() / "transparency.json"
+    try:
+        state = transparency.load_state(path)
+        findings = transparency.verify(
+            api,
+            fetched,
+            state,
+            server=api.server,
+            accept_new_key=accept_new_log_key,
+            say=lambda line: print(line, file=out),
+        )
+    except transparency.RecordsError as exc:
+        raise ToolError(str(exc)) from exc
+    if not findings.ok:
+        raise Alarm("\n".join(findings.lines()), findings.exit_code)
+    transparency.save_state(path, state)
+    sth = fetched.sth
+    assert sth is not None  # verify() refuses a missing head
+    included = sum(1 for operation in fetched.operations if (operation.get("event") or {}).get("included"))
+    waiting = len(fetched.operations) - included
+    print(
+        f"Verified: {included} operation(s) in the transparency log (tree of {sth.tree_size} entries signed at "
+        f"{transparency.when(sth.timestamp_ms)}), "
+        + (
+            f"consistent with the tree of {findings.previous_size} verified last time"
+            if findings.previous_size is not None
+            else "now trusted as the first tree head verified here"
+        )
+        + (f"; {waiting} waiting for the log (lag up to {fetched.max_lag_ms} ms)" if waiting else "")
+        + ".",
+        file=out,
+    )
 
 
 def _pem_to_der(body: str) -> bytes:
@@ -389,6 +462,14 @@ def main(argv: list[str] | None = None) -> int:
     sign_cmd.add_argument("--purpose", default="文件签名", help="shown on the phone")
     sign_cmd.add_argument("--out", type=Path)
     sign_cmd.add_argument("--pin-stdin", action="store_true", help="read the PIN from standard input")
+    records_cmd = sub.add_parser("records", help="the operations on your credentials, and their transparency log")
+    records_cmd.add_argument(
+        "--verify", action="store_true", help="check every operation and the log against what it showed before"
+    )
+    records_cmd.add_argument("--state", type=Path, help="the trusted state (default: the config folder's)")
+    records_cmd.add_argument(
+        "--accept-new-log-key", action="store_true", help="trust a log key other than the one trusted before"
+    )
     bid_cmd = sub.add_parser("bid", help="bid files")
     bid_sub = bid_cmd.add_subparsers(dest="bid_command", required=True)
     seal_cmd = bid_sub.add_parser("seal", help="seal a bid file here (sign + encrypt) and upload it")
@@ -404,6 +485,8 @@ def main(argv: list[str] | None = None) -> int:
             login(args.server, out)
         elif args.command == "credentials":
             credentials(out)
+        elif args.command == "records":
+            records(verify=args.verify, state_path=args.state, accept_new_log_key=args.accept_new_log_key, out=out)
         elif args.command == "bid":
             bid_seal(
                 args.file,
@@ -422,6 +505,9 @@ def main(argv: list[str] | None = None) -> int:
                 output=args.out,
                 out=out,
             )
+    except Alarm as exc:
+        print(f"\n{exc}", file=sys.stderr)
+        return exc.exit_code
     except ToolError as exc:
         print(f"\nmobileca: {exc}", file=sys.stderr)
         return 1

@@ -1,7 +1,8 @@
 """The remote-signing API under ``/csc/v2/``, modelled on the Cloud Signature Consortium API v2 (R4.5, R4.6):
 ``info``, ``credentials/list``, ``credentials/info``, ``credentials/authorize`` (+ ``authorizeCheck``),
 ``signatures/signHash``, and our own ``credentials/decrypt`` (CSC has no decryption). Plus the device login of the
-command-line tool (``oauth2/device``, ``oauth2/token``, RFC 8628).
+command-line tool (``oauth2/device``, ``oauth2/token``, RFC 8628), and one route that is no part of CSC,
+``x-mobileca/records``: the claimant's operations with their transparency-log proofs, for ``mobileca records``.
 
 Errors are the CSC/OAuth shape: ``{"error": code, "error_description": message}`` with an HTTP status, including the
 refusals every other view gets from ``core.middleware.BoundaryMiddleware``: every route of this API is
@@ -27,22 +28,24 @@ from django.urls import URLPattern, URLResolver
 from django.utils.log import log_response
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
-from ninja import NinjaAPI, Schema
+from ninja import NinjaAPI, Query, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 from ninja.security import HttpBearer
 from pydantic import Field
 
+from mobileca.audit import proofs
+from mobileca.audit.services import canonical_entry
 from mobileca.ca import facade as ca_facade
 from mobileca.ca.facade import KeyBackendError
 from mobileca.core import inputs, limits
 from mobileca.core.clock import now
-from mobileca.core.errors import ApplicationError, InvalidInput, TooMany
+from mobileca.core.errors import ApplicationError, InvalidInput, NotFound, PermissionDenied, TooMany
 from mobileca.core.http import client_address
 from mobileca.core.middleware import own_boundary
 from mobileca.core.secrecy import SecretsHidden, SecretsHiddenReporter
 from mobileca.shield import callers, keyuse
-from mobileca.shield.models import Credential
+from mobileca.shield.models import Credential, OperationRecord
 
 
 class Bearer(HttpBearer):
@@ -481,3 +484,88 @@ def oauth2_token(request: HttpRequest, body: TokenIn) -> HttpResponse:
     return api.create_response(
         request, {"access_token": token, "token_type": "Bearer", "expires_in": expires_in}, status=200
     )
+
+
+# --- x-mobileca: not part of the CSC API ------------------------------------------------------------------------
+# The claimant's own operation records with what the transparency log holds for each (issue 15): the leaf's exact
+# bytes, its index and its inclusion proof against a signed tree head, so that the claimant's tool can check that
+# every use of their key is in the public log, and that nothing it saw before has gone.
+
+RECORDS_PAGE = 500
+
+
+class RecordsQuery(Schema):
+    after: int = Field(0, ge=0, le=2**63 - 1, description="the last record id of the previous page")
+    limit: int = Field(RECORDS_PAGE, ge=1, le=RECORDS_PAGE)
+    tree_size: int | None = Field(
+        None, ge=0, le=2**63 - 1, description="prove against the signed head of this size (default: the latest)"
+    )
+
+
+def _in_tree(record: OperationRecord, tree_size: int) -> int | None:
+    index = record.audit_event.leaf_index
+    return index if index is not None and index < tree_size else None
+
+
+def _record_entry(record: OperationRecord, paths: dict[int, list[bytes]], tree_size: int) -> dict[str, Any]:
+    event = record.audit_event
+    index = _in_tree(record, tree_size)
+    proof = paths[index] if index is not None else None
+    return {
+        "id": record.pk,
+        "credentialID": record.credential.service_no if record.credential else None,
+        "action": record.action,
+        "createdAt": record.created_at.isoformat(),
+        "platform": record.platform,
+        "purpose": record.purpose,
+        "event": {
+            "id": event.pk,
+            "action": event.action,
+            "subject": event.subject,
+            "entry": base64.b64encode(canonical_entry(event)).decode(),
+            "leaf_index": index,
+            "included": index is not None,
+            "audit_path": [base64.b64encode(node).decode() for node in proof] if proof is not None else None,
+        },
+    }
+
+
+@api.get(
+    "/x-mobileca/records",
+    tags=["x-mobileca (not CSC)"],
+    summary="My operation records with their transparency-log proofs (an extension, not part of CSC API v2)",
+    description=(
+        "Only for a claimant's own tool (a token from the device login). The operations on the caller's own "
+        "credentials, oldest first, a page at a time (`after`: the last `id` of the previous page; `next` is the "
+        "cursor of the next page, or null). For each, `event.entry` is the base64 of the exact bytes its leaf hashes "
+        "(RFC 8785 JSON of the audit event), `event.leaf_index` and `event.audit_path` its RFC 9162 inclusion proof "
+        "against `sth`, the signed tree head (as `/transparency/v1/sth`); events not yet in that tree have "
+        "`included: false`. Pass `tree_size` (the first page's `sth.tree_size`) for the next pages, so that every "
+        "proof is against the same head."
+    ),
+)
+def x_mobileca_records(request: HttpRequest, query: Query[RecordsQuery]) -> dict[str, Any]:
+    caller = _caller(request)
+    if caller.kind != "token":
+        raise PermissionDenied("only the claimant's own tool reads operation records", code="access_denied")
+    if query.tree_size is None:
+        head = proofs.latest_tree_head()
+    else:
+        head = proofs.tree_head_of_size(query.tree_size)
+        if head is None:
+            raise NotFound("no signed tree head of this size", code="not_found")
+    tree_size = head.tree_size if head is not None else 0
+    page = list(
+        OperationRecord.objects.filter(credential__account=caller.ident, pk__gt=query.after)
+        .select_related("credential", "audit_event")
+        .order_by("pk")[: query.limit + 1]
+    )
+    more, page = len(page) > query.limit, page[: query.limit]
+    included = [index for record in page if (index := _in_tree(record, tree_size)) is not None]
+    paths = proofs.inclusion_proofs(included, tree_size) if included else {}
+    return {
+        "account": caller.ident,
+        "sth": proofs.tree_head_json(head) if head is not None else None,
+        "operations": [_record_entry(record, paths, tree_size) for record in page],
+        "next": page[-1].pk if more else None,
+    }

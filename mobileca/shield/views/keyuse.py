@@ -3,13 +3,16 @@ credentials with PIN change and reset, and the operation records."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
+from django.db.models import Prefetch, prefetch_related_objects
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from mobileca.audit.models import AuditEvent, TreeHead
 from mobileca.core import limits
 from mobileca.core.clock import now
 from mobileca.core.errors import ApplicationError, TooMany
@@ -194,4 +197,28 @@ def pin_reset_return(request: HttpRequest, account: str, check_id: str) -> HttpR
 
 @phone_login_required()
 def h5_records(request: HttpRequest, account: str) -> HttpResponse:
-    return render(request, "shield/h5_records.html", {"rows": records.records_for(account)})
+    """The operation records (R4.4), each with its place in the transparency log: its leaf index and whether the
+    latest signed tree head includes it, or that it waits for the sequencer (issue 15). One query for the events
+    of every row (none when the rows already carry them), one for the head."""
+    rows = records.records_for(account)
+    prefetch_related_objects(
+        [row.record for row in rows], Prefetch("audit_event", queryset=AuditEvent.objects.only("id", "leaf_index"))
+    )
+    head = TreeHead.objects.only("tree_size", "timestamp_ms").first()
+    return render(
+        request,
+        "shield/h5_records.html",
+        {
+            "rows": [(row, _log_place(row.record.audit_event.leaf_index, head)) for row in rows],
+            "head": head,
+            "head_at": datetime.fromtimestamp(head.timestamp_ms / 1000, tz=UTC) if head else None,
+        },
+    )
+
+
+def _log_place(leaf_index: int | None, head: TreeHead | None) -> str:
+    """``included`` (the latest signed tree head covers the leaf), ``sequenced`` (a leaf, not yet under a signed
+    head) or ``waiting`` (the sequencer has not reached the event)."""
+    if leaf_index is None:
+        return "waiting"
+    return "included" if head is not None and leaf_index < head.tree_size else "sequenced"
