@@ -56,6 +56,12 @@ class AuditNode(models.Model):
     index = models.BigIntegerField()
     hash = models.BinaryField(max_length=32)
 
+    class Meta:
+        indexes = [
+            # /transparency/v1/proof-by-hash finds a leaf by its hash (RFC 6962 get-proof-by-hash)
+            models.Index(fields=["hash"], name="audit_node_leaf_hash", condition=Q(level=0)),
+        ]
+
     def __str__(self) -> str:
         return f"node {self.level}/{self.index}"
 
