@@ -180,6 +180,18 @@ def test_the_command_line_tool_logs_in_and_signs_a_file_while_the_phone_allows_a
             phone.screenshot(path=str(ARTIFACTS / "h5-authorize-sign.png"), full_page=True)
             assert "已签名" in signing.finish()
 
+        # issue 15: the signature is a leaf of the transparency log; the phone's 操作记录 shows it included, and
+        # `mobileca records --verify` checks its inclusion proof and the signed tree head against the live server
+        from mobileca.audit.sequencer import audit_sequence
+
+        audit_sequence()  # what the job worker does every second
+        phone.goto(f"{base}/h5/records/")
+        expect(phone.get_by_text("已纳入最新签名树头").first).to_be_visible()
+        phone.screenshot(path=str(ARTIFACTS / "h5-records-transparency.png"), full_page=True)
+        with running("records", "--verify", config_dir=config_dir) as records:
+            listed = records.finish()
+        assert "ALERT" not in listed and "sign" in listed
+
     signature = document.with_name(document.name + ".p7s")
     assert signature.is_file()
     (tmp_path / "root.pem").write_text(facade.chain_pems()[-1])
