@@ -96,25 +96,7 @@ def in_process() -> None:
         return list(Payment.objects.filter(channel=channel).order_by("pk"))
 
     # Alipay: sign N notifications as the gateway would, then time the platform taking them.
-    alipay_forms = []
-    conf = settings.SANDBOX_ALIPAY
-    for payment in orders("alipay"):
-        form = {
-            "notify_time": "2026-11-28 10:00:00",
-            "notify_type": "trade_status_sync",
-            "notify_id": secrets.token_hex(16),
-            "app_id": conf["app_id"],
-            "charset": "utf-8",
-            "version": "1.0",
-            "trade_no": "2026112822" + secrets.token_hex(8),
-            "out_trade_no": payment.out_trade_no,
-            "seller_id": conf["seller_id"],
-            "trade_status": "TRADE_SUCCESS",
-            "total_amount": "300.00",
-        }
-        form["sign"] = sign(alipay_key, "&".join(f"{k}={form[k]}" for k in sorted(form)).encode())
-        form["sign_type"] = "RSA2"
-        alipay_forms.append(form)
+    alipay_forms = [_alipay_form(payment, alipay_key) for payment in orders("alipay")]
 
     def take_alipay() -> None:
         for form in alipay_forms:

@@ -13,13 +13,11 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import random
-import subprocess
 import sys
 import threading
 
-from _harness import ROOT, django_setup, rate, report
+from _harness import ROOT, django_setup, rate, report, serve, stop
 
 TREE_LEAVES = 100_000
 VERIFY_N = 20_000
@@ -70,40 +68,6 @@ def verify_bench() -> None:
     report("audit_inclusion_verify", rate(VERIFY_N, verify), "proofs/s", rate(VERIFY_N, raw))
 
 
-def _serve(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
-    import socket
-    import time
-
-    import httpx
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(  # noqa: S603
-        [
-            str(ROOT / ".venv/bin/gunicorn"),
-            "config.wsgi",
-            "-b",
-            f"127.0.0.1:{port}",
-            "-w",
-            "2",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env={**os.environ, **env},
-    )
-    base = f"http://127.0.0.1:{port}/transparency/v1"
-    for _ in range(100):
-        try:
-            if httpx.get(f"{base}/sth", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    return server, base
-
-
 def serve_bench() -> None:
     django_setup("BENCH_DATABASE_URL")
     import httpx
@@ -130,7 +94,8 @@ def serve_bench() -> None:
             proofs.inclusion_proof(index, LOG_EVENTS)
 
     baseline = rate(len(indexes), in_process)
-    server, base = _serve({})
+    server, root = serve(workers=2)
+    base = f"{root}/transparency/v1"
     try:
         failures: list[str] = []
 
@@ -153,8 +118,7 @@ def serve_bench() -> None:
         ask()  # warm both workers
         served = rate(len(indexes), ask)
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        stop(server)
     report("audit_proofs_served_http", served, "proofs/s", baseline)
 
 

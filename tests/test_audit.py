@@ -6,8 +6,6 @@ insertion."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -22,6 +20,7 @@ from mobileca.audit.services import Actor, AuditEntry, audit_record, audit_recor
 from mobileca.audit.verify import audit_verify
 from mobileca.ca.backends.factory import backend
 from mobileca.payments.services import remittance_confirm
+from tests.support.audit import tampering
 from tests.support.platform import actor_of
 
 ACTOR = Actor("system", "test")
@@ -33,22 +32,6 @@ def _events(count: int = 3, start: int = 0) -> list[AuditEvent]:
             audit_record(action=f"test.{n}", subject=f"thing:{n}", actor=ACTOR, data={"n": n})
             for n in range(start, start + count)
         ]
-
-
-@contextmanager
-def _tampering() -> Iterator[None]:
-    """Direct SQL on the log's tables, as an intruder with database access would write it (PostgreSQL's triggers,
-    which refuse such writes, are disabled for the length of the block)."""
-    if connection.vendor != "postgresql":
-        yield
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SET session_replication_role = replica")  # user triggers off (the test runs as superuser)
-    try:
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("SET session_replication_role = DEFAULT")
 
 
 @pytest.mark.django_db
@@ -158,7 +141,7 @@ def test_any_change_to_the_log_is_named_at_its_first_bad_leaf(statement: str, ba
     assert audit_verify().ok
     if connection.vendor == "postgresql":
         statement = statement.replace("X'00'", "'\\x00'::bytea")
-    with _tampering(), connection.cursor() as cursor:
+    with tampering(), connection.cursor() as cursor:
         for part in statement.split("; "):
             cursor.execute(part)
     report = audit_verify()
@@ -175,7 +158,7 @@ def test_a_forged_tree_head_is_refused() -> None:
     head = latest_tree_head()
     assert head is not None
     forged_root = merkle.root_of([merkle.leaf_hash(b"another history")] * 3)
-    with _tampering():
+    with tampering():
         TreeHead.objects.create(
             tree_size=3,
             root_hash=forged_root,

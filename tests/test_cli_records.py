@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from mobileca.shield import callers
 from mobileca.shield.claims import claim_activate
 from mobileca.shield.models import Credential, OperationRecord
 from mobileca.shield.records import record_operation
+from tests.support.audit import tampering
 from tests.support.shield import (  # noqa: F401 (fixtures)
     LEGAL_REP,
     PIN,
@@ -256,26 +256,10 @@ def _state(tmp_path: Path) -> dict[str, Any]:
     return dict(json.loads((tmp_path / "config" / "transparency.json").read_text()))
 
 
-@contextmanager
-def _tampering() -> Iterator[None]:
-    """Direct SQL on the log's tables, as an intruder with database access would write it (PostgreSQL's triggers,
-    which refuse such writes, are disabled for the length of the block)."""
-    if connection.vendor != "postgresql":
-        yield
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SET session_replication_role = replica")
-    try:
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("SET session_replication_role = DEFAULT")
-
-
 def _rebuild_the_tree(*statements: tuple[str, list[Any]]) -> None:
     """A forked log: change the events with ``statements``, then throw the tree away and sequence it anew, signed
     with the log's own key. Every proof in the new tree is consistent with itself, not with the old one."""
-    with _tampering(), connection.cursor() as cursor:
+    with tampering(), connection.cursor() as cursor:
         for sql, params in statements:
             cursor.execute(sql, params)
         cursor.execute("UPDATE audit_auditevent SET leaf_index = NULL")
@@ -370,7 +354,7 @@ def test_verify_says_the_server_hid_an_operation_when_an_inclusion_proof_fails(
     _sign(credential, "签名")
     audit_sequence()
     record = OperationRecord.objects.filter(action="sign").get()
-    with _tampering(), connection.cursor() as cursor:  # the entry shown is not the one the leaf hashes
+    with tampering(), connection.cursor() as cursor:  # the entry shown is not the one the leaf hashes
         forged = json.dumps({"purpose": "别的"})
         cursor.execute("UPDATE audit_auditevent SET data = %s WHERE id = %s", [forged, record.audit_event_id])
     code, output = tool("--verify")
@@ -445,7 +429,7 @@ def test_a_tree_head_whose_signature_fails_is_refused(
     _sign(credential, "之后")
     audit_sequence()
     heads = list(TreeHead.objects.order_by("id"))
-    with _tampering():
+    with tampering():
         TreeHead.objects.filter(pk=heads[-1].pk).update(signature=bytes(heads[0].signature))
     code, output = tool("--verify")
     assert code == 5 and "does not verify" in output

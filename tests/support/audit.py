@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.db import connection
+
 from mobileca.audit.sequencer import audit_sequence
 from mobileca.audit.verify import audit_verify
 
@@ -12,3 +17,19 @@ def log_intact() -> bool:
     report = audit_verify()
     assert report.pending == 0, report
     return report.ok
+
+
+@contextmanager
+def tampering() -> Iterator[None]:
+    """Direct SQL on the log's tables, as an intruder with database access would write it (PostgreSQL's triggers,
+    which refuse such writes, are disabled for the length of the block; the tests run as the superuser)."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET session_replication_role = replica")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SET session_replication_role = DEFAULT")
