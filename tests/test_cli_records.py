@@ -11,7 +11,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from django.db import connection, transaction
 from django.test import Client
@@ -29,6 +28,7 @@ from mobileca.shield.claims import claim_activate
 from mobileca.shield.models import Credential, OperationRecord
 from mobileca.shield.records import record_operation
 from tests.support.audit import tampering
+from tests.support.cli import tool_in_process
 from tests.support.shield import (  # noqa: F401 (fixtures)
     LEGAL_REP,
     PIN,
@@ -40,7 +40,6 @@ from tests.support.shield import (  # noqa: F401 (fixtures)
     phone_login,
     registered,
 )
-from tests.transport import DjangoTestTransport
 
 MEMBER = "2088102000000002"
 RECORDS = "/csc/v2/x-mobileca/records"
@@ -233,16 +232,7 @@ def tool(
     """``mobileca`` against the test server (in process), logged in as the claimant; returns (exit code, output)."""
     from mobileca.cli import main as cli
 
-    transport = DjangoTestTransport()
-    real_init = cli.Api.__init__
-
-    def in_process(self: Any, server: str, token: str = "") -> None:
-        real_init(self, server, token)
-        self.http = httpx.Client(transport=transport, headers=self.http.headers)
-
-    monkeypatch.setattr(cli.Api, "__init__", in_process)
-    monkeypatch.setenv("MOBILECA_CONFIG_DIR", str(tmp_path / "config"))
-    cli._save_token("http://testserver", {"access_token": claimant[1], "expires_at": 4102444800})
+    tool_in_process(monkeypatch, tmp_path / "config", claimant[1])
 
     def run(*args: str) -> tuple[int, str]:
         code = cli.main(["records", *args])

@@ -12,7 +12,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -23,6 +22,7 @@ from django.test import Client
 from mobileca.cards.models import Card
 from mobileca.core.clock import clock, now
 from mobileca.shield.models import Credential, KeyUseAuthorization, OperationRecord
+from tests.support.cli import tool_in_process
 from tests.support.shield import (  # noqa: F401 (fixtures)
     LEGAL_REP,
     Api,
@@ -33,7 +33,6 @@ from tests.support.shield import (  # noqa: F401 (fixtures)
     phone_login,
     registered,
 )
-from tests.transport import DjangoTestTransport
 
 PIN = "135790"
 
@@ -372,16 +371,7 @@ def test_the_command_line_tool_signs_a_file_that_openssl_verifies(
 
     _, api, _credential = claimant
     token = api.headers["HTTP_AUTHORIZATION"].removeprefix("Bearer ")
-    transport = DjangoTestTransport()
-    real_init = cli.Api.__init__
-
-    def in_process(self: Any, server: str, token: str = "") -> None:
-        real_init(self, server, token)
-        self.http = httpx.Client(transport=transport, headers=self.http.headers)
-
-    monkeypatch.setattr(cli.Api, "__init__", in_process)
-    monkeypatch.setenv("MOBILECA_CONFIG_DIR", str(tmp_path / "config"))
-    cli._save_token("http://testserver", {"access_token": token, "expires_at": 4102444800})
+    tool_in_process(monkeypatch, tmp_path / "config", token)
     assert (tmp_path / "config" / "token.json").stat().st_mode & 0o777 == 0o600
     document = tmp_path / "投标文件.pdf"
     document.write_bytes(b"%PDF-1.4 bid " * 5000)
