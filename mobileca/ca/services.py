@@ -497,9 +497,9 @@ def ocsp_respond(request_der: bytes, *, key_backend: KeyBackend | None = None) -
         return _ocsp_error(ocsp.OCSPResponseStatus.UNAUTHORIZED)
     issuer = certificate_of(issuing)
     moment = now()
-    record = None
-    if _request_is_for(request, issuer):
-        record = IssuedCertificate.objects.filter(authority=issuing, serial_hex=_hex(request.serial_number)).first()
+    if not _request_is_for(request, issuer):  # not an issuer this responder serves (RFC 6960 §2.3)
+        return _ocsp_error(ocsp.OCSPResponseStatus.UNAUTHORIZED)
+    record = IssuedCertificate.objects.filter(authority=issuing, serial_hex=_hex(request.serial_number)).first()
     if record is None:
         status = ocsp.OCSPCertStatus.UNKNOWN
     elif record.status == CertStatus.REVOKED:
