@@ -23,15 +23,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509 import ocsp
 from django.db import connection, transaction
 from django.views.decorators.debug import sensitive_variables
 
 from mobileca.audit.services import Actor, AuditEntry, audit_record, audit_record_many
-from mobileca.ca.backends import KeyBackend, KeyBackendError
+from mobileca.ca import ocsp
+from mobileca.ca.backends import KeyBackend
 from mobileca.ca.backends.factory import backend as configured_backend
 from mobileca.ca.keys import UserPublicKey
 from mobileca.ca.models import CERT_TRANSITIONS, Authority, AuthorityRole, CertStatus, Crl, IssuedCertificate, Usage
@@ -55,7 +54,6 @@ REVOCATION_REASONS = frozenset(
         x509.ReasonFlags.privilege_withdrawn,
     }
 )
-OCSP_LIFETIME = timedelta(hours=1)
 SYSTEM = Actor("system", "ca")
 # The first key of PostgreSQL's two-key advisory locks, naming the locks of this module ("CA" + 1): a credential
 # owner's lock is (OWNER_LOCK_SPACE, a 32-bit hash of the owner id). Another module's locks use another space.
@@ -258,6 +256,7 @@ def _store_pair(built: _Built, actor: Actor) -> tuple[IssuedPair, list[AuditEntr
         )
         for record in records
     ]
+    ocsp.on_issued(records)  # their OCSP responses are produced once the issuance commits (issue 16)
     by_usage = {record.usage: record for record in records}
     return IssuedPair(sign=by_usage[Usage.SIGN], encrypt=by_usage[Usage.ENCRYPT]), entries
 
@@ -387,6 +386,7 @@ def _revoke_many(records: Iterable[IssuedCertificate], reason: x509.ReasonFlags,
     )
     for record in records:
         record.status, record.revoked_at, record.revocation_reason = CertStatus.REVOKED, moment, reason.name
+    ocsp.on_revoked(records)  # no "good" response outlives the commit; "revoked" is signed right after it
     return [
         AuditEntry(
             action="ca.certificate_revoked",
@@ -460,91 +460,3 @@ def crls_refresh(*, key_backend: KeyBackend | None = None) -> int:
             crl_publish(authority_id=record.pk, key_backend=key_backend)
             published += 1
     return published
-
-
-# --- OCSP (RFC 6960) ------------------------------------------------------------------------------------------------
-
-
-def _ocsp_error(status: ocsp.OCSPResponseStatus) -> bytes:
-    return ocsp.OCSPResponseBuilder.build_unsuccessful(status).public_bytes(serialization.Encoding.DER)
-
-
-def ocsp_respond(request_der: bytes, *, key_backend: KeyBackend | None = None) -> bytes:
-    """Answer an OCSP request for a certificate of the issuing CA: good, revoked or unknown, signed by that CA.
-
-    Whatever arrives, the answer is an OCSP response: a request we cannot read is ``malformedRequest``, a CA not yet
-    initialised ``unauthorized``, a key back-end that fails ``tryLater`` (RFC 6960 §2.3).
-    """
-    try:
-        request = ocsp.load_der_ocsp_request(request_der)
-        algorithm = request.hash_algorithm
-        extensions = request.extensions
-        if (
-            len(request.issuer_name_hash) != algorithm.digest_size
-            or len(request.issuer_key_hash) != algorithm.digest_size
-        ):
-            raise ValueError("CertID hash of the wrong length")
-        try:
-            nonce: x509.OCSPNonce | None = extensions.get_extension_for_class(x509.OCSPNonce).value
-        except x509.ExtensionNotFound:
-            nonce = None
-        if nonce is not None and not 1 <= len(nonce.nonce) <= 32:  # RFC 8954
-            raise ValueError("nonce outside 1..32 octets")
-    except (ValueError, TypeError, UnsupportedAlgorithm, x509.DuplicateExtension):
-        return _ocsp_error(ocsp.OCSPResponseStatus.MALFORMED_REQUEST)
-    issuing = Authority.objects.filter(role=AuthorityRole.ISSUING, is_active=True).first()
-    if issuing is None:
-        return _ocsp_error(ocsp.OCSPResponseStatus.UNAUTHORIZED)
-    issuer = certificate_of(issuing)
-    moment = now()
-    if not _request_is_for(request, issuer):  # not an issuer this responder serves (RFC 6960 §2.3)
-        return _ocsp_error(ocsp.OCSPResponseStatus.UNAUTHORIZED)
-    record = IssuedCertificate.objects.filter(authority=issuing, serial_hex=_hex(request.serial_number)).first()
-    if record is None:
-        status = ocsp.OCSPCertStatus.UNKNOWN
-    elif record.status == CertStatus.REVOKED:
-        status = ocsp.OCSPCertStatus.REVOKED
-    else:
-        status = ocsp.OCSPCertStatus.GOOD
-    revoked = record if status == ocsp.OCSPCertStatus.REVOKED else None
-    builder = (
-        ocsp.OCSPResponseBuilder()
-        .add_response_by_hash(
-            issuer_name_hash=request.issuer_name_hash,
-            issuer_key_hash=request.issuer_key_hash,
-            serial_number=request.serial_number,
-            algorithm=algorithm,
-            cert_status=status,
-            this_update=moment,
-            next_update=moment + OCSP_LIFETIME,
-            revocation_time=revoked.revoked_at if revoked else None,
-            revocation_reason=(
-                x509.ReasonFlags[revoked.revocation_reason] if revoked and revoked.revocation_reason else None
-            ),
-        )
-        .responder_id(ocsp.OCSPResponderEncoding.HASH, issuer)
-    )
-    if nonce is not None:
-        builder = builder.add_extension(nonce, critical=False)
-    try:
-        return builder.sign(_signer(issuing, key_backend), hashes.SHA256()).public_bytes(serialization.Encoding.DER)
-    except KeyBackendError:
-        log.exception("OCSP signing failed")
-        return _ocsp_error(ocsp.OCSPResponseStatus.TRY_LATER)
-
-
-def _request_is_for(request: ocsp.OCSPRequest, issuer: x509.Certificate) -> bool:
-    algorithm = request.hash_algorithm
-    name_hash = hashes.Hash(algorithm)
-    name_hash.update(issuer.subject.public_bytes())
-    key_hash = hashes.Hash(algorithm)
-    key_hash.update(_public_key_bits(issuer))
-    return request.issuer_name_hash == name_hash.finalize() and request.issuer_key_hash == key_hash.finalize()
-
-
-def _public_key_bits(certificate: x509.Certificate) -> bytes:
-    """The subjectPublicKey BIT STRING contents (what the OCSP issuerKeyHash covers)."""
-    public = certificate.public_key()
-    if isinstance(public, ec.EllipticCurvePublicKey):
-        return public.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
-    return public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)
