@@ -298,3 +298,50 @@ def test_malformed_and_wrong_methods_through_the_mounted_responder(ca, responder
     )
     assert httpx.put(f"{responder_url}/pki/ocsp", content=b"x").status_code == 405
     assert Authority.objects.count() == 2 and not OcspResponse.objects.exists()  # nothing written by any of it
+
+
+def test_a_retired_issuing_ca_is_still_answered_for_after_rotation(ca, responder_url, tmp_path, capsys) -> None:
+    # `manage.py ca_rotate_issuing`: new certificates from the new CA; the retired CA's certificates still get
+    # good, then revoked, from openssl; their responses are refreshed by the job and their CRL is published
+    from django.core.management import call_command
+
+    from mobileca.ca.services import crl_latest, crls_refresh
+
+    root, old = ca
+    before = _issue("cred-old")
+    call_command("ca_rotate_issuing")
+    assert "issuing CA rotated" in capsys.readouterr().out
+    new = Authority.objects.get(role="issuing", is_active=True)
+    assert new.pk != old.pk and not Authority.objects.get(pk=old.pk).is_active
+    certificate_of(new).verify_directly_issued_by(certificate_of(root))
+    after = _issue("cred-new")
+    assert after.sign.authority_id == new.pk
+    files = {
+        "issuer": _write(tmp_path, "old.pem", _pem(certificate_of(old))),
+        "anchor": _write(tmp_path, "root.pem", _pem(certificate_of(root))),
+        "leaf": _write(tmp_path, "leaf.pem", _pem(certificate_of(before.sign))),
+    }
+    url = f"{responder_url}/pki/ocsp"
+    result = _openssl_ocsp(files, url, "-cert", files["leaf"])
+    assert result.returncode == 0 and "Response verify OK" in result.stderr, result.stderr
+    assert f"{files['leaf']}: good" in result.stdout
+    certificate_revoke(serial_hex=before.sign.serial_hex, reason=x509.ReasonFlags.key_compromise)
+    result = _openssl_ocsp(files, url, "-cert", files["leaf"])
+    assert result.returncode == 0 and "Response verify OK" in result.stderr, result.stderr
+    assert f"{files['leaf']}: revoked" in result.stdout
+    # the new CA's certificate, through the same responder
+    new_files = {**files, "issuer": _write(tmp_path, "new.pem", _pem(certificate_of(new)))}
+    leaf = _write(tmp_path, "new-leaf.pem", _pem(certificate_of(after.sign)))
+    result = _openssl_ocsp(new_files, url, "-cert", leaf)
+    assert result.returncode == 0 and f"{leaf}: good" in result.stdout, result.stderr
+    # the retired CA's CRL: served by its serial, lists the revocation, refreshed by the job with the others
+    served = httpx.get(f"{responder_url}/pki/ca/{old.serial_hex}.crl")
+    crl = x509.load_der_x509_crl(served.content)
+    assert crl.issuer == certificate_of(old).subject
+    assert crl.get_revoked_certificate_by_serial_number(int(before.sign.serial_hex, 16)) is not None
+    assert x509.load_der_x509_crl(bytes(crl_latest("issuing").der)).issuer == certificate_of(new).subject
+    with clock.frozen(now() + timedelta(hours=13)):
+        assert crls_refresh() == 3  # root, the new and the retired issuing CA
+        # and the retired CA's responses are refreshed too
+        assert OcspResponse.objects.filter(authority_id=old.pk).count() == 4
+        assert ocsp_refresh() == 8

@@ -26,6 +26,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from django.db import connection, transaction
+from django.db.models import Q
 from django.views.decorators.debug import sensitive_variables
 
 from mobileca.audit.services import Actor, AuditEntry, audit_record, audit_record_many
@@ -90,6 +91,30 @@ def ca_init(*, key_backend: KeyBackend | None = None) -> tuple[Authority, Author
         crl_publish(authority_id=root.pk, key_backend=keys)
         crl_publish(authority_id=issuing.pk, key_backend=keys)
     return root, issuing
+
+
+@sensitive_variables()
+def ca_rotate_issuing(*, key_backend: KeyBackend | None = None, actor: Actor = SYSTEM) -> Authority:
+    """A new issuing CA under the same root; the old one is retired (it issues nothing more) but still answered
+    for: its certificates' OCSP responses keep being refreshed and served, and its CRL published (issue 16)."""
+    root, old = authority(AuthorityRole.ROOT), authority(AuthorityRole.ISSUING)
+    keys = key_backend or configured_backend()
+    label = f"mobileca-issuing-{secrets.token_hex(4)}"
+    public = keys.create_signing_key(label, ec.SECP256R1())
+    certificate = issuing_certificate(
+        root_key=keys.signing_key(root.key_label), root=certificate_of(root), public_key=public, now=now()
+    )
+    with transaction.atomic():
+        Authority.objects.filter(pk=old.pk).update(is_active=False)
+        audit_record(
+            action="ca.authority_retired",
+            subject=f"ca:{AuthorityRole.ISSUING}",
+            actor=actor,
+            data={"serial": old.serial_hex, "subject": old.subject},
+        )
+        new = _authority_create(AuthorityRole.ISSUING, keys.name, label, certificate)
+        crl_publish(authority_id=new.pk, key_backend=keys)
+    return new
 
 
 def _authority_create(role: str, backend_name: str, label: str, certificate: x509.Certificate) -> Authority:
@@ -445,16 +470,29 @@ def crl_publish(*, authority_id: int, key_backend: KeyBackend | None = None) -> 
 
 
 def crl_latest(role: str) -> Crl:
-    crl = Crl.objects.filter(authority=authority(role)).order_by("-number").first()
+    return _crl_latest_of(authority(role))
+
+
+def crl_of_authority(serial_hex: str) -> Crl:
+    """The latest CRL of any authority, retired ones included, by its certificate's serial."""
+    record = Authority.objects.filter(serial_hex=serial_hex).first()
+    if record is None:
+        raise NotFound("未找到该证书认证机构", code="ca_not_found")
+    return _crl_latest_of(record)
+
+
+def _crl_latest_of(record: Authority) -> Crl:
+    crl = Crl.objects.filter(authority=record).order_by("-number").first()
     if crl is None:
         raise NotFound("尚未发布证书吊销列表", code="crl_missing")
     return crl
 
 
 def crls_refresh(*, key_backend: KeyBackend | None = None) -> int:
-    """The periodic job: a fresh CRL for every authority whose latest one is past half its life."""
+    """The periodic job: a fresh CRL for every authority whose latest one is past half its life: the active ones and
+    the retired issuing CAs, whose certificates may still be valid."""
     published = 0
-    for record in Authority.objects.filter(is_active=True):
+    for record in Authority.objects.filter(Q(is_active=True) | Q(role=AuthorityRole.ISSUING)):
         latest = record.crls.order_by("-number").first()
         if latest is None or latest.next_update - now() < CRL_LIFETIME / 2:
             crl_publish(authority_id=record.pk, key_backend=key_backend)

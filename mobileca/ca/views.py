@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET
 
 from mobileca.ca.models import AuthorityRole
 from mobileca.ca.ocsp import answer
-from mobileca.ca.services import authority, certificate_of, crl_latest
+from mobileca.ca.services import authority, certificate_of, crl_latest, crl_of_authority
 from mobileca.core.clock import now
 from mobileca.core.http import client_address
 
@@ -36,10 +36,11 @@ def chain(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def crl(request: HttpRequest, role: str) -> HttpResponse:
-    """The latest CRL, cacheable for ``MOBILECA_CRL_MAX_AGE`` at most (a new one is published on every revocation)
-    and never past its nextUpdate; ETag and Last-Modified for conditional GETs (issue 16)."""
-    latest = crl_latest(role)
+def crl(request: HttpRequest, role: str = "", serial: str = "") -> HttpResponse:
+    """The latest CRL of the active CA of ``role``, or of any CA (retired issuing CAs included) by ``serial``;
+    cacheable for ``MOBILECA_CRL_MAX_AGE`` at most (a new one is published on every revocation) and never past its
+    nextUpdate; ETag and Last-Modified for conditional GETs (issue 16)."""
+    latest = crl_of_authority(serial) if serial else crl_latest(role)
     der = bytes(latest.der)
     etag = f'"{hashlib.sha256(der).hexdigest()}"'
     max_age = max(0, min(settings.MOBILECA_CRL_MAX_AGE, int((latest.next_update - now()).total_seconds())))
