@@ -2,9 +2,9 @@
 asyncio client processes, a request per connection: gunicorn's sync workers and openssl's responder close after each
 response; Debian's ``wrk`` hangs openssl 3.0's responder, which spins on the first connection wrk opens):
 
-* the project's responder (``config.wsgi``: the bare WSGI responder in front of Django) under gunicorn with two
+* the project's responder (``config.wsgi``: the bare WSGI responder in front of Django) under gunicorn with four
   workers, answering GET requests (RFC 5019 §5) for the certificates of a few hundred credentials, in random order;
-* in the same run and with the same load generator, the peer: ``openssl ocsp -index … -port … -multi 2`` (two
+* in the same run and with the same load generator, the peer: ``openssl ocsp -index … -port … -multi 4`` (four
   responder processes) answering for the same certificates with the same CA key, signing every response;
 * the CA key operations per 1,000 status requests during our run (responses produced, counted in the table:
   the steady state should need none), against openssl's one signature per response.
@@ -28,7 +28,7 @@ from _harness import children, django_setup, report, serve, stop
 CREDENTIALS = 100  # two certificates each
 CONNECTIONS = 16
 CLIENT_PROCESSES = 2
-WORKERS = 2
+WORKERS = 4  # gunicorn workers, and openssl -multi processes
 SECONDS = 8
 
 

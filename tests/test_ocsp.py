@@ -6,6 +6,7 @@ import base64
 import hashlib
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from wsgiref.simple_server import WSGIRequestHandler, make_server
@@ -345,3 +346,22 @@ def test_a_retired_issuing_ca_is_still_answered_for_after_rotation(ca, responder
         # and the retired CA's responses are refreshed too
         assert OcspResponse.objects.filter(authority_id=old.pk).count() == 4
         assert ocsp_refresh() == 8
+
+
+def test_the_shared_file_cache_sees_another_process_write_and_delete_at_once(tmp_path, monkeypatch) -> None:
+    # two instances on one folder stand for two worker processes: a memoised entry never outlives a change
+    from mobileca.ca.cache import SharedFileCache
+
+    reader, writer = SharedFileCache(str(tmp_path), {}), SharedFileCache(str(tmp_path), {})
+    writer.set("k", "good", 3600)
+    assert reader.get("k") == "good"
+    assert reader.get("k") == "good"  # from the memo
+    writer.set("k", "revoked", 3600)
+    assert reader.get("k") == "revoked"
+    writer.delete("k")
+    assert reader.get("k") is None
+    writer.set("short", "value", 1)
+    assert reader.get("short") == "value"
+    later = time.time() + 5  # the entry's own expiry holds for the memo too
+    monkeypatch.setattr(time, "time", lambda: later)
+    assert reader.get("short") is None
