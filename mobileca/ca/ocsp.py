@@ -252,12 +252,20 @@ def _cache_keys(records: Iterable[IssuedCertificate]) -> list[str]:
     return keys
 
 
-def ocsp_produce(records: Sequence[IssuedCertificate], *, key_backend: KeyBackend | None = None) -> int:
+def ocsp_produce(
+    records: Sequence[IssuedCertificate], *, key_backend: KeyBackend | None = None, fresh: bool = False
+) -> int:
     """Sign and store the responses of these certificates (their current status, read again), one per CertID
-    hash, replacing older ones; the cache gets the new ones. Returns the number of responses signed."""
+    hash, replacing older ones; the cache gets the new ones. Returns the number of responses signed.
+
+    ``fresh``: certificates just issued (the records as inserted, good, with no response yet): no second read and
+    no locking transaction, one INSERT that leaves alone any response a revocation already wrote."""
     if not records:
         return 0
-    current = list(IssuedCertificate.objects.filter(pk__in=[record.pk for record in records]))
+    if fresh:
+        current = list(records)
+    else:
+        current = list(IssuedCertificate.objects.filter(pk__in=[record.pk for record in records]))
     keys = key_backend or configured_backend()
     moment = now()
     rows: list[OcspResponse] = []
@@ -286,20 +294,17 @@ def ocsp_produce(records: Sequence[IssuedCertificate], *, key_backend: KeyBacken
             )
             cached.append((_cache_key(label, name_hash, key_hash, serial), stored))
     signed_status = {record.pk: record.status for record in current}
-    with transaction.atomic():
-        # A revocation that committed after ``current`` was read produces its own responses after its commit: the
-        # responses signed here for such a certificate are dropped (the revocation holds its rows locked meanwhile).
-        now_status = dict(
-            IssuedCertificate.objects.select_for_update().filter(pk__in=signed_status).values_list("pk", "status")
-        )
-        kept = [row for row in rows if now_status.get(row.certificate_id) == signed_status[row.certificate_id]]
-        OcspResponse.objects.filter(certificate_id__in=[row.certificate_id for row in kept]).delete()
-        OcspResponse.objects.bulk_create(kept)
+    if fresh:
+        OcspResponse.objects.bulk_create(rows, ignore_conflicts=True)
+        kept = rows
+    else:
+        kept = _replace(rows, signed_status)
     kept_keys = {id(row) for row in kept}
     for row, (key, stored) in zip(rows, cached, strict=True):
         if id(row) in kept_keys:
             _cache_put(key, stored)
-    # and one committing between that transaction and these cache writes: its keys are dropped again here
+    # A revocation committing meanwhile (after the transaction above, or any time for ``fresh``) writes its own
+    # responses after its commit: what was written here for such a certificate is dropped again.
     changed = [
         record
         for record in IssuedCertificate.objects.filter(pk__in=signed_status).only(
@@ -309,20 +314,38 @@ def ocsp_produce(records: Sequence[IssuedCertificate], *, key_backend: KeyBacken
     ]
     if changed:
         caches[CACHE_ALIAS].delete_many(_cache_keys(changed))
+        OcspResponse.objects.filter(
+            certificate_id__in=[record.pk for record in changed], etag__in=[row.etag for row in kept]
+        ).delete()
     return len(kept)
 
 
-def _produce_after_commit(pks: list[int]) -> None:
+def _replace(rows: list[OcspResponse], signed_status: dict[int, str]) -> list[OcspResponse]:
+    """Replace the stored responses of these certificates by ``rows``, but for certificates whose status is no
+    longer the one signed; returns the rows written."""
+    with transaction.atomic():
+        # A revocation that committed after ``current`` was read produces its own responses after its commit: the
+        # responses signed here for such a certificate are dropped (the revocation holds its rows locked meanwhile).
+        now_status = dict(
+            IssuedCertificate.objects.select_for_update().filter(pk__in=signed_status).values_list("pk", "status")
+        )
+        kept = [row for row in rows if now_status.get(row.certificate_id) == signed_status[row.certificate_id]]
+        OcspResponse.objects.filter(certificate_id__in=[row.certificate_id for row in kept]).delete()
+        OcspResponse.objects.bulk_create(kept)
+    return kept
+
+
+def _produce_after_commit(records: Sequence[IssuedCertificate], *, fresh: bool = False) -> None:
     try:
-        ocsp_produce(list(IssuedCertificate.objects.filter(pk__in=pks)))
+        ocsp_produce(records, fresh=fresh)
     except (KeyBackendError, DatabaseError):  # the responder signs on the next request; the job catches up
         log.exception("producing OCSP responses failed")
 
 
 def on_issued(records: Sequence[IssuedCertificate]) -> None:
     """Called in the issuance's transaction: the responses are produced once it commits."""
-    pks = [record.pk for record in records]
-    transaction.on_commit(lambda: _produce_after_commit(pks))
+    issued = list(records)
+    transaction.on_commit(lambda: _produce_after_commit(issued, fresh=True))
 
 
 def on_revoked(records: Sequence[IssuedCertificate]) -> None:
@@ -335,7 +358,7 @@ def on_revoked(records: Sequence[IssuedCertificate]) -> None:
 
     def produce() -> None:
         caches[CACHE_ALIAS].delete_many(keys)  # anything a reader cached from before the commit
-        _produce_after_commit(pks)
+        _produce_after_commit(list(IssuedCertificate.objects.filter(pk__in=pks)))
 
     transaction.on_commit(produce)
 
