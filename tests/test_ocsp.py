@@ -93,6 +93,8 @@ def test_issuance_produces_a_response_per_certid_hash_and_serves_it_without_data
         assert len(parsed.extensions) == 0  # no nonce in a pre-produced response
     monkeypatch.setattr("mobileca.ca.ocsp.configured_backend", lambda: _NoKeys())
     for algorithm in (hashes.SHA1(), hashes.SHA256()):  # noqa: S303
+        with django_assert_num_queries(1):  # the first request reads the stored response into the cache
+            assert _post(_request(pair.sign, issuer, algorithm)).status == 200
         with django_assert_num_queries(0):  # steady state: the cache only, no key operation
             result = _post(_request(pair.sign, issuer, algorithm))
         assert result.status == 200
@@ -160,10 +162,11 @@ def test_the_periodic_job_signs_again_past_half_the_lifetime_only(ca, django_cap
 
 
 def test_a_missing_response_is_produced_by_the_job_and_on_demand(ca) -> None:
-    # (on_commit callbacks do not run here: as after a failed signature, nothing is stored)
+    # as after a failed signature or responses lost: nothing is stored for the pair
     issuer = certificate_of(ca[1])
     pair = _issue()
-    assert not OcspResponse.objects.exists()
+    assert OcspResponse.objects.filter(certificate__in=[pair.sign, pair.encrypt]).count() == 4  # with the issuance
+    OcspResponse.objects.all().delete()
     served = _read(_post(_request(pair.sign, issuer)).body, issuer)
     assert served.certificate_status == ocsp.OCSPCertStatus.GOOD
     assert OcspResponse.objects.filter(certificate=pair.sign).count() == 2

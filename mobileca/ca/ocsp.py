@@ -4,9 +4,10 @@ Every certificate of every issuing CA the platform has run (the active one and t
 response ready, one per CertID hash (SHA-1 and SHA-256, as clients send both), stored in ``OcspResponse`` and, in
 front of the table, in the ``ocsp`` cache (Redis when configured, else files shared by the host's processes):
 
-* produced on issuance and on revocation, after the transaction commits (``transaction.on_commit``); a revocation
-  also deletes the certificate's stored responses and cache entries inside its transaction, so that no "good"
-  answer survives the commit even if the new signature fails (the next request then signs it);
+* produced on issuance (signed with the certificates before the transaction, stored in it) and on revocation,
+  after its transaction commits (``transaction.on_commit``); a revocation also deletes the certificate's stored
+  responses and cache entries inside its transaction, so that no "good" answer survives the commit even if the new
+  signature fails (the next request then signs it);
 * refreshed by the periodic job once half their lifetime (``MOBILECA_OCSP_VALIDITY_MINUTES``) has passed;
 * looked up by CertID (issuer name hash, issuer key hash, serial): a cache hit is served with no database access
   and no key operation. A miss reads the table (and fills the cache); only a certificate without a current
@@ -252,20 +253,12 @@ def _cache_keys(records: Iterable[IssuedCertificate]) -> list[str]:
     return keys
 
 
-def ocsp_produce(
-    records: Sequence[IssuedCertificate], *, key_backend: KeyBackend | None = None, fresh: bool = False
-) -> int:
+def ocsp_produce(records: Sequence[IssuedCertificate], *, key_backend: KeyBackend | None = None) -> int:
     """Sign and store the responses of these certificates (their current status, read again), one per CertID
-    hash, replacing older ones; the cache gets the new ones. Returns the number of responses signed.
-
-    ``fresh``: certificates just issued (the records as inserted, good, with no response yet): no second read and
-    no locking transaction, one INSERT that leaves alone any response a revocation already wrote."""
+    hash, replacing older ones; the cache gets the new ones. Returns the number of responses signed."""
     if not records:
         return 0
-    if fresh:
-        current = list(records)
-    else:
-        current = list(IssuedCertificate.objects.filter(pk__in=[record.pk for record in records]))
+    current = list(IssuedCertificate.objects.filter(pk__in=[record.pk for record in records]))
     keys = key_backend or configured_backend()
     moment = now()
     rows: list[OcspResponse] = []
@@ -294,16 +287,12 @@ def ocsp_produce(
             )
             cached.append((_cache_key(label, name_hash, key_hash, serial), stored))
     signed_status = {record.pk: record.status for record in current}
-    if fresh:
-        OcspResponse.objects.bulk_create(rows, ignore_conflicts=True)
-        kept = rows
-    else:
-        kept = _replace(rows, signed_status)
+    kept = _replace(rows, signed_status)
     kept_keys = {id(row) for row in kept}
     for row, (key, stored) in zip(rows, cached, strict=True):
         if id(row) in kept_keys:
             _cache_put(key, stored)
-    # A revocation committing meanwhile (after the transaction above, or any time for ``fresh``) writes its own
+    # A revocation committing meanwhile (after the transaction above) writes its own
     # responses after its commit: what was written here for such a certificate is dropped again.
     changed = [
         record
@@ -335,17 +324,56 @@ def _replace(rows: list[OcspResponse], signed_status: dict[int, str]) -> list[Oc
     return kept
 
 
-def _produce_after_commit(records: Sequence[IssuedCertificate], *, fresh: bool = False) -> None:
+def _produce_after_commit(records: Sequence[IssuedCertificate]) -> None:
     try:
-        ocsp_produce(records, fresh=fresh)
+        ocsp_produce(records)
     except (KeyBackendError, DatabaseError):  # the responder signs on the next request; the job catches up
         log.exception("producing OCSP responses failed")
 
 
-def on_issued(records: Sequence[IssuedCertificate]) -> None:
-    """Called in the issuance's transaction: the responses are produced once it commits."""
-    issued = list(records)
-    transaction.on_commit(lambda: _produce_after_commit(issued, fresh=True))
+@dataclass(frozen=True)
+class Signed:
+    """A new certificate's response for one CertID hash, signed before the issuance's transaction."""
+
+    serial: int
+    label: str
+    der: bytes
+    moment: datetime
+
+
+def sign_new(authority_id: int, signer: object, serials: Sequence[int]) -> tuple[Signed, ...]:
+    """The "good" responses of certificates being issued, signed with the issuing key already in hand, before the
+    transaction (like the certificates themselves): the issuance then stores them with one more INSERT."""
+    issuer = _issuers.get(authority_id)
+    moment = now()
+    good = IssuedCertificate(status=CertStatus.GOOD)
+    return tuple(
+        Signed(serial, label, _sign(issuer, signer, label=label, serial=serial, record=good, moment=moment), moment)
+        for serial in serials
+        for label in issuer.hashes
+    )
+
+
+def store_new(records: Sequence[IssuedCertificate], signed: Sequence[Signed]) -> None:
+    """Called in the issuance's transaction: the responses commit with the certificates (the cache gets them on
+    their first request)."""
+    by_serial = {int(record.serial_hex, 16): record for record in records}
+    OcspResponse.objects.bulk_create(
+        [
+            OcspResponse(
+                certificate=by_serial[item.serial],
+                authority_id=by_serial[item.serial].authority_id,
+                hash_algorithm=item.label,
+                serial_hex=by_serial[item.serial].serial_hex,
+                der=item.der,
+                etag=hashlib.sha256(item.der).hexdigest(),
+                produced_at=item.moment,
+                this_update=item.moment,
+                next_update=item.moment + validity(),
+            )
+            for item in signed
+        ]
+    )
 
 
 def on_revoked(records: Sequence[IssuedCertificate]) -> None:

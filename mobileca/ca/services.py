@@ -220,6 +220,7 @@ class _Built:
     subject_cn: str
     moment: datetime
     end: datetime
+    ocsp: tuple[ocsp.Signed, ...]  # their pre-produced OCSP responses
 
 
 def _build_pair(
@@ -251,7 +252,8 @@ def _build_pair(
         )
         for usage, public_key in ((Usage.SIGN, sign_public_key), (Usage.ENCRYPT, encrypt_public_key))
     )
-    return _Built(owner_id, issuer, certificates, subject.enterprise_name, moment, end)
+    responses = ocsp.sign_new(issuer.pk, issuer.signer, [certificate.serial_number for _, certificate in certificates])
+    return _Built(owner_id, issuer, certificates, subject.enterprise_name, moment, end, responses)
 
 
 def _store_pair(built: _Built, actor: Actor) -> tuple[IssuedPair, list[AuditEntry]]:
@@ -281,7 +283,7 @@ def _store_pair(built: _Built, actor: Actor) -> tuple[IssuedPair, list[AuditEntr
         )
         for record in records
     ]
-    ocsp.on_issued(records)  # their OCSP responses are produced once the issuance commits (issue 16)
+    ocsp.store_new(records, built.ocsp)  # their OCSP responses, signed with them (issue 16)
     by_usage = {record.usage: record for record in records}
     return IssuedPair(sign=by_usage[Usage.SIGN], encrypt=by_usage[Usage.ENCRYPT]), entries
 
