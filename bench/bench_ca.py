@@ -5,8 +5,7 @@
 * the same with two processes issuing at once (the issue-15 figure: PostgreSQL, goal >= 1,000/s), against the raw
   build+sign rate of two processes at once, measured the same way in the same run: each process signs its share
   after a common start, and the rate is all certificates over the time from the common start to the last finish;
-* OCSP responses per second over HTTP (gunicorn, the production server, with two workers on loopback; a keep-alive
-  client) against the raw OCSP response build+sign rate with an in-memory key.
+(OCSP over HTTP is measured by bench_ocsp.py.)
 
 Runs on PostgreSQL when ``BENCH_DATABASE_URL`` names a server database it may drop and create, else on SQLite.
 """
@@ -23,12 +22,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from _harness import django_setup, rate, report, serve, stop
+from _harness import django_setup, rate, report
 
 ISSUE_N = 60
 PARALLEL_PROCESSES = 2
 PARALLEL_N = 300  # credentials (two certificates each) per process
-OCSP_N = 300
 SOFTHSM = "/usr/lib/softhsm/libsofthsm2.so"
 
 
@@ -218,20 +216,16 @@ def parallel_rate(kind: str, name: str, env: dict[str, str], var_dir: Path) -> f
 
 
 def measure(name: str, env: dict[str, str], subject: object, keys: list[tuple[object, object]]) -> None:
-    import httpx
-    from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509 import ocsp
 
     from mobileca.ca.backends.factory import backend
     from mobileca.ca.models import Authority
     from mobileca.ca.profiles import entity_certificate, root_certificate
-    from mobileca.ca.services import ca_init, certificate_of, credential_issue
+    from mobileca.ca.services import ca_init, credential_issue
     from mobileca.core.clock import now
 
     Authority.objects.update(is_active=False)  # a fresh hierarchy in this back-end
-    _root, issuing = ca_init(key_backend=backend())
-    issuer = certificate_of(issuing)
+    ca_init(key_backend=backend())
 
     def issue() -> None:
         for index, (sign_key, encrypt_key) in enumerate(keys):
@@ -269,44 +263,6 @@ def measure(name: str, env: dict[str, str], subject: object, keys: list[tuple[ob
     report(label, parallel, "certs/s", parallel_rate("raw", name, env, var_dir))
     if database == "postgresql":  # the same rows with bare psycopg: how close the service is to the database's floor
         report(f"{label}_vs_bare_sql", parallel, "certs/s", parallel_rate("sql", name, env, var_dir))
-
-    leaf = certificate_of(issuing.issued.order_by("pk").first())  # type: ignore[arg-type]
-    der = (
-        ocsp.OCSPRequestBuilder()
-        .add_certificate(leaf, issuer, hashes.SHA256())
-        .build()
-        .public_bytes(serialization.Encoding.DER)
-    )
-    server, base = serve(env, workers=2)
-    url = f"{base}/pki/ocsp"
-    try:
-        with httpx.Client(timeout=10) as client:
-
-            def ask() -> None:
-                for _ in range(OCSP_N):
-                    response = client.post(url, content=der, headers={"Content-Type": "application/ocsp-request"})
-                    assert response.status_code == 200
-
-            ask()  # warm both workers (imports, key loading)
-            ocsp_rate = rate(OCSP_N, ask)
-    finally:
-        stop(server)
-
-    def raw_ocsp() -> None:
-        for _ in range(OCSP_N):
-            moment = now()
-            ocsp.OCSPResponseBuilder().add_response(
-                cert=leaf,
-                issuer=issuer,
-                algorithm=hashes.SHA256(),
-                cert_status=ocsp.OCSPCertStatus.GOOD,
-                this_update=moment,
-                next_update=moment + timedelta(hours=1),
-                revocation_time=None,
-                revocation_reason=None,
-            ).responder_id(ocsp.OCSPResponderEncoding.HASH, raw_issuer).sign(raw_key, hashes.SHA256())
-
-    report(f"ocsp_responses_http_{name}", ocsp_rate, "responses/s", rate(OCSP_N, raw_ocsp))
 
 
 def main() -> None:

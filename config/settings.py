@@ -463,3 +463,21 @@ MOBILECA_AUDIT = {
     ),
     "sth_max_age_seconds": env.integer("MOBILECA_AUDIT_STH_MAX_AGE", default=3600, minimum=1, maximum=86400),
 }
+
+# --- OCSP (issue 16): pre-produced responses valid this long (re-signed at half their life by the periodic job, and
+# at once on revocation), held in the "ocsp" cache in front of their table: Redis when a URL is given (that of the job
+# queue by default), else files shared by the host's processes. A request carrying a nonce gets the pre-produced
+# response without it (RFC 8954) unless MOBILECA_OCSP_LIVE_NONCE asks for a live, rate-limited signature.
+MOBILECA_OCSP_VALIDITY_MINUTES = env.integer("MOBILECA_OCSP_VALIDITY_MINUTES", default=60, minimum=10, maximum=10080)
+MOBILECA_OCSP_LIVE_NONCE = env.boolean("MOBILECA_OCSP_LIVE_NONCE", default=False)
+# How long HTTP caches may keep a CRL (seconds): a new CRL is published on every revocation.
+MOBILECA_CRL_MAX_AGE = env.integer("MOBILECA_CRL_MAX_AGE", default=300, minimum=0, maximum=86400)
+_ocsp_redis = env.optional_str("MOBILECA_OCSP_CACHE_URL") or _huey_redis
+CACHES: dict[str, dict[str, object]] = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "ocsp": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _ocsp_redis, "KEY_PREFIX": "mobileca"}
+        if _ocsp_redis
+        else {"BACKEND": "mobileca.ca.cache.SharedFileCache", "LOCATION": str(VAR_DIR / "ocsp-cache")}
+    ),
+}

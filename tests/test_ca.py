@@ -503,3 +503,34 @@ def test_ca_init_command_is_idempotent(ca_backend: str, db: None, capsys) -> Non
     call_command("ca_init")
     assert Authority.objects.filter(is_active=True).count() == 2
     assert "CA ready" in capsys.readouterr().out
+
+
+@pytest.mark.django_db(transaction=True)
+def test_openssl_ocsp_gets_unauthorized_for_an_issuer_this_responder_does_not_serve(ca, live_server, tmp_path) -> None:
+    # Issue 16, RFC 6960 §2.3: a certificate of another CA is answered "unauthorized", which openssl reads as such
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Another CA")])
+    other = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(7)
+        .not_valid_before(now() - timedelta(days=1))
+        .not_valid_after(now() + timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    result = _openssl(
+        "ocsp",
+        "-issuer",
+        _write(tmp_path, "other.pem", _pem(other)),
+        "-serial",
+        "0x1234",
+        "-url",
+        f"{live_server.url}/pki/ocsp",
+        "-CAfile",
+        _write(tmp_path, "other-root.pem", _pem(other)),
+    )
+    assert "unauthorized" in (result.stdout + result.stderr).lower(), result.stdout + result.stderr
+    assert "signer certificate not found" not in result.stderr

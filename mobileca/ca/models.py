@@ -92,3 +92,28 @@ class Crl(models.Model):
 
     def __str__(self) -> str:
         return f"CRL #{self.number}"
+
+
+class OcspResponse(models.Model):
+    """A pre-produced OCSP response (RFC 6960 §2.4, RFC 5019) of one certificate for one CertID hash algorithm:
+    clients send SHA-1 or SHA-256 CertIDs and match the response's CertID against theirs, so each certificate has
+    one of each. No nonce; re-signed on revocation and before ``next_update`` by the periodic job."""
+
+    certificate = models.ForeignKey(IssuedCertificate, on_delete=models.CASCADE, related_name="ocsp_responses")
+    authority = models.ForeignKey(Authority, on_delete=models.PROTECT, related_name="ocsp_responses")
+    hash_algorithm = models.CharField(max_length=8)  # "sha1" or "sha256": the CertID's hash
+    serial_hex = models.CharField(max_length=42)
+    der = models.BinaryField()
+    etag = models.CharField(max_length=64)  # hex SHA-256 of ``der``
+    produced_at = models.DateTimeField()
+    this_update = models.DateTimeField()
+    next_update = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["certificate", "hash_algorithm"], name="ca_one_ocsp_response_per_hash")
+        ]
+        indexes = [models.Index(fields=["authority", "hash_algorithm", "serial_hex"])]
+
+    def __str__(self) -> str:
+        return f"OCSP {self.hash_algorithm} {self.serial_hex}"

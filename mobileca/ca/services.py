@@ -23,15 +23,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509 import ocsp
 from django.db import connection, transaction
+from django.db.models import Q
 from django.views.decorators.debug import sensitive_variables
 
 from mobileca.audit.services import Actor, AuditEntry, audit_record, audit_record_many
-from mobileca.ca.backends import KeyBackend, KeyBackendError
+from mobileca.ca import ocsp
+from mobileca.ca.backends import KeyBackend
 from mobileca.ca.backends.factory import backend as configured_backend
 from mobileca.ca.keys import UserPublicKey
 from mobileca.ca.models import CERT_TRANSITIONS, Authority, AuthorityRole, CertStatus, Crl, IssuedCertificate, Usage
@@ -55,7 +55,6 @@ REVOCATION_REASONS = frozenset(
         x509.ReasonFlags.privilege_withdrawn,
     }
 )
-OCSP_LIFETIME = timedelta(hours=1)
 SYSTEM = Actor("system", "ca")
 # The first key of PostgreSQL's two-key advisory locks, naming the locks of this module ("CA" + 1): a credential
 # owner's lock is (OWNER_LOCK_SPACE, a 32-bit hash of the owner id). Another module's locks use another space.
@@ -92,6 +91,30 @@ def ca_init(*, key_backend: KeyBackend | None = None) -> tuple[Authority, Author
         crl_publish(authority_id=root.pk, key_backend=keys)
         crl_publish(authority_id=issuing.pk, key_backend=keys)
     return root, issuing
+
+
+@sensitive_variables()
+def ca_rotate_issuing(*, key_backend: KeyBackend | None = None, actor: Actor = SYSTEM) -> Authority:
+    """A new issuing CA under the same root; the old one is retired (it issues nothing more) but still answered
+    for: its certificates' OCSP responses keep being refreshed and served, and its CRL published (issue 16)."""
+    root, old = authority(AuthorityRole.ROOT), authority(AuthorityRole.ISSUING)
+    keys = key_backend or configured_backend()
+    label = f"mobileca-issuing-{secrets.token_hex(4)}"
+    public = keys.create_signing_key(label, ec.SECP256R1())
+    certificate = issuing_certificate(
+        root_key=keys.signing_key(root.key_label), root=certificate_of(root), public_key=public, now=now()
+    )
+    with transaction.atomic():
+        Authority.objects.filter(pk=old.pk).update(is_active=False)
+        audit_record(
+            action="ca.authority_retired",
+            subject=f"ca:{AuthorityRole.ISSUING}",
+            actor=actor,
+            data={"serial": old.serial_hex, "subject": old.subject},
+        )
+        new = _authority_create(AuthorityRole.ISSUING, keys.name, label, certificate)
+        crl_publish(authority_id=new.pk, key_backend=keys)
+    return new
 
 
 def _authority_create(role: str, backend_name: str, label: str, certificate: x509.Certificate) -> Authority:
@@ -197,6 +220,7 @@ class _Built:
     subject_cn: str
     moment: datetime
     end: datetime
+    ocsp: tuple[ocsp.Signed, ...]  # their pre-produced OCSP responses
 
 
 def _build_pair(
@@ -228,7 +252,8 @@ def _build_pair(
         )
         for usage, public_key in ((Usage.SIGN, sign_public_key), (Usage.ENCRYPT, encrypt_public_key))
     )
-    return _Built(owner_id, issuer, certificates, subject.enterprise_name, moment, end)
+    responses = ocsp.sign_new(issuer.pk, issuer.signer, [certificate.serial_number for _, certificate in certificates])
+    return _Built(owner_id, issuer, certificates, subject.enterprise_name, moment, end, responses)
 
 
 def _store_pair(built: _Built, actor: Actor) -> tuple[IssuedPair, list[AuditEntry]]:
@@ -258,6 +283,7 @@ def _store_pair(built: _Built, actor: Actor) -> tuple[IssuedPair, list[AuditEntr
         )
         for record in records
     ]
+    ocsp.store_new(records, built.ocsp)  # their OCSP responses, signed with them (issue 16)
     by_usage = {record.usage: record for record in records}
     return IssuedPair(sign=by_usage[Usage.SIGN], encrypt=by_usage[Usage.ENCRYPT]), entries
 
@@ -387,6 +413,7 @@ def _revoke_many(records: Iterable[IssuedCertificate], reason: x509.ReasonFlags,
     )
     for record in records:
         record.status, record.revoked_at, record.revocation_reason = CertStatus.REVOKED, moment, reason.name
+    ocsp.on_revoked(records)  # no "good" response outlives the commit; "revoked" is signed right after it
     return [
         AuditEntry(
             action="ca.certificate_revoked",
@@ -445,106 +472,31 @@ def crl_publish(*, authority_id: int, key_backend: KeyBackend | None = None) -> 
 
 
 def crl_latest(role: str) -> Crl:
-    crl = Crl.objects.filter(authority=authority(role)).order_by("-number").first()
+    return _crl_latest_of(authority(role))
+
+
+def crl_of_authority(serial_hex: str) -> Crl:
+    """The latest CRL of any authority, retired ones included, by its certificate's serial."""
+    record = Authority.objects.filter(serial_hex=serial_hex).first()
+    if record is None:
+        raise NotFound("未找到该证书认证机构", code="ca_not_found")
+    return _crl_latest_of(record)
+
+
+def _crl_latest_of(record: Authority) -> Crl:
+    crl = Crl.objects.filter(authority=record).order_by("-number").first()
     if crl is None:
         raise NotFound("尚未发布证书吊销列表", code="crl_missing")
     return crl
 
 
 def crls_refresh(*, key_backend: KeyBackend | None = None) -> int:
-    """The periodic job: a fresh CRL for every authority whose latest one is past half its life."""
+    """The periodic job: a fresh CRL for every authority whose latest one is past half its life: the active ones and
+    the retired issuing CAs, whose certificates may still be valid."""
     published = 0
-    for record in Authority.objects.filter(is_active=True):
+    for record in Authority.objects.filter(Q(is_active=True) | Q(role=AuthorityRole.ISSUING)):
         latest = record.crls.order_by("-number").first()
         if latest is None or latest.next_update - now() < CRL_LIFETIME / 2:
             crl_publish(authority_id=record.pk, key_backend=key_backend)
             published += 1
     return published
-
-
-# --- OCSP (RFC 6960) ------------------------------------------------------------------------------------------------
-
-
-def _ocsp_error(status: ocsp.OCSPResponseStatus) -> bytes:
-    return ocsp.OCSPResponseBuilder.build_unsuccessful(status).public_bytes(serialization.Encoding.DER)
-
-
-def ocsp_respond(request_der: bytes, *, key_backend: KeyBackend | None = None) -> bytes:
-    """Answer an OCSP request for a certificate of the issuing CA: good, revoked or unknown, signed by that CA.
-
-    Whatever arrives, the answer is an OCSP response: a request we cannot read is ``malformedRequest``, a CA not yet
-    initialised ``unauthorized``, a key back-end that fails ``tryLater`` (RFC 6960 §2.3).
-    """
-    try:
-        request = ocsp.load_der_ocsp_request(request_der)
-        algorithm = request.hash_algorithm
-        extensions = request.extensions
-        if (
-            len(request.issuer_name_hash) != algorithm.digest_size
-            or len(request.issuer_key_hash) != algorithm.digest_size
-        ):
-            raise ValueError("CertID hash of the wrong length")
-        try:
-            nonce: x509.OCSPNonce | None = extensions.get_extension_for_class(x509.OCSPNonce).value
-        except x509.ExtensionNotFound:
-            nonce = None
-        if nonce is not None and not 1 <= len(nonce.nonce) <= 32:  # RFC 8954
-            raise ValueError("nonce outside 1..32 octets")
-    except (ValueError, TypeError, UnsupportedAlgorithm, x509.DuplicateExtension):
-        return _ocsp_error(ocsp.OCSPResponseStatus.MALFORMED_REQUEST)
-    issuing = Authority.objects.filter(role=AuthorityRole.ISSUING, is_active=True).first()
-    if issuing is None:
-        return _ocsp_error(ocsp.OCSPResponseStatus.UNAUTHORIZED)
-    issuer = certificate_of(issuing)
-    moment = now()
-    record = None
-    if _request_is_for(request, issuer):
-        record = IssuedCertificate.objects.filter(authority=issuing, serial_hex=_hex(request.serial_number)).first()
-    if record is None:
-        status = ocsp.OCSPCertStatus.UNKNOWN
-    elif record.status == CertStatus.REVOKED:
-        status = ocsp.OCSPCertStatus.REVOKED
-    else:
-        status = ocsp.OCSPCertStatus.GOOD
-    revoked = record if status == ocsp.OCSPCertStatus.REVOKED else None
-    builder = (
-        ocsp.OCSPResponseBuilder()
-        .add_response_by_hash(
-            issuer_name_hash=request.issuer_name_hash,
-            issuer_key_hash=request.issuer_key_hash,
-            serial_number=request.serial_number,
-            algorithm=algorithm,
-            cert_status=status,
-            this_update=moment,
-            next_update=moment + OCSP_LIFETIME,
-            revocation_time=revoked.revoked_at if revoked else None,
-            revocation_reason=(
-                x509.ReasonFlags[revoked.revocation_reason] if revoked and revoked.revocation_reason else None
-            ),
-        )
-        .responder_id(ocsp.OCSPResponderEncoding.HASH, issuer)
-    )
-    if nonce is not None:
-        builder = builder.add_extension(nonce, critical=False)
-    try:
-        return builder.sign(_signer(issuing, key_backend), hashes.SHA256()).public_bytes(serialization.Encoding.DER)
-    except KeyBackendError:
-        log.exception("OCSP signing failed")
-        return _ocsp_error(ocsp.OCSPResponseStatus.TRY_LATER)
-
-
-def _request_is_for(request: ocsp.OCSPRequest, issuer: x509.Certificate) -> bool:
-    algorithm = request.hash_algorithm
-    name_hash = hashes.Hash(algorithm)
-    name_hash.update(issuer.subject.public_bytes())
-    key_hash = hashes.Hash(algorithm)
-    key_hash.update(_public_key_bits(issuer))
-    return request.issuer_name_hash == name_hash.finalize() and request.issuer_key_hash == key_hash.finalize()
-
-
-def _public_key_bits(certificate: x509.Certificate) -> bytes:
-    """The subjectPublicKey BIT STRING contents (what the OCSP issuerKeyHash covers)."""
-    public = certificate.public_key()
-    if isinstance(public, ec.EllipticCurvePublicKey):
-        return public.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
-    return public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)

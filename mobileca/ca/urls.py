@@ -9,6 +9,7 @@ urlpatterns = [
     path("chain.pem", views.chain, name="chain"),
     path("root.crl", views.crl, {"role": "root"}, name="root_crl"),
     path("issuing.crl", views.crl, {"role": "issuing"}, name="issuing_crl"),
+    re_path(r"^ca/(?P<serial>[0-9a-f]{1,42})\.crl$", views.crl, name="authority_crl"),
     path("ocsp", views.ocsp, name="ocsp"),
     re_path(r"^ocsp/(?P<encoded>.+)$", views.ocsp, name="ocsp_get"),
 ]
