@@ -96,7 +96,7 @@ def test_issued_dual_certificates_verify_with_openssl_and_carry_the_profile(ca, 
         aia = certificate.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
         assert {description.access_location.value for description in aia} == {
             "http://pki.mobileca.test/pki/ocsp",
-            "http://pki.mobileca.test/pki/issuing.crt",
+            f"http://pki.mobileca.test/pki/ca/{issuing.serial_hex}.crt",
         }
 
 

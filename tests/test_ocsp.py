@@ -17,6 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
+from cryptography.x509.oid import AuthorityInformationAccessOID
 from django.test import Client
 
 from mobileca.ca.keys import generate_user_key
@@ -339,6 +340,17 @@ def test_a_retired_issuing_ca_is_still_answered_for_after_rotation(ca, responder
     result = _openssl_ocsp(new_files, url, "-cert", leaf)
     assert result.returncode == 0 and f"{leaf}: good" in result.stdout, result.stderr
     # the retired CA's CRL: served by its serial, lists the revocation, refreshed by the job with the others
+    # the retired CA's certificates name its own CRL and certificate (not the new CA's /pki/issuing.*)
+    leaf_certificate = certificate_of(before.sign)
+    points = leaf_certificate.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+    (crl_url,) = [name.value for point in points for name in point.full_name or []]
+    access = leaf_certificate.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    (issuer_url,) = [
+        item.access_location.value for item in access if item.access_method == AuthorityInformationAccessOID.CA_ISSUERS
+    ]
+    assert crl_url.endswith(f"/pki/ca/{old.serial_hex}.crl") and issuer_url.endswith(f"/pki/ca/{old.serial_hex}.crt")
+    fetched = httpx.get(f"{responder_url}/pki/ca/{old.serial_hex}.crt")
+    assert fetched.content == bytes(Authority.objects.get(pk=old.pk).certificate_der)
     served = httpx.get(f"{responder_url}/pki/ca/{old.serial_hex}.crl")
     crl = x509.load_der_x509_crl(served.content)
     assert crl.issuer == certificate_of(old).subject

@@ -257,7 +257,9 @@ def entity_certificate(
         not_after=not_after,
         constraints=x509.BasicConstraints(ca=False, path_length=None),
         key_usage=entity_usage(usage, public_key),
-        issuer_file="issuing",
+        # The issuing CA's own CRL and certificate, by its serial: after a rotation, a retired CA's certificates still
+        # point at the retired CA's CRL and certificate, not at the new CA's (/pki/issuing.* names the active one).
+        issuer_file=f"ca/{issuer.serial_number:x}",
         ocsp=True,
         algorithm=hashes.SHA256(),
     )

@@ -475,12 +475,17 @@ def crl_latest(role: str) -> Crl:
     return _crl_latest_of(authority(role))
 
 
-def crl_of_authority(serial_hex: str) -> Crl:
-    """The latest CRL of any authority, retired ones included, by its certificate's serial."""
+def authority_by_serial(serial_hex: str) -> Authority:
+    """Any authority, retired ones included, by its certificate's serial."""
     record = Authority.objects.filter(serial_hex=serial_hex).first()
     if record is None:
         raise NotFound("未找到该证书认证机构", code="ca_not_found")
-    return _crl_latest_of(record)
+    return record
+
+
+def crl_of_authority(serial_hex: str) -> Crl:
+    """The latest CRL of any authority, retired ones included, by its certificate's serial."""
+    return _crl_latest_of(authority_by_serial(serial_hex))
 
 
 def _crl_latest_of(record: Authority) -> Crl:

@@ -10,6 +10,7 @@ urlpatterns = [
     path("root.crl", views.crl, {"role": "root"}, name="root_crl"),
     path("issuing.crl", views.crl, {"role": "issuing"}, name="issuing_crl"),
     re_path(r"^ca/(?P<serial>[0-9a-f]{1,42})\.crl$", views.crl, name="authority_crl"),
+    re_path(r"^ca/(?P<serial>[0-9a-f]{1,42})\.crt$", views.ca_certificate, name="authority_certificate"),
     path("ocsp", views.ocsp, name="ocsp"),
     re_path(r"^ocsp/(?P<encoded>.+)$", views.ocsp, name="ocsp_get"),
 ]

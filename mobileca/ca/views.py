@@ -13,16 +13,18 @@ from django.views.decorators.http import require_GET
 
 from mobileca.ca.models import AuthorityRole
 from mobileca.ca.ocsp import answer
-from mobileca.ca.services import authority, certificate_of, crl_latest, crl_of_authority
+from mobileca.ca.services import authority, authority_by_serial, certificate_of, crl_latest, crl_of_authority
 from mobileca.core.clock import now
 from mobileca.core.http import client_address
 
 
 @require_GET
-def ca_certificate(request: HttpRequest, role: str) -> HttpResponse:
-    record = authority(role)
+def ca_certificate(request: HttpRequest, role: str = "", serial: str = "") -> HttpResponse:
+    """The active CA of ``role``, or any CA (retired issuing CAs included) by ``serial``: what a certificate's
+    caIssuers names."""
+    record = authority_by_serial(serial) if serial else authority(role)
     response = HttpResponse(bytes(record.certificate_der), content_type="application/pkix-cert")
-    response["Content-Disposition"] = f'attachment; filename="mobileca-{role}.crt"'
+    response["Content-Disposition"] = f'attachment; filename="mobileca-{role or record.serial_hex}.crt"'
     return response
 
 
