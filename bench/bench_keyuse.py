@@ -21,8 +21,7 @@ import threading
 from collections.abc import Callable
 from datetime import timedelta
 
-from _harness import django_setup, rate, report
-from bench_ca import serve
+from _harness import django_setup, rate, report, serve, stop
 
 SINGLE_N = 60
 BATCH_SIZE = 100
@@ -95,8 +94,8 @@ def main() -> None:
         expires_at=moment + timedelta(hours=1),
     )
 
-    server, ocsp_url = serve({})
-    base = ocsp_url.removesuffix("/pki/ocsp") + "/csc/v2"
+    server, root = serve(workers=2)
+    base = root + "/csc/v2"
     try:
         with httpx.Client(timeout=30, headers={"Authorization": f"Bearer {token}"}) as client:
 
@@ -133,8 +132,7 @@ def main() -> None:
             batch_rate = rate(BATCHES * BATCH_SIZE, batched)
         concurrent_rate = rate(CONCURRENT_CLIENTS * CONCURRENT_N, lambda: _authorize_at_once(base, token, service_no))
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        stop(server)
 
     idle_wait = _lock_wait_ms(service_no, claim.claimant_account, busy=False)
     busy_wait = _lock_wait_ms(service_no, claim.claimant_account, busy=True)
