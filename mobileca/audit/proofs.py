@@ -11,8 +11,7 @@ from collections.abc import Iterable
 from django.db import connection
 
 from mobileca.audit import merkle
-from mobileca.audit.models import AuditEvent, AuditNode, LogKey, TreeHead
-from mobileca.audit.services import canonical_entry
+from mobileca.audit.models import AuditNode, LogKey, TreeHead
 from mobileca.audit.treehead import SignedTreeHead
 
 
@@ -69,10 +68,6 @@ def consistency_proof(first: int, second: int | None = None) -> tuple[int, list[
     return size, merkle.consistency_proof(first, size, stored_nodes)
 
 
-def leaf_hash(event: AuditEvent) -> bytes:
-    return merkle.leaf_hash(canonical_entry(event))
-
-
 def tree_head_of_size(tree_size: int) -> TreeHead | None:
     """The latest signed head of exactly ``tree_size`` leaves (a tree may be re-signed while it does not grow)."""
     return TreeHead.objects.select_related("log_key").filter(tree_size=tree_size).order_by("-id").first()
@@ -98,10 +93,11 @@ def inclusion_proof_by_hash(leaf: bytes, tree_size: int) -> tuple[int, int, list
 LOOKUP_CHUNK = 500  # nodes per query: (level, index) pairs are two parameters each, well within every database's cap
 
 
-def stored_nodes(nodes: Iterable[merkle.Node]) -> dict[merkle.Node, bytes]:
+def stored_nodes(nodes: Iterable[merkle.Node], *, strict: bool = True) -> dict[merkle.Node, bytes]:
     """Stored perfect nodes by (level, index): one query per ``LOOKUP_CHUNK`` nodes, joined to a ``VALUES`` list
     (on both databases), which costs a fraction of the ORM's OR of composite keys on the read path's every request.
-    ``LookupError`` if one is missing (a damaged store: ``audit_verify`` names it)."""
+    ``LookupError`` if one is missing (a damaged store: ``audit_verify`` names it), unless not ``strict``: then what
+    is there (the verifier reports the rest)."""
     wanted = sorted(set(nodes))
     found: dict[merkle.Node, bytes] = {}
     table, index = AuditNode._meta.db_table, connection.ops.quote_name("index")
@@ -115,7 +111,7 @@ def stored_nodes(nodes: Iterable[merkle.Node]) -> dict[merkle.Node, bytes]:
                 [number for node in chunk for number in node],
             )
             found.update({(level, position): bytes(value) for level, position, value in cursor.fetchall()})
-    if len(found) != len(wanted):
+    if strict and len(found) != len(wanted):
         missing = sorted(set(wanted) - found.keys())
         raise LookupError(f"tree nodes missing from the store: {missing[:5]}")
     return found

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -24,6 +24,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from mobileca.audit import merkle
 from mobileca.audit.models import AuditEvent, AuditNode, LogKey, TreeHead
+from mobileca.audit.proofs import stored_nodes
 from mobileca.audit.services import canonical_entry
 from mobileca.audit.treehead import SIGNATURE_ALGORITHM, key_id, tree_head_data
 from mobileca.ca.backends import KeyBackend
@@ -63,22 +64,6 @@ def log_key_ensure(*, key_backend: KeyBackend | None = None) -> LogKey:
 @sensitive_variables()
 def _sign(log_key: LogKey, data: bytes, key_backend: KeyBackend | None) -> bytes:
     return (key_backend or configured_backend()).signing_key(log_key.key_label).sign(data, SIGNATURE_ALGORITHM)
-
-
-# --- nodes --------------------------------------------------------------------------------------------------------
-
-
-def node_lookup(nodes: Iterable[merkle.Node]) -> dict[merkle.Node, bytes]:
-    """Stored perfect nodes by (level, index), in one query."""
-    wanted = list(nodes)
-    if not wanted:
-        return {}
-    rows = AuditNode.objects.filter(pk__in=wanted).values_list("level", "index", "hash")
-    found = {(level, index): bytes(value) for level, index, value in rows}
-    missing = set(wanted) - found.keys()
-    if missing:
-        raise LookupError(f"tree nodes missing from the store: {sorted(missing)[:5]}")
-    return found
 
 
 # --- sequencing ---------------------------------------------------------------------------------------------------
@@ -137,7 +122,7 @@ def _sequence_batch(limit: int, key_backend: KeyBackend | None, max_age: timedel
         if not events and latest is not None and moment - _head_time(latest) < max_age:
             return Batch(0, size, 0)
         frontier_nodes = merkle.root_nodes(size)
-        found = node_lookup(frontier_nodes)
+        found = stored_nodes(frontier_nodes)
         appender = merkle.Appender(size, [found[node] for node in frontier_nodes])
         new_nodes: list[tuple[int, int, bytes]] = []
         for event in events:

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from mobileca.audit import merkle
-from mobileca.audit.models import AuditEvent, AuditNode, LogKey, TreeHead
-from mobileca.audit.proofs import signed
+from mobileca.audit.models import AuditEvent, LogKey, TreeHead
+from mobileca.audit.proofs import signed, stored_nodes
 from mobileca.audit.services import canonical_entry
 from mobileca.ca.backends import KeyBackend, KeyBackendError
 from mobileca.ca.backends.factory import backend as configured_backend
@@ -51,11 +51,6 @@ def _chunks() -> Iterator[list[AuditEvent]]:
             chunk = []
     if chunk:
         yield chunk
-
-
-def _stored(nodes: list[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-    rows = AuditNode.objects.filter(pk__in=nodes).values_list("level", "index", "hash")
-    return {(level, index): bytes(value) for level, index, value in rows}
 
 
 def _check_log_keys(report: VerifyReport, key_backend: KeyBackend | None) -> None:
@@ -101,7 +96,7 @@ def audit_verify(*, key_backend: KeyBackend | None = None) -> VerifyReport:
             while head_at < len(heads) and heads[head_at].tree_size == appender.size:
                 roots.append((heads[head_at], appender.root()))
                 head_at += 1
-        stored = _stored([(level, index) for level, index, _ in computed])
+        stored = stored_nodes(((level, index) for level, index, _ in computed), strict=False)
         for level, index, value in computed:
             if stored.get((level, index)) == value:
                 continue
