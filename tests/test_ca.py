@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import subprocess
 from datetime import timedelta
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from mobileca.ca.backends.factory import backend
 from mobileca.ca.channel import channel_check
 from mobileca.ca.keys import RSA_2048, generate_user_key, key_profile, unwrap_private_key, wrap_private_key
 from mobileca.ca.models import Authority, IssuedCertificate
-from mobileca.ca.profiles import Subject, entity_certificate
+from mobileca.ca.profiles import entity_certificate
 from mobileca.ca.services import (
     ca_init,
     certificate_of,
@@ -31,18 +30,11 @@ from mobileca.ca.services import (
     crl_latest,
 )
 from mobileca.core.clock import clock, now
-
-SUBJECT = Subject(enterprise_name="景德镇瓷都建设工程有限公司", uscc="91360200MA35A1B20J", claimant_name="王建国")
-
-
-def _pem(certificate: x509.Certificate) -> bytes:
-    return certificate.public_bytes(serialization.Encoding.PEM)
-
-
-def _write(directory: Path, name: str, data: bytes) -> str:
-    path = directory / name
-    path.write_bytes(data)
-    return str(path)
+from tests.support.ca import SUBJECT, foreign_ca
+from tests.support.ca import lint as _lint
+from tests.support.ca import openssl as _openssl
+from tests.support.ca import pem as _pem
+from tests.support.ca import write as _write
 
 
 def _issue(owner: str = "cred-1", algorithm: str = "ec-p256"):
@@ -53,10 +45,6 @@ def _issue(owner: str = "cred-1", algorithm: str = "ec-p256"):
         encrypt_public_key=generate_user_key(key_profile(algorithm)).public_key(),
         valid_days=365,  # type: ignore[arg-type]
     )
-
-
-def _openssl(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["openssl", *args], capture_output=True, text=True, check=False)  # noqa: S603, S607
 
 
 def test_ca_init_creates_root_and_issuing_ca_once(ca) -> None:
@@ -121,17 +109,6 @@ def test_a_key_of_no_issued_profile_has_no_profile_and_gets_no_certificate(ca) -
                 encrypt_public_key=foreign.public_key(), valid_days=30,
             )  # fmt: skip
     assert not IssuedCertificate.objects.filter(owner_id="cred-x").exists()
-
-
-def _lint(tool: str, path: str, *extra: str) -> list[str]:
-    result = subprocess.run(  # noqa: S603
-        [str(Path(".venv/bin") / tool), "lint", *extra, "-s", "WARNING", path],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0 or result.stdout.strip(), f"{tool} could not read {path}: {result.stderr}"
-    return [line for line in result.stdout.splitlines() if line.strip()]
 
 
 def test_every_profile_lints_clean_under_pkilint(ca, tmp_path: Path) -> None:
@@ -508,19 +485,7 @@ def test_ca_init_command_is_idempotent(ca_backend: str, db: None, capsys) -> Non
 @pytest.mark.django_db(transaction=True)
 def test_openssl_ocsp_gets_unauthorized_for_an_issuer_this_responder_does_not_serve(ca, live_server, tmp_path) -> None:
     # Issue 16, RFC 6960 §2.3: a certificate of another CA is answered "unauthorized", which openssl reads as such
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Another CA")])
-    other = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(7)
-        .not_valid_before(now() - timedelta(days=1))
-        .not_valid_after(now() + timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
+    other = foreign_ca(7)
     result = _openssl(
         "ocsp",
         "-issuer",

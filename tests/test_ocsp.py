@@ -25,7 +25,11 @@ from mobileca.ca.models import Authority, IssuedCertificate, OcspResponse
 from mobileca.ca.ocsp import answer, ocsp_refresh
 from mobileca.ca.services import certificate_of, certificate_revoke, credential_issue
 from mobileca.core.clock import clock, now
-from tests.test_ca import SUBJECT, _lint, _openssl, _pem, _write
+from tests.support.ca import SUBJECT, foreign_ca
+from tests.support.ca import lint as _lint
+from tests.support.ca import openssl as _openssl
+from tests.support.ca import pem as _pem
+from tests.support.ca import write as _write
 
 
 def _issue(owner: str = "cred-1"):
@@ -273,20 +277,7 @@ def test_openssl_against_the_mounted_responder_good_then_revoked_and_others_pass
 
 
 def test_openssl_accepts_unauthorized_from_the_mounted_responder_for_a_foreign_issuer(ca, responder_url, tmp_path):
-    from tests.test_ca import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Another CA")])
-    other = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(9)
-        .not_valid_before(now() - timedelta(days=1))
-        .not_valid_after(now() + timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
+    other = foreign_ca(9)
     path = _write(tmp_path, "other.pem", _pem(other))
     result = _openssl("ocsp", "-issuer", path, "-serial", "0x99", "-url", f"{responder_url}/pki/ocsp", "-CAfile", path)
     assert "Responder Error: unauthorized (6)" in result.stdout + result.stderr, result.stdout + result.stderr
