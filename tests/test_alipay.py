@@ -7,21 +7,16 @@ signed with the sandbox gateway's key (our own RSA code below, not the client's)
 
 from __future__ import annotations
 
-import base64
 import json
 import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
-from functools import cache
-from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpx
 import pytest
 from alipay import AliPay
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from django.conf import settings
 from django.test import Client
 from huey.contrib.djhuey import HUEY
@@ -43,6 +38,16 @@ from mobileca.payments.online import alipay_client
 from mobileca.payments.query import payments_query_pending
 from mobileca.sandboxes.alipay.models import Notification, Trade
 from mobileca.sandboxes.alipay.tasks import deliver
+from tests.support.gateways import (
+    NOTIFY_URL,
+    app_private_pem,
+    app_public_pem,
+    forger_private_pem,
+    gateway_private_pem,
+    gateway_public_pem,
+    rsa2_sign,
+    signed_notification,
+)
 from tests.support.payments import (
     AUTO_CLOSE,
     QUERY_JOB,
@@ -55,52 +60,6 @@ from tests.support.payments import (
 )
 from tests.support.platform import PRICE
 from tests.transport import DjangoTestTransport
-
-NOTIFY_URL = "/payments/notify/alipay/"
-
-
-# --- keys and signing (independent of the client under test) -----------------------------------------------------
-
-
-def _pem(path: str) -> bytes:
-    return Path(path).read_bytes()
-
-
-def gateway_private_pem() -> bytes:
-    return _pem(settings.SANDBOX_ALIPAY["private_key_path"])
-
-
-def gateway_public_pem() -> bytes:
-    return _pem(settings.MOBILECA_ALIPAY["alipay_public_key_path"])
-
-
-def app_private_pem() -> bytes:
-    return _pem(settings.MOBILECA_ALIPAY["app_private_key_path"])
-
-
-def app_public_pem() -> bytes:
-    return _pem(settings.SANDBOX_ALIPAY["app_public_key_path"])
-
-
-@cache
-def forger_private_pem() -> bytes:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-
-
-def rsa2_sign(private_pem: bytes, message: str) -> str:
-    key = serialization.load_pem_private_key(private_pem, password=None)
-    assert isinstance(key, rsa.RSAPrivateKey)
-    return base64.b64encode(key.sign(message.encode(), padding.PKCS1v15(), hashes.SHA256())).decode()
-
-
-def signed_notification(form: dict[str, str], private_pem: bytes | None = None) -> dict[str, str]:
-    """Alipay's notification signature: every field but ``sign``/``sign_type``, sorted, ``k=v&…``, RSA2."""
-    unsigned = {key: value for key, value in form.items() if key not in ("sign", "sign_type")}
-    message = "&".join(f"{key}={unsigned[key]}" for key in sorted(unsigned))
-    return {**unsigned, "sign_type": "RSA2", "sign": rsa2_sign(private_pem or gateway_private_pem(), message)}
 
 
 def notify(form: dict[str, str]) -> str:

@@ -5,11 +5,9 @@ changes nothing more. Runs on SQLite and, with ``DATABASE_URL``, on PostgreSQL (
 
 from __future__ import annotations
 
-import secrets
 from urllib.parse import urlencode
 
 import pytest
-from django.conf import settings
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -19,34 +17,24 @@ from mobileca.audit.models import AuditEvent
 from mobileca.cards.models import Card
 from mobileca.orders.models import Order
 from mobileca.payments.models import Payment, PaymentEvent, RejectedNotification
+from tests.support.gateways import (
+    NOTIFY_URL,
+    alipay_form,
+    envelope,
+    forger_private_pem,
+    platform_private_key,
+    post_callback,
+    seal,
+    sign_with,
+    signed_notification,
+    transaction_json,
+)
 from tests.support.payments import payment_state
 from tests.support.platform import place_order
-from tests.test_alipay import NOTIFY_URL, forger_private_pem, signed_notification
-from tests.test_wechatpay import envelope, platform_private_key, post_callback, seal, sign_with, transaction_json
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the notification's own transaction, as in production
 
 BUDGET = 10
-
-
-def alipay_form(payment: Payment, *, notify_id: str = "", status: str = "TRADE_SUCCESS", amount: str = "300.00",
-                trade_no: str = "2026112822000000000001") -> dict[str, str]:  # fmt: skip
-    conf = settings.SANDBOX_ALIPAY
-    return signed_notification(
-        {
-            "notify_time": "2026-11-28 10:00:00",
-            "notify_type": "trade_status_sync",
-            "notify_id": notify_id or secrets.token_hex(16),
-            "app_id": conf["app_id"],
-            "seller_id": conf["seller_id"],
-            "charset": "utf-8",
-            "version": "1.0",
-            "trade_no": trade_no,
-            "out_trade_no": payment.out_trade_no,
-            "trade_status": status,
-            "total_amount": amount,
-        }
-    )
 
 
 def post_alipay(form: dict[str, str]) -> tuple[str, list[str]]:

@@ -16,9 +16,9 @@ from mobileca.payments.models import Payment, PaymentEvent
 from mobileca.payments.notifications import NotificationResult, alipay_notification_receive
 from mobileca.payments.observe import Outcome
 from tests.races import Holder, in_thread, wait_until_a_backend_waits_for_a_lock
+from tests.support.gateways import alipay_form
 from tests.support.payments import expire
 from tests.support.platform import place_order
-from tests.test_notify_queries import alipay_form
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

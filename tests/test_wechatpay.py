@@ -11,7 +11,6 @@ moving ``Order.expires_at`` into the past instead.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import json
 import re
@@ -20,16 +19,12 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from functools import lru_cache
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, NamedTuple
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 from django.http import HttpResponse
 from django.test import Client
@@ -51,122 +46,30 @@ from mobileca.payments.gateways.wechatpay import WeChatPayClient, WeChatPayError
 from mobileca.payments.models import Payment, PaymentEvent, RejectedNotification
 from mobileca.sandboxes.wechatpay import tasks as sandbox_tasks
 from mobileca.sandboxes.wechatpay.models import Callback, Trade
-from mobileca.sandboxes.wechatpay.signing import encrypt_resource, signed_headers
+from mobileca.sandboxes.wechatpay.signing import signed_headers
 from tests.races import race as _race
+from tests.support.gateways import (
+    PRICE_FEN,
+    SIGNATURE_TYPE,
+    apiv3_key,
+    envelope,
+    gateway,
+    other_private_key,
+    pem_of,
+    platform_private_key,
+    post_callback,
+    seal,
+    sign_with,
+    transaction_json,
+)
 from tests.support.payments import AUTO_CLOSE, QUERY_JOB, CaptureOnCommit, cashier_pay, expire, place_wechat_order
 from tests.transport import DjangoTestTransport
-
-NOTIFY_PATH = "/payments/notify/wechatpay/"
-PRICE_FEN = 30000
-SIGNATURE_TYPE = "WECHATPAY2-SHA256-RSA2048"
-
 
 # --- keys and envelopes ----------------------------------------------------------------------------------------
 
 
 def merchant() -> dict[str, str]:
     return settings.MOBILECA_WECHATPAY
-
-
-def gateway() -> dict[str, str]:
-    return settings.SANDBOX_WECHATPAY
-
-
-def apiv3_key() -> bytes:
-    return Path(gateway()["apiv3_key_path"]).read_text().strip().encode()
-
-
-def platform_private_key() -> rsa.RSAPrivateKey:
-    key = serialization.load_pem_private_key(Path(gateway()["private_key_path"]).read_bytes(), password=None)
-    assert isinstance(key, rsa.RSAPrivateKey)
-    return key
-
-
-@lru_cache(maxsize=1)
-def other_private_key() -> rsa.RSAPrivateKey:
-    """A well-formed RSA-2048 key that is neither WeChat Pay's nor ours: what a forger holds."""
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-def pem_of(key: rsa.RSAPrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-
-
-def transaction_json(
-    out_trade_no: str,
-    *,
-    transaction_id: str = "4200000000202505220000000001",
-    total: int = PRICE_FEN,
-    mchid: str | None = None,
-    appid: str | None = None,
-    currency: str = "CNY",
-) -> dict[str, Any]:
-    """The plaintext of a TRANSACTION.SUCCESS resource, as WeChat Pay sends it for a Native payment."""
-    return {
-        "appid": appid if appid is not None else gateway()["appid"],
-        "mchid": mchid if mchid is not None else gateway()["mchid"],
-        "out_trade_no": out_trade_no,
-        "transaction_id": transaction_id,
-        "trade_type": "NATIVE",
-        "trade_state": "SUCCESS",
-        "trade_state_desc": "支付成功",
-        "bank_type": "OTHERS",
-        "success_time": timezone.now().isoformat(timespec="seconds"),
-        "payer": {"openid": "oSandboxPayer0000000000000001"},
-        "amount": {"total": total, "payer_total": total, "currency": currency, "payer_currency": currency},
-    }
-
-
-def seal(plaintext: dict[str, Any], *, key: bytes | None = None) -> dict[str, str]:
-    """The encrypted ``resource``: the sandbox's own helper, or AES-256-GCM under another key (a forger's)."""
-    raw = json.dumps(plaintext, ensure_ascii=False).encode()
-    if key is None:
-        return encrypt_resource(raw)
-    nonce = secrets.token_hex(6)
-    return {
-        "original_type": "transaction",
-        "algorithm": "AEAD_AES_256_GCM",
-        "ciphertext": base64.b64encode(AESGCM(key).encrypt(nonce.encode(), raw, b"transaction")).decode(),
-        "associated_data": "transaction",
-        "nonce": nonce,
-    }
-
-
-def envelope(resource: dict[str, str], *, event_id: str | None = None) -> bytes:
-    return json.dumps(
-        {
-            "id": event_id or secrets.token_hex(18),
-            "create_time": timezone.now().isoformat(timespec="seconds"),
-            "resource_type": "encrypt-resource",
-            "event_type": "TRANSACTION.SUCCESS",
-            "summary": "支付成功",
-            "resource": resource,
-        },
-        ensure_ascii=False,
-    ).encode()
-
-
-def sign_with(
-    body: bytes, *, key: rsa.RSAPrivateKey, serial: str | None = None, age_seconds: int = 0
-) -> dict[str, str]:
-    """Headers of a callback signed over ``timestamp\\nnonce\\nbody\\n`` with any key, serial and clock."""
-    timestamp, nonce = str(int(time.time()) - age_seconds), secrets.token_hex(16)
-    message = timestamp.encode() + b"\n" + nonce.encode() + b"\n" + body + b"\n"
-    return {
-        "Wechatpay-Timestamp": timestamp,
-        "Wechatpay-Nonce": nonce,
-        "Wechatpay-Signature": base64.b64encode(key.sign(message, padding.PKCS1v15(), hashes.SHA256())).decode(),
-        "Wechatpay-Serial": serial if serial is not None else gateway()["public_key_id"],
-        "Wechatpay-Signature-Type": SIGNATURE_TYPE,
-    }
-
-
-def post_callback(body: bytes, headers: dict[str, str]) -> HttpResponse:
-    """What WeChat Pay does: POST the raw JSON body with the Wechatpay-* headers to our notify URL."""
-    # Django's test client sends ``headers`` as HTTP_WECHATPAY_SIGNATURE=… and so on, the raw body untouched.
-    return Client().post(NOTIFY_PATH, data=body, content_type="application/json", headers=headers)  # type: ignore[return-value]
 
 
 # --- orders, the cashier and what changed ------------------------------------------------------------------
