@@ -16,7 +16,7 @@ from huey.contrib.djhuey import HUEY, db_periodic_task
 from mobileca.audit.sequencer import audit_sequence
 
 log = logging.getLogger(__name__)
-_started = threading.Event()
+_started = threading.Lock()  # held once the loop runs: the first worker thread to start takes it
 
 
 @db_periodic_task(crontab(minute="*"))
@@ -39,7 +39,6 @@ def _loop(interval: float) -> None:
 def start_sequencer_loop() -> None:
     """Runs in each worker thread at start; only the first starts the loop."""
     interval_ms = settings.MOBILECA_AUDIT["sequencer_interval_ms"]
-    if interval_ms <= 0 or _started.is_set():
+    if interval_ms <= 0 or not _started.acquire(blocking=False):
         return
-    _started.set()
     threading.Thread(target=_loop, args=(interval_ms / 1000,), name="audit-sequencer", daemon=True).start()
