@@ -45,7 +45,10 @@ from mobileca.core.http import client_address
 from mobileca.core.middleware import own_boundary
 from mobileca.core.secrecy import SecretsHidden, SecretsHiddenReporter
 from mobileca.shield import callers, keyuse
+from mobileca.shield.csc_common import BOUNDED_JSON
 from mobileca.shield.models import Credential, OperationRecord
+from mobileca.shield.oauth_api import router as oauth_router
+from mobileca.shield.timestamp_api import router as timestamp_router
 
 
 class Bearer(HttpBearer):
@@ -53,10 +56,7 @@ class Bearer(HttpBearer):
         return callers.caller_for_bearer(token)
 
 
-DEVICE_STARTS_PER_ADDRESS = "20/h"  # each creates a row; a person logs a tool in a few times a day
 PENDING_PER_CREDENTIAL = "30/h"  # each asks the claimant on the phone; nobody answers more than a few an hour
-POLLS_PER_ADDRESS = "300/m"  # the tool polls every second (60 a minute); several tools behind one office address
-_BOUNDED_JSON = "_csc_bounded_json"
 _DOCS = frozenset({"openapi-json", "openapi-view", "api-root"})
 
 
@@ -65,7 +65,7 @@ class BoundedJsonParser(Parser):
     already read it, once, and refused what it could not read in this API's shape."""
 
     def parse_body(self, request: HttpRequest) -> dict[str, Any]:
-        parsed = getattr(request, _BOUNDED_JSON, None)
+        parsed = getattr(request, BOUNDED_JSON, None)
         if parsed is None:
             parsed = inputs.load_json(request.body)
         if not isinstance(parsed, dict):
@@ -136,9 +136,13 @@ def _refused_at_the_boundary(request: HttpRequest) -> HttpResponse | None:
         return _error(request, "invalid_request", f"the request body is larger than {limit} bytes", 413)
     except (UnreadablePostError, OSError):
         return _error(request, "invalid_request", "the request body could not be read", 400)
+    if body and request.content_type == "application/x-www-form-urlencoded":
+        if b"\x00" in body or b"%00" in body:
+            return _error(request, "invalid_request", "NUL characters are not allowed in the body", 400)
+        return None  # OAuth's form parameters (oauth_api.py), read from request.POST
     if body:
         try:
-            setattr(request, _BOUNDED_JSON, inputs.load_json(body))
+            setattr(request, BOUNDED_JSON, inputs.load_json(body))
         except inputs.BadInput as exc:
             return _error(request, "invalid_request", f"the body is not acceptable JSON: {exc}", 400)
     return None
@@ -210,8 +214,6 @@ METHODS = [
     "credentials/authorizeCheck",
     "signatures/signHash",
     "credentials/decrypt",
-    "oauth2/device",
-    "oauth2/token",
 ]
 
 
@@ -444,46 +446,10 @@ def credentials_decrypt(request: HttpRequest, body: DecryptIn) -> dict[str, Any]
     }
 
 
-# --- the tool's device login (RFC 8628) -----------------------------------------------------------------------
+# --- the routers mounted here: OAuth 2.0 (oauth_api.py) and the time-stamping method (timestamp_api.py) -------
 
-
-class DeviceIn(Schema):
-    client_name: str = Field("mobileca", max_length=60)
-
-
-@api.post("/oauth2/device", auth=None)
-def oauth2_device(request: HttpRequest, body: DeviceIn) -> dict[str, Any]:
-    limits.hit(
-        "oauth2_device",
-        client_address(request),
-        DEVICE_STARTS_PER_ADDRESS,
-        message=_("登录请求过于频繁，请稍后再试"),
-    )
-    start = callers.device_start(client_name=body.client_name)
-    return {
-        "device_code": start.device_code,
-        "user_code": start.user_code,
-        "verification_uri": start.verification_uri,
-        "verification_uri_complete": start.verification_uri_complete,
-        "expires_in": start.expires_in,
-        "interval": start.interval,
-    }
-
-
-class TokenIn(Schema):
-    grant_type: str
-    device_code: str = Field(max_length=80)
-
-
-@api.post("/oauth2/token", auth=None)
-def oauth2_token(request: HttpRequest, body: TokenIn) -> HttpResponse:
-    limits.hit("oauth2_token", client_address(request), POLLS_PER_ADDRESS, message=_("请求过于频繁，请稍后再试"))
-    if body.grant_type != "urn:ietf:params:oauth:grant-type:device_code":
-        return _error(request, "unsupported_grant_type", "only the device-code grant is offered", 400)
-    token, expires_in = callers.device_token(device_code=body.device_code)
-    return api.create_response(
-        request, {"access_token": token, "token_type": "Bearer", "expires_in": expires_in}, status=200
-    )
+api.add_router("/oauth2", oauth_router)
+api.add_router("/signatures", timestamp_router)
 
 
 # --- x-mobileca: not part of the CSC API ------------------------------------------------------------------------

@@ -404,6 +404,9 @@ class KeyUseAuthorization(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)  # the SAD's end
     sad_delivered = models.BooleanField(default=False)
     used_at = models.DateTimeField(null=True, blank=True)
+    # The certificate (so the key) the authorisation was given for: the signing certificate's serial for "sign",
+    # the encryption certificate's for "decrypt". A re-key in between makes the SAD useless (issue 17).
+    key_serial = models.CharField(max_length=64, blank=True)
 
     def __str__(self) -> str:
         return f"{self.operation} {self.public_ref} ({self.status})"
