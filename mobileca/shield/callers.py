@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
@@ -35,6 +35,9 @@ class Caller:
     kind: str
     ident: str  # client id, or the claimant's phone account
     platform: str = ""
+    # An OAuth access token of scope "credential" (CSC API v2 §8.4) is itself the authorisation of one use: the
+    # SAD that ``signatures/signHash`` takes when the request carries none. Empty for every other caller.
+    sad: str = field(default="", repr=False)
 
     @property
     def label(self) -> str:
