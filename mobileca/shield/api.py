@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import BadRequest, RequestDataTooBig, SuspiciousOperation
 from django.http import HttpRequest, HttpResponse, UnreadablePostError
 from django.urls import URLPattern, URLResolver
 from django.utils.log import log_response
@@ -139,6 +139,10 @@ def _refused_at_the_boundary(request: HttpRequest) -> HttpResponse | None:
     if body and request.content_type == "application/x-www-form-urlencoded":
         if b"\x00" in body or b"%00" in body:
             return _error(request, "invalid_request", "NUL characters are not allowed in the body", 400)
+        try:
+            request.POST  # noqa: B018 -- parsed here, once, so that its refusals are this API's
+        except (BadRequest, SuspiciousOperation) as exc:  # not UTF-8; more fields than DATA_UPLOAD_MAX_NUMBER_FIELDS
+            return _error(request, "invalid_request", f"the form body is not acceptable: {exc}", 400)
         return None  # OAuth's form parameters (oauth_api.py), read from request.POST
     if body:
         try:
