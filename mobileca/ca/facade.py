@@ -41,6 +41,7 @@ __all__ = [
     "KeyProfile",
     "Subject",
     "TimestampInvalid",
+    "TimestampMismatch",
     "TimestampRefused",
     "UnknownKeyProfile",
     "UserPrivateKey",
@@ -159,6 +160,7 @@ def chain_pems() -> list[str]:
 
 TimestampRefused = tsa.Rejected  # ``failure`` (the RFC 3161 failure bit's name) and ``text``
 TimestampInvalid = tsa.TokenInvalid
+TimestampMismatch = tsa.ImprintMismatch  # a TimestampInvalid: a valid token over another hash
 SHA256_OID = "2.16.840.1.101.3.4.2.1"
 TIMESTAMP_HASH_OIDS = frozenset(tsa.HASHES)  # SHA-256, SHA-384, SHA-512
 

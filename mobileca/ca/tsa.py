@@ -406,6 +406,10 @@ class TokenInvalid(Exception):
     """A token that does not verify, does not match, or is not one of this TSA's."""
 
 
+class ImprintMismatch(TokenInvalid):
+    """A valid token of ours, but over another hash than the one it is checked against."""
+
+
 @dataclass(frozen=True)
 class VerifiedToken:
     gen_time: datetime
@@ -476,7 +480,7 @@ def token_verify(token: bytes, *, digest: bytes | None = None, hash_oid: str = _
         raise TokenInvalid("the token's signature does not verify") from exc
     _check_unit_certificate(certificate, record, gen_time)
     if digest is not None and (imprint_oid != hash_oid or imprint_digest != digest):
-        raise TokenInvalid("the token is for another hash")
+        raise ImprintMismatch("the token is for another hash")
     return VerifiedToken(
         gen_time=gen_time,
         serial_number=tst["serial_number"].native,
