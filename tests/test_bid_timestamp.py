@@ -23,6 +23,7 @@ from mobileca.audit.models import AuditEvent
 from mobileca.bidding import services
 from mobileca.bidding.models import Bid, BidStatus, Tender
 from mobileca.ca import facade as ca
+from mobileca.ca.tsa import tsa_ensure
 from mobileca.cards.models import Card
 from mobileca.cmslib import enveloped, signed
 from mobileca.core.clock import clock, now
@@ -36,6 +37,7 @@ from tests.support.shield import LEGAL_REP, PIN, activated_credential, ca_ready,
 
 @pytest.fixture
 def bidder_and_credential(bidder: User, registered: Card, ca_ready: None) -> tuple[Client, Credential]:
+    tsa_ensure()  # the time-stamping unit, as `manage.py ca_init` makes it
     credential = activated_credential(registered)
     client = login(Client(), bidder)
     client.get(f"/ca/cards/{registered.cert_id}/claim/status/")  # the platform learns of the activation

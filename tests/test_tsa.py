@@ -5,6 +5,7 @@ requests are answered with the failure RFC 3161 names, never an HTTP error, and 
 from __future__ import annotations
 
 import hashlib
+import io
 import subprocess
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from django.core.management import call_command
 from django.test import Client
 
 from mobileca.ca import tsa
@@ -22,11 +24,18 @@ from mobileca.ca.backends import KeyBackendError
 from mobileca.ca.backends.factory import backend
 from mobileca.ca.channel import channel_check
 from mobileca.ca.models import Authority, AuthorityRole, IssuedCertificate, TimeStampUnit, Usage
-from mobileca.ca.services import ca_init, certificate_of, certificate_revoke
+from mobileca.ca.services import certificate_of, certificate_revoke
 from mobileca.core.clock import clock, now
 from tests.support.ca import lint, openssl, pem, write
 
 POLICY = "1.3.6.1.4.1.61337.2.1"
+
+
+@pytest.fixture
+def ca(ca: tuple[Authority, Authority]) -> tuple[Authority, Authority]:
+    """The CA with its time-stamping unit, as ``manage.py ca_init`` makes them."""
+    tsa.tsa_ensure(key_backend=backend())
+    return ca
 
 
 def _files(tmp_path: Path) -> dict[str, str]:
@@ -313,13 +322,16 @@ def test_the_unit_certificate_is_a_time_stamping_certificate_pkilint_finds_clean
     assert not channel_check(certificate, usage="sign").accepted
 
 
-def test_ca_init_creates_the_unit_once_and_its_key_lives_in_the_back_end(ca, ca_backend: str) -> None:
+def test_the_ca_init_command_creates_the_unit_once_and_its_key_lives_in_the_back_end(ca_backend: str, db: None) -> None:
+    assert not TimeStampUnit.objects.exists()
+    call_command("ca_init", stdout=io.StringIO())
+    call_command("ca_init", stdout=io.StringIO())
     unit = TimeStampUnit.objects.get(is_active=True)
     assert unit.key_backend == ("pkcs11" if ca_backend == "softhsm" else "keyfile")
-    ca_init(key_backend=backend())
     assert TimeStampUnit.objects.count() == 1 and IssuedCertificate.objects.filter(usage=Usage.TIMESTAMP).count() == 1
     key = backend().signing_key(unit.key_label)
     assert key.public_key() == certificate_of(unit.certificate).public_key()
+    assert tsa.tsa_ensure() == unit
 
 
 def test_a_rotation_signs_with_the_new_unit_and_old_tokens_still_verify(ca, tmp_path: Path) -> None:

@@ -14,8 +14,10 @@ import pytest
 from asn1crypto import cms
 from django.test import Client
 
+from mobileca.ca.backends.factory import backend
 from mobileca.ca.models import Authority, AuthorityRole, TimeStampUnit
 from mobileca.ca.services import certificate_of
+from mobileca.ca.tsa import tsa_ensure
 from tests.support.ca import openssl, pem, write
 from tests.support.oauth import platform_bearer
 
@@ -31,6 +33,7 @@ def _post(body: Any, token: str | None) -> tuple[int, dict[str, Any]]:
 
 @pytest.fixture
 def bearer(ca) -> str:
+    tsa_ensure(key_backend=backend())
     return platform_bearer("景德镇市国有企业阳光采购平台")
 
 

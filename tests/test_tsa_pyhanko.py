@@ -39,6 +39,7 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore, SimpleTrustMa
 from mobileca.ca.backends.factory import backend
 from mobileca.ca.models import Authority, AuthorityRole
 from mobileca.ca.services import ca_init, certificate_of, credential_issue
+from mobileca.ca.tsa import tsa_ensure
 from tests.support.ca import SUBJECT
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -50,6 +51,7 @@ def live_ca(live_server: Any, settings: Any, tmp_path: Any) -> str:
     settings.MOBILECA_PUBLIC_URL = live_server.url
     settings.MOBILECA_CA = {**settings.MOBILECA_CA, "key_dir": tmp_path / "ca", "passphrase": "test passphrase 1234"}
     ca_init(key_backend=backend())
+    tsa_ensure(key_backend=backend())
     return str(live_server.url)
 
 

@@ -36,7 +36,6 @@ from mobileca.ca.backends.factory import backend as configured_backend
 from mobileca.ca.keys import UserPublicKey
 from mobileca.ca.models import CERT_TRANSITIONS, Authority, AuthorityRole, CertStatus, Crl, IssuedCertificate, Usage
 from mobileca.ca.profiles import Subject, entity_certificate, issuing_certificate, root_certificate
-from mobileca.ca.tsa import tsa_ensure
 from mobileca.core.clock import now
 from mobileca.core.errors import Conflict, NotFound
 from mobileca.core.states import ensure_transition
@@ -71,7 +70,8 @@ def _hex(serial: int) -> str:
 
 @sensitive_variables()
 def ca_init(*, key_backend: KeyBackend | None = None) -> tuple[Authority, Authority]:
-    """Create the root and the issuing CA, the master key, the first CRLs and the time-stamping unit. Idempotent."""
+    """Create the root and the issuing CA, the master key, and the first CRLs. Idempotent. (The time-stamping unit
+    is ``tsa.tsa_ensure``'s, which the ``ca_init`` command runs after this.)"""
     existing = {authority.role: authority for authority in Authority.objects.filter(is_active=True)}
     if AuthorityRole.ROOT in existing and AuthorityRole.ISSUING in existing:
         return existing[AuthorityRole.ROOT], existing[AuthorityRole.ISSUING]
@@ -91,7 +91,6 @@ def ca_init(*, key_backend: KeyBackend | None = None) -> tuple[Authority, Author
         issuing = _authority_create(AuthorityRole.ISSUING, keys.name, issuing_label, issuing_cert)
         crl_publish(authority_id=root.pk, key_backend=keys)
         crl_publish(authority_id=issuing.pk, key_backend=keys)
-    tsa_ensure(key_backend=keys)
     return root, issuing
 
 
