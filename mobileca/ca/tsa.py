@@ -151,8 +151,9 @@ class _Unit:
     key_label: str
     certificate: x509.Certificate
     certificate_der: bytes
-    name: asn1_x509.Name
-    signing_certificate: cms.CMSAttribute  # the ESSCertIDv2 attribute, the same in every token of the unit
+    tsa_name: bytes  # TSTInfo's tsa: [0] EXPLICIT GeneralName directoryName, DER
+    sid: bytes  # the SignerInfo's IssuerAndSerialNumber, DER
+    signing_certificate: bytes  # the signingCertificateV2 attribute (ESSCertIDv2), DER: the same in every token
     not_after: datetime
     signer: ec.EllipticCurvePrivateKey
     backend: KeyBackend
@@ -204,8 +205,9 @@ def _unit(active: tuple[int, str] | None, key_backend: KeyBackend | None) -> _Un
         key_label=record.key_label,
         certificate=certificate,
         certificate_der=der,
-        name=parsed.subject,
-        signing_certificate=_signing_certificate_attribute(parsed),
+        tsa_name=_tlv(_CONTEXT_0, asn1_x509.GeneralName({"directory_name": parsed.subject}).dump()),
+        sid=cms.IssuerAndSerialNumber({"issuer": parsed.issuer, "serial_number": parsed.serial_number}).dump(),
+        signing_certificate=_signing_certificate_attribute(parsed).dump(),
         not_after=certificate.not_valid_after_utc,
         signer=keys.signing_key(record.key_label),
         backend=keys,
@@ -321,9 +323,7 @@ def respond(der: bytes, *, key_backend: KeyBackend | None = None) -> bytes:
     except (KeyBackendError, DatabaseError, NotFound) as exc:
         log.error("time-stamping failed: %s", exc)
         return rejection("system_failure", "the time-stamping service is unavailable; try again")
-    return _TimeStampResp(
-        {"status": tsp.PKIStatusInfo({"status": "granted"}), "time_stamp_token": cms.ContentInfo.load(token)}
-    ).dump()
+    return _tlv(_SEQUENCE, _GRANTED + token)
 
 
 def _gen_time() -> datetime:
@@ -331,62 +331,74 @@ def _gen_time() -> datetime:
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)  # to the millisecond
 
 
+def _tlv(tag: int, content: bytes) -> bytes:
+    """One DER element: tag, definite length, content."""
+    size = len(content)
+    if size < 0x80:
+        return bytes((tag, size)) + content
+    length = size.to_bytes((size.bit_length() + 7) // 8, "big")
+    return bytes((tag, 0x80 | len(length))) + length + content
+
+
+_SEQUENCE, _SET, _OCTET_STRING, _CONTEXT_0 = 0x30, 0x31, 0x04, 0xA0
+_VERSION_1, _VERSION_3 = core.Integer(1).dump(), core.Integer(3).dump()
+_SHA256_ALGORITHM = algos.DigestAlgorithm({"algorithm": "sha256"}).dump()
+_ECDSA_SHA256 = algos.SignedDigestAlgorithm({"algorithm": "sha256_ecdsa"}).dump()
+_TST_INFO_OID = core.ObjectIdentifier("1.2.840.113549.1.9.16.1.4").dump()
+_SIGNED_DATA_OID = core.ObjectIdentifier("1.2.840.113549.1.7.2").dump()
+_CONTENT_TYPE_ATTRIBUTE = cms.CMSAttribute({"type": "content_type", "values": ["tst_info"]}).dump()
+_MESSAGE_DIGEST_OID = core.ObjectIdentifier("1.2.840.113549.1.9.4").dump()
+_GRANTED = tsp.PKIStatusInfo({"status": "granted"}).dump()
+
+
 @sensitive_variables()
 def stamp(request: Request, *, key_backend: KeyBackend | None = None) -> bytes:
-    """A time-stamp token (ContentInfo DER) for a checked request."""
+    """A time-stamp token (ContentInfo DER) for a checked request.
+
+    The structures are the ones above (TSTInfo, SignedData, SignerInfo of RFC 3161 and RFC 5652), written as DER
+    from pieces encoded once per unit (its name, sid, signingCertificateV2 attribute, certificate): asn1crypto builds
+    the same token, but re-encodes the certificate and names on every one, some 60 ms a token."""
     sequence, active = _next_serial_and_unit()
     unit = _unit(active, key_backend)
     moment = _gen_time()
     if moment >= unit.not_after:
         raise KeyBackendError("the time-stamping unit's certificate has expired: run tsa rotation")
-    info: dict[str, object] = {
-        "version": "v1",
-        "policy": policy(),
-        "message_imprint": request.imprint,
-        "serial_number": (sequence << 64) | secrets.randbits(64),
-        "gen_time": moment,
-        "accuracy": accuracy(),
-        "tsa": asn1_x509.GeneralName({"directory_name": unit.name}),
-    }
-    if request.nonce is not None:
-        info["nonce"] = request.nonce
-    content = tsp.TSTInfo(info).dump()
-    attributes = [
-        cms.CMSAttribute({"type": "content_type", "values": ["tst_info"]}),
-        cms.CMSAttribute({"type": "message_digest", "values": [hashlib.sha256(content).digest()]}),
-        unit.signing_certificate,
+    fields = [
+        _VERSION_1,
+        core.ObjectIdentifier(policy()).dump(),
+        request.imprint.dump(),
+        core.Integer((sequence << 64) | secrets.randbits(64)).dump(),
+        core.GeneralizedTime(moment).dump(),
+        accuracy().dump(),
     ]
-    attributes.sort(key=lambda attribute: attribute.dump())
-    signed_attributes = cms.CMSAttributes(attributes)
-    signature = unit.signer.sign(signed_attributes.dump(), ec.ECDSA(hashes.SHA256()))
-    certificate = asn1_x509.Certificate.load(unit.certificate_der)
-    signer_info = cms.SignerInfo(
-        {
-            "version": "v1",
-            "sid": cms.SignerIdentifier(
-                {
-                    "issuer_and_serial_number": cms.IssuerAndSerialNumber(
-                        {"issuer": certificate.issuer, "serial_number": certificate.serial_number}
-                    )
-                }
-            ),
-            "digest_algorithm": algos.DigestAlgorithm({"algorithm": "sha256"}),
-            "signed_attrs": signed_attributes,
-            "signature_algorithm": algos.SignedDigestAlgorithm({"algorithm": "sha256_ecdsa"}),
-            "signature": signature,
-        }
+    if request.nonce is not None:
+        fields.append(core.Integer(request.nonce).dump())
+    fields.append(unit.tsa_name)
+    content = _tlv(_SEQUENCE, b"".join(fields))
+    message_digest = _tlv(
+        _SEQUENCE, _MESSAGE_DIGEST_OID + _tlv(_SET, _tlv(_OCTET_STRING, hashlib.sha256(content).digest()))
     )
-    signed_data: dict[str, object] = {
-        "version": "v3",  # the content is not id-data (RFC 5652 §5.1)
-        "digest_algorithms": [algos.DigestAlgorithm({"algorithm": "sha256"})],
-        "encap_content_info": cms.EncapsulatedContentInfo(
-            {"content_type": "tst_info", "content": core.ParsableOctetString(content)}
-        ),
-        "signer_infos": [signer_info],
-    }
-    if request.cert_req:
-        signed_data["certificates"] = [certificate]
-    return cms.ContentInfo({"content_type": "signed_data", "content": cms.SignedData(signed_data)}).dump()
+    attributes = b"".join(sorted([_CONTENT_TYPE_ATTRIBUTE, message_digest, unit.signing_certificate]))  # DER SET OF
+    signature = unit.signer.sign(_tlv(_SET, attributes), ec.ECDSA(hashes.SHA256()))
+    signer_info = _tlv(
+        _SEQUENCE,
+        _VERSION_1
+        + unit.sid
+        + _SHA256_ALGORITHM
+        + _tlv(_CONTEXT_0, attributes)  # [0] IMPLICIT SET OF Attribute
+        + _ECDSA_SHA256
+        + _tlv(_OCTET_STRING, signature),
+    )
+    encapsulated = _tlv(_SEQUENCE, _TST_INFO_OID + _tlv(_CONTEXT_0, _tlv(_OCTET_STRING, content)))
+    signed_data = _tlv(
+        _SEQUENCE,
+        _VERSION_3  # the content is not id-data (RFC 5652 §5.1)
+        + _tlv(_SET, _SHA256_ALGORITHM)
+        + encapsulated
+        + (_tlv(_CONTEXT_0, unit.certificate_der) if request.cert_req else b"")  # [0] IMPLICIT CertificateSet
+        + _tlv(_SET, signer_info),
+    )
+    return _tlv(_SEQUENCE, _SIGNED_DATA_OID + _tlv(_CONTEXT_0, signed_data))
 
 
 def stamp_digest(
