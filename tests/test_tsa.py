@@ -338,7 +338,10 @@ def test_a_rotation_signs_with_the_new_unit_and_old_tokens_still_verify(ca, tmp_
     digest = hashlib.sha256(b"old").digest()
     old_token = tsa.stamp_digest(hash_oid="2.16.840.1.101.3.4.2.1", digest=digest)
     old = TimeStampUnit.objects.get(is_active=True)
-    new = tsa.tsa_rotate()
+    out = io.StringIO()
+    call_command("ca_rotate_tsa", stdout=out)
+    new = TimeStampUnit.objects.get(is_active=True)
+    assert new.certificate.serial_hex in out.getvalue()
     assert new.pk != old.pk and TimeStampUnit.objects.filter(is_active=True).get() == new
     new_token = tsa.stamp_digest(hash_oid="2.16.840.1.101.3.4.2.1", digest=digest)
     assert tsa.token_verify(old_token, digest=digest).tsa_serial_hex == old.certificate.serial_hex
