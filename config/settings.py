@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import timedelta
 from decimal import Decimal
@@ -410,6 +411,14 @@ if len(f"{MOBILECA_CA['name']} Issuing CA".encode()) > 64:
     raise ConfigurationError("MOBILECA_CA_NAME is too long: at most 53 UTF-8 bytes (it becomes '<name> Issuing CA')")
 if len(MOBILECA_SELLER["name"]) > 64 or len(MOBILECA_SELLER["name"].encode()) > 192:
     raise ConfigurationError("MOBILECA_SELLER_NAME is too long for a certificate's organizationName (64 characters)")
+
+# --- Time-stamping authority (issue 17, RFC 3161): the TSA policy its tokens name and the accuracy they state. The
+# default policy is 1.3.6.1.4.1.61337.2.1: the private enterprise arc of MOBILECA_CA_POLICY_OID's placeholder, branch
+# 2 for time-stamping policies (branch 1 holds certificate policies), version 1. Use your registered arc.
+MOBILECA_TSA_POLICY_OID = env.string("MOBILECA_TSA_POLICY_OID", "1.3.6.1.4.1.61337.2.1")
+MOBILECA_TSA_ACCURACY_MS = env.integer("MOBILECA_TSA_ACCURACY_MS", default=1000, minimum=1, maximum=60000)
+if re.fullmatch(r"[0-2](\.(0|[1-9][0-9]*))+", MOBILECA_TSA_POLICY_OID) is None:
+    raise ConfigurationError(f"MOBILECA_TSA_POLICY_OID={MOBILECA_TSA_POLICY_OID!r} is not a dotted OID")
 
 MOBILECA_PLATFORM_NAME = env.string("MOBILECA_PLATFORM_NAME", "景德镇市国有企业阳光采购平台")
 MOBILECA_CLAIM_QR_MINUTES = env.integer("MOBILECA_CLAIM_QR_MINUTES", default=10, minimum=1, maximum=60)  # §7

@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from mobileca.ca.views import tsa
 from mobileca.shield.api import api as csc_api
 
 urlpatterns = [
@@ -15,6 +16,7 @@ urlpatterns = [
     path("backoffice/", include("mobileca.backoffice.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("pki/", include("mobileca.ca.urls")),
+    path("tsa", tsa, name="tsa"),  # the time-stamping authority (RFC 3161), issue 17
     path("bidding/", include("mobileca.bidding.urls")),
     path("notices/", include("mobileca.notices.urls")),
     path("help/", include("mobileca.notices.help_urls")),

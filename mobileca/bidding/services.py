@@ -20,9 +20,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 from django.conf import settings
 from django.db import transaction
+from django.utils.timezone import localtime
 from django.utils.translation import gettext as _
 
 from mobileca.audit.services import Actor, audit_record
+from mobileca.bidding import timestamps
 from mobileca.bidding.models import (
     BID_TRANSITIONS,
     Bid,
@@ -278,10 +280,11 @@ def _end_in_failure(bid: Bid, *, waiting: BidStatus, target: BidStatus, code: st
 _FAILURE_EVENTS = {BidStatus.REFUSED: "bid.refused", BidStatus.FAILED: "bid.opening_failed"}
 
 
-def _record_failure(bid: Bid, *, target: BidStatus, code: str, message: str) -> None:
-    """Under the bid's lock: the move to a failed state, its reason and its audit event."""
+def _record_failure(bid: Bid, *, target: BidStatus, code: str, message: str, also: Iterable[str] = ()) -> None:
+    """Under the bid's lock: the move to a failed state, its reason (and the fields in ``also`` the caller set) and
+    its audit event."""
     bid.failure_code, bid.failure_message = code, message[:300]
-    _move(bid, target, also=["failure_code", "failure_message"])
+    _move(bid, target, also=["failure_code", "failure_message", *also])
     audit_record(
         action=_FAILURE_EVENTS[target],
         subject=f"bid:{bid.pk}",
@@ -292,15 +295,39 @@ def _record_failure(bid: Bid, *, target: BidStatus, code: str, message: str) -> 
 
 
 def _submit(bid: Bid, *, signature: bytes) -> Bid:
-    """Submitted when complete and in time; a previous live bid of the enterprise for the tender is withdrawn."""
+    """Submitted when complete and in time; a previous live bid of the enterprise for the tender is withdrawn.
+
+    The signature is time-stamped first (issue 17), outside the locks: a token whose genTime is not before the
+    deadline refuses the submission like the platform's clock does; the token is kept with the bid either way."""
+    stamped = timestamps.stamp(signature)
     with transaction.atomic():
         bid = Bid.objects.select_for_update().select_related("tender").get(pk=bid.pk)
         if bid.status != BidStatus.SIGNING:
             return bid
         Tender.objects.select_for_update().get(pk=bid.tender_id)  # submissions to one tender one at a time
+        if stamped is not None:
+            bid.timestamp_token, bid.timestamped_at = stamped.token, stamped.gen_time
+        time_fields = ["timestamp_token", "timestamped_at"] if stamped is not None else []
         if now() >= bid.tender.bid_deadline:
+            bid.signature = signature
             _record_failure(
-                bid, target=BidStatus.REFUSED, code="deadline_passed", message=_("已过投标截止时间，不再接收投标文件")
+                bid,
+                target=BidStatus.REFUSED,
+                code="deadline_passed",
+                message=_("已过投标截止时间，不再接收投标文件"),
+                also=["signature", *time_fields],
+            )
+            return bid
+        if stamped is not None and stamped.gen_time >= bid.tender.bid_deadline:
+            bid.signature = signature
+            _record_failure(
+                bid,
+                target=BidStatus.REFUSED,
+                code="deadline_passed",
+                message=_("可信时间戳显示的递交时间 {when} 已过投标截止时间，不再接收投标文件").format(
+                    when=localtime(stamped.gen_time).strftime("%Y-%m-%d %H:%M:%S")
+                ),
+                also=["signature", *time_fields],
             )
             return bid
         for previous in Bid.objects.select_for_update().filter(
@@ -308,13 +335,18 @@ def _submit(bid: Bid, *, signature: bytes) -> Bid:
         ):
             _move(previous, BidStatus.WITHDRAWN)
         bid.signature, bid.submitted_at = signature, now()
-        _move(bid, BidStatus.SUBMITTED, also=["signature", "submitted_at"])
+        _move(bid, BidStatus.SUBMITTED, also=["signature", "submitted_at", *time_fields])
         audit_record(
             action="bid.submitted",
             subject=f"bid:{bid.pk}",
             actor=Actor("system", "bidding"),
             enterprise_id=bid.enterprise_id,
-            data={"tender": bid.tender.project_no, "sha256": bid.content_sha256, "channel": bid.channel},
+            data={
+                "tender": bid.tender.project_no,
+                "sha256": bid.content_sha256,
+                "channel": bid.channel,
+                "timestamp": stamped.gen_time.isoformat() if stamped is not None else None,
+            },
         )
     return bid
 
@@ -427,6 +459,8 @@ def bid_follow_opening(bid: Bid, *, address: str | None = None) -> Bid:
     except (enveloped.EnvelopeError, FileNotFoundError):
         return _failed(bid, "bad_bid_file", _("无法解密：投标文件不完整或格式无效"))
     valid, subject, message = bid_signature_check(signature=bytes(bid.signature), content_digest=digest)
+    token = bytes(bid.timestamp_token)
+    stamp_check = timestamps.check(token=token, signature_der=bytes(bid.signature)) if token else None
     with transaction.atomic():
         bid = Bid.objects.select_for_update().get(pk=bid.pk)
         if bid.status != BidStatus.OPENING:
@@ -434,17 +468,31 @@ def bid_follow_opening(bid: Bid, *, address: str | None = None) -> Bid:
             return bid
         bid.opened_at, bid.signature_valid, bid.signer_subject = now(), valid, subject[:400]
         bid.failure_message, bid.plaintext_name = message[:300], str(target.relative_to(_root()))
+        if stamp_check is not None:
+            bid.timestamp_valid, bid.timestamp_message = stamp_check.valid, stamp_check.message[:300]
         _move(
             bid,
             BidStatus.OPENED,
-            also=["opened_at", "signature_valid", "signer_subject", "failure_message", "plaintext_name"],
+            also=[
+                "opened_at",
+                "signature_valid",
+                "signer_subject",
+                "failure_message",
+                "plaintext_name",
+                "timestamp_valid",
+                "timestamp_message",
+            ],
         )
         audit_record(
             action="bid.opened",
             subject=f"bid:{bid.pk}",
             actor=Actor("system", "bidding"),
             enterprise_id=bid.enterprise_id,
-            data={"signature_valid": valid, "sha256": digest.hex()},
+            data={
+                "signature_valid": valid,
+                "sha256": digest.hex(),
+                "timestamp_valid": stamp_check.valid if stamp_check is not None else None,
+            },
         )
     return bid
 

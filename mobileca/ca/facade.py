@@ -8,7 +8,7 @@ from datetime import datetime
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from mobileca.ca import services
+from mobileca.ca import services, tsa
 from mobileca.ca.backends import KeyBackend, KeyBackendError
 from mobileca.ca.backends.factory import backend as key_backend
 from mobileca.ca.channel import ChannelVerdict, channel_check
@@ -33,12 +33,16 @@ from mobileca.ca.profiles import Subject
 __all__ = [
     "DEFAULT_KEY_PROFILE",
     "KEY_PROFILES",
+    "TIMESTAMP_HASH_OIDS",
     "ChannelVerdict",
     "IssuedCredential",
     "KeyBackend",
     "KeyBackendError",
     "KeyProfile",
     "Subject",
+    "TimestampInvalid",
+    "TimestampMismatch",
+    "TimestampRefused",
     "UnknownKeyProfile",
     "UserPrivateKey",
     "UserPublicKey",
@@ -50,6 +54,8 @@ __all__ = [
     "key_backend",
     "key_profile",
     "profile_of_public_key",
+    "timestamp",
+    "timestamp_verify",
     "unwrap_private_key",
     "wrap_private_key",
 ]
@@ -148,3 +154,34 @@ def chain_pems() -> list[str]:
         services.certificate_of(services.authority(role)).public_bytes(serialization.Encoding.PEM).decode()
         for role in (AuthorityRole.ISSUING, AuthorityRole.ROOT)
     ]
+
+
+# --- the time-stamping authority (issue 17) ------------------------------------------------------------------------
+
+TimestampRefused = tsa.Rejected  # ``failure`` (the RFC 3161 failure bit's name) and ``text``
+TimestampInvalid = tsa.TokenInvalid
+TimestampMismatch = tsa.ImprintMismatch  # a TimestampInvalid: a valid token over another hash
+SHA256_OID = "2.16.840.1.101.3.4.2.1"
+TIMESTAMP_HASH_OIDS = frozenset(tsa.HASHES)  # SHA-256, SHA-384, SHA-512
+
+
+def timestamp(*, digest: bytes, hash_oid: str = SHA256_OID, nonce: int | None = None) -> bytes:
+    """An RFC 3161 time-stamp token (DER ContentInfo, the unit's certificate included) for a digest made with
+    SHA-256, SHA-384 or SHA-512. ``TimestampRefused`` for another algorithm or a digest of the wrong length;
+    ``KeyBackendError`` (retryable) when the key back-end is unavailable."""
+    return tsa.stamp_digest(hash_oid=hash_oid, digest=digest, nonce=nonce)
+
+
+@dataclass(frozen=True)
+class TimestampVerdict:
+    gen_time: datetime
+    serial_number: int
+    policy: str
+    tsa_serial_hex: str
+
+
+def timestamp_verify(*, token: bytes, digest: bytes, hash_oid: str = SHA256_OID) -> TimestampVerdict:
+    """Check a token of this platform's TSA over ``digest``: signature, attributes, the unit's certificate (ours,
+    chaining to our root at genTime, not revoked before it) and the imprint. ``TimestampInvalid`` says why not."""
+    verified = tsa.token_verify(token, digest=digest, hash_oid=hash_oid)
+    return TimestampVerdict(verified.gen_time, verified.serial_number, verified.policy, verified.tsa_serial_hex)

@@ -38,6 +38,7 @@ class Authority(models.Model):
 class Usage(models.TextChoices):
     SIGN = "sign", _("签名证书")
     ENCRYPT = "encrypt", _("加密证书")
+    TIMESTAMP = "tsa", _("时间戳证书")
 
 
 class CertStatus(models.TextChoices):
@@ -117,3 +118,36 @@ class OcspResponse(models.Model):
 
     def __str__(self) -> str:
         return f"OCSP {self.hash_algorithm} {self.serial_hex}"
+
+
+class TimeStampUnit(models.Model):
+    """The time-stamping authority's signing unit (RFC 3161): its key in the key back-end, named by ``key_label``
+    (never here), and its certificate, an ``IssuedCertificate`` of usage ``tsa`` below the issuing CA (so its CRL
+    and OCSP responses are those of every certificate of ours). One is active; older ones stay for verification."""
+
+    certificate = models.OneToOneField(IssuedCertificate, on_delete=models.PROTECT, related_name="+")
+    key_backend = models.CharField(max_length=16)
+    key_label = models.CharField(max_length=64, unique=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_active"], condition=models.Q(is_active=True), name="ca_one_active_time_stamp_unit"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.key_label
+
+
+class TimeStampSerial(models.Model):
+    """The sequence behind time-stamp token serial numbers: unique whatever the concurrency, in every process of
+    every host. On PostgreSQL only its identity sequence is used (``nextval``, no row written); on SQLite a row is
+    inserted (AUTOINCREMENT never reuses a value) and the older ones deleted."""
+
+    id = models.BigAutoField(primary_key=True)
+
+    def __str__(self) -> str:
+        return str(self.pk)

@@ -8,6 +8,8 @@
   the subject ``C=CN, O=<enterprise>, organizationIdentifier=NTRCN-<unified social credit code>, CN=<enterprise>,
   givenName=<claimant>``, the platform's certificate policy (the channel check of R4.5), CRL distribution point
   and AIA (OCSP, caIssuers).
+* Time-stamping unit (``tsa_certificate``): ECDSA P-256 below the issuing CA, extended key usage id-kp-timeStamping
+  (critical, alone), digitalSignature + nonRepudiation, CRL distribution point and AIA, no platform policy.
 
 Long enterprise names (issue 14). RFC 5280 (Appendix A) bounds organizationName and commonName to 64 characters
 (ub-organization-name, ub-common-name); the ``cryptography`` library, which issues our certificates and reads them
@@ -31,7 +33,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
-from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 from django.conf import settings
 
 from mobileca.ca.keys import UserPublicKey, profile_of_public_key
@@ -184,14 +186,17 @@ def _issued(
     issuer_file: str,
     ocsp: bool,
     algorithm: hashes.SHA256 | hashes.SHA384,
+    platform_policy: bool = True,
+    extended_usage: x509.ExtendedKeyUsage | None = None,
 ) -> x509.Certificate:
     """A certificate below ``issuer``, with what every one of ours carries: key identifiers, the issuer's CRL
     (``<issuer_file>.crl``) and certificate (``<issuer_file>.crt``), the OCSP responder if ``ocsp``, the platform's
-    policy. Never valid past its issuer."""
+    policy unless ``platform_policy`` is false, a critical extended key usage if given. Never valid past its
+    issuer."""
     locations = [(AuthorityInformationAccessOID.OCSP, "ocsp")] if ocsp else []
     locations.append((AuthorityInformationAccessOID.CA_ISSUERS, f"{issuer_file}.crt"))
     access = [x509.AccessDescription(how, x509.UniformResourceIdentifier(pki_url(path))) for how, path in locations]
-    return (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(issuer.subject)
@@ -201,13 +206,20 @@ def _issued(
         .not_valid_after(min(not_after, issuer.not_valid_after_utc))
         .add_extension(constraints, critical=True)
         .add_extension(key_usage, critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+    )
+    if extended_usage is not None:
+        builder = builder.add_extension(extended_usage, critical=True)
+    builder = (
+        builder.add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
         .add_extension(_authority_key_id(issuer), critical=False)
         .add_extension(_crl_distribution(f"{issuer_file}.crl"), critical=False)
         .add_extension(x509.AuthorityInformationAccess(access), critical=False)
-        .add_extension(x509.CertificatePolicies([x509.PolicyInformation(policy_oid(), None)]), critical=False)
-        .sign(issuer_key, algorithm)
     )
+    if platform_policy:
+        builder = builder.add_extension(
+            x509.CertificatePolicies([x509.PolicyInformation(policy_oid(), None)]), critical=False
+        )
+    return builder.sign(issuer_key, algorithm)
 
 
 def _authority_key_id(issuer: x509.Certificate) -> x509.AuthorityKeyIdentifier:
@@ -262,4 +274,58 @@ def entity_certificate(
         issuer_file=f"ca/{issuer.serial_number:x}",
         ocsp=True,
         algorithm=hashes.SHA256(),
+    )
+
+
+def tsa_name() -> x509.Name:
+    """The time-stamping unit's subject (and the ``tsa`` name its tokens carry): ``C=CN, O=<seller>,
+    CN=<MOBILECA_CA_NAME> TSA``."""
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, settings.MOBILECA_SELLER["name"]),
+            x509.NameAttribute(NameOID.COMMON_NAME, f"{settings.MOBILECA_CA['name']} TSA"),
+        ]
+    )
+
+
+TSA_USAGE = x509.KeyUsage(
+    digital_signature=True,
+    content_commitment=True,
+    key_encipherment=False,
+    data_encipherment=False,
+    key_agreement=False,
+    key_cert_sign=False,
+    crl_sign=False,
+    encipher_only=False,
+    decipher_only=False,
+)
+
+
+def tsa_certificate(
+    *,
+    issuer_key: CertificateIssuerPrivateKeyTypes,
+    issuer: x509.Certificate,
+    public_key: ec.EllipticCurvePublicKey,
+    now: datetime,
+    years: int = 5,
+) -> x509.Certificate:
+    """The time-stamping unit's certificate (RFC 3161 §2.3): issued by the issuing CA, extended key usage
+    id-kp-timeStamping only and critical, key usage digitalSignature + nonRepudiation only, the issuing CA's CRL and
+    OCSP responder (so that validators of long-term signatures can check it like any certificate of ours). It
+    carries no platform certificate policy: a TSA certificate can never pass the channel check as a bidder's."""
+    return _issued(
+        issuer_key=issuer_key,
+        issuer=issuer,
+        subject=tsa_name(),
+        public_key=public_key,
+        not_before=now - BACKDATE,
+        not_after=now + timedelta(days=365 * years),
+        constraints=x509.BasicConstraints(ca=False, path_length=None),
+        key_usage=TSA_USAGE,
+        issuer_file=f"ca/{issuer.serial_number:x}",
+        ocsp=True,
+        algorithm=hashes.SHA256(),
+        platform_policy=False,
+        extended_usage=x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]),
     )

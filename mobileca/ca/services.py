@@ -70,7 +70,8 @@ def _hex(serial: int) -> str:
 
 @sensitive_variables()
 def ca_init(*, key_backend: KeyBackend | None = None) -> tuple[Authority, Authority]:
-    """Create the root and the issuing CA, the master key, and the first CRLs. Idempotent."""
+    """Create the root and the issuing CA, the master key, and the first CRLs. Idempotent. (The time-stamping unit
+    is ``tsa.tsa_ensure``'s, which the ``ca_init`` command runs after this.)"""
     existing = {authority.role: authority for authority in Authority.objects.filter(is_active=True)}
     if AuthorityRole.ROOT in existing and AuthorityRole.ISSUING in existing:
         return existing[AuthorityRole.ROOT], existing[AuthorityRole.ISSUING]

@@ -11,11 +11,13 @@ from django.utils.http import http_date
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
+from mobileca.ca import tsa as time_stamping
 from mobileca.ca.models import AuthorityRole
 from mobileca.ca.ocsp import answer
 from mobileca.ca.services import authority, authority_by_serial, certificate_of, crl_latest, crl_of_authority
 from mobileca.core.clock import now
 from mobileca.core.http import client_address
+from mobileca.core.middleware import own_boundary
 
 
 @require_GET
@@ -75,4 +77,30 @@ def ocsp(request: HttpRequest, encoded: str | None = None) -> HttpResponse:
     response = HttpResponse(result.body, status=result.status)
     for name, value in result.headers:
         response[name] = value
+    return response
+
+
+@csrf_exempt
+@own_boundary
+def tsa(request: HttpRequest) -> HttpResponse:
+    """The time-stamping authority over HTTP (RFC 3161 §3.4): POST ``application/timestamp-query``, answered
+    ``application/timestamp-reply``, a token or a rejection saying why (an unreadable request, another content type,
+    an oversized body included: the client reads PKIFailureInfo, never an HTTP error). Other methods: 405."""
+    if request.method != "POST":
+        response = HttpResponse(status=405)
+        response["Allow"] = "POST"
+        return response
+    if (request.content_type or "") != time_stamping.REQUEST_TYPE:
+        body = time_stamping.rejection("bad_request", f"the request must be {time_stamping.REQUEST_TYPE}")
+    else:
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        if declared > time_stamping.MAX_REQUEST:
+            body = time_stamping.rejection("bad_data_format", "empty or oversized request")
+        else:
+            body = time_stamping.respond(request.read(time_stamping.MAX_REQUEST + 1))
+    response = HttpResponse(body, content_type=time_stamping.REPLY_TYPE)
+    response["Cache-Control"] = "no-store"
     return response

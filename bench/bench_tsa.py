@@ -1,0 +1,155 @@
+"""The time-stamping authority over HTTP (issue 17): RFC 3161 requests (``application/timestamp-query``, SHA-256
+imprint, nonce, certReq) posted by 16 concurrent connections from two asyncio client processes to ``/tsa`` under
+gunicorn (four workers), every answer checked to be a granted ``application/timestamp-reply``.
+
+Baseline, in the same run: raw ECDSA P-256 signatures per second by one thread of this process with
+``cryptography`` (what a token's one signature costs at the least; the server has four workers on the machine's
+cores, so the ratio can exceed 1 only with more cores than one).
+
+Runs on PostgreSQL when ``BENCH_DATABASE_URL`` names a server database it may drop and create, else on SQLite.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import time
+
+from _harness import django_setup, rate, report, serve, stop
+
+CONNECTIONS = 16
+CLIENT_PROCESSES = 2
+WORKERS = 4
+SECONDS = 8
+GRANTED = b"\x30\x03\x02\x01\x00"  # PKIStatusInfo { status granted(0) }, first in a granted TimeStampResp
+
+
+async def _client(host: str, port: int, bodies: list[bytes], offset: int, until: float) -> tuple[int, int]:
+    """One connection at a time, a request per connection (HTTP/1.0): (granted answers, others)."""
+    import asyncio
+
+    good = bad = 0
+    index = offset
+    while time.monotonic() < until:
+        body = bodies[index % len(bodies)]
+        index += 1
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(
+            (
+                f"POST /tsa HTTP/1.0\r\nHost: {host}:{port}\r\nContent-Type: application/timestamp-query\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n"
+            ).encode()
+            + body
+        )
+        data = await reader.read()
+        writer.close()
+        head, _, reply = data.partition(b"\r\n\r\n")
+        granted = GRANTED in reply[:12] and b"application/timestamp-reply" in head
+        if head.startswith((b"HTTP/1.0 200", b"HTTP/1.1 200")) and granted:
+            good += 1
+        else:
+            bad += 1
+    return good, bad
+
+
+def _client_process(
+    host: str, port: int, bodies: list[bytes], connections: int, start: float, seconds: float, results: object
+) -> None:
+    import asyncio
+
+    async def run() -> list[tuple[int, int]]:
+        await asyncio.sleep(max(0.0, start - time.time()))
+        until = time.monotonic() + seconds
+        return await asyncio.gather(*(_client(host, port, bodies, index * 97, until) for index in range(connections)))
+
+    counts = asyncio.run(run())
+    results.put((sum(good for good, _ in counts), sum(bad for _, bad in counts)))  # type: ignore[attr-defined]
+
+
+def _load(base: str, bodies: list[bytes], seconds: float = SECONDS) -> float:
+    """Granted tokens per second at CONNECTIONS concurrent connections; fails on any answer that is not one."""
+    import multiprocessing
+
+    host, port = base.removeprefix("http://").split(":")
+    results: multiprocessing.Queue = multiprocessing.Queue()
+    start = time.time() + 0.5
+    share = CONNECTIONS // CLIENT_PROCESSES
+    clients = [
+        multiprocessing.Process(target=_client_process, args=(host, int(port), bodies, share, start, seconds, results))
+        for _ in range(CLIENT_PROCESSES)
+    ]
+    for client in clients:
+        client.start()
+    counts = [results.get(timeout=seconds + 60) for _ in clients]
+    for client in clients:
+        client.join()
+    good, bad = sum(count[0] for count in counts), sum(count[1] for count in counts)
+    if bad or not good:
+        raise RuntimeError(f"{bad} failed and {good} granted answers from {base}")
+    return good / seconds
+
+
+def _raw_p256_signatures_per_second(seconds: float = 3.0) -> float:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    data = secrets.token_bytes(200)  # about a token's signed attributes
+    batch = 200
+    done, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        rate(batch, lambda: [key.sign(data, ec.ECDSA(hashes.SHA256())) for _ in range(batch)])
+        done += batch
+    return done / (time.perf_counter() - started)
+
+
+def main() -> None:
+    var_dir = django_setup(database_env="BENCH_DATABASE_URL")
+    from asn1crypto import tsp
+    from django.conf import settings
+
+    from mobileca.ca.backends.factory import backend
+    from mobileca.ca.services import ca_init
+    from mobileca.ca.tsa import tsa_ensure
+
+    env = {
+        "MOBILECA_CA_BACKEND": "keyfile",
+        "MOBILECA_CA_KEY_DIR": str(var_dir / "ca"),
+        "MOBILECA_CA_PASSPHRASE": "bench passphrase 123",
+    }
+    os.environ.update(env)
+    settings.MOBILECA_CA = {
+        **settings.MOBILECA_CA,
+        "backend": "keyfile",
+        "key_dir": var_dir / "ca",
+        "passphrase": env["MOBILECA_CA_PASSPHRASE"],
+    }
+    ca_init(key_backend=backend())
+    tsa_ensure(key_backend=backend())
+    bodies = [
+        tsp.TimeStampReq(
+            {
+                "version": "v1",
+                "message_imprint": {
+                    "hash_algorithm": {"algorithm": "sha256"},
+                    "hashed_message": hashlib.sha256(str(n).encode()).digest(),
+                },
+                "nonce": secrets.randbits(64),
+                "cert_req": True,
+            }
+        ).dump()
+        for n in range(500)
+    ]
+    server, base = serve(env, workers=WORKERS)
+    try:
+        _load(base, bodies, 2)  # warm the workers (each loads the unit and its key once)
+        tokens = _load(base, bodies)
+    finally:
+        stop(server)
+    raw = _raw_p256_signatures_per_second()
+    report("tsa_tokens", tokens, "tokens/s", raw)
+
+
+if __name__ == "__main__":
+    main()
