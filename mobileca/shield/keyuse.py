@@ -373,7 +373,7 @@ def signature_algorithm_check(
         raise InvalidInput(_("只支持 SHA-256 摘要"), code="invalid_hash_algorithm")
     if sign_algorithm not in ("", profile.signature_oid):
         raise InvalidInput(_("签名算法与密钥不符"), code="invalid_sign_algorithm")
-    if sign_algorithm_params and not (profile.curve == "" and sign_algorithm_params == "BQA="):
+    if sign_algorithm_params and not (profile.family == "rsa" and sign_algorithm_params == "BQA="):
         raise InvalidInput(_("该签名算法不带参数"), code="invalid_sign_algorithm_params")
 
 
