@@ -350,7 +350,9 @@ class InfoOut(Open):
     conformance_levels: list[str]
 
 
-@api.api_operation(["GET", "POST"], "/info", auth=None, response={200: InfoOut, **ERRORS})
+@api.api_operation(
+    ["GET", "POST"], "/info", auth=None, response={200: InfoOut, **{k: v for k, v in ERRORS.items() if k != 401}}
+)
 def info(request: HttpRequest) -> HttpResponse:
     methods = ["info", *(method for method in CSC_METHODS if routed(method))]
     return _ok(
