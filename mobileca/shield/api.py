@@ -4,8 +4,14 @@
 command-line tool (``oauth2/device``, ``oauth2/token``, RFC 8628), and one route that is no part of CSC,
 ``x-mobileca/records``: the claimant's operations with their transparency-log proofs, for ``mobileca records``.
 
-Errors are the CSC/OAuth shape: ``{"error": code, "error_description": message}`` with an HTTP status, including the
-refusals every other view gets from ``core.middleware.BoundaryMiddleware``: every route of this API is
+Errors are the CSC/OAuth shape: ``{"error": code, "error_description": message}`` with an HTTP status (CSC §10): the
+services' refusals (unknown credential, hash not authorised, used, expired or re-keyed SAD, unknown handle, locked,
+expired or revoked credential) are 400 ``invalid_request`` here (a wrong PIN 400 ``invalid_authentication_data``),
+the spec's wording first and the reason after it (``CSC_REFUSALS``); the services keep their own codes for the
+platform's pages. Rate limits stay 429, the key service 503, a bad bearer 401 ``invalid_token``. Every route
+declares its answers in the OpenAPI document. CSC 1.0 parameter names (``hash``, ``hashAlgo``, authorize's ``PIN``)
+are read beside v2's. The refusals every other view gets from ``core.middleware.BoundaryMiddleware`` are answered
+here too: every route of this API is
 ``own_boundary`` and refuses itself, in this shape, a body past ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (413), NUL characters,
 and JSON that ``core.inputs.load_json`` will not read (nested past 32, numbers beyond 2^53 or the finite, NaN,
 Infinity); an unexpected error is a 500 in this shape too. Every route hides its locals (PINs, SADs, keys) from
