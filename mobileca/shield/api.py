@@ -30,7 +30,7 @@ from typing import Annotated, Any, Literal
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import BadRequest, RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, UnreadablePostError
 from django.templatetags.static import static
 from django.urls import Resolver404, URLPattern, URLResolver, resolve
@@ -148,6 +148,10 @@ def _refused_at_the_boundary(request: HttpRequest) -> HttpResponse | None:
     if body and request.content_type == "application/x-www-form-urlencoded":
         if b"\x00" in body or b"%00" in body:
             return _error(request, "invalid_request", "NUL characters are not allowed in the body", 400)
+        try:
+            request.POST  # noqa: B018 (parsed here, once, so that a form Django will not read is refused here)
+        except BadRequest:  # a form must be UTF-8 (Django refuses any other charset)
+            return _error(request, "invalid_request", "form parameters must be UTF-8 encoded", 400)
         return None  # OAuth's form parameters (oauth_api.py), read from request.POST
     if body:
         try:
