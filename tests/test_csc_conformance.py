@@ -440,3 +440,19 @@ def test_a_sad_approved_before_a_re_key_signs_nothing_after_it(
     assert KeyUseAuthorization.objects.order_by("pk").last().key_serial == renewed.sign_serial  # type: ignore[union-attr]
     assert _sign(tool, renewed, fresh, [digest])[0] == 200
     assert OperationRecord.objects.filter(action="sign").count() == 1
+
+
+def test_an_issued_serial_of_39_hex_digits_is_shown_with_its_leading_zero(
+    registered: Card, ca_ready: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One random serial in sixteen has an odd number of hex digits; issue the credential's certificates with such
+    serials and read them back through the API."""
+    serials = iter(int(f"7{digit}" + "c" * 37, 16) for digit in "0123456789abcdef")
+    monkeypatch.setattr(x509, "random_serial_number", lambda: next(serials))
+    credential = activated_credential(registered)
+    assert len(credential.sign_serial) == 39 and len(credential.encrypt_serial) == 39
+    tool = Api(_device_login(phone_login(LEGAL_REP)))
+    listed = tool.post("credentials/list", {"credentialInfo": True, "certInfo": True})[1]
+    cert = listed["credentialInfos"][0]["cert"]
+    assert cert["serialNumber"] == "0" + credential.sign_serial.upper() and len(cert["serialNumber"]) == 40
+    assert cert["encryptionSerialNumber"] == "0" + credential.encrypt_serial.upper()
