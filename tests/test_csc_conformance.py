@@ -456,3 +456,41 @@ def test_an_issued_serial_of_39_hex_digits_is_shown_with_its_leading_zero(
     cert = listed["credentialInfos"][0]["cert"]
     assert cert["serialNumber"] == "0" + credential.sign_serial.upper() and len(cert["serialNumber"]) == 40
     assert cert["encryptionSerialNumber"] == "0" + credential.encrypt_serial.upper()
+
+
+def test_an_envelope_for_another_certificate_is_refused_before_the_sad_is_spent(
+    world: tuple[Credential, Api, Api], tmp_path: Any
+) -> None:
+    """Item 11 for decryption: openssl seals a file for some other certificate; nothing is spent or recorded."""
+    import datetime
+    import subprocess
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    credential, tool, _ = world
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "someone else")])
+    moment = datetime.datetime.now(datetime.UTC)
+    other = x509.CertificateBuilder(name, name, key.public_key(), 1, moment, moment + datetime.timedelta(days=1)).sign(
+        key, hashes.SHA256()
+    )
+    (tmp_path / "other.pem").write_bytes(other.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "bid").write_bytes(b"sealed bid")
+    sealed = subprocess.run(  # noqa: S603
+        ["openssl", "cms", "-encrypt", "-aes-256-gcm", "-binary", "-recip", str(tmp_path / "other.pem"),  # noqa: S607
+         "-outform", "DER", "-in", str(tmp_path / "bid"), "-out", str(tmp_path / "bid.p7m")],
+        capture_output=True, check=False,
+    )  # fmt: skip
+    assert sealed.returncode == 0, sealed.stderr
+    for envelope in ((tmp_path / "bid.p7m").read_bytes(), b"\x30\x03\x02\x01\x00"):
+        digest = base64.b64encode(hashlib.sha256(envelope).digest()).decode()
+        status, authorized = _authorize(
+            tool, credential, [digest], operation="decrypt", authData=[{"id": "PIN", "value": PIN}]
+        )
+        assert status == 200
+        body = {"credentialID": credential.service_no, "SAD": authorized["SAD"]}
+        status, refused = tool.post("credentials/decrypt", {**body, "envelope": base64.b64encode(envelope).decode()})
+        assert status == 400 and refused["error"] in ("not_a_recipient", "bad_envelope"), refused
+    assert _statuses() == ["authorized", "authorized"]
+    assert not OperationRecord.objects.filter(action__startswith="decrypt").exists()

@@ -18,7 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from asn1crypto import cms as asn1_cms
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes as crypto_hashes
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 from django.conf import settings
 from django.db import transaction
@@ -436,15 +440,46 @@ def _sign_prehashed(key: object, value: bytes) -> bytes:
     raise InvalidInput(_("不支持的密钥类型"), code="invalid_request")
 
 
+def _addressed_to(envelope: bytes, certificate_pem: str) -> None:
+    """Refuse, before any SAD is spent, an envelope that is unreadable or has no recipient information for this
+    certificate (issuer and serial number), e.g. one sealed before a renewal's re-key (``envelopes`` then opens it
+    with the key)."""
+    certificate = asn1_x509.Certificate.load(
+        x509.load_pem_x509_certificate(certificate_pem.encode()).public_bytes(serialization.Encoding.DER)
+    )
+    try:
+        info = asn1_cms.ContentInfo.load(envelope, strict=True)
+        if info["content_type"].native not in ("enveloped_data", "authenticated_enveloped_data"):
+            raise InvalidInput(_("不是数字信封"), code="not_an_envelope")
+        rids = []
+        for recipient in info["content"]["recipient_infos"]:
+            if recipient.name == "kari":
+                rids += [encrypted["rid"] for encrypted in recipient.chosen["recipient_encrypted_keys"]]
+            elif recipient.name == "ktri":
+                rids.append(recipient.chosen["rid"])
+        addressed = any(
+            rid.name == "issuer_and_serial_number"
+            and rid.chosen["serial_number"].native == certificate.serial_number
+            and rid.chosen["issuer"] == certificate.issuer
+            for rid in rids
+        )
+    except (ValueError, TypeError, KeyError, IndexError) as exc:  # nested parts are parsed lazily
+        raise InvalidInput(_("数字信封格式无效"), code="bad_envelope") from exc
+    if not addressed:
+        raise InvalidInput(_("该数字信封不是加密给此证书的（例如续费更换密钥之前加密的文件）"), code="not_a_recipient")
+
+
 @sensitive_variables()
 def decrypt_envelope(
     *, caller: Caller, credential_id: str, sad: str, envelope: bytes, address: str | None = None
 ) -> envelopes.ContentKey:
     """``credentials/decrypt`` (ours): the content key of one CMS envelope addressed to this credential's encryption
-    certificate. The SAD names the envelope by its SHA-256. The key is handed out only once its record is
-    committed; an envelope that cannot be opened is recorded as a failed decryption."""
+    certificate. The SAD names the envelope by its SHA-256. An envelope not addressed to that certificate is refused
+    before the SAD is spent; the key is handed out only once its record is committed, and an envelope that still
+    cannot be opened is recorded as a failed decryption."""
     digest = base64.b64encode(hashlib.sha256(envelope).digest()).decode()
     credential = credential_for(caller, credential_id)
+    _addressed_to(envelope, ca_facade.certificate_pem(serial_hex=credential.encrypt_serial))  # before the SAD is spent
     authorization, credential = _consume(
         caller=caller,
         credential=credential,
