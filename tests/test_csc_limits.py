@@ -141,3 +141,16 @@ def test_the_boundary_keeps_the_api_free_of_csrf_as_a_bearer_api() -> None:
     """The routes wrapped for the boundary are still CSRF-exempt: a program sends no CSRF token."""
     answer = Client(enforce_csrf_checks=True).post("/csc/v2/oauth2/device", "{}", content_type="application/json")
     assert answer.status_code == 200 and DeviceGrant.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_form_in_another_charset_than_utf8_is_refused_in_the_apis_shape() -> None:
+    """Django reads form bodies only as UTF-8 (a BadRequest otherwise, which answered 500 here)."""
+    body = "client_name=中文工具".encode("gbk")
+    for path in ("oauth2/device", "oauth2/token"):
+        answer = Client().generic(
+            "POST", f"/csc/v2/{path}", body, content_type="application/x-www-form-urlencoded; charset=gbk"
+        )
+        assert answer.status_code == 400 and answer.json()["error"] == "invalid_request", answer.content
+        assert "UTF-8" in answer.json()["error_description"]
+    assert _rows() == (0, 0, 0)

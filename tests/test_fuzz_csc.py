@@ -1,6 +1,7 @@
 """schemathesis over the remote-signing API's own OpenAPI document (issue 14, "Fuzzing in CI"): every operation of
 ``/csc/v2/``, with inputs that follow the schema and inputs that break it, answered in-process by the Django app on
-the test database; no server error, every refusal in the CSC error shape.
+the test database; no server error, every refusal in the CSC error shape, every status one the operation documents
+(issue 17).
 
 Bounded and deterministic: a fixed seed, derandomised generation, a few dozen examples per operation, no example
 database. The caller is real: the claimant's tool (a device-login token) or the platform (an API key), and the
@@ -37,6 +38,21 @@ from tests.support.shield import LEGAL_REP, PIN, activated_credential, ca_ready,
 SEED = 14
 MAX_EXAMPLES = 30
 PREFIX = "/csc/v2"
+ECDSA_SHA256, SHA256 = "1.2.840.10045.4.3.2", "2.16.840.1.101.3.4.2.1"
+# Routers mounted on the API whose answers are documented by their own modules (the OAuth 2.0 endpoints, the
+# time-stamping method): fuzzed for server errors and the error shape, not (yet) held to their documented statuses.
+UNDOCUMENTED_ROUTERS = (f"{PREFIX}/oauth2/", f"{PREFIX}/signatures/timestamp")
+
+
+def _undocumented(case: Case, response: Response) -> str | None:
+    """A status the operation's OpenAPI document does not list (every route declares its answers: 200, 202, and its
+    refusals with their schema), described in one line."""
+    if case.path.startswith(UNDOCUMENTED_ROUTERS):
+        return None
+    documented = {str(status) for status in case.operation.definition.raw.get("responses", {})}
+    if str(response.status_code) in documented:
+        return None
+    return f"{case.method} {case.path} → {response.status_code}, documented {sorted(documented)}"
 
 
 def _shape_violation(case: Case, response: Response) -> str | None:
@@ -51,7 +67,7 @@ def _shape_violation(case: Case, response: Response) -> str | None:
     if isinstance(body, dict) and isinstance(body.get("error"), str) and isinstance(body.get("error_description"), str):
         return None
     kind = "HTML page" if response.content.lstrip().startswith(b"<") else response.content[:80].decode(errors="replace")
-    return f"{case.method} {case.path} → {response.status_code} {kind}"
+    return f"not the CSC error shape: {case.method} {case.path} → {response.status_code} {kind}"
 
 
 @pytest.fixture
@@ -88,7 +104,9 @@ def _served_schema(settings: Any) -> schemathesis.BaseSchema:
 def _authorised(body: dict[str, Any], world: dict[str, str]) -> None:
     """Make a signHash or decrypt request one the claimant authorised (the PIN through the service), so that the
     signing and the envelope parsing are reached; the envelope itself stays what was generated."""
-    body.update(credentialID=world["credential"], hashAlgorithmOID="", signAlgo="")
+    body.update(credentialID=world["credential"], hashAlgorithmOID=SHA256, signAlgo=ECDSA_SHA256)
+    for v1_name in ("hash", "hashAlgo", "signAlgoParams", "operationMode"):  # the v2 names (set here) alone
+        body.pop(v1_name, None)
     if "envelope" in body:
         raw = body["envelope"] if isinstance(body["envelope"], str) else json.dumps(body["envelope"])
         try:
@@ -148,9 +166,9 @@ def _fuzz_operation(
             f"{response.status_code}: {errors.last()}\nbody: {json.dumps(case.body, default=repr)[:1500]}"
         )
         reached[f"{case.method} {case.path} {response.status_code}"] += 1
-        violation = _shape_violation(case, response)
-        if violation:
-            shapes.setdefault(violation, json.dumps(case.body, default=repr)[:300])
+        for violation in (_shape_violation(case, response), _undocumented(case, response)):
+            if violation:
+                shapes.setdefault(violation, json.dumps(case.body, default=repr)[:300])
 
     run()
 
@@ -159,10 +177,11 @@ def test_the_remote_signing_api_never_answers_a_server_error(
     csc_world: dict[str, str], wsgi: tuple[Any, ServerErrors], settings: Any
 ) -> None:
     """Issue 14: 0 server errors over the API's own document, with inputs that fit it and inputs that break it;
-    every refusal in the API's error shape. Every operation is fuzzed; the failures of all are reported together."""
+    every refusal in the API's error shape, every status documented. Every operation is fuzzed; the failures of all
+    are reported together."""
     app, errors = wsgi
     failures: list[str] = []
-    shapes: dict[str, str] = {}  # refusals not in the error shape → an input that produced it
+    shapes: dict[str, str] = {}  # refusals not in the error shape, or undocumented statuses → an input that did it
     reached: Counter[str] = Counter()  # operation and status → how often (printed: how deep the fuzzing went)
     operations = [result.ok() for result in _served_schema(settings).get_all_operations()]
     assert len(operations) >= 9
@@ -175,5 +194,5 @@ def test_the_remote_signing_api_never_answers_a_server_error(
             except (Exception, BaseExceptionGroup) as failure:  # noqa: BLE001 (collected, reported below)
                 failures.append(f"{operation.label} [{mode.value}]: {str(failure)[:2500]}")
     print("\n".join(f"{count:4} × {key}" for key, count in sorted(reached.items())))
-    failures += [f"not the CSC error shape: {violation}; e.g. body {body}" for violation, body in shapes.items()]
+    failures += [f"{violation}; e.g. body {body}" for violation, body in shapes.items()]
     assert not failures, "\n\n".join(failures)

@@ -105,11 +105,13 @@ def test_credentials_list_and_info_show_the_claimants_credential_only(
     assert status == 200 and listed["credentialIDs"] == [credential.service_no]
     info = listed["credentialInfos"][0]
     assert info["cert"]["status"] == "valid" and info["key"]["status"] == "enabled" and info["SCAL"] == "2"
-    assert info["cert"]["serialNumber"] == credential.sign_serial
+    serial = info["cert"]["serialNumber"]
+    assert int(serial, 16) == int(credential.sign_serial, 16) and serial == serial.upper() and len(serial) % 2 == 0
     status, one = api.post("credentials/info", {"credentialID": credential.service_no})
     assert status == 200 and one["auth"]["objects"][0]["id"] == "PIN"
     status, unknown = api.post("credentials/info", {"credentialID": "ESD-NOPE"})
-    assert (status, unknown["error"]) == (404, "credential_unknown")
+    assert (status, unknown["error"]) == (400, "invalid_request")
+    assert unknown["error_description"].startswith("Invalid parameter credentialID")
 
 
 def test_an_authorisation_signs_exactly_its_hashes_once(claimant: tuple[Client, Api, Credential]) -> None:
@@ -121,22 +123,26 @@ def test_an_authorisation_signs_exactly_its_hashes_once(claimant: tuple[Client, 
     sad = authorized["SAD"]
 
     status, refused = api.post(
-        "signatures/signHash", {"credentialID": credential.service_no, "SAD": sad, "hashes": [other]}
+        "signatures/signHash",
+        {"credentialID": credential.service_no, "SAD": sad, "hashes": [other], "signAlgo": ECDSA_SHA256},
     )
-    assert (status, refused["error"]) == (403, "hash_not_authorized")
+    assert (status, refused["error"]) == (400, "invalid_request")
+    assert refused["error_description"].startswith("Hash is not authorized by the SAD")
     assert KeyUseAuthorization.objects.get().status == "authorized"  # not spent by the refusal
 
     status, signed = api.post(
-        "signatures/signHash", {"credentialID": credential.service_no, "SAD": sad, "hashes": [wanted]}
+        "signatures/signHash",
+        {"credentialID": credential.service_no, "SAD": sad, "hashes": [wanted], "signAlgo": ECDSA_SHA256},
     )
     assert status == 200
     signature = base64.b64decode(signed["signatures"][0])
     _public_key(credential).verify(signature, base64.b64decode(wanted), ec.ECDSA(utils.Prehashed(hashes.SHA256())))
 
     status, replay = api.post(
-        "signatures/signHash", {"credentialID": credential.service_no, "SAD": sad, "hashes": [wanted]}
+        "signatures/signHash",
+        {"credentialID": credential.service_no, "SAD": sad, "hashes": [wanted], "signAlgo": ECDSA_SHA256},
     )
-    assert (status, replay["error"]) == (403, "sad_used")
+    assert (status, replay["error"]) == (400, "invalid_request") and "used" in replay["error_description"]
 
     record = OperationRecord.objects.get(action="sign")
     assert (record.platform, record.address, record.purpose) == (
@@ -155,16 +161,19 @@ def test_an_authorisation_covers_a_batch_and_expires_after_five_minutes(
     batch = [_digest(f"file {n}") for n in range(20)]
     _, authorized = _authorize_with_pin(api, credential, batch)
     status, signed = api.post(
-        "signatures/signHash", {"credentialID": credential.service_no, "SAD": authorized["SAD"], "hashes": batch}
+        "signatures/signHash",
+        {"credentialID": credential.service_no, "SAD": authorized["SAD"], "hashes": batch, "signAlgo": ECDSA_SHA256},
     )
     assert status == 200 and len(signed["signatures"]) == 20
 
     _, late = _authorize_with_pin(api, credential, batch[:1])
     clock.set(now() + timedelta(minutes=5, seconds=1))
     status, expired = api.post(
-        "signatures/signHash", {"credentialID": credential.service_no, "SAD": late["SAD"], "hashes": batch[:1]}
+        "signatures/signHash",
+        {"credentialID": credential.service_no, "SAD": late["SAD"], "hashes": batch[:1], "signAlgo": ECDSA_SHA256},
     )
-    assert (status, expired["error"]) == (403, "sad_expired")
+    assert (status, expired["error"]) == (400, "invalid_request")
+    assert expired["error_description"].startswith("SAD expired")
     assert KeyUseAuthorization.objects.filter(status="expired").count() == 1
 
 
@@ -179,13 +188,14 @@ def test_wrong_pins_lock_the_key_for_fifteen_minutes_then_doubling(claimant: tup
     start = now()
     clock.set(start)  # the clock stands still from the fifth wrong PIN on: the lock is exactly 15 minutes
     status, locked = _authorize_with_pin(api, credential, digest, pin="246802")
-    assert (status, locked["error"]) == (423, "credential_locked") and "锁定至" in locked["error_description"]
+    assert (status, locked["error"]) == (400, "invalid_request") and "锁定至" in locked["error_description"]
+    assert locked["error_description"].startswith("Credential locked")
     credential.refresh_from_db()
     assert credential.pin_failures == 5
     assert credential.locked_until - start == timedelta(minutes=15)  # type: ignore[operator]
 
     status, still = _authorize_with_pin(api, credential, digest)  # even the right PIN while locked
-    assert status == 423 and still["error"] == "credential_locked"
+    assert status == 400 and still["error_description"].startswith("Credential locked")
     assert not KeyUseAuthorization.objects.filter(status="authorized").exists()
     status, info = api.post("credentials/info", {"credentialID": credential.service_no})
     assert info["key"]["status"] == "disabled" and info["lockedUntil"]
@@ -224,7 +234,7 @@ def test_the_claimant_authorises_on_the_phone_with_the_pin(claimant: tuple[Clien
     digest = _digest("投标文件")
     pending = _ask_without_pin(api, credential, digest)
     status, waiting = api.post("credentials/authorizeCheck", {"handle": pending["handle"]})
-    assert (status, waiting["status"]) == (202, "pending")
+    assert (status, waiting["handle"]) == (202, pending["handle"]) and 0 < waiting["expiresIn"] <= 300
 
     listing = phone.get("/h5/authorizations/").content.decode()
     assert "投标文件.pdf" in listing
@@ -239,9 +249,11 @@ def test_the_claimant_authorises_on_the_phone_with_the_pin(claimant: tuple[Clien
 
     status, authorized = api.post("credentials/authorizeCheck", {"handle": pending["handle"]})
     assert status == 200 and authorized["SAD"]
-    assert api.post("credentials/authorizeCheck", {"handle": pending["handle"]})[0] == 409  # handed out once
+    status, again = api.post("credentials/authorizeCheck", {"handle": pending["handle"]})
+    assert (status, again["error"]) == (400, "invalid_request") and "already delivered" in again["error_description"]
     status, _ = api.post(
-        "signatures/signHash", {"credentialID": credential.service_no, "SAD": authorized["SAD"], "hashes": [digest]}
+        "signatures/signHash",
+        {"credentialID": credential.service_no, "SAD": authorized["SAD"], "hashes": [digest], "signAlgo": ECDSA_SHA256},
     )
     assert status == 200
 
@@ -251,12 +263,12 @@ def test_a_refused_or_unanswered_request_gives_no_sad(claimant: tuple[Client, Ap
     refused = _ask_without_pin(api, credential, _digest("a"))
     phone.post(refused["authorizationURL"].removeprefix("http://testserver"), {"decision": "refuse"})
     status, answer = api.post("credentials/authorizeCheck", {"handle": refused["handle"]})
-    assert (status, answer["error"]) == (403, "authorization_refused")
+    assert (status, answer["error"]) == (400, "access_denied")
 
     unanswered = _ask_without_pin(api, credential, _digest("b"))
     clock.set(now() + timedelta(minutes=5, seconds=1))
     status, answer = api.post("credentials/authorizeCheck", {"handle": unanswered["handle"]})
-    assert (status, answer["error"]) == (409, "authorization_expired")
+    assert (status, answer["error"]) == (400, "invalid_request") and "expired" in answer["error_description"]
     page = phone.get(unanswered["authorizationURL"].removeprefix("http://testserver"))
     assert "已过期" in page.content.decode()
 
@@ -292,11 +304,14 @@ def test_a_platform_client_never_takes_a_pin_and_sees_its_platform_only(
     platform = Api(key)
     assert platform.post("credentials/list", {})[1]["credentialIDs"] == [credential.service_no]
     status, refused = _authorize_with_pin(platform, credential, [_digest("x")])
-    assert (status, refused["error"]) == (403, "pin_not_accepted")
+    assert (status, refused["error"]) == (400, "invalid_request") and "never sends the PIN" in refused[
+        "error_description"
+    ]
+    assert not KeyUseAuthorization.objects.exists()  # nothing stored
     assert _ask_without_pin(platform, credential, _digest("x"))["handle"]
     _, other_key = api_client_create(platform="另一个平台")
     assert Api(other_key).post("credentials/list", {})[1]["credentialIDs"] == []
-    assert Api(other_key).post("credentials/info", {"credentialID": credential.service_no})[0] == 404
+    assert Api(other_key).post("credentials/info", {"credentialID": credential.service_no})[0] == 400
 
 
 def test_an_expired_or_revoked_card_cannot_sign_and_says_why(claimant: tuple[Client, Api, Credential]) -> None:
@@ -307,11 +322,12 @@ def test_an_expired_or_revoked_card_cannot_sign_and_says_why(claimant: tuple[Cli
     _, api, credential = claimant
     Credential.objects.filter(pk=credential.pk).update(expires_at=now() - timedelta(seconds=1))
     status, expired = _authorize_with_pin(api, credential, [_digest("x")])
-    assert (status, expired["error"]) == (403, "credential_expired") and "到期" in expired["error_description"]
+    assert (status, expired["error"]) == (400, "invalid_request") and "到期" in expired["error_description"]
+    assert expired["error_description"].startswith("Signing certificate is expired")
     Credential.objects.filter(pk=credential.pk).update(expires_at=credential.expires_at)
     facade.credential_revoke(owner_id=f"credential:{credential.service_no}", reason=ReasonFlags.key_compromise)
     status, revoked = _authorize_with_pin(api, credential, [_digest("x")])
-    assert (status, revoked["error"]) == (403, "credential_revoked")
+    assert (status, revoked["error"]) == (400, "invalid_request") and "吊销" in revoked["error_description"]
     assert not KeyUseAuthorization.objects.exists()
 
 
@@ -345,7 +361,7 @@ def test_decrypt_unwraps_the_content_key_of_an_envelope_made_by_openssl(
         "credentials/decrypt",
         {"credentialID": credential.service_no, "SAD": authorized["SAD"], "envelope": _b64(other)},
     )
-    assert (status, refused["error"]) == (403, "hash_not_authorized")
+    assert (status, refused["error"]) == (400, "invalid_request") and "not authorized" in refused["error_description"]
     status, opened = api.post(
         "credentials/decrypt",
         {"credentialID": credential.service_no, "SAD": authorized["SAD"], "envelope": _b64(envelope)},
@@ -467,7 +483,12 @@ def test_records_show_the_claimants_own_and_an_admin_sees_the_members(
     _, authorized = _authorize_with_pin(api, credential, [_digest("x")])
     api.post(
         "signatures/signHash",
-        {"credentialID": credential.service_no, "SAD": authorized["SAD"], "hashes": [_digest("x")]},
+        {
+            "credentialID": credential.service_no,
+            "SAD": authorized["SAD"],
+            "hashes": [_digest("x")],
+            "signAlgo": ECDSA_SHA256,
+        },
     )
     with transaction.atomic():
         record_operation(

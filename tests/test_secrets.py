@@ -146,7 +146,7 @@ def test_the_remote_signing_api_reads_a_full_width_pin_and_does_not_count_other_
     before = _stored(credential)
     for other in ("١٣٥٧٩٠", "¹³⁵⁷⁹⁰"):
         status, refused = _authorize(api, credential, other)
-        assert (status, refused["error"]) == (400, "pin_format")
+        assert (status, refused["error"]) == (400, "invalid_authentication_data")  # CSC's code (issue 17)
         assert _stored(credential) == before  # not counted
     status, authorized = _authorize(api, credential, "１３５７９０")
     assert status == 200 and authorized["SAD"]
@@ -250,7 +250,12 @@ def test_a_failure_in_the_api_with_a_pin_or_a_sad_and_debug_on_shows_neither(
     monkeypatch.setattr(ca_facade, "unwrap_private_key", _explode)
     answer = api.client.post(
         "/csc/v2/signatures/signHash",
-        {"credentialID": credential.service_no, "SAD": sad, "hashes": [_digest("x")]},
+        {
+            "credentialID": credential.service_no,
+            "SAD": sad,
+            "hashes": [_digest("x")],
+            "signAlgo": "1.2.840.10045.4.3.2",
+        },
         content_type="application/json",
         **api.headers,
     )

@@ -4,8 +4,14 @@
 command-line tool (``oauth2/device``, ``oauth2/token``, RFC 8628), and one route that is no part of CSC,
 ``x-mobileca/records``: the claimant's operations with their transparency-log proofs, for ``mobileca records``.
 
-Errors are the CSC/OAuth shape: ``{"error": code, "error_description": message}`` with an HTTP status, including the
-refusals every other view gets from ``core.middleware.BoundaryMiddleware``: every route of this API is
+Errors are the CSC/OAuth shape: ``{"error": code, "error_description": message}`` with an HTTP status (CSC §10): the
+services' refusals (unknown credential, hash not authorised, used, expired or re-keyed SAD, unknown handle, locked,
+expired or revoked credential) are 400 ``invalid_request`` here (a wrong PIN 400 ``invalid_authentication_data``),
+the spec's wording first and the reason after it (``CSC_REFUSALS``); the services keep their own codes for the
+platform's pages. Rate limits stay 429, the key service 503, a bad bearer 401 ``invalid_token``. Every route
+declares its answers in the OpenAPI document. CSC 1.0 parameter names (``hash``, ``hashAlgo``, authorize's ``PIN``)
+are read beside v2's. The refusals every other view gets from ``core.middleware.BoundaryMiddleware`` are answered
+here too: every route of this API is
 ``own_boundary`` and refuses itself, in this shape, a body past ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (413), NUL characters,
 and JSON that ``core.inputs.load_json`` will not read (nested past 32, numbers beyond 2^53 or the finite, NaN,
 Infinity); an unexpected error is a 500 in this shape too. Every route hides its locals (PINs, SADs, keys) from
@@ -19,12 +25,15 @@ import base64
 import binascii
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any, Literal
 
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 from django.conf import settings
 from django.core.exceptions import BadRequest, RequestDataTooBig, SuspiciousOperation
 from django.http import HttpRequest, HttpResponse, UnreadablePostError
-from django.urls import URLPattern, URLResolver
+from django.templatetags.static import static
+from django.urls import Resolver404, URLPattern, URLResolver, resolve
 from django.utils.log import log_response
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
@@ -32,7 +41,7 @@ from ninja import NinjaAPI, Query, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 from ninja.security import HttpBearer
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from mobileca.audit import proofs
 from mobileca.audit.services import canonical_entry
@@ -152,9 +161,49 @@ def _refused_at_the_boundary(request: HttpRequest) -> HttpResponse | None:
     return None
 
 
+# --- errors: CSC API v2 §10 --------------------------------------------------------------------------------------
+# The services refuse with their own codes (the platform's bidding pages and the phone pages read them); a CSC client
+# expects 400 ``invalid_request`` (or a few other codes of the spec) with the spec's wording. The mapping is here,
+# at the API, and only here: the reason stays in the description, after the spec's wording.
+
+CSC_REFUSALS: dict[str, tuple[str, str]] = {
+    # our code → (the CSC error, the spec's wording)
+    "credential_unknown": ("invalid_request", "Invalid parameter credentialID"),
+    "credential_locked": ("invalid_request", "Credential locked"),
+    "credential_expired": ("invalid_request", "Signing certificate is expired"),
+    "credential_revoked": ("invalid_request", "The credential identified by credentialID is disabled"),
+    "invalid_authentication_data": ("invalid_authentication_data", "The authentication data is invalid"),
+    "pin_format": ("invalid_authentication_data", "The authentication data is invalid"),
+    "pin_not_accepted": ("invalid_request", "Invalid parameter authData: a platform never sends the PIN"),
+    "invalid_sad": ("invalid_request", "Invalid parameter SAD"),
+    "sad_used": ("invalid_request", "Invalid parameter SAD: it has been used"),
+    "sad_expired": ("invalid_request", "SAD expired"),
+    "sad_key_replaced": ("invalid_request", "SAD was issued for a key this credential no longer has"),
+    "hash_not_authorized": ("invalid_request", "Hash is not authorized by the SAD"),
+    "invalid_hash_base64": ("invalid_request", "Invalid Base64 hash string parameter"),
+    "invalid_hash_length": ("invalid_request", "Invalid digest value length"),
+    "invalid_hash_algorithm": ("invalid_request", "Invalid parameter hashAlgorithmOID"),
+    "invalid_sign_algorithm": ("invalid_request", "Invalid parameter signAlgo"),
+    "invalid_sign_algorithm_params": ("invalid_request", "Invalid parameter signAlgoParams"),
+    "handle_unknown": ("invalid_request", "Invalid parameter handle"),
+    "authorization_expired": ("invalid_request", "Invalid parameter handle: the request expired unanswered"),
+    "sad_delivered": ("invalid_request", "Invalid parameter handle: its SAD was already delivered"),
+    "authorization_refused": ("access_denied", "The user denied the request"),
+}
+
+
+def csc_refusal(exc: ApplicationError) -> tuple[int, str, str]:
+    """The HTTP status, CSC error code and description a refusal of the services is answered with."""
+    if exc.code in CSC_REFUSALS:
+        error, wording = CSC_REFUSALS[exc.code]
+        return 400, error, f"{wording}: {exc.message}"
+    return exc.status, exc.code, exc.message
+
+
 @api.exception_handler(ApplicationError)
 def _application_error(request: HttpRequest, exc: ApplicationError) -> HttpResponse:
-    response = _error(request, exc.code, exc.message, exc.status)
+    status, error, description = csc_refusal(exc)
+    response = _error(request, error, description, status)
     if isinstance(exc, TooMany):
         response.headers["Retry-After"] = str(exc.retry_after)
     return response
@@ -178,9 +227,37 @@ def _unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
     return response
 
 
+_KINDS = {  # pydantic's error types → the CSC wording's parameter kinds ("Missing (or invalid type) string …")
+    "string_type": "string",
+    "int_type": "integer",
+    "int_parsing": "integer",
+    "int_from_float": "integer",
+    "list_type": "array",
+    "bool_type": "boolean",
+    "bool_parsing": "boolean",
+    "model_type": "object",
+    "dict_type": "object",
+    "model_attributes_type": "object",
+}
+_PARAMETER_KINDS = {"numSignatures": "integer", "hashes": "array", "hash": "array", "authData": "array"}
+
+
+def _csc_wording(error: dict[str, Any]) -> str:
+    """One pydantic error in CSC's words: "Missing (or invalid type) string parameter SAD", "Invalid parameter X"."""
+    names = [part for part in error.get("loc", ()) if isinstance(part, str) and part != "body"]
+    name = names[0] if names else "body"
+    kind = _KINDS.get(str(error.get("type")))
+    if error.get("type") == "missing":
+        kind = _PARAMETER_KINDS.get(name, "string")
+    if kind is not None and len(names) == 1:
+        return f"Missing (or invalid type) {kind} parameter {name}"
+    return f"Invalid parameter {name}"
+
+
 @api.exception_handler(ValidationError)
 def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
-    return _error(request, "invalid_request", "malformed request: " + "; ".join(_fields(exc.errors)), 400)
+    wordings = list(dict.fromkeys(_csc_wording(error) for error in exc.errors))[:5]
+    return _error(request, "invalid_request", "; ".join(wordings), 400)
 
 
 @api.exception_handler(AuthenticationError)
@@ -198,67 +275,192 @@ def _issued_profiles() -> list[ca_facade.KeyProfile]:
     return [ca_facade.key_profile(name) for name in {*names, ca_facade.DEFAULT_KEY_PROFILE.name}]
 
 
-def _fields(errors: list[dict[str, Any]]) -> list[str]:
-    return [".".join(str(part) for part in error.get("loc", ())[1:]) or "body" for error in errors][:5]
-
-
 def _caller(request: HttpRequest) -> callers.Caller:
     caller = request.auth  # type: ignore[attr-defined]
     assert isinstance(caller, callers.Caller)
     return caller
 
 
+def _ok(request: HttpRequest, data: dict[str, Any], status: int = 200) -> HttpResponse:
+    """An answer as built: the routes' response schemas document it (OpenAPI) without filtering what CSC leaves
+    open (its objects may carry more members)."""
+    return api.create_response(request, data, status=status)
+
+
+def _invalid(description: str) -> InvalidInput:
+    return InvalidInput(description, code="invalid_request")
+
+
+# --- what every route documents: its answers (OpenAPI), so that a client knows every status it can get -----------
+
+
+class ErrorOut(Schema):
+    error: str
+    error_description: str
+
+
+class Open(Schema):
+    """An answer whose listed members are documented; it may carry more (CSC objects are open)."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+ERRORS: dict[int, type[Schema]] = {
+    400: ErrorOut,  # CSC §10: every refusal of the request
+    401: ErrorOut,  # a missing, unknown or expired bearer token
+    413: ErrorOut,  # a body past DATA_UPLOAD_MAX_MEMORY_SIZE (the boundary)
+    429: ErrorOut,  # rate limits (CSC §10.1: the service overall)
+    503: ErrorOut,  # the key service unavailable (CSC §10.1)
+}
+
+
 # --- info -----------------------------------------------------------------------------------------------------
 
-METHODS = [
-    "info",
+# The CSC API v2 methods (Table 4, less the OAuth 2.0 endpoints, which are the authorisation server's), listed in
+# info only when this server routes them (signatures/timestamp, for one, comes with the time-stamping authority).
+CSC_METHODS = (
+    "auth/login",
+    "auth/revoke",
     "credentials/list",
     "credentials/info",
     "credentials/authorize",
     "credentials/authorizeCheck",
+    "credentials/extendTransaction",
+    "credentials/getChallenge",
+    "credentials/sendOTP",
     "signatures/signHash",
-    "credentials/decrypt",
-]
+    "signatures/signDoc",
+    "signatures/signPolling",
+    "signatures/timestamp",
+)
+EXTENSION_METHODS = ("credentials/decrypt", "x-mobileca/records")  # ours, not CSC's: listed apart
 
 
-@api.api_operation(["GET", "POST"], "/info", auth=None)
-def info(request: HttpRequest) -> dict[str, Any]:
-    return {
-        "specs": "2.0.0.2",
-        "name": "e签盾",
-        "logo": settings.MOBILECA_PUBLIC_URL + "/static/favicon.ico",
-        "region": "CN",
-        "lang": "zh-CN",
-        "description": f"{settings.MOBILECA_PLATFORM_NAME} 移动 CA 远程签名服务",
-        "authType": ["oauth2client", "external"],
-        "oauth2": settings.MOBILECA_PUBLIC_URL + "/csc/v2/oauth2",
-        "methods": METHODS,
-        # what the credentials issued here sign with: their key profiles' algorithms, nothing else
-        "signAlgorithms": {"algos": sorted({profile.signature_oid for profile in _issued_profiles()})},
-        "signature_formats": {"formats": ["C"], "envelope_properties": [["Detached"]]},
-    }
+def routed(method: str) -> bool:
+    """Whether ``/csc/v2/<method>`` is a route of this API."""
+    try:
+        match = resolve(f"/csc/v2/{method}")
+    except Resolver404:
+        return False
+    return match.namespace == "csc"
+
+
+class InfoOut(Open):
+    specs: str
+    name: str
+    logo: str
+    region: str
+    lang: str
+    description: str
+    authType: list[str]
+    oauth2: str
+    methods: list[str]
+    signAlgorithms: dict[str, list[str]]
+    signature_formats: dict[str, Any]
+    conformance_levels: list[str]
+
+
+@api.api_operation(
+    ["GET", "POST"], "/info", auth=None, response={200: InfoOut, **{k: v for k, v in ERRORS.items() if k != 401}}
+)
+def info(request: HttpRequest) -> HttpResponse:
+    methods = ["info", *(method for method in CSC_METHODS if routed(method))]
+    return _ok(
+        request,
+        {
+            "specs": "2.0.0.2",
+            "name": "e签盾",
+            "logo": settings.MOBILECA_PUBLIC_URL + static(LOGO),
+            "region": "CN",
+            "lang": "zh-CN",
+            "description": f"{settings.MOBILECA_PLATFORM_NAME} 移动 CA 远程签名服务",
+            # OAuth 2.0 client credentials (platforms) and authorisation code with PKCE (a person's application) at the
+            # authorisation server below; "external": the platforms' API keys and the tool's device-login tokens, got
+            # outside CSC (csc_client_create, RFC 8628), are bearer tokens here too
+            "authType": ["oauth2client", "oauth2code", "external"],
+            # the authorisation server's base: a client appends "/oauth2/token", "/oauth2/authorize" (CSC §8.4)
+            "oauth2": settings.MOBILECA_PUBLIC_URL + "/csc/v2",
+            "methods": methods,
+            "x-mobileca-methods": [method for method in EXTENSION_METHODS if routed(method)],
+            # what the credentials issued here sign with: their key profiles' algorithms, nothing else
+            "signAlgorithms": {"algos": sorted({profile.signature_oid for profile in _issued_profiles()})},
+            "signature_formats": {"formats": ["C"], "envelope_properties": [["Detached"]]},
+            # signHash gives raw signatures for a client's own AdES (B-B); B-T once time-stamps are offered here
+            "conformance_levels": ["Ades-B-B", *(["Ades-B-T"] if "signatures/timestamp" in methods else [])],
+        },
+    )
+
+
+LOGO = "shield/csc-logo.png"  # 128 × 128 PNG (CSC: JPEG or PNG, at most 256 × 256)
 
 
 # --- credentials ----------------------------------------------------------------------------------------------
 
+Certificates = Literal["none", "single", "chain"]
+
 
 class ListIn(Schema):
     credentialInfo: bool = False
-    certificates: str = "single"
+    certificates: Certificates = "single"
     certInfo: bool = False
     authInfo: bool = False
+    onlyValid: bool = False
 
 
 class InfoIn(Schema):
     credentialID: str = Field(max_length=40)
-    certificates: str = "single"
+    certificates: Certificates = "single"
     certInfo: bool = False
     authInfo: bool = True
 
 
-def _credential_info(credential: Credential, *, certificates: str, cert_info: bool, auth_info: bool) -> dict[str, Any]:
+# RFC 4514 names for the attributes our certificates carry beyond RFC 4514's own (CN, O, C, …): RFC 4519's and
+# X.520's, never a dotted OID, so that a client shows the name as a person reads it
+_DN_NAMES = {
+    NameOID.GIVEN_NAME: "givenName",
+    NameOID.SURNAME: "SN",
+    NameOID.SERIAL_NUMBER: "serialNumber",
+    NameOID.ORGANIZATION_IDENTIFIER: "organizationIdentifier",
+    NameOID.TITLE: "title",
+    NameOID.EMAIL_ADDRESS: "emailAddress",
+    NameOID.BUSINESS_CATEGORY: "businessCategory",
+    NameOID.JURISDICTION_COUNTRY_NAME: "jurisdictionC",
+    x509.ObjectIdentifier("2.5.4.13"): "description",
+    x509.ObjectIdentifier("2.5.4.12"): "title",
+    x509.ObjectIdentifier("2.5.4.43"): "initials",
+}
+
+
+def distinguished_name(name: x509.Name) -> str:
+    """A DN as CSC's ``issuerDN`` / ``subjectDN``: RFC 4514, attribute names rather than OIDs."""
+    return name.rfc4514_string(attr_name_overrides=_DN_NAMES)
+
+
+def serial_hex(serial: int) -> str:
+    """A serial number as CSC shows it: hexadecimal, upper case, an even number of digits."""
+    digits = f"{serial:X}"
+    return digits if len(digits) % 2 == 0 else "0" + digits
+
+
+def _auth_info(caller: callers.Caller) -> dict[str, Any]:
+    """How this caller authorises a use (CSC §8.3): the claimant's own tool may send the PIN, or have the phone
+    approve; a platform never sees a PIN — its requests are approved on the claimant's phone (out of band)."""
+    phone = {
+        "type": "ChallengeResponseOOB",
+        "id": "PHONE",
+        "label": "e签盾",
+        "description": _("申领人在手机上核对请求并输入 PIN 码批准"),
+    }
+    if caller.kind == "token":
+        pin = {"type": "Password", "id": "PIN", "format": "N", "label": "PIN", "description": _("6 位 PIN 码")}
+        return {"mode": "explicit", "expression": "PIN OR PHONE", "objects": [pin, phone]}
+    return {"mode": "explicit", "expression": "PHONE", "objects": [phone]}
+
+
+def _credential_info(
+    credential: Credential, caller: callers.Caller, *, certificates: str, cert_info: bool, auth_info: bool
+) -> dict[str, Any]:
     sign = ca_facade.certificate_info(serial_hex=credential.sign_serial)
-    encrypt = ca_facade.certificate_info(serial_hex=credential.encrypt_serial)
     status = "valid"
     if now() >= credential.expires_at:
         status = "expired"
@@ -267,20 +469,25 @@ def _credential_info(credential: Credential, *, certificates: str, cert_info: bo
     locked = credential.locked_until is not None and now() < credential.locked_until
     profile = keyuse.key_profile_of(credential)
     cert: dict[str, Any] = {"status": status}
+    sign_pem = ca_facade.certificate_pem(serial_hex=credential.sign_serial)
+    encrypt_pem = ca_facade.certificate_pem(serial_hex=credential.encrypt_serial)
     if certificates in ("single", "chain"):
-        pems = [ca_facade.certificate_pem(serial_hex=credential.sign_serial)]
+        pems = [sign_pem]
         if certificates == "chain":
             pems += ca_facade.chain_pems()
         cert["certificates"] = [_pem_body(pem) for pem in pems]
-        cert["encryptionCertificate"] = _pem_body(ca_facade.certificate_pem(serial_hex=credential.encrypt_serial))
+        cert["encryptionCertificate"] = _pem_body(encrypt_pem)
     if cert_info:
+        certificate = x509.load_pem_x509_certificate(sign_pem.encode())
+        encryption = x509.load_pem_x509_certificate(encrypt_pem.encode())
         cert.update(
             {
-                "serialNumber": sign.serial_hex,
-                "subjectDN": sign.subject,
-                "validFrom": sign.not_before.strftime("%Y%m%d%H%M%SZ"),
-                "validTo": sign.not_after.strftime("%Y%m%d%H%M%SZ"),
-                "encryptionSerialNumber": encrypt.serial_hex,
+                "issuerDN": distinguished_name(certificate.issuer),
+                "serialNumber": serial_hex(certificate.serial_number),
+                "subjectDN": distinguished_name(certificate.subject),
+                "validFrom": certificate.not_valid_before_utc.strftime("%Y%m%d%H%M%SZ"),
+                "validTo": certificate.not_valid_after_utc.strftime("%Y%m%d%H%M%SZ"),
+                "encryptionSerialNumber": serial_hex(encryption.serial_number),
             }
         )
     result: dict[str, Any] = {
@@ -301,11 +508,7 @@ def _credential_info(credential: Credential, *, certificates: str, cert_info: bo
     if locked:
         result["lockedUntil"] = credential.locked_until.isoformat() if credential.locked_until else None
     if auth_info:
-        result["auth"] = {
-            "mode": "explicit",
-            "expression": "PIN",
-            "objects": [{"type": "Password", "id": "PIN", "format": "N", "label": "PIN", "description": "6 位 PIN 码"}],
-        }
+        result["auth"] = _auth_info(caller)
     return result
 
 
@@ -313,55 +516,140 @@ def _pem_body(pem: str) -> str:
     return "".join(line for line in pem.strip().splitlines() if not line.startswith("-----"))
 
 
-@api.post("/credentials/list")
-def credentials_list(request: HttpRequest, body: ListIn) -> dict[str, Any]:
-    credentials = callers.credentials_of(_caller(request))
+class CredentialInfoOut(Open):
+    key: dict[str, Any]
+    cert: dict[str, Any]
+    multisign: int
+    auth: dict[str, Any] | None = None
+
+
+class ListOut(Open):
+    credentialIDs: list[str]
+    credentialInfos: list[CredentialInfoOut] | None = None
+
+
+@api.post("/credentials/list", response={200: ListOut, **ERRORS})
+def credentials_list(request: HttpRequest, body: ListIn) -> HttpResponse:
+    caller = _caller(request)
+    credentials = callers.credentials_of(caller)
+    infos = [
+        _credential_info(
+            credential, caller, certificates=body.certificates, cert_info=body.certInfo, auth_info=body.authInfo
+        )
+        for credential in credentials
+        if body.credentialInfo or body.onlyValid
+    ]
+    if body.onlyValid:
+        usable = {info["credentialID"] for info in infos if info["key"]["status"] == "enabled"}
+        credentials = [credential for credential in credentials if credential.service_no in usable]
+        infos = [info for info in infos if info["credentialID"] in usable]
     result: dict[str, Any] = {"credentialIDs": [credential.service_no for credential in credentials]}
     if body.credentialInfo:
-        result["credentialInfos"] = [
-            _credential_info(
-                credential, certificates=body.certificates, cert_info=body.certInfo, auth_info=body.authInfo
-            )
-            for credential in credentials
-        ]
-    return result
+        result["credentialInfos"] = infos
+    if body.onlyValid:
+        result["onlyValid"] = True
+    return _ok(request, result)
 
 
-@api.post("/credentials/info")
-def credentials_info(request: HttpRequest, body: InfoIn) -> dict[str, Any]:
-    credential = callers.credential_for(_caller(request), body.credentialID)
-    return _credential_info(
-        credential, certificates=body.certificates, cert_info=body.certInfo, auth_info=body.authInfo
+@api.post("/credentials/info", response={200: CredentialInfoOut, **ERRORS})
+def credentials_info(request: HttpRequest, body: InfoIn) -> HttpResponse:
+    caller = _caller(request)
+    credential = callers.credential_for(caller, body.credentialID)
+    info = _credential_info(
+        credential, caller, certificates=body.certificates, cert_info=body.certInfo, auth_info=body.authInfo
     )
+    return _ok(request, info)
 
 
 class AuthData(Schema):
     id: str = Field(max_length=10)
-    value: str = Field(max_length=64)
+    value: str | None = Field(None, max_length=64)  # none: an out-of-band object (the phone)
+
+
+# CSC 1.0.4 names, still sent by clients in the field (pyHanko's among them), accepted beside v2's own: ``hash`` for
+# ``hashes``, ``hashAlgo`` for ``hashAlgorithmOID``, and in authorize a top-level ``PIN`` for the authData PIN.
+def _either(v2: Any, v1: Any, names: tuple[str, str]) -> Any:
+    if v2 is not None and v1 is not None and v2 != v1:
+        raise _invalid(f"Parameters {names[0]} and {names[1]} (its CSC 1.0 name) differ; send one")
+    return v2 if v2 is not None else v1
+
+
+def _hashes(hashes: list[str] | None, hash_: list[str] | None) -> list[str]:
+    values = _either(hashes, hash_, ("hashes", "hash"))
+    if values is None:
+        raise _invalid("Missing (or invalid type) array parameter hashes")
+    if not values:
+        raise _invalid("Empty hash array")
+    return list(values)
+
+
+HashList = Annotated[list[Annotated[str, Field(max_length=200)]], Field(max_length=keyuse.MAX_HASHES)]
 
 
 class AuthorizeIn(Schema):
     credentialID: str = Field(max_length=40)
-    numSignatures: int = Field(ge=1, le=keyuse.MAX_HASHES)
-    hashes: list[str] = Field(min_length=1, max_length=keyuse.MAX_HASHES)
-    hashAlgorithmOID: str = Field("", max_length=64)  # empty: the credential's key profile's
-    authData: list[AuthData] | None = None
-    description: str = Field("", max_length=100)
+    numSignatures: int = Field(ge=-(2**31), le=2**31)  # its range is checked with CSC's wording
+    hashes: HashList | None = None
+    hash: HashList | None = None  # CSC 1.0
+    hashAlgorithmOID: str | None = Field(None, max_length=64)  # none: the credential's key profile's
+    hashAlgo: str | None = Field(None, max_length=64)  # CSC 1.0
+    authData: list[AuthData] | None = Field(None, max_length=4)
+    PIN: str | None = Field(None, max_length=64)  # CSC 1.0
+    description: str = Field("", max_length=500)
+    clientData: str | None = Field(None, max_length=2000)
     # ours: what the phone shows the claimant, and which operation the SAD is for
-    operation: str = "sign"
+    operation: str = Field("sign", max_length=10)
     fileName: str = Field("", max_length=200)
 
 
-@api.post("/credentials/authorize")
+class SadOut(Schema):
+    SAD: str
+    expiresIn: int
+
+
+class HandleOut(Open):
+    handle: str
+    expiresIn: int
+
+
+@sensitive_variables()
+def _pin_of(body: AuthorizeIn, caller: callers.Caller) -> str | None:
+    """The PIN the request carries (authData's PIN object or CSC 1.0's ``PIN``), or None: approval on the phone. Only
+    the claimant's own tool may send one; other objects must be the ones ``credentials/info`` lists."""
+    objects = body.authData or []
+    unknown = [item.id for item in objects if item.id not in ("PIN", "PHONE")]
+    if unknown:
+        raise _invalid(f"Invalid parameter authData: unknown authentication object {unknown[0]}")
+    pin_objects = [item for item in objects if item.id == "PIN"]
+    if (pin_objects or body.PIN is not None) and caller.kind != "token":
+        raise _invalid(
+            "Invalid parameter authData: a platform never sends the PIN; omit it (or send the object PHONE) and the "
+            "claimant approves on the phone (202 and a handle for credentials/authorizeCheck)"
+        )
+    if len(pin_objects) > 1:
+        raise _invalid("Invalid parameter authData: the PIN object is repeated")
+    if pin_objects and pin_objects[0].value is None:
+        raise _invalid("Invalid parameter authData: the PIN object has no value")
+    pin = _either(pin_objects[0].value if pin_objects else None, body.PIN, ("authData PIN", "PIN"))
+    return str(pin) if pin is not None else None
+
+
+@api.post("/credentials/authorize", response={200: SadOut, 202: HandleOut, **ERRORS})
 def credentials_authorize(request: HttpRequest, body: AuthorizeIn) -> HttpResponse:
     caller = _caller(request)
+    hashes = _hashes(body.hashes, body.hash)
+    hash_algorithm = _either(body.hashAlgorithmOID, body.hashAlgo, ("hashAlgorithmOID", "hashAlgo")) or ""
+    pin = _pin_of(body, caller)
+    if body.numSignatures < 1:
+        raise _invalid("Invalid value for parameter numSignatures")
+    if body.numSignatures > keyuse.MAX_HASHES:
+        raise _invalid(f"Numbers of signatures is too high (multisign is {keyuse.MAX_HASHES})")
+    if body.numSignatures != len(hashes):
+        raise _invalid("Invalid value for parameter numSignatures: it must equal the number of hashes")
     profile = keyuse.key_profile_of(callers.credential_for(caller, body.credentialID))
-    if body.hashAlgorithmOID not in ("", profile.hash_oid):
-        raise InvalidInput("hashAlgorithmOID must be the credential's hash algorithm", code="invalid_request")
-    if body.numSignatures != len(body.hashes):
-        raise InvalidInput("numSignatures must equal the number of hashes", code="invalid_request")
-    pins = [item.value for item in body.authData or [] if item.id == "PIN"]
-    if not pins:  # a request the phone must answer: a pending row and a notice to the claimant, per caller bounded
+    if hash_algorithm not in ("", profile.hash_oid):
+        raise _invalid(f"Invalid parameter hashAlgorithmOID: this credential signs {profile.hash_oid} digests")
+    if pin is None:  # a request the phone must answer: a pending row and a notice to the claimant, per caller bounded
         limits.hit(
             "csc_authorize_pending",
             f"{caller.label}|{body.credentialID}",
@@ -372,8 +660,8 @@ def credentials_authorize(request: HttpRequest, body: AuthorizeIn) -> HttpRespon
         caller=caller,
         credential_id=body.credentialID,
         operation=body.operation,
-        hashes=body.hashes,
-        pin=pins[0] if pins else None,
+        hashes=hashes,
+        pin=pin,
         purpose=body.description,
         file_name=body.fileName,
         address=client_address(request),
@@ -395,34 +683,54 @@ class CheckIn(Schema):
     handle: str = Field(max_length=80)
 
 
-@api.post("/credentials/authorizeCheck")
+@api.post("/credentials/authorizeCheck", response={200: SadOut, 202: HandleOut, **ERRORS})
 def credentials_authorize_check(request: HttpRequest, body: CheckIn) -> HttpResponse:
     result = keyuse.authorize_check(caller=_caller(request), handle=body.handle)
-    if result.status == "pending":
-        return api.create_response(request, {"status": "pending", "expiresIn": result.expires_in}, status=202)
+    if result.status == "pending":  # CSC §11.7: 202 with the handle to poll again
+        return api.create_response(request, {"handle": body.handle, "expiresIn": result.expires_in}, status=202)
     return api.create_response(request, {"SAD": result.sad, "expiresIn": result.expires_in}, status=200)
 
 
 class SignHashIn(Schema):
     credentialID: str = Field(max_length=40)
-    SAD: str = Field(max_length=100)
-    hashes: list[str] = Field(min_length=1, max_length=keyuse.MAX_HASHES)
-    hashAlgorithmOID: str = Field("", max_length=64)  # empty: the credential's key profile's
-    signAlgo: str = Field("", max_length=64)
+    SAD: str | None = Field(None, max_length=100)  # none: the bearer token's own (a credential-scope token)
+    hashes: HashList | None = None
+    hash: HashList | None = None  # CSC 1.0
+    hashAlgorithmOID: str | None = Field(None, max_length=64)  # implied by signAlgo for every algorithm offered
+    hashAlgo: str | None = Field(None, max_length=64)  # CSC 1.0
+    signAlgo: str | None = Field(None, max_length=64)
+    signAlgoParams: str | None = Field(None, max_length=1000)
+    operationMode: str | None = Field(None, max_length=1)
+    clientData: str | None = Field(None, max_length=2000)
 
 
-@api.post("/signatures/signHash")
-def signatures_sign_hash(request: HttpRequest, body: SignHashIn) -> dict[str, Any]:
+class SignaturesOut(Schema):
+    signatures: list[str]
+
+
+@api.post("/signatures/signHash", response={200: SignaturesOut, **ERRORS})
+def signatures_sign_hash(request: HttpRequest, body: SignHashIn) -> HttpResponse:
+    caller = _caller(request)
+    hashes = _hashes(body.hashes, body.hash)
+    hash_algorithm = _either(body.hashAlgorithmOID, body.hashAlgo, ("hashAlgorithmOID", "hashAlgo")) or ""
+    if not body.signAlgo:
+        raise _invalid("Missing (or invalid type) string parameter signAlgo")
+    if body.operationMode not in (None, "S"):
+        raise _invalid("Invalid parameter operationMode: only synchronous signing (S) is offered")
+    sad = body.SAD or caller.sad
+    if not sad:
+        raise _invalid("Missing (or invalid type) string parameter SAD")
     signatures = keyuse.sign_hashes(
-        caller=_caller(request),
+        caller=caller,
         credential_id=body.credentialID,
-        sad=body.SAD,
-        hashes=body.hashes,
-        hash_algorithm=body.hashAlgorithmOID,
+        sad=sad,
+        hashes=hashes,
+        hash_algorithm=hash_algorithm,
         sign_algorithm=body.signAlgo,
+        sign_algorithm_params=body.signAlgoParams or "",
         address=client_address(request),
     )
-    return {"signatures": [base64.b64encode(signature).decode() for signature in signatures]}
+    return _ok(request, {"signatures": [base64.b64encode(signature).decode() for signature in signatures]})
 
 
 class DecryptIn(Schema):
@@ -431,8 +739,18 @@ class DecryptIn(Schema):
     envelope: str = Field(max_length=1_000_000)  # base64 DER ContentInfo (the .p7m header, not the content)
 
 
-@api.post("/credentials/decrypt")
-def credentials_decrypt(request: HttpRequest, body: DecryptIn) -> dict[str, Any]:
+class ContentKeyOut(Schema):
+    contentKey: str
+    contentEncryptionAlgorithmOID: str
+
+
+@api.post(
+    "/credentials/decrypt",
+    response={200: ContentKeyOut, **ERRORS},
+    tags=["x-mobileca (not CSC)"],
+    summary="The content key of one CMS envelope (an extension, not part of CSC API v2)",
+)
+def credentials_decrypt(request: HttpRequest, body: DecryptIn) -> HttpResponse:
     try:
         envelope = base64.b64decode(body.envelope, validate=True)
     except (binascii.Error, ValueError):
@@ -444,10 +762,13 @@ def credentials_decrypt(request: HttpRequest, body: DecryptIn) -> dict[str, Any]
         envelope=envelope,
         address=client_address(request),
     )
-    return {
-        "contentKey": base64.b64encode(key.key).decode(),
-        "contentEncryptionAlgorithmOID": key.content_encryption_algorithm,
-    }
+    return _ok(
+        request,
+        {
+            "contentKey": base64.b64encode(key.key).decode(),
+            "contentEncryptionAlgorithmOID": key.content_encryption_algorithm,
+        },
+    )
 
 
 # --- the routers mounted here: OAuth 2.0 (oauth_api.py) and the time-stamping method (timestamp_api.py) -------
@@ -500,8 +821,16 @@ def _record_entry(record: OperationRecord, paths: dict[int, list[bytes]], tree_s
     }
 
 
+class RecordsOut(Open):
+    account: str
+    sth: dict[str, Any] | None
+    operations: list[dict[str, Any]]
+    next: int | None
+
+
 @api.get(
     "/x-mobileca/records",
+    response={200: RecordsOut, 403: ErrorOut, 404: ErrorOut, **ERRORS},
     tags=["x-mobileca (not CSC)"],
     summary="My operation records with their transparency-log proofs (an extension, not part of CSC API v2)",
     description=(
@@ -514,7 +843,7 @@ def _record_entry(record: OperationRecord, paths: dict[int, list[bytes]], tree_s
         "proof is against the same head."
     ),
 )
-def x_mobileca_records(request: HttpRequest, query: Query[RecordsQuery]) -> dict[str, Any]:
+def x_mobileca_records(request: HttpRequest, query: Query[RecordsQuery]) -> HttpResponse:
     caller = _caller(request)
     if caller.kind != "token":
         raise PermissionDenied("only the claimant's own tool reads operation records", code="access_denied")
@@ -533,9 +862,12 @@ def x_mobileca_records(request: HttpRequest, query: Query[RecordsQuery]) -> dict
     more, page = len(page) > query.limit, page[: query.limit]
     included = [index for record in page if (index := _in_tree(record, tree_size)) is not None]
     paths = proofs.inclusion_proofs(included, tree_size) if included else {}
-    return {
-        "account": caller.ident,
-        "sth": proofs.tree_head_json(head) if head is not None else None,
-        "operations": [_record_entry(record, paths, tree_size) for record in page],
-        "next": page[-1].pk if more else None,
-    }
+    return _ok(
+        request,
+        {
+            "account": caller.ident,
+            "sth": proofs.tree_head_json(head) if head is not None else None,
+            "operations": [_record_entry(record, paths, tree_size) for record in page],
+            "next": page[-1].pk if more else None,
+        },
+    )

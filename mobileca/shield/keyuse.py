@@ -18,7 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from asn1crypto import cms as asn1_cms
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes as crypto_hashes
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 from django.conf import settings
 from django.db import transaction
@@ -79,11 +83,17 @@ def _decode_hashes(values: list[str]) -> list[str]:
         try:
             raw = base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError):
-            raise InvalidInput(_("摘要须为 Base64 编码的 SHA-256 值"), code="invalid_request") from None
+            raise InvalidInput(_("摘要须为 Base64 编码的 SHA-256 值"), code="invalid_hash_base64") from None
         if len(raw) != 32:
-            raise InvalidInput(_("摘要须为 Base64 编码的 SHA-256 值"), code="invalid_request")
+            raise InvalidInput(_("摘要须为 Base64 编码的 SHA-256 值"), code="invalid_hash_length")
         decoded.append(base64.b64encode(raw).decode())
     return decoded
+
+
+def _serial_for(credential: Credential, operation: str) -> str:
+    """The certificate an authorisation of ``operation`` is for: the signing certificate's serial, or the
+    encryption certificate's (decryption)."""
+    return credential.sign_serial if operation == "sign" else credential.encrypt_serial
 
 
 @sensitive_variables()
@@ -148,6 +158,7 @@ def authorize(
             sad_digest=digest(sad),
             created_at=moment,
             request_expires_at=moment + REQUEST_LIFETIME,
+            key_serial=_serial_for(credential, operation),
         )
         if pin is not None and refusal is None:
             _authorized(authorization, approver_address=address)
@@ -203,7 +214,7 @@ def authorize_check(*, caller: Caller, handle: str) -> CheckResult:
             .first()
         )
         if authorization is None:
-            raise NotFound(_("未找到该授权请求"), code="invalid_request")
+            raise NotFound(_("未找到该授权请求"), code="handle_unknown")
         moment = now()
         if authorization.status == KeyUseStatus.PENDING and moment >= authorization.request_expires_at:
             _expire(authorization)
@@ -291,13 +302,15 @@ def _consume(
     operation: str,
     covers: Callable[[list[str]], bool],
     refusal: str,
-    address: str | None,
-) -> KeyUseAuthorization:
-    """Take the authorisation for this SAD, once: it must be this caller's, for this credential and operation, cover
-    what is asked (``covers`` of its hashes; otherwise ``refusal``, and the SAD is not spent), approved and within
-    its 5 minutes. Committed before any key is unwrapped."""
+) -> tuple[KeyUseAuthorization, Credential]:
+    """Take the authorisation for this SAD, once: it must be this caller's, for this credential and operation, for
+    the key the credential has now (not one a renewal replaced), cover what is asked (``covers`` of its hashes;
+    otherwise ``refusal``), approved and within its 5 minutes. Every refusal leaves the SAD as it was (an expired one
+    is marked expired). Committed before any key is unwrapped; what was done with it is recorded by the caller once
+    it is done (``_recorded``). Returns it with the credential as it is now (the key to unwrap)."""
     refuse_unless_usable(credential)
     with transaction.atomic(durable=True):
+        current = lock_credential_pk(credential.pk)  # the credential before its authorisation; no re-key meanwhile
         authorization = (
             KeyUseAuthorization.objects.select_for_update()
             .select_related("credential")
@@ -312,6 +325,10 @@ def _consume(
             raise PermissionDenied(_("授权已使用过，每次授权只能使用一次"), code="sad_used")
         if authorization.status != KeyUseStatus.AUTHORIZED:
             raise PermissionDenied(_("授权无效"), code="invalid_sad")
+        if authorization.key_serial != _serial_for(current, operation):
+            raise PermissionDenied(
+                _("该授权是为续费更换之前的密钥给出的，请重新授权"), code="sad_key_replaced"
+            )  # issue 17: a SAD approved before a re-key must not sign with the new key
         assert authorization.expires_at is not None
         if now() >= authorization.expires_at:
             _expire(authorization)
@@ -320,19 +337,48 @@ def _consume(
             expired = False
             authorization.used_at = now()
             authorization_move(authorization, KeyUseStatus.USED, also=["used_at"])
-            record_operation(
-                action=operation,
-                account=credential.account,
-                enterprise_uscc=credential.enterprise_uscc,
-                credential=credential,
-                platform=authorization.platform,
-                purpose=" · ".join(part for part in (authorization.purpose, authorization.file_name) if part),
-                address=address,
-                data={"hashes": len(authorization.hashes), "ref": authorization.public_ref},
-            )
     if expired:
         raise PermissionDenied(_("授权已过期（5 分钟），请重新授权"), code="sad_expired")
-    return authorization
+    return authorization, current
+
+
+def _recorded(
+    authorization: KeyUseAuthorization, credential: Credential, *, address: str | None, failure: str = ""
+) -> None:
+    """The operation record (R4.4) of a spent authorisation, written once its outcome is known: ``sign`` or
+    ``decrypt`` when it was done, ``sign_failed`` / ``decrypt_failed`` with the reason's code when it was not."""
+    operation = authorization.operation
+    data: dict[str, object] = {"hashes": len(authorization.hashes), "ref": authorization.public_ref}
+    if failure:
+        data["failure"] = failure
+    with transaction.atomic(durable=True):
+        record_operation(
+            action=f"{operation}_failed" if failure else operation,
+            account=credential.account,
+            enterprise_uscc=credential.enterprise_uscc,
+            credential=credential,
+            platform=authorization.platform,
+            purpose=" · ".join(part for part in (authorization.purpose, authorization.file_name) if part),
+            address=address,
+            data=data,
+        )
+
+
+def _failure_code(exc: Exception) -> str:
+    return exc.code if isinstance(exc, ApplicationError) else type(exc).__name__
+
+
+def signature_algorithm_check(
+    profile: ca_facade.KeyProfile, *, hash_algorithm: str, sign_algorithm: str, sign_algorithm_params: str = ""
+) -> None:
+    """The algorithms a ``signHash`` names must be the credential's key profile's (empty: the profile's own);
+    parameters only where the algorithm takes them (none of ours does; RSA PKCS #1 v1.5 may carry a DER NULL)."""
+    if hash_algorithm not in ("", profile.hash_oid):
+        raise InvalidInput(_("只支持 SHA-256 摘要"), code="invalid_hash_algorithm")
+    if sign_algorithm not in ("", profile.signature_oid):
+        raise InvalidInput(_("签名算法与密钥不符"), code="invalid_sign_algorithm")
+    if sign_algorithm_params and not (profile.family == "rsa" and sign_algorithm_params == "BQA="):
+        raise InvalidInput(_("该签名算法不带参数"), code="invalid_sign_algorithm_params")
 
 
 @sensitive_variables()
@@ -344,30 +390,38 @@ def sign_hashes(
     hashes: list[str],
     hash_algorithm: str = "",
     sign_algorithm: str = "",
+    sign_algorithm_params: str = "",
     address: str | None = None,
 ) -> list[bytes]:
     """``signatures/signHash``: every hash must be one the SAD covers (SCAL2); the SAD is then spent. The hash and
-    signature algorithms, when given, must be the credential's key profile's (empty: the profile's own)."""
+    signature algorithms, when given, must be the credential's key profile's (empty: the profile's own). Everything
+    is checked before the SAD is spent; the signatures are handed out only once their record is committed."""
     credential = credential_for(caller, credential_id)
-    profile = key_profile_of(credential)
-    if hash_algorithm not in ("", profile.hash_oid):
-        raise InvalidInput(_("只支持 SHA-256 摘要"), code="invalid_request")
-    if sign_algorithm not in ("", profile.signature_oid):
-        raise InvalidInput(_("签名算法与密钥不符"), code="invalid_request")
+    signature_algorithm_check(
+        key_profile_of(credential),
+        hash_algorithm=hash_algorithm,
+        sign_algorithm=sign_algorithm,
+        sign_algorithm_params=sign_algorithm_params,
+    )
     digests = _decode_hashes(hashes)
-    _consume(
+    authorization, credential = _consume(
         caller=caller,
         credential=credential,
         sad=sad,
         operation="sign",
         covers=lambda authorized: set(digests) <= set(authorized),
         refusal=_("摘要未经此次授权"),
-        address=address,
     )
-    key = ca_facade.unwrap_private_key(
-        owner_id=f"credential:{credential.service_no}:sign", blob=bytes(credential.sign_key_wrapped)
-    )
-    return [_sign_prehashed(key, base64.b64decode(value)) for value in digests]
+    try:
+        key = ca_facade.unwrap_private_key(
+            owner_id=f"credential:{credential.service_no}:sign", blob=bytes(credential.sign_key_wrapped)
+        )
+        signatures = [_sign_prehashed(key, base64.b64decode(value)) for value in digests]
+    except Exception as exc:
+        _recorded(authorization, credential, address=address, failure=_failure_code(exc))
+        raise
+    _recorded(authorization, credential, address=address)
+    return signatures
 
 
 def curve_oid(profile: ca_facade.KeyProfile) -> str:
@@ -386,25 +440,62 @@ def _sign_prehashed(key: object, value: bytes) -> bytes:
     raise InvalidInput(_("不支持的密钥类型"), code="invalid_request")
 
 
+def _addressed_to(envelope: bytes, certificate_pem: str) -> None:
+    """Refuse, before any SAD is spent, an envelope that is unreadable or has no recipient information for this
+    certificate (issuer and serial number), e.g. one sealed before a renewal's re-key (``envelopes`` then opens it
+    with the key)."""
+    certificate = asn1_x509.Certificate.load(
+        x509.load_pem_x509_certificate(certificate_pem.encode()).public_bytes(serialization.Encoding.DER)
+    )
+    try:
+        info = asn1_cms.ContentInfo.load(envelope, strict=True)
+        if info["content_type"].native not in ("enveloped_data", "authenticated_enveloped_data"):
+            raise InvalidInput(_("不是数字信封"), code="not_an_envelope")
+        rids = []
+        for recipient in info["content"]["recipient_infos"]:
+            if recipient.name == "kari":
+                rids += [encrypted["rid"] for encrypted in recipient.chosen["recipient_encrypted_keys"]]
+            elif recipient.name == "ktri":
+                rids.append(recipient.chosen["rid"])
+        addressed = any(
+            rid.name == "issuer_and_serial_number"
+            and rid.chosen["serial_number"].native == certificate.serial_number
+            and rid.chosen["issuer"] == certificate.issuer
+            for rid in rids
+        )
+    except (ValueError, TypeError, KeyError, IndexError) as exc:  # nested parts are parsed lazily
+        raise InvalidInput(_("数字信封格式无效"), code="bad_envelope") from exc
+    if not addressed:
+        raise InvalidInput(_("该数字信封不是加密给此证书的（例如续费更换密钥之前加密的文件）"), code="not_a_recipient")
+
+
 @sensitive_variables()
 def decrypt_envelope(
     *, caller: Caller, credential_id: str, sad: str, envelope: bytes, address: str | None = None
 ) -> envelopes.ContentKey:
     """``credentials/decrypt`` (ours): the content key of one CMS envelope addressed to this credential's encryption
-    certificate. The SAD names the envelope by its SHA-256."""
+    certificate. The SAD names the envelope by its SHA-256. An envelope not addressed to that certificate is refused
+    before the SAD is spent; the key is handed out only once its record is committed, and an envelope that still
+    cannot be opened is recorded as a failed decryption."""
     digest = base64.b64encode(hashlib.sha256(envelope).digest()).decode()
     credential = credential_for(caller, credential_id)
-    _consume(
+    _addressed_to(envelope, ca_facade.certificate_pem(serial_hex=credential.encrypt_serial))  # before the SAD is spent
+    authorization, credential = _consume(
         caller=caller,
         credential=credential,
         sad=sad,
         operation="decrypt",
         covers=lambda authorized: authorized == [digest],
         refusal=_("数字信封未经此次授权"),
-        address=address,
     )
-    key = ca_facade.unwrap_private_key(
-        owner_id=f"credential:{credential.service_no}:encrypt", blob=bytes(credential.encrypt_key_wrapped)
-    )
-    certificate = ca_facade.certificate_pem(serial_hex=credential.encrypt_serial)
-    return envelopes.content_key(envelope, private_key=key, certificate_pem=certificate)
+    try:
+        key = ca_facade.unwrap_private_key(
+            owner_id=f"credential:{credential.service_no}:encrypt", blob=bytes(credential.encrypt_key_wrapped)
+        )
+        certificate = ca_facade.certificate_pem(serial_hex=credential.encrypt_serial)
+        content_key = envelopes.content_key(envelope, private_key=key, certificate_pem=certificate)
+    except Exception as exc:
+        _recorded(authorization, credential, address=address, failure=_failure_code(exc))
+        raise
+    _recorded(authorization, credential, address=address)
+    return content_key
