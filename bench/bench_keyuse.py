@@ -113,7 +113,12 @@ def main() -> None:
                 assert authorized.status_code == 200, authorized.text
                 response = client.post(
                     f"{base}/signatures/signHash",
-                    json={"credentialID": service_no, "SAD": authorized.json()["SAD"], "hashes": digests},
+                    json={
+                        "credentialID": service_no,
+                        "SAD": authorized.json()["SAD"],
+                        "hashes": digests,
+                        "signAlgo": "1.2.840.10045.4.3.2",
+                    },
                 )
                 assert response.status_code == 200 and len(response.json()["signatures"]) == count, response.text
 
