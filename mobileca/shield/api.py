@@ -54,7 +54,7 @@ from mobileca.core.http import client_address
 from mobileca.core.middleware import own_boundary
 from mobileca.core.secrecy import SecretsHidden, SecretsHiddenReporter
 from mobileca.shield import callers, keyuse
-from mobileca.shield.csc_common import BOUNDED_JSON
+from mobileca.shield.csc_common import BOUNDED_JSON, ERRORS, ErrorOut
 from mobileca.shield.models import Credential, OperationRecord
 from mobileca.shield.oauth_api import router as oauth_router
 from mobileca.shield.timestamp_api import router as timestamp_router
@@ -294,24 +294,10 @@ def _invalid(description: str) -> InvalidInput:
 # --- what every route documents: its answers (OpenAPI), so that a client knows every status it can get -----------
 
 
-class ErrorOut(Schema):
-    error: str
-    error_description: str
-
-
 class Open(Schema):
     """An answer whose listed members are documented; it may carry more (CSC objects are open)."""
 
     model_config = ConfigDict(extra="allow")
-
-
-ERRORS: dict[int, type[Schema]] = {
-    400: ErrorOut,  # CSC §10: every refusal of the request
-    401: ErrorOut,  # a missing, unknown or expired bearer token
-    413: ErrorOut,  # a body past DATA_UPLOAD_MAX_MEMORY_SIZE (the boundary)
-    429: ErrorOut,  # rate limits (CSC §10.1: the service overall)
-    503: ErrorOut,  # the key service unavailable (CSC §10.1)
-}
 
 
 # --- info -----------------------------------------------------------------------------------------------------

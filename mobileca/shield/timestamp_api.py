@@ -13,10 +13,10 @@ import binascii
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
-from ninja import Router
+from ninja import Router, Schema
 
 from mobileca.ca import facade as ca
-from mobileca.shield.csc_common import error_response, parsed_json_body
+from mobileca.shield.csc_common import ERRORS, error_response, parsed_json_body
 
 router = Router(tags=["signatures"])
 
@@ -47,7 +47,11 @@ _BODY = {
 }
 
 
-@router.post("/timestamp", openapi_extra={"requestBody": _BODY})
+class TimestampOut(Schema):
+    timestamp: str  # base64 DER TimeStampToken (RFC 3161, RFC 5816)
+
+
+@router.post("/timestamp", response={200: TimestampOut, **ERRORS}, openapi_extra={"requestBody": _BODY})
 def signatures_timestamp(request: HttpRequest) -> Any:
     body = parsed_json_body(request)
     if not isinstance(body, dict):
