@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 from ninja import Router
 
 from mobileca.core import limits
-from mobileca.core.errors import InvalidInput
+from mobileca.core.errors import ApplicationError, InvalidInput
 from mobileca.core.http import client_address
 from mobileca.shield import callers, oauth
 from mobileca.shield.csc_common import error_response, parsed_json_body
@@ -196,18 +196,19 @@ def _no_store(response: HttpResponse) -> HttpResponse:
 @router.post("/token", openapi_extra=_TOKEN_DOC)
 def oauth2_token(request: HttpRequest) -> HttpResponse:
     limits.hit("oauth2_token", client_address(request), POLLS_PER_ADDRESS, message=_("请求过于频繁，请稍后再试"))
-    params = oauth_params(request)
-    grant_type = _param(params, "grant_type", max_length=100)
-    if grant_type == DEVICE_GRANT:
-        token, expires_in = callers.device_token(device_code=_param(params, "device_code", max_length=80))
-        return _no_store(JsonResponse({"access_token": token, "token_type": "Bearer", "expires_in": expires_in}))
-    grants = {
-        "client_credentials": oauth.client_credentials,
-        "authorization_code": oauth.authorization_code,
-        "refresh_token": oauth.refresh,
-    }
-    client_id = params.get("client_id", "")
+    grant_type, client_id = "", ""
     try:
+        params = oauth_params(request)
+        client_id = params.get("client_id", "")
+        grant_type = _param(params, "grant_type", max_length=100)
+        if grant_type == DEVICE_GRANT:  # the tool's polling: its answers (authorization_pending …) are not audited
+            token, expires_in = callers.device_token(device_code=_param(params, "device_code", max_length=80))
+            return _no_store(JsonResponse({"access_token": token, "token_type": "Bearer", "expires_in": expires_in}))
+        grants = {
+            "client_credentials": oauth.client_credentials,
+            "authorization_code": oauth.authorization_code,
+            "refresh_token": oauth.refresh,
+        }
         auth = oauth.read_client_auth(request.headers.get("Authorization", ""), params)
         client_id = auth.client_id if auth else client_id
         if grant_type not in grants:
@@ -219,6 +220,12 @@ def oauth2_token(request: HttpRequest) -> HttpResponse:
             grant_type=grant_type, client_id=client_id, error=refused.code, address=client_address(request)
         )
         return _oauth_error(refused)
+    except ApplicationError as refused:  # unreadable parameters; the device code's answers
+        if grant_type != DEVICE_GRANT:
+            oauth.audit_refusal(
+                grant_type=grant_type, client_id=client_id, error=refused.code, address=client_address(request)
+            )
+        return _no_store(error_response(refused.code, refused.message, refused.status))
     return _no_store(JsonResponse(issued.json()))
 
 
