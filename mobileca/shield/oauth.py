@@ -329,7 +329,14 @@ def _audit(action: str, client_id: str, **data: Any) -> None:
 
 
 def audit_refusal(*, grant_type: str, client_id: str, error: str, address: str | None) -> None:
-    """A refused token request is an audit event too (in its own transaction: the refusal changed nothing)."""
+    """A refused token request naming a registered client is an audit event (in its own transaction: the refusal
+    changed nothing else). Requests naming no registered client are not: anyone could send them, and each would be
+    an entry of the public transparency log; they are only counted per address (``oauth2_token``)."""
+    known = ApiClient.objects.filter(client_id=client_id[:40]).exists() or (
+        OAuthApp.objects.filter(client_id=client_id[:40]).exists()
+    )
+    if not known:
+        return
     with transaction.atomic():
         _audit("token_refused", client_id, grant_type=grant_type[:60], error=error, address=address)
 
@@ -541,6 +548,8 @@ def caller_for_token(value: str) -> Caller | None:
         if not ApiClient.objects.filter(client_id=token.client_id, active=True).exists():
             return None
         return Caller("client", token.client_id, token.platform)
+    if not OAuthApp.objects.filter(client_id=token.client_id, active=True).exists():
+        return None  # the application was switched off: its tokens with it
     if token.scope == "credential":
         key_use = KeyUseAuthorization.objects.filter(sad_digest=token.token_digest).values_list("status", flat=True)
         if list(key_use) != [KeyUseStatus.AUTHORIZED]:

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.core.exceptions import BadRequest, TooManyFieldsSent
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -46,7 +47,13 @@ def oauth_params(request: HttpRequest) -> dict[str, str]:
     content_type = request.content_type or ""
     if content_type == "application/x-www-form-urlencoded":
         params: dict[str, str] = {}
-        for key, values in request.POST.lists():
+        try:
+            fields = list(request.POST.lists())
+        except BadRequest:  # a charset other than UTF-8 (RFC 6749 Appendix B: UTF-8)
+            raise InvalidInput("the form must be UTF-8 encoded", code="invalid_request") from None
+        except TooManyFieldsSent:
+            raise InvalidInput("the form has too many fields", code="invalid_request") from None
+        for key, values in fields:
             if len(values) != 1:
                 raise InvalidInput(f"parameter {key} is repeated", code="invalid_request")
             params[key] = values[0]
