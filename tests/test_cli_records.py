@@ -29,6 +29,7 @@ from mobileca.shield.models import Credential, OperationRecord
 from mobileca.shield.records import record_operation
 from tests.support.audit import tampering
 from tests.support.cli import tool_in_process
+from tests.support.oauth import platform_bearer
 from tests.support.shield import (  # noqa: F401 (fixtures)
     LEGAL_REP,
     PIN,
@@ -162,8 +163,7 @@ def test_claimants_never_see_each_others_operations(
 
 
 def test_a_platform_and_a_stranger_get_no_records(claimant: tuple[Credential, str]) -> None:
-    _client, key = callers.api_client_create(platform=claimant[0].claim.platform)
-    status, refused = _get(key)
+    status, refused = _get(platform_bearer(claimant[0].claim.platform))
     assert (status, refused["error"]) == (403, "access_denied") and "operations" not in refused
     response = Client().get(RECORDS)
     assert (response.status_code, response.json()["error"]) == (401, "invalid_token")

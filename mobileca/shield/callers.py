@@ -1,10 +1,13 @@
-"""Who calls the remote-signing API, and how they got in: a platform (an ``ApiClient`` with a bearer key: it never
-sees a PIN, so every use it asks for is approved on the claimant's phone) or the claimant's own command-line tool
-(an ``AccessToken`` from the device login, RFC 8628: the tool shows the verification address as a QR code; the
-claimant opens it on the phone, signs in with the phone identity, compares the user code and allows it; the tool,
-polling the token endpoint, then gets a token for that claimant). Keys and tokens are kept only as digests. Which
-credentials a caller may see is decided here too. Every function that holds a key, a token or a device code is
-``sensitive_variables``: no error report shows one."""
+"""Who calls the remote-signing API, and how they got in: a platform (an ``ApiClient``: its client id and secret
+get it a short-lived access token by the client-credentials grant, ``oauth.py``; it never sends a PIN, so every use
+it asks for is approved on the claimant's phone), a claimant's application (an OAuth access token from the
+authorisation-code grant, ``oauth.py``: scope service, or scope credential — one approval, the token being its
+SAD, for that credential only) or the claimant's own command-line tool (an ``AccessToken`` from the device login,
+RFC 8628: the tool shows the verification address as a QR code; the claimant opens it on the phone, signs in with
+the phone identity, compares the user code and allows it; the tool, polling the token endpoint, then gets a token
+for that claimant). Secrets and tokens are kept only as digests. Which credentials a caller may see is decided here
+too. Every function that holds a secret, a token or a device code is ``sensitive_variables``: no error report shows
+one."""
 
 from __future__ import annotations
 
@@ -38,6 +41,8 @@ class Caller:
     # An OAuth access token of scope "credential" (CSC API v2 §8.4) is itself the authorisation of one use: the
     # SAD that ``signatures/signHash`` takes when the request carries none. Empty for every other caller.
     sad: str = field(default="", repr=False)
+    # With scope "credential" the caller sees that one credential only (CSC API v2 §8.4).
+    credential: str = ""
 
     @property
     def label(self) -> str:
@@ -52,10 +57,13 @@ def digest(value: str) -> str:
 
 @sensitive_variables()
 def caller_for_bearer(token: str) -> Caller | None:
-    """The caller a bearer token stands for: a platform's API key or a claimant's live access token."""
-    if token.startswith("mcp_"):
-        client = ApiClient.objects.filter(key_digest=digest(token), active=True).first()
-        return Caller("client", client.client_id, client.platform) if client else None
+    """The caller a bearer token stands for: an OAuth access token (a platform's, a claimant's application's, or one
+    approval's of scope credential) or the command-line tool's live access token. A platform's client secret is
+    not a bearer token: it only authenticates the platform at the token endpoint."""
+    if token.startswith(("mco_", "sad_")):
+        from mobileca.shield.oauth import caller_for_token  # oauth.py builds on this module
+
+        return caller_for_token(token)
     if token.startswith("mcu_"):
         access = AccessToken.objects.filter(
             token_digest=digest(token), revoked_at__isnull=True, expires_at__gt=now()
@@ -66,7 +74,8 @@ def caller_for_bearer(token: str) -> Caller | None:
 
 @sensitive_variables()
 def api_client_create(*, platform: str) -> tuple[ApiClient, str]:
-    """A platform's API credentials; the key is shown once and kept only as a digest."""
+    """A platform's OAuth client (client credentials grant): its client id, and its secret, shown once and kept only
+    as a digest (``ApiClient.key_digest``)."""
     key = "mcp_" + secrets.token_urlsafe(32)
     with transaction.atomic():
         client = ApiClient.objects.create(
@@ -82,6 +91,8 @@ def api_client_create(*, platform: str) -> tuple[ApiClient, str]:
 def credentials_of(caller: Caller) -> list[Credential]:
     if caller.kind == "token":
         rows = Credential.objects.filter(account=caller.ident)
+        if caller.credential:
+            rows = rows.filter(service_no=caller.credential)
     else:
         rows = Credential.objects.filter(claim__platform=caller.platform)
     return list(rows.select_related("claim").order_by("activated_at"))
@@ -91,7 +102,11 @@ def credential_for(caller: Caller, credential_id: str) -> Credential:
     """The credential if this caller may use it; an unknown and a foreign credential look the same."""
     credential = Credential.objects.select_related("claim").filter(service_no=credential_id).first()
     visible = credential is not None and (
-        (caller.kind == "token" and credential.account == caller.ident)
+        (
+            caller.kind == "token"
+            and credential.account == caller.ident
+            and caller.credential in ("", credential.service_no)
+        )
         or (caller.kind == "client" and credential.claim.platform == caller.platform)
     )
     if not visible or credential is None:

@@ -429,3 +429,89 @@ class OperationRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} by {self.account} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+# --- OAuth 2.0 as CSC API v2 §8.4 has it (issue 17): applications, grants and tokens ---------------------------
+
+
+class OAuthApp(models.Model):
+    """An application a claimant uses (the authorisation-code grant with PKCE, RFC 6749 §4.1, RFC 7636): its exact
+    redirect URIs (a loopback one matches any port, RFC 8252 §7.3), and a secret kept as a digest — or none, for a
+    public client (a native app), which then authenticates by PKCE alone."""
+
+    client_id = models.CharField(max_length=40, unique=True)
+    name = models.CharField(max_length=60)
+    secret_digest = models.CharField(max_length=64, blank=True)  # "": a public client
+    redirect_uris = models.JSONField()
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.client_id} ({self.name})"
+
+
+class OAuthGrantStatus(models.TextChoices):
+    PENDING = "pending", _("待确认")
+    ALLOWED = "allowed", _("已允许")
+    DENIED = "denied", _("已拒绝")
+    EXCHANGED = "exchanged", _("已换取令牌")
+    REVOKED = "revoked", _("已撤销")
+
+
+class OAuthGrant(models.Model):
+    """One authorisation request (``oauth2/authorize``) and what came of it: the claimant's decision on the phone,
+    the authorisation code (kept as a digest; sealed to the key of the browser that asked, which alone can read it),
+    and for scope "credential" the SCAL2 authorisation the approval made, whose SAD is kept only sealed under a key
+    derived from the code and handed out at the code exchange as the access token."""
+
+    ref = models.CharField(max_length=40, unique=True)  # the phone page's address names it
+    app = models.ForeignKey(OAuthApp, on_delete=models.PROTECT, related_name="grants")
+    redirect_uri = models.CharField(max_length=500)
+    redirect_uri_given = models.BooleanField(default=True)  # RFC 6749 §4.1.3: then the exchange must repeat it
+    scope = models.CharField(max_length=12)  # service | credential
+    state = models.CharField(max_length=500, blank=True)
+    code_challenge = models.CharField(max_length=43)  # S256 only
+    credential_id = models.CharField(max_length=40, blank=True)
+    hashes = models.JSONField(default=list)  # base64 SHA-256 digests to sign (scope credential)
+    labels = models.JSONField(default=list)  # the documents' names, one per digest ("" when none was given)
+    description = models.CharField(max_length=500, blank=True)
+    authorization_details = models.JSONField(null=True, blank=True)  # RAR, as asked (returned at the exchange)
+    browser_key = models.BinaryField()  # X25519 public key of the browser that asked
+    status = models.CharField(max_length=10, choices=OAuthGrantStatus.choices, default=OAuthGrantStatus.PENDING)
+    account = models.CharField(max_length=32, blank=True)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()  # the phone must answer by then
+    decided_at = models.DateTimeField(null=True, blank=True)
+    code_digest = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    code_sealed = models.BinaryField(null=True, blank=True)
+    code_expires_at = models.DateTimeField(null=True, blank=True)
+    sad_sealed = models.BinaryField(null=True, blank=True)
+    key_use = models.ForeignKey(
+        KeyUseAuthorization, null=True, blank=True, on_delete=models.PROTECT, related_name="oauth_grants"
+    )
+    exchanged_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"oauth grant {self.ref} ({self.scope}, {self.status})"
+
+
+class OAuthToken(models.Model):
+    """An access or refresh token of the OAuth endpoints, kept as a digest: a platform's (client credentials), a
+    claimant's application's (scope service, with a refresh token rotated on every use; the grant is the family a
+    reused refresh token revokes), or scope credential (the token is the SAD of one approval)."""
+
+    token_digest = models.CharField(max_length=64, unique=True)
+    kind = models.CharField(max_length=8)  # access | refresh
+    scope = models.CharField(max_length=12)  # service | credential
+    client_id = models.CharField(max_length=40, db_index=True)
+    platform = models.CharField(max_length=64, blank=True)  # a platform's token: its platform
+    account = models.CharField(max_length=32, blank=True, db_index=True)  # a claimant's token: the phone identity
+    credential_id = models.CharField(max_length=40, blank=True)  # scope credential: the one credential
+    grant = models.ForeignKey(OAuthGrant, null=True, blank=True, on_delete=models.PROTECT, related_name="tokens")
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    rotated_at = models.DateTimeField(null=True, blank=True)  # a refresh token, used (and replaced)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.kind} token of {self.client_id} ({self.scope})"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from mobileca.shield.views import claim, keyuse, members
+from mobileca.shield.views import claim, keyuse, members, oauth
 
 app_name = "shield"
 urlpatterns = [
@@ -29,6 +29,9 @@ urlpatterns = [
     path("members/<int:membership_id>/hand-over/", members.h5_member_hand_over, name="h5_member_hand_over"),
     path("enterprises/<str:uscc>/members/add/", members.h5_member_add, name="h5_member_add"),
     path("device/", keyuse.h5_device, name="h5_device"),
+    path("oauth/<str:ref>/", oauth.h5_oauth, name="h5_oauth"),
+    path("oauth/<str:ref>/status/", oauth.h5_oauth_status, name="h5_oauth_status"),
+    path("oauth/<str:ref>/done/", oauth.h5_oauth_done, name="h5_oauth_done"),
     path("authorizations/", keyuse.h5_authorizations, name="h5_authorizations"),
     path("authorizations/<str:public_ref>/", keyuse.h5_authorization, name="h5_authorization"),
     path("credentials/", keyuse.h5_credentials, name="h5_credentials"),
