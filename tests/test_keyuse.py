@@ -297,10 +297,10 @@ def test_someone_else_cannot_see_or_answer_the_request(
 def test_a_platform_client_never_takes_a_pin_and_sees_its_platform_only(
     claimant: tuple[Client, Api, Credential],
 ) -> None:
-    from mobileca.shield.callers import api_client_create
+    from tests.support.oauth import platform_bearer
 
     _, _, credential = claimant
-    _, key = api_client_create(platform=credential.claim.platform)
+    key = platform_bearer(credential.claim.platform)
     platform = Api(key)
     assert platform.post("credentials/list", {})[1]["credentialIDs"] == [credential.service_no]
     status, refused = _authorize_with_pin(platform, credential, [_digest("x")])
@@ -309,7 +309,7 @@ def test_a_platform_client_never_takes_a_pin_and_sees_its_platform_only(
     ]
     assert not KeyUseAuthorization.objects.exists()  # nothing stored
     assert _ask_without_pin(platform, credential, _digest("x"))["handle"]
-    _, other_key = api_client_create(platform="另一个平台")
+    other_key = platform_bearer("另一个平台")
     assert Api(other_key).post("credentials/list", {})[1]["credentialIDs"] == []
     assert Api(other_key).post("credentials/info", {"credentialID": credential.service_no})[0] == 400
 
@@ -512,9 +512,17 @@ def test_platform_credentials_are_created_by_a_command_and_shown_once(db: None) 
 
     out = io.StringIO()
     call_command("csc_client_create", "--platform", "测试平台", stdout=out)
-    key = re.search(r"key:\s+(mcp_\S+)", out.getvalue()).group(1)  # type: ignore[union-attr]
-    assert key not in str(list(ApiClient.objects.values_list()))
-    assert Api(key).post("credentials/list", {})[1] == {"credentialIDs": []}
+    client_id = re.search(r"client_id:\s+(pl_\S+)", out.getvalue()).group(1)  # type: ignore[union-attr]
+    secret = re.search(r"client_secret:\s+(mcp_\S+)", out.getvalue()).group(1)  # type: ignore[union-attr]
+    assert secret not in str(list(ApiClient.objects.values_list()))
+    assert Api(secret).post("credentials/list", {})[0] == 401  # the secret is no bearer token
+    token = Client().post(
+        "/csc/v2/oauth2/token",
+        f"grant_type=client_credentials&client_id={client_id}&client_secret={secret}",
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert token.status_code == 200, token.content
+    assert Api(token.json()["access_token"]).post("credentials/list", {})[1] == {"credentialIDs": []}
 
 
 def test_an_allowed_device_login_expires_with_its_code(claimant: tuple[Client, Api, Credential]) -> None:

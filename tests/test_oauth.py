@@ -460,10 +460,18 @@ def test_a_credential_token_signs_exactly_the_approved_hash_once(live: Server, c
         assert token["scope"] == "credential" and "refresh_token" not in token
         assert 0 < token["expires_in"] <= 300 and token["credentialID"] == credential.service_no
         sign = live.base + "/csc/v2/signatures/signHash"
-        body = {"credentialID": credential.service_no, "SAD": token["access_token"]}
+        body = {"credentialID": credential.service_no, "SAD": token["access_token"], "signAlgo": "1.2.840.10045.4.3.2"}
 
         refused = app.post(sign, json={**body, "hashes": [other]})
-        assert refused.status_code == 403 and refused.json()["error"] == "hash_not_authorized"
+        assert (refused.status_code, refused.json()["error"]) == (400, "invalid_request")
+        assert refused.json()["error_description"].startswith("Hash is not authorized by the SAD")
+        # the token is one approved use, not a service token: it asks for no further authorisation
+        more = app.post(
+            live.base + "/csc/v2/credentials/authorize",
+            json={"credentialID": credential.service_no, "numSignatures": 1, "hashes": [other]},
+        )
+        assert (more.status_code, more.json()["error"]) == (400, "invalid_request"), more.text
+        del body["SAD"]  # CSC §11.10: with a credential-scope bearer token the SAD parameter is not needed
         signed = app.post(sign, json={**body, "hashes": [approved]})
         assert signed.status_code == 200, signed.text
         _verify(credential, signed.json()["signatures"][0], approved)

@@ -281,6 +281,17 @@ def _caller(request: HttpRequest) -> callers.Caller:
     return caller
 
 
+def _service_caller(request: HttpRequest) -> callers.Caller:
+    """The caller of a method that needs service authorisation: a token of scope "credential" is one approved use of
+    one credential (CSC §8.4: it covers ``credentials/info`` and ``signatures/signHash``), nothing more."""
+    caller = _caller(request)
+    if caller.credential:
+        raise InvalidInput(
+            "a credential-scope access token only signs the hashes it was approved for", code="invalid_request"
+        )
+    return caller
+
+
 def _ok(request: HttpRequest, data: dict[str, Any], status: int = 200) -> HttpResponse:
     """An answer as built: the routes' response schemas document it (OpenAPI) without filtering what CSC leaves
     open (its objects may carry more members)."""
@@ -622,7 +633,7 @@ def _pin_of(body: AuthorizeIn, caller: callers.Caller) -> str | None:
 
 @api.post("/credentials/authorize", response={200: SadOut, 202: HandleOut, **ERRORS})
 def credentials_authorize(request: HttpRequest, body: AuthorizeIn) -> HttpResponse:
-    caller = _caller(request)
+    caller = _service_caller(request)
     hashes = _hashes(body.hashes, body.hash)
     hash_algorithm = _either(body.hashAlgorithmOID, body.hashAlgo, ("hashAlgorithmOID", "hashAlgo")) or ""
     pin = _pin_of(body, caller)
@@ -671,7 +682,7 @@ class CheckIn(Schema):
 
 @api.post("/credentials/authorizeCheck", response={200: SadOut, 202: HandleOut, **ERRORS})
 def credentials_authorize_check(request: HttpRequest, body: CheckIn) -> HttpResponse:
-    result = keyuse.authorize_check(caller=_caller(request), handle=body.handle)
+    result = keyuse.authorize_check(caller=_service_caller(request), handle=body.handle)
     if result.status == "pending":  # CSC §11.7: 202 with the handle to poll again
         return api.create_response(request, {"handle": body.handle, "expiresIn": result.expires_in}, status=202)
     return api.create_response(request, {"SAD": result.sad, "expiresIn": result.expires_in}, status=200)
@@ -742,7 +753,7 @@ def credentials_decrypt(request: HttpRequest, body: DecryptIn) -> HttpResponse:
     except (binascii.Error, ValueError):
         raise InvalidInput("envelope must be base64", code="invalid_request") from None
     key = keyuse.decrypt_envelope(
-        caller=_caller(request),
+        caller=_service_caller(request),
         credential_id=body.credentialID,
         sad=body.SAD,
         envelope=envelope,
@@ -830,7 +841,7 @@ class RecordsOut(Open):
     ),
 )
 def x_mobileca_records(request: HttpRequest, query: Query[RecordsQuery]) -> HttpResponse:
-    caller = _caller(request)
+    caller = _service_caller(request)
     if caller.kind != "token":
         raise PermissionDenied("only the claimant's own tool reads operation records", code="access_denied")
     if query.tree_size is None:
