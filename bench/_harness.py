@@ -43,6 +43,26 @@ def django_setup(database_env: str | None = None) -> Path:
     return var_dir
 
 
+def keyfile_ca(var_dir: Path) -> dict[str, str]:
+    """The CA on the key-file back-end in ``var_dir/ca``, for this process (settings) and for servers started with the
+    returned environment; the caller then runs ``ca_init``."""
+    from django.conf import settings
+
+    env = {
+        "MOBILECA_CA_BACKEND": "keyfile",
+        "MOBILECA_CA_KEY_DIR": str(var_dir / "ca"),
+        "MOBILECA_CA_PASSPHRASE": "bench passphrase 123",
+    }
+    os.environ.update(env)
+    settings.MOBILECA_CA = {
+        **settings.MOBILECA_CA,
+        "backend": "keyfile",
+        "key_dir": var_dir / "ca",
+        "passphrase": env["MOBILECA_CA_PASSPHRASE"],
+    }
+    return env
+
+
 def _recreate_postgres_database(url: str) -> None:
     from urllib.parse import urlsplit, urlunsplit
 

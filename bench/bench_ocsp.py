@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-from _harness import children, django_setup, report, serve, stop
+from _harness import children, django_setup, keyfile_ca, report, serve, stop
 
 CREDENTIALS = 100  # two certificates each
 CONNECTIONS = 16
@@ -145,7 +145,6 @@ def main() -> None:
     var_dir = django_setup(database_env="BENCH_DATABASE_URL")
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.x509 import ocsp
-    from django.conf import settings
 
     from mobileca.ca.backends.factory import backend
     from mobileca.ca.keys import generate_user_key
@@ -154,18 +153,7 @@ def main() -> None:
     from mobileca.ca.services import ca_init, certificate_of, credential_issue
     from mobileca.core.clock import now
 
-    env = {
-        "MOBILECA_CA_BACKEND": "keyfile",
-        "MOBILECA_CA_KEY_DIR": str(var_dir / "ca"),
-        "MOBILECA_CA_PASSPHRASE": "bench passphrase 123",
-    }
-    os.environ.update(env)
-    settings.MOBILECA_CA = {
-        **settings.MOBILECA_CA,
-        "backend": "keyfile",
-        "key_dir": var_dir / "ca",
-        "passphrase": env["MOBILECA_CA_PASSPHRASE"],
-    }
+    env = keyfile_ca(var_dir)
     _root, issuing = ca_init(key_backend=backend())
     subject = Subject(enterprise_name="基准测试企业", uscc="91360200MA35A1B20J", claimant_name="张三")
     for index in range(CREDENTIALS):  # each issuance produces its responses once it commits

@@ -12,11 +12,10 @@ Runs on PostgreSQL when ``BENCH_DATABASE_URL`` names a server database it may dr
 from __future__ import annotations
 
 import hashlib
-import os
 import secrets
 import time
 
-from _harness import django_setup, rate, report, serve, stop
+from _harness import django_setup, keyfile_ca, rate, report, serve, stop
 
 CONNECTIONS = 16
 CLIENT_PROCESSES = 2
@@ -107,24 +106,12 @@ def _raw_p256_signatures_per_second(seconds: float = 3.0) -> float:
 def main() -> None:
     var_dir = django_setup(database_env="BENCH_DATABASE_URL")
     from asn1crypto import tsp
-    from django.conf import settings
 
     from mobileca.ca.backends.factory import backend
     from mobileca.ca.services import ca_init
     from mobileca.ca.tsa import tsa_ensure
 
-    env = {
-        "MOBILECA_CA_BACKEND": "keyfile",
-        "MOBILECA_CA_KEY_DIR": str(var_dir / "ca"),
-        "MOBILECA_CA_PASSPHRASE": "bench passphrase 123",
-    }
-    os.environ.update(env)
-    settings.MOBILECA_CA = {
-        **settings.MOBILECA_CA,
-        "backend": "keyfile",
-        "key_dir": var_dir / "ca",
-        "passphrase": env["MOBILECA_CA_PASSPHRASE"],
-    }
+    env = keyfile_ca(var_dir)
     ca_init(key_backend=backend())
     tsa_ensure(key_backend=backend())
     bodies = [
