@@ -16,7 +16,7 @@ from django.test import Client
 
 from mobileca.accounts.models import User
 from mobileca.cards.models import Card
-from mobileca.shield import callers
+from mobileca.shield import callers, oauth
 from mobileca.shield.api import distinguished_name, serial_hex
 from mobileca.shield.models import Credential, KeyUseAuthorization, OperationRecord
 from tests.support.oauth import platform_bearer
@@ -339,13 +339,13 @@ def test_a_missing_sad_is_the_bearers_own_or_refused(
     )
     assert (status, refused["error_description"]) == (400, "Missing (or invalid type) string parameter SAD")
     sad = _sad(tool, credential, [digest])
-    real = callers.caller_for_bearer
+    real = oauth.caller_for_bearer
 
     def carrying_the_sad(token: str) -> callers.Caller | None:
         caller = real(token)
         return callers.Caller(caller.kind, caller.ident, caller.platform, sad=sad) if caller else None
 
-    monkeypatch.setattr(callers, "caller_for_bearer", carrying_the_sad)
+    monkeypatch.setattr(oauth, "caller_for_bearer", carrying_the_sad)
     status, signed = tool.post(
         "signatures/signHash", {"credentialID": credential.service_no, "hashes": [digest], "signAlgo": ECDSA_SHA256}
     )

@@ -53,7 +53,7 @@ from mobileca.core.errors import ApplicationError, InvalidInput, NotFound, Permi
 from mobileca.core.http import client_address
 from mobileca.core.middleware import own_boundary
 from mobileca.core.secrecy import SecretsHidden, SecretsHiddenReporter
-from mobileca.shield import callers, keyuse
+from mobileca.shield import callers, keyuse, oauth
 from mobileca.shield.csc_common import BOUNDED_JSON, ERRORS, ErrorOut
 from mobileca.shield.models import Credential, OperationRecord
 from mobileca.shield.oauth_api import router as oauth_router
@@ -62,7 +62,7 @@ from mobileca.shield.timestamp_api import router as timestamp_router
 
 class Bearer(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> callers.Caller | None:
-        return callers.caller_for_bearer(token)
+        return oauth.caller_for_bearer(token)
 
 
 PENDING_PER_CREDENTIAL = "30/h"  # each asks the claimant on the phone; nobody answers more than a few an hour

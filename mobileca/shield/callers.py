@@ -5,7 +5,8 @@ authorisation-code grant, ``oauth.py``: scope service, or scope credential — o
 SAD, for that credential only) or the claimant's own command-line tool (an ``AccessToken`` from the device login,
 RFC 8628: the tool shows the verification address as a QR code; the claimant opens it on the phone, signs in with
 the phone identity, compares the user code and allows it; the tool, polling the token endpoint, then gets a token
-for that claimant). Secrets and tokens are kept only as digests. Which credentials a caller may see is decided here
+for that claimant). Which caller a bearer token stands for is ``oauth.caller_for_bearer``. Secrets and tokens are
+kept only as digests. Which credentials a caller may see is decided here
 too. Every function that holds a secret, a token or a device code is ``sensitive_variables``: no error report shows
 one."""
 
@@ -53,23 +54,6 @@ class Caller:
 def digest(value: str) -> str:
     """How bearer keys, tokens, device codes and polling handles are kept: their SHA-256 (they are random)."""
     return hashlib.sha256(value.encode()).hexdigest()
-
-
-@sensitive_variables()
-def caller_for_bearer(token: str) -> Caller | None:
-    """The caller a bearer token stands for: an OAuth access token (a platform's, a claimant's application's, or one
-    approval's of scope credential) or the command-line tool's live access token. A platform's client secret is
-    not a bearer token: it only authenticates the platform at the token endpoint."""
-    if token.startswith(("mco_", "sad_")):
-        from mobileca.shield.oauth import caller_for_token  # oauth.py builds on this module
-
-        return caller_for_token(token)
-    if token.startswith("mcu_"):
-        access = AccessToken.objects.filter(
-            token_digest=digest(token), revoked_at__isnull=True, expires_at__gt=now()
-        ).first()
-        return Caller("token", access.account) if access else None
-    return None
 
 
 @sensitive_variables()

@@ -11,8 +11,9 @@ from django.views.decorators.debug import sensitive_variables
 
 from mobileca.ca import facade as ca_facade
 from mobileca.shield import claims, keyuse
-from mobileca.shield.callers import Caller, caller_for_bearer, credential_for
+from mobileca.shield.callers import Caller, credential_for
 from mobileca.shield.models import ClaimSession, Credential
+from mobileca.shield.oauth import caller_for_bearer
 from mobileca.shield.renewal import REMINDER_FIRST, PendingBid, register_pending_bids_provider
 
 __all__ = ["PendingBid", "register_pending_bids_provider"]  # the renewal warning's interface, for bidding

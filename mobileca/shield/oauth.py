@@ -569,6 +569,21 @@ OAUTH_GRANT_TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 
+@sensitive_variables()
+def caller_for_bearer(token: str) -> Caller | None:
+    """The caller a bearer token stands for: an OAuth access token (a platform's, a claimant's application's, or one
+    approval's of scope credential) or the command-line tool's live access token. A platform's client secret is
+    not a bearer token: it only authenticates the platform at the token endpoint."""
+    if token.startswith(("mco_", "sad_")):
+        return caller_for_token(token)
+    if token.startswith("mcu_"):  # the command-line tool's device login (callers.py)
+        access = AccessToken.objects.filter(
+            token_digest=digest(token), revoked_at__isnull=True, expires_at__gt=now()
+        ).first()
+        return Caller("token", access.account) if access else None
+    return None
+
+
 def grant_move(grant: OAuthGrant, target: str, *, also: list[str] | None = None) -> None:
     """The one writer of ``OAuthGrant.status`` (the row locked by the caller)."""
     ensure_transition(OAUTH_GRANT_TRANSITIONS, grant.status, target)
