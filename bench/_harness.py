@@ -63,6 +63,86 @@ def keyfile_ca(var_dir: Path) -> dict[str, str]:
     return env
 
 
+async def _connection(
+    host: str, port: int, requests: list[bytes], accept: Callable[[bytes], bool], offset: int, until: float
+) -> tuple[int, int]:
+    """One connection at a time, a request per connection (HTTP/1.0): (accepted answers, others)."""
+    import asyncio
+
+    good = bad = 0
+    index = offset
+    while time.monotonic() < until:
+        request = requests[index % len(requests)]
+        index += 1
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(request)
+        data = await reader.read()
+        writer.close()
+        if accept(data):
+            good += 1
+        else:
+            bad += 1
+    return good, bad
+
+
+def _load_process(
+    host: str,
+    port: int,
+    requests: list[bytes],
+    accept: Callable[[bytes], bool],
+    connections: int,
+    start: float,
+    seconds: float,
+    results: object,
+) -> None:
+    import asyncio
+
+    async def run() -> list[tuple[int, int]]:
+        await asyncio.sleep(max(0.0, start - time.time()))
+        until = time.monotonic() + seconds
+        return await asyncio.gather(
+            *(_connection(host, port, requests, accept, index * 997, until) for index in range(connections))
+        )
+
+    counts = asyncio.run(run())
+    results.put((sum(good for good, _ in counts), sum(bad for _, bad in counts)))  # type: ignore[attr-defined]
+
+
+def http_load(
+    base: str,
+    requests: list[bytes],
+    accept: Callable[[bytes], bool],
+    *,
+    connections: int = 16,
+    processes: int = 2,
+    seconds: float = 8.0,
+) -> int:
+    """The answers ``accept`` takes in ``seconds``, with ``connections`` concurrent connections from ``processes``
+    asyncio processes, each sending the raw HTTP/1.0 ``requests`` in turn; fails on any answer it does not take.
+    The same load generator for every server measured, ours and the peers'."""
+    import multiprocessing
+
+    host, port = base.removeprefix("http://").split(":")
+    results: multiprocessing.Queue = multiprocessing.Queue()
+    start = time.time() + 0.5
+    share = connections // processes
+    clients = [
+        multiprocessing.Process(
+            target=_load_process, args=(host, int(port), requests, accept, share, start, seconds, results)
+        )
+        for _ in range(processes)
+    ]
+    for client in clients:
+        client.start()
+    counts = [results.get(timeout=seconds + 60) for _ in clients]
+    for client in clients:
+        client.join()
+    good, bad = sum(count[0] for count in counts), sum(count[1] for count in counts)
+    if bad or not good:
+        raise RuntimeError(f"{bad} refused and {good} accepted answers from {base}")
+    return good
+
+
 def _recreate_postgres_database(url: str) -> None:
     from urllib.parse import urlsplit, urlunsplit
 

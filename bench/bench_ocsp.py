@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-from _harness import children, django_setup, keyfile_ca, report, serve, stop
+from _harness import children, django_setup, http_load, keyfile_ca, report, serve, stop
 
 CREDENTIALS = 100  # two certificates each
 CONNECTIONS = 16
@@ -32,61 +32,16 @@ WORKERS = 4  # gunicorn workers, and openssl -multi processes
 SECONDS = 8
 
 
-async def _client(host: str, port: int, paths: list[str], offset: int, until: float) -> tuple[int, int]:
-    """One connection at a time, a request per connection (HTTP/1.0): (answers with status 200, others)."""
-    import asyncio
-
-    good = bad = 0
-    index = offset
-    while time.monotonic() < until:
-        path = paths[index % len(paths)]
-        index += 1
-        reader, writer = await asyncio.open_connection(host, port)
-        writer.write(f"GET {path} HTTP/1.0\r\nHost: {host}:{port}\r\n\r\n".encode())
-        data = await reader.read()
-        writer.close()
-        if data.startswith((b"HTTP/1.0 200", b"HTTP/1.1 200")) and b"application/ocsp-response" in data:
-            good += 1
-        else:
-            bad += 1
-    return good, bad
-
-
-def _client_process(
-    host: str, port: int, paths: list[str], connections: int, start: float, seconds: float, results: object
-) -> None:
-    import asyncio
-
-    async def run() -> list[tuple[int, int]]:
-        await asyncio.sleep(max(0.0, start - time.time()))
-        until = time.monotonic() + seconds
-        return await asyncio.gather(*(_client(host, port, paths, index * 997, until) for index in range(connections)))
-
-    counts = asyncio.run(run())
-    results.put((sum(good for good, _ in counts), sum(bad for _, bad in counts)))  # type: ignore[attr-defined]
+def _ocsp_ok(data: bytes) -> bool:
+    return data.startswith((b"HTTP/1.0 200", b"HTTP/1.1 200")) and b"application/ocsp-response" in data
 
 
 def _load(base: str, paths: list[str], seconds: float = SECONDS) -> tuple[float, int]:
     """Responses per second at CONNECTIONS concurrent connections, from CLIENT_PROCESSES asyncio processes (the same
     load generator for both responders); fails on any answer that is not an OCSP response with status 200."""
-    import multiprocessing
-
-    host, port = base.removeprefix("http://").split(":")
-    results: multiprocessing.Queue = multiprocessing.Queue()
-    start = time.time() + 0.5
-    share = CONNECTIONS // CLIENT_PROCESSES
-    clients = [
-        multiprocessing.Process(target=_client_process, args=(host, int(port), paths, share, start, seconds, results))
-        for _ in range(CLIENT_PROCESSES)
-    ]
-    for client in clients:
-        client.start()
-    counts = [results.get(timeout=seconds + 60) for _ in clients]
-    for client in clients:
-        client.join()
-    good, bad = sum(count[0] for count in counts), sum(count[1] for count in counts)
-    if bad or not good:
-        raise RuntimeError(f"{bad} failed and {good} good answers from {base}")
+    host = base.removeprefix("http://")
+    requests = [f"GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n".encode() for path in paths]
+    good = http_load(base, requests, _ocsp_ok, connections=CONNECTIONS, processes=CLIENT_PROCESSES, seconds=seconds)
     return good / seconds, good
 
 

@@ -15,7 +15,7 @@ import hashlib
 import secrets
 import time
 
-from _harness import django_setup, keyfile_ca, rate, report, serve, stop
+from _harness import django_setup, http_load, keyfile_ca, rate, report, serve, stop
 
 CONNECTIONS = 16
 CLIENT_PROCESSES = 2
@@ -24,69 +24,23 @@ SECONDS = 8
 GRANTED = b"\x30\x03\x02\x01\x00"  # PKIStatusInfo { status granted(0) }, first in a granted TimeStampResp
 
 
-async def _client(host: str, port: int, bodies: list[bytes], offset: int, until: float) -> tuple[int, int]:
-    """One connection at a time, a request per connection (HTTP/1.0): (granted answers, others)."""
-    import asyncio
-
-    good = bad = 0
-    index = offset
-    while time.monotonic() < until:
-        body = bodies[index % len(bodies)]
-        index += 1
-        reader, writer = await asyncio.open_connection(host, port)
-        writer.write(
-            (
-                f"POST /tsa HTTP/1.0\r\nHost: {host}:{port}\r\nContent-Type: application/timestamp-query\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n"
-            ).encode()
-            + body
-        )
-        data = await reader.read()
-        writer.close()
-        head, _, reply = data.partition(b"\r\n\r\n")
-        granted = GRANTED in reply[:12] and b"application/timestamp-reply" in head
-        if head.startswith((b"HTTP/1.0 200", b"HTTP/1.1 200")) and granted:
-            good += 1
-        else:
-            bad += 1
-    return good, bad
-
-
-def _client_process(
-    host: str, port: int, bodies: list[bytes], connections: int, start: float, seconds: float, results: object
-) -> None:
-    import asyncio
-
-    async def run() -> list[tuple[int, int]]:
-        await asyncio.sleep(max(0.0, start - time.time()))
-        until = time.monotonic() + seconds
-        return await asyncio.gather(*(_client(host, port, bodies, index * 97, until) for index in range(connections)))
-
-    counts = asyncio.run(run())
-    results.put((sum(good for good, _ in counts), sum(bad for _, bad in counts)))  # type: ignore[attr-defined]
+def _granted(data: bytes) -> bool:
+    head, _, reply = data.partition(b"\r\n\r\n")
+    ok = head.startswith((b"HTTP/1.0 200", b"HTTP/1.1 200")) and b"application/timestamp-reply" in head
+    return ok and GRANTED in reply[:12]
 
 
 def _load(base: str, bodies: list[bytes], seconds: float = SECONDS) -> float:
     """Granted tokens per second at CONNECTIONS concurrent connections; fails on any answer that is not one."""
-    import multiprocessing
-
-    host, port = base.removeprefix("http://").split(":")
-    results: multiprocessing.Queue = multiprocessing.Queue()
-    start = time.time() + 0.5
-    share = CONNECTIONS // CLIENT_PROCESSES
-    clients = [
-        multiprocessing.Process(target=_client_process, args=(host, int(port), bodies, share, start, seconds, results))
-        for _ in range(CLIENT_PROCESSES)
+    host = base.removeprefix("http://")
+    requests = [
+        f"POST /tsa HTTP/1.0\r\nHost: {host}\r\nContent-Type: application/timestamp-query\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+        for body in bodies
     ]
-    for client in clients:
-        client.start()
-    counts = [results.get(timeout=seconds + 60) for _ in clients]
-    for client in clients:
-        client.join()
-    good, bad = sum(count[0] for count in counts), sum(count[1] for count in counts)
-    if bad or not good:
-        raise RuntimeError(f"{bad} failed and {good} granted answers from {base}")
-    return good / seconds
+    granted = http_load(base, requests, _granted, connections=CONNECTIONS, processes=CLIENT_PROCESSES, seconds=seconds)
+    return granted / seconds
 
 
 def _raw_p256_signatures_per_second(seconds: float = 3.0) -> float:
