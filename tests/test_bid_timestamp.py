@@ -6,30 +6,24 @@ submission; a bid without a token says so."""
 from __future__ import annotations
 
 import hashlib
-import io
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from asn1crypto import cms
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from django.test import Client
 
 from mobileca.accounts.models import User
 from mobileca.audit.models import AuditEvent
 from mobileca.bidding import services
-from mobileca.bidding.models import Bid, BidStatus, Tender
+from mobileca.bidding.models import Bid, BidStatus
 from mobileca.ca import facade as ca
 from mobileca.ca.tsa import tsa_ensure
 from mobileca.cards.models import Card
-from mobileca.cmslib import enveloped, signed
 from mobileca.core.clock import clock, now
-from mobileca.shield import facade as shield
 from mobileca.shield.models import Credential
-from tests.support.bidding import sealed_bid, tender_open_for_bids
+from tests.support.bidding import announced_bid, sealed_bid, tender_open_for_bids
 from tests.support.ca import openssl, write
 from tests.support.platform import login
 from tests.support.shield import LEGAL_REP, PIN, activated_credential, ca_ready, card, phone_login, registered  # noqa: F401 (fixtures)
@@ -63,47 +57,6 @@ def _open(bidder_client: Client, bid: Bid) -> Bid:
 
 def _page(bidder_client: Client, bid: Bid) -> str:
     return bidder_client.get(f"/bidding/bids/{bid.pk}/").content.decode()
-
-
-def _sign(service_no: str, data: bytes) -> bytes:
-    credential = Credential.objects.get(service_no=service_no)
-    key = ca.unwrap_private_key(owner_id=f"credential:{service_no}:sign", blob=bytes(credential.sign_key_wrapped))
-    assert isinstance(key, ec.EllipticCurvePrivateKey)
-    return key.sign(data, ec.ECDSA(hashes.SHA256()))
-
-
-def _der(pem: str) -> bytes:
-    return x509.load_pem_x509_certificate(pem.encode()).public_bytes(serialization.Encoding.DER)
-
-
-def _tool_bid(tender: Tender, service_no: str, content: bytes) -> tuple[Bid, bytes]:
-    """A bid sealed and signed as the tool does, announced; its ciphertext not yet uploaded."""
-    certificates = shield.credential_certificates(service_no=service_no)
-    ciphertext = io.BytesIO()
-    sealed = enveloped.seal(
-        io.BytesIO(content), ciphertext, x509.load_pem_x509_certificate(certificates.encrypt_pem.encode())
-    )
-    signer = _der(certificates.sign_pem)
-    attributes = signed.signed_attributes(content_digest=sealed.plaintext_sha256, signer_der=signer)
-    signature = signed.detached_signed_data(
-        attributes_der=attributes,
-        signature=_sign(service_no, attributes),
-        signer_der=signer,
-        chain_der=[_der(pem) for pem in certificates.chain_pems],
-    )
-    bid = services.bid_announce_from_tool(
-        account=shield.credential_account(service_no=service_no),
-        tender=tender,
-        service_no=service_no,
-        file_name="投标文件.pdf",
-        size=sealed.size,
-        header=sealed.header,
-        signature=signature,
-    )
-    path = services.ciphertext_path(bid)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(ciphertext.getvalue())
-    return bid, ciphertext.getvalue()
 
 
 def test_a_submitted_bid_keeps_a_token_over_its_signature_that_openssl_verifies(
@@ -190,7 +143,7 @@ def test_a_token_whose_time_is_past_the_deadline_refuses_the_submission_and_chan
     _, credential = bidder_and_credential
     tender = tender_open_for_bids(deadline=timedelta(minutes=10))
     live = sealed_bid(tender=tender, service_no=credential.service_no, content=b"the first, in time")
-    bid, _ = _tool_bid(tender, credential.service_no, b"the second, stamped late")
+    bid, _ = announced_bid(tender=tender, service_no=credential.service_no, content=b"the second, stamped late")
     real = ca.timestamp
 
     def stamped_after_the_deadline(**kwargs: Any) -> bytes:  # the trusted time says: too late
@@ -214,7 +167,7 @@ def test_with_the_clock_past_the_deadline_the_submission_is_refused(
 ) -> None:
     _, credential = bidder_and_credential
     tender = tender_open_for_bids(deadline=timedelta(minutes=10))
-    bid, _ = _tool_bid(tender, credential.service_no, b"too late")
+    bid, _ = announced_bid(tender=tender, service_no=credential.service_no, content=b"too late")
     with clock.frozen(tender.bid_deadline + timedelta(seconds=5)):
         refused = services.bid_ciphertext_received(bid=bid, received=bid.size)
     assert (refused.status, refused.failure_code) == (BidStatus.REFUSED, "deadline_passed")

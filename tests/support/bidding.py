@@ -53,8 +53,11 @@ def _der(pem: str) -> bytes:
     return x509.load_pem_x509_certificate(pem.encode()).public_bytes(serialization.Encoding.DER)
 
 
-def sealed_bid(*, tender: Tender, service_no: str, content: bytes, file_name: str = "投标文件.pdf") -> Bid:
-    """A bid of the credential's enterprise, sealed for its encryption certificate, signed, uploaded, submitted."""
+def announced_bid(
+    *, tender: Tender, service_no: str, content: bytes, file_name: str = "投标文件.pdf"
+) -> tuple[Bid, bytes]:
+    """A bid of the credential's enterprise sealed for its encryption certificate, signed and announced as the tool
+    does, its ciphertext (returned too) written where the upload puts it, but not yet reported received."""
     certificates = shield.credential_certificates(service_no=service_no)
     recipient = x509.load_pem_x509_certificate(certificates.encrypt_pem.encode())
     ciphertext = io.BytesIO()
@@ -79,6 +82,12 @@ def sealed_bid(*, tender: Tender, service_no: str, content: bytes, file_name: st
     path = services.ciphertext_path(bid)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(ciphertext.getvalue())
-    bid = services.bid_ciphertext_received(bid=bid, received=sealed.size)
+    return bid, ciphertext.getvalue()
+
+
+def sealed_bid(*, tender: Tender, service_no: str, content: bytes, file_name: str = "投标文件.pdf") -> Bid:
+    """A bid of the credential's enterprise, sealed for its encryption certificate, signed, uploaded, submitted."""
+    bid, ciphertext = announced_bid(tender=tender, service_no=service_no, content=content, file_name=file_name)
+    bid = services.bid_ciphertext_received(bid=bid, received=len(ciphertext))
     assert bid.status == BidStatus.SUBMITTED, (bid.failure_code, bid.failure_message)
     return bid
