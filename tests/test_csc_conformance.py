@@ -115,7 +115,7 @@ def test_info_lists_only_routed_csc_methods_the_extensions_apart_and_what_is_off
     for method in info["methods"] + info["x-mobileca-methods"]:  # every one listed is answered here
         assert Client().post(f"/csc/v2/{method}", "{}", content_type="application/json").status_code != 404, method
     assert Client().post("/csc/v2/signatures/signDoc", "{}", content_type="application/json").status_code == 404
-    assert info["authType"] == ["oauth2client", "oauth2code", "external"]
+    assert info["authType"] == ["oauth2client", "oauth2code"]  # a platform's secret is no bearer token: no "external"
     assert info["conformance_levels"][0] == "Ades-B-B"
     assert ("Ades-B-T" in info["conformance_levels"]) == ("signatures/timestamp" in info["methods"])
 

@@ -372,9 +372,9 @@ def info(request: HttpRequest) -> HttpResponse:
             "lang": "zh-CN",
             "description": f"{settings.MOBILECA_PLATFORM_NAME} 移动 CA 远程签名服务",
             # OAuth 2.0 client credentials (platforms) and authorisation code with PKCE (a person's application) at the
-            # authorisation server below; "external": the platforms' API keys and the tool's device-login tokens, got
-            # outside CSC (csc_client_create, RFC 8628), are bearer tokens here too
-            "authType": ["oauth2client", "oauth2code", "external"],
+            # authorisation server below, which also serves the tool's device login (RFC 8628); nothing else is a
+            # bearer token here (a platform's secret only authenticates it at the token endpoint)
+            "authType": ["oauth2client", "oauth2code"],
             # the authorisation server's base: a client appends "/oauth2/token", "/oauth2/authorize" (CSC §8.4)
             "oauth2": settings.MOBILECA_PUBLIC_URL + "/csc/v2",
             "methods": methods,
