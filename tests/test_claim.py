@@ -508,8 +508,10 @@ def test_the_claimant_sees_and_downloads_the_certificates_others_cannot(
 
     phone, ticket = _activated(bidder_client, registered)
     page = phone.get(f"/h5/claim/{ticket}/").content.decode()
-    for label in ["签名证书", "加密证书", "序列号", "有效期", "下载证书", f"NTRCN-{registered.enterprise.uscc}"]:
+    for label in ["签名证书", "加密证书", "持有人", "王建国", "统一社会信用代码", registered.enterprise.uscc, "序列号"]:
         assert label in page, label
+    assert "有效期" in page and "下载证书" in page
+    assert "NTRCN-" not in page and "2.5.4." not in page  # issue 18: plain language, not a DN with dotted OIDs
     pem = phone.get(f"/h5/claim/{ticket}/certificates/sign.pem")
     certificate = x509.load_pem_x509_certificate(pem.content)
     assert f"{certificate.serial_number:x}" == Credential.objects.get().sign_serial

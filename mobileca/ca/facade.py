@@ -7,8 +7,9 @@ from datetime import datetime
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import NameOID
 
-from mobileca.ca import services, tsa
+from mobileca.ca import profiles, services, tsa
 from mobileca.ca.backends import KeyBackend, KeyBackendError
 from mobileca.ca.backends.factory import backend as key_backend
 from mobileca.ca.channel import ChannelVerdict, channel_check
@@ -121,17 +122,26 @@ def credential_revoke(*, owner_id: str, reason: x509.ReasonFlags = x509.ReasonFl
 
 @dataclass(frozen=True)
 class CertificateInfo:
+    """A certificate as a person reads it (issue 18): who holds it, for which enterprise and 统一社会信用代码, what
+    it is for, when it is valid, its serial; ``subject`` keeps the distinguished name for those who want it."""
+
     serial_hex: str
     usage: str
     subject: str
     not_before: datetime
     not_after: datetime
     status: str
+    holder: str = ""
+    enterprise: str = ""
+    uscc: str = ""
 
 
 def certificate_info(*, serial_hex: str) -> CertificateInfo:
     record = IssuedCertificate.objects.get(serial_hex=serial_hex)
     certificate = services.certificate_of(record)
+    holder = certificate.subject.get_attributes_for_oid(NameOID.GIVEN_NAME)
+    identifier = certificate.subject.get_attributes_for_oid(NameOID.ORGANIZATION_IDENTIFIER)
+    uscc = str(identifier[0].value) if identifier else ""
     return CertificateInfo(
         serial_hex=record.serial_hex,
         usage=record.usage,
@@ -139,6 +149,9 @@ def certificate_info(*, serial_hex: str) -> CertificateInfo:
         not_before=record.not_before,
         not_after=record.not_after,
         status=record.status,
+        holder=str(holder[0].value) if holder else "",
+        enterprise=profiles.enterprise_name_of(certificate),
+        uscc=uscc.removeprefix("NTRCN-"),
     )
 
 

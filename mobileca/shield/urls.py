@@ -1,9 +1,10 @@
 from django.urls import path
 
-from mobileca.shield.views import claim, keyuse, members, oauth
+from mobileca.shield.views import claim, home, keyuse, members, oauth
 
 app_name = "shield"
 urlpatterns = [
+    path("", home.h5_home, name="h5_home"),
     path("claim/<str:ticket>/", claim.h5_claim, name="h5_claim"),
     path("claim/<str:ticket>/login/", claim.h5_login, name="h5_login"),
     path("claim/<str:ticket>/service/", claim.h5_service, name="h5_service"),
