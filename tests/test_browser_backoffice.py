@@ -35,7 +35,8 @@ LONG_NAME = "景德镇市陶瓷文化旅游发展集团股份有限公司昌江�
 PDF = b"%PDF-1.4\n%%EOF\n"
 
 # What a table that does not fit looks like, measured in the page: a cell narrower than two characters whose text
-# wraps, a button or a header on more than one line, the page wider than the window.
+# wraps, a button or a header on more than one line, a table wider than its panel (its actions out of sight), the
+# page wider than the window.
 MEASURE = """() => {
   const fontSize = parseFloat(getComputedStyle(document.body).fontSize);
   const lines = (element) => {
@@ -48,17 +49,23 @@ MEASURE = """() => {
   };
   const label = (element) => element.textContent.trim().replace(/\\s+/g, " ").slice(0, 30);
   const problems = [];
-  for (const cell of document.querySelectorAll(".bo td, .bo th")) {
+  for (const cell of document.querySelectorAll(".content td, .content th")) {
     if (!cell.textContent.trim() || !cell.getClientRects().length) continue;
     const style = getComputedStyle(cell);
     const inner = cell.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
     if (inner < 2 * fontSize && lines(cell) > 1) problems.push(`cell ${Math.round(inner)}px wide: ${label(cell)}`);
   }
-  for (const header of document.querySelectorAll(".bo th")) {
+  for (const header of document.querySelectorAll(".content th")) {
     if (header.textContent.trim() && lines(header) > 1) problems.push(`header wraps: ${label(header)}`);
   }
-  for (const button of document.querySelectorAll(".bo table button, .bo table .button, .bo .confirm-actions button")) {
+  const buttons = ".content table button, .content table .button, .content .confirm-actions button";
+  for (const button of document.querySelectorAll(buttons)) {
     if (button.getClientRects().length && lines(button) > 1) problems.push(`button wraps: ${label(button)}`);
+  }
+  for (const wrap of document.querySelectorAll(".content .table-wrap")) {
+    if (wrap.scrollWidth > wrap.clientWidth + 1) {
+      problems.push(`table scrolls: ${wrap.scrollWidth} > ${wrap.clientWidth}: ${label(wrap.querySelector("tr"))}`);
+    }
   }
   if (document.documentElement.scrollWidth > window.innerWidth) {
     problems.push(`page scrolls sideways: ${document.documentElement.scrollWidth} > ${window.innerWidth}`);
@@ -140,7 +147,7 @@ def test_every_back_office_table_fits_the_window_and_confirm_receipt_stays_on_on
         for name, path in _pages(world):
             response = page.goto(live_server.url + path)
             assert response is not None and response.status == 200, (name, response and response.status)
-            expect(page.locator(".bo h1")).to_be_visible()
+            expect(page.locator(".content h1")).to_be_visible()
             page.screenshot(path=str(ARTIFACTS / f"backoffice-{width}-{name}.png"), full_page=True)
             found = page.evaluate(MEASURE)
             if found:
