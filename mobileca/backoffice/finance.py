@@ -333,7 +333,7 @@ def _refund_confirmation(payment: Payment, offline_note: str) -> Confirmation:
     return Confirmation(
         title=_("确认退款"),
         button=_("确认退款"),
-        consequence=_("确认后，{amount} 将{how}给 {payer}（订单 {order}），并通知该企业；此操作不能撤销。").format(
+        consequence=_("确认后，{payer} 的 {amount}（订单 {order}）将{how}，并通知该企业；此操作不能撤销。").format(
             amount=_money(payment.amount), how=how, payer=order.enterprise.name, order=order.order_no
         ),
         facts=[
