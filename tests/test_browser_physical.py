@@ -180,6 +180,10 @@ def test_bidder_applies_is_returned_resubmits_is_approved_buys_and_the_usb_key_i
             expect(row).to_contain_text(enterprise.name)
             expect(row).to_contain_text("¥300.00")
             row.get_by_role("button", name="确认收款").click()
+            # the confirmation step states the amount, the payer and the order before money is marked received
+            expect(counter.get_by_role("heading", name="确认收款")).to_be_visible()
+            expect(counter.locator(".confirm-facts")).to_contain_text(enterprise.name)
+            counter.get_by_role("button", name="确认收款").click()
             expect(counter.get_by_role("status")).to_have_text("已确认收款，订单已完成")
             expect(counter.get_by_role("row").filter(has_text=memo_code)).to_have_count(0)
 

@@ -56,7 +56,7 @@ def test_a_late_alipay_payment_is_refunded_through_the_sandbox_once(
     page = finance_client.get("/backoffice/refunds/").content.decode()
     assert paid_late.out_trade_no in page and "原路退款" in page
     with django_capture_on_commit_callbacks(execute=True):  # the sandbox notifies the refund after its commit
-        response = finance_client.post("/backoffice/refunds/", {"payment_id": paid_late.pk})
+        response = finance_client.post("/backoffice/refunds/", {"payment_id": paid_late.pk, "confirm": "yes"})
     assert response.status_code == 302
     trade = Trade.objects.get()
     assert trade.refund_fee == paid_late.amount and trade.status == "TRADE_CLOSED"
@@ -68,7 +68,7 @@ def test_a_late_alipay_payment_is_refunded_through_the_sandbox_once(
     refund_notice = Notification.objects.filter(form__refund_fee__isnull=False).latest("pk")
     Notification.objects.filter(pk=refund_notice.pk).update(delivered_at=None)
     assert deliver(refund_notice.pk)  # the same refund notification a second time
-    finance_client.post("/backoffice/refunds/", {"payment_id": paid_late.pk})  # and a second click
+    finance_client.post("/backoffice/refunds/", {"payment_id": paid_late.pk, "confirm": "yes"})  # and a second click
     assert Refund.objects.count() == 1 and Trade.objects.get().refund_fee == paid_late.amount
     assert list(PaymentEvent.objects.values_list("event_key", "outcome")) == events_before
     paid_late.refresh_from_db()
@@ -86,9 +86,13 @@ def test_an_offline_refund_is_recorded_and_a_wrong_payment_refused(
 
     bidder = User.objects.get(pk=bidder_client.session["_auth_user_id"])
     _, pending = make_offline_order(bidder, token="other")
-    refused = finance_client.post("/backoffice/refunds/", {"payment_id": pending.pk, "offline_note": "x"})
+    refused = finance_client.post(
+        "/backoffice/refunds/", {"payment_id": pending.pk, "offline_note": "x", "confirm": "yes"}
+    )
     assert refused.status_code == 409 and not Refund.objects.exists()
-    finance_client.post("/backoffice/refunds/", {"payment_id": paid_late.pk, "offline_note": "工行转账 20261128001"})
+    finance_client.post(
+        "/backoffice/refunds/", {"payment_id": paid_late.pk, "offline_note": "工行转账 20261128001", "confirm": "yes"}
+    )
     refund = Refund.objects.get()
     assert (refund.method, refund.note) == ("offline", "工行转账 20261128001")
     paid_late.refresh_from_db()
@@ -96,7 +100,7 @@ def test_an_offline_refund_is_recorded_and_a_wrong_payment_refused(
 
 
 def test_refunds_are_finance_only(paid_late: Payment, bidder_client: Client) -> None:
-    assert bidder_client.post("/backoffice/refunds/", {"payment_id": paid_late.pk}).status_code == 403
+    assert bidder_client.post("/backoffice/refunds/", {"payment_id": paid_late.pk, "confirm": "yes"}).status_code == 403
     assert not Refund.objects.exists()
 
 
@@ -125,7 +129,9 @@ def test_a_late_wechat_payment_is_refunded_through_the_sandbox_once(
     assert payment.status == "paid_late"
 
     with django_capture_on_commit_callbacks(execute=True):
-        assert finance_client.post("/backoffice/refunds/", {"payment_id": payment.pk}).status_code == 302
+        assert (
+            finance_client.post("/backoffice/refunds/", {"payment_id": payment.pk, "confirm": "yes"}).status_code == 302
+        )
     sandbox_refund = SandboxRefund.objects.get()
     assert (sandbox_refund.amount, sandbox_refund.out_refund_no) == (30000, f"RF{payment.out_trade_no}")
     refund_callback = Callback.objects.filter(body__contains="REFUND.SUCCESS").get()
@@ -135,7 +141,7 @@ def test_a_late_wechat_payment_is_refunded_through_the_sandbox_once(
     events_before = list(PaymentEvent.objects.values_list("event_key", "outcome"))
     Callback.objects.filter(pk=refund_callback.pk).update(delivered_at=None)
     assert deliver(refund_callback.pk)  # the same callback again
-    finance_client.post("/backoffice/refunds/", {"payment_id": payment.pk})
+    finance_client.post("/backoffice/refunds/", {"payment_id": payment.pk, "confirm": "yes"})
     assert SandboxRefund.objects.count() == 1 and Refund.objects.count() == 1
     assert list(PaymentEvent.objects.values_list("event_key", "outcome")) == events_before
     assert Order.objects.get().status == "closed"
@@ -176,14 +182,14 @@ def test_a_late_remittance_refunded_on_the_refunds_page_leaves_the_statement_ref
     # InvalidTransition (refunded -> refunded) and the line stayed on the to-refund list for good
     payment, line = late_remittance
     response = finance_client.post(
-        "/backoffice/refunds/", {"payment_id": payment.pk, "offline_note": "工行转账 20261128001"}
+        "/backoffice/refunds/", {"payment_id": payment.pk, "offline_note": "工行转账 20261128001", "confirm": "yes"}
     )
     assert response.status_code == 302
     assert _refund_state(payment) == ("refunded", [LineStatus.RETURNED], 1, 1, 1)
     assert "TXN-LATE" not in finance_client.get("/backoffice/statements/").content.decode()
     # the line, pressed from a page loaded before the refund: a clear refusal, nothing twice
     response = finance_client.post(
-        f"/backoffice/statements/lines/{line.pk}/return/", {"reason": "已原路退回"}, follow=True
+        f"/backoffice/statements/lines/{line.pk}/return/", {"reason": "已原路退回", "confirm": "yes"}, follow=True
     )
     assert response.status_code == 200
     assert "该到账记录不需要退回" in response.content.decode()
@@ -196,14 +202,18 @@ def test_a_late_remittance_returned_on_its_statement_line_is_a_refund_with_its_n
 ) -> None:
     # issue 13: returning through the line wrote no Refund row and told the buyer nothing
     payment, line = late_remittance
-    response = finance_client.post(f"/backoffice/statements/lines/{line.pk}/return/", {"reason": "已原路退回"})
+    response = finance_client.post(
+        f"/backoffice/statements/lines/{line.pk}/return/", {"reason": "已原路退回", "confirm": "yes"}
+    )
     assert response.status_code == 302
     assert _refund_state(payment) == ("refunded", [LineStatus.RETURNED], 1, 1, 1)
     refund = Refund.objects.get()
     assert (refund.method, refund.note, refund.amount) == ("offline", "已原路退回", payment.amount)
     assert payment.pk not in [p.pk for p in finance_client.get("/backoffice/refunds/").context["due"]]
     # then the refunds page: the refund exists already, nothing happens twice
-    response = finance_client.post("/backoffice/refunds/", {"payment_id": payment.pk, "offline_note": "再次"})
+    response = finance_client.post(
+        "/backoffice/refunds/", {"payment_id": payment.pk, "offline_note": "再次", "confirm": "yes"}
+    )
     assert response.status_code == 302
     assert _refund_state(payment) == ("refunded", [LineStatus.RETURNED], 1, 1, 1)
     assert Refund.objects.get().note == "已原路退回"

@@ -101,7 +101,7 @@ def test_finance_confirmation_pays_the_order_and_creates_exactly_one_card(
 ) -> None:
     # R1.6, R2.1, R2.2
     order, payment = offline_order
-    response = finance_client.post(f"/backoffice/remittances/{payment.pk}/confirm/", follow=True)
+    response = finance_client.post(f"/backoffice/remittances/{payment.pk}/confirm/", {"confirm": "yes"}, follow=True)
     assert "已确认收款" in response.content.decode()
     order.refresh_from_db()
     payment.refresh_from_db()

@@ -71,11 +71,17 @@ def post_statement(client: Client, raw: bytes, file_name: str = "statement.csv")
 
 
 def claim(client: Client, line: StatementLine, reference: str) -> list[str]:
-    return post_and_read_messages(client, f"/backoffice/statements/lines/{line.pk}/claim/", {"reference": reference})
+    """认领, confirmed on its confirmation page (``confirm=yes``)."""
+    return post_and_read_messages(
+        client, f"/backoffice/statements/lines/{line.pk}/claim/", {"reference": reference, "confirm": "yes"}
+    )
 
 
 def return_line(client: Client, line: StatementLine, reason: str) -> list[str]:
-    return post_and_read_messages(client, f"/backoffice/statements/lines/{line.pk}/return/", {"reason": reason})
+    """退回, confirmed on its confirmation page (``confirm=yes``)."""
+    return post_and_read_messages(
+        client, f"/backoffice/statements/lines/{line.pk}/return/", {"reason": reason, "confirm": "yes"}
+    )
 
 
 def post_and_read_messages(client: Client, url: str, data: dict[str, object]) -> list[str]:
@@ -658,7 +664,7 @@ def test_claiming_a_line_that_does_not_exist_is_refused(finance_client: Client, 
     before = world()
 
     messages = post_and_read_messages(
-        finance_client, "/backoffice/statements/lines/999999/claim/", {"reference": order.order_no}
+        finance_client, "/backoffice/statements/lines/999999/claim/", {"reference": order.order_no, "confirm": "yes"}
     )
 
     assert messages == ["未找到该到账记录"]
@@ -752,8 +758,10 @@ def test_statement_pages_require_the_finance_permission(finance: User, bidder: U
             STATEMENTS_URL,
             {"statement": SimpleUploadedFile("s.csv", statement_csv(credit("TXN-2", payment.memo_code)), "text/csv")},
         ),
-        client.post(f"/backoffice/statements/lines/{unmatched.pk}/claim/", {"reference": payment.memo_code}),
-        client.post(f"/backoffice/statements/lines/{unmatched.pk}/return/", {"reason": "退回"}),
+        client.post(
+            f"/backoffice/statements/lines/{unmatched.pk}/claim/", {"reference": payment.memo_code, "confirm": "yes"}
+        ),
+        client.post(f"/backoffice/statements/lines/{unmatched.pk}/return/", {"reason": "退回", "confirm": "yes"}),
     ]
 
     assert [response.status_code for response in responses] == [403, 403, 403, 403]

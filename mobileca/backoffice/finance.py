@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime, time
 
 from django.contrib import messages
@@ -15,10 +16,17 @@ from django.views.decorators.http import require_POST
 
 from mobileca.accounts.actors import actor_for
 from mobileca.backoffice.roles import PAGE, finance_or_support_required, finance_required, operator_of
+from mobileca.backoffice.selectors import (
+    offline_payment_by_reference,
+    payment_for_refund,
+    remittance_for_confirmation,
+    statement_line_for_confirmation,
+)
 from mobileca.core import inputs
-from mobileca.core.errors import ApplicationError, InvalidInput
+from mobileca.core.errors import ApplicationError, Conflict, InvalidInput, NotFound
 from mobileca.orders.models import OrderStatus
-from mobileca.payments.models import LineStatus, Payment
+from mobileca.payments.models import LineStatus, Payment, PaymentStatus, StatementLine
+from mobileca.payments.refunds import refundable
 from mobileca.payments.selectors import (
     order_list_for_backoffice,
     payment_list_paid_late,
@@ -52,6 +60,34 @@ def _act(request: HttpRequest, action: Callable[[], str], *, then: str) -> HttpR
     return redirect(then)
 
 
+def _confirmed(request: HttpRequest) -> bool:
+    """Money moves only on the confirmation page's own button: a POST without ``confirm=yes`` (the list's button,
+    or a forged request) shows what would happen and changes nothing."""
+    return request.POST.get("confirm") == "yes"
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """What a money action is about to do, stated before it is done: its facts (amount, payer, order number), the
+    consequence in one sentence, and the form that carries the same fields back with ``confirm=yes``."""
+
+    title: str
+    button: str
+    consequence: str
+    facts: list[tuple[str, str]]
+    fields: dict[str, str]
+    back: str
+
+
+def _confirm_page(request: HttpRequest, confirmation: Confirmation) -> HttpResponse:
+    context = {"bo_active": confirmation.back.split(":")[1], "confirmation": confirmation, "back": confirmation.back}
+    return render(request, "backoffice/confirm.html", context)
+
+
+def _money(amount: object) -> str:
+    return f"¥{amount}"
+
+
 @finance_required
 def remittances(request: HttpRequest) -> HttpResponse:
     return render(
@@ -65,9 +101,46 @@ def remittances(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _remittance_confirmation(payment: Payment) -> Confirmation:
+    """Read-only, the refusals ``remittance_confirm`` would give, so that finance is not asked to confirm what
+    cannot be confirmed; the service checks again under its locks."""
+    order = payment.order
+    if payment.status == PaymentStatus.CLOSED or order.status == OrderStatus.CLOSED:
+        raise Conflict(_("订单已关闭，不能再确认收款；如款项已到账，请导入银行流水登记为待退款"), code="order_closed")
+    if payment.status != PaymentStatus.PENDING:
+        raise Conflict(_("该汇款已确认，无需重复操作"), code="already_confirmed")
+    vouchers = [f"{voucher.original_name}（{voucher.get_status_display()}）" for voucher in payment.vouchers.all()]
+    return Confirmation(
+        title=_("确认收款"),
+        button=_("确认收款"),
+        consequence=_(
+            "确认后，订单 {order} 记为已收到 {payer} 的汇款 {amount}，订单完成并发放证书；此操作不能撤销。"
+        ).format(order=order.order_no, payer=order.enterprise.name, amount=_money(payment.amount)),
+        facts=[
+            (_("订单号"), order.order_no),
+            (_("付款企业"), order.enterprise.name),
+            (_("金额"), _money(payment.amount)),
+            (_("汇款识别码"), payment.memo_code or "-"),
+            (_("汇款截止"), timezone.localtime(order.expires_at).strftime("%Y-%m-%d %H:%M")),
+            (_("凭证"), "、".join(vouchers) or _("未上传")),
+        ],
+        fields={},
+        back="backoffice:remittances",
+    )
+
+
 @finance_required
 @require_POST
 def remittance_confirm_view(request: HttpRequest, payment_id: int) -> HttpResponse:
+    """「确认收款」: the list's button shows the confirmation page; only its own button (``confirm=yes``) acts."""
+    if not _confirmed(request):
+        try:
+            confirmation = _remittance_confirmation(remittance_for_confirmation(payment_id=payment_id))
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+            return redirect("backoffice:remittances")
+        return _confirm_page(request, confirmation)
+
     def confirm() -> str:
         remittance_confirm(payment_id=payment_id, actor=actor_for(request.user), operator=operator_of(request))
         return _("已确认收款，订单已完成")
@@ -140,9 +213,85 @@ def statements(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _line_facts(line: StatementLine) -> list[tuple[str, str]]:
+    return [
+        (_("流水号"), line.bank_txn_id),
+        (_("交易时间"), timezone.localtime(line.booked_at).strftime("%Y-%m-%d %H:%M")),
+        (_("金额"), _money(line.amount)),
+        (_("付款人"), f"{line.payer_name} {line.payer_account}".strip() or "-"),
+        (_("附言"), line.memo or "-"),
+    ]
+
+
+def _claim_confirmation(line: StatementLine, reference: str) -> Confirmation:
+    """Which order the typed reference names and whether the amounts agree, before the line pays it."""
+    if line.status != LineStatus.UNMATCHED:
+        raise Conflict(_("该到账记录已处理"), code="line_not_unmatched")
+    payment = offline_payment_by_reference(reference=reference)
+    if payment is None:
+        raise NotFound(_("未找到该订单号或汇款识别码对应的线下汇款订单"))
+    if line.amount != payment.amount:
+        raise InvalidInput(
+            _("到账金额 {received} 与订单应付金额 {due} 不符，不能认领").format(
+                received=line.amount, due=payment.amount
+            ),
+            code="amount_mismatch",
+        )
+    order = payment.order
+    return Confirmation(
+        title=_("确认认领到账"),
+        button=_("确认认领"),
+        consequence=_("确认后，这笔 {amount} 的到账记为订单 {order}（{enterprise}）的付款；此操作不能撤销。").format(
+            amount=_money(line.amount), order=order.order_no, enterprise=order.enterprise.name
+        ),
+        facts=[
+            *_line_facts(line),
+            (_("认领到订单"), order.order_no),
+            (_("订单企业"), order.enterprise.name),
+            (_("订单应付金额"), _money(payment.amount)),
+        ],
+        fields={"reference": reference},
+        back="backoffice:statements",
+    )
+
+
+def _return_confirmation(line: StatementLine, reason: str) -> Confirmation:
+    if not reason.strip():
+        raise InvalidInput(_("请填写退回原因"), code="reason_required")
+    if line.status not in (LineStatus.UNMATCHED, LineStatus.PAID_LATE, LineStatus.DUPLICATE):
+        raise Conflict(_("该到账记录不需要退回"), code="line_not_returnable")
+    facts = _line_facts(line)
+    if line.payment is not None:
+        facts.append((_("订单号"), line.payment.order.order_no))
+    facts.append((_("退回说明"), reason.strip()))
+    return Confirmation(
+        title=_("确认登记退回"),
+        button=_("确认登记退回"),
+        consequence=_("确认后，这笔 {amount} 的到账登记为已退回给付款人 {payer}；此操作不能撤销。").format(
+            amount=_money(line.amount), payer=line.payer_name or "-"
+        ),
+        facts=facts,
+        fields={"reason": reason},
+        back="backoffice:statements",
+    )
+
+
+def _preview_line(request: HttpRequest, line_id: int, build: Callable[[StatementLine], Confirmation]) -> HttpResponse:
+    try:
+        confirmation = build(statement_line_for_confirmation(line_id=line_id))
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect("backoffice:statements")
+    return _confirm_page(request, confirmation)
+
+
 @finance_required
 @require_POST
 def line_claim_view(request: HttpRequest, line_id: int) -> HttpResponse:
+    reference = request.POST.get("reference", "")
+    if not _confirmed(request):
+        return _preview_line(request, line_id, lambda line: _claim_confirmation(line, reference))
+
     def claim() -> str:
         status = statement_line_claim(
             line_id=line_id, reference=request.POST.get("reference", ""), actor=actor_for(request.user)
@@ -155,6 +304,10 @@ def line_claim_view(request: HttpRequest, line_id: int) -> HttpResponse:
 @finance_required
 @require_POST
 def line_return_view(request: HttpRequest, line_id: int) -> HttpResponse:
+    reason = request.POST.get("reason", "")
+    if not _confirmed(request):
+        return _preview_line(request, line_id, lambda line: _return_confirmation(line, reason))
+
     def give_back() -> str:
         statement_line_return(
             line_id=line_id,
@@ -167,16 +320,57 @@ def line_return_view(request: HttpRequest, line_id: int) -> HttpResponse:
     return _act(request, give_back, then="backoffice:statements")
 
 
+def _refund_confirmation(payment: Payment, offline_note: str) -> Confirmation:
+    if payment.status == PaymentStatus.REFUNDED:
+        raise Conflict(_("该款项已退款，无需重复操作"), code="already_refunded")
+    if not refundable(payment):
+        raise Conflict(_("只有关闭后到账的款项或已取消订单的款项需要退款"), code="not_refundable")
+    order, note = payment.order, offline_note.strip()
+    if note:
+        how = _("登记为线下退款（{note}）").format(note=note)
+    else:
+        how = _("通过{channel}原路退回").format(channel=payment.get_channel_display())
+    return Confirmation(
+        title=_("确认退款"),
+        button=_("确认退款"),
+        consequence=_("确认后，{payer} 的 {amount}（订单 {order}）将{how}，并通知该企业；此操作不能撤销。").format(
+            amount=_money(payment.amount), how=how, payer=order.enterprise.name, order=order.order_no
+        ),
+        facts=[
+            (_("订单号"), order.order_no),
+            (_("付款企业"), order.enterprise.name),
+            (_("金额"), _money(payment.amount)),
+            (_("支付方式"), payment.get_channel_display()),
+            (_("退款方式"), how),
+        ],
+        fields={"payment_id": str(payment.pk), "offline_note": offline_note},
+        back="backoffice:refunds",
+    )
+
+
 @finance_required
 def refunds(request: HttpRequest) -> HttpResponse:
-    """Money to give back: refund through the channel (Alipay, WeChat Pay) or record an offline refund."""
+    """Money to give back: refund through the channel (Alipay, WeChat Pay) or record an offline refund, each
+    after a confirmation page that states the amount, the payer and the order."""
     error, status = "", 200
-    if request.method == "POST":
+    if request.method == "POST" and not _confirmed(request):
         try:
-            payment_refund(
+            payment = payment_for_refund(payment_id=request.POST.get("payment_id", ""))
+            return _confirm_page(request, _refund_confirmation(payment, request.POST.get("offline_note", "")))
+        except ApplicationError as exc:
+            error, status = exc.message, exc.status
+    elif request.method == "POST":
+        try:
+            refund = payment_refund(
                 payment_id=int(request.POST.get("payment_id", "0")),
                 operator=operator_of(request),
                 offline_note=request.POST.get("offline_note", ""),
+            )
+            messages.success(
+                request,
+                _("已退款：订单 {order} {amount}").format(
+                    order=refund.payment.order.order_no, amount=_money(refund.amount)
+                ),
             )
             return redirect("backoffice:refunds")
         except (ApplicationError, ValueError, Payment.DoesNotExist) as exc:

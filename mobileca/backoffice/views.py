@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
+from mobileca.backoffice.roles import menu_for
 from mobileca.core.errors import PermissionDenied
 
 
@@ -15,4 +16,4 @@ from mobileca.core.errors import PermissionDenied
 def home(request: HttpRequest) -> HttpResponse:
     if not request.user.is_staff:
         raise PermissionDenied(_("仅运营人员可以访问后台"))
-    return render(request, "backoffice/home.html", {"bo_active": "home"})
+    return render(request, "backoffice/home.html", {"bo_active": "home", "items": menu_for(request.user)})
