@@ -170,7 +170,9 @@ def test_a_bid_uploaded_in_the_browser_is_signed_and_opened_with_the_pin_on_the_
                 page.get_by_role("button", name="授权解密").click()
                 expect(page.locator("#bid-status")).to_have_text("待授权解密")
                 expect(page.locator(".qr svg")).to_be_visible()
-                expect(page.locator("#bid-hint")).to_have_text("请申领人使用手机扫码，输入 PIN 码授权解密。")
+                expect(page.locator("#bid-hint")).to_have_text(
+                    "请申领人使用手机扫码，核对文件和数字信封摘要后输入 PIN 码授权解密。"
+                )
                 bid.refresh_from_db()
                 decrypt_url = page.locator("#h5-authorize").get_attribute("href")
                 assert decrypt_url == bid.authorization_url and decrypt_url != sign_url
@@ -180,6 +182,10 @@ def test_a_bid_uploaded_in_the_browser_is_signed_and_opened_with_the_pin_on_the_
                 expect(listed).to_be_visible()
                 assert decrypt_url.endswith(listed.get_attribute("href") or "-")
                 listed.click()
+                # the envelope's digest on the phone is the one the bid page shows
+                envelope_digest = page.locator("#envelope-digest").inner_text()
+                assert len(envelope_digest.split()) == 16
+                expect(phone.locator("#envelope-digest")).to_have_text(envelope_digest)
                 authorize_on_phone(phone, heading="授权解密", file_name=document.name)
                 ARTIFACTS.mkdir(parents=True, exist_ok=True)
                 phone.screenshot(path=str(ARTIFACTS / "h5-authorize-decrypt.png"), full_page=True)

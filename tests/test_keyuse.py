@@ -240,7 +240,11 @@ def test_the_claimant_authorises_on_the_phone_with_the_pin(claimant: tuple[Clien
     assert "投标文件.pdf" in listing
     page_path = pending["authorizationURL"].removeprefix("http://testserver")
     page = phone.get(page_path).content.decode()
-    assert "投标文件.pdf" in page and digest in page and credential.claim.platform in page
+    assert "投标文件.pdf" in page and credential.claim.platform in page
+    # a CSC client sends hashes only: the phone shows those, grouped as the bid page groups digests, and says so
+    grouped = base64.b64decode(digest).hex()
+    assert " ".join(grouped[i : i + 4] for i in range(0, 64, 4)) in page
+    assert "由调用方提交，不是文件本身的摘要" in page and 'id="file-digest"' not in page
     wrong = phone.post(page_path, {"pin": "246802", "decision": "approve"})
     assert wrong.status_code == 400 and "PIN 码错误" in wrong.content.decode()
     assert api.post("credentials/authorizeCheck", {"handle": pending["handle"]})[0] == 202
@@ -282,16 +286,26 @@ def test_someone_else_cannot_see_or_answer_the_request(
     stranger_page = stranger.get(pending["authorizationURL"].removeprefix("http://testserver"))
     assert "支付宝登录" in stranger_page.content.decode()  # not signed in: asked to sign in, nothing shown
     assert "bid" not in stranger_page.content.decode()
-    # a signed-in other person: as if the request did not exist
+    # a signed-in other person is told whose request it is (the masked name), nothing about the file, and can't answer
     other = Client()
     start = other.get("/h5/login/?next=/h5/authorizations/")
     back = other.post(start["Location"].removeprefix("http://testserver"), {"user_id": "2088102000000003"})
     other.get(back["Location"].removeprefix("http://testserver"))
+    whose = other.get(pending["authorizationURL"].removeprefix("http://testserver"))
+    text = whose.content.decode()
+    assert whose.status_code == 403 and "该授权请求属于证书申领人 王*国，请由其本人在手机上授权" in text
+    assert "投标文件" not in text and "王建国" not in text
     answer = other.post(
         pending["authorizationURL"].removeprefix("http://testserver"), {"pin": PIN, "decision": "approve"}
     )
-    assert answer.status_code == 404 and KeyUseAuthorization.objects.get().status == "pending"
+    assert answer.status_code == 403 and KeyUseAuthorization.objects.get().status == "pending"
+    refused = other.post(pending["authorizationURL"].removeprefix("http://testserver"), {"decision": "refuse"})
+    assert refused.status_code == 403 and KeyUseAuthorization.objects.get().status == "pending"
+    assert Credential.objects.get(pk=credential.pk).pin_failures == 0
     assert "暂无待授权请求" in other.get("/h5/authorizations/").content.decode()
+    # an unknown reference is simply not found
+    unknown = other.get("/h5/authorizations/no-such-request/")
+    assert unknown.status_code == 404 and "未找到该授权请求" in unknown.content.decode()
 
 
 def test_a_platform_client_never_takes_a_pin_and_sees_its_platform_only(

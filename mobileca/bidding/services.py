@@ -203,6 +203,11 @@ def bid_sealed_in_browser(
         purpose=_("投标文件签名：{project}").format(project=tender.project_no),
         file_name=file_name,
         address=address,
+        file_size=sealed.size,
+        file_sha256=sealed.plaintext_sha256,  # shown on the phone as on the bid page, bound to what is signed
+        signed_attributes=attributes,
+        tender_no=tender.project_no,
+        tender_name=tender.name,
     )
     encrypt = x509.load_pem_x509_certificate(certificates.encrypt_pem.encode())
     with transaction.atomic():
@@ -420,6 +425,9 @@ def bid_open_request(*, bid: Bid, address: str | None) -> Bid:
         purpose=_("开标解密：{project}").format(project=bid.tender.project_no),
         file_name=bid.file_name,
         address=address,
+        file_size=bid.size,
+        tender_no=bid.tender.project_no,
+        tender_name=bid.tender.name,
     )
     with transaction.atomic():
         bid = Bid.objects.select_for_update().get(pk=bid.pk)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import logging
 import unicodedata
 from typing import Any
@@ -24,7 +25,8 @@ from mobileca.accounts.selectors import access_enterprise_by_user
 from mobileca.bidding import services
 from mobileca.bidding.models import Bid, BidStatus, Tender
 from mobileca.bidding.upload import SealedUpload, SealingUploadHandler
-from mobileca.cards.selectors import claimed_card_list_for_enterprise
+from mobileca.cards.selectors import ClaimedCard, claimed_card_list_for_enterprise
+from mobileca.cmslib import shown
 from mobileca.core import inputs
 from mobileca.core.clock import now
 from mobileca.core.errors import ApplicationError, InvalidInput, NotFound, TooLarge
@@ -53,6 +55,12 @@ def tender_list(request: HttpRequest) -> HttpResponse:
     return render(request, "bidding/tenders.html", {"tenders": tenders, "mine": mine, "now": now()})
 
 
+def _cards_with_holders(cards: list[ClaimedCard]) -> list[tuple[ClaimedCard, str]]:
+    """Each card to bid with and its claimant's name (from the signing service; "" if it does not say)."""
+    holders = shield.credential_holders(service_nos=[card.service_no for card in cards])
+    return [(card, holders.get(card.service_no, "")) for card in cards]
+
+
 @login_required
 def tender_detail(request: HttpRequest, project_no: str, error: str = "", status: int = 200) -> HttpResponse:
     enterprise = access_enterprise_by_user(request.user)
@@ -63,7 +71,7 @@ def tender_detail(request: HttpRequest, project_no: str, error: str = "", status
         {
             "tender": tender,
             "bids": Bid.objects.filter(tender=tender, enterprise=enterprise).order_by("-created_at"),
-            "cards": claimed_card_list_for_enterprise(enterprise_id=enterprise.pk),
+            "cards": _cards_with_holders(claimed_card_list_for_enterprise(enterprise_id=enterprise.pk)),
             "open_for_bids": now() < tender.bid_deadline,
             "opening": now() >= tender.opening_at,
             "error": error,
@@ -152,6 +160,13 @@ def bid_detail(request: HttpRequest, bid_id: int) -> HttpResponse:
             "waiting": waiting,
             "demo": settings.MOBILECA_DEMO,
             "opening": now() >= bid.tender.opening_at,
+            # as the phone shows them (cmslib.shown), to be compared group by group before the PIN
+            "file_digest": shown.digest_groups(bid.content_sha256),
+            "size_units": shown.size_units(bid.size),
+            "size_bytes": shown.size_bytes(bid.size),
+            "envelope_digest": shown.digest_groups(hashlib.sha256(bytes(bid.header)).digest())
+            if bid.status == BidStatus.OPENING
+            else "",
         },
     )
 

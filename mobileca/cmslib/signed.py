@@ -65,6 +65,25 @@ def signed_attributes(*, content_digest: bytes, signer_der: bytes, signing_time:
     return cms.CMSAttributes(attributes).dump()
 
 
+def attributes_message_digest(attributes_der: bytes) -> bytes:
+    """The message digest (the content's SHA-256) inside the DER of a SET OF signed attributes: what a signature
+    over these attributes commits to. Exactly one messageDigest attribute with exactly one 32-byte value, or
+    ``SignatureInvalid``."""
+    if attributes_der[:1] != b"\x31":
+        raise SignatureInvalid("signed attributes must be DER-encoded as a SET OF")
+    try:
+        attributes = cms.CMSAttributes.load(attributes_der, strict=True)
+        found = [attribute for attribute in attributes if attribute["type"].native == "message_digest"]
+        if len(found) != 1 or len(found[0]["values"]) != 1:
+            raise SignatureInvalid("expected exactly one message digest in the signed attributes")
+        value = found[0]["values"][0].native
+    except (ValueError, TypeError, KeyError, IndexError) as exc:
+        raise SignatureInvalid(f"malformed signed attributes: {exc}") from exc
+    if not isinstance(value, bytes) or len(value) != 32:
+        raise SignatureInvalid("the message digest is not a SHA-256 value")
+    return value
+
+
 def signer_profile(signer_der: bytes) -> KeyProfile:
     """The key profile of a signer's certificate (DER): which signature algorithm its signatures are made with."""
     try:

@@ -12,7 +12,7 @@ from django.views.decorators.debug import sensitive_variables
 from mobileca.ca import facade as ca_facade
 from mobileca.shield import claims, keyuse
 from mobileca.shield.callers import Caller, credential_for
-from mobileca.shield.models import ClaimSession, Credential
+from mobileca.shield.models import ClaimSession, Credential, PhoneAccount
 from mobileca.shield.oauth import caller_for_bearer
 from mobileca.shield.renewal import REMINDER_FIRST, PendingBid, register_pending_bids_provider
 
@@ -130,9 +130,23 @@ class PendingAuthorization:
 
 
 def authorization_request(
-    *, service_no: str, operation: str, hashes: list[str], purpose: str, file_name: str, address: str | None = None
+    *,
+    service_no: str,
+    operation: str,
+    hashes: list[str],
+    purpose: str,
+    file_name: str,
+    address: str | None = None,
+    file_size: int | None = None,
+    file_sha256: bytes = b"",
+    signed_attributes: bytes = b"",
+    tender_no: str = "",
+    tender_name: str = "",
 ) -> PendingAuthorization:
-    """The platform asks the claimant to authorise on the phone (it never sees a PIN)."""
+    """The platform asks the claimant to authorise on the phone (it never sees a PIN). The phone shows the file's
+    name, size and tender, and for signing its SHA-256 — the same digest the bid page shows — which must be the
+    message digest inside ``signed_attributes``, whose SHA-256 is the one hash to sign; otherwise the request is
+    refused (``digest_mismatch``) and recorded (issue 18)."""
     result = keyuse.authorize(
         caller=_platform(),
         credential_id=service_no,
@@ -142,6 +156,13 @@ def authorization_request(
         purpose=purpose,
         file_name=file_name,
         address=address,
+        document=keyuse.Document(
+            size=file_size,
+            sha256=file_sha256,
+            signed_attributes=signed_attributes,
+            tender_no=tender_no,
+            tender_name=tender_name,
+        ),
     )
     return PendingAuthorization(handle=result.handle, url=keyuse.authorization_url(result.public_ref))
 
@@ -185,3 +206,11 @@ def claim_progress(*, card_refs: list[str]) -> dict[str, str]:
 def expiry_reminder_lead() -> timedelta:
     """How long before expiry a credential is first reminded (§7); the platform's cards say 「即将到期」 from then."""
     return REMINDER_FIRST
+
+
+def credential_holders(*, service_nos: list[str]) -> dict[str, str]:
+    """The claimant's name of each of these credentials (服务编号 → 「王建国」), for the platform's card chooser; a
+    credential the service does not know is left out."""
+    accounts = dict(Credential.objects.filter(service_no__in=service_nos).values_list("service_no", "account"))
+    names = dict(PhoneAccount.objects.filter(account__in=set(accounts.values())).values_list("account", "name"))
+    return {service_no: names[account] for service_no, account in accounts.items() if account in names}

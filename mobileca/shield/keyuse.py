@@ -33,12 +33,13 @@ from django.views.decorators.debug import sensitive_variables
 
 from mobileca.audit.services import Actor, audit_record
 from mobileca.ca import facade as ca_facade
+from mobileca.cmslib import signed as cms_signed
 from mobileca.core.clock import now
 from mobileca.core.errors import ApplicationError, Conflict, InvalidInput, NotFound, PermissionDenied
 from mobileca.shield import envelopes
 from mobileca.shield.callers import Caller, credential_for, digest
 from mobileca.shield.locks import lock_authorization_pk, lock_credential_pk
-from mobileca.shield.models import Credential, KeyUseAuthorization, KeyUseStatus
+from mobileca.shield.models import Credential, KeyUseAuthorization, KeyUseStatus, PhoneAccount
 from mobileca.shield.pin import PinGuess, pin_check, pin_guess, pin_read
 from mobileca.shield.records import record_operation
 from mobileca.shield.transitions import authorization_move
@@ -103,6 +104,72 @@ def _sad_for(handle: str) -> str:
 
 
 @dataclass(frozen=True)
+class Document:
+    """What the phone shows of the file a request is about, beside its name (the platform's own requests; a CSC
+    client sends hashes only). For signing, ``sha256`` (the file's SHA-256, shown on both screens) must come with
+    ``signed_attributes`` (the DER SET OF whose SHA-256 is the one hash to sign): the service checks that the file
+    digest shown is the message digest in what is signed before anything is stored (issue 18)."""
+
+    size: int | None = None
+    sha256: bytes = b""
+    signed_attributes: bytes = b""
+    tender_no: str = ""
+    tender_name: str = ""
+
+
+class DigestMismatch(InvalidInput):
+    code = "digest_mismatch"
+
+
+def _binding_problem(operation: str, digests: list[str], document: Document) -> str:
+    """Why the file digest the phone would show is not bound to what is signed ("" when it is, or none is shown)."""
+    if not document.sha256 and not document.signed_attributes:
+        return ""
+    if operation != "sign":
+        return "a file digest is shown for signing only"
+    if len(document.sha256) != 32 or not document.signed_attributes:
+        return "the file digest needs the signed attributes that carry it"
+    if len(digests) != 1:
+        return "a file digest is shown for exactly one hash"
+    expected = base64.b64encode(hashlib.sha256(document.signed_attributes).digest()).decode()
+    if not hmac.compare_digest(digests[0], expected):
+        return "the hash to sign is not the SHA-256 of the signed attributes"
+    try:
+        inside = cms_signed.attributes_message_digest(document.signed_attributes)
+    except cms_signed.SignatureInvalid as exc:
+        return str(exc)
+    if not hmac.compare_digest(inside, document.sha256):
+        return "the file digest shown is not the message digest in the signed attributes"
+    return ""
+
+
+def _refuse_unbound(
+    credential: Credential,
+    *,
+    platform: str,
+    requested_by: str,
+    problem: str,
+    purpose: str,
+    file_name: str,
+    address: str | None,
+) -> DigestMismatch:
+    """In the caller's transaction: record a request whose shown file digest is not what would be signed (nothing
+    signed): an operation record 「签名失败」 the claimant sees, with the reason in the audit log. Returns the
+    refusal for the caller to raise once that is committed."""
+    record_operation(
+        action="sign_failed",
+        account=credential.account,
+        enterprise_uscc=credential.enterprise_uscc,
+        credential=credential,
+        platform=platform,
+        purpose=" · ".join(part for part in (purpose.strip()[:100], file_name.strip()[:200]) if part),
+        address=address,
+        data={"failure": "digest_mismatch", "reason": problem, "requested_by": requested_by},
+    )
+    return DigestMismatch(_("文件摘要与待签名的内容不符，已拒绝此次签名请求"), code="digest_mismatch")
+
+
+@dataclass(frozen=True)
 class AuthorizeResult:
     sad: str  # empty while the phone has not answered
     handle: str
@@ -121,9 +188,12 @@ def authorize(
     purpose: str = "",
     file_name: str = "",
     address: str | None = None,
+    document: Document | None = None,
 ) -> AuthorizeResult:
     """``credentials/authorize``: with the PIN (the claimant's own tool) the SAD comes at once; without, a request
-    waits for the claimant's phone and the caller polls ``authorizeCheck`` with the handle."""
+    waits for the claimant's phone and the caller polls ``authorizeCheck`` with the handle. A ``document`` (the
+    platform's) is what the phone shows of the file; its digest must be bound to what is signed, or the request is
+    refused and recorded, and nothing is stored."""
     if operation not in ("sign", "decrypt"):
         raise InvalidInput(_("不支持的操作"), code="invalid_request")
     digests = _decode_hashes(hashes)
@@ -135,6 +205,20 @@ def authorize(
         pin = pin_read(pin)  # not six digits: refused before anything is stored, not counted
     credential = credential_for(caller, credential_id)
     refuse_unless_usable(credential)
+    document = document or Document()
+    problem = _binding_problem(operation, digests, document)
+    if problem:
+        with transaction.atomic(durable=True):
+            mismatch = _refuse_unbound(
+                credential,
+                platform=caller.platform or credential.claim.platform,
+                requested_by=caller.label,
+                problem=problem,
+                purpose=purpose,
+                file_name=file_name,
+                address=address,
+            )
+        raise mismatch
     guess: PinGuess | None = None if pin is None else pin_guess(credential, pin)  # argon2id before the row lock
     handle, public_ref = "h_" + secrets.token_urlsafe(24), secrets.token_urlsafe(12)
     sad = _sad_for(handle)
@@ -159,6 +243,11 @@ def authorize(
             created_at=moment,
             request_expires_at=moment + REQUEST_LIFETIME,
             key_serial=_serial_for(credential, operation),
+            file_size=document.size if document.size is not None and document.size >= 0 else None,
+            file_sha256=document.sha256.hex(),
+            signed_attributes=document.signed_attributes or None,
+            tender_no=document.tender_no.strip()[:64],
+            tender_name=document.tender_name.strip()[:200],
         )
         if pin is not None and refusal is None:
             _authorized(authorization, approver_address=address)
@@ -247,11 +336,53 @@ def pending_for(account: str) -> list[KeyUseAuthorization]:
     )
 
 
+def masked_name(name: str) -> str:
+    """「王*国」: a person's name with all but its first and last characters hidden (「王*」 for two)."""
+    name = name.strip()
+    if len(name) <= 1:
+        return "*" if name else ""
+    if len(name) == 2:
+        return name[0] + "*"
+    return name[0] + "*" * (len(name) - 2) + name[-1]
+
+
+def holder_name(account: str) -> str:
+    """The claimant's name as the service knows the phone identity ("" if it does not)."""
+    return PhoneAccount.objects.filter(account=account).values_list("name", flat=True).first() or ""
+
+
+class NotYours(PermissionDenied):
+    code = "authorization_not_yours"
+
+
 def authorization_for_phone(*, public_ref: str, account: str) -> KeyUseAuthorization:
+    """The signed-in claimant's own request. Someone else's is refused with whose it is (the masked name, nothing
+    about the file or the tender), so the person who scanned knows whom to hand the phone to; an unknown reference
+    is simply not found."""
     authorization = KeyUseAuthorization.objects.select_related("credential").filter(public_ref=public_ref).first()
-    if authorization is None or authorization.credential.account != account:
+    if authorization is None:
         raise NotFound(_("未找到该授权请求"), code="authorization_unknown")
+    if authorization.credential.account != account:
+        name = masked_name(holder_name(authorization.credential.account))
+        if name:
+            message = _("该授权请求属于证书申领人 {name}，请由其本人在手机上授权").format(name=name)
+        else:
+            message = _("该授权请求属于其他证书申领人，请由其本人在手机上授权")
+        raise NotYours(message, code="authorization_not_yours")
     return authorization
+
+
+def document_problem(authorization: KeyUseAuthorization) -> str:
+    """The stored request's binding checked again before the PIN is taken: "" when the file digest it shows is the
+    message digest of the signed attributes whose hash it authorises (or it shows none)."""
+    document = Document(
+        sha256=bytes.fromhex(authorization.file_sha256) if authorization.file_sha256 else b"",
+        signed_attributes=bytes(authorization.signed_attributes or b""),
+    )
+    try:
+        return _binding_problem(authorization.operation, list(authorization.hashes), document)
+    except ValueError as exc:  # not hex
+        return str(exc)
 
 
 @sensitive_variables()
@@ -268,7 +399,20 @@ def approve_on_phone(*, public_ref: str, account: str, pin: str, address: str | 
             _expire(authorization)
         if authorization.status != KeyUseStatus.PENDING:
             raise Conflict(_("该授权请求已处理或已过期"), code="authorization_decided")
-        refusal = pin_check(credential, guess)
+        problem = document_problem(authorization)
+        if problem:  # what the phone showed is not what would be signed: refused before the PIN counts
+            authorization_move(authorization, KeyUseStatus.REFUSED)
+            refusal = _refuse_unbound(
+                credential,
+                platform=authorization.platform,
+                requested_by=authorization.requested_by,
+                problem=problem,
+                purpose=authorization.purpose,
+                file_name=authorization.file_name,
+                address=address,
+            )
+        else:
+            refusal = pin_check(credential, guess)
         if refusal is None:
             authorization.credential = credential
             _authorized(authorization, approver_address=address)

@@ -407,6 +407,14 @@ class KeyUseAuthorization(models.Model):
     # The certificate (so the key) the authorisation was given for: the signing certificate's serial for "sign",
     # the encryption certificate's for "decrypt". A re-key in between makes the SAD useless (issue 17).
     key_serial = models.CharField(max_length=64, blank=True)
+    # What the phone shows of the file the request is about (the platform's own requests, issue 18; other callers
+    # send hashes only and the phone shows those). ``file_sha256`` (hex) is shown only when it was checked to be the
+    # message digest inside ``signed_attributes``, whose SHA-256 is the one hash the authorisation covers.
+    file_size = models.PositiveBigIntegerField(null=True, blank=True)
+    file_sha256 = models.CharField(max_length=64, blank=True)
+    signed_attributes = models.BinaryField(null=True, blank=True)  # DER SET OF (RFC 5652 §5.4)
+    tender_no = models.CharField(max_length=64, blank=True)
+    tender_name = models.CharField(max_length=200, blank=True)
 
     def __str__(self) -> str:
         return f"{self.operation} {self.public_ref} ({self.status})"

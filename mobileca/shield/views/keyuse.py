@@ -70,13 +70,25 @@ def h5_device(request: HttpRequest, account: str) -> HttpResponse:
 @phone_login_required()
 def h5_authorizations(request: HttpRequest, account: str) -> HttpResponse:
     """Requests waiting for this claimant's PIN (where they are already signed in on the phone)."""
-    return render(request, "shield/h5_authorizations.html", {"pending": keyuse.pending_for(account)})
+    from mobileca.cmslib import shown
+
+    pending = [
+        (item, shown.size_units(item.file_size) if item.file_size is not None else "")
+        for item in keyuse.pending_for(account)
+    ]
+    return render(request, "shield/h5_authorizations.html", {"pending": pending})
 
 
 @hide_secrets("pin")
 @phone_login_required()
 def h5_authorization(request: HttpRequest, account: str, public_ref: str) -> HttpResponse:
-    """One request: platform, purpose, file name, digests; the PIN authorises exactly these (SCAL2)."""
+    """One request: platform, tender, file name and size, and the digest to compare with the bid page (the file's
+    SHA-256, bound to what is signed; or, from a client that sends hashes only, those hashes, labelled so); the PIN
+    authorises exactly these (SCAL2). Someone else's request says whose it is, and nothing more."""
+    import base64
+
+    from mobileca.cmslib import shown
+
     try:
         authorization = keyuse.authorization_for_phone(public_ref=public_ref, account=account)
     except ApplicationError as exc:
@@ -84,6 +96,8 @@ def h5_authorization(request: HttpRequest, account: str, public_ref: str) -> Htt
 
     def page(error: str = "", status: int = 200) -> HttpResponse:
         authorization.refresh_from_db()
+        unbound = keyuse.document_problem(authorization) != ""
+        size = authorization.file_size
         return render(
             request,
             "shield/h5_authorization.html",
@@ -92,6 +106,13 @@ def h5_authorization(request: HttpRequest, account: str, public_ref: str) -> Htt
                 "credential": authorization.credential,
                 "expired": authorization.status == KeyUseStatus.PENDING and now() >= authorization.request_expires_at,
                 "error": error,
+                "unbound": unbound,
+                "file_digest": shown.digest_groups(authorization.file_sha256)
+                if authorization.file_sha256 and not unbound
+                else "",
+                "hashes_shown": [shown.digest_groups(base64.b64decode(value)) for value in authorization.hashes[:5]],
+                "size_units": shown.size_units(size) if size is not None else "",
+                "size_bytes": shown.size_bytes(size) if size is not None else "",
             },
             status=status,
         )
