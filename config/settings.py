@@ -448,6 +448,8 @@ MOBILECA_SUPPORT = {
     "phone": env.string("MOBILECA_SUPPORT_PHONE", "0798-8888 6666"),
     "hours": env.string("MOBILECA_SUPPORT_HOURS", "工作日 8:30-17:30"),
 }
+# How long the short links in e签盾's text messages (/h5/s/<token>, signed) lead to their page, in days.
+MOBILECA_SHORT_LINK_DAYS = env.integer("MOBILECA_SHORT_LINK_DAYS", default=7, minimum=1, maximum=30)
 
 # Error reports (and the debug page, when asked for) star what views and services mark as secret, debug on or off.
 DEFAULT_EXCEPTION_REPORTER_FILTER = "mobileca.core.secrecy.SecretsHidden"

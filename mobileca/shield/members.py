@@ -22,7 +22,7 @@ from mobileca.ca import facade as ca_facade
 from mobileca.core import inputs, limits
 from mobileca.core.clock import now
 from mobileca.core.errors import Conflict, InvalidInput, NotFound
-from mobileca.shield import sms
+from mobileca.shield import links, sms
 from mobileca.shield.locks import lock_claims, lock_enterprise, lock_memberships
 from mobileca.shield.models import (
     ClaimSession,
@@ -187,7 +187,7 @@ def membership_request(*, claim: ClaimSession, account: str) -> Membership:
         text = _("【e签盾】{name}（手机尾号 {tail}）申请加入「{enterprise}」，请在 e签盾「成员管理」中审批。").format(
             name=person.name, tail=person.phone_tail, enterprise=enterprise.name
         )
-        sms.notify_account(account=admin.account, text=text)
+        sms.notify_account(account=admin.account, text=text, link=links.link_url(links.MEMBERS))
     return membership
 
 
@@ -197,14 +197,16 @@ def latest_membership(*, uscc: str, account: str) -> Membership | None:
 
 @sensitive_variables()
 def _notify_added(membership: Membership, enterprise: ShieldEnterprise, phone: str = "") -> None:
-    """「添加成功」: a text to the member (the H5 claim page says it too)."""
+    """「添加成功」: a text to the member (the H5 claim page says it too), linking to their claim when they have one
+    waiting, else to the e签盾 home."""
     text = _(
         "【e签盾】添加成功：您已成为「{enterprise}」在 e签盾 的成员，请使用本人支付宝扫码继续申领并设置 PIN 码。"
     ).format(enterprise=enterprise.name)
+    link = links.link_url(links.CLAIM, str(membership.claim_id)) if membership.claim_id else None
     if phone:
-        sms.notify(phone=phone, text=text)
+        sms.notify(phone=phone, text=text, link=link)
     elif membership.account:
-        sms.notify_account(account=membership.account, text=text)
+        sms.notify_account(account=membership.account, text=text, link=link)
 
 
 # --- the admin's side (成员管理) ------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ from mobileca.audit.services import Actor, audit_record
 from mobileca.core import inputs
 from mobileca.core.clock import now
 from mobileca.core.errors import ApplicationError, Conflict, InvalidInput, NotFound, PermissionDenied
-from mobileca.shield import sms
+from mobileca.shield import links, sms
 from mobileca.shield.faces import face_check_open, face_check_record, face_check_result
 from mobileca.shield.locks import lock_credential
 from mobileca.shield.models import Credential, FaceCheck, FaceOutcome, PhoneAccount
@@ -129,11 +129,23 @@ def pin_guess(credential: Credential, pin: str) -> PinGuess:
 
 
 @sensitive_variables()
-def pin_check(credential: Credential, pin: str | PinGuess) -> ApplicationError | None:
+def pin_check(
+    credential: Credential,
+    pin: str | PinGuess,
+    *,
+    platform: str = "",
+    purpose: str = "",
+    address: str | None = None,
+) -> ApplicationError | None:
     """Settle a PIN on a locked (``select_for_update``) credential: best a ``PinGuess`` made before the lock, else
     the PIN itself (then compared here, under the lock). Wrong PINs are counted and saved even though the caller's
     request is refused: the returned refusal is raised after the commit. A PIN that is not six digits is refused and
-    not counted (nothing is stored)."""
+    not counted (nothing is stored).
+
+    A wrong PIN is also an operation record (「PIN 码错误」, ``pin_failed``), and the one that locks the key a second
+    (「证书锁定」, ``pin_locked``), with the platform, purpose and network address the caller gives (the platform of
+    the credential's claim when it gives none) — never the PIN: the claimant checks them when they suspect a leak.
+    They are written in the caller's transaction, which commits before the refusal is raised."""
     if isinstance(pin, PinGuess):
         guess = pin
     else:
@@ -161,7 +173,9 @@ def pin_check(credential: Credential, pin: str | PinGuess) -> ApplicationError |
             actor=Actor("phone", credential.account),
             data={"failures": credential.pin_failures, "locked_until": credential.locked_until},
         )
-        if credential.locked_until is not None and moment < credential.locked_until:
+        locked = credential.locked_until is not None and moment < credential.locked_until
+        _record_wrong_pin(credential, locked=locked, platform=platform, purpose=purpose, address=address)
+        if locked:
             return Locked(lock_message(credential))
         left = PIN_FREE_TRIES - credential.pin_failures
         return InvalidInput(
@@ -171,6 +185,26 @@ def pin_check(credential: Credential, pin: str | PinGuess) -> ApplicationError |
         credential.pin_failures, credential.locked_until = 0, None
         credential.save(update_fields=["pin_failures", "locked_until"])
     return None
+
+
+def _record_wrong_pin(
+    credential: Credential, *, locked: bool, platform: str, purpose: str, address: str | None
+) -> None:
+    """「PIN 码错误」, and 「证书锁定」 when this wrong PIN locked the key (never the PIN itself)."""
+    happened: list[tuple[str, dict[str, object]]] = [("pin_failed", {"failures": credential.pin_failures})]
+    if locked and credential.locked_until is not None:
+        happened.append(("pin_locked", {"locked_until": credential.locked_until.isoformat()}))
+    for action, data in happened:
+        record_operation(
+            action=action,
+            account=credential.account,
+            enterprise_uscc=credential.enterprise_uscc,
+            credential=credential,
+            platform=platform or credential.claim.platform,
+            purpose=purpose,
+            address=address,
+            data=data,
+        )
 
 
 def _owned_credential(account: str, service_no: str) -> Credential:
@@ -194,7 +228,7 @@ def pin_change(
     refusal: ApplicationError | None = None
     with transaction.atomic(durable=True):
         credential = _owned_credential(account, service_no)
-        refusal = pin_check(credential, guess)
+        refusal = pin_check(credential, guess, purpose=_("修改 PIN 码"), address=address)
         if refusal is None:
             _set_pin(credential, new_hash, action="pin_change", address=address)
     if refusal is not None:
@@ -219,6 +253,7 @@ def _set_pin(credential: Credential, pin_hash: str, *, action: str, address: str
         text=_(
             "【e签盾】您的证书 {service_no} 的 PIN 码已于 {when} 修改。如非本人操作，请立即重置 PIN 码并联系客服。"
         ).format(service_no=credential.service_no, when=when),
+        link=links.link_url(links.CREDENTIALS),
     )
 
 

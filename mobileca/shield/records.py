@@ -1,13 +1,15 @@
-"""Operation records (R4.4): what was done with a credential — key use, PIN changes, claim, renewal, member
-changes — with time, platform, purpose and network address; each one also an event in the audit log, a leaf of
-its transparency tree once sequenced.
+"""Operation records (R4.4): what was done with a credential — key use, PIN changes, wrong PINs and lock-outs,
+claim, renewal, member changes — with time, platform, purpose and network address; each one also an event in the
+audit log, a leaf of its transparency tree once sequenced.
 The claimant sees their own; an enterprise's admin sees its members'."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 from django.db.models import Q
+from django.utils.translation import gettext_lazy
 
 from mobileca.audit.services import Actor, audit_record
 from mobileca.shield.models import Credential, OperationRecord, PhoneAccount, ShieldEnterprise
@@ -44,11 +46,38 @@ def record_operation(
     )
 
 
+# What each action is called on the phone's 操作记录 (an unknown one shows as it is stored).
+ACTION_LABELS: Final = {
+    "sign": gettext_lazy("签名"),
+    "decrypt": gettext_lazy("解密"),
+    "sign_failed": gettext_lazy("签名失败"),
+    "decrypt_failed": gettext_lazy("解密失败"),
+    "oauth_grant": gettext_lazy("授权应用"),
+    "pin_change": gettext_lazy("修改 PIN 码"),
+    "pin_reset": gettext_lazy("重置 PIN 码"),
+    "pin_failed": gettext_lazy("PIN 码错误"),
+    "pin_locked": gettext_lazy("PIN 码错误次数过多，证书锁定"),
+    "claim": gettext_lazy("申领开通"),
+    "renewal": gettext_lazy("续费"),
+    "member_change": gettext_lazy("成员变更"),
+}
+WARNING_ACTIONS: Final = frozenset({"pin_failed", "pin_locked", "sign_failed", "decrypt_failed"})
+
+
 @dataclass(frozen=True)
 class RecordRow:
     record: OperationRecord
     person: str
     own: bool
+
+    @property
+    def label(self) -> str:
+        return str(ACTION_LABELS.get(self.record.action, self.record.action))
+
+    @property
+    def warning(self) -> bool:
+        """A wrong PIN, a lock-out, a failed use: what to look at when a leak is suspected."""
+        return self.record.action in WARNING_ACTIONS
 
 
 def records_for(account: str, *, limit: int = 200) -> list[RecordRow]:

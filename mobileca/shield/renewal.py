@@ -24,7 +24,7 @@ from mobileca.audit.services import Actor, audit_record
 from mobileca.ca import facade as ca_facade
 from mobileca.core.clock import now
 from mobileca.core.errors import ApplicationError, InvalidInput, NotFound, PermissionDenied
-from mobileca.shield import members, sms
+from mobileca.shield import links, members, sms
 from mobileca.shield.claims import add_months, claim_of_claimant_locked
 from mobileca.shield.credential_keys import KeyPairs, key_pairs_certify, key_pairs_new
 from mobileca.shield.locks import lock_claims, lock_credential_pk, lock_enterprise
@@ -224,4 +224,4 @@ def _text_expiry(credential: Credential) -> None:
     text = _(
         "【e签盾】您的移动 CA 证书 {service_no} 将于 {date} 到期，到期后不能签名和解密。请在平台「CA 续费申领」中续费。"
     ).format(service_no=credential.service_no, date=timezone.localtime(credential.expires_at).strftime("%Y-%m-%d"))
-    sms.notify_account(account=credential.account, text=text)
+    sms.notify_account(account=credential.account, text=text, link=links.link_url(links.CREDENTIALS))

@@ -41,4 +41,6 @@ urlpatterns = [
     path("records/", keyuse.h5_records, name="h5_records"),
     path("auth/callback/", claim.h5_callback, name="h5_callback"),
     path("face/return/", claim.h5_face_return, name="h5_face_return"),
+    path("s/<str:token>", home.h5_link, name="h5_link"),
+    path("sign-out/", home.h5_sign_out, name="h5_sign_out"),
 ]

@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from mobileca.audit.models import AuditEvent, TreeHead
+from mobileca.ca import facade as ca_facade
 from mobileca.core import limits
 from mobileca.core.clock import now
 from mobileca.core.errors import ApplicationError, TooMany
@@ -138,13 +139,38 @@ def h5_authorization(request: HttpRequest, account: str, public_ref: str) -> Htt
 def _credentials_page(
     request: HttpRequest, account: str, *, error: str = "", status: int = 200, done: str = ""
 ) -> HttpResponse:
-    credentials = Credential.objects.select_related("claim").filter(account=account).order_by("activated_at")
+    credentials = list(Credential.objects.select_related("claim").filter(account=account).order_by("activated_at"))
     return render(
         request,
         "shield/h5_credentials.html",
-        {"credentials": credentials, "error": error, "done": done, "now": now()},
+        {
+            "credentials": [(credential, _certificates_of(credential)) for credential in credentials],
+            "error": error,
+            "done": done,
+            "now": now(),
+            "pin_rules": _pin_rules(),
+        },
         status=status,
     )
+
+
+def _certificates_of(credential: Credential) -> list[ca_facade.CertificateInfo]:
+    """Both certificates of a credential in plain language (holder, enterprise, 统一社会信用代码, usage, validity)."""
+    return [
+        ca_facade.certificate_info(serial_hex=serial) for serial in (credential.sign_serial, credential.encrypt_serial)
+    ]
+
+
+def _pin_rules() -> list[str]:
+    """The PIN rules of ``pin.pin_problem``, stated before the PIN is typed."""
+    return [
+        _("6 位数字"),
+        _("不能全部相同（如 111111）"),
+        _("不能是连续的数字（如 123456、654321）"),
+        _("连续输错 {tries} 次证书锁定 {minutes} 分钟（再错则加倍）；忘记 PIN 码可通过人脸识别重置").format(
+            tries=pin.PIN_FREE_TRIES, minutes=int(pin.PIN_FIRST_LOCK.total_seconds() // 60)
+        ),
+    ]
 
 
 @phone_login_required()
@@ -178,7 +204,11 @@ def h5_pin_reset(request: HttpRequest, account: str, service_no: str) -> HttpRes
     """忘记 PIN 码: POST without a check starts a face check; with a passed check, sets the new PIN."""
     check_id = request.POST.get("check_id") or request.GET.get("check_id", "")
     if request.method != "POST":
-        return render(request, "shield/h5_pin_reset.html", {"service_no": service_no, "check_id": check_id})
+        return render(
+            request,
+            "shield/h5_pin_reset.html",
+            {"service_no": service_no, "check_id": check_id, "pin_rules": _pin_rules()},
+        )
 
     def reset() -> HttpResponse:
         if not check_id:
@@ -198,7 +228,7 @@ def h5_pin_reset(request: HttpRequest, account: str, service_no: str) -> HttpRes
             return render(
                 request,
                 "shield/h5_pin_reset.html",
-                {"service_no": service_no, "check_id": check_id, "error": message},
+                {"service_no": service_no, "check_id": check_id, "error": message, "pin_rules": _pin_rules()},
                 status=status,
             )
         return _credentials_page(request, account, error=message, status=status)
