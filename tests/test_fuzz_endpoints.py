@@ -72,8 +72,14 @@ REFUSAL_MAY_WRITE = frozenset(
     {"django_session", "core_ratecount", "axes_accessattempt", "axes_accessfailurelog", "axes_accesslog"}
 )
 NOTIFY_REFUSAL_MAY_WRITE = REFUSAL_MAY_WRITE | {"payments_rejectednotification"}
-# a wrong PIN counts towards the credential's lock-out (R4.3), and the lock-out is audited
-PIN_REFUSAL_MAY_WRITE = REFUSAL_MAY_WRITE | {"shield_credential", "audit_auditevent", "audit_audithead"}
+# a wrong PIN counts towards the credential's lock-out (R4.3), the lock-out is audited, and both are in the
+# claimant's operation records (issue 18: 「PIN 码错误」, 「证书锁定」)
+PIN_REFUSAL_MAY_WRITE = REFUSAL_MAY_WRITE | {
+    "shield_credential",
+    "shield_operationrecord",
+    "audit_auditevent",
+    "audit_audithead",
+}
 PIN_ROUTES = (
     "/h5/authorizations/{public_ref}/",
     "/h5/credentials/{service_no}/pin/change/",

@@ -27,6 +27,7 @@ import httpx
 import segno
 
 from mobileca.cli import records as transparency
+from mobileca.cmslib import shown
 from mobileca.cmslib import signed as cms
 from mobileca.core.clock import now
 
@@ -301,6 +302,9 @@ def _authorized_signature(
     """Ask for the signature of the signed attributes: QR code and the PIN on the phone, or the PIN from stdin. The
     algorithm asked for is the signing certificate's (``signer``, DER) key profile's."""
     to_sign = base64.b64encode(cms.attributes_hash(attributes)).decode()
+    # what the phone will show for this request, to compare group by group before entering the PIN (issue 18)
+    shown_digest = shown.digest_groups(cms.attributes_hash(attributes))
+    print(f"待签名摘要（SHA-256，手机上显示的应与此一致）：{shown_digest}", file=out)
     sign_algorithm = cms.signer_profile(signer).signature_oid
     request: dict[str, Any] = {
         "credentialID": credential,

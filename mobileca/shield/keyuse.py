@@ -227,7 +227,13 @@ def authorize(
         credential = lock_credential_pk(credential.pk)
         moment = now()
         if guess is not None:
-            refusal = pin_check(credential, guess)
+            refusal = pin_check(
+                credential,
+                guess,
+                platform=caller.platform or credential.claim.platform,
+                purpose=purpose.strip()[:100] or file_name.strip()[:100],
+                address=address,
+            )
         authorization = KeyUseAuthorization.objects.create(
             credential=credential,
             operation=operation,
@@ -412,7 +418,13 @@ def approve_on_phone(*, public_ref: str, account: str, pin: str, address: str | 
                 address=address,
             )
         else:
-            refusal = pin_check(credential, guess)
+            refusal = pin_check(
+                credential,
+                guess,
+                platform=authorization.platform,
+                purpose=authorization.purpose or authorization.file_name,
+                address=address,
+            )
         if refusal is None:
             authorization.credential = credential
             _authorized(authorization, approver_address=address)

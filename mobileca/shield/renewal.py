@@ -109,7 +109,7 @@ def renewal_complete(
         for serial in (credential.sign_serial, credential.encrypt_serial):
             if ca_facade.certificate_info(serial_hex=serial).status != "good":
                 raise PermissionDenied(_("该证书已吊销，不能续费；如需使用请重新购买"), code="credential_revoked")
-        refusal = pin_check(credential, guess)
+        refusal = pin_check(credential, guess, platform=renewal.platform, purpose=_("续费"), address=address)
         if refusal is None:
             _rekey(renewal, credential, keys, bids=bids, address=address)
     if refusal is not None:
