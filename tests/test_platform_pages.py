@@ -1,6 +1,6 @@
 """Issue 18, the platform pages: 「支付成功」 on arrival at 「CA 续费申领」, a declined cashier payment back on the
-order, the buyer's 「取消订单」, the workbench once a card is active, the breadcrumb, 「请选择支付方式」 on the page, the claim
-panel the dialog shows, and the QR to the phone's e签盾 home."""
+order, the buyer's 「取消订单」, the workbench once a card is active, the breadcrumb, 「请选择支付方式」 on the page,
+the claim panel the dialog shows, and the QR to the phone's e签盾 home."""
 
 from __future__ import annotations
 
@@ -328,7 +328,7 @@ def test_the_breadcrumb_follows_the_page(bidder_client, bidder) -> None:
     assert crumbs(texts(bidder_client.get("/ca/purchase/"))).endswith("CA管理 / 移动CA证书购买")
     assert crumbs(texts(bidder_client.get("/ca/cards/"))).endswith("CA管理 / CA 续费申领")
     assert crumbs(texts(bidder_client.get("/ca/purchase/mobile-ca/"))).endswith(
-        "CA管理 / 移动CA证书购买 / 移动CA数字证书"
+        "CA管理 / 移动CA证书购买 / 移动 CA 数字证书"
     )
     assert crumbs(texts(bidder_client.get(f"/ca/orders/{order.order_no}/pay/"))).endswith(
         f"移动CA证书购买 / 订单 {order.order_no}"
