@@ -122,6 +122,7 @@ def card_claim(request: HttpRequest, cert_id: str) -> HttpResponse:
             return redirect("cards:claim", cert_id=card.cert_id)
     ticket = _ticket(card, enterprise)
     qr_svg = segno.make(ticket.qr_url, error="m").svg_inline(scale=5, border=2)
+    left = max(0, int((ticket.ticket_expires_at - now()).total_seconds()))
     return render(
         request,
         "cards/_claim_dialog.html" if panel else "cards/claim.html",
@@ -129,7 +130,8 @@ def card_claim(request: HttpRequest, cert_id: str) -> HttpResponse:
             "active": "cards",
             "card": card,
             "ticket": ticket,
-            "ticket_expired": now() >= ticket.ticket_expires_at,
+            "ticket_expired": left <= 0,
+            "ticket_left": f"{left // 60:02d}:{left % 60:02d}",  # the countdown's start, also without JavaScript
             "qr_svg": mark_safe(qr_svg),  # noqa: S308 - segno's SVG of our own URL
             "renewal_warnings": shield.renewal_warnings(card_ref=card.cert_id) if card.renewal_order_no else [],
             "demo": settings.MOBILECA_DEMO,

@@ -25,6 +25,8 @@
           return;
         }
         countdown.textContent = box.dataset.textExpired;
+        var label = box.querySelector(".countdown-label");
+        if (label) { label.hidden = true; }
         var qr = box.querySelector(".qr");
         var overlay = box.querySelector("#qr-expired");
         if (qr) { qr.classList.add("expired"); }
