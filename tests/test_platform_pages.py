@@ -213,6 +213,43 @@ def test_cancelling_an_alipay_order_closes_its_trade_at_the_gateway_first(bidder
     assert bidder_client.get(f"/ca/orders/{order.order_no}/alipay-page/").status_code == 409
 
 
+def test_cancelling_a_wechat_pay_order_closes_its_trade_at_the_gateway_first(bidder_client, bidder) -> None:
+    from mobileca.sandboxes.wechatpay.models import Trade as WeChatTrade
+    from tests.support.payments import place_wechat_order
+
+    order, payment = place_wechat_order(bidder)
+    bidder_client.post(f"/ca/orders/{order.order_no}/cancel/")
+    order.refresh_from_db()
+    payment.refresh_from_db()
+    assert (order.status, payment.status) == (OrderStatus.CANCELLED, PaymentStatus.CLOSED)
+    assert WeChatTrade.objects.get(out_trade_no=payment.out_trade_no).state == "CLOSED"
+
+
+def test_a_cancelled_renewal_order_lets_the_card_be_renewed_again(bidder_client, bidder, finance) -> None:
+    _, payment = make_offline_order(bidder)
+    remittance_confirm(payment_id=payment.pk, actor=actor_of(finance), operator=finance)
+    card = Card.objects.get()
+    Card.objects.filter(pk=card.pk).update(status=CardStatus.ACTIVE, service_no="ESD1", expires_at=now())
+
+    def renew(token: str) -> tuple[int, Order]:
+        response = bidder_client.post(
+            f"/ca/purchase/mobile-ca/?renew={card.cert_id}",
+            {"region": "jiangxi", "channel": "offline", "expected_amount": str(PRICE), "client_token": token},
+        )
+        latest = Order.objects.order_by("-pk").first()
+        assert latest is not None
+        return response.status_code, latest
+
+    status, first = renew("renew-1")
+    assert status == 302 and first.kind == "renewal" and first.status == OrderStatus.PENDING_PAYMENT
+    status, latest = renew("renew-2")
+    assert status == 400 and latest.pk == first.pk  # refused: a renewal of this card waits for payment
+    bidder_client.post(f"/ca/orders/{first.order_no}/cancel/")
+    status, second = renew("renew-3")
+    assert status == 302
+    assert second.pk != first.pk and second.status == OrderStatus.PENDING_PAYMENT
+
+
 def test_an_order_paid_at_the_gateway_meanwhile_is_not_cancelled_but_paid(bidder_client, bidder) -> None:
     order, payment = opened_alipay_order(bidder)
     assert "支付成功" in scan_and_pay(payment.qr_content)  # paid; its notification not delivered yet
