@@ -149,6 +149,10 @@ def test_a_forged_alipay_return_changes_nothing_and_claims_nothing(bidder_client
     assert arrived.status_code == 200
     assert "无法确认支付结果" in texts(arrived) and "支付成功" not in texts(arrived)
     assert payment_state(order, payment) == before
+    for bare in ({}, {"out_trade_no": payment.out_trade_no, "sign": "not base64!"}):
+        refused = bidder_client.get("/ca/payments/alipay/return/", bare, follow=True)
+        assert refused.status_code == 200 and "无法确认支付结果" in texts(refused)
+    assert payment_state(order, payment) == before
 
 
 def test_declining_in_the_alipay_cashier_leads_back_to_the_order_still_payable(bidder_client, bidder) -> None:
