@@ -103,6 +103,8 @@ def test_cancelling_a_pending_order_after_confirming(page: Page, gateways_on_liv
     order = alipay_order(page, base)
     page.goto(base + "/ca/purchase/")
     pending = page.get_by_role("row").filter(has_text=order.order_no)
+    expect(pending.get_by_role("link", name="继续支付")).to_be_visible()
+    shot(page, "platform-pending-orders.png")
     pending.get_by_role("link", name="取消订单").click()
     expect(page.get_by_role("heading", name="取消订单", level=1)).to_be_visible()
     expect(page.get_by_text("确定要取消该订单吗？")).to_be_visible()
