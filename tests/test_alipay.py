@@ -130,7 +130,10 @@ def test_alipay_qr_paid_in_cashier_pays_the_order_once_and_the_sandbox_sees_succ
     assert payment.settled_by_event == f"alipay:{trade.trade_no}"
     assert events(payment) == [(f"notify:{notification.notify_id}", "paid", "paid")]
     assert RejectedNotification.objects.count() == 0
-    assert bidder_client.get(f"/ca/orders/{order.order_no}/status/").json() == {"status": "paid", "next": "/ca/cards/"}
+    done = f"/ca/orders/{order.order_no}/done/"
+    assert bidder_client.get(f"/ca/orders/{order.order_no}/status/").json() == {"status": "paid", "next": done}
+    arrived = bidder_client.get(done, follow=True)
+    assert arrived.redirect_chain[-1][0] == "/ca/cards/" and "支付成功" in arrived.content.decode()
 
 
 def test_duplicate_alipay_notification_is_acknowledged_and_pays_nothing_more(

@@ -26,4 +26,6 @@ def test_pay_online_through_sandbox(bidder_client: Client, channel: str, django_
     assert order.status == "paid"
     assert Card.objects.count() == 1
     status = bidder_client.get(f"/ca/orders/{order.order_no}/status/").json()
-    assert status == {"status": "paid", "next": "/ca/cards/"}
+    assert status == {"status": "paid", "next": f"/ca/orders/{order.order_no}/done/"}
+    arrived = bidder_client.get(status["next"], follow=True)
+    assert arrived.redirect_chain[-1][0] == "/ca/cards/" and "支付成功" in arrived.content.decode()

@@ -228,7 +228,10 @@ def test_native_qr_code_paid_in_the_cashier_pays_the_order_once_and_creates_the_
     ]
     assert audit_actions(payment) == ["payment.started", "payment.opened", "payment.paid"]
     assert RejectedNotification.objects.count() == 0
-    assert bidder_client.get(f"/ca/orders/{order.order_no}/status/").json() == {"status": "paid", "next": "/ca/cards/"}
+    done = f"/ca/orders/{order.order_no}/done/"
+    assert bidder_client.get(f"/ca/orders/{order.order_no}/status/").json() == {"status": "paid", "next": done}
+    arrived = bidder_client.get(done, follow=True)
+    assert arrived.redirect_chain[-1][0] == "/ca/cards/" and "支付成功" in arrived.content.decode()
 
 
 # --- duplicates, concurrency, order of arrival (R1.7) -----------------------------------------------------

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from django.db.models import QuerySet
+from django.db.models import Count, Min, Q, QuerySet
 from django.utils.translation import gettext as _
 
-from mobileca.cards.models import Card
+from mobileca.cards.models import Card, CardStatus
 from mobileca.core.errors import NotFound
 from mobileca.shield import facade as shield
 
@@ -82,3 +82,22 @@ def card_list_for_enterprise_id(*, enterprise_id: int) -> QuerySet[Card]:
 
 def card_get_for_enterprise(*, enterprise: Enterprise, card_id: int) -> Card | None:
     return Card.objects.filter(pk=card_id, enterprise=enterprise).first()
+
+
+@dataclass(frozen=True)
+class CardSummary:
+    """What the workbench says of an enterprise's mobile CA: how many cards are active, how many wait to be claimed,
+    and the earliest 服务到期时间 of the active ones."""
+
+    active: int
+    unclaimed: int
+    next_expiry: datetime | None
+
+
+def card_summary_for_enterprise(*, enterprise_id: int) -> CardSummary:
+    row = Card.objects.filter(enterprise_id=enterprise_id).aggregate(
+        active=Count("pk", filter=Q(status=CardStatus.ACTIVE)),
+        unclaimed=Count("pk", filter=Q(status=CardStatus.UNCLAIMED)),
+        next_expiry=Min("expires_at", filter=Q(status=CardStatus.ACTIVE)),
+    )
+    return CardSummary(active=row["active"] or 0, unclaimed=row["unclaimed"] or 0, next_expiry=row["next_expiry"])

@@ -10,6 +10,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
@@ -32,6 +33,7 @@ def card_list(request: HttpRequest) -> HttpResponse:
     enterprise = access_enterprise_by_user(request.user)
     _reconcile_claims(enterprise.pk)
     moment = now()
+    h5_home = settings.MOBILECA_PUBLIC_URL.rstrip("/") + reverse("shield:h5_home")
     return render(
         request,
         "cards/list.html",
@@ -41,6 +43,11 @@ def card_list(request: HttpRequest) -> HttpResponse:
             "products": product_list_for_sale(),
             "now": moment,
             "soon": moment + card_expiry_reminder_lead(),
+            "h5_home_url": h5_home,
+            "h5_home_qr": mark_safe(  # noqa: S308 - segno's SVG of our own URL
+                segno.make(h5_home, error="m").svg_inline(scale=4, border=2)
+            ),
+            "demo": settings.MOBILECA_DEMO,
         },
     )
 
@@ -101,24 +108,34 @@ def card_claim(request: HttpRequest, cert_id: str) -> HttpResponse:
     follows the claim."""
     enterprise = access_enterprise_by_user(request.user)
     card = access_card_by_cert_id(enterprise=enterprise, cert_id=cert_id)
+    # ``panel``: the dialog over 「CA 续费申领」 asks for the panel alone (and refreshes in place)
+    panel = (request.POST.get("panel") or request.GET.get("panel")) == "1"
+    refusal = ""
     if request.method == "POST":
         try:
             shield.claim_refresh(card_ref=card.cert_id, order_ref=card.renewal_order_no)
         except TooMany as refused:  # refreshed too often: the current code is shown again, with why
-            messages.warning(request, refused.message)
-        return redirect("cards:claim", cert_id=card.cert_id)
+            if not panel:
+                messages.warning(request, refused.message)
+            refusal = refused.message
+        if not panel:
+            return redirect("cards:claim", cert_id=card.cert_id)
     ticket = _ticket(card, enterprise)
     qr_svg = segno.make(ticket.qr_url, error="m").svg_inline(scale=5, border=2)
+    left = max(0, int((ticket.ticket_expires_at - now()).total_seconds()))
     return render(
         request,
-        "cards/claim.html",
+        "cards/_claim_dialog.html" if panel else "cards/claim.html",
         {
             "active": "cards",
             "card": card,
             "ticket": ticket,
+            "ticket_expired": left <= 0,
+            "ticket_left": f"{left // 60:02d}:{left % 60:02d}",  # the countdown's start, also without JavaScript
             "qr_svg": mark_safe(qr_svg),  # noqa: S308 - segno's SVG of our own URL
             "renewal_warnings": shield.renewal_warnings(card_ref=card.cert_id) if card.renewal_order_no else [],
             "demo": settings.MOBILECA_DEMO,
+            "refusal": refusal,
         },
     )
 

@@ -58,11 +58,12 @@ class OrderStatus(models.TextChoices):
     PENDING_PAYMENT = "pending_payment", _("待支付")
     PAID = "paid", _("已支付")
     CLOSED = "closed", _("已关闭")
-    CANCELLED = "cancelled", _("已取消（退款）")
+    CANCELLED = "cancelled", _("已取消")
 
 
 ORDER_TRANSITIONS: dict[str, frozenset[str]] = {
-    OrderStatus.PENDING_PAYMENT: frozenset({OrderStatus.PAID, OrderStatus.CLOSED}),
+    # CANCELLED from PENDING_PAYMENT: the buyer cancelled before paying (its trade closed at the gateway first)
+    OrderStatus.PENDING_PAYMENT: frozenset({OrderStatus.PAID, OrderStatus.CLOSED, OrderStatus.CANCELLED}),
     OrderStatus.PAID: frozenset({OrderStatus.CANCELLED}),  # a physical CA not yet dispatched; the money is refunded
     OrderStatus.CLOSED: frozenset(),
     OrderStatus.CANCELLED: frozenset(),
@@ -112,3 +113,10 @@ class Order(models.Model):
 
     def __str__(self) -> str:
         return self.order_no
+
+    @property
+    def status_text(self) -> str:
+        """The status as the buyer reads it: a cancelled order that had been paid says its money is refunded."""
+        if self.status == OrderStatus.CANCELLED and self.paid_at is not None:
+            return str(_("已取消（退款）"))
+        return str(self.get_status_display())

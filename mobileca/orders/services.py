@@ -180,6 +180,20 @@ def order_close(*, order: Order, actor: Actor, reason: str) -> None:
     )
 
 
+def order_cancel_unpaid(*, order: Order, actor: Actor) -> None:
+    """PENDING_PAYMENT → CANCELLED: the buyer cancelled an order they had not paid (its trade is closed at the
+    gateway first, by the caller). The caller holds the order's row lock."""
+    _order_move(
+        order=order,
+        target=OrderStatus.CANCELLED,
+        actor=actor,
+        action="order.cancelled",
+        data={"by": "buyer", "paid": "no"},
+        refusal=_("订单不是待支付状态，不能取消"),
+        closed_at=now(),
+    )
+
+
 def order_cancel(*, order_no: str, actor: Actor) -> Order:
     """PAID → CANCELLED: the buyer cancelled a physical CA not yet dispatched; its payment waits in finance's refund
     list. Locks the order (the caller may hold the shipment's lock, never the payment's)."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Protocol
 
+from django.conf import settings
+from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from mobileca.core.clock import now
@@ -55,7 +57,14 @@ class AlipayChannel:
         return alipay_client().precreate(**self._trade(payment))
 
     def page_pay_url(self, payment: Payment) -> str:
-        return alipay_client().page_pay_url(**self._trade(payment))
+        """Back to the platform either way: after paying to the return page (which says 支付成功 once the order is
+        paid), after giving up to the order's page (still payable)."""
+        base = settings.MOBILECA_PUBLIC_URL.rstrip("/")
+        return alipay_client().page_pay_url(
+            **self._trade(payment),
+            return_url=base + reverse("payments:alipay_return"),
+            quit_url=base + reverse("payments:pay_quit", args=[payment.order.order_no]),
+        )
 
     @staticmethod
     def _trade(payment: Payment) -> dict[str, Any]:

@@ -23,7 +23,13 @@ from mobileca.core.clock import now
 from mobileca.notices.services import notify
 from mobileca.orders.models import Order, OrderKind, PaymentChannel
 from mobileca.orders.rows import insert_unless_conflict
-from mobileca.orders.services import order_attach_card, order_close, order_mark_paid, order_mark_paid_if_pending
+from mobileca.orders.services import (
+    order_attach_card,
+    order_cancel_unpaid,
+    order_close,
+    order_mark_paid,
+    order_mark_paid_if_pending,
+)
 from mobileca.payments.locks import lock_payment_with_order
 from mobileca.payments.models import Payment, PaymentEvent, PaymentStatus, VoucherStatus
 from mobileca.payments.transitions import payment_pay_if_pending, payment_status_move, vouchers_status_move
@@ -45,7 +51,9 @@ class Outcome(StrEnum):
 class Observation:
     """Something we learnt about a payment, from wherever it came."""
 
-    kind: str  # "paid" | "closed" | "status" (recorded, changes nothing: a refund or close notice, a pending trade)
+    # "paid" | "closed" | "cancelled" (the buyer cancelled the unpaid order) | "status" (recorded, changes nothing: a
+    # refund or close notice, a pending trade)
+    kind: str
     event_key: str  # unique per channel: the inbox refuses a second copy
     amount: Decimal | None
     at: datetime
@@ -65,6 +73,11 @@ class Observation:
 def close_observation(payment: Payment, moment: datetime) -> Observation:
     """The order's payment deadline passed (and the gateway, if any, closed the trade)."""
     return Observation(kind="closed", event_key=f"close:{payment.out_trade_no}", amount=None, at=moment, payload={})
+
+
+def cancel_observation(payment: Payment, moment: datetime) -> Observation:
+    """The buyer cancelled the unpaid order (and the gateway, if any, closed the trade)."""
+    return Observation(kind="cancelled", event_key=f"cancel:{payment.out_trade_no}", amount=None, at=moment, payload={})
 
 
 ONLINE_CHANNELS = frozenset({PaymentChannel.ALIPAY, PaymentChannel.WECHAT})
@@ -184,7 +197,7 @@ def _apply(*, order: Order, payment: Payment, observation: Observation, actor: A
 
     if observation.kind == "status":
         return Outcome.NOOP
-    if observation.kind == "closed":
+    if observation.kind in ("closed", "cancelled"):
         if payment.status != PaymentStatus.PENDING:
             return Outcome.NOOP
         payment_status_move(
@@ -196,7 +209,10 @@ def _apply(*, order: Order, payment: Payment, observation: Observation, actor: A
             data=facts,
             closed_at=observation.at,
         )
-        order_close(order=order, actor=actor, reason="expired")
+        if observation.kind == "cancelled":
+            order_cancel_unpaid(order=order, actor=actor)
+        else:
+            order_close(order=order, actor=actor, reason="expired")
         return Outcome.CLOSED
     if observation.amount != payment.amount:
         record("payment.refused", reason="amount_mismatch")

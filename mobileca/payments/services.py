@@ -10,10 +10,12 @@
 * ``opening``, ``notifications``, ``query`` — the online channels: the QR code or page-pay URL, the gateways'
   notifications, the active query (``online`` holds their HTTP client and configurations)
 * ``closing``       — closing expired orders, with the close policy every channel follows
+* ``cancelling``    — the buyer's 「取消订单」 of an unpaid order, after the same close at the gateway
 """
 
 from __future__ import annotations
 
+from mobileca.payments.cancelling import order_cancel_by_buyer
 from mobileca.payments.checkout import checkout
 from mobileca.payments.closing import payments_close_expired
 from mobileca.payments.observe import Observation, Outcome, payment_observe
@@ -43,6 +45,7 @@ __all__ = [
     "access_offline_payment",
     "checkout",
     "open_voucher",
+    "order_cancel_by_buyer",
     "payment_observe",
     "payment_refund",
     "payments_close_expired",

@@ -20,16 +20,21 @@ from django.views.decorators.http import require_POST
 
 from mobileca.accounts.actors import actor_for
 from mobileca.accounts.selectors import access_enterprise_by_user
+from mobileca.audit.services import Actor
 from mobileca.cards.selectors import access_card_by_cert_id
 from mobileca.core import inputs
 from mobileca.core.clock import now
-from mobileca.core.errors import ApplicationError, Conflict, GatewayError, InvalidInput
-from mobileca.orders.models import Order, PaymentChannel
+from mobileca.core.errors import ApplicationError, Conflict, GatewayError, InvalidInput, NotFound
+from mobileca.orders.models import Order, OrderKind, OrderStatus, PaymentChannel
 from mobileca.orders.selectors import access_order_by_no, product_get_for_sale, region_list_active
 from mobileca.orders.services import ENABLED_CHANNELS, OrderDraft
+from mobileca.payments.cancelling import order_cancel_by_buyer
 from mobileca.payments.checkout import checkout
-from mobileca.payments.models import PaymentStatus
+from mobileca.payments.gateways.signing import MalformedMessage, SignatureInvalid
+from mobileca.payments.models import Payment, PaymentStatus, VoucherStatus
+from mobileca.payments.online import alipay_client
 from mobileca.payments.opening import alipay_page_pay_url, payment_open_online
+from mobileca.payments.query import payment_query
 from mobileca.payments.selectors import access_offline_payment, access_payment_of_order, access_voucher_of_order
 from mobileca.payments.services import open_voucher, remittance_voucher_upload
 from mobileca.shield import facade as shield
@@ -107,6 +112,7 @@ def order_pay(request: HttpRequest, order_no: str) -> HttpResponse:
             "payment": payment,
             "seller": settings.MOBILECA_SELLER,
             "vouchers": payment.vouchers.all(),
+            "waiting_vouchers": payment.vouchers.filter(status=VoucherStatus.SUBMITTED).exists(),
             "max_mb": settings.MOBILECA_VOUCHER_MAX_BYTES // (1024 * 1024),
         },
     )
@@ -169,7 +175,85 @@ def order_status(request: HttpRequest, order_no: str) -> JsonResponse:
     """What the payment page polls: the order's status, and where to go once it is paid."""
     enterprise = access_enterprise_by_user(request.user)
     order = access_order_by_no(enterprise=enterprise, order_no=order_no)
-    return JsonResponse({"status": order.status, "next": reverse("cards:list") if order.status == "paid" else ""})
+    done = reverse("payments:order_done", args=[order.order_no])
+    return JsonResponse({"status": order.status, "next": done if order.status == "paid" else ""})
+
+
+@login_required
+def order_done(request: HttpRequest, order_no: str) -> HttpResponse:
+    """Where a payment ends: a paid order says 「支付成功」 on 「CA 续费申领」 (a physical CA on its application page);
+    an order not paid (yet) goes back to its own page, which says what is true."""
+    enterprise = access_enterprise_by_user(request.user)
+    order = access_order_by_no(enterprise=enterprise, order_no=order_no)
+    if order.status != OrderStatus.PAID:
+        return redirect("payments:order_pay", order_no=order.order_no)
+    if order.product.needs_application:
+        messages.success(request, _("支付成功：订单 {order} 已支付，实体 CA 将快递寄出。").format(order=order.order_no))
+        return redirect("physical:apply")
+    if order.kind == OrderKind.RENEWAL:
+        text = _("支付成功：续费订单 {order} 已支付。请证书的申领人本人点击「立即申领」扫码完成续费。")
+    else:
+        text = _("支付成功：订单 {order} 已支付。请在下方证书上点击「立即申领」，扫码申领。")
+    messages.success(request, text.format(order=order.order_no))
+    return redirect("cards:list")
+
+
+@login_required
+def pay_quit(request: HttpRequest, order_no: str) -> HttpResponse:
+    """Where the cashier sends a buyer who gave up paying (Alipay's ``quit_url``): the order, still payable."""
+    enterprise = access_enterprise_by_user(request.user)
+    order = access_order_by_no(enterprise=enterprise, order_no=order_no)
+    if order.status == OrderStatus.PAID:
+        return redirect("payments:order_done", order_no=order.order_no)
+    if order.status == OrderStatus.PENDING_PAYMENT:
+        messages.warning(
+            request,
+            _("您已在收银台取消付款，订单未支付。可在支付截止前重新支付，或取消订单。"),
+        )
+    return redirect("payments:order_pay", order_no=order.order_no)
+
+
+@login_required
+def alipay_return(request: HttpRequest) -> HttpResponse:
+    """Alipay's synchronous return after a page payment. Its signature is checked, but only the order's own status
+    (a notification, or the gateway asked here) says it is paid."""
+    enterprise = access_enterprise_by_user(request.user)
+    try:
+        form = alipay_client().verify_return({key: request.GET.get(key, "") for key in request.GET})
+    except (SignatureInvalid, MalformedMessage):
+        log.warning("alipay return with a bad signature")
+        messages.error(request, _("无法确认支付结果，请在「待支付订单」中查看订单状态"))
+        return redirect("orders:purchase")
+    payment = Payment.objects.filter(
+        out_trade_no=form.get("out_trade_no", ""), order__enterprise=enterprise, channel=PaymentChannel.ALIPAY
+    ).first()
+    if payment is None:
+        raise NotFound(_("未找到该订单"))
+    if payment.status == PaymentStatus.PENDING:
+        try:
+            payment_query(payment_id=payment.pk, actor=Actor("gateway", "alipay-return"))
+        except GatewayError:
+            log.warning("alipay query on return of %s failed", payment.out_trade_no)
+    return redirect("payments:order_done", order_no=payment.order.order_no)
+
+
+@login_required
+def order_cancel(request: HttpRequest, order_no: str) -> HttpResponse:
+    """「取消订单」: a confirmation page, then the cancellation (POST). Refusals are said on the order's page."""
+    enterprise = access_enterprise_by_user(request.user)
+    order = access_order_by_no(enterprise=enterprise, order_no=order_no)
+    if request.method == "POST":
+        try:
+            order_cancel_by_buyer(order=order, actor=actor_for(request.user))
+        except Conflict as refused:
+            messages.error(request, refused.message)
+        else:
+            messages.success(request, _("订单 {order} 已取消").format(order=order.order_no))
+        return redirect("payments:order_pay", order_no=order.order_no)
+    if order.status != OrderStatus.PENDING_PAYMENT:
+        messages.info(request, _("该订单不是待支付状态，不能取消"))
+        return redirect("payments:order_pay", order_no=order.order_no)
+    return render(request, "payments/cancel.html", {"active": "purchase", "order": order})
 
 
 @login_required

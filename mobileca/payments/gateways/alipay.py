@@ -124,7 +124,9 @@ class AlipayClient:
     # --- requests ---------------------------------------------------------------------------------------
 
     @sensitive_variables()  # a key (or what it signs with) is among the locals
-    def signed_params(self, method: str, biz: Mapping[str, Any], *, at: datetime | None = None) -> dict[str, str]:
+    def signed_params(
+        self, method: str, biz: Mapping[str, Any], *, at: datetime | None = None, return_url: str = ""
+    ) -> dict[str, str]:
         params = {
             "app_id": self.config.app_id,
             "method": method,
@@ -137,8 +139,8 @@ class AlipayClient:
             "notify_url": self.config.notify_url,
             "biz_content": json.dumps(biz, ensure_ascii=False, separators=(",", ":")),
         }
-        if method == "alipay.trade.page.pay" and self.config.return_url:
-            params["return_url"] = self.config.return_url
+        if method == "alipay.trade.page.pay" and (return_url or self.config.return_url):
+            params["return_url"] = return_url or self.config.return_url
         params["sign"] = rsa_sign(self.config.app_private_key_pem, signing_string(params).encode())
         return params
 
@@ -196,21 +198,36 @@ class AlipayClient:
             raise FinalGatewayError("alipay precreate: answer for another trade or without qr_code")
         return str(payload["qr_code"])
 
-    def page_pay_url(self, *, out_trade_no: str, amount: Decimal, subject: str, expires_at: datetime) -> str:
-        """``alipay.trade.page.pay``: the signed URL the buyer's browser is sent to."""
-        params = self.signed_params(
-            "alipay.trade.page.pay",
-            {
-                "out_trade_no": out_trade_no,
-                "total_amount": f"{amount:.2f}",
-                "subject": subject,
-                "product_code": "FAST_INSTANT_TRADE_PAY",
-                "seller_id": self.config.seller_id,
-                "time_expire": expires_at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S"),
-                "timeout_express": _minutes_until(expires_at),
-            },
-        )
+    def page_pay_url(
+        self,
+        *,
+        out_trade_no: str,
+        amount: Decimal,
+        subject: str,
+        expires_at: datetime,
+        return_url: str = "",
+        quit_url: str = "",
+    ) -> str:
+        """``alipay.trade.page.pay``: the signed URL the buyer's browser is sent to. ``return_url``: where the cashier
+        sends the buyer after paying (a request parameter); ``quit_url`` (a business parameter, as in the wap
+        cashier): where it sends a buyer who gives up."""
+        biz: dict[str, Any] = {
+            "out_trade_no": out_trade_no,
+            "total_amount": f"{amount:.2f}",
+            "subject": subject,
+            "product_code": "FAST_INSTANT_TRADE_PAY",
+            "seller_id": self.config.seller_id,
+            "time_expire": expires_at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S"),
+            "timeout_express": _minutes_until(expires_at),
+        }
+        if quit_url:
+            biz["quit_url"] = quit_url
+        params = self.signed_params("alipay.trade.page.pay", biz, return_url=return_url)
         return f"{self.config.gateway_url}?{urlencode(params)}"
+
+    def verify_return(self, query: Mapping[str, str]) -> dict[str, str]:
+        """The synchronous return (the buyer's browser back at ``return_url``): signed like a notification."""
+        return self.verify_notification(query)
 
     def query(self, *, out_trade_no: str) -> AlipayTrade | None:
         """``alipay.trade.query``; ``None`` while the trade does not exist (a precreated QR not yet scanned)."""

@@ -21,6 +21,7 @@ class Trade(models.Model):
     seller_id = models.CharField(max_length=32)
     notify_url = models.URLField(max_length=500)
     return_url = models.URLField(max_length=500, blank=True)
+    quit_url = models.URLField(max_length=500, blank=True)  # page pay: where 「取消付款」 sends the buyer back
     status = models.CharField(max_length=20, choices=TradeStatus.choices)
     closed_before_scan = models.BooleanField(default=False)
     time_expire = models.DateTimeField()

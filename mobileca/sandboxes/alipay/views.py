@@ -7,6 +7,7 @@ import secrets
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -172,7 +173,32 @@ def _page_pay(request: HttpRequest, params: dict[str, str], biz: dict[str, Any])
     trade = _new_trade(params, biz, TradeStatus.WAIT_BUYER_PAY)
     if isinstance(trade, str):
         return HttpResponse(f"支付宝沙箱：参数错误 {trade}", status=400)
-    return HttpResponseRedirect(reverse("sandbox_alipay:cashier", args=[trade.token]))
+    # Each page-pay request says where to send this buyer back (the trade may have been precreated for a QR code).
+    return_url, quit_url = params.get("return_url", "")[:500], str(biz.get("quit_url", ""))[:500]
+    if (return_url, quit_url) != (trade.return_url, trade.quit_url):
+        trade.return_url, trade.quit_url = return_url, quit_url
+        trade.save(update_fields=["return_url", "quit_url"])
+    return HttpResponseRedirect(reverse("sandbox_alipay:cashier", args=[trade.token]) + "?via=page")
+
+
+def _return_url(trade: Trade) -> str:
+    """The synchronous return after a page payment: the trade's facts, signed like a notification."""
+    form = {
+        "app_id": trade.app_id,
+        "method": "alipay.trade.page.pay.return",
+        "charset": "utf-8",
+        "sign_type": "RSA2",
+        "timestamp": timezone.now().astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S"),
+        "version": "1.0",
+        "out_trade_no": trade.out_trade_no,
+        "trade_no": trade.trade_no,
+        "total_amount": f"{trade.total_amount:.2f}",
+        "seller_id": trade.seller_id,
+    }
+    signing = "&".join(f"{k}={form[k]}" for k in sorted(form) if k not in ("sign", "sign_type"))
+    form["sign"] = common.sign(_config()["private_key_path"], signing.encode())
+    separator = "&" if "?" in trade.return_url else "?"
+    return trade.return_url + separator + urlencode(form)
 
 
 def _find(params: dict[str, str], biz: dict[str, Any]) -> Trade | None:
@@ -289,7 +315,11 @@ def _notify(trade: Trade, *, refund: Decimal | None = None, out_biz_no: str = ""
 
 
 def cashier(request: HttpRequest, token: str) -> HttpResponse:
-    """The page a QR code leads to: opening it is "scanning"; a tester pays as a sandbox buyer or declines."""
+    """The page a QR code leads to: opening it is "scanning"; a tester pays as a sandbox buyer or declines. Reached
+    by page pay (``via=page``), paying returns the browser to the merchant's ``return_url`` and declining to its
+    ``quit_url``, as Alipay's own cashier does."""
+    via_page = (request.POST.get("via") or request.GET.get("via")) == "page"
+    back = ""
     with transaction.atomic():
         trade = get_object_or_404(Trade.objects.select_for_update(), token=token)
         _expire(trade)
@@ -306,6 +336,14 @@ def cashier(request: HttpRequest, token: str) -> HttpResponse:
                 trade.save(update_fields=["buyer_id", "status", "paid_at"])
                 _notify(trade)
                 message = "支付成功"
+                back = _return_url(trade) if via_page and trade.return_url else ""
             elif request.POST.get("action") == "decline":
                 message = "已取消付款，交易仍可在有效期内支付"
-    return render(request, "sandbox_alipay/cashier.html", {"trade": trade, "buyers": TEST_BUYERS, "message": message})
+                back = trade.quit_url if via_page else ""
+    if back:
+        return HttpResponseRedirect(back)
+    return render(
+        request,
+        "sandbox_alipay/cashier.html",
+        {"trade": trade, "buyers": TEST_BUYERS, "message": message, "via_page": via_page},
+    )
