@@ -277,7 +277,7 @@ def gateway_settings(public_url: str, keys: Path, environ: Env = env) -> dict[st
             "app_private_key_path": str(environ.path("ALIPAY_APP_PRIVATE_KEY_PATH", keys / "alipay_app_private.pem")),
             "alipay_public_key_path": str(environ.path("ALIPAY_PUBLIC_KEY_PATH", keys / "alipay_gateway_public.pem")),
             "notify_url": f"{public_url}/payments/notify/alipay/",
-            "return_url": f"{public_url}/ca/cards/",
+            "return_url": f"{public_url}/ca/payments/alipay/return/",
         },
         "wechatpay": {
             "base_url": environ.string("WECHATPAY_BASE_URL", f"{public_url}/sandbox/wechatpay"),

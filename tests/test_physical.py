@@ -186,8 +186,10 @@ def test_an_undispatched_physical_order_can_be_cancelled_and_is_refunded_once(
     )
     assert refused.status_code == 409 and Shipment.objects.get().dispatched_at is None
     assert order.order_no in finance_client.get("/backoffice/refunds/").content.decode()
-    finance_client.post("/backoffice/refunds/", {"payment_id": payment.pk, "offline_note": "工行转账退回"})
-    finance_client.post("/backoffice/refunds/", {"payment_id": payment.pk, "offline_note": "again"})
+    finance_client.post(
+        "/backoffice/refunds/", {"payment_id": payment.pk, "offline_note": "工行转账退回", "confirm": "yes"}
+    )
+    finance_client.post("/backoffice/refunds/", {"payment_id": payment.pk, "offline_note": "again", "confirm": "yes"})
     payment.refresh_from_db()
     assert payment.status == "refunded" and Refund.objects.count() == 1
 
