@@ -349,7 +349,7 @@ def test_activation_shows_plain_certificates_and_the_way_into_the_shield(registe
     phone.post(f"/h5/claim/{claim.ticket}/pin/", {"pin": "246813", "pin_again": "246813"})
     page = phone.get(f"/h5/claim/{claim.ticket}/").content.decode()
     assert ">开通成功</h2>" in page
-    assert '<a class="primary" id="enter-shield" href="/h5/">进入 e签盾</a>' in page
+    assert '<a class="button primary" id="enter-shield" href="/h5/">进入 e签盾</a>' in page
     assert page.count('class="box cert"') == 2 and "签名证书" in page and "加密证书" in page
     assert registered.enterprise.uscc in page and "王建国" in page
     assert "2.5.4." not in page and "CN=" not in page  # no DNs, no dotted OIDs
