@@ -230,3 +230,35 @@ def test_an_old_qr_on_the_phone_says_what_to_do_in_plain_words(
         assert _unstyled_buttons(phone) == [] and login.evaluate("a => getComputedStyle(a).textAlign") == "center"
         _fits_the_phone(phone)
         _shot(phone, "h5-steps-0-scan.png")
+
+
+def test_without_javascript_the_pin_form_still_states_the_rules_and_the_server_explains_a_refusal(
+    gateways_on_live_server: str, browser: Browser
+) -> None:
+    from mobileca.cards.models import Card
+    from mobileca.shield.models import ClaimSession
+    from tests.support.shield import claim_at_pin
+
+    enterprise = registered_enterprise("景德镇陶瓷文化旅游发展有限公司")
+    bidder: User = UserFactory.create(enterprise=enterprise)
+    [cert_id] = paid_cards(bidder, 1)  # the CA made ready too
+    claim = claim_at_pin(Card.objects.get(cert_id=cert_id), LEGAL_REP[0])
+    context = browser.new_context(
+        locale="zh-CN", viewport={"width": 390, "height": 844}, is_mobile=True, java_script_enabled=False
+    )
+    try:
+        phone = context.new_page()
+        phone.goto(f"{gateways_on_live_server}/h5/login/?next=/h5/claim/{claim.ticket}/pin/")
+        phone.get_by_role("button", name=f"以{LEGAL_REP[1]}登录").click()
+        expect(phone.get_by_role("heading", name="设置 PIN 码")).to_be_visible()
+        expect(phone.locator("#pin-rules")).to_contain_text("不能是连续的数字")
+        phone.get_by_label("PIN 码", exact=True).fill("654321")
+        phone.get_by_label("再次输入 PIN 码").fill("654321")
+        phone.get_by_role("button", name="确认").click()
+        expect(phone.locator("#claim-error")).to_have_text("PIN 码过于简单，请勿使用相同或连续的数字")
+        expect(phone.locator("#pin-rules")).to_be_visible()
+        _fits_the_phone(phone)
+        _shot(phone, "h5-steps-pin-refused-without-javascript.png")
+        assert ClaimSession.objects.get(pk=claim.pk).status == "bound"
+    finally:
+        context.close()
