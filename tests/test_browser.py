@@ -362,16 +362,21 @@ def test_the_legal_representative_claims_on_the_phone_and_the_card_page_follows_
         phone.get_by_role("button", name="开始人脸识别").click()
         phone.get_by_role("button", name="通过", exact=True).click()
         expect(phone.get_by_role("heading", name="企业实名认证")).to_be_visible()
+        phone.get_by_role("link", name="法定代表人认证").click()
         if verification == "face":
             phone.get_by_role("button", name="人脸认证").click()
             phone.get_by_role("button", name="通过", exact=True).click()
         else:
+            phone.get_by_role("link", name="手机号认证").click()
+            phone.get_by_label("法定代表人手机号").fill("13907980001")
             phone.get_by_role("button", name="发送验证码").click()
             expect(phone.get_by_text("已发送至尾号 0001 的手机")).to_be_visible()
             text = Message.objects.get(phone="13907980001").text
             code = re.search(r"验证码为 (\d{6})", text).group(1)  # type: ignore[union-attr]
             phone.get_by_label("验证码").fill(code)
             phone.get_by_role("button", name="确认").click()
+        expect(phone.get_by_role("heading", name="购买成功")).to_be_visible()
+        phone.get_by_role("link", name="设置PIN码").click()
         expect(phone.get_by_role("heading", name="设置 PIN 码")).to_be_visible()
         phone.get_by_label("PIN 码", exact=True).fill("135790")
         phone.get_by_label("再次输入 PIN 码").fill("135790")

@@ -24,6 +24,7 @@ from tests.support.browser import (  # noqa: F401 (fixtures)
     LEGAL_REP,
     _allow_orm_beside_playwright_loop,
     browser,
+    choose_corporate_transfer,
     claim_through_face,
     expect_card_activated,
     gateways_on_live_server,
@@ -35,6 +36,7 @@ from tests.support.browser import (  # noqa: F401 (fixtures)
     registered_enterprise,
     scan_and_log_in,
     set_pin_and_finish,
+    verify_enterprise_by_legal_rep_face,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -54,9 +56,7 @@ def legal_rep_claims_by_face(browser: Browser, h5_url: str, enterprise: Enterpri
         phone = context.new_page()
         scan_and_log_in(phone, h5_url, LEGAL_REP[1])
         claim_through_face(phone, organisation_name=enterprise.name)
-        expect(phone.get_by_role("heading", name="企业实名认证")).to_be_visible()
-        phone.get_by_role("button", name="人脸认证").click()
-        phone.get_by_role("button", name="通过", exact=True).click()
+        verify_enterprise_by_legal_rep_face(phone)
         set_pin_and_finish(phone, "h5-activated-admin.png")
 
 
@@ -84,10 +84,9 @@ def test_a_clerk_verifies_the_enterprise_by_forward_transfer_and_becomes_its_adm
         phone = context.new_page()
         scan_and_log_in(phone, h5_url, CLERK[1])
         claim_through_face(phone, organisation_name=enterprise.name)
-        expect(phone.get_by_role("heading", name="企业实名认证")).to_be_visible()
+        choose_corporate_transfer(phone, "正向打款")
 
         forward = phone.locator("#forward-transfer")
-        forward.locator("summary").click()
         forward.get_by_label("开户银行").fill(corporate.bank_name)
         expect(forward.get_by_label("对公账户户名")).to_have_value(enterprise.name)  # prefilled
         forward.get_by_label("对公账号").fill(corporate.number)
@@ -136,10 +135,9 @@ def test_a_clerk_verifies_the_enterprise_by_reverse_transfer_and_the_page_follow
         phone = context.new_page()
         scan_and_log_in(phone, h5_url, CLERK[1])
         claim_through_face(phone, organisation_name=enterprise.name)
-        expect(phone.get_by_role("heading", name="企业实名认证")).to_be_visible()
+        choose_corporate_transfer(phone, "反向打款")
 
         reverse = phone.locator("#reverse-transfer")
-        reverse.locator("summary").click()
         reverse.get_by_label("开户银行").fill(corporate.bank_name)
         expect(reverse.get_by_label("对公账户户名")).to_have_value(enterprise.name)
         reverse.get_by_label("付款对公账号").fill(corporate.number)

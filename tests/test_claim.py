@@ -227,7 +227,9 @@ def test_enterprise_service_then_creating_the_enterprise_as_on_its_licence_then_
         registered.enterprise.name,
         "王建国",
     )
-    assert "《e签盾服务协议》《隐私政策》" in page.content.decode()
+    agreements = page.content.decode()
+    assert '/h5/agreements/service/2026.1/" target="_blank" rel="noopener">《e签盾服务协议》</a>' in agreements
+    assert '/h5/agreements/privacy/2026.1/" target="_blank" rel="noopener">《隐私政策》</a>' in agreements
 
     # the agreements must really be accepted
     refused = phone.post(f"/h5/claim/{ticket}/agreements/", {})
@@ -344,7 +346,7 @@ def test_the_legal_representative_verifies_by_face_sets_a_pin_and_the_card_activ
 
     phone, ticket = _to_enterprise_verification(bidder_client, registered)
     page = _legal_rep_face(phone, ticket)
-    assert "设置 PIN 码" in page.content.decode()  # type: ignore[attr-defined]
+    assert "购买成功后需要设置PIN码" in page.content.decode()  # type: ignore[attr-defined]
     enterprise = ShieldEnterprise.objects.get()
     assert enterprise.verified_at and (enterprise.verification_method, enterprise.admin_account) == (
         "legal_rep_face",
@@ -432,16 +434,16 @@ def test_the_legal_representative_verifies_by_sms_code_then_activates(
 
     phone, ticket = _to_enterprise_verification(bidder_client, registered)
     with django_capture_on_commit_callbacks(execute=True):  # the text leaves after the commit
-        page = phone.post(f"/h5/claim/{ticket}/sms/send/", follow=True).content.decode()
+        page = phone.post(f"/h5/claim/{ticket}/sms/send/", {"phone": "13907980001"}, follow=True).content.decode()
     assert "已发送至尾号 0001 的手机" in page
     code = _latest_code()
     assert code not in str(list(SmsChallenge.objects.values_list()))  # kept only as a digest
     wrong = "000000" if code != "000000" else "111111"
     refused = phone.post(f"/h5/claim/{ticket}/sms/verify/", {"code": wrong})
-    assert refused.status_code == 400 and "验证码错误" in refused.content.decode()
+    assert refused.status_code == 400 and "验证码错误，还可尝试 4 次" in refused.content.decode()
     assert SmsChallenge.objects.get().attempts == 1 and ClaimSession.objects.get().step == "enterprise_verify"
     page = phone.post(f"/h5/claim/{ticket}/sms/verify/", {"code": code}, follow=True).content.decode()
-    assert "设置 PIN 码" in page
+    assert "购买成功后需要设置PIN码" in page
     assert ShieldEnterprise.objects.get().verification_method == "legal_rep_sms"
     phone.post(f"/h5/claim/{ticket}/pin/", {"pin": "246813", "pin_again": "246813"})
     assert ClaimSession.objects.get().status == "activated"
@@ -457,10 +459,10 @@ def test_sms_code_limits_tries_expiry_and_sending_rate(
     _phone, ticket = _to_enterprise_verification(bidder_client, registered)
     account = "2088102000000001"
     with django_capture_on_commit_callbacks(execute=True):
-        sms_code_send(ticket=ticket, account=account)
+        sms_code_send(ticket=ticket, account=account, phone="13907980001")
     code = _latest_code()
     with pytest.raises(Conflict) as too_soon:
-        sms_code_send(ticket=ticket, account=account)
+        sms_code_send(ticket=ticket, account=account, phone="13907980001")
     assert too_soon.value.code == "otp_too_frequent"
     wrong = "000000" if code != "000000" else "111111"
     for _ in range(5):
@@ -471,7 +473,7 @@ def test_sms_code_limits_tries_expiry_and_sending_rate(
     assert locked.value.code == "otp_locked" and ClaimSession.objects.get().step == "enterprise_verify"
 
     with clock.frozen(now() + timedelta(minutes=2)), django_capture_on_commit_callbacks(execute=True):
-        sms_code_send(ticket=ticket, account=account)
+        sms_code_send(ticket=ticket, account=account, phone="13907980001")
     fresh = _latest_code()
     with clock.frozen(now() + timedelta(minutes=8)):
         with pytest.raises(Conflict) as expired:
@@ -480,9 +482,9 @@ def test_sms_code_limits_tries_expiry_and_sending_rate(
         # ten sends a day at most
         for minute in range(8):
             with clock.frozen(now() + timedelta(minutes=2 * minute + 1)):
-                sms_code_send(ticket=ticket, account=account)
+                sms_code_send(ticket=ticket, account=account, phone="13907980001")
     with clock.frozen(now() + timedelta(minutes=40)), pytest.raises(Conflict) as daily:
-        sms_code_send(ticket=ticket, account=account)
+        sms_code_send(ticket=ticket, account=account, phone="13907980001")
     assert daily.value.code == "otp_daily_limit"
 
 
@@ -492,7 +494,7 @@ def test_a_claimant_who_is_not_the_legal_representative_gets_no_sms(
     from mobileca.sandboxes.sms.models import Message
 
     phone, ticket = _to_enterprise_verification(bidder_client, registered, user_id="2088102000000003")
-    refused = phone.post(f"/h5/claim/{ticket}/sms/send/")
+    refused = phone.post(f"/h5/claim/{ticket}/sms/send/", {"phone": "13907980001"})
     assert refused.status_code == 403 and not Message.objects.exists()
 
 
@@ -650,7 +652,7 @@ def test_an_employee_verifies_the_enterprise_by_forward_transfer_and_becomes_its
     wrong = "0.01" if received != "0.01" else "0.02"
     assert phone.post(f"/h5/claim/{ticket}/transfer/confirm/", {"amount": wrong}).status_code == 400
     page = phone.post(f"/h5/claim/{ticket}/transfer/confirm/", {"amount": received}, follow=True).content.decode()
-    assert "设置 PIN 码" in page
+    assert "购买成功后需要设置PIN码" in page
     enterprise = ShieldEnterprise.objects.get()
     assert (enterprise.verification_method, enterprise.admin_account) == ("forward_transfer", "2088102000000003")
 
@@ -700,10 +702,10 @@ def test_wrong_sms_codes_across_resends_are_capped_per_claim(
 
     _phone, ticket = _to_enterprise_verification(bidder_client, registered)
     with django_capture_on_commit_callbacks(execute=True):
-        sms_code_send(ticket=ticket, account="2088102000000001")
+        sms_code_send(ticket=ticket, account="2088102000000001", phone="13907980001")
     SmsChallenge.objects.update(attempts=15)  # three codes' worth of wrong tries
     with clock.frozen(now() + timedelta(minutes=2)), pytest.raises(Conflict) as refused:
-        sms_code_send(ticket=ticket, account="2088102000000001")
+        sms_code_send(ticket=ticket, account="2088102000000001", phone="13907980001")
     assert refused.value.code == "otp_claim_locked" and SmsChallenge.objects.count() == 1
 
 

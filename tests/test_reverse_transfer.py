@@ -81,7 +81,7 @@ def test_the_bank_statement_credit_with_the_voucher_verifies_and_the_claimant_be
     assert transfer.status == "verified" and transfer.credit_ref
     enterprise = ShieldEnterprise.objects.get()
     assert (enterprise.verification_method, enterprise.admin_account) == ("reverse_transfer", EMPLOYEE)
-    assert "设置 PIN 码" in phone.get(f"/h5/claim/{ticket}/").content.decode()
+    assert "购买成功后需要设置PIN码" in phone.get(f"/h5/claim/{ticket}/").content.decode()
     assert reverse_transfers_reconcile() == {"expired": 0}  # the statement is read once
 
 

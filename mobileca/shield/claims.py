@@ -16,6 +16,7 @@ from typing import Final
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.debug import sensitive_variables
 
 from mobileca.audit.services import Actor, audit_record
@@ -26,6 +27,7 @@ from mobileca.core.errors import Conflict, InvalidInput, NotFound, PermissionDen
 from mobileca.core.ids import BEIJING
 from mobileca.core.validators import is_valid_uscc
 from mobileca.shield import members, registry
+from mobileca.shield.agreements import agreement_current
 from mobileca.shield.credential_keys import key_pairs_certify, key_pairs_new
 from mobileca.shield.faces import face_check_open, face_check_record, face_check_result
 from mobileca.shield.identity import PhoneIdentity
@@ -47,6 +49,11 @@ from mobileca.shield.sealing import keyed_digest, resident_id_digest, seal_phone
 from mobileca.shield.transitions import claim_move
 
 SERVICE = Actor("system", "shield")
+# An old QR (expired, refreshed since, or never issued) says what to do, in the words of the platform's pages.
+OLD_QR_UNKNOWN = gettext_lazy(
+    "该二维码已失效（可能已刷新或已过期）。请在平台「CA 续费申领」页面点击「立即申领」刷新二维码后重新扫码。"
+)
+OLD_QR_EXPIRED = gettext_lazy("二维码已过期。请在平台「CA 续费申领」页面点击「立即申领」刷新二维码后重新扫码。")
 
 
 def ticket_lifetime() -> timedelta:
@@ -140,7 +147,7 @@ def claim_refresh(*, card_ref: str, order_ref: str = "") -> ClaimSession:
 def claim_by_ticket(*, ticket: str) -> ClaimSession:
     claim = ClaimSession.objects.filter(ticket=ticket).first()
     if claim is None:
-        raise NotFound(_("二维码无效，请在平台上刷新后重新扫码"), code="ticket_unknown")
+        raise NotFound(str(OLD_QR_UNKNOWN), code="ticket_unknown")
     return claim
 
 
@@ -152,7 +159,7 @@ def claim_bind(*, ticket: str, account: str) -> ClaimSession:
     """
     claim = lock_claim(ticket, with_enterprise=False)
     if claim is None:
-        raise NotFound(_("二维码无效，请在平台上刷新后重新扫码"), code="ticket_unknown")
+        raise NotFound(str(OLD_QR_UNKNOWN), code="ticket_unknown")
     if claim.status != ClaimStatus.WAITING:
         if claim.claimant_account == account:
             return claim  # the claimant resumes where they stopped
@@ -161,7 +168,7 @@ def claim_bind(*, ticket: str, account: str) -> ClaimSession:
             code="claim_taken",
         )
     if now() >= claim.ticket_expires_at:
-        raise Conflict(_("二维码已过期，请在平台上刷新二维码后重新扫码"), code="ticket_expired")
+        raise Conflict(str(OLD_QR_EXPIRED), code="ticket_expired")
     if claim.kind == "renewal":
         original = ClaimSession.objects.filter(
             card_ref=claim.card_ref, kind="claim", status=ClaimStatus.ACTIVATED
@@ -214,13 +221,13 @@ def phone_account_record(*, identity: PhoneIdentity) -> PhoneAccount:
 
 # --- the steps after binding ----------------------------------------------------------------------------------
 
-SERVICE_AGREEMENT_VERSION = "2026.1"
-PRIVACY_POLICY_VERSION = "2026.1"
+SERVICE_AGREEMENT_VERSION = agreement_current("service").version
+PRIVACY_POLICY_VERSION = agreement_current("privacy").version
 
 
 def _of_claimant(claim: ClaimSession | None, account: str, at: str | None) -> ClaimSession:
     if claim is None:
-        raise NotFound(_("二维码无效，请在平台上刷新后重新扫码"), code="ticket_unknown")
+        raise NotFound(str(OLD_QR_UNKNOWN), code="ticket_unknown")
     if claim.status != ClaimStatus.BOUND or claim.claimant_account != account:
         raise PermissionDenied(_("只有申领人本人可以继续此申领"), code="not_claimant")
     if at is not None and claim.step != at:
@@ -289,8 +296,17 @@ def enterprise_create(*, ticket: str, account: str, organisation_name: str) -> S
 
 
 @transaction.atomic(durable=True)
-def claim_accept_agreements(*, ticket: str, account: str) -> AgreementAcceptance:
-    """《e签盾服务协议》《隐私政策》 accepted: versions and time recorded (R3.4)."""
+def claim_accept_agreements(
+    *, ticket: str, account: str, service_agreement_version: str = "", privacy_policy_version: str = ""
+) -> AgreementAcceptance:
+    """《e签盾服务协议》《隐私政策》 accepted: versions and time recorded (R3.4). The versions the page showed, when
+    given, must be the ones in force: a text that changed while the claimant read is read again, not accepted."""
+    for shown, current in (
+        (service_agreement_version, SERVICE_AGREEMENT_VERSION),
+        (privacy_policy_version, PRIVACY_POLICY_VERSION),
+    ):
+        if shown and shown != current:
+            raise Conflict(_("协议已更新，请阅读最新版本后再同意"), code="agreements_outdated")
     claim = claim_of_claimant_locked(ticket, account)
     claim_move(claim, step=ClaimStep.FACE, expected=ClaimStep.AGREEMENT)
     acceptance = AgreementAcceptance.objects.create(

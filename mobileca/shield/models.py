@@ -50,6 +50,9 @@ class ClaimSession(models.Model):
     service_no = models.CharField(max_length=40, blank=True)
     service_expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField()
+    # 手机号认证: phone numbers typed that are not the registry's record for the legal representative (each counted,
+    # nothing sent); past ``otp.PHONE_MISMATCHES_PER_CLAIM`` the method is closed for this claim
+    phone_mismatches = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         constraints = [

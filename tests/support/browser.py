@@ -177,8 +177,31 @@ def claim_through_face(phone: Page, *, organisation_name: str | None) -> None:
     phone.get_by_role("button", name="通过", exact=True).click()
 
 
+def verify_enterprise_by_legal_rep_face(phone: Page) -> None:
+    """「企业实名认证」 → 「选择认证方式」: 法定代表人认证 → 人脸认证, passed at the liveness sandbox (R3.6)."""
+    expect(phone.get_by_role("heading", name="企业实名认证")).to_be_visible()
+    phone.get_by_role("link", name="法定代表人认证").click()
+    phone.get_by_role("button", name="人脸认证").click()
+    phone.get_by_role("button", name="通过", exact=True).click()
+
+
+def choose_corporate_transfer(phone: Page, method: str) -> None:
+    """「企业实名认证」 → 「选择认证方式」: 对公打款认证 → ``method`` (正向打款 or 反向打款) (R3.6)."""
+    expect(phone.get_by_role("heading", name="企业实名认证")).to_be_visible()
+    phone.get_by_role("link", name="对公打款认证").click()
+    phone.get_by_role("link", name=method).click()
+    expect(phone.get_by_role("heading", name=method)).to_be_visible()
+
+
 def set_pin_and_finish(phone: Page, screenshot: str) -> None:
-    expect(phone.get_by_role("heading", name="设置 PIN 码")).to_be_visible()
+    """「购买成功 · 购买成功后需要设置PIN码」 → 「设置PIN码」 (an employee the admin added goes straight to the
+    form), the PIN twice → 「开通成功」."""
+    purchased = phone.get_by_role("heading", name="购买成功")
+    pin_form = phone.get_by_role("heading", name="设置 PIN 码")
+    expect(purchased.or_(pin_form)).to_be_visible()
+    if purchased.is_visible():
+        phone.get_by_role("link", name="设置PIN码").click()
+    expect(pin_form).to_be_visible()
     phone.get_by_label("PIN 码", exact=True).fill(PIN)
     phone.get_by_label("再次输入 PIN 码").fill(PIN)
     phone.get_by_role("button", name="确认").click()

@@ -1,5 +1,7 @@
-"""The claim's phone pages (R2.4, R3.1–R3.10): the page a scan opens, the Alipay login, each step of the claim,
-the face check's return, the certificates of an activated claim."""
+"""The claim's phone pages (R2.4, R3.1–R3.10): the page a scan opens (an old QR's page explains what to do), the
+Alipay login, each step of the claim as the guide draws it — 「请选择证书服务」, the agreements (readable, versioned),
+the face, 「选择认证方式」 with one screen per method, 「购买成功」 then the PIN — the face check's return, the
+certificates of an activated claim."""
 
 from __future__ import annotations
 
@@ -20,12 +22,12 @@ from mobileca.core.clock import now
 from mobileca.core.errors import ApplicationError, GatewayError, InvalidInput
 from mobileca.core.http import client_address
 from mobileca.core.secrecy import hide_secrets
-from mobileca.shield import identity, members, renewal
+from mobileca.shield import identity, members, otp, renewal
+from mobileca.shield.agreements import agreement_current, agreement_find, agreement_versions
 from mobileca.shield.claims import (
     claim_accept_agreements,
     claim_activate,
     claim_bind,
-    claim_by_ticket,
     claim_choose_enterprise_service,
     claim_request_approval,
     enterprise_create,
@@ -33,8 +35,16 @@ from mobileca.shield.claims import (
     face_check_start,
     phone_account_record,
 )
-from mobileca.shield.models import ClaimStatus, ClaimStep, Credential, FaceCheck, PhoneAccount, TransferStatus
-from mobileca.shield.otp import sms_code_send, sms_code_verify
+from mobileca.shield.models import (
+    ClaimSession,
+    ClaimStatus,
+    ClaimStep,
+    Credential,
+    FaceCheck,
+    PhoneAccount,
+    TransferStatus,
+)
+from mobileca.shield.otp import sms_code_resend, sms_code_send, sms_code_verify
 from mobileca.shield.transfers import (
     forward_transfer_confirm,
     forward_transfer_start,
@@ -53,13 +63,32 @@ from mobileca.shield.views.common import (
 )
 from mobileca.shield.views.keyuse import pin_reset_return
 
+# 「选择认证方式」 (R3.6): the choice, each way's own screen (``?method=``), and what each posts back to
+VERIFY_SCREENS = ("choose", "legal_rep", "phone", "corporate", "forward", "reverse")
+SERVICES = ("enterprise",)  # 「请选择证书服务」: 企业证书服务 today
 
-def h5_claim(request: HttpRequest, ticket: str, error: str = "", status: int = 200) -> HttpResponse:
+
+def h5_claim(request: HttpRequest, ticket: str, error: str = "", status: int = 200, screen: str = "") -> HttpResponse:
     """The page a scan opens: which enterprise and platform, whether the code still works, and for the claimant,
-    the step the claim stands at (R3.10: scanning again resumes there)."""
-    claim = claim_by_ticket(ticket=ticket)
+    the step the claim stands at (R3.10: scanning again resumes there) — at enterprise verification the method
+    chosen (``?method=``, or the one under way), at the PIN first 「购买成功」 then the PIN form."""
+    claim = ClaimSession.objects.filter(ticket=ticket).first()
+    if claim is None:
+        return old_qr(request)
+    if claim.status == ClaimStatus.WAITING and now() >= claim.ticket_expires_at:
+        return old_qr(request, expired=True)
+    return render(
+        request, "shield/h5_claim.html", _claim_context(request, claim, error=error, screen=screen), status=status
+    )
+
+
+def old_qr(request: HttpRequest, *, expired: bool = False) -> HttpResponse:
+    """An old QR's page: expired, refreshed since, or never issued — what to do, in plain words, no codes."""
+    return render(request, "shield/claim/old_qr.html", {"expired": expired}, status=200 if expired else 404)
+
+
+def _claim_context(request: HttpRequest, claim: ClaimSession, *, error: str, screen: str) -> dict[str, object]:
     account = phone_account(request)
-    expired = claim.status == ClaimStatus.WAITING and now() >= claim.ticket_expires_at
     claimant = PhoneAccount.objects.filter(account=claim.claimant_account).first() if claim.claimant_account else None
     credential = None
     if claim.status == ClaimStatus.ACTIVATED:
@@ -77,6 +106,12 @@ def h5_claim(request: HttpRequest, ticket: str, error: str = "", status: int = 2
         if claim.claimant_account and claim.step in (ClaimStep.APPROVAL, ClaimStep.PIN)
         else None
     )
+    member_added = bool(
+        membership
+        and membership.role == "member"
+        and membership.status == "active"
+        and membership.decided_by != claim.claimant_account
+    )
     certificates = (
         [
             ca_facade.certificate_info(serial_hex=serial)
@@ -85,54 +120,86 @@ def h5_claim(request: HttpRequest, ticket: str, error: str = "", status: int = 2
         if credential
         else []
     )
-    return render(
-        request,
-        "shield/h5_claim.html",
-        {
-            "claim": claim,
-            "expired": expired,
-            "is_claimant": bool(account) and account == claim.claimant_account,
-            "claimant": claimant,
-            "credential": credential,
-            "sms_sent": sms_sent,
-            "transfer": transfer,
-            "reverse": reverse,
-            "reverse_refusals": reverse.credits.exclude(outcome="matched") if reverse else [],
-            "membership": membership,
-            # the page follows what others do: the admin's decision, the bank's statement
-            "follow": claim.step == ClaimStep.APPROVAL
-            or (reverse is not None and reverse.status == TransferStatus.PENDING and reverse.voucher_uploaded_at),
-            "certificates": certificates,
-            "renewing": renewing,
-            "renewal_bids": renewal.pending_bids(renewing) if renewing else [],
-            "error": error,
-        },
-        status=status,
-    )
+    moment = now()
+    return {
+        "claim": claim,
+        "is_claimant": bool(account) and account == claim.claimant_account,
+        "claimant": claimant,
+        "credential": credential,
+        "sms_sent": sms_sent,
+        "sms_resend_in": otp.resend_in(sms_sent, moment),
+        "sms_tries_left": otp.tries_left(sms_sent) if sms_sent else None,
+        "sms_expired": bool(sms_sent and moment >= sms_sent.expires_at),
+        "phone_tries_left": max(0, otp.PHONE_MISMATCHES_PER_CLAIM - claim.phone_mismatches),
+        "transfer": transfer,
+        "reverse": reverse,
+        "reverse_refusals": reverse.credits.exclude(outcome="matched") if reverse else [],
+        "membership": membership,
+        "member_added": member_added,
+        # the page follows what others do: the admin's decision, the bank's statement
+        "follow": claim.step == ClaimStep.APPROVAL
+        or (reverse is not None and reverse.status == TransferStatus.PENDING and reverse.voucher_uploaded_at),
+        "certificates": certificates,
+        "renewing": renewing,
+        "renewal_bids": renewal.pending_bids(renewing) if renewing else [],
+        "error": error,
+        "verify_screen": _verify_screen(
+            screen or request.GET.get("method", ""), sms_sent=sms_sent, transfer=transfer, reverse=reverse
+        ),
+        # the guide's 「购买成功」 comes before the PIN form, except for an employee the admin has just added
+        "pin_screen": "pin" if screen == "pin" or member_added else "purchased",
+        "agreements": [agreement_current("service"), agreement_current("privacy")],
+    }
 
 
-def _explained_on(request: HttpRequest, ticket: str) -> Callable[[str, int], HttpResponse]:
-    return lambda message, status: h5_claim(request, ticket, error=message, status=status)
+def _verify_screen(asked: str, *, sms_sent: object, transfer: object, reverse: object) -> str:
+    """The screen asked for; without one, the method already under way (a transfer, a code sent), else the choice."""
+    if asked in VERIFY_SCREENS:
+        return asked
+    if transfer is not None:
+        return "forward"
+    if reverse is not None:
+        return "reverse"
+    if sms_sent is not None:
+        return "phone"
+    return "choose"
 
 
-def _step(request: HttpRequest, ticket: str, action: Callable[[str], object]) -> HttpResponse:
-    """Run one claim step for the signed-in claimant, then show where the claim stands."""
+def _explained_on(request: HttpRequest, ticket: str, screen: str) -> Callable[[str, int], HttpResponse]:
+    return lambda message, status: h5_claim(request, ticket, error=message, status=status, screen=screen)
+
+
+def _step(request: HttpRequest, ticket: str, action: Callable[[str], object], *, screen: str = "") -> HttpResponse:
+    """Run one claim step for the signed-in claimant, then show where the claim stands (a refusal on the screen the
+    form was on)."""
     if request.method != "POST":
         return redirect("shield:h5_claim", ticket=ticket)
-    return _signed_in_step(request, ticket, action)
+    return _signed_in_step(request, ticket, action, screen)
 
 
 @phone_login_required(refuse_unsigned)
-def _signed_in_step(request: HttpRequest, account: str, ticket: str, action: Callable[[str], object]) -> HttpResponse:
+def _signed_in_step(
+    request: HttpRequest, account: str, ticket: str, action: Callable[[str], object], screen: str
+) -> HttpResponse:
     def run() -> HttpResponse:
         outcome = action(account)
-        return outcome if isinstance(outcome, HttpResponse) else redirect("shield:h5_claim", ticket=ticket)
+        if isinstance(outcome, HttpResponse):
+            return outcome
+        page = reverse("shield:h5_claim", args=[ticket])
+        return redirect(f"{page}?method={screen}" if screen in VERIFY_SCREENS else page)
 
-    return attempt(run, _explained_on(request, ticket))
+    return attempt(run, _explained_on(request, ticket, screen))
 
 
 def h5_service(request: HttpRequest, ticket: str) -> HttpResponse:
-    return _step(request, ticket, lambda account: claim_choose_enterprise_service(ticket=ticket, account=account))
+    """「请选择证书服务」 → 「立即申领」 (R3.2): the one service listed today is chosen unless another is named."""
+
+    def choose(account: str) -> object:
+        if request.POST.get("service", "enterprise") not in SERVICES:
+            raise InvalidInput(_("请选择证书服务"), code="service_unknown")
+        return claim_choose_enterprise_service(ticket=ticket, account=account)
+
+    return _step(request, ticket, choose)
 
 
 def h5_enterprise(request: HttpRequest, ticket: str) -> HttpResponse:
@@ -153,19 +220,33 @@ def h5_legal_rep_face(request: HttpRequest, ticket: str) -> HttpResponse:
         request,
         ticket,
         lambda account: redirect(face_check_start(ticket=ticket, account=account, purpose="legal_rep")),
+        screen="legal_rep",
     )
 
 
-@hide_secrets()
+@hide_secrets("phone")
 def h5_sms_send(request: HttpRequest, ticket: str) -> HttpResponse:
-    """手机号认证: a code to the legal representative's phone (R3.6)."""
-    return _step(request, ticket, lambda account: sms_code_send(ticket=ticket, account=account))
+    """手机号认证 (R3.6): 「发送验证码」 to the legal representative's phone as typed (it must be the registry's), or
+    「重新发送」 to the number already confirmed."""
+    phone, resend = request.POST.get("phone", ""), request.POST.get("resend") == "yes"
+
+    def send(account: str) -> object:
+        if resend:
+            return sms_code_resend(ticket=ticket, account=account)
+        return sms_code_send(ticket=ticket, account=account, phone=phone)
+
+    return _step(request, ticket, send, screen="phone")
 
 
 @hide_secrets("code")
 def h5_sms_verify(request: HttpRequest, ticket: str) -> HttpResponse:
     code = request.POST.get("code", "")
-    return _step(request, ticket, lambda account: sms_code_verify(ticket=ticket, account=account, code=code))
+    return _step(
+        request,
+        ticket,
+        lambda account: sms_code_verify(ticket=ticket, account=account, code=code),
+        screen="phone",
+    )
 
 
 def _corporate_account_fields(request: HttpRequest) -> dict[str, str]:
@@ -176,14 +257,22 @@ def _corporate_account_fields(request: HttpRequest) -> dict[str, str]:
 def h5_transfer_start(request: HttpRequest, ticket: str) -> HttpResponse:
     """对公打款认证 → 正向打款: the corporate account; the service pays a small amount into it (R3.6)."""
     fields = _corporate_account_fields(request)
-    return _step(request, ticket, lambda account: forward_transfer_start(ticket=ticket, account=account, **fields))
+    return _step(
+        request,
+        ticket,
+        lambda account: forward_transfer_start(ticket=ticket, account=account, **fields),
+        screen="forward",
+    )
 
 
 @hide_secrets("amount")
 def h5_transfer_confirm(request: HttpRequest, ticket: str) -> HttpResponse:
     amount = request.POST.get("amount", "")
     return _step(
-        request, ticket, lambda account: forward_transfer_confirm(ticket=ticket, account=account, amount=amount)
+        request,
+        ticket,
+        lambda account: forward_transfer_confirm(ticket=ticket, account=account, amount=amount),
+        screen="forward",
     )
 
 
@@ -191,7 +280,12 @@ def h5_transfer_confirm(request: HttpRequest, ticket: str) -> HttpResponse:
 def h5_reverse_start(request: HttpRequest, ticket: str) -> HttpResponse:
     """对公打款认证 → 反向打款: the paying corporate account; the service shows where to pay and the memo (R3.6)."""
     fields = _corporate_account_fields(request)
-    return _step(request, ticket, lambda account: reverse_transfer_start(ticket=ticket, account=account, **fields))
+    return _step(
+        request,
+        ticket,
+        lambda account: reverse_transfer_start(ticket=ticket, account=account, **fields),
+        screen="reverse",
+    )
 
 
 def h5_reverse_voucher(request: HttpRequest, ticket: str) -> HttpResponse:
@@ -201,7 +295,7 @@ def h5_reverse_voucher(request: HttpRequest, ticket: str) -> HttpResponse:
             raise InvalidInput(_("请选择要上传的凭证文件"), code="voucher_empty")
         return reverse_voucher_upload(ticket=ticket, account=account, upload=voucher)
 
-    return _step(request, ticket, upload)
+    return _step(request, ticket, upload, screen="reverse")
 
 
 @hide_secrets("pin")
@@ -225,23 +319,44 @@ def h5_request_approval(request: HttpRequest, ticket: str) -> HttpResponse:
 
 @hide_secrets("pin", "pin_again")
 def h5_pin(request: HttpRequest, ticket: str) -> HttpResponse:
-    """Set the 6-digit PIN twice → 「开通成功」 (R3.7)."""
+    """「设置PIN码」: the form, its rules stated up front (GET); the 6-digit PIN twice → 「开通成功」 (POST, R3.7)."""
+    if request.method != "POST":
+        return h5_claim(request, ticket, screen="pin")
     pin, again = request.POST.get("pin", ""), request.POST.get("pin_again", "")
     address = client_address(request)
     return _step(
         request,
         ticket,
         lambda account: claim_activate(ticket=ticket, account=account, pin=pin, pin_again=again, address=address),
+        screen="pin",
     )
 
 
 def h5_agreements(request: HttpRequest, ticket: str) -> HttpResponse:
+    """「确认」: the agreements accepted, in the versions the page showed (R3.4)."""
+    shown = {
+        "service_agreement_version": request.POST.get("service_agreement_version", ""),
+        "privacy_policy_version": request.POST.get("privacy_policy_version", ""),
+    }
+
     def accept(account: str) -> object:
         if request.POST.get("agree") != "yes":
             raise InvalidInput(_("请阅读并同意《e签盾服务协议》《隐私政策》"), code="agreements_not_accepted")
-        return claim_accept_agreements(ticket=ticket, account=account)
+        return claim_accept_agreements(ticket=ticket, account=account, **shown)
 
     return _step(request, ticket, accept)
+
+
+def h5_agreement(request: HttpRequest, name: str, version: str | None = None) -> HttpResponse:
+    """《e签盾服务协议》 or 《隐私政策》 to read: the version in force or the one named, its number and date."""
+    text = agreement_find(name, version)
+    if text is None:
+        return refusal(request, _("未找到该协议或该版本"), status=404)
+    return render(
+        request,
+        "shield/agreements/page.html",
+        {"text": text, "versions": agreement_versions(name), "current": agreement_current(name)},
+    )
 
 
 def h5_face_return(request: HttpRequest) -> HttpResponse:
@@ -258,7 +373,7 @@ def h5_face_return(request: HttpRequest) -> HttpResponse:
         face_check_finish(check_id=check.check_id, account=account)
         return redirect("shield:h5_claim", ticket=ticket)
 
-    return attempt(finish, _explained_on(request, ticket))
+    return attempt(finish, _explained_on(request, ticket, "legal_rep" if check.purpose == "legal_rep" else ""))
 
 
 LOGIN_COOKIE = "shield_login"
@@ -274,8 +389,8 @@ def h5_login(request: HttpRequest, ticket: str = "") -> HttpResponse:
     The login under way is kept in a signed, short-lived cookie, not in a session: anyone may open this address any
     number of times, and a session row for each would let them fill the database (issue 14). The session is made
     when the provider's answer comes back and the person is known."""
-    if ticket:
-        claim_by_ticket(ticket=ticket)
+    if ticket and not ClaimSession.objects.filter(ticket=ticket).exists():
+        return old_qr(request)
     state, nonce = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
     next_page = request.GET.get("next", "")
     if not (next_page.startswith("/h5/") and url_has_allowed_host_and_scheme(next_page, allowed_hosts=None)):
@@ -336,7 +451,9 @@ def _forget_login(response: HttpResponse) -> HttpResponse:
 
 def h5_certificate(request: HttpRequest, ticket: str, usage: str) -> HttpResponse:
     """The claimant downloads the signing or the encryption certificate (PEM) of their activated credential."""
-    claim = claim_by_ticket(ticket=ticket)
+    claim = ClaimSession.objects.filter(ticket=ticket).first()
+    if claim is None:
+        return old_qr(request)
     account = phone_account(request)
     credential = Credential.objects.filter(claim=claim).first()
     if credential is None or not account or account != claim.claimant_account or usage not in ("sign", "encrypt"):
