@@ -134,6 +134,10 @@ def test_bidder_buys_mobile_ca_by_remittance_finance_confirms_and_the_card_appea
     expect(row).to_contain_text(enterprise.name)
     expect(row).to_contain_text(voucher_file.name)
     row.get_by_role("button", name="确认收款").click()
+    # the confirmation step states the amount, the payer and the order before money is marked received
+    expect(page.get_by_role("heading", name="确认收款")).to_be_visible()
+    expect(page.locator(".confirm-facts")).to_contain_text(enterprise.name)
+    page.get_by_role("button", name="确认收款").click()
     expect(page.get_by_role("status")).to_have_text("已确认收款，订单已完成")
     expect(page.get_by_role("row").filter(has_text=memo_code)).to_have_count(0)
 

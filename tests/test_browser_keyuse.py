@@ -37,6 +37,7 @@ from tests.support.browser import (  # noqa: F401 (fixtures)
     registered_enterprise,
     scan_and_log_in,
     set_pin_and_finish,
+    verify_enterprise_by_legal_rep_face,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -149,9 +150,7 @@ def test_the_command_line_tool_logs_in_and_signs_a_file_while_the_phone_allows_a
         phone = context.new_page()
         scan_and_log_in(phone, h5_url, LEGAL_REP[1])
         claim_through_face(phone, organisation_name=enterprise.name)
-        expect(phone.get_by_role("heading", name="企业实名认证")).to_be_visible()
-        phone.get_by_role("button", name="人脸认证").click()
-        phone.get_by_role("button", name="通过", exact=True).click()
+        verify_enterprise_by_legal_rep_face(phone)
         set_pin_and_finish(phone, "h5-activated-for-the-tool.png")
         expect_card_activated(page, cert_id)
 

@@ -319,7 +319,7 @@ def test_parallel_sms_sends_respect_the_one_a_minute_limit(bidder: User, finance
         step=ClaimStep.ENTERPRISE_VERIFY,
         created_at=now_(),
     )
-    results = _race(lambda: sms_code_send(ticket=claim.ticket, account="2088102000000001"))
+    results = _race(lambda: sms_code_send(ticket=claim.ticket, account="2088102000000001", phone="13907980001"))
     assert len(results) == 2 and sum(isinstance(result, Conflict) for result in results) == 1, results
     assert SmsChallenge.objects.count() == 1
 

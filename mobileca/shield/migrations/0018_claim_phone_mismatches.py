@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('shield', '0016_oauth'),
+        ('shield', '0017_keyuse_file_details'),
     ]
 
     operations = [
