@@ -353,3 +353,13 @@ def test_activation_shows_plain_certificates_and_the_way_into_the_shield(registe
     assert page.count('class="box cert"') == 2 and "签名证书" in page and "加密证书" in page
     assert registered.enterprise.uscc in page and "王建国" in page
     assert "2.5.4." not in page and "CN=" not in page  # no DNs, no dotted OIDs
+
+
+@pytest.mark.django_db
+def test_a_refusal_at_the_boundary_on_a_phone_page_says_what_it_is_in_plain_words() -> None:
+    # a form with a NUL in it is refused before any view runs: on the phone's pages in the phone's own words, with a
+    # way home, and without the desktop error page's 「错误代码」
+    response = Client().post("/h5/claim/unknown-ticket/enterprise/", {"organisation_name": "瓷都\x00"})
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert "错误代码" not in page and "返回 e签盾首页" in page

@@ -53,6 +53,8 @@ def error_response(request: HttpRequest, exception: ApplicationError) -> HttpRes
         response: HttpResponse = JsonResponse(
             {"code": exception.code, "message": exception.message}, status=exception.status
         )
+    elif request.path.startswith("/h5/"):  # the phone's pages explain in plain words, without the error code
+        response = render(request, "shield/h5_refusal.html", {"message": exception.message}, status=exception.status)
     else:
         response = render(request, "core/error.html", {"error": exception}, status=exception.status)
     if isinstance(exception, TooMany):
