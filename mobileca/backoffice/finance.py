@@ -23,7 +23,7 @@ from mobileca.backoffice.selectors import (
     statement_line_for_confirmation,
 )
 from mobileca.core import inputs
-from mobileca.core.errors import ApplicationError, Conflict, InvalidInput, NotFound
+from mobileca.core.errors import ApplicationError, Conflict, InvalidInput
 from mobileca.orders.models import OrderStatus
 from mobileca.payments.models import LineStatus, Payment, PaymentStatus, StatementLine
 from mobileca.payments.refunds import refundable
@@ -43,6 +43,7 @@ from mobileca.payments.services import (
     payment_refund,
     remittance_confirm,
     remittance_voucher_reject,
+    statement_claim_refusal,
     statement_import,
     statement_line_claim,
     statement_line_return,
@@ -225,18 +226,9 @@ def _line_facts(line: StatementLine) -> list[tuple[str, str]]:
 
 def _claim_confirmation(line: StatementLine, reference: str) -> Confirmation:
     """Which order the typed reference names and whether the amounts agree, before the line pays it."""
-    if line.status != LineStatus.UNMATCHED:
-        raise Conflict(_("该到账记录已处理"), code="line_not_unmatched")
     payment = offline_payment_by_reference(reference=reference)
-    if payment is None:
-        raise NotFound(_("未找到该订单号或汇款识别码对应的线下汇款订单"))
-    if line.amount != payment.amount:
-        raise InvalidInput(
-            _("到账金额 {received} 与订单应付金额 {due} 不符，不能认领").format(
-                received=line.amount, due=payment.amount
-            ),
-            code="amount_mismatch",
-        )
+    statement_claim_refusal(line, payment)
+    assert payment is not None  # refused above otherwise
     order = payment.order
     return Confirmation(
         title=_("确认认领到账"),

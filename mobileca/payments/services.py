@@ -30,6 +30,7 @@ from mobileca.payments.remittance import (
 from mobileca.payments.selectors import access_offline_payment
 from mobileca.payments.statements import (
     ImportResult,
+    statement_claim_refusal,
     statement_import,
     statement_line_claim,
     statement_line_match,
@@ -52,6 +53,7 @@ __all__ = [
     "remittance_confirm",
     "remittance_voucher_reject",
     "remittance_voucher_upload",
+    "statement_claim_refusal",
     "statement_import",
     "statement_line_claim",
     "statement_line_match",

@@ -266,6 +266,22 @@ def _line_apply(
     )
 
 
+def statement_claim_refusal(line: StatementLine, payment: Payment | None) -> None:
+    """Why ``line`` cannot pay ``payment`` (the offline payment a typed reference names), raised; nothing when it
+    can. The claim checks it under the locks; the back office's confirmation page asks it first, unlocked."""
+    if line.status != LineStatus.UNMATCHED:
+        raise Conflict(_("该到账记录已处理"), code="line_not_unmatched")
+    if payment is None:
+        raise NotFound(_("未找到该订单号或汇款识别码对应的线下汇款订单"))
+    if line.amount != payment.amount:
+        raise InvalidInput(
+            _("到账金额 {received} 与订单应付金额 {due} 不符，不能认领").format(
+                received=line.amount, due=payment.amount
+            ),
+            code="amount_mismatch",
+        )
+
+
 @transaction.atomic(durable=True)
 def statement_line_claim(*, line_id: int, reference: str, actor: Actor) -> LineStatus:
     """Finance assigns an unmatched credit to an order (by order number or memo code); the amount must match."""
@@ -278,17 +294,8 @@ def statement_line_claim(*, line_id: int, reference: str, actor: Actor) -> LineS
     )
     order, payment = lock_payment_with_order(payment_id) if payment_id else (None, None)  # house lock order
     line = _lock_line(line_id)
-    if line.status != LineStatus.UNMATCHED:
-        raise Conflict(_("该到账记录已处理"), code="line_not_unmatched")
-    if order is None or payment is None:
-        raise NotFound(_("未找到该订单号或汇款识别码对应的线下汇款订单"))
-    if line.amount != payment.amount:
-        raise InvalidInput(
-            _("到账金额 {received} 与订单应付金额 {due} 不符，不能认领").format(
-                received=line.amount, due=payment.amount
-            ),
-            code="amount_mismatch",
-        )
+    statement_claim_refusal(line, payment)
+    assert order is not None and payment is not None  # refused above otherwise
     return _line_apply(
         line=line, order=order, payment=payment, actor=actor, note=f"人工认领：{reference}", claimed=True
     )
