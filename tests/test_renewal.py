@@ -77,10 +77,22 @@ def test_a_renewal_is_paid_claimed_by_the_claimant_and_re_keys(
     wrong = phone.post(f"/h5/claim/{ticket}/renewal/", {"pin": "246802"})
     assert wrong.status_code == 400 and Credential.objects.get().sign_serial == old_serials[0]
     assert phone.post(f"/h5/claim/{ticket}/renewal/", {"pin": PIN}).status_code == 302
-    assert "续费成功" in phone.get(f"/h5/claim/{ticket}/").content.decode()
+    renewed = phone.get(f"/h5/claim/{ticket}/").content.decode()
+    assert "续费成功" in renewed
 
     credential.refresh_from_db()
     assert credential.sign_serial not in old_serials and credential.encrypt_serial not in old_serials
+    # issue 18: the renewed certificates in plain language — holder, enterprise, 统一社会信用代码, the new serials
+    for shown in (
+        "持有人",
+        "王建国",
+        card.enterprise.uscc,
+        credential.sign_serial,
+        credential.encrypt_serial,
+        "进入 e签盾",
+    ):
+        assert shown in renewed, shown
+    assert "NTRCN-" not in renewed and old_serials[0] not in renewed
     assert credential.expires_at == old_expiry.replace(year=old_expiry.year + 1)  # one term later
     assert _ocsp_status(old_serials[0]) == ocsp.OCSPCertStatus.REVOKED  # the old certificates, superseded
     assert _ocsp_status(credential.sign_serial) == ocsp.OCSPCertStatus.GOOD
