@@ -411,3 +411,16 @@ def test_the_module_loads_no_django_and_uses_openssl_3() -> None:
         "assert 'django' not in sys.modules; v = sm2._load().OpenSSL_version_num(); assert 0x30000000 <= v < 0x40000000"
     )
     subprocess.run([sys.executable, "-c", code], check=True)  # noqa: S603 - fixed arguments
+
+
+def test_a_pkcs8_whose_public_key_is_another_keys_is_refused_on_load(key: sm2.Sm2PrivateKey) -> None:
+    assert key.der[-65:] == key.public_key().point  # the canonical PKCS#8 carries the public key last
+    mismatched = key.der[:-65] + sm2.generate().public_key().point
+    with pytest.raises(sm2.Sm2Error):
+        sm2.load_private(mismatched)
+    with pytest.raises(sm2.Sm2Error):
+        sm2.load_private(key.der + b"\x00")  # trailing bytes
+    bare = key.der[key.der.index(bytes.fromhex("0201010420")) - 2 :]  # the inner ECPrivateKey alone
+    with pytest.raises(sm2.Sm2Error):
+        sm2.load_private(bare)
+    assert sm2.load_private(key.der) == key
