@@ -424,3 +424,24 @@ def test_a_pkcs8_whose_public_key_is_another_keys_is_refused_on_load(key: sm2.Sm
     with pytest.raises(sm2.Sm2Error):
         sm2.load_private(bare)
     assert sm2.load_private(key.der) == key
+
+
+def test_no_openssl_error_is_left_behind_for_the_next_user_of_the_library(key: sm2.Sm2PrivateKey) -> None:
+    # Python's ssl module shares this libcrypto: a stale error in the thread's queue would be blamed on it.
+    lib = sm2._load()
+    public = key.public_key()
+    refused = [
+        lambda: key.decrypt(b"\x30\x03\x02\x01\x01"),
+        lambda: sm2.load_private(b"junk"),
+        lambda: sm2.load_public(b"junk"),
+        lambda: sm2.Sm2PrivateKey.from_scalar(bytes(32)),
+    ]
+    for operation in refused:
+        with pytest.raises(sm2.Sm2Error):
+            operation()
+        assert lib.ERR_peek_error() == 0
+    assert not public.verify(b"\x30\x00", b"m") and not public.verify_digest(b"junk", bytes(32))
+    assert lib.ERR_peek_error() == 0
+    assert public.verify(key.sign(b"m"), b"m") and key.decrypt(public.encrypt(b"m")) == b"m"
+    assert sm2.load_private(key.der) and sm2.load_public(public.der) and sm2.generate()
+    assert lib.ERR_peek_error() == 0

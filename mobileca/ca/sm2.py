@@ -71,6 +71,7 @@ _size = ctypes.c_size_t
 _PROTOTYPES: dict[str, tuple[Any, list[Any]]] = {
     "OpenSSL_version_num": (ctypes.c_ulong, []),
     "ERR_get_error": (ctypes.c_ulong, []),
+    "ERR_peek_error": (ctypes.c_ulong, []),
     "ERR_clear_error": (None, []),
     "ERR_error_string_n": (None, [ctypes.c_ulong, ctypes.c_char_p, _size]),
     "EVP_sm3": (_c, []),
@@ -195,18 +196,18 @@ class _Pkey:
             self.pointer = 0
 
 
-def _d2i(lib: ctypes.CDLL, function: Any, der: bytes) -> int:
-    """Run a ``d2i_*`` parser over all of ``der``; 0 on failure or trailing bytes (the object is then freed)."""
+def _d2i(function: Any, der: bytes, free: Any) -> int:
+    """Run a ``d2i_*`` parser over ``der``: the object, or 0 if it fails or leaves trailing bytes (the object is
+    then freed with ``free``)."""
     if not der:
         return 0
     buffer = ctypes.create_string_buffer(der, len(der))
     cursor = _c(ctypes.addressof(buffer))
     pointer = function(None, ctypes.byref(cursor), len(der))
-    if not pointer:
+    if pointer and (cursor.value or 0) - ctypes.addressof(buffer) != len(der):
+        free(pointer)
         return 0
-    if (cursor.value or 0) - ctypes.addressof(buffer) != len(der):
-        return -int(pointer)  # parsed, but trailing data: the caller frees and refuses
-    return int(pointer)
+    return int(pointer or 0)
 
 
 def _i2d(function: Any, pointer: int) -> bytes:
@@ -245,16 +246,16 @@ def _parse_private(der: bytes, *, pairwise: bool) -> _Pkey:
     scalar multiplication: for keys from outside; a key we sealed ourselves needs only the cheap checks)."""
     lib = _load()
     lib.ERR_clear_error()
-    info = _d2i(lib, lib.d2i_PKCS8_PRIV_KEY_INFO, der)  # strictly PKCS#8 (no bare ECPrivateKey), nothing after it
-    if info:
-        lib.PKCS8_PRIV_KEY_INFO_free(abs(info))
-    if info <= 0:
+    # Strictly PKCS#8 (not a bare ECPrivateKey), nothing after it; parsed only to be checked.
+    info = _d2i(lib.d2i_PKCS8_PRIV_KEY_INFO, der, lib.PKCS8_PRIV_KEY_INFO_free)
+    if not info:
         raise _failure(lib, "not a PKCS#8 private key")
+    lib.PKCS8_PRIV_KEY_INFO_free(info)
     # d2i_PrivateKey with the type is several times faster than EVP_PKCS82PKEY on OpenSSL 3.0 (its decoder search).
-    pointer = _d2i(lib, lambda _, cursor, length: lib.d2i_PrivateKey(_EVP_PKEY_SM2, None, cursor, length), der)
-    if pointer <= 0:
-        if pointer < 0:
-            lib.EVP_PKEY_free(-pointer)
+    pointer = _d2i(
+        lambda _, cursor, length: lib.d2i_PrivateKey(_EVP_PKEY_SM2, None, cursor, length), der, lib.EVP_PKEY_free
+    )
+    if not pointer:
         raise _failure(lib, "unreadable PKCS#8 private key")
     key = _Pkey(lib, pointer)
     if not _is_sm2(key):
@@ -270,10 +271,8 @@ def _parse_public(der: bytes) -> _Pkey:
     point at infinity, and the cofactor 1 makes every other curve point one of order n (no n·Q check needed)."""
     lib = _load()
     lib.ERR_clear_error()
-    pointer = _d2i(lib, lib.d2i_PUBKEY, der)
-    if pointer <= 0:
-        if pointer < 0:
-            lib.EVP_PKEY_free(-pointer)
+    pointer = _d2i(lib.d2i_PUBKEY, der, lib.EVP_PKEY_free)
+    if not pointer:
         raise _failure(lib, "not a SubjectPublicKeyInfo")
     key = _Pkey(lib, pointer)
     if not _is_sm2(key):
