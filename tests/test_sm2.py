@@ -2,14 +2,18 @@
 
 Known answers: SM3 from GB/T 32905-2016 Annex A, SM4 from GB/T 32907-2016 Annex A, SM2 from GM/T 0003.5-2012 /
 GB/T 32918.5-2016 Annex A (signature) and Annex C (encryption), which use the recommended curve and the default ID
-1234567812345678. The second implementation is gmssl-pyx (GmSSL, an independent code base).
+1234567812345678. The second implementation is gmssl-pyx (GmSSL, an independent code base); the ``openssl
+pkeyutl`` command checks that our DER keys, signatures and ciphertexts are what the standard tools exchange.
 """
 
 from __future__ import annotations
 
+import base64
+import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -445,3 +449,44 @@ def test_no_openssl_error_is_left_behind_for_the_next_user_of_the_library(key: s
     assert public.verify(key.sign(b"m"), b"m") and key.decrypt(public.encrypt(b"m")) == b"m"
     assert sm2.load_private(key.der) and sm2.load_public(public.der) and sm2.generate()
     assert lib.ERR_peek_error() == 0
+
+
+def _pem(der: bytes, label: str) -> str:
+    encoded = base64.b64encode(der).decode()
+    lines = [encoded[at : at + 64] for at in range(0, len(encoded), 64)]
+    return "\n".join([f"-----BEGIN {label}-----", *lines, f"-----END {label}-----", ""])
+
+
+def _openssl(*arguments: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(["openssl", "pkeyutl", *arguments], capture_output=True, check=False)  # noqa: S603, S607
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="the openssl command is not installed")
+def test_the_openssl_command_reads_our_keys_signatures_and_ciphertexts_and_we_read_its(tmp_path: Path) -> None:
+    key = sm2.generate()
+    public = key.public_key()
+    (tmp_path / "key.pem").write_text(_pem(key.der, "PRIVATE KEY"))
+    (tmp_path / "pub.pem").write_text(_pem(public.der, "PUBLIC KEY"))
+    message = "投标文件".encode() * 50
+    (tmp_path / "msg").write_bytes(message)
+    (tmp_path / "ours.sig").write_bytes(key.sign(message))
+    key_opts = ["-rawin", "-digest", "sm3", "-in", str(tmp_path / "msg")]
+    verify = [
+        "-verify",
+        "-pubin",
+        "-inkey",
+        str(tmp_path / "pub.pem"),
+        *key_opts,
+        "-sigfile",
+        str(tmp_path / "ours.sig"),
+    ]
+    assert _openssl(*verify, "-pkeyopt", "distid:1234567812345678").returncode == 0
+    assert _openssl(*verify).returncode != 0  # openssl 3.0's default, the empty ID, is not ours
+    sign = ["-sign", "-inkey", str(tmp_path / "key.pem"), *key_opts, "-pkeyopt", "distid:1234567812345678"]
+    assert public.verify(_openssl(*sign).stdout, message)
+
+    (tmp_path / "ours.ct").write_bytes(public.encrypt(b"sixteen byte key"))
+    decrypted = _openssl("-decrypt", "-inkey", str(tmp_path / "key.pem"), "-in", str(tmp_path / "ours.ct"))
+    assert decrypted.stdout == b"sixteen byte key"
+    theirs = _openssl("-encrypt", "-pubin", "-inkey", str(tmp_path / "pub.pem"), "-in", str(tmp_path / "msg"))
+    assert key.decrypt(theirs.stdout) == message
