@@ -175,8 +175,10 @@ def test_the_credit_code_extension_is_added_only_when_asked_for(pki) -> None:
 
 
 def test_builders_refuse_what_they_cannot_use(pki) -> None:
-    p256 = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
-        Encoding.DER, PublicFormat.SubjectPublicKeyInfo
+    p256 = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
     )
     with pytest.raises(gm.GmError):
         pki.entity("sign", public_key_der=p256)
@@ -239,16 +241,15 @@ def test_a_certificate_signed_with_another_id_is_refused(pki, wrong_id: bytes) -
     certificate = asn1_x509.Certificate.load(leaf)
     tbs, signature = certificate["tbs_certificate"].dump(), bytes(certificate["signature_value"])
     # a genuine signature of the issuing CA's key, only under that other ID
-    assert pki.issuing_key.public_key().verify(signature, tbs, id=wrong_id) is True
+    public = pki.issuing_key.public_key()
+    assert public.verify_digest(signature, public.digest(tbs, id=wrong_id)) is True
     _refused_everywhere(leaf, pki)
 
 
 def _sign_with_empty_id(key: sm2.Sm2PrivateKey, tbs: bytes) -> bytes:
-    """SM2 over SM3(Z_A with the empty ID || M), what OpenSSL 3.0 does when no ID is set."""
-    try:
-        return key.sign(tbs, id=b"")
-    except sm2.Sm2Error:
-        return key.sign_digest(key.public_key().digest(tbs, id=b""))
+    """SM2 over SM3(Z_A with the empty ID || M), what OpenSSL 3.0 does when no ID is set (``sign`` refuses an
+    empty ID, so the digest is signed)."""
+    return key.sign_digest(key.public_key().digest(tbs, id=b""))
 
 
 def test_a_tampered_certificate_is_refused(pki) -> None:
@@ -443,7 +444,9 @@ def test_pkilint_would_report_a_broken_certificate(pki, tmp_path: Path) -> None:
 
 def test_openssl_parses_them_and_names_the_algorithm_sm2_with_sm3(pki, tmp_path: Path) -> None:
     for name in ("root", "issuing", "sign", "encrypt"):
-        result = openssl("x509", "-inform", "DER", "-noout", "-text", "-in", write(tmp_path, f"{name}.der", getattr(pki, name)))
+        result = openssl(
+            "x509", "-inform", "DER", "-noout", "-text", "-in", write(tmp_path, f"{name}.der", getattr(pki, name))
+        )
         assert result.returncode == 0, result.stderr
         assert result.stdout.count("Signature Algorithm: SM2-with-SM3") == 2
         assert "ASN1 OID: SM2" in result.stdout
@@ -461,3 +464,26 @@ def test_openssl_parses_them_and_names_the_algorithm_sm2_with_sm3(pki, tmp_path:
     assert result.returncode == 0, result.stderr
     assert "SM2-with-SM3" in result.stdout and "Cert Status: revoked" in result.stdout
     assert "Revocation Reason: keyCompromise" in result.stdout and "Hash Algorithm: sha256" in result.stdout
+
+
+def test_verifiers_refuse_garbage_and_ecdsa_objects_with_their_own_error(pki) -> None:
+    from mobileca.ca.profiles import root_certificate
+    from mobileca.core.clock import now
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    ecdsa = root_certificate(key=key, public_key=key.public_key(), now=now()).public_bytes(Encoding.DER)
+    for junk in (b"", b"\x30\x03junk", b"\x00" * 40, pki.sign[:-5]):
+        with pytest.raises(gm.GmVerifyError):
+            gm.verify_certificate(junk, pki.issuing)
+        with pytest.raises(gm.GmVerifyError):
+            gm.verify_certificate(pki.sign, junk)
+        with pytest.raises(gm.GmVerifyError):
+            gm.verify_crl(junk, pki.issuing)
+        with pytest.raises(gm.GmVerifyError):
+            gm.verify_ocsp(junk, pki.issuing)
+        with pytest.raises(gm.GmVerifyError):
+            gm.validate_chain(junk, [pki.issuing], [pki.root])
+    with pytest.raises(gm.GmVerifyError, match="SM2-with-SM3"):
+        gm.verify_certificate(ecdsa, ecdsa)
+    with pytest.raises(gm.GmVerifyError):
+        gm.verify_certificate(pki.sign, ecdsa)

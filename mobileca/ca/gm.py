@@ -295,12 +295,8 @@ def _certificate(
         extensions.append(_extension("crl_distribution_points", [{"distribution_point": {"full_name": [url]}}]))
         access = []
         if locations.ocsp:
-            access.append(
-                {"access_method": "ocsp", "access_location": _uri(locations.ocsp)}
-            )
-        access.append(
-            {"access_method": "ca_issuers", "access_location": _uri(locations.ca_issuers)}
-        )
+            access.append({"access_method": "ocsp", "access_location": _uri(locations.ocsp)})
+        access.append({"access_method": "ca_issuers", "access_location": _uri(locations.ca_issuers)})
         extensions.append(_extension("authority_information_access", access))
     if policy_oid:
         extensions.append(_extension("certificate_policies", [{"policy_identifier": policy_oid}]))
@@ -608,7 +604,9 @@ def ocsp_response(
     data: dict[str, Any] = {
         "responder_id": asn1_ocsp.ResponderId(
             name="by_key",
-            value=key_identifier(asn1_x509.Certificate.load(signer_der)["tbs_certificate"]["subject_public_key_info"].dump()),
+            value=key_identifier(
+                asn1_x509.Certificate.load(signer_der)["tbs_certificate"]["subject_public_key_info"].dump()
+            ),
         ),
         "produced_at": produced_at.astimezone(UTC).replace(microsecond=0),
         "responses": responses,
@@ -616,7 +614,11 @@ def ocsp_response(
     if nonce is not None:
         data["response_extensions"] = [{"extn_id": "nonce", "critical": False, "extn_value": nonce}]
     tbs = asn1_ocsp.ResponseData(data)
-    basic: dict[str, Any] = {"tbs_response_data": tbs, "signature_algorithm": _sm2_sm3(), "signature": signer(tbs.dump())}
+    basic: dict[str, Any] = {
+        "tbs_response_data": tbs,
+        "signature_algorithm": _sm2_sm3(),
+        "signature": signer(tbs.dump()),
+    }
     if responder_der is not None:
         basic["certs"] = [asn1_x509.Certificate.load(responder_der)]
     return asn1_ocsp.OCSPResponse(
@@ -639,9 +641,7 @@ def _verify(spki_der: bytes, signature: bytes, message: bytes) -> bool:
 
 
 def _check_algorithm(outer: algos.SignedDigestAlgorithm, inner: algos.SignedDigestAlgorithm | None) -> None:
-    if outer["algorithm"].dotted != SM2_SM3_SIGNATURE_OID or (
-        inner is not None and inner.dump() != outer.dump()
-    ):
+    if outer["algorithm"].dotted != SM2_SM3_SIGNATURE_OID or (inner is not None and inner.dump() != outer.dump()):
         raise GmVerifyError("not signed with SM2-with-SM3")
 
 
@@ -661,7 +661,7 @@ def verify_certificate(cert_der: bytes, issuer_der: bytes) -> None:
     issuer = _load(asn1_x509.Certificate.load, issuer_der, "issuer certificate")
     tbs = certificate["tbs_certificate"]
     _check_algorithm(certificate["signature_algorithm"], tbs["signature"])
-    if tbs["issuer"].dump() != issuer.subject.dump() and tbs["issuer"] != issuer.subject:
+    if tbs["issuer"] != issuer.subject:  # RFC 5280 §7.1 name comparison
         raise GmVerifyError("issued by another CA")
     spki = issuer["tbs_certificate"]["subject_public_key_info"].dump()
     if not _verify(spki, bytes(certificate["signature_value"]), tbs.dump()):
@@ -697,7 +697,7 @@ def verify_ocsp(resp_der: bytes, issuer_der: bytes) -> list[OcspAnswer]:
     key hash) or by a delegated responder certificate in the response that the issuer issued for id-kp-OCSPSigning;
     every CertID names this issuer. Returns what it says. Raises ``GmVerifyError``."""
     response = _load(asn1_ocsp.OCSPResponse.load, resp_der, "OCSP response")
-    issuer = _load(asn1_x509.Certificate.load, issuer_der, "issuer certificate")
+    _load(asn1_x509.Certificate.load, issuer_der, "issuer certificate")
     if response["response_status"].native != "successful" or response["response_bytes"]["response_type"].native != (
         "basic_ocsp_response"
     ):
@@ -705,7 +705,6 @@ def verify_ocsp(resp_der: bytes, issuer_der: bytes) -> list[OcspAnswer]:
     basic = response["response_bytes"]["response"].parsed
     tbs = basic["tbs_response_data"]
     _check_algorithm(basic["signature_algorithm"], None)
-    issuer_spki = issuer["tbs_certificate"]["subject_public_key_info"].dump()
     responder = tbs["responder_id"]
     candidates = [issuer_der] + [cert.dump() for cert in (basic["certs"] or [])]
     signer_der = None
@@ -723,7 +722,9 @@ def verify_ocsp(resp_der: bytes, issuer_der: bytes) -> list[OcspAnswer]:
     if signer_der != issuer_der:
         verify_certificate(signer_der, issuer_der)
         delegated = asn1_x509.Certificate.load(signer_der)
-        if "ocsp_signing" not in (delegated.extended_key_usage_value.native if delegated.extended_key_usage_value else []):
+        if "ocsp_signing" not in (
+            delegated.extended_key_usage_value.native if delegated.extended_key_usage_value else []
+        ):
             raise GmVerifyError("the responder certificate is not for OCSP signing")
     signer_spki = asn1_x509.Certificate.load(signer_der)["tbs_certificate"]["subject_public_key_info"].dump()
     if not _verify(signer_spki, bytes(basic["signature"]), tbs.dump()):
@@ -753,7 +754,6 @@ def verify_ocsp(resp_der: bytes, issuer_der: bytes) -> list[OcspAnswer]:
                 next_update=single["next_update"].native,
             )
         )
-    del issuer_spki
     return answers
 
 
