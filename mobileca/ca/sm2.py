@@ -360,6 +360,16 @@ class Sm2PrivateKey:
     def __reduce__(self) -> tuple[Any, tuple[bytes]]:
         return (type(self), (self.der,))
 
+    @classmethod
+    def from_scalar(cls, d: bytes) -> Sm2PrivateKey:
+        """The key of a 32-byte big-endian scalar d (1 <= d <= n-2), e.g. a published test key or another library's
+        raw key; OpenSSL derives the public point and checks the range."""
+        if len(d) != 32:
+            raise Sm2Error("an SM2 private scalar is 32 bytes")
+        # PKCS#8 { version 0, { id-ecPublicKey, sm2 }, OCTET STRING ECPrivateKey { version 1, OCTET STRING d } }
+        der = bytes.fromhex("3041020100301306072a8648ce3d020106082a811ccf5501822d042730250201010420") + d
+        return load_private(der)
+
     def public_key(self) -> Sm2PublicKey:
         return Sm2PublicKey.from_point(_point_of(self._key))
 
@@ -437,7 +447,7 @@ def _point_of(key: _Pkey) -> bytes:
     der = _i2d(lib.i2d_PUBKEY, key.pointer)
     if der.startswith(_SPKI_PREFIX) and len(der) == len(_SPKI_PREFIX) + 65:
         return der[len(_SPKI_PREFIX) :]
-    # A compressed point in the input: let asn1crypto-free arithmetic decompress it (p = 3 mod 4).
+    # OpenSSL keeps a key's point form: a compressed input point comes back compressed. Decompress (p = 3 mod 4).
     if len(der) >= 33 and der[-33] in (2, 3):
         x = int.from_bytes(der[-32:], "big")
         y = pow((x * x * x + A * x + B) % P, (P + 1) // 4, P)
