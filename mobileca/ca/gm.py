@@ -200,6 +200,11 @@ def key_identifier(spki_der: bytes) -> bytes:
     return hashlib.sha1(bytes(sm2_public_key_info(spki_der)["public_key"])).digest()  # noqa: S324
 
 
+def serial_of(certificate_der: bytes) -> int:
+    """A certificate's serial number."""
+    return int(asn1_x509.Certificate.load(certificate_der).serial_number)
+
+
 def random_serial() -> int:
     """A positive serial of at most 159 bits, 64 or more of them random (CA/B BR §7.1)."""
     return secrets.randbits(159) | 1
