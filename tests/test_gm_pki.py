@@ -69,6 +69,8 @@ def test_gm_oids_are_registered_once_with_names_and_signatures_carry_no_paramete
     assert algos.SignedDigestAlgorithmId.map("1.2.156.10197.1.501") == "sm3_sm2"
     assert algos.SignedDigestAlgorithmId.map("1.2.156.10197.1.301.1") == "sm2sign"
     assert cms.KeyEncryptionAlgorithmId.map("1.2.156.10197.1.301.3") == "sm2encrypt"
+    assert gm.SIGNATURE_HASHES["1.2.156.10197.1.501"] == "1.2.156.10197.1.401"
+    assert algos.DigestAlgorithmId.unmap("sm3") == "1.2.156.10197.1.401"
     certificate = asn1_x509.Certificate.load(pki.sign)
     assert certificate["signature_algorithm"]["algorithm"].native == "sm3_sm2"
     assert certificate["tbs_certificate"]["subject_public_key_info"]["algorithm"]["parameters"].chosen.native == (

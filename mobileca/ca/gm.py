@@ -101,8 +101,9 @@ def _map(cls: Any, oid: str, name: str) -> None:
 
 
 def register_oids() -> None:
-    """Teach asn1crypto the GM OIDs (idempotent; run at import): the SM2 curve, SM3, SM2-with-SM3 and its hash,
-    SM2-1 (301.1) as a signature and SM2-3 (301.3) as a key-transport algorithm."""
+    """Teach asn1crypto the GM OIDs (idempotent; run at import): the SM2 curve, SM3, SM2-with-SM3 (its hash, SM3, in
+    ``SIGNATURE_HASHES``), SM2-1 (301.1) as a signature and SM2-3 (301.3) as a key-transport algorithm. A name
+    another module gave one of these OIDs first is kept (only the OID is ever encoded)."""
     if SM2_CURVE_OID not in keys.NamedCurve._map:
         keys.NamedCurve.register("sm2p256v1", SM2_CURVE_OID, 32)
     _map(algos.DigestAlgorithmId, SM3_OID, "sm3")
@@ -112,6 +113,10 @@ def register_oids() -> None:
 
 
 register_oids()
+
+# The hash of each GM signature algorithm (SM2 signs SM3(Z_A || M)): asn1crypto's ``SignedDigestAlgorithm.hash_algo``
+# reads a closed table, so readers of these algorithms ask here.
+SIGNATURE_HASHES = {SM2_SM3_SIGNATURE_OID: SM3_OID, SM2_SIGN_OID: SM3_OID}
 
 
 def _sm2_sm3() -> algos.SignedDigestAlgorithm:
