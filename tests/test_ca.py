@@ -511,7 +511,7 @@ def test_openssl_ocsp_gets_unauthorized_for_an_issuer_this_responder_does_not_se
 # --- the SM2 hierarchy beside the ECDSA one (issue 19) ----------------------------------------------------------
 
 
-def test_ca_init_creates_the_sm2_hierarchy_beside_the_ecdsa_one_once(ca) -> None:
+def test_ca_init_creates_the_sm2_hierarchy_beside_the_ecdsa_one_once(ca, tmp_path: Path) -> None:
     from mobileca.ca.models import AuthorityProfile
     from mobileca.ca.services import sm2_hierarchy_ensure
 
@@ -541,6 +541,9 @@ def test_ca_init_creates_the_sm2_hierarchy_beside_the_ecdsa_one_once(ca) -> None
     assert served.status_code == 200 and served.content == root_crl
     served = Client().get(f"/pki/ca/{issuing.serial_hex}.crt")
     assert served.status_code == 200
+    for record in (root, issuing):
+        assert _lint("lint_pkix_cert", _write(tmp_path, f"{record.role}.pem", _pem(certificate_of(record)))) == []
+    assert _lint("lint_crl", _write(tmp_path, "sm2_root.crl", root_crl), "-t", "CRL", "-p", "PKIX") == []
 
 
 def test_the_sm2_ca_keys_are_sealed_under_the_master_key_for_their_label_only(ca) -> None:
