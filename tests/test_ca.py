@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -15,6 +16,7 @@ from cryptography.x509.oid import NameOID
 from django.db import connection
 from django.test import Client
 
+from mobileca.ca import gm
 from mobileca.ca.backends import UnwrapError
 from mobileca.ca.backends.factory import backend
 from mobileca.ca.channel import channel_check
@@ -22,6 +24,7 @@ from mobileca.ca.keys import RSA_2048, generate_user_key, key_profile, unwrap_pr
 from mobileca.ca.models import Authority, IssuedCertificate
 from mobileca.ca.profiles import entity_certificate
 from mobileca.ca.services import (
+    authority,
     ca_init,
     certificate_of,
     certificate_revoke,
@@ -462,8 +465,11 @@ def test_crls_are_refreshed_before_half_their_life_by_the_periodic_job(ca) -> No
     first = crl_latest("issuing").number
     assert crls_refresh() == 0  # fresh CRLs: nothing to do
     with clock.frozen(now() + timedelta(hours=13)):
-        assert crls_refresh() == 2  # root and issuing
+        assert crls_refresh() == 4  # the root and issuing CA of both hierarchies, ECDSA and SM2 (issue 19)
         latest = crl_latest("issuing")
+        sm2_latest = crl_latest("sm2_issuing")
+    assert sm2_latest.number == 2  # the first one by ca_init, this one by the job
+    gm.verify_crl(bytes(sm2_latest.der), bytes(authority("sm2_issuing").certificate_der))
     assert latest.number == first + 1
     assert x509.load_der_x509_crl(bytes(latest.der)).extensions.get_extension_for_class(
         x509.CRLNumber
@@ -478,7 +484,8 @@ def test_ca_init_command_is_idempotent(ca_backend: str, db: None, capsys) -> Non
 
     call_command("ca_init")
     call_command("ca_init")
-    assert Authority.objects.filter(is_active=True).count() == 2
+    roles = sorted(Authority.objects.filter(is_active=True).values_list("role", flat=True))
+    assert roles == ["issuing", "root", "sm2_issuing", "sm2_root"]
     assert "CA ready" in capsys.readouterr().out
 
 
@@ -499,3 +506,92 @@ def test_openssl_ocsp_gets_unauthorized_for_an_issuer_this_responder_does_not_se
     )
     assert "unauthorized" in (result.stdout + result.stderr).lower(), result.stdout + result.stderr
     assert "signer certificate not found" not in result.stderr
+
+
+# --- the SM2 hierarchy beside the ECDSA one (issue 19) ----------------------------------------------------------
+
+
+def test_ca_init_creates_the_sm2_hierarchy_beside_the_ecdsa_one_once(ca, tmp_path: Path) -> None:
+    from mobileca.ca.models import AuthorityProfile
+    from mobileca.ca.services import sm2_hierarchy_ensure
+
+    root, issuing = authority("sm2_root"), authority("sm2_issuing")
+    assert (root.key_profile, issuing.key_profile) == (AuthorityProfile.SM2, AuthorityProfile.SM2)
+    assert (ca[0].key_profile, ca[1].key_profile) == (AuthorityProfile.ECDSA, AuthorityProfile.ECDSA)
+    assert authority("root") == ca[0] and authority("issuing") == ca[1]  # "the" root and issuing CA: ECDSA's
+    assert sm2_hierarchy_ensure(key_backend=backend()) == (root, issuing)  # idempotent
+    assert ca_init(key_backend=backend()) == ca
+    assert Authority.objects.count() == 4
+    root_der, issuing_der = bytes(root.certificate_der), bytes(issuing.certificate_der)
+    gm.verify_certificate(root_der, root_der)
+    gm.verify_certificate(issuing_der, root_der)
+    root_crl, issuing_crl = bytes(crl_latest("sm2_root").der), bytes(crl_latest("sm2_issuing").der)
+    gm.verify_crl(root_crl, root_der)
+    gm.verify_crl(issuing_crl, issuing_der)
+    gm.validate_chain(issuing_der, [], [root_der], [root_crl])
+    certificate = x509.load_der_x509_certificate(issuing_der)
+    assert certificate.signature_algorithm_oid.dotted_string == "1.2.156.10197.1.501"
+    assert certificate.subject.rfc4514_string() == issuing.subject
+    assert "SM2 Issuing CA" in issuing.subject and ca[1].subject.replace("Issuing", "SM2 Issuing") == issuing.subject
+    assert certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.path_length == 0
+    points = certificate.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+    url = points[0].full_name[0].value  # type: ignore[index]
+    assert url == f"http://pki.mobileca.test/pki/ca/{root.serial_hex}.crl"
+    served = Client().get(url.removeprefix("http://pki.mobileca.test"))
+    assert served.status_code == 200 and served.content == root_crl
+    served = Client().get(f"/pki/ca/{issuing.serial_hex}.crt")
+    assert served.status_code == 200
+    for record in (root, issuing):
+        assert _lint("lint_pkix_cert", _write(tmp_path, f"{record.role}.pem", _pem(certificate_of(record)))) == []
+    assert _lint("lint_crl", _write(tmp_path, "sm2_root.crl", root_crl), "-t", "CRL", "-p", "PKIX") == []
+
+
+def test_the_sm2_ca_keys_are_sealed_under_the_master_key_for_their_label_only(ca) -> None:
+    from mobileca.ca.keys import unwrap_sm2_private_key
+
+    for role in ("sm2_root", "sm2_issuing"):
+        record = authority(role)
+        blob = bytes(record.wrapped_key)
+        key = unwrap_sm2_private_key(owner_id=record.key_label, blob=blob, key_backend=backend())
+        assert key.der not in blob and key.der[-32:] not in blob  # no plaintext PKCS#8, no bare scalar
+        spki = asn1_x509.Certificate.load(bytes(record.certificate_der))["tbs_certificate"]["subject_public_key_info"]
+        assert key.public_key().der == spki.dump()
+        with pytest.raises(UnwrapError):
+            unwrap_sm2_private_key(owner_id=authority("sm2_root" if role != "sm2_root" else "sm2_issuing").key_label,
+                                   blob=blob, key_backend=backend())  # fmt: skip
+    assert authority("root").wrapped_key is None  # ECDSA keys stay in the back-end by label
+
+
+def test_an_sm2_authoritys_crl_lists_its_revoked_certificates_with_reasons(ca) -> None:
+    from mobileca.ca import sm2
+    from mobileca.ca.services import crl_publish
+
+    issuing = authority("sm2_issuing")
+    der = gm.entity_certificate(
+        issuer_signer=sm2.generate().sign,  # the signature does not matter to the CRL
+        issuer_der=bytes(issuing.certificate_der),
+        subject=gm.entity_name(enterprise_name=SUBJECT.enterprise_name, uscc=SUBJECT.uscc,
+                               claimant_name=SUBJECT.claimant_name),
+        usage="sign",
+        public_key_der=sm2.generate().public_key().der,
+        locations=gm.Locations(crl="http://pki.mobileca.test/c.crl", ca_issuers="http://pki.mobileca.test/c.crt"),
+        policy_oid="1.2.3.4",
+        not_before=now(),
+        not_after=now() + timedelta(days=30),
+    )  # fmt: skip
+    serial = gm.serial_of(der)
+    IssuedCertificate.objects.create(
+        authority=issuing, serial_hex=f"{serial:x}", owner_id="cred-sm2", usage="sign", subject_cn="x",
+        certificate_der=der, not_before=now(), not_after=now() + timedelta(days=30), status="revoked",
+        revoked_at=now(), revocation_reason="key_compromise", created_at=now(),
+    )  # fmt: skip
+    before = crl_latest("sm2_issuing").number
+    crl = crl_publish(authority_id=issuing.pk, key_backend=backend())
+    assert crl.number == before + 1
+    gm.verify_crl(bytes(crl.der), bytes(issuing.certificate_der))
+    parsed = x509.load_der_x509_crl(bytes(crl.der))
+    assert parsed.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number == before + 1
+    entry = parsed.get_revoked_certificate_by_serial_number(serial)
+    assert entry is not None
+    assert entry.extensions.get_extension_for_class(x509.CRLReason).value.reason == x509.ReasonFlags.key_compromise
+    assert crl_latest("issuing").number == 1  # the ECDSA issuing CA's CRL did not move

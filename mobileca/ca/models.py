@@ -7,14 +7,33 @@ from django.utils.translation import gettext_lazy as _
 class AuthorityRole(models.TextChoices):
     ROOT = "root", _("根 CA")
     ISSUING = "issuing", _("签发 CA")
+    # The national-algorithm hierarchy (issue 19) beside the ECDSA one: roles of their own, so that every lookup of
+    # "the" root or issuing CA (issuance, OCSP, the time-stamping unit, the channel check) keeps meaning the ECDSA one.
+    SM2_ROOT = "sm2_root", _("SM2 根 CA")
+    SM2_ISSUING = "sm2_issuing", _("SM2 签发 CA")
+
+
+class AuthorityProfile(models.TextChoices):
+    """The key algorithm of an authority's hierarchy: ECDSA (P-384 root, P-256 issuing CA, SHA-2) or SM2 (SM2 keys,
+    SM3 with the ID 1234567812345678, certificates built by ``ca.gm``)."""
+
+    ECDSA = "ecdsa", _("ECDSA")
+    SM2 = "sm2", _("SM2（国密）")
+
+
+SM2_ROLES = {AuthorityRole.SM2_ROOT: AuthorityRole.ROOT, AuthorityRole.SM2_ISSUING: AuthorityRole.ISSUING}
 
 
 class Authority(models.Model):
-    """A CA of the hierarchy. Its private key is in the key back-end, named by ``key_label``; never here."""
+    """A CA of a hierarchy. Its private key is in the key back-end: named by ``key_label`` (ECDSA), or, for an SM2
+    authority, sealed under the back-end's master key in ``wrapped_key`` (the key label as associated data); never
+    in plaintext here."""
 
-    role = models.CharField(max_length=10, choices=AuthorityRole.choices)
+    role = models.CharField(max_length=16, choices=AuthorityRole.choices)
+    key_profile = models.CharField(max_length=8, choices=AuthorityProfile.choices, default=AuthorityProfile.ECDSA)
     key_backend = models.CharField(max_length=16)
     key_label = models.CharField(max_length=64, unique=True)
+    wrapped_key = models.BinaryField(null=True, blank=True)
     subject = models.CharField(max_length=300)
     serial_hex = models.CharField(max_length=42, unique=True)
     certificate_der = models.BinaryField()

@@ -18,24 +18,42 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
 from django.views.decorators.debug import sensitive_variables
 
 from mobileca.audit.services import Actor, AuditEntry, audit_record, audit_record_many
-from mobileca.ca import ocsp
+from mobileca.ca import gm, ocsp, sm2
 from mobileca.ca.backends import KeyBackend
 from mobileca.ca.backends.factory import backend as configured_backend
-from mobileca.ca.keys import UserPublicKey
-from mobileca.ca.models import CERT_TRANSITIONS, Authority, AuthorityRole, CertStatus, Crl, IssuedCertificate, Usage
-from mobileca.ca.profiles import Subject, entity_certificate, issuing_certificate, root_certificate
+from mobileca.ca.keys import UserPublicKey, unwrap_sm2_private_key, wrap_sm2_private_key
+from mobileca.ca.models import (
+    CERT_TRANSITIONS,
+    SM2_ROLES,
+    Authority,
+    AuthorityProfile,
+    AuthorityRole,
+    CertStatus,
+    Crl,
+    IssuedCertificate,
+    Usage,
+)
+from mobileca.ca.profiles import (
+    Subject,
+    entity_certificate,
+    issuing_certificate,
+    pki_url,
+    policy_oid,
+    root_certificate,
+)
 from mobileca.core.clock import now
 from mobileca.core.errors import Conflict, NotFound
 from mobileca.core.states import ensure_transition
@@ -70,12 +88,20 @@ def _hex(serial: int) -> str:
 
 @sensitive_variables()
 def ca_init(*, key_backend: KeyBackend | None = None) -> tuple[Authority, Authority]:
-    """Create the root and the issuing CA, the master key, and the first CRLs. Idempotent. (The time-stamping unit
-    is ``tsa.tsa_ensure``'s, which the ``ca_init`` command runs after this.)"""
+    """Create the root and the issuing CA, the master key, and the first CRLs, and the SM2 hierarchy beside them
+    (``sm2_hierarchy_ensure``). Idempotent. Returns the ECDSA root and issuing CA. (The time-stamping unit is
+    ``tsa.tsa_ensure``'s, which the ``ca_init`` command runs after this.)"""
+    keys = key_backend or configured_backend()
+    hierarchy = _ecdsa_hierarchy_ensure(keys)
+    sm2_hierarchy_ensure(key_backend=keys)
+    return hierarchy
+
+
+@sensitive_variables()
+def _ecdsa_hierarchy_ensure(keys: KeyBackend) -> tuple[Authority, Authority]:
     existing = {authority.role: authority for authority in Authority.objects.filter(is_active=True)}
     if AuthorityRole.ROOT in existing and AuthorityRole.ISSUING in existing:
         return existing[AuthorityRole.ROOT], existing[AuthorityRole.ISSUING]
-    keys = key_backend or configured_backend()
     keys.ensure_master_key()
     suffix = secrets.token_hex(4)
     moment = now()
@@ -118,11 +144,21 @@ def ca_rotate_issuing(*, key_backend: KeyBackend | None = None, actor: Actor = S
     return new
 
 
-def _authority_create(role: str, backend_name: str, label: str, certificate: x509.Certificate) -> Authority:
+def _authority_create(
+    role: str,
+    backend_name: str,
+    label: str,
+    certificate: x509.Certificate,
+    *,
+    key_profile: str = AuthorityProfile.ECDSA,
+    wrapped_key: bytes | None = None,
+) -> Authority:
     authority = Authority.objects.create(
         role=role,
+        key_profile=key_profile,
         key_backend=backend_name,
         key_label=label,
+        wrapped_key=wrapped_key,
         subject=certificate.subject.rfc4514_string(),
         serial_hex=_hex(certificate.serial_number),
         certificate_der=certificate.public_bytes(serialization.Encoding.DER),
@@ -137,6 +173,75 @@ def _authority_create(role: str, backend_name: str, label: str, certificate: x50
         data={"serial": authority.serial_hex, "backend": backend_name, "subject": authority.subject},
     )
     return authority
+
+
+# --- the SM2 hierarchy (issue 19) -------------------------------------------------------------------------------
+
+
+@sensitive_variables()
+def sm2_hierarchy_ensure(*, key_backend: KeyBackend | None = None) -> tuple[Authority, Authority]:
+    """The SM2 root and issuing CA beside the ECDSA ones, with their first CRLs; created once (idempotent). Their
+    keys are SM2 keys sealed under the key back-end's master key (``keys.wrap_sm2_private_key``, the key label as
+    associated data) in the authority's row; their certificates are built by ``gm``: the same names as the ECDSA
+    CAs' with "SM2" in the common name, the root's CRL and certificate at ``/pki/ca/<serial>.crl|.crt``, the
+    platform's policy."""
+    existing = {
+        authority.role: authority for authority in Authority.objects.filter(is_active=True, role__in=list(SM2_ROLES))
+    }
+    if AuthorityRole.SM2_ROOT in existing and AuthorityRole.SM2_ISSUING in existing:
+        return existing[AuthorityRole.SM2_ROOT], existing[AuthorityRole.SM2_ISSUING]
+    keys = key_backend or configured_backend()
+    keys.ensure_master_key()
+    suffix = secrets.token_hex(4)
+    moment = now()
+    root_label, issuing_label = f"mobileca-sm2-root-{suffix}", f"mobileca-sm2-issuing-{suffix}"
+    root_key, issuing_key = sm2.generate(), sm2.generate()
+    organization, name = settings.MOBILECA_SELLER["name"], settings.MOBILECA_CA["name"]
+    root_der = gm.root_certificate(
+        signer=root_key.sign,
+        public_key_der=root_key.public_key().der,
+        name=gm.ca_name(organization, f"{name} SM2 Root CA"),
+        now=moment,
+    )
+    root_file = f"ca/{gm.serial_of(root_der):x}"
+    issuing_der = gm.issuing_certificate(
+        root_signer=root_key.sign,
+        root_der=root_der,
+        public_key_der=issuing_key.public_key().der,
+        name=gm.ca_name(organization, f"{name} SM2 Issuing CA"),
+        locations=gm.Locations(crl=pki_url(f"{root_file}.crl"), ca_issuers=pki_url(f"{root_file}.crt")),
+        policy_oid=policy_oid().dotted_string,
+        now=moment,
+    )
+    with transaction.atomic():
+        root = _authority_create(
+            AuthorityRole.SM2_ROOT,
+            keys.name,
+            root_label,
+            x509.load_der_x509_certificate(root_der),
+            key_profile=AuthorityProfile.SM2,
+            wrapped_key=wrap_sm2_private_key(owner_id=root_label, key=root_key, key_backend=keys),
+        )
+        issuing = _authority_create(
+            AuthorityRole.SM2_ISSUING,
+            keys.name,
+            issuing_label,
+            x509.load_der_x509_certificate(issuing_der),
+            key_profile=AuthorityProfile.SM2,
+            wrapped_key=wrap_sm2_private_key(owner_id=issuing_label, key=issuing_key, key_backend=keys),
+        )
+        crl_publish(authority_id=root.pk, key_backend=keys)
+        crl_publish(authority_id=issuing.pk, key_backend=keys)
+    return root, issuing
+
+
+@sensitive_variables()
+def _sm2_signer(record: Authority, key_backend: KeyBackend | None) -> Callable[[bytes], bytes]:
+    """An SM2 authority's signer (SM3, ID 1234567812345678): its key unsealed by the back-end for this call."""
+    key = unwrap_sm2_private_key(
+        owner_id=record.key_label, blob=bytes(record.wrapped_key or b""), key_backend=key_backend
+    )
+    return key.sign
 
 
 def authority(role: str) -> Authority:
@@ -436,6 +541,8 @@ def crl_publish(*, authority_id: int, key_backend: KeyBackend | None = None) -> 
         record.crl_number += 1
         record.save(update_fields=["crl_number"])
         moment = now()
+        if record.key_profile == AuthorityProfile.SM2:
+            return _sm2_crl_publish(record, moment, key_backend)
         issuer = certificate_of(record)
         builder = (
             x509.CertificateRevocationListBuilder()
@@ -470,6 +577,28 @@ def crl_publish(*, authority_id: int, key_backend: KeyBackend | None = None) -> 
             next_update=moment + CRL_LIFETIME,
             der=crl.public_bytes(serialization.Encoding.DER),
         )
+
+
+def _sm2_crl_publish(record: Authority, moment: datetime, key_backend: KeyBackend | None) -> Crl:
+    """``crl_publish`` for an SM2 authority (its row locked and numbered by the caller): the same CRL, built by
+    ``gm`` and signed with SM2."""
+    revoked = [
+        gm.Revoked(int(item.serial_hex, 16), item.revoked_at or moment, item.revocation_reason or "unspecified")
+        for item in IssuedCertificate.objects.filter(authority=record, status=CertStatus.REVOKED).only(
+            "serial_hex", "revoked_at", "revocation_reason"
+        )
+    ]
+    der = gm.crl(
+        signer=_sm2_signer(record, key_backend),
+        issuer_der=bytes(record.certificate_der),
+        number=record.crl_number,
+        this_update=moment,
+        next_update=moment + CRL_LIFETIME,
+        revoked=revoked,
+    )
+    return Crl.objects.create(
+        authority=record, number=record.crl_number, this_update=moment, next_update=moment + CRL_LIFETIME, der=der
+    )
 
 
 def crl_latest(role: str) -> Crl:
