@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # What the tests need from Debian: Chromium for the browser tests (never a downloaded build), CJK fonts so
-# screenshots are readable, SoftHSM2 for the PKCS#11 key back-end, and openssl for the CA tests.
+# screenshots are readable, SoftHSM2 for the PKCS#11 key back-end, openssl for the CA tests, and a JDK with
+# BouncyCastle, the peer that checks the SM2 (national-algorithm) certificates, CRLs, OCSP answers and bid files.
 # Install what is missing when we may; otherwise say how.
 set -euo pipefail
 missing=()
@@ -8,6 +9,10 @@ missing=()
 [ -d /usr/share/fonts/opentype/noto ] || missing+=(fonts-noto-cjk)
 { [ -e /usr/lib/softhsm/libsofthsm2.so ] && command -v softhsm2-util >/dev/null; } || [ "${MOBILECA_SKIP_HSM:-}" = "1" ] || missing+=(softhsm2)
 command -v openssl >/dev/null || missing+=(openssl)
+command -v javac >/dev/null || missing+=(openjdk-17-jdk-headless)
+for jar in bcprov bcpkix bcutil; do
+  [ -e "/usr/share/java/$jar.jar" ] || missing+=("lib$jar-java")
+done
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
