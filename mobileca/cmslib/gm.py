@@ -159,7 +159,7 @@ def _tlv(tag: int, value: bytes) -> bytes:
 def _content_info(content_type: str, content: core.Asn1Value) -> bytes:
     """DER ContentInfo ::= SEQUENCE { contentType OID, content [0] EXPLICIT ANY } (asn1crypto writes no explicit
     tag around an ``Any``, so the two wrappers are written here)."""
-    return _tlv(0x30, core.ObjectIdentifier(content_type).dump() + _tlv(0xA0, content.dump()))
+    return _tlv(0x30, core.ObjectIdentifier(content_type).dump() + _tlv(0xA0, content.dump(force=True)))
 
 
 def _load_content_info(der: bytes) -> tuple[str, core.Any]:
@@ -168,6 +168,11 @@ def _load_content_info(der: bytes) -> tuple[str, core.Any]:
     if isinstance(content, core.Void):
         raise ValueError("the ContentInfo carries no content")
     return info["content_type"].dotted, content
+
+
+def _parse(content: core.Any, spec: type[core.Sequence]) -> core.Sequence:
+    """The content of a ContentInfo as a free-standing ``spec`` (no explicit tag left on it)."""
+    return spec.load(content.parse(spec).untag().dump(), strict=True)
 
 
 # ---------------------------------------------------------------------------------------------------------- SM3
@@ -291,7 +296,7 @@ def _signer_info(signature_der: bytes) -> tuple[cms.SignedData, cms.SignerInfo]:
     content_type, content = _load_content_info(signature_der)
     if content_type not in (RFC_SIGNED, GM_SIGNED):
         raise SignatureInvalid("not a SignedData")
-    signed = content.parse(cms.SignedData)
+    signed = _parse(content, cms.SignedData)
     signers = list(signed["signer_infos"])
     if len(signers) != 1:
         raise SignatureInvalid("expected exactly one signer")
@@ -570,10 +575,10 @@ def parse_header(header: bytes) -> Header:
     try:
         content_type, content = _load_content_info(header)
         if content_type in (RFC_ENVELOPED, GM_ENVELOPED):
-            mode, enveloped = "cbc", content.parse(cms.EnvelopedData)
+            mode, enveloped = "cbc", _parse(content, cms.EnvelopedData)
             encrypted_info = enveloped["encrypted_content_info"]
         elif content_type == AUTH_ENVELOPED:
-            mode, enveloped = "gcm", content.parse(cms.AuthEnvelopedData)
+            mode, enveloped = "gcm", _parse(content, cms.AuthEnvelopedData)
             encrypted_info = enveloped["auth_encrypted_content_info"]
         else:
             raise EnvelopeError("not an EnvelopedData")
