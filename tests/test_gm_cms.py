@@ -614,3 +614,14 @@ def test_the_module_loads_without_django_for_the_command_line_tool() -> None:
         env={key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"},
     )
     assert done.stdout.strip() == "False"
+
+
+def test_a_recipient_certificate_parsed_by_cryptography_is_taken_as_well(
+    opener: fixtures.Party, tmp_path: Path
+) -> None:
+    parsed = x509.load_der_x509_certificate(opener.certificate)  # cryptography reads SM2 certificates, not their keys
+    with (tmp_path / "bid.bin").open("wb") as sink:
+        sealed = gm.seal(io.BytesIO(b"bid"), sink, parsed, mode="gcm")
+    assert gm.addressed_to(sealed.header, opener.certificate)
+    _open(sealed.header, tmp_path / "bid.bin", tmp_path / "out", opener)
+    assert (tmp_path / "out").read_bytes() == b"bid"

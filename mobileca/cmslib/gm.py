@@ -31,9 +31,11 @@ from typing import BinaryIO
 
 from asn1crypto import algos, cms, core
 from asn1crypto import x509 as asn1_x509
+from cryptography import x509
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from mobileca.ca import sm2
 from mobileca.cmslib.enveloped import EnvelopeError, GcmParameters, Tampered
@@ -335,15 +337,15 @@ def verify_detached(signature_der: bytes, content_digest: bytes, *, id: bytes = 
         attributes = signer["signed_attrs"]
         if isinstance(attributes, core.Void) or not len(attributes):
             raise SignatureInvalid("no signed attributes (only the RFC 5652 rule is supported)")
-        found: dict[str, list[object]] = {}
+        found: dict[str, list[cms.CMSAttribute]] = {}
         for attribute in attributes:
             found.setdefault(attribute["type"].dotted, []).append(attribute)
         content_types = found.get("1.2.840.113549.1.9.3", [])
         digests = found.get("1.2.840.113549.1.9.4", [])
         if len(content_types) != 1 or len(digests) != 1:
             raise SignatureInvalid("expected exactly one content type and one message digest attribute")
-        content_type_values = content_types[0]["values"]  # type: ignore[index]
-        digest_values = digests[0]["values"]  # type: ignore[index]
+        content_type_values = content_types[0]["values"]
+        digest_values = digests[0]["values"]
         if len(content_type_values) != 1 or content_type_values[0].dotted not in _DATA:
             raise SignatureInvalid("the signed content type is not data")
         if len(digest_values) != 1 or digest_values[0].native != content_digest:
@@ -446,15 +448,11 @@ def _gcm_header(recipient: cms.RecipientInfo, nonce: bytes, tag: bytes) -> bytes
     return _content_info(AUTH_ENVELOPED, enveloped)
 
 
-def _recipient_der(recipient: object) -> bytes:
-    if isinstance(recipient, bytes):
-        return recipient
-    public_bytes = getattr(recipient, "public_bytes", None)  # a cryptography x509.Certificate
-    if public_bytes is None:
-        raise EnvelopeError("the recipient must be a certificate")
-    from cryptography.hazmat.primitives.serialization import Encoding
-
-    return bytes(public_bytes(Encoding.DER))
+def _recipient_der(recipient: bytes | x509.Certificate) -> bytes:
+    """The recipient's certificate as DER (``cryptography`` parses SM2 certificates, though not their keys)."""
+    if isinstance(recipient, x509.Certificate):
+        return recipient.public_bytes(Encoding.DER)
+    return bytes(recipient)
 
 
 class Sealer:
@@ -463,7 +461,12 @@ class Sealer:
     SM4-GCM, for envelopes that stay ours)."""
 
     def __init__(
-        self, ciphertext: BinaryIO, recipient: bytes | object, *, mode: str = "cbc", flavour: Flavour = RFC5652
+        self,
+        ciphertext: BinaryIO,
+        recipient: bytes | x509.Certificate,
+        *,
+        mode: str = "cbc",
+        flavour: Flavour = RFC5652,
     ) -> None:
         if mode not in ("cbc", "gcm"):
             raise ValueError(f"unknown SM4 mode {mode!r}: 'cbc' or 'gcm'")
@@ -502,7 +505,7 @@ class Sealer:
 def seal(
     source: BinaryIO,
     ciphertext: BinaryIO,
-    recipient: bytes | object,
+    recipient: bytes | x509.Certificate,
     *,
     mode: str = "cbc",
     flavour: Flavour = RFC5652,
