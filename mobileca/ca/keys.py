@@ -19,6 +19,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 
+from mobileca.ca import sm2
+
 if TYPE_CHECKING:
     from mobileca.ca.backends import KeyBackend
 
@@ -134,3 +136,15 @@ def wrap_private_key(*, owner_id: str, key: UserPrivateKey, key_backend: KeyBack
 def unwrap_private_key(*, owner_id: str, blob: bytes, key_backend: KeyBackend | None = None) -> PrivateKeyTypes:
     der = _backend(key_backend).unwrap(owner_id, blob)
     return serialization.load_der_private_key(der, password=None)
+
+
+def wrap_sm2_private_key(*, owner_id: str, key: sm2.Sm2PrivateKey, key_backend: KeyBackend | None = None) -> bytes:
+    """An SM2 user key sealed like the others: its PKCS#8 DER under the master key, the owner id as associated data."""
+    return _backend(key_backend).wrap(owner_id, key.der)
+
+
+def unwrap_sm2_private_key(*, owner_id: str, blob: bytes, key_backend: KeyBackend | None = None) -> sm2.Sm2PrivateKey:
+    """The SM2 key a blob seals for ``owner_id``: ``UnwrapError`` for another owner or a tampered blob, ``Sm2Error``
+    if what it seals is not an SM2 key (e.g. a P-256 key's blob). The blob is authenticated (AES-GCM under the
+    master key) and holds what ``wrap_sm2_private_key`` sealed, so the cheap checks of ``Sm2PrivateKey`` suffice."""
+    return sm2.Sm2PrivateKey(_backend(key_backend).unwrap(owner_id, blob))

@@ -27,6 +27,7 @@ import ctypes.util
 import sys
 import threading
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes
@@ -48,6 +49,7 @@ GY = 0xBC3736A2_F4F6779C_59BDCEE3_6B692153_D0A9877C_C62A4740_02DF32E5_2139F0A0
 _SPKI_PREFIX = bytes.fromhex("3059301306072a8648ce3d020106082a811ccf5501822d034200")
 _MAX_ID_LENGTH = 8191  # ENTL is the ID's length in *bits* on two bytes
 _DIGEST_LENGTH = 32
+_EVP_PKEY_SM2 = 1172  # NID_sm2, the key type d2i_PrivateKey is asked for
 
 
 class Sm2Error(Exception):
@@ -80,8 +82,10 @@ _PROTOTYPES: dict[str, tuple[Any, list[Any]]] = {
     "EVP_PKEY_CTX_set1_id": (ctypes.c_int, [_c, ctypes.c_char_p, ctypes.c_int]),
     "EVP_PKEY_keygen_init": (ctypes.c_int, [_c]),
     "EVP_PKEY_generate": (ctypes.c_int, [_c, ctypes.POINTER(_c)]),
-    "EVP_PKEY_check": (ctypes.c_int, [_c]),
-    "EVP_PKEY_public_check": (ctypes.c_int, [_c]),
+    "EVP_PKEY_get_group_name": (ctypes.c_int, [_c, ctypes.c_char_p, _size, ctypes.POINTER(_size)]),
+    "EVP_PKEY_private_check": (ctypes.c_int, [_c]),
+    "EVP_PKEY_pairwise_check": (ctypes.c_int, [_c]),
+    "EVP_PKEY_public_check_quick": (ctypes.c_int, [_c]),
     "EVP_PKEY_sign_init": (ctypes.c_int, [_c]),
     "EVP_PKEY_sign": (ctypes.c_int, [_c, _c, ctypes.POINTER(_size), ctypes.c_char_p, _size]),
     "EVP_PKEY_verify_init": (ctypes.c_int, [_c]),
@@ -102,7 +106,7 @@ _PROTOTYPES: dict[str, tuple[Any, list[Any]]] = {
     "d2i_PKCS8_PRIV_KEY_INFO": (_c, [_c, ctypes.POINTER(_c), ctypes.c_long]),
     "i2d_PKCS8_PRIV_KEY_INFO": (ctypes.c_int, [_c, ctypes.POINTER(_c)]),
     "PKCS8_PRIV_KEY_INFO_free": (None, [_c]),
-    "EVP_PKCS82PKEY": (_c, [_c]),
+    "d2i_PrivateKey": (_c, [ctypes.c_int, _c, ctypes.POINTER(_c), ctypes.c_long]),
     "EVP_PKEY2PKCS8": (_c, [_c]),
 }
 
@@ -216,36 +220,54 @@ def _i2d(function: Any, pointer: int) -> bytes:
     return buffer.raw
 
 
-def _parse_private(der: bytes) -> _Pkey:
-    """A PKCS#8 DER SM2 private key, checked (scalar in range, public key matching); else ``Sm2Error``."""
-    lib = _load()
+def _is_sm2(key: _Pkey) -> bool:
+    """Whether a parsed key is of type SM2 on the SM2 curve (never a P-256 or other EC key)."""
+    lib = key.lib
+    name, length = ctypes.create_string_buffer(32), _size(0)
+    group = lib.EVP_PKEY_get_group_name(key.pointer, name, len(name), ctypes.byref(length)) == 1
+    sm2_key = lib.EVP_PKEY_is_a(key.pointer, b"SM2") == 1 and group and name.value == b"SM2"
     lib.ERR_clear_error()
-    info = _d2i(lib, lib.d2i_PKCS8_PRIV_KEY_INFO, der)
-    if info <= 0:
-        if info < 0:
-            lib.PKCS8_PRIV_KEY_INFO_free(-info)
-        raise _failure(lib, "not a PKCS#8 private key")
+    return sm2_key
+
+
+def _check(key: _Pkey, check: Any, what: str) -> None:
+    lib = key.lib
+    ctx = lib.EVP_PKEY_CTX_new(key.pointer, None)
     try:
-        pointer = lib.EVP_PKCS82PKEY(info)
-    finally:
-        lib.PKCS8_PRIV_KEY_INFO_free(info)
-    if not pointer:
-        raise _failure(lib, "unreadable PKCS#8 private key")
-    key = _Pkey(lib, pointer)
-    if lib.EVP_PKEY_is_a(pointer, b"SM2") != 1:
-        lib.ERR_clear_error()
-        raise Sm2Error("not an SM2 private key")
-    ctx = lib.EVP_PKEY_CTX_new(pointer, None)
-    try:
-        if not ctx or lib.EVP_PKEY_check(ctx) != 1:
-            raise _failure(lib, "invalid SM2 private key")
+        if not ctx or check(ctx) != 1:
+            raise _failure(lib, what)
     finally:
         lib.EVP_PKEY_CTX_free(ctx)
+
+
+def _parse_private(der: bytes, *, pairwise: bool) -> _Pkey:
+    """A PKCS#8 DER SM2 private key with d in [1, n-2], and with ``pairwise`` its public key checked against d (a
+    scalar multiplication: for keys from outside; a key we sealed ourselves needs only the cheap checks)."""
+    lib = _load()
+    lib.ERR_clear_error()
+    info = _d2i(lib, lib.d2i_PKCS8_PRIV_KEY_INFO, der)  # strictly PKCS#8 (no bare ECPrivateKey), nothing after it
+    if info:
+        lib.PKCS8_PRIV_KEY_INFO_free(abs(info))
+    if info <= 0:
+        raise _failure(lib, "not a PKCS#8 private key")
+    # d2i_PrivateKey with the type is several times faster than EVP_PKCS82PKEY on OpenSSL 3.0 (its decoder search).
+    pointer = _d2i(lib, lambda _, cursor, length: lib.d2i_PrivateKey(_EVP_PKEY_SM2, None, cursor, length), der)
+    if pointer <= 0:
+        if pointer < 0:
+            lib.EVP_PKEY_free(-pointer)
+        raise _failure(lib, "unreadable PKCS#8 private key")
+    key = _Pkey(lib, pointer)
+    if not _is_sm2(key):
+        raise Sm2Error("not an SM2 private key")
+    _check(key, lib.EVP_PKEY_private_check, "the SM2 private scalar is out of range")
+    if pairwise:
+        _check(key, lib.EVP_PKEY_pairwise_check, "the SM2 public key does not match the private key")
     return key
 
 
 def _parse_public(der: bytes) -> _Pkey:
-    """A SubjectPublicKeyInfo DER SM2 public key, its point checked on the curve; else ``Sm2Error``."""
+    """A SubjectPublicKeyInfo DER SM2 public key. Decoding puts the point on the curve; the quick check refuses the
+    point at infinity, and the cofactor 1 makes every other curve point one of order n (no n·Q check needed)."""
     lib = _load()
     lib.ERR_clear_error()
     pointer = _d2i(lib, lib.d2i_PUBKEY, der)
@@ -254,15 +276,9 @@ def _parse_public(der: bytes) -> _Pkey:
             lib.EVP_PKEY_free(-pointer)
         raise _failure(lib, "not a SubjectPublicKeyInfo")
     key = _Pkey(lib, pointer)
-    if lib.EVP_PKEY_is_a(pointer, b"SM2") != 1:
-        lib.ERR_clear_error()
+    if not _is_sm2(key):
         raise Sm2Error("not an SM2 public key")
-    ctx = lib.EVP_PKEY_CTX_new(pointer, None)
-    try:
-        if not ctx or lib.EVP_PKEY_public_check(ctx) != 1:
-            raise _failure(lib, "invalid SM2 public key")
-    finally:
-        lib.EVP_PKEY_CTX_free(ctx)
+    _check(key, lib.EVP_PKEY_public_check_quick, "invalid SM2 public key")
     return key
 
 
@@ -288,9 +304,21 @@ class Sm2PublicKey:
 
     der: bytes
     _key: _Pkey = field(init=False, repr=False, compare=False, hash=False)
+    _point: bytes = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_key", _parse_public(self.der))
+        key = _parse_public(self.der)
+        canonical = self.der.startswith(_SPKI_PREFIX) and len(self.der) == len(_SPKI_PREFIX) + 65
+        object.__setattr__(self, "_key", key)
+        object.__setattr__(self, "_point", self.der[len(_SPKI_PREFIX) :] if canonical else _point_of(key))
+
+    @classmethod
+    def _parsed(cls, key: _Pkey, point: bytes) -> Sm2PublicKey:
+        """The key around an already parsed and checked ``EVP_PKEY`` (no second parse)."""
+        public = object.__new__(cls)
+        for name, value in (("der", _spki(point)), ("_key", key), ("_point", point)):
+            object.__setattr__(public, name, value)
+        return public
 
     def __reduce__(self) -> tuple[Any, tuple[bytes]]:
         return (type(self), (self.der,))
@@ -307,7 +335,7 @@ class Sm2PublicKey:
     @property
     def point(self) -> bytes:
         """The 65-byte uncompressed point ``04||x||y``."""
-        return _point_of(self._key)
+        return self._point
 
     def z(self, id: bytes = DEFAULT_ID) -> bytes:
         """Z_A = SM3(ENTL || ID || a || b || xG || yG || xA || yA) (GB/T 32918.2 §5.5)."""
@@ -349,19 +377,46 @@ class Sm2PublicKey:
 
 @dataclass(frozen=True)
 class Sm2PrivateKey:
-    """An SM2 private key: PKCS#8 DER (unencrypted; callers wrap it under the master key). Never printed."""
+    """An SM2 private key: PKCS#8 DER (unencrypted; callers wrap it under the master key). Never printed.
+
+    Constructing one directly checks the type, the curve and the range of d (for keys this platform sealed itself);
+    ``load_private`` also checks the public key against d (for keys from outside).
+    """
 
     der: bytes = field(repr=False)
     _key: _Pkey = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_key", _parse_private(self.der))
+        object.__setattr__(self, "_key", _parse_private(self.der, pairwise=False))
+
+    @classmethod
+    def _parsed(cls, key: _Pkey) -> Sm2PrivateKey:
+        """The key around an already parsed and checked ``EVP_PKEY``, with its canonical PKCS#8 (no second parse)."""
+        private = object.__new__(cls)
+        object.__setattr__(private, "der", _pkcs8(key))
+        object.__setattr__(private, "_key", key)
+        return private
 
     def __reduce__(self) -> tuple[Any, tuple[bytes]]:
         return (type(self), (self.der,))
 
+    @classmethod
+    def from_scalar(cls, d: bytes) -> Sm2PrivateKey:
+        """The key of a 32-byte big-endian scalar d (1 <= d <= n-2), e.g. a published test key or another library's
+        raw key; OpenSSL derives the public point and checks the range."""
+        if len(d) != 32:
+            raise Sm2Error("an SM2 private scalar is 32 bytes")
+        # PKCS#8 { version 0, { id-ecPublicKey, sm2 }, OCTET STRING ECPrivateKey { version 1, OCTET STRING d } }
+        der = bytes.fromhex("3041020100301306072a8648ce3d020106082a811ccf5501822d042730250201010420") + d
+        return load_private(der)
+
     def public_key(self) -> Sm2PublicKey:
-        return Sm2PublicKey.from_point(_point_of(self._key))
+        return self._public
+
+    @cached_property
+    def _public(self) -> Sm2PublicKey:
+        point = _point_of(self._key)
+        return Sm2PublicKey._parsed(_parse_public(_spki(point)), point)
 
     def sign(self, message: bytes, id: bytes = DEFAULT_ID) -> bytes:
         """SM3withSM2 over ``message``, Z computed with ``id``: DER ``SEQUENCE {r, s}``."""
@@ -400,18 +455,19 @@ def generate() -> Sm2PrivateKey:
             raise _failure(lib, "SM2 key generation failed")
     finally:
         lib.EVP_PKEY_CTX_free(ctx)
-    key = _Pkey(lib, pointer.value or 0)
-    return Sm2PrivateKey(_pkcs8(key))
+    return Sm2PrivateKey._parsed(_Pkey(lib, pointer.value or 0))
 
 
 def load_private(der: bytes) -> Sm2PrivateKey:
-    """An SM2 private key from PKCS#8 DER, re-encoded canonically; anything else (P-256, RSA, junk) is ``Sm2Error``."""
-    return Sm2PrivateKey(_pkcs8(_parse_private(der)))
+    """An SM2 private key from PKCS#8 DER, fully checked (d in range, its public key matching) and re-encoded
+    canonically; anything else (P-256, RSA, a bare ECPrivateKey, trailing bytes, junk) is an ``Sm2Error``."""
+    return Sm2PrivateKey._parsed(_parse_private(der, pairwise=True))
 
 
 def load_public(der: bytes) -> Sm2PublicKey:
     """An SM2 public key from SubjectPublicKeyInfo DER, re-encoded with the uncompressed point; else ``Sm2Error``."""
-    return Sm2PublicKey(_spki(_point_of(_parse_public(der))))
+    key = _parse_public(der)
+    return Sm2PublicKey._parsed(key, _point_of(key))
 
 
 # --- the operations ------------------------------------------------------------------------------------------------
@@ -437,7 +493,7 @@ def _point_of(key: _Pkey) -> bytes:
     der = _i2d(lib.i2d_PUBKEY, key.pointer)
     if der.startswith(_SPKI_PREFIX) and len(der) == len(_SPKI_PREFIX) + 65:
         return der[len(_SPKI_PREFIX) :]
-    # A compressed point in the input: let asn1crypto-free arithmetic decompress it (p = 3 mod 4).
+    # OpenSSL keeps a key's point form: a compressed input point comes back compressed. Decompress (p = 3 mod 4).
     if len(der) >= 33 and der[-33] in (2, 3):
         x = int.from_bytes(der[-32:], "big")
         y = pow((x * x * x + A * x + B) % P, (P + 1) // 4, P)
