@@ -433,15 +433,15 @@ def test_tampered_cbc_ciphertext_is_caught_by_the_signed_sm3_and_nothing_is_writ
     sealed, ciphertext = _seal(content, opener, tmp_path, mode="cbc")
     _flip(ciphertext, where if where >= 0 else ciphertext.stat().st_size - 20)  # -1: in the block before the last
 
-    with pytest.raises(gm.Tampered, match=r"SM3|padding"):
+    with pytest.raises(gm.Tampered, match="SM3"):
         _open(sealed.header, ciphertext, tmp_path / "bid.pdf", opener, expected_sm3=sealed.plaintext_sm3)
     assert _only(tmp_path) == {"bid.bin"}
 
 
-def test_a_changed_last_cbc_block_is_refused_by_its_padding(opener: fixtures.Party, tmp_path: Path) -> None:
+def test_a_changed_last_cbc_block_is_refused_like_any_other_change(opener: fixtures.Party, tmp_path: Path) -> None:
     sealed, ciphertext = _seal(b"0123456789", opener, tmp_path, mode="cbc")
     _flip(ciphertext, ciphertext.stat().st_size - 1)
-    with pytest.raises(gm.Tampered):
+    with pytest.raises(gm.Tampered, match="SM3"):  # in the same words as a wrong SM3: no padding oracle
         _open(sealed.header, ciphertext, tmp_path / "bid.pdf", opener, expected_sm3=sealed.plaintext_sm3)
     assert _only(tmp_path) == {"bid.bin"}
 

@@ -719,11 +719,14 @@ class _Pipeline:
         return self._digest.finalize()
 
 
+_CHANGED = "the bid file does not match its signature (SM3): it was changed"
+
+
 def _unpad(block: bytes) -> int:
     """How many plaintext bytes the last (decrypted) CBC block holds, or ``Tampered`` if its padding is wrong."""
     pad = block[-1] if len(block) == BLOCK else 0
     if not 1 <= pad <= BLOCK or block[-pad:] != bytes([pad]) * pad:
-        raise Tampered("the bid file does not decrypt (SM4-CBC padding): it was changed or is not for this key")
+        raise Tampered(_CHANGED)  # the same words as a wrong SM3: no padding oracle
     return BLOCK - pad
 
 
@@ -783,7 +786,7 @@ def open_with_key(
                 size += len(last)
             digest = pipeline.finish()
         if expected_sm3 is not None and not secrets.compare_digest(digest, expected_sm3):
-            raise Tampered("the bid file does not match its signature (SM3): it was changed")
+            raise Tampered(_CHANGED)
     except InvalidTag as exc:
         temporary.unlink(missing_ok=True)
         raise Tampered("the bid file does not authenticate (SM4-GCM tag): it was changed") from exc
