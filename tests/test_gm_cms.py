@@ -25,7 +25,7 @@ from mobileca.ca import sm2
 from mobileca.cmslib import gm
 from tests.support import gm as fixtures
 
-FLAVOURS = [gm.RFC5652, gm.GBT35275, gm.GMSSL, gm.OFDRW]
+FLAVOURS = list(gm.FLAVOURS.values())
 MiB = 1024 * 1024
 
 
@@ -559,6 +559,9 @@ def test_writer_flavours_accept_only_sm2_algorithms() -> None:
         gm.Flavour("peer", signature_algorithm="1.2.840.10045.4.3.2")
     with pytest.raises(ValueError, match="key transport"):
         gm.Flavour("peer", key_transport="1.2.840.113549.1.1.7")
+    with pytest.raises(ValueError, match="versions"):
+        gm.Flavour("peer", enveloped_data_version=2)
+    assert gm.FLAVOURS["gmssl"] is gm.GMSSL and gm.FLAVOURS["rfc5652"] is gm.RFC5652
 
 
 # --- constant memory -----------------------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ from mobileca.cmslib.signed import SignatureInvalid
 from mobileca.core.clock import now
 
 __all__ = [
+    "FLAVOURS",
     "GBT35275",
     "GMSSL",
     "OFDRW",
@@ -111,6 +112,14 @@ class Flavour:
             raise ValueError(f"not an SM2 signature algorithm: {self.signature_algorithm}")
         if self.key_transport not in _KEY_TRANSPORTS:
             raise ValueError(f"not an SM2 key transport algorithm: {self.key_transport}")
+        versions = (
+            self.signed_data_version,
+            self.signer_info_version,
+            self.enveloped_data_version,
+            self.recipient_info_version,
+        )
+        if not set(versions) <= _VERSIONS:
+            raise ValueError(f"versions are 0 or 1: {versions}")
 
     @property
     def data(self) -> str:
@@ -131,12 +140,16 @@ RFC5652 = Flavour("rfc5652")
 GBT35275 = Flavour(
     "gbt35275", gm_content_types=True, enveloped_data_version=1, recipient_info_version=1
 )  # fmt: skip
-# GmSSL 3.1 (cmsverify / cmsdecrypt): GB/T 35275 content types, versions 1, key transport written as 301.2.
+# GmSSL 3.1 (cmsdecrypt): GB/T 35275 content types, versions 1, key transport written as 301.2. Its cmsverify signs
+# and checks by a rule of its own (SM2 without Z over the content and the attributes), so it does not verify RFC 5652
+# SignedData of anyone; its envelopes open here.
 GMSSL = Flavour(
     "gmssl", gm_content_types=True, key_transport=SM2_2, enveloped_data_version=1, recipient_info_version=1
 )  # fmt: skip
 # ofdrw (GM/T 0099 OFD signatures): GB/T 35275 content types, SignerInfo algorithm SM2-1 (301.1).
 OFDRW = Flavour("ofdrw", gm_content_types=True, signature_algorithm=SM2_1)
+# by name, for a per-peer setting
+FLAVOURS = {flavour.name: flavour for flavour in (RFC5652, GBT35275, GMSSL, OFDRW)}
 
 
 class _ContentInfo(core.Sequence):
