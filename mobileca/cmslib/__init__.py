@@ -7,4 +7,7 @@ algorithm and the recipient scheme are always the certificate key's profile's.
 * ``enveloped`` — AuthEnvelopedData (RFC 5083) with AES-256-GCM and *detached* encrypted content: a small DER header
   (``.p7m``: recipient, GCM nonce, tag) beside the raw ciphertext (``.bin``), sealed and opened as streams in
   constant memory; ECDH P-256 (RFC 5753) and RSA-OAEP-SHA256 recipients.
+* ``gm`` — GB/T 35275 (GM/T 0010) SignedData (SM3 + SM2) and SM2 key-transport envelopes (SM4-CBC for peers, SM4-GCM
+  where the envelope stays ours), streamed and detached like the others; writers per peer, readers lenient.
+* ``shown`` — how digests and sizes are written for people to compare (the bid page and the phone alike).
 """
