@@ -10,11 +10,9 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from queue import Queue
 from typing import BinaryIO
 
 from asn1crypto import algos, cms, core, keys
@@ -28,8 +26,8 @@ from cryptography.hazmat.primitives.kdf.x963kdf import X963KDF
 from cryptography.hazmat.primitives.keywrap import aes_key_wrap
 
 from mobileca.ca.keys import UnknownKeyProfile, profile_of_public_key
+from mobileca.cmslib.pipeline import CHUNK, Pipeline, encrypt_hashing
 
-CHUNK = 4 * 1024 * 1024
 AES256_GCM = "2.16.840.1.101.3.4.1.46"
 AES256_WRAP = "2.16.840.1.101.3.4.1.45"
 ECDH_SHA256_KDF = "1.3.132.1.11.1"  # dhSinglePass-stdDH-sha256kdf-scheme
@@ -141,67 +139,6 @@ def _header(recipient: cms.RecipientInfo, nonce: bytes, tag: bytes) -> bytes:
     return cms.ContentInfo({"content_type": "authenticated_enveloped_data", "content": enveloped}).dump()
 
 
-class _Pipeline:
-    """Decrypted chunks handed to two threads at once — one writes them to the file, one hashes them (both release
-    the GIL) — while the caller reads and decrypts the next chunk. A buffer returns to the pool when both are done."""
-
-    def __init__(self, sink: BinaryIO, buffers: int = 4) -> None:
-        self._digest = hashlib.sha256()
-        self._sink = sink
-        self._free: Queue[bytearray] = Queue()
-        for _ in range(buffers):
-            self._free.put(bytearray(CHUNK + 15))
-        self._lock = threading.Lock()
-        self._users: dict[int, int] = {}
-        self._queues: list[Queue[memoryview | None]] = [Queue(), Queue()]
-        self._errors: list[BaseException] = []
-        self._threads = [
-            threading.Thread(target=self._run, args=(queue, work), daemon=True)
-            for queue, work in zip(self._queues, (self._sink.write, self._digest.update), strict=True)
-        ]
-        for thread in self._threads:
-            thread.start()
-        self._done = False
-
-    def _run(self, queue: Queue[memoryview | None], work: Callable[[memoryview], object]) -> None:
-        while (view := queue.get()) is not None:
-            try:
-                if not self._errors:
-                    work(view)
-            except BaseException as exc:  # noqa: BLE001 - handed to the caller at finish
-                self._errors.append(exc)
-            with self._lock:
-                self._users[id(view.obj)] -= 1
-                if self._users[id(view.obj)] == 0:
-                    self._free.put(view.obj)  # type: ignore[arg-type]
-
-    def free_buffer(self) -> bytearray:
-        return self._free.get()
-
-    def submit(self, view: memoryview) -> None:
-        with self._lock:
-            self._users[id(view.obj)] = len(self._queues)
-        for queue in self._queues:
-            queue.put(view)
-
-    def close(self) -> None:
-        """Stop both threads once they have done what was submitted (idempotent)."""
-        if not self._done:
-            self._done = True
-            for queue in self._queues:
-                queue.put(None)
-            for thread in self._threads:
-                thread.join()
-
-    def finish(self, last: bytes) -> bytes:
-        self.close()
-        if self._errors:
-            raise self._errors[0]
-        self._sink.write(last)
-        self._digest.update(last)
-        return self._digest.digest()
-
-
 class Sealer:
     """The push form of ``seal`` for data that arrives in pieces (an upload): ``update`` each piece as it comes,
     then ``finish``. One thread; network-bound callers need no more."""
@@ -243,38 +180,7 @@ def seal(
     recipient_info = _recipient_info(recipient, cek)  # a recipient we cannot seal for is refused before any work
     encryptor = Cipher(algorithms.AES256(cek), modes.GCM(nonce, min_tag_length=TAG_BYTES)).encryptor()
     digest = hashlib.sha256()
-    pending: Queue[memoryview | None] = Queue(maxsize=2)
-    free: Queue[bytearray] = Queue()
-    buffers = [bytearray(CHUNK) for _ in range(3)]
-    for buffer in buffers:
-        free.put(buffer)
-
-    def hasher() -> None:
-        while (view := pending.get()) is not None:
-            digest.update(view)
-            free.put(view.obj)  # type: ignore[arg-type]
-
-    worker = threading.Thread(target=hasher, daemon=True)
-    worker.start()
-    out = bytearray(CHUNK + 15)
-    size = 0
-    try:
-        while True:
-            buffer = free.get()
-            count = source.readinto(buffer)  # type: ignore[attr-defined]
-            if not count:
-                free.put(buffer)
-                break
-            view = memoryview(buffer)[:count]
-            pending.put(view)  # hashed in the other thread while this one encrypts the same bytes
-            written = encryptor.update_into(view, out)
-            ciphertext.write(memoryview(out)[:written])
-            size += count
-            if progress:
-                progress(size)
-    finally:
-        pending.put(None)
-        worker.join()
+    size = encrypt_hashing(source, ciphertext, encryptor, digest.update, slack=15, progress=progress)
     ciphertext.write(encryptor.finalize())
     return Sealed(
         header=_header(recipient_info, nonce, encryptor.tag),
@@ -336,7 +242,8 @@ def open_to_file(header: bytes, key: bytes, ciphertext: BinaryIO, target: Path) 
     try:
         with temporary.open("wb") as sink:
             os.chmod(temporary, 0o600)
-            pipeline = _Pipeline(sink)
+            digest = hashlib.sha256()
+            pipeline = Pipeline(sink, digest.update, size=CHUNK + 15)
             try:
                 while count := ciphertext.readinto(buffer):  # type: ignore[attr-defined]
                     out = pipeline.free_buffer()
@@ -347,7 +254,9 @@ def open_to_file(header: bytes, key: bytes, ciphertext: BinaryIO, target: Path) 
             except BaseException:
                 pipeline.close()
                 raise
-            digest = pipeline.finish(last)
+            pipeline.finish()
+            sink.write(last)
+            digest.update(last)
     except InvalidTag as exc:
         temporary.unlink(missing_ok=True)
         raise Tampered("the bid file does not authenticate (GCM tag): it was changed") from exc
@@ -355,4 +264,4 @@ def open_to_file(header: bytes, key: bytes, ciphertext: BinaryIO, target: Path) 
         temporary.unlink(missing_ok=True)
         raise
     temporary.replace(target)
-    return size, digest
+    return size, digest.digest()

@@ -21,12 +21,10 @@ from __future__ import annotations
 
 import os
 import secrets
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from queue import Queue
 from typing import BinaryIO
 
 from asn1crypto import algos, cms, core
@@ -39,6 +37,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from mobileca.ca import sm2
 from mobileca.cmslib.enveloped import EnvelopeError, GcmParameters, Tampered
+from mobileca.cmslib.pipeline import CHUNK, Pipeline, encrypt_hashing, read_full
 from mobileca.cmslib.signed import SignatureInvalid
 from mobileca.core.clock import now
 
@@ -69,7 +68,6 @@ __all__ = [
     "verify_detached",
 ]
 
-CHUNK = 4 * 1024 * 1024
 BLOCK = 16
 TAG_BYTES = 16
 
@@ -195,17 +193,6 @@ def _parse(content: core.Any, spec: type[core.Sequence]) -> core.Sequence:
 
 def _sm3() -> hashes.Hash:
     return hashes.Hash(hashes.SM3())
-
-
-def _read_full(stream: BinaryIO, buffer: bytearray) -> int:
-    """Fill ``buffer`` from ``stream`` (several reads if a pipe or socket gives less); fewer bytes only at the end."""
-    view, done = memoryview(buffer), 0
-    while done < len(buffer):
-        count = stream.readinto(view[done:])  # type: ignore[attr-defined]
-        if not count:
-            break
-        done += count
-    return done
 
 
 def sm3_of(stream: BinaryIO, progress: Callable[[int], None] | None = None) -> bytes:
@@ -527,45 +514,8 @@ def seal(
     """Encrypt ``source`` into ``ciphertext`` for ``recipient`` (its certificate, DER) and take its SM3, in one
     read of the plaintext: the SM3 runs in a second thread over the same buffer while this one encrypts it."""
     sealer = Sealer(ciphertext, recipient, mode=mode, flavour=flavour)
-    encryptor, digest = sealer._encryptor, _sm3()
-    pending: Queue[memoryview | None] = Queue(maxsize=2)
-    free: Queue[bytearray] = Queue()
-    for _ in range(3):
-        free.put(bytearray(CHUNK))
-    errors: list[BaseException] = []
-
-    def hasher() -> None:
-        while (view := pending.get()) is not None:
-            try:
-                if not errors:
-                    digest.update(view)
-            except BaseException as exc:  # noqa: BLE001 - handed to the caller below
-                errors.append(exc)
-            free.put(view.obj)  # type: ignore[arg-type]
-
-    worker = threading.Thread(target=hasher, daemon=True)
-    worker.start()
-    out = bytearray(CHUNK + BLOCK)
-    size = 0
-    try:
-        while True:
-            buffer = free.get()
-            count = _read_full(source, buffer)
-            if not count:
-                free.put(buffer)
-                break
-            view = memoryview(buffer)[:count]
-            pending.put(view)
-            written = encryptor.update_into(view, out)
-            ciphertext.write(memoryview(out)[:written])
-            size += count
-            if progress:
-                progress(size)
-    finally:
-        pending.put(None)
-        worker.join()
-    if errors:
-        raise errors[0]
+    digest = _sm3()
+    size = encrypt_hashing(source, ciphertext, sealer._encryptor, digest.update, slack=BLOCK, progress=progress)
     return sealer._close(digest.finalize(), size)
 
 
@@ -671,67 +621,6 @@ def content_key(header: bytes, certificate_der: bytes, unwrap: Callable[[bytes],
     return key
 
 
-class _Pipeline:
-    """Decrypted chunks handed to two threads at once — one writes them to the file, one takes their SM3 (both
-    release the GIL) — while the caller reads and decrypts the next chunk. A buffer returns to the pool when both
-    are done."""
-
-    def __init__(self, sink: BinaryIO, buffers: int = 4) -> None:
-        self._digest = _sm3()
-        self._free: Queue[bytearray] = Queue()
-        for _ in range(buffers):
-            self._free.put(bytearray(CHUNK + BLOCK))
-        self._lock = threading.Lock()
-        self._users: dict[int, int] = {}
-        self._queues: list[Queue[memoryview | None]] = [Queue(), Queue()]
-        self._errors: list[BaseException] = []
-        self._threads = [
-            threading.Thread(target=self._run, args=(queue, work), daemon=True)
-            for queue, work in zip(self._queues, (sink.write, self._digest.update), strict=True)
-        ]
-        for thread in self._threads:
-            thread.start()
-        self._done = False
-
-    def _run(self, queue: Queue[memoryview | None], work: Callable[[memoryview], object]) -> None:
-        while (view := queue.get()) is not None:
-            try:
-                if not self._errors:
-                    work(view)
-            except BaseException as exc:  # noqa: BLE001 - handed to the caller at finish
-                self._errors.append(exc)
-            with self._lock:
-                self._users[id(view.obj)] -= 1
-                if self._users[id(view.obj)] == 0:
-                    self._free.put(view.obj)  # type: ignore[arg-type]
-
-    def free_buffer(self) -> bytearray:
-        return self._free.get()
-
-    def submit(self, view: memoryview) -> None:
-        if not len(view):
-            self._free.put(view.obj)  # type: ignore[arg-type]
-            return
-        with self._lock:
-            self._users[id(view.obj)] = len(self._queues)
-        for queue in self._queues:
-            queue.put(view)
-
-    def close(self) -> None:
-        if not self._done:
-            self._done = True
-            for queue in self._queues:
-                queue.put(None)
-            for thread in self._threads:
-                thread.join()
-
-    def finish(self) -> bytes:
-        self.close()
-        if self._errors:
-            raise self._errors[0]
-        return self._digest.finalize()
-
-
 _CHANGED = "the bid file does not match its signature (SM3): it was changed"
 
 
@@ -770,15 +659,16 @@ def open_with_key(
     try:
         with temporary.open("wb") as sink:
             os.chmod(temporary, 0o600)
-            pipeline = _Pipeline(sink)
+            hasher = _sm3()
+            pipeline = Pipeline(sink, hasher.update, size=CHUNK + BLOCK)
             try:
                 turn = 0
-                count = _read_full(ciphertext, inputs[turn])
+                count = read_full(ciphertext, inputs[turn])
                 if parsed.mode == "cbc" and not count:
                     raise Tampered("the bid file is empty: an SM4-CBC file holds at least one block")
                 while count:
                     # read one chunk ahead: the last one carries the CBC padding
-                    following = _read_full(ciphertext, inputs[1 - turn])
+                    following = read_full(ciphertext, inputs[1 - turn])
                     out = pipeline.free_buffer()
                     written = decryptor.update_into(memoryview(inputs[turn])[:count], out)
                     if parsed.mode == "cbc" and not following:
@@ -797,7 +687,8 @@ def open_with_key(
                 out[: len(last)] = last
                 pipeline.submit(memoryview(out)[: len(last)])
                 size += len(last)
-            digest = pipeline.finish()
+            pipeline.finish()
+            digest = hasher.finalize()
         if expected_sm3 is not None and not secrets.compare_digest(digest, expected_sm3):
             raise Tampered(_CHANGED)
     except InvalidTag as exc:
