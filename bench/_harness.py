@@ -7,6 +7,8 @@ being the same work done the rawest way on this machine, measured in the same ru
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import socket
 import subprocess
@@ -240,3 +242,21 @@ def children(pid: int) -> list[int]:
     for task in Path(f"/proc/{pid}/task").iterdir():
         found += [int(child) for child in (task / "children").read_text().split()]
     return found
+
+
+class Pattern(io.RawIOBase):
+    """``size`` bytes of a fixed pseudo-random pattern, read in place (a 2 GiB plaintext without 2 GiB on disk)."""
+
+    CHUNK = 4 * 1024 * 1024
+
+    def __init__(self, size: int) -> None:
+        self.left, self.block = size, hashlib.sha256(b"bench").digest() * (self.CHUNK // 32)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def, override]
+        count = min(len(buffer), self.left, len(self.block))
+        buffer[:count] = self.block[:count]
+        self.left -= count
+        return count

@@ -9,7 +9,6 @@ generated as it is read (never on disk); the ciphertext and the opened file go t
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import subprocess
@@ -18,24 +17,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from _harness import ROOT, report
+from _harness import ROOT, Pattern, report
 
 SIZE = 2 * 1024**3
 CHUNK = 4 * 1024 * 1024
-
-
-class Pattern(io.RawIOBase):
-    def __init__(self, size: int) -> None:
-        self.left, self.block = size, hashlib.sha256(b"bench").digest() * (CHUNK // 32)
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def, override]
-        count = min(len(buffer), self.left, len(self.block))
-        buffer[:count] = self.block[:count]
-        self.left -= count
-        return count
 
 
 def child(operation: str, folder: Path) -> dict[str, float]:

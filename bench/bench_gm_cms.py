@@ -11,8 +11,6 @@ ciphertext and the opened file go to a temporary folder.
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import os
 import subprocess
@@ -21,71 +19,29 @@ import tempfile
 import time
 from pathlib import Path
 
-from _harness import ROOT, report
+from _harness import ROOT, Pattern, report
 
 SIZE = int(os.environ.get("BENCH_GM_CMS_BYTES", str(2 * 1024**3)))
 CHUNK = 4 * 1024 * 1024
 LABEL = f"{SIZE // 1024**3}gib" if SIZE % 1024**3 == 0 else f"{SIZE // 1024**2}mib"
 
 
-class Pattern(io.RawIOBase):
-    def __init__(self, size: int) -> None:
-        self.left, self.block = size, hashlib.sha256(b"bench").digest() * (CHUNK // 32)
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def, override]
-        count = min(len(buffer), self.left, len(self.block))
-        buffer[:count] = self.block[:count]
-        self.left -= count
-        return count
-
-
-def _certificate(key) -> bytes:  # type: ignore[no-untyped-def]
-    """A self-signed SM2 certificate for the recipient (SM3withSM2, ID 1234567812345678)."""
-    from datetime import timedelta
-
-    from asn1crypto import algos
-    from asn1crypto import keys as asn1_keys
-    from asn1crypto import x509 as asn1_x509
-
-    from mobileca.ca import sm2
-    from mobileca.core.clock import now
-
-    moment = now().replace(microsecond=0)
-    name = asn1_x509.Name.build({"common_name": "bench"})
-    algorithm = algos.SignedDigestAlgorithm({"algorithm": sm2.SM2_SM3_SIGNATURE_OID})
-    tbs = asn1_x509.TbsCertificate(
-        {
-            "version": "v3",
-            "serial_number": 1,
-            "signature": algorithm,
-            "issuer": name,
-            "validity": {
-                "not_before": asn1_x509.Time({"utc_time": moment}),
-                "not_after": asn1_x509.Time({"utc_time": moment + timedelta(days=1)}),
-            },
-            "subject": name,
-            "subject_public_key_info": asn1_keys.PublicKeyInfo.load(key.public_key().der),
-        }
-    )
-    return asn1_x509.Certificate(
-        {"tbs_certificate": tbs, "signature_algorithm": algorithm, "signature_value": key.sign(tbs.dump())}
-    ).dump()
-
-
 def child(operation: str, mode: str, folder: Path) -> dict[str, float]:
     """Run one operation; print its rate and peak RSS (MiB) as JSON."""
     import resource
 
+    from mobileca.ca import gm as ca_gm
     from mobileca.ca import sm2
     from mobileca.cmslib import gm
+    from mobileca.core.clock import now
 
     if operation == "seal":
         key = sm2.generate()
         (folder / "key.der").write_bytes(key.der)
-        certificate = _certificate(key)
+        # the recipient: a self-signed SM2 certificate of the key (SM3withSM2, ID 1234567812345678)
+        certificate = ca_gm.root_certificate(
+            signer=key.sign, public_key_der=key.public_key().der, name=ca_gm.ca_name("bench", "bench"), now=now()
+        )
         (folder / "cert.der").write_bytes(certificate)
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         started = time.perf_counter()
