@@ -55,6 +55,7 @@ from mobileca.shield.views.common import (
     SESSION_ACCOUNT,
     SESSION_ACCOUNT_AT,
     attempt,
+    certificates_of,
     log,
     phone_account,
     phone_login_required,
@@ -112,14 +113,7 @@ def _claim_context(request: HttpRequest, claim: ClaimSession, *, error: str, scr
         and membership.status == "active"
         and membership.decided_by != claim.claimant_account
     )
-    certificates = (
-        [
-            ca_facade.certificate_info(serial_hex=serial)
-            for serial in (credential.sign_serial, credential.encrypt_serial)
-        ]
-        if credential
-        else []
-    )
+    certificates = certificates_of(credential) if credential else []
     moment = now()
     return {
         "claim": claim,

@@ -15,8 +15,10 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from mobileca.ca import facade as ca_facade
 from mobileca.core.clock import now
 from mobileca.core.errors import ApplicationError, GatewayError
+from mobileca.shield.models import Credential
 
 log = logging.getLogger("mobileca.shield.views")
 P = ParamSpec("P")
@@ -35,6 +37,14 @@ def phone_account(request: HttpRequest) -> str:
         request.session.pop(SESSION_ACCOUNT, None)
         return ""
     return str(request.session.get(SESSION_ACCOUNT, ""))
+
+
+def certificates_of(credential: Credential) -> list[ca_facade.CertificateInfo]:
+    """Both certificates of a credential in plain language (holder, enterprise, 统一社会信用代码, usage, validity,
+    serial), as 开通成功, 续费成功 and 我的证书 show them."""
+    return [
+        ca_facade.certificate_info(serial_hex=serial) for serial in (credential.sign_serial, credential.encrypt_serial)
+    ]
 
 
 def refusal(request: HttpRequest, message: str, *, status: int) -> HttpResponse:

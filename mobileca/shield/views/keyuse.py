@@ -3,6 +3,7 @@ credentials with PIN change and reset, and the operation records."""
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
@@ -13,7 +14,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from mobileca.audit.models import AuditEvent, TreeHead
-from mobileca.ca import facade as ca_facade
+from mobileca.cmslib import shown
 from mobileca.core import limits
 from mobileca.core.clock import now
 from mobileca.core.errors import ApplicationError, TooMany
@@ -21,7 +22,7 @@ from mobileca.core.http import client_address
 from mobileca.core.secrecy import hide_secrets
 from mobileca.shield import callers, keyuse, pin, records
 from mobileca.shield.models import Credential, KeyUseStatus
-from mobileca.shield.views.common import attempt, phone_login_required, refusal
+from mobileca.shield.views.common import attempt, certificates_of, phone_login_required, refusal
 
 DEVICE_CODE_TRIES_PER_ACCOUNT = "10/10m"  # a login is a look (the QR code) and a decision: five logins in ten minutes
 DEVICE_CODE_TRIES_PER_ADDRESS = "30/10m"
@@ -71,8 +72,6 @@ def h5_device(request: HttpRequest, account: str) -> HttpResponse:
 @phone_login_required()
 def h5_authorizations(request: HttpRequest, account: str) -> HttpResponse:
     """Requests waiting for this claimant's PIN (where they are already signed in on the phone)."""
-    from mobileca.cmslib import shown
-
     pending = [
         (item, shown.size_units(item.file_size) if item.file_size is not None else "")
         for item in keyuse.pending_for(account)
@@ -86,10 +85,6 @@ def h5_authorization(request: HttpRequest, account: str, public_ref: str) -> Htt
     """One request: platform, tender, file name and size, and the digest to compare with the bid page (the file's
     SHA-256, bound to what is signed; or, from a client that sends hashes only, those hashes, labelled so); the PIN
     authorises exactly these (SCAL2). Someone else's request says whose it is, and nothing more."""
-    import base64
-
-    from mobileca.cmslib import shown
-
     try:
         authorization = keyuse.authorization_for_phone(public_ref=public_ref, account=account)
     except ApplicationError as exc:
@@ -144,7 +139,7 @@ def _credentials_page(
         request,
         "shield/h5_credentials.html",
         {
-            "credentials": [(credential, _certificates_of(credential)) for credential in credentials],
+            "credentials": [(credential, certificates_of(credential)) for credential in credentials],
             "error": error,
             "done": done,
             "now": now(),
@@ -152,13 +147,6 @@ def _credentials_page(
         },
         status=status,
     )
-
-
-def _certificates_of(credential: Credential) -> list[ca_facade.CertificateInfo]:
-    """Both certificates of a credential in plain language (holder, enterprise, 统一社会信用代码, usage, validity)."""
-    return [
-        ca_facade.certificate_info(serial_hex=serial) for serial in (credential.sign_serial, credential.encrypt_serial)
-    ]
 
 
 def _pin_rules() -> list[str]:
