@@ -26,7 +26,6 @@ from mobileca.core import inputs
 from mobileca.core.errors import ApplicationError, Conflict, InvalidInput
 from mobileca.orders.models import OrderStatus
 from mobileca.payments.models import LineStatus, Payment, PaymentStatus, StatementLine
-from mobileca.payments.refunds import refundable
 from mobileca.payments.selectors import (
     order_list_for_backoffice,
     payment_list_paid_late,
@@ -41,12 +40,15 @@ from mobileca.payments.selectors import (
 from mobileca.payments.services import (
     open_voucher,
     payment_refund,
+    refund_refusal,
     remittance_confirm,
+    remittance_confirm_refusal,
     remittance_voucher_reject,
     statement_claim_refusal,
     statement_import,
     statement_line_claim,
     statement_line_return,
+    statement_return_refusal,
 )
 
 MAX_STATEMENT_BYTES = 5 * 1024 * 1024
@@ -106,10 +108,7 @@ def _remittance_confirmation(payment: Payment) -> Confirmation:
     """Read-only, the refusals ``remittance_confirm`` would give, so that finance is not asked to confirm what
     cannot be confirmed; the service checks again under its locks."""
     order = payment.order
-    if payment.status == PaymentStatus.CLOSED or order.status == OrderStatus.CLOSED:
-        raise Conflict(_("订单已关闭，不能再确认收款；如款项已到账，请导入银行流水登记为待退款"), code="order_closed")
-    if payment.status != PaymentStatus.PENDING:
-        raise Conflict(_("该汇款已确认，无需重复操作"), code="already_confirmed")
+    remittance_confirm_refusal(order, payment)
     vouchers = [f"{voucher.original_name}（{voucher.get_status_display()}）" for voucher in payment.vouchers.all()]
     return Confirmation(
         title=_("确认收款"),
@@ -248,10 +247,7 @@ def _claim_confirmation(line: StatementLine, reference: str) -> Confirmation:
 
 
 def _return_confirmation(line: StatementLine, reason: str) -> Confirmation:
-    if not reason.strip():
-        raise InvalidInput(_("请填写退回原因"), code="reason_required")
-    if line.status not in (LineStatus.UNMATCHED, LineStatus.PAID_LATE, LineStatus.DUPLICATE):
-        raise Conflict(_("该到账记录不需要退回"), code="line_not_returnable")
+    statement_return_refusal(line, reason)
     facts = _line_facts(line)
     if line.payment is not None:
         facts.append((_("订单号"), line.payment.order.order_no))
@@ -315,8 +311,7 @@ def line_return_view(request: HttpRequest, line_id: int) -> HttpResponse:
 def _refund_confirmation(payment: Payment, offline_note: str) -> Confirmation:
     if payment.status == PaymentStatus.REFUNDED:
         raise Conflict(_("该款项已退款，无需重复操作"), code="already_refunded")
-    if not refundable(payment):
-        raise Conflict(_("只有关闭后到账的款项或已取消订单的款项需要退款"), code="not_refundable")
+    refund_refusal(payment)
     order, note = payment.order, offline_note.strip()
     if note:
         how = _("登记为线下退款（{note}）").format(note=note)

@@ -32,7 +32,9 @@ def refundable(payment: Payment) -> bool:
     )
 
 
-def _refuse_unless_refundable(payment: Payment) -> None:
+def refund_refusal(payment: Payment) -> None:
+    """Why this payment needs no refund, raised; nothing when it does (the refund and the back office's
+    confirmation page ask it alike)."""
     if not refundable(payment):
         raise Conflict(_("只有关闭后到账的款项或已取消订单的款项需要退款"), code="not_refundable")
 
@@ -43,7 +45,7 @@ def payment_refund(*, payment_id: int, operator: User, offline_note: str = "") -
     existing = Refund.objects.filter(payment=payment).first()
     if existing is not None:
         return existing  # refunded already: nothing more happens
-    _refuse_unless_refundable(payment)
+    refund_refusal(payment)
     offline_note = offline_note.strip()
     method = "offline" if offline_note else "api"
     # before any lock; a retry with the same request number is the same refund at the gateway
@@ -71,7 +73,7 @@ def payment_refund_record(
     if existing is not None:
         _lines_return(order=order, payment=payment, note=existing.note or note, actor=actor)
         return existing
-    _refuse_unless_refundable(payment)
+    refund_refusal(payment)
     refund = Refund.objects.create(
         payment=payment,
         out_request_no=refund_request_no(payment),

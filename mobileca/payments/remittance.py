@@ -35,11 +35,13 @@ def open_voucher(voucher: RemittanceVoucher) -> FileResponse:
     return FileResponse(handle, content_type=voucher.content_type)
 
 
-def _refuse_unless_payable(order: Order, payment: Payment) -> None:
+def remittance_confirm_refusal(order: Order, payment: Payment) -> None:
+    """Why finance cannot confirm this remittance, raised; nothing when it can. ``remittance_confirm`` checks it
+    under the locks; the back office's confirmation page first, unlocked."""
     if payment.status == PaymentStatus.CLOSED or order.status == OrderStatus.CLOSED:
         raise Conflict(_("订单已关闭，不能再确认收款；如款项已到账，请导入银行流水登记为待退款"), code="order_closed")
     if payment.status != PaymentStatus.PENDING:
-        raise Conflict(_("该订单已不是待支付状态"), code="payment_not_pending")
+        raise Conflict(_("该汇款已确认，无需重复操作"), code="already_confirmed")
 
 
 @transaction.atomic(durable=True)
@@ -95,7 +97,7 @@ def remittance_confirm(*, payment_id: int, actor: Actor, operator: User) -> Outc
                 order=order, payment=payment, observation=close_observation(payment, moment), actor=actor
             )
         try:
-            _refuse_unless_payable(order, payment)
+            remittance_confirm_refusal(order, payment)
         except Conflict as exc:
             refusal = exc
         else:
@@ -114,8 +116,6 @@ def remittance_confirm(*, payment_id: int, actor: Actor, operator: User) -> Outc
             if outcome != Outcome.PAID:
                 raise Conflict(_("订单状态已变化，请刷新后重试"), code=f"confirm_{outcome.value}")
     if refusal is not None:
-        if refusal.code == "payment_not_pending":
-            refusal = Conflict(_("该汇款已确认，无需重复操作"), code="already_confirmed")
         raise refusal
     return outcome
 

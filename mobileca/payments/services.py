@@ -19,11 +19,12 @@ from mobileca.payments.cancelling import order_cancel_by_buyer
 from mobileca.payments.checkout import checkout
 from mobileca.payments.closing import payments_close_expired
 from mobileca.payments.observe import Observation, Outcome, payment_observe
-from mobileca.payments.refunds import payment_refund
+from mobileca.payments.refunds import payment_refund, refund_refusal
 from mobileca.payments.remittance import (
     MAX_VOUCHERS_PER_PAYMENT,
     open_voucher,
     remittance_confirm,
+    remittance_confirm_refusal,
     remittance_voucher_reject,
     remittance_voucher_upload,
 )
@@ -36,6 +37,7 @@ from mobileca.payments.statements import (
     statement_line_match,
     statement_line_return,
     statement_parse,
+    statement_return_refusal,
 )
 
 __all__ = [
@@ -50,7 +52,9 @@ __all__ = [
     "payment_observe",
     "payment_refund",
     "payments_close_expired",
+    "refund_refusal",
     "remittance_confirm",
+    "remittance_confirm_refusal",
     "remittance_voucher_reject",
     "remittance_voucher_upload",
     "statement_claim_refusal",
@@ -59,4 +63,5 @@ __all__ = [
     "statement_line_match",
     "statement_line_return",
     "statement_parse",
+    "statement_return_refusal",
 ]

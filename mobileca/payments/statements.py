@@ -301,6 +301,15 @@ def statement_line_claim(*, line_id: int, reference: str, actor: Actor) -> LineS
     )
 
 
+def statement_return_refusal(line: StatementLine | None, reason: str) -> None:
+    """Why ``line`` cannot be recorded as returned with ``reason``, raised (the reason alone when no line is given
+    yet); nothing when it can. The return checks it under the locks; the back office's confirmation page first."""
+    if not reason.strip():
+        raise InvalidInput(_("请填写退回原因"), code="reason_required")
+    if line is not None and line.status not in (LineStatus.UNMATCHED, LineStatus.PAID_LATE, LineStatus.DUPLICATE):
+        raise Conflict(_("该到账记录不需要退回"), code="line_not_returnable")
+
+
 @transaction.atomic(durable=True)
 def statement_line_return(*, line_id: int, reason: str, actor: Actor, operator: User) -> None:
     """Finance returns a credit that pays no order (unmatched, after closing, or a second time) to its payer.
@@ -309,13 +318,11 @@ def statement_line_return(*, line_id: int, reason: str, actor: Actor, operator: 
     whichever door finance used first (this line or the refunds page).
     """
     reason = reason.strip()
-    if not reason:
-        raise InvalidInput(_("请填写退回原因"), code="reason_required")
+    statement_return_refusal(None, reason)
     payment_id = StatementLine.objects.filter(pk=line_id).values_list("payment_id", flat=True).first()
     order, payment = lock_payment_with_order(payment_id) if payment_id else (None, None)  # house lock order
     line = _lock_line(line_id)
-    if line.status not in (LineStatus.UNMATCHED, LineStatus.PAID_LATE, LineStatus.DUPLICATE):
-        raise Conflict(_("该到账记录不需要退回"), code="line_not_returnable")
+    statement_return_refusal(line, reason)
     if line.status == LineStatus.PAID_LATE and order is not None and payment is not None:
         payment_refund_record(
             order=order, payment=payment, method="offline", note=reason, fee="", operator=operator, actor=actor

@@ -10,7 +10,6 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from mobileca.shield import keyuse, links, members
-from mobileca.shield.models import PhoneAccount
 from mobileca.shield.views.common import SESSION_ACCOUNT, SESSION_ACCOUNT_AT, phone_account, sign_in_first
 
 
@@ -24,7 +23,7 @@ def h5_home(request: HttpRequest) -> HttpResponse:
         "shield/h5_home.html",
         {
             "signed_in": True,
-            "person": PhoneAccount.objects.filter(account=account).values_list("name", flat=True).first() or "",
+            "person": keyuse.holder_name(account),
             "pending": keyuse.pending_for(account),
             "administered": administered,
             "member_requests": sum(len(item.requests) for item in administered),
