@@ -37,12 +37,16 @@ PHONE_MISMATCHES_PER_CLAIM = 5  # numbers typed that are not the legal represent
 RESEND_SECONDS = 60  # 「60 秒后重发」: the per-phone limit allows one send a minute
 
 
+def _phone_closed() -> Conflict:
+    return Conflict(_("手机号核对错误次数过多，请改用其他认证方式"), code="otp_phone_locked")
+
+
 def _refuse_when_closed(claim: ClaimSession) -> None:
     failures = sum(SmsChallenge.objects.filter(claim=claim).values_list("attempts", flat=True))
     if failures >= settings.MOBILECA_OTP["max_failures_per_claim"]:
         raise Conflict(_("验证码错误次数过多，请改用其他认证方式"), code="otp_claim_locked")
     if claim.phone_mismatches >= PHONE_MISMATCHES_PER_CLAIM:
-        raise Conflict(_("手机号核对错误次数过多，请改用其他认证方式"), code="otp_phone_locked")
+        raise _phone_closed()
 
 
 @sensitive_variables()
@@ -67,7 +71,7 @@ def _phone_mismatch_count(*, ticket: str, account: str) -> ApplicationError:
         audit_record(action="claim.sms_phone_mismatch", subject=f"claim:{claim.pk}", actor=Actor("phone", account))
     left = PHONE_MISMATCHES_PER_CLAIM - claim.phone_mismatches
     if left <= 0:
-        return Conflict(_("手机号核对错误次数过多，请改用其他认证方式"), code="otp_phone_locked")
+        return _phone_closed()
     return InvalidInput(
         _("该手机号与企业登记的法定代表人手机号不一致，未发送验证码。还可尝试 {left} 次").format(left=left),
         code="otp_phone_mismatch",
