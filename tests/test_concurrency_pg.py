@@ -80,8 +80,8 @@ def test_a_confirmation_just_before_the_deadline_racing_the_close_pays_or_closes
 
     if first == "confirmation":
         # the confirmation has read the time and checked the payment, and holds its locks
-        holder = Holder(remittance._refuse_unless_payable)
-        monkeypatch.setattr(remittance, "_refuse_unless_payable", holder)
+        holder = Holder(remittance.remittance_confirm_refusal)
+        monkeypatch.setattr(remittance, "remittance_confirm_refusal", holder)
         clock.set(before)
         threads = [in_thread(confirm, results, "confirm")]
         assert holder.holding.wait(timeout=30)
