@@ -448,6 +448,12 @@ MOBILECA_SUPPORT = {
     "phone": env.string("MOBILECA_SUPPORT_PHONE", "0798-8888 6666"),
     "hours": env.string("MOBILECA_SUPPORT_HOURS", "工作日 8:30-17:30"),
 }
+# The key profile of new credentials (ca.keys.KEY_PROFILES): "ec-p256" (ECDSA P-256, the default), "sm2" (the
+# national algorithms: SM2/SM3 certificates from the SM2 hierarchy, GB/T 35275 bid files) or "rsa-2048". A
+# credential keeps its profile for life, renewals included; existing credentials are not changed by this setting.
+MOBILECA_KEY_PROFILE = env.string("MOBILECA_KEY_PROFILE", "ec-p256")
+if MOBILECA_KEY_PROFILE not in ("ec-p256", "sm2", "rsa-2048"):
+    raise ConfigurationError(f"MOBILECA_KEY_PROFILE={MOBILECA_KEY_PROFILE!r} is not one of ec-p256, sm2, rsa-2048")
 # How long the short links in e签盾's text messages (/h5/s/<token>, signed) lead to their page, in days.
 MOBILECA_SHORT_LINK_DAYS = env.integer("MOBILECA_SHORT_LINK_DAYS", default=7, minimum=1, maximum=30)
 

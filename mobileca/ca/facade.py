@@ -16,6 +16,7 @@ from mobileca.ca.channel import ChannelVerdict, channel_check
 from mobileca.ca.keys import (
     DEFAULT_KEY_PROFILE,
     KEY_PROFILES,
+    SM2_SM3,
     KeyProfile,
     UnknownKeyProfile,
     UserPrivateKey,
@@ -23,23 +24,28 @@ from mobileca.ca.keys import (
     generate_user_key,
     key_profile,
     profile_of_public_key,
+    public_key_of_certificate,
     unwrap_private_key,
     wrap_private_key,
 )
 from mobileca.ca.models import IssuedCertificate
 from mobileca.ca.profiles import Subject
+from mobileca.ca.sm2 import Sm2PrivateKey, Sm2PublicKey
 
 # The signing service's user keys are wrapped under the CA back-end's master key: it reaches the key back-end, the
 # key profiles and the key wrapping through here, like everything else of the CA.
 __all__ = [
     "DEFAULT_KEY_PROFILE",
     "KEY_PROFILES",
+    "SM2_SM3",
     "TIMESTAMP_HASH_OIDS",
     "ChannelVerdict",
     "IssuedCredential",
     "KeyBackend",
     "KeyBackendError",
     "KeyProfile",
+    "Sm2PrivateKey",
+    "Sm2PublicKey",
     "Subject",
     "TimestampInvalid",
     "TimestampMismatch",
@@ -55,6 +61,7 @@ __all__ = [
     "key_backend",
     "key_profile",
     "profile_of_public_key",
+    "public_key_of_certificate",
     "timestamp",
     "timestamp_verify",
     "unwrap_private_key",

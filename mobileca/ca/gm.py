@@ -555,6 +555,7 @@ class Status:
     serial: int
     revoked_at: datetime | None = None
     reason: str = "unspecified"
+    unknown: bool = False  # a serial the issuer never issued (RFC 6960 "unknown")
 
 
 def cert_id(issuer_der: bytes, serial: int, hash_algorithm: str = "sha1") -> asn1_ocsp.CertId:
@@ -592,8 +593,10 @@ def ocsp_response(
     signer_der = responder_der or issuer_der
     responses = []
     for status in statuses:
-        if status.revoked_at is None:
-            cert_status: Any = asn1_ocsp.CertStatus(name="good", value=core.Null())
+        if status.unknown:
+            cert_status: Any = asn1_ocsp.CertStatus(name="unknown", value=core.Null())
+        elif status.revoked_at is None:
+            cert_status = asn1_ocsp.CertStatus(name="good", value=core.Null())
         else:
             info: dict[str, Any] = {"revocation_time": status.revoked_at.astimezone(UTC).replace(microsecond=0)}
             if status.reason not in REASONS:

@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from urllib.parse import unquote
 
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
@@ -41,9 +42,18 @@ from django.db.models.signals import post_save
 from django.db.utils import Error as DatabaseError
 from django.dispatch import receiver
 
+from mobileca.ca import gm, sm2
 from mobileca.ca.backends import KeyBackend, KeyBackendError
 from mobileca.ca.backends.factory import backend as configured_backend
-from mobileca.ca.models import Authority, AuthorityRole, CertStatus, IssuedCertificate, OcspResponse
+from mobileca.ca.keys import unwrap_sm2_private_key
+from mobileca.ca.models import (
+    Authority,
+    AuthorityProfile,
+    AuthorityRole,
+    CertStatus,
+    IssuedCertificate,
+    OcspResponse,
+)
 from mobileca.core import limits
 from mobileca.core.clock import now
 from mobileca.core.errors import TooMany
@@ -54,6 +64,7 @@ CACHE_ALIAS = "ocsp"
 HASHES: dict[str, hashes.HashAlgorithm] = {"sha1": hashes.SHA1(), "sha256": hashes.SHA256()}  # noqa: S303 (CertID)
 LIVE_RATE = "120/m"  # live signatures (never-issued serials, nonces when asked for) per client address
 _ISSUERS_RELOAD_SECONDS = 10.0
+_ISSUING_ROLES = (AuthorityRole.ISSUING, AuthorityRole.SM2_ISSUING)  # both hierarchies' issuing CAs are served
 
 
 def validity() -> timedelta:
@@ -78,13 +89,18 @@ class _Issuer:
     key_label: str
     certificate: x509.Certificate
     hashes: dict[str, tuple[bytes, bytes]]  # algorithm name -> (issuer name hash, issuer key hash)
+    # An SM2 issuing CA (issue 19): its answers are built by ``gm`` and signed with its key, which is sealed under
+    # the master key in its row (``wrapped_key``) instead of held by the key back-end.
+    sm2: bool = False
+    der: bytes = b""
+    wrapped_key: bytes = b""
 
 
 def _public_key_bits(certificate: x509.Certificate) -> bytes:
-    """The subjectPublicKey BIT STRING contents (what the OCSP issuerKeyHash covers)."""
-    spki = certificate.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    """The subjectPublicKey BIT STRING contents (what the OCSP issuerKeyHash covers); read from the DER, since
+    ``cryptography`` cannot load an SM2 key."""
+    der = certificate.public_bytes(serialization.Encoding.DER)
+    spki = asn1_x509.Certificate.load(der)["tbs_certificate"]["subject_public_key_info"].dump()
     # SubjectPublicKeyInfo ::= SEQUENCE { algorithm, subjectPublicKey BIT STRING }: the key is the last element.
     return _last_bit_string(spki)
 
@@ -112,6 +128,9 @@ def _issuer_of(record: Authority) -> _Issuer:
         key_label=record.key_label,
         certificate=certificate,
         hashes={label: (_digest(algorithm, name), _digest(algorithm, key)) for label, algorithm in HASHES.items()},
+        sm2=record.key_profile == AuthorityProfile.SM2,
+        der=bytes(record.certificate_der),
+        wrapped_key=bytes(record.wrapped_key or b""),
     )
 
 
@@ -132,7 +151,7 @@ class _Issuers:
         self.loaded_at = float("-inf")
 
     def reload(self) -> None:
-        by_pk = {record.pk: _issuer_of(record) for record in Authority.objects.filter(role=AuthorityRole.ISSUING)}
+        by_pk = {record.pk: _issuer_of(record) for record in Authority.objects.filter(role__in=_ISSUING_ROLES)}
         self.by_pk = by_pk
         self.by_hashes = {
             (label, name, key): issuer for issuer in by_pk.values() for label, (name, key) in issuer.hashes.items()
@@ -214,6 +233,8 @@ def _sign(
     moment: datetime,
     nonce: x509.OCSPNonce | None = None,
 ) -> bytes:
+    if issuer.sm2:
+        return _sign_sm2(issuer, signer, label=label, serial=serial, record=record, moment=moment, nonce=nonce)
     name_hash, key_hash = issuer.hashes[label]
     if record is None:
         status = ocsp.OCSPCertStatus.UNKNOWN
@@ -244,6 +265,43 @@ def _sign(
     return builder.sign(signer, hashes.SHA256()).public_bytes(serialization.Encoding.DER)  # type: ignore[arg-type]
 
 
+def _sign_sm2(
+    issuer: _Issuer,
+    signer: object,
+    *,
+    label: str,
+    serial: int,
+    record: IssuedCertificate | None,
+    moment: datetime,
+    nonce: x509.OCSPNonce | None,
+) -> bytes:
+    """The same answer from an SM2 issuing CA: built by ``gm``, signed SM3withSM2 (ID 1234567812345678), the
+    responder named by key hash like the ECDSA answers."""
+    assert isinstance(signer, sm2.Sm2PrivateKey)
+    if record is None:
+        status = gm.Status(serial, unknown=True)
+    elif record.status == CertStatus.REVOKED:
+        status = gm.Status(serial, record.revoked_at or moment, record.revocation_reason or "unspecified")
+    else:
+        status = gm.Status(serial)
+    return gm.ocsp_response(
+        signer=signer.sign,
+        issuer_der=issuer.der,
+        statuses=[status],
+        produced_at=moment,
+        next_update=moment + validity(),
+        hash_algorithm=label,
+        nonce=nonce.nonce if nonce is not None else None,
+    )
+
+
+def _signing_key(issuer: _Issuer, keys: KeyBackend) -> object:
+    """What signs an issuer's answers: the key back-end's key, or an SM2 CA's key unsealed from its row."""
+    if issuer.sm2:
+        return unwrap_sm2_private_key(owner_id=issuer.key_label, blob=issuer.wrapped_key, key_backend=keys)
+    return keys.signing_key(issuer.key_label)
+
+
 def _cache_keys(records: Iterable[IssuedCertificate]) -> list[str]:
     keys = []
     for record in records:
@@ -267,7 +325,7 @@ def ocsp_produce(records: Sequence[IssuedCertificate], *, key_backend: KeyBacken
     for record in current:
         issuer = _issuers.get(record.authority_id)
         if record.authority_id not in signers:
-            signers[record.authority_id] = keys.signing_key(issuer.key_label)
+            signers[record.authority_id] = _signing_key(issuer, keys)
         serial = int(record.serial_hex, 16)
         for label, (name_hash, key_hash) in issuer.hashes.items():
             der = _sign(issuer, signers[record.authority_id], label=label, serial=serial, record=record, moment=moment)
@@ -460,7 +518,7 @@ def _lookup(request: ocsp.OCSPRequest, label: str, client: str | None) -> Stored
 
 
 def _signer(issuer: _Issuer) -> object:
-    return configured_backend().signing_key(issuer.key_label)
+    return _signing_key(issuer, configured_backend())
 
 
 def _live_with_nonce(request: ocsp.OCSPRequest, label: str, nonce: x509.OCSPNonce, client: str | None) -> bytes:

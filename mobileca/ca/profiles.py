@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPri
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 from django.conf import settings
 
-from mobileca.ca.keys import UserPublicKey, profile_of_public_key
+from mobileca.ca.keys import X509PublicKey, profile_of_public_key
 
 BACKDATE = timedelta(minutes=5)  # tolerate clocks a little behind ours
 UB_NAME = 64  # RFC 5280 ub-organization-name and ub-common-name (characters); cryptography: commonName in bytes
@@ -178,7 +178,7 @@ def _issued(
     issuer_key: CertificateIssuerPrivateKeyTypes,
     issuer: x509.Certificate,
     subject: x509.Name,
-    public_key: UserPublicKey,
+    public_key: X509PublicKey,
     not_before: datetime,
     not_after: datetime,
     constraints: x509.BasicConstraints,
@@ -233,7 +233,7 @@ def _crl_distribution(file_name: str) -> x509.CRLDistributionPoints:
     )
 
 
-def entity_usage(usage: str, public_key: UserPublicKey) -> x509.KeyUsage:
+def entity_usage(usage: str, public_key: X509PublicKey) -> x509.KeyUsage:
     """Signing: digitalSignature + nonRepudiation; encryption: what the key's profile protects a content key with."""
     sign = usage == "sign"
     agreement = profile_of_public_key(public_key).key_agreement
@@ -256,7 +256,7 @@ def entity_certificate(
     issuer: x509.Certificate,
     subject: Subject,
     usage: str,
-    public_key: UserPublicKey,
+    public_key: X509PublicKey,
     not_before: datetime,
     not_after: datetime,
 ) -> x509.Certificate:

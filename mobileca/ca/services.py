@@ -277,42 +277,51 @@ class _Issuer:
     pk: int
     key_label: str
     certificate: x509.Certificate
-    signer: ec.EllipticCurvePrivateKey
+    signer: ec.EllipticCurvePrivateKey | sm2.Sm2PrivateKey  # an SM2 issuing CA's key, unsealed once per process
     backend: KeyBackend
 
+    @property
+    def is_sm2(self) -> bool:
+        return isinstance(self.signer, sm2.Sm2PrivateKey)
 
-_issuer_cache: _Issuer | None = None  # one slot: there is one active issuing authority at a time
+
+# One slot per hierarchy: there is one active issuing authority of each at a time.
+_issuer_cache: dict[str, _Issuer] = {}
 _ACTIVE_ISSUER_SQL = (  # at most one row: ca_one_active_authority_per_role
     f"SELECT id, key_label FROM {Authority._meta.db_table} WHERE role = %s AND is_active LIMIT 1"  # noqa: S608
 )
 
 
 @sensitive_variables()
-def _issuer(key_backend: KeyBackend | None) -> _Issuer:
-    """The active issuing authority, from the per-process cache when its primary key, key label and back-end are
-    still those of the active row (one small query every time, so that a rotation takes effect at once). The query
-    is written out: on the issuance path the ORM's building of it cost four times its round trip (0.5 against 0.1 ms
-    measured on PostgreSQL)."""
-    global _issuer_cache  # the per-process cache of the issuing authority
+def _issuer(key_backend: KeyBackend | None, role: str = AuthorityRole.ISSUING) -> _Issuer:
+    """The active issuing authority of a hierarchy (``role``: ``issuing`` or ``sm2_issuing``), from the per-process
+    cache when its primary key, key label and back-end are still those of the active row (one small query every
+    time, so that a rotation takes effect at once). The query is written out: on the issuance path the ORM's
+    building of it cost four times its round trip (0.5 against 0.1 ms measured on PostgreSQL). An SM2 authority's
+    key is unsealed from its row once per process and kept with the cached entry, as the key file back-end keeps
+    the ECDSA keys."""
     with connection.cursor() as cursor:
-        cursor.execute(_ACTIVE_ISSUER_SQL, [AuthorityRole.ISSUING.value])
+        cursor.execute(_ACTIVE_ISSUER_SQL, [str(role)])
         row = cursor.fetchone()
     active = (row[0], row[1]) if row else None
     if active is None:
         raise NotFound("证书认证机构尚未初始化", code="ca_not_initialised")
     keys = key_backend or configured_backend()
-    cached = _issuer_cache
+    cached = _issuer_cache.get(str(role))
     if cached is not None and (cached.pk, cached.key_label) == active and cached.backend is keys:
         return cached
     record = Authority.objects.get(pk=active[0])
+    signer: ec.EllipticCurvePrivateKey | sm2.Sm2PrivateKey
+    if record.key_profile == AuthorityProfile.SM2:
+        signer = unwrap_sm2_private_key(
+            owner_id=record.key_label, blob=bytes(record.wrapped_key or b""), key_backend=keys
+        )
+    else:
+        signer = keys.signing_key(record.key_label)
     fresh = _Issuer(
-        pk=record.pk,
-        key_label=record.key_label,
-        certificate=certificate_of(record),
-        signer=keys.signing_key(record.key_label),
-        backend=keys,
+        pk=record.pk, key_label=record.key_label, certificate=certificate_of(record), signer=signer, backend=keys
     )
-    _issuer_cache = fresh
+    _issuer_cache[str(role)] = fresh
     return fresh
 
 
@@ -339,11 +348,35 @@ def _build_pair(
     valid_days: int,
     key_backend: KeyBackend | None,
 ) -> _Built:
-    """Build and sign the two certificates: CPU and the key back-end only, before any transaction or lock."""
-    issuer = _issuer(key_backend)
+    """Build and sign the two certificates: CPU and the key back-end only, before any transaction or lock. SM2 keys
+    are certified by the SM2 issuing CA (``_sm2_certificates``), every other key by the ECDSA one."""
+    sm2_keys = [isinstance(key, sm2.Sm2PublicKey) for key in (sign_public_key, encrypt_public_key)]
+    if any(sm2_keys) and not all(sm2_keys):
+        raise ValueError("a credential's two keys are of one profile")
+    issuer = _issuer(key_backend, AuthorityRole.SM2_ISSUING if all(sm2_keys) else AuthorityRole.ISSUING)
     moment = now()
     end = not_after or moment + timedelta(days=valid_days)
-    certificates = tuple(
+    if issuer.is_sm2:
+        assert isinstance(sign_public_key, sm2.Sm2PublicKey) and isinstance(encrypt_public_key, sm2.Sm2PublicKey)
+        certificates = _sm2_certificates(issuer, subject, sign_public_key, encrypt_public_key, moment, end)
+    else:
+        certificates = _ecdsa_certificates(issuer, subject, sign_public_key, encrypt_public_key, moment, end)
+    responses = ocsp.sign_new(issuer.pk, issuer.signer, [certificate.serial_number for _, certificate in certificates])
+    return _Built(owner_id, issuer, certificates, subject.enterprise_name, moment, end, responses)
+
+
+def _ecdsa_certificates(
+    issuer: _Issuer,
+    subject: Subject,
+    sign_public_key: UserPublicKey,
+    encrypt_public_key: UserPublicKey,
+    moment: datetime,
+    end: datetime,
+) -> tuple[tuple[str, x509.Certificate], ...]:
+    """The dual certificates of an ECDSA or RSA credential, signed by the ECDSA issuing CA (``profiles``)."""
+    assert not isinstance(issuer.signer, sm2.Sm2PrivateKey)
+    assert not isinstance(sign_public_key, sm2.Sm2PublicKey) and not isinstance(encrypt_public_key, sm2.Sm2PublicKey)
+    return tuple(
         (
             usage,
             entity_certificate(
@@ -358,8 +391,47 @@ def _build_pair(
         )
         for usage, public_key in ((Usage.SIGN, sign_public_key), (Usage.ENCRYPT, encrypt_public_key))
     )
-    responses = ocsp.sign_new(issuer.pk, issuer.signer, [certificate.serial_number for _, certificate in certificates])
-    return _Built(owner_id, issuer, certificates, subject.enterprise_name, moment, end, responses)
+
+
+def _sm2_certificates(
+    issuer: _Issuer,
+    subject: Subject,
+    sign_public_key: sm2.Sm2PublicKey,
+    encrypt_public_key: sm2.Sm2PublicKey,
+    moment: datetime,
+    end: datetime,
+) -> tuple[tuple[str, x509.Certificate], ...]:
+    """The dual certificates of an SM2 credential (GM/T 0015 key usages, ``gm.entity_certificate``), with the same
+    subject, locations and policy as the ECDSA profile's; parsed back so that storing them is the same code."""
+    assert isinstance(issuer.signer, sm2.Sm2PrivateKey)
+    issuer_der = issuer.certificate.public_bytes(serialization.Encoding.DER)
+    issuer_file = f"ca/{issuer.certificate.serial_number:x}"
+    locations = gm.Locations(
+        crl=pki_url(f"{issuer_file}.crl"), ca_issuers=pki_url(f"{issuer_file}.crt"), ocsp=pki_url("ocsp")
+    )
+    name = gm.entity_name(
+        enterprise_name=subject.enterprise_name, uscc=subject.uscc, claimant_name=subject.claimant_name
+    )
+    return tuple(
+        (
+            usage,
+            x509.load_der_x509_certificate(
+                gm.entity_certificate(
+                    issuer_signer=issuer.signer.sign,
+                    issuer_der=issuer_der,
+                    subject=name,
+                    usage=usage,
+                    public_key_der=public_key.der,
+                    locations=locations,
+                    policy_oid=policy_oid().dotted_string,
+                    not_before=moment,
+                    not_after=end,
+                    uscc=subject.uscc,
+                )
+            ),
+        )
+        for usage, public_key in ((Usage.SIGN, sign_public_key), (Usage.ENCRYPT, encrypt_public_key))
+    )
 
 
 def _store_pair(built: _Built, actor: Actor) -> tuple[IssuedPair, list[AuditEntry]]:

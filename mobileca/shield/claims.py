@@ -382,11 +382,12 @@ def claim_activate(
     pin: str,
     pin_again: str,
     address: str | None = None,
-    key_profile: str = ca_facade.DEFAULT_KEY_PROFILE.name,
+    key_profile: str | None = None,
 ) -> Credential:
-    """「开通成功」: two key pairs of the credential's key profile made here and kept only wrapped, their certificates
-    from the CA, the PIN as an argon2id hash, the claim and the card activated for the term."""
-    profile = ca_facade.key_profile(key_profile)
+    """「开通成功」: two key pairs of the credential's key profile (``MOBILECA_KEY_PROFILE`` unless named) made here
+    and kept only wrapped, their certificates from the CA of that profile's hierarchy, the PIN as an argon2id hash,
+    the claim and the card activated for the term."""
+    profile = ca_facade.key_profile(key_profile or settings.MOBILECA_KEY_PROFILE)
     pin_hash = pin_hash_new(pin, pin_again)
     claim_of_claimant(ticket, account, at=ClaimStep.PIN)
     person = PhoneAccount.objects.get(account=account)

@@ -581,13 +581,17 @@ def sign_hashes(
 
 
 def curve_oid(profile: ca_facade.KeyProfile) -> str:
-    """The OID of an EC profile's named curve (what CSC ``credentials/info`` reports as ``key.curve``)."""
-    return str(getattr(ec.EllipticCurveOID, profile.curve.upper()).dotted_string)
+    """The OID of an EC or SM2 profile's named curve (what CSC ``credentials/info`` reports as ``key.curve``)."""
+    return profile.curve_oid
 
 
 @sensitive_variables()
 def _sign_prehashed(key: object, value: bytes) -> bytes:
-    """A SHA-256 digest signed as the key's family signs it (ECDSA; RSA PKCS #1 v1.5, as sha256WithRSAEncryption)."""
+    """A digest signed as the key's family signs it: SHA-256 with ECDSA or RSA PKCS #1 v1.5 (as
+    sha256WithRSAEncryption); for SM2 the 32-byte e = SM3(Z ‖ M) of GM/T 0009, Z of the signer's key and the ID
+    1234567812345678 (what a CSC client computes for signAlgo 1.2.156.10197.1.501)."""
+    if isinstance(key, ca_facade.Sm2PrivateKey):
+        return key.sign_digest(value)
     prehashed = utils.Prehashed(crypto_hashes.SHA256())
     if isinstance(key, ec.EllipticCurvePrivateKey):
         return key.sign(value, ec.ECDSA(prehashed))
@@ -649,6 +653,7 @@ def decrypt_envelope(
             owner_id=f"credential:{credential.service_no}:encrypt", blob=bytes(credential.encrypt_key_wrapped)
         )
         certificate = ca_facade.certificate_pem(serial_hex=credential.encrypt_serial)
+        assert not isinstance(key, ca_facade.Sm2PrivateKey)  # SM2 envelopes: GB/T 35275, cmslib.gm (issue 19)
         content_key = envelopes.content_key(envelope, private_key=key, certificate_pem=certificate)
     except Exception as exc:
         _recorded(authorization, credential, address=address, failure=_failure_code(exc))
