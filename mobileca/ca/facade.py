@@ -166,13 +166,19 @@ def certificate_pem(*, serial_hex: str) -> str:
     return _pem(IssuedCertificate.objects.get(serial_hex=serial_hex))
 
 
-def chain_pems() -> list[str]:
-    """The issuing CA's certificate, then the root's (PEM), as a signer's chain continues."""
+def chain_pems(key_profile: str = DEFAULT_KEY_PROFILE.name) -> list[str]:
+    """The issuing CA's certificate, then the root's (PEM), as the chain of a credential of ``key_profile``
+    continues: the SM2 hierarchy's for an ``sm2`` credential, the ECDSA one's otherwise."""
     from mobileca.ca.models import AuthorityRole
 
+    roles = (
+        (AuthorityRole.SM2_ISSUING, AuthorityRole.SM2_ROOT)
+        if key_profile == SM2_SM3.name
+        else (AuthorityRole.ISSUING, AuthorityRole.ROOT)
+    )
     return [
         services.certificate_of(services.authority(role)).public_bytes(serialization.Encoding.PEM).decode()
-        for role in (AuthorityRole.ISSUING, AuthorityRole.ROOT)
+        for role in roles
     ]
 
 

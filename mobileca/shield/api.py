@@ -471,7 +471,7 @@ def _credential_info(
     if certificates in ("single", "chain"):
         pems = [sign_pem]
         if certificates == "chain":
-            pems += ca_facade.chain_pems()
+            pems += ca_facade.chain_pems(credential.key_profile)
         cert["certificates"] = [_pem_body(pem) for pem in pems]
         cert["encryptionCertificate"] = _pem_body(encrypt_pem)
     if cert_info:

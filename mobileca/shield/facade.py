@@ -117,7 +117,7 @@ def credential_certificates(*, service_no: str) -> CredentialCertificates:
         service_no=credential.service_no,
         sign_pem=ca_facade.certificate_pem(serial_hex=credential.sign_serial),
         encrypt_pem=ca_facade.certificate_pem(serial_hex=credential.encrypt_serial),
-        chain_pems=ca_facade.chain_pems(),
+        chain_pems=ca_facade.chain_pems(credential.key_profile),
         expires_at=credential.expires_at,
         key_profile=credential.key_profile,
     )
