@@ -83,10 +83,19 @@ class _Quiet(WSGIRequestHandler):
 
 @pytest.fixture
 def responder_url(transactional_db: None) -> Iterator[str]:
-    """config.wsgi's application (the OCSP responder mounted before Django) on a loopback port."""
+    """config.wsgi's application (the OCSP responder mounted before Django) on a loopback port; the server thread's
+    database connection is closed after each request, so that PostgreSQL's test database can be dropped."""
+    from django.db import connections
+
     from config.wsgi import application
 
-    server = make_server("127.0.0.1", 0, application, handler_class=_Quiet)
+    def closing(environ: dict[str, object], start_response: object) -> list[bytes]:
+        try:
+            return list(application(environ, start_response))  # type: ignore[arg-type]
+        finally:
+            connections.close_all()
+
+    server = make_server("127.0.0.1", 0, closing, handler_class=_Quiet)  # type: ignore[arg-type]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
