@@ -141,6 +141,9 @@ def test_the_channel_check_refuses_a_certificate_of_another_sm2_ca_and_of_a_look
     )
     assert channel_check(other_id).code == "not_ours"
     assert not IssuedCertificate.objects.exists()  # judging writes nothing
+    # an installation without an active SM2 root refuses SM2 certificates the same way (no error)
+    Authority.objects.filter(role=AuthorityRole.SM2_ROOT).update(is_active=False)
+    assert channel_check(foreign.sign).code == "not_ours"
 
 
 def test_the_channel_check_refuses_an_sm2_certificate_unrecorded_policy_less_expired_or_revoked(

@@ -87,8 +87,10 @@ def channel_check(certificate: x509.Certificate | bytes, *, usage: str = "sign")
 def _sm2_issuer(certificate: x509.Certificate, serial_hex: str) -> int | None:
     """The SM2 issuing CA (active or retired) through which an SM2-signed certificate chains to the SM2 root, at a
     moment inside the certificate's validity; None if it chains through none of them."""
-    leaf = certificate.public_bytes(Encoding.DER)
-    root = bytes(authority(AuthorityRole.SM2_ROOT).certificate_der)
+    root_record = Authority.objects.filter(role=AuthorityRole.SM2_ROOT, is_active=True).first()
+    if root_record is None:  # no SM2 hierarchy here: no SM2 certificate is ours
+        return None
+    leaf, root = certificate.public_bytes(Encoding.DER), bytes(root_record.certificate_der)
     issuer_name = certificate.issuer.public_bytes()
     for candidate in Authority.objects.filter(role=AuthorityRole.SM2_ISSUING).order_by("-is_active", "-pk"):
         issuing = bytes(candidate.certificate_der)
