@@ -4,6 +4,12 @@ A certificate passes only if it chains to our issuing CA (``cryptography``'s X.5
 root), carries the platform's certificate policy, holds a key of a profile we issue, is within its validity now,
 is the one we recorded for that usage, and is not revoked. Every refusal
 has a code and a message a user can act on; the cryptographic detail goes to the log.
+
+A certificate signed SM3withSM2 (issue 19) is judged against the SM2 hierarchy instead: ``cryptography`` cannot
+verify SM2, so its path is validated by ``gm.validate_chain`` (pyOpenSSL's ``X509Store`` on ``cryptography``'s
+OpenSSL, ID 1234567812345678) to the SM2 root through one of the SM2 issuing CAs the platform has run, the active
+one or a retired one (a rotation leaves the certificates it issued valid), and its key is read with
+``keys.public_key_of_certificate``. The other checks, codes and messages are the same.
 """
 
 from __future__ import annotations
@@ -12,12 +18,14 @@ import logging
 from dataclasses import dataclass
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.verification import ExtensionPolicy, PolicyBuilder, Store, VerificationError
 from django.utils.translation import gettext as _
 
-from mobileca.ca.keys import UnknownKeyProfile, profile_of_public_key
-from mobileca.ca.models import AuthorityRole, CertStatus, IssuedCertificate
+from mobileca.ca import gm, sm2
+from mobileca.ca.keys import UnknownKeyProfile, profile_of_public_key, public_key_of_certificate
+from mobileca.ca.models import Authority, AuthorityRole, CertStatus, IssuedCertificate
 from mobileca.ca.profiles import policy_oid
 from mobileca.ca.services import authority, certificate_of
 from mobileca.core.clock import now
@@ -52,7 +60,13 @@ def channel_check(certificate: x509.Certificate | bytes, *, usage: str = "sign")
             return _refuse("malformed", _("无法识别的证书文件"))
     serial_hex = f"{certificate.serial_number:x}"
     not_ours = _("此证书不是通过本平台购买和申领的移动 CA，无法在本平台使用；请通过「CA 新购」购买并申领。")
-    root, issuing = certificate_of(authority(AuthorityRole.ROOT)), certificate_of(authority(AuthorityRole.ISSUING))
+    if certificate.signature_algorithm_oid.dotted_string == gm.SM2_SM3_SIGNATURE_OID:
+        issuing_id = _sm2_issuer(certificate, serial_hex)
+        if issuing_id is None:
+            return _refuse("not_ours", not_ours, serial_hex)
+        return _judge(certificate, serial_hex, issuing_id, usage, not_ours)
+    issuing_record = authority(AuthorityRole.ISSUING)
+    root, issuing = certificate_of(authority(AuthorityRole.ROOT)), certificate_of(issuing_record)
     try:
         # Validated at a moment inside the certificate's own validity: this answers "is it ours?"; expiry is next.
         verifier = (
@@ -67,6 +81,47 @@ def channel_check(certificate: x509.Certificate | bytes, *, usage: str = "sign")
     except VerificationError as exc:
         log.info("channel check refused %s: %s", serial_hex, exc)
         return _refuse("not_ours", not_ours, serial_hex)
+    return _judge(certificate, serial_hex, issuing_record.pk, usage, not_ours)
+
+
+def _sm2_issuer(certificate: x509.Certificate, serial_hex: str) -> int | None:
+    """The SM2 issuing CA (active or retired) through which an SM2-signed certificate chains to the SM2 root, at a
+    moment inside the certificate's validity; None if it chains through none of them."""
+    root_record = Authority.objects.filter(role=AuthorityRole.SM2_ROOT, is_active=True).first()
+    if root_record is None:  # no SM2 hierarchy here: no SM2 certificate is ours
+        return None
+    leaf, root = certificate.public_bytes(Encoding.DER), bytes(root_record.certificate_der)
+    issuer_name = certificate.issuer.public_bytes()
+    for candidate in Authority.objects.filter(role=AuthorityRole.SM2_ISSUING).order_by("-is_active", "-pk"):
+        issuing = bytes(candidate.certificate_der)
+        if x509.load_der_x509_certificate(issuing).subject.public_bytes() != issuer_name:
+            continue
+        try:
+            gm.validate_chain(leaf, [issuing], [root], at=certificate.not_valid_before_utc)
+        except gm.GmVerifyError as exc:
+            log.info("channel check: %s does not chain through SM2 CA %s: %s", serial_hex, candidate.serial_hex, exc)
+            continue
+        return candidate.pk
+    log.info("channel check refused %s: no SM2 issuing CA of ours issued it", serial_hex)
+    return None
+
+
+def _public_key(certificate: x509.Certificate) -> object:
+    """The certificate's key, of whatever profile: ``cryptography`` cannot load a key on the SM2 curve."""
+    try:
+        return certificate.public_key()
+    except UnsupportedAlgorithm:
+        try:
+            return public_key_of_certificate(certificate.public_bytes(Encoding.DER))
+        except (ValueError, sm2.Sm2Error):
+            return None
+
+
+def _judge(
+    certificate: x509.Certificate, serial_hex: str, issuing_id: int, usage: str, not_ours: str
+) -> ChannelVerdict:
+    """The checks after the path: policy, key profile, validity now, the recorded row (of ``issuing_id``), usage
+    and revocation."""
     try:
         policies = certificate.extensions.get_extension_for_class(x509.CertificatePolicies).value
     except x509.ExtensionNotFound:
@@ -74,7 +129,7 @@ def channel_check(certificate: x509.Certificate | bytes, *, usage: str = "sign")
     if policy_oid() not in {policy.policy_identifier for policy in policies}:
         return _refuse("no_policy", not_ours, serial_hex)
     try:
-        profile = profile_of_public_key(certificate.public_key())
+        profile = profile_of_public_key(_public_key(certificate))
     except UnknownKeyProfile:
         return _refuse("key_profile", not_ours, serial_hex)
     moment = now()
@@ -82,7 +137,6 @@ def channel_check(certificate: x509.Certificate | bytes, *, usage: str = "sign")
         return _refuse("not_yet_valid", _("此证书尚未生效"), serial_hex)
     if moment > certificate.not_valid_after_utc:
         return _refuse("expired", _("此证书已过期，请在「CA 续费申领」中续费后使用"), serial_hex)
-    issuing_id = authority(AuthorityRole.ISSUING).pk
     record = IssuedCertificate.objects.filter(authority_id=issuing_id, serial_hex=serial_hex).first()
     if record is None or bytes(record.certificate_der) != certificate.public_bytes(Encoding.DER):
         return _refuse("unknown", not_ours, serial_hex)

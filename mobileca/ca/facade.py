@@ -30,7 +30,7 @@ from mobileca.ca.keys import (
 )
 from mobileca.ca.models import IssuedCertificate
 from mobileca.ca.profiles import Subject
-from mobileca.ca.sm2 import Sm2PrivateKey, Sm2PublicKey
+from mobileca.ca.sm2 import Sm2Error, Sm2PrivateKey, Sm2PublicKey
 
 # The signing service's user keys are wrapped under the CA back-end's master key: it reaches the key back-end, the
 # key profiles and the key wrapping through here, like everything else of the CA.
@@ -130,7 +130,8 @@ def credential_revoke(*, owner_id: str, reason: x509.ReasonFlags = x509.ReasonFl
 @dataclass(frozen=True)
 class CertificateInfo:
     """A certificate as a person reads it (issue 18): who holds it, for which enterprise and 统一社会信用代码, what
-    it is for, when it is valid, its serial; ``subject`` keeps the distinguished name for those who want it."""
+    it is for, when it is valid, its serial; ``subject`` keeps the distinguished name for those who want it;
+    ``algorithm`` names its key's algorithm for the reader ("SM2", "ECDSA P-256", "RSA 2048"; issue 19)."""
 
     serial_hex: str
     usage: str
@@ -141,6 +142,18 @@ class CertificateInfo:
     holder: str = ""
     enterprise: str = ""
     uscc: str = ""
+    algorithm: str = ""
+
+
+# What a person reads for a key profile (``ca.keys``): the algorithm and, where there is a choice, the curve or size.
+ALGORITHM_LABELS = {"ec-p256": "ECDSA P-256", "rsa-2048": "RSA 2048", SM2_SM3.name: "SM2"}
+
+
+def _algorithm_of(certificate_der: bytes) -> str:
+    try:
+        return ALGORITHM_LABELS.get(profile_of_public_key(public_key_of_certificate(certificate_der)).name, "")
+    except (UnknownKeyProfile, ValueError, Sm2Error):  # a key of no profile we issue
+        return ""
 
 
 def certificate_info(*, serial_hex: str) -> CertificateInfo:
@@ -159,6 +172,7 @@ def certificate_info(*, serial_hex: str) -> CertificateInfo:
         holder=str(holder[0].value) if holder else "",
         enterprise=profiles.enterprise_name_of(certificate),
         uscc=uscc.removeprefix("NTRCN-"),
+        algorithm=_algorithm_of(bytes(record.certificate_der)),
     )
 
 

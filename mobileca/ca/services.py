@@ -121,25 +121,43 @@ def _ecdsa_hierarchy_ensure(keys: KeyBackend) -> tuple[Authority, Authority]:
 
 
 @sensitive_variables()
-def ca_rotate_issuing(*, key_backend: KeyBackend | None = None, actor: Actor = SYSTEM) -> Authority:
+def ca_rotate_issuing(
+    *, key_backend: KeyBackend | None = None, actor: Actor = SYSTEM, key_profile: str = AuthorityProfile.ECDSA
+) -> Authority:
     """A new issuing CA under the same root; the old one is retired (it issues nothing more) but still answered
-    for: its certificates' OCSP responses keep being refreshed and served, and its CRL published (issue 16)."""
-    root, old = authority(AuthorityRole.ROOT), authority(AuthorityRole.ISSUING)
+    for: its certificates' OCSP responses keep being refreshed and served, and its CRL published (issue 16).
+    ``key_profile`` names the hierarchy: ``ecdsa`` (the default) or ``sm2``, whose new CA gets a new SM2 key sealed
+    in its row and its certificate signed by the SM2 root (issue 19)."""
+    if key_profile not in AuthorityProfile.values:
+        raise ValueError(f"unknown CA key profile {key_profile!r}")
+    sm2_profile = key_profile == AuthorityProfile.SM2
+    root_role, role = (AuthorityRole.ROOT, AuthorityRole.ISSUING)
+    if sm2_profile:
+        root_role, role = (AuthorityRole.SM2_ROOT, AuthorityRole.SM2_ISSUING)
+    root, old = authority(root_role), authority(role)
     keys = key_backend or configured_backend()
-    label = f"mobileca-issuing-{secrets.token_hex(4)}"
-    public = keys.create_signing_key(label, ec.SECP256R1())
-    certificate = issuing_certificate(
-        root_key=keys.signing_key(root.key_label), root=certificate_of(root), public_key=public, now=now()
-    )
+    if sm2_profile:
+        label = f"mobileca-sm2-issuing-{secrets.token_hex(4)}"
+        key = sm2.generate()
+        der = _sm2_issuing_certificate(_sm2_signer(root, keys), bytes(root.certificate_der), key, now())
+        certificate = x509.load_der_x509_certificate(der)
+        wrapped: bytes | None = wrap_sm2_private_key(owner_id=label, key=key, key_backend=keys)
+    else:
+        label = f"mobileca-issuing-{secrets.token_hex(4)}"
+        public = keys.create_signing_key(label, ec.SECP256R1())
+        certificate = issuing_certificate(
+            root_key=keys.signing_key(root.key_label), root=certificate_of(root), public_key=public, now=now()
+        )
+        wrapped = None
     with transaction.atomic():
         Authority.objects.filter(pk=old.pk).update(is_active=False)
         audit_record(
             action="ca.authority_retired",
-            subject=f"ca:{AuthorityRole.ISSUING}",
+            subject=f"ca:{role}",
             actor=actor,
             data={"serial": old.serial_hex, "subject": old.subject},
         )
-        new = _authority_create(AuthorityRole.ISSUING, keys.name, label, certificate)
+        new = _authority_create(role, keys.name, label, certificate, key_profile=key_profile, wrapped_key=wrapped)
         crl_publish(authority_id=new.pk, key_backend=keys)
     return new
 
@@ -203,16 +221,7 @@ def sm2_hierarchy_ensure(*, key_backend: KeyBackend | None = None) -> tuple[Auth
         name=gm.ca_name(organization, f"{name} SM2 Root CA"),
         now=moment,
     )
-    root_file = f"ca/{gm.serial_of(root_der):x}"
-    issuing_der = gm.issuing_certificate(
-        root_signer=root_key.sign,
-        root_der=root_der,
-        public_key_der=issuing_key.public_key().der,
-        name=gm.ca_name(organization, f"{name} SM2 Issuing CA"),
-        locations=gm.Locations(crl=pki_url(f"{root_file}.crl"), ca_issuers=pki_url(f"{root_file}.crt")),
-        policy_oid=policy_oid().dotted_string,
-        now=moment,
-    )
+    issuing_der = _sm2_issuing_certificate(root_key.sign, root_der, issuing_key, moment)
     with transaction.atomic():
         root = _authority_create(
             AuthorityRole.SM2_ROOT,
@@ -233,6 +242,24 @@ def sm2_hierarchy_ensure(*, key_backend: KeyBackend | None = None) -> tuple[Auth
         crl_publish(authority_id=root.pk, key_backend=keys)
         crl_publish(authority_id=issuing.pk, key_backend=keys)
     return root, issuing
+
+
+def _sm2_issuing_certificate(
+    root_signer: Callable[[bytes], bytes], root_der: bytes, issuing_key: sm2.Sm2PrivateKey, moment: datetime
+) -> bytes:
+    """An SM2 issuing CA's certificate below the SM2 root: the same name for every one (a rotation's new CA too),
+    the root's CRL and certificate at ``/pki/ca/<root serial>.crl|.crt``, the platform's policy."""
+    organization, name = settings.MOBILECA_SELLER["name"], settings.MOBILECA_CA["name"]
+    root_file = f"ca/{gm.serial_of(root_der):x}"
+    return gm.issuing_certificate(
+        root_signer=root_signer,
+        root_der=root_der,
+        public_key_der=issuing_key.public_key().der,
+        name=gm.ca_name(organization, f"{name} SM2 Issuing CA"),
+        locations=gm.Locations(crl=pki_url(f"{root_file}.crl"), ca_issuers=pki_url(f"{root_file}.crt")),
+        policy_oid=policy_oid().dotted_string,
+        now=moment,
+    )
 
 
 @sensitive_variables()
@@ -699,9 +726,10 @@ def _crl_latest_of(record: Authority) -> Crl:
 
 def crls_refresh(*, key_backend: KeyBackend | None = None) -> int:
     """The periodic job: a fresh CRL for every authority whose latest one is past half its life: the active ones and
-    the retired issuing CAs, whose certificates may still be valid."""
+    the retired issuing CAs of both hierarchies, whose certificates may still be valid."""
     published = 0
-    for record in Authority.objects.filter(Q(is_active=True) | Q(role=AuthorityRole.ISSUING)):
+    retired_issuing = Q(role__in=[AuthorityRole.ISSUING, AuthorityRole.SM2_ISSUING])
+    for record in Authority.objects.filter(Q(is_active=True) | retired_issuing):
         latest = record.crls.order_by("-number").first()
         if latest is None or latest.next_update - now() < CRL_LIFETIME / 2:
             crl_publish(authority_id=record.pk, key_backend=key_backend)
