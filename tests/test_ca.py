@@ -595,3 +595,36 @@ def test_an_sm2_authoritys_crl_lists_its_revoked_certificates_with_reasons(ca) -
     assert entry is not None
     assert entry.extensions.get_extension_for_class(x509.CRLReason).value.reason == x509.ReasonFlags.key_compromise
     assert crl_latest("issuing").number == 1  # the ECDSA issuing CA's CRL did not move
+
+
+def test_the_channel_check_accepts_a_retired_issuing_cas_certificates_after_a_rotation(ca) -> None:
+    # R4.5 with a CA rotation: a rotation must not lock out the credentials the retired CA certified (they stay
+    # valid, answered by OCSP and listed in its CRL); a revoked one is still refused, and a certificate of a
+    # look-alike "retired" CA (our names, another key) is not ours.
+    from django.core.management import call_command
+
+    _root, old = ca
+    before = _issue("cred-before")
+    call_command("ca_rotate_issuing", stdout=__import__("io").StringIO())
+    assert not Authority.objects.get(pk=old.pk).is_active
+    after = _issue("cred-after")
+    assert after.sign.authority_id != old.pk
+    for pair, owner in ((before, "cred-before"), (after, "cred-after")):
+        verdict = channel_check(certificate_of(pair.sign))
+        assert (verdict.accepted, verdict.code, verdict.owner_id) == (True, "ok", owner)
+        assert channel_check(certificate_of(pair.encrypt), usage="encrypt").accepted
+    certificate_revoke(serial_hex=before.sign.serial_hex, reason=x509.ReasonFlags.key_compromise)
+    assert channel_check(certificate_of(before.sign)).code == "revoked"
+    impostor_key = ec.generate_private_key(ec.SECP256R1())
+    leaf = certificate_of(before.encrypt)
+    forged = (
+        x509.CertificateBuilder()
+        .subject_name(leaf.subject)
+        .issuer_name(leaf.issuer)
+        .public_key(leaf.public_key())  # type: ignore[arg-type]
+        .serial_number(leaf.serial_number)
+        .not_valid_before(leaf.not_valid_before_utc)
+        .not_valid_after(leaf.not_valid_after_utc)
+        .sign(impostor_key, hashes.SHA256())
+    )
+    assert channel_check(forged, usage="encrypt").code == "not_ours"

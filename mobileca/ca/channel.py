@@ -65,23 +65,43 @@ def channel_check(certificate: x509.Certificate | bytes, *, usage: str = "sign")
         if issuing_id is None:
             return _refuse("not_ours", not_ours, serial_hex)
         return _judge(certificate, serial_hex, issuing_id, usage, not_ours)
-    issuing_record = authority(AuthorityRole.ISSUING)
-    root, issuing = certificate_of(authority(AuthorityRole.ROOT)), certificate_of(issuing_record)
+    issuing_id = _ecdsa_issuer(certificate, serial_hex)
+    if issuing_id is None:
+        return _refuse("not_ours", not_ours, serial_hex)
+    return _judge(certificate, serial_hex, issuing_id, usage, not_ours)
+
+
+def _ecdsa_issuer(certificate: x509.Certificate, serial_hex: str) -> int | None:
+    """The ECDSA issuing CA (active or retired: a rotation leaves the credentials it certified valid) through which
+    a certificate chains to the root (``cryptography``'s path validation), at a moment inside the certificate's
+    validity (this answers "is it ours?"; expiry is judged next); None if it chains through none of them."""
+    root = certificate_of(authority(AuthorityRole.ROOT))
+    issuer_name = certificate.issuer.public_bytes()
+    candidates = {
+        bytes(record.certificate_der): record.pk
+        for record in Authority.objects.filter(role=AuthorityRole.ISSUING).order_by("-is_active", "-pk")
+    }
+    intermediates = [
+        parsed
+        for parsed in (x509.load_der_x509_certificate(der) for der in candidates)
+        if parsed.subject.public_bytes() == issuer_name
+    ]
+    verifier = (
+        PolicyBuilder()
+        .store(Store([root]))
+        .time(certificate.not_valid_before_utc)
+        .max_chain_depth(2)
+        .extension_policies(ca_policy=ExtensionPolicy.webpki_defaults_ca(), ee_policy=ExtensionPolicy.permit_all())
+        .build_client_verifier()
+    )
     try:
-        # Validated at a moment inside the certificate's own validity: this answers "is it ours?"; expiry is next.
-        verifier = (
-            PolicyBuilder()
-            .store(Store([root]))
-            .time(certificate.not_valid_before_utc)
-            .max_chain_depth(2)
-            .extension_policies(ca_policy=ExtensionPolicy.webpki_defaults_ca(), ee_policy=ExtensionPolicy.permit_all())
-            .build_client_verifier()
-        )
-        verifier.verify(certificate, [issuing])
+        chain = verifier.verify(certificate, intermediates).chain
     except VerificationError as exc:
         log.info("channel check refused %s: %s", serial_hex, exc)
-        return _refuse("not_ours", not_ours, serial_hex)
-    return _judge(certificate, serial_hex, issuing_record.pk, usage, not_ours)
+        return None
+    if len(chain) != 3:  # leaf, one issuing CA, the root: pathLen 0 under the root
+        return None
+    return candidates.get(chain[1].public_bytes(Encoding.DER))
 
 
 def _sm2_issuer(certificate: x509.Certificate, serial_hex: str) -> int | None:
