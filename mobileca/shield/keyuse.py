@@ -249,7 +249,9 @@ def authorize(
         digests,
         document,
         profile=key_profile_of(credential),
-        signer_pem=ca_facade.certificate_pem(serial_hex=credential.sign_serial) if operation == "sign" else "",
+        signer_pem=ca_facade.certificate_pem(serial_hex=credential.sign_serial)
+        if operation == "sign" and (document.digest or document.signed_attributes)
+        else "",
     )
     if problem:
         with transaction.atomic(durable=True):
