@@ -358,7 +358,8 @@ def test_an_envelope_for_another_sm2_key_is_refused_before_the_sad_is_spent(
     assert KeyUseAuthorization.objects.get().status == "authorized"  # not spent
     assert not OperationRecord.objects.filter(action__in=("decrypt", "decrypt_failed")).exists()
     status, refused = _decrypt(api, credential, sad, b"\x30\x03\x02\x01\x00")
-    assert status == 400 and "contentKey" not in refused
+    assert (status, refused["error"]) == (400, "bad_envelope") and "contentKey" not in refused
+    assert KeyUseAuthorization.objects.get().status == "authorized"
 
 
 def test_a_tampered_encrypted_key_is_refused_recorded_and_nothing_leaks(
