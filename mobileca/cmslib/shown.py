@@ -1,11 +1,21 @@
 """How a file is shown to a person who compares two screens (the bid page on the computer, the authorisation on the
-phone): its SHA-256 as lower-case hex in groups of four (what ``sha256sum`` prints, spaced), its size in units and
-in bytes. One function for each, so both screens print the same text for the same file."""
+phone): its digest as lower-case hex in groups of four (what ``sha256sum`` prints, spaced) under the digest's name
+(SHA-256, or SM3 for a file signed with SM2), its size in units and in bytes. One function for each, so both screens
+print the same text for the same file."""
 
 from __future__ import annotations
 
 GROUP = 4  # hex characters per group: 16 groups for a SHA-256
 _UNITS = ("KB", "MB", "GB", "TB")
+_DIGEST_NAMES = {"2.16.840.1.101.3.4.2.1": "SHA-256", "1.2.156.10197.1.401": "SM3"}
+
+
+def digest_name(hash_oid: str) -> str:
+    """``"SM3"``: the name a digest is labelled with, from its algorithm's OID (a key profile's ``hash_oid``)."""
+    try:
+        return _DIGEST_NAMES[hash_oid]
+    except KeyError:
+        raise ValueError(f"no name for the digest algorithm {hash_oid}") from None
 
 
 def digest_groups(digest: bytes | str) -> str:

@@ -4,6 +4,12 @@
 command-line tool (``oauth2/device``, ``oauth2/token``, RFC 8628), and one route that is no part of CSC,
 ``x-mobileca/records``: the claimant's operations with their transparency-log proofs, for ``mobileca records``.
 
+Each credential signs with its key profile's algorithm (``Credential.key_profile``): ECDSA P-256 or RSA with SHA-256,
+or SM2 (issue 19): signAlgo 1.2.156.10197.1.501 (SM3withSM2; SM2-1, 301.1, is taken as the same), hashAlgorithmOID
+SM3 (1.2.156.10197.1.401), the hashes being e = SM3(Z ‖ M) with the ID 1234567812345678 as GM/T 0009 clients compute
+them; another profile's algorithm is refused before the SAD is spent. An SM2 credential's ``credentials/decrypt``
+takes a GB/T 35275 envelope header (SM2 key transport, SM4-CBC or SM4-GCM, the ciphertext detached).
+
 Errors are the CSC/OAuth shape: ``{"error": code, "error_description": message}`` with an HTTP status (CSC §10): the
 services' refusals (unknown credential, hash not authorised, used, expired or re-keyed SAD, unknown handle, locked,
 expired or revoked credential) are 400 ``invalid_request`` here (a wrong PIN 400 ``invalid_authentication_data``),
@@ -733,7 +739,9 @@ def signatures_sign_hash(request: HttpRequest, body: SignHashIn) -> HttpResponse
 class DecryptIn(Schema):
     credentialID: str = Field(max_length=40)
     SAD: str = Field(max_length=100)
-    envelope: str = Field(max_length=1_000_000)  # base64 DER ContentInfo (the .p7m header, not the content)
+    # base64 DER ContentInfo (the .p7m header, not the content): RFC 5652 for ECDSA and RSA credentials, GB/T 35275
+    # (SM2 key transport, SM4) for SM2 credentials
+    envelope: str = Field(max_length=1_000_000)
 
 
 class ContentKeyOut(Schema):

@@ -5,6 +5,9 @@ information addressed to one certificate and unwrap the content-encryption key w
   KDF over ``ECC-CMS-SharedInfo``, then AES key unwrap (RFC 3394).
 * RSA (RFC 8017 / RFC 3560, KeyTransRecipientInfo): RSAES-OAEP only. PKCS #1 v1.5 is refused: decrypting it for
   callers would be a padding oracle.
+* SM2 (GB/T 35275, issue 19): the envelope is the header of ``cmslib.gm`` (EnvelopedData with SM4-CBC, or
+  AuthEnvelopedData with SM4-GCM, ciphertext detached), read leniently by ``cmslib.gm``; the ``encryptedKey``
+  (GM/T 0009 ``SM2Cipher``) is decrypted with the SM2 key (C3 checked), and must hold a 16-byte SM4 key.
 
 Only the key is returned; the content stays with the caller (the bid file is decrypted where it lives). The
 functions holding the private key, the shared secret or the content key are ``sensitive_variables``."""
@@ -24,6 +27,8 @@ from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
+from mobileca.ca import facade as ca_facade
+from mobileca.cmslib import gm
 from mobileca.cmslib.enveloped import EccCmsSharedInfo
 from mobileca.core.errors import InvalidInput
 
@@ -56,9 +61,13 @@ def _refused(message: str, code: str) -> InvalidInput:
 
 
 @sensitive_variables()
-def content_key(envelope: bytes, *, private_key: PrivateKeyTypes, certificate_pem: str) -> ContentKey:
+def content_key(
+    envelope: bytes, *, private_key: PrivateKeyTypes | ca_facade.Sm2PrivateKey, certificate_pem: str
+) -> ContentKey:
     """The content-encryption key of ``envelope`` (DER ContentInfo), for the holder of ``private_key`` whose
     certificate is ``certificate_pem``. Refuses envelopes not addressed to that certificate."""
+    if isinstance(private_key, ca_facade.Sm2PrivateKey):
+        return _sm2_content_key(envelope, private_key, certificate_pem)
     try:
         info = cms.ContentInfo.load(envelope, strict=True)
         kind = info["content_type"].native
@@ -89,6 +98,26 @@ def content_key(envelope: bytes, *, private_key: PrivateKeyTypes, certificate_pe
     except (ValueError, TypeError, KeyError, IndexError) as exc:  # nested parts are parsed lazily
         raise _refused(_("数字信封格式无效"), "bad_envelope") from exc
     raise _refused(_("该数字信封不是加密给此证书的（例如续费更换密钥之前加密的文件）"), "not_a_recipient")
+
+
+_SM4 = {"cbc": gm.SM4_CBC, "gcm": gm.SM4_GCM}
+
+
+@sensitive_variables()
+def _sm2_content_key(header: bytes, private_key: ca_facade.Sm2PrivateKey, certificate_pem: str) -> ContentKey:
+    """An SM2 credential's envelope (GB/T 35275 header): the SM4 key and its algorithm OID (SM4-CBC or SM4-GCM)."""
+    certificate_der = _pem_to_der(certificate_pem)
+    try:
+        mode = gm.parse_header(header).mode
+        if not gm.addressed_to(header, certificate_der):
+            raise _refused(_("该数字信封不是加密给此证书的（例如续费更换密钥之前加密的文件）"), "not_a_recipient")
+    except gm.EnvelopeError as exc:
+        raise _refused(_("数字信封格式无效"), "bad_envelope") from exc
+    try:
+        key = gm.content_key(header, certificate_der, unwrap=private_key.decrypt)
+    except gm.EnvelopeError as exc:  # a wrong key, a changed encryptedKey (C3), not an SM4 key: one answer
+        raise _refused(_("数字信封无法用此证书的私钥解开"), "unwrap_failed") from exc
+    return ContentKey(key, _SM4[mode])
 
 
 def _pem_to_der(pem: str) -> bytes:

@@ -142,11 +142,15 @@ def authorization_request(
     signed_attributes: bytes = b"",
     tender_no: str = "",
     tender_name: str = "",
+    file_sm3: bytes = b"",
 ) -> PendingAuthorization:
     """The platform asks the claimant to authorise on the phone (it never sees a PIN). The phone shows the file's
-    name, size and tender, and for signing its SHA-256 — the same digest the bid page shows — which must be the
-    message digest inside ``signed_attributes``, whose SHA-256 is the one hash to sign; otherwise the request is
-    refused (``digest_mismatch``) and recorded (issue 18)."""
+    name, size and tender, and for signing its digest — the same digest the bid page shows — which must be the
+    message digest inside ``signed_attributes``; otherwise the request is refused (``digest_mismatch``) and
+    recorded (issue 18). The digest is the credential's profile's: ``file_sha256`` for ECDSA and RSA credentials
+    (the one hash to sign is the SHA-256 of ``signed_attributes``), ``file_sm3`` for SM2 credentials (GB/T 35275:
+    the one hash to sign is ``cmslib.gm.attributes_hash(signed_attributes, signing certificate)``, e = SM3(Z ‖
+    attributes)); the other one is refused (issue 19)."""
     result = keyuse.authorize(
         caller=_platform(),
         credential_id=service_no,
@@ -162,6 +166,7 @@ def authorization_request(
             signed_attributes=signed_attributes,
             tender_no=tender_no,
             tender_name=tender_name,
+            sm3=file_sm3,
         ),
     )
     return PendingAuthorization(handle=result.handle, url=keyuse.authorization_url(result.public_ref))

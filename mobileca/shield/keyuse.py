@@ -33,6 +33,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from mobileca.audit.services import Actor, audit_record
 from mobileca.ca import facade as ca_facade
+from mobileca.cmslib import gm as cms_gm
 from mobileca.cmslib import signed as cms_signed
 from mobileca.core.clock import now
 from mobileca.core.errors import ApplicationError, Conflict, InvalidInput, NotFound, PermissionDenied
@@ -106,39 +107,76 @@ def _sad_for(handle: str) -> str:
 @dataclass(frozen=True)
 class Document:
     """What the phone shows of the file a request is about, beside its name (the platform's own requests; a CSC
-    client sends hashes only). For signing, ``sha256`` (the file's SHA-256, shown on both screens) must come with
-    ``signed_attributes`` (the DER SET OF whose SHA-256 is the one hash to sign): the service checks that the file
-    digest shown is the message digest in what is signed before anything is stored (issue 18)."""
+    client sends hashes only). For signing, the file's digest (shown on both screens) must come with
+    ``signed_attributes`` (the DER SET OF signed attributes that carries it as its message digest): the service
+    checks that the digest shown is the message digest in what is signed before anything is stored (issue 18).
+    The digest is the credential's profile's: ``sha256`` (whose one hash to sign is the SHA-256 of the attributes)
+    for ECDSA and RSA, ``sm3`` for SM2 (GB/T 35275: the one hash to sign is e = SM3(Z ‖ attributes), Z of the
+    signing certificate's key and the ID 1234567812345678)."""
 
     size: int | None = None
     sha256: bytes = b""
     signed_attributes: bytes = b""
     tender_no: str = ""
     tender_name: str = ""
+    sm3: bytes = b""
+
+    @property
+    def digest(self) -> bytes:
+        """The file digest shown, whichever algorithm it is of."""
+        return self.sm3 or self.sha256
 
 
 class DigestMismatch(InvalidInput):
     code = "digest_mismatch"
 
 
-def _binding_problem(operation: str, digests: list[str], document: Document) -> str:
-    """Why the file digest the phone would show is not bound to what is signed ("" when it is, or none is shown)."""
-    if not document.sha256 and not document.signed_attributes:
+def _is_sm2(profile: ca_facade.KeyProfile) -> bool:
+    return profile.family == "sm2"
+
+
+def digest_name(profile: ca_facade.KeyProfile) -> str:
+    """The name of the file digest a request for a credential of ``profile`` shows: "SM3" for SM2, else "SHA-256"."""
+    return "SM3" if _is_sm2(profile) else "SHA-256"
+
+
+def _binding_problem(
+    operation: str, digests: list[str], document: Document, *, profile: ca_facade.KeyProfile, signer_pem: str
+) -> str:
+    """Why the file digest the phone would show is not bound to what is signed ("" when it is, or none is shown).
+    ``profile`` is the credential's, ``signer_pem`` its signing certificate (Z of SM2's e is computed from it)."""
+    if not document.sha256 and not document.sm3 and not document.signed_attributes:
         return ""
     if operation != "sign":
         return "a file digest is shown for signing only"
-    if len(document.sha256) != 32 or not document.signed_attributes:
+    if document.sha256 and document.sm3:
+        return "one file digest is shown, SHA-256 or SM3"
+    if _is_sm2(profile) and document.sha256:
+        return "an SM2 credential's file digest is the file's SM3"
+    if not _is_sm2(profile) and document.sm3:
+        return "an SM3 file digest is for an SM2 credential only"
+    if len(document.digest) != 32 or not document.signed_attributes:
         return "the file digest needs the signed attributes that carry it"
     if len(digests) != 1:
         return "a file digest is shown for exactly one hash"
-    expected = base64.b64encode(hashlib.sha256(document.signed_attributes).digest()).decode()
-    if not hmac.compare_digest(digests[0], expected):
-        return "the hash to sign is not the SHA-256 of the signed attributes"
+    if _is_sm2(profile):
+        try:
+            signer_der = x509.load_pem_x509_certificate(signer_pem.encode()).public_bytes(serialization.Encoding.DER)
+            e = cms_gm.attributes_hash(document.signed_attributes, signer_der)
+        except (ValueError, cms_gm.SignatureInvalid) as exc:
+            return str(exc)
+        expected = base64.b64encode(e).decode()
+        if not hmac.compare_digest(digests[0], expected):
+            return "the hash to sign is not e = SM3(Z || signed attributes) for the signing certificate"
+    else:
+        expected = base64.b64encode(hashlib.sha256(document.signed_attributes).digest()).decode()
+        if not hmac.compare_digest(digests[0], expected):
+            return "the hash to sign is not the SHA-256 of the signed attributes"
     try:
         inside = cms_signed.attributes_message_digest(document.signed_attributes)
     except cms_signed.SignatureInvalid as exc:
         return str(exc)
-    if not hmac.compare_digest(inside, document.sha256):
+    if not hmac.compare_digest(inside, document.digest):
         return "the file digest shown is not the message digest in the signed attributes"
     return ""
 
@@ -206,7 +244,15 @@ def authorize(
     credential = credential_for(caller, credential_id)
     refuse_unless_usable(credential)
     document = document or Document()
-    problem = _binding_problem(operation, digests, document)
+    problem = _binding_problem(
+        operation,
+        digests,
+        document,
+        profile=key_profile_of(credential),
+        signer_pem=ca_facade.certificate_pem(serial_hex=credential.sign_serial)
+        if operation == "sign" and (document.digest or document.signed_attributes)
+        else "",
+    )
     if problem:
         with transaction.atomic(durable=True):
             mismatch = _refuse_unbound(
@@ -250,7 +296,7 @@ def authorize(
             request_expires_at=moment + REQUEST_LIFETIME,
             key_serial=_serial_for(credential, operation),
             file_size=document.size if document.size is not None and document.size >= 0 else None,
-            file_sha256=document.sha256.hex(),
+            file_sha256=document.digest.hex(),  # the file's SM3 for an SM2 credential (its profile says which)
             signed_attributes=document.signed_attributes or None,
             tender_no=document.tender_no.strip()[:64],
             tender_name=document.tender_name.strip()[:200],
@@ -381,12 +427,20 @@ def authorization_for_phone(*, public_ref: str, account: str) -> KeyUseAuthoriza
 def document_problem(authorization: KeyUseAuthorization) -> str:
     """The stored request's binding checked again before the PIN is taken: "" when the file digest it shows is the
     message digest of the signed attributes whose hash it authorises (or it shows none)."""
-    document = Document(
-        sha256=bytes.fromhex(authorization.file_sha256) if authorization.file_sha256 else b"",
-        signed_attributes=bytes(authorization.signed_attributes or b""),
-    )
+    profile = key_profile_of(authorization.credential)
     try:
-        return _binding_problem(authorization.operation, list(authorization.hashes), document)
+        shown = bytes.fromhex(authorization.file_sha256) if authorization.file_sha256 else b""
+        document = Document(
+            sha256=b"" if _is_sm2(profile) else shown,
+            sm3=shown if _is_sm2(profile) else b"",
+            signed_attributes=bytes(authorization.signed_attributes or b""),
+        )
+        signer_pem = ""
+        if authorization.operation == "sign" and (shown or document.signed_attributes):
+            signer_pem = ca_facade.certificate_pem(serial_hex=authorization.key_serial)  # the key it was asked for
+        return _binding_problem(
+            authorization.operation, list(authorization.hashes), document, profile=profile, signer_pem=signer_pem
+        )
     except ValueError as exc:  # not hex
         return str(exc)
 
@@ -527,11 +581,14 @@ def _failure_code(exc: Exception) -> str:
 def signature_algorithm_check(
     profile: ca_facade.KeyProfile, *, hash_algorithm: str, sign_algorithm: str, sign_algorithm_params: str = ""
 ) -> None:
-    """The algorithms a ``signHash`` names must be the credential's key profile's (empty: the profile's own);
-    parameters only where the algorithm takes them (none of ours does; RSA PKCS #1 v1.5 may carry a DER NULL)."""
+    """The algorithms a ``signHash`` names must be the credential's key profile's (empty: the profile's own; for
+    SM2 also SM2-1, 1.2.156.10197.1.301.1, which some GM clients name); parameters only where the algorithm takes
+    them (none of ours does; RSA PKCS #1 v1.5 may carry a DER NULL)."""
     if hash_algorithm not in ("", profile.hash_oid):
+        if _is_sm2(profile):
+            raise InvalidInput(_("只支持 SM3 摘要"), code="invalid_hash_algorithm")
         raise InvalidInput(_("只支持 SHA-256 摘要"), code="invalid_hash_algorithm")
-    if sign_algorithm not in ("", profile.signature_oid):
+    if sign_algorithm not in ("", profile.signature_oid, *profile.also_accepted_signature_oids):
         raise InvalidInput(_("签名算法与密钥不符"), code="invalid_sign_algorithm")
     if sign_algorithm_params and not (profile.family == "rsa" and sign_algorithm_params == "BQA="):
         raise InvalidInput(_("该签名算法不带参数"), code="invalid_sign_algorithm_params")
@@ -600,13 +657,25 @@ def _sign_prehashed(key: object, value: bytes) -> bytes:
     raise InvalidInput(_("不支持的密钥类型"), code="invalid_request")
 
 
-def _addressed_to(envelope: bytes, certificate_pem: str) -> None:
+def _not_a_recipient() -> InvalidInput:
+    return InvalidInput(_("该数字信封不是加密给此证书的（例如续费更换密钥之前加密的文件）"), code="not_a_recipient")
+
+
+def _addressed_to(envelope: bytes, certificate_pem: str, profile: ca_facade.KeyProfile) -> None:
     """Refuse, before any SAD is spent, an envelope that is unreadable or has no recipient information for this
     certificate (issuer and serial number), e.g. one sealed before a renewal's re-key (``envelopes`` then opens it
-    with the key)."""
-    certificate = asn1_x509.Certificate.load(
-        x509.load_pem_x509_certificate(certificate_pem.encode()).public_bytes(serialization.Encoding.DER)
-    )
+    with the key). An SM2 credential's envelopes are GB/T 35275 (``cmslib.gm``: SM2 key transport, SM4), read
+    leniently (either content-type OID family, key transport 301.3 or 301.2); the others' are RFC 5652."""
+    certificate_der = x509.load_pem_x509_certificate(certificate_pem.encode()).public_bytes(serialization.Encoding.DER)
+    if _is_sm2(profile):
+        try:
+            addressed = cms_gm.addressed_to(envelope, certificate_der)
+        except cms_gm.EnvelopeError as exc:
+            raise InvalidInput(_("数字信封格式无效"), code="bad_envelope") from exc
+        if not addressed:
+            raise _not_a_recipient()
+        return
+    certificate = asn1_x509.Certificate.load(certificate_der)
     try:
         info = asn1_cms.ContentInfo.load(envelope, strict=True)
         if info["content_type"].native not in ("enveloped_data", "authenticated_enveloped_data"):
@@ -626,7 +695,7 @@ def _addressed_to(envelope: bytes, certificate_pem: str) -> None:
     except (ValueError, TypeError, KeyError, IndexError) as exc:  # nested parts are parsed lazily
         raise InvalidInput(_("数字信封格式无效"), code="bad_envelope") from exc
     if not addressed:
-        raise InvalidInput(_("该数字信封不是加密给此证书的（例如续费更换密钥之前加密的文件）"), code="not_a_recipient")
+        raise _not_a_recipient()
 
 
 @sensitive_variables()
@@ -636,10 +705,13 @@ def decrypt_envelope(
     """``credentials/decrypt`` (ours): the content key of one CMS envelope addressed to this credential's encryption
     certificate. The SAD names the envelope by its SHA-256. An envelope not addressed to that certificate is refused
     before the SAD is spent; the key is handed out only once its record is committed, and an envelope that still
-    cannot be opened is recorded as a failed decryption."""
+    cannot be opened is recorded as a failed decryption. For an SM2 credential the envelope is the GB/T 35275
+    header (``cmslib.gm.Sealed.header``: the ContentInfo without its detached ciphertext)."""
     digest = base64.b64encode(hashlib.sha256(envelope).digest()).decode()
     credential = credential_for(caller, credential_id)
-    _addressed_to(envelope, ca_facade.certificate_pem(serial_hex=credential.encrypt_serial))  # before the SAD is spent
+    _addressed_to(  # before the SAD is spent
+        envelope, ca_facade.certificate_pem(serial_hex=credential.encrypt_serial), key_profile_of(credential)
+    )
     authorization, credential = _consume(
         caller=caller,
         credential=credential,
@@ -653,7 +725,6 @@ def decrypt_envelope(
             owner_id=f"credential:{credential.service_no}:encrypt", blob=bytes(credential.encrypt_key_wrapped)
         )
         certificate = ca_facade.certificate_pem(serial_hex=credential.encrypt_serial)
-        assert not isinstance(key, ca_facade.Sm2PrivateKey)  # SM2 envelopes: GB/T 35275, cmslib.gm (issue 19)
         content_key = envelopes.content_key(envelope, private_key=key, certificate_pem=certificate)
     except Exception as exc:
         _recorded(authorization, credential, address=address, failure=_failure_code(exc))

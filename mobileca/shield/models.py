@@ -412,7 +412,9 @@ class KeyUseAuthorization(models.Model):
     key_serial = models.CharField(max_length=64, blank=True)
     # What the phone shows of the file the request is about (the platform's own requests, issue 18; other callers
     # send hashes only and the phone shows those). ``file_sha256`` (hex) is shown only when it was checked to be the
-    # message digest inside ``signed_attributes``, whose SHA-256 is the one hash the authorisation covers.
+    # message digest inside ``signed_attributes``, whose SHA-256 is the one hash the authorisation covers. For a
+    # credential of the ``sm2`` profile it holds the file's SM3 instead (GB/T 35275), and the one hash is
+    # e = SM3(Z ‖ signed attributes) of the signing certificate at ``key_serial`` (issue 19).
     file_size = models.PositiveBigIntegerField(null=True, blank=True)
     file_sha256 = models.CharField(max_length=64, blank=True)
     signed_attributes = models.BinaryField(null=True, blank=True)  # DER SET OF (RFC 5652 §5.4)

@@ -7,7 +7,8 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
-from typing import Concatenate, ParamSpec, TypeVar
+from dataclasses import dataclass
+from typing import Any, Concatenate, ParamSpec, TypeVar
 from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse
@@ -39,11 +40,36 @@ def phone_account(request: HttpRequest) -> str:
     return str(request.session.get(SESSION_ACCOUNT, ""))
 
 
-def certificates_of(credential: Credential) -> list[ca_facade.CertificateInfo]:
-    """Both certificates of a credential in plain language (holder, enterprise, 统一社会信用代码, usage, validity,
-    serial), as 开通成功, 续费成功 and 我的证书 show them."""
+def algorithm_label(key_profile: str) -> str:
+    """A key profile's algorithm in plain words: 「国密 SM2」, 「ECDSA P-256」, 「RSA 2048」."""
+    profile = ca_facade.key_profile(key_profile)
+    if profile.family == "sm2":
+        return _("国密 SM2")
+    if profile.family == "ec":
+        return "ECDSA P-256" if profile.curve == "secp256r1" else f"ECDSA {profile.curve}"
+    return f"RSA {profile.key_size}"
+
+
+@dataclass(frozen=True)
+class ShownCertificate:
+    """A certificate as the phone pages show it: the CA's ``CertificateInfo`` (its fields read through) and the
+    algorithm in plain words."""
+
+    info: ca_facade.CertificateInfo
+    algorithm: str
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.info, name)
+
+
+def certificates_of(credential: Credential) -> list[ShownCertificate]:
+    """Both certificates of a credential in plain language (holder, enterprise, 统一社会信用代码, usage, algorithm,
+    validity, serial), as 开通成功, 续费成功 and 我的证书 show them. The algorithm is the credential's key profile's
+    (both of its certificates are of that profile)."""
+    algorithm = algorithm_label(credential.key_profile)
     return [
-        ca_facade.certificate_info(serial_hex=serial) for serial in (credential.sign_serial, credential.encrypt_serial)
+        ShownCertificate(ca_facade.certificate_info(serial_hex=serial), algorithm)
+        for serial in (credential.sign_serial, credential.encrypt_serial)
     ]
 
 

@@ -83,8 +83,9 @@ def h5_authorizations(request: HttpRequest, account: str) -> HttpResponse:
 @phone_login_required()
 def h5_authorization(request: HttpRequest, account: str, public_ref: str) -> HttpResponse:
     """One request: platform, tender, file name and size, and the digest to compare with the bid page (the file's
-    SHA-256, bound to what is signed; or, from a client that sends hashes only, those hashes, labelled so); the PIN
-    authorises exactly these (SCAL2). Someone else's request says whose it is, and nothing more."""
+    SHA-256, or its SM3 for an SM2 credential, bound to what is signed; or, from a client that sends hashes only,
+    those hashes, labelled so); the PIN authorises exactly these (SCAL2). Someone else's request says whose it is,
+    and nothing more."""
     try:
         authorization = keyuse.authorization_for_phone(public_ref=public_ref, account=account)
     except ApplicationError as exc:
@@ -106,6 +107,8 @@ def h5_authorization(request: HttpRequest, account: str, public_ref: str) -> Htt
                 "file_digest": shown.digest_groups(authorization.file_sha256)
                 if authorization.file_sha256 and not unbound
                 else "",
+                # the file's SM3 for an SM2 credential (GB/T 35275), its SHA-256 otherwise
+                "digest_name": shown.digest_name(keyuse.key_profile_of(authorization.credential).hash_oid),
                 "hashes_shown": [shown.digest_groups(base64.b64decode(value)) for value in authorization.hashes[:5]],
                 "size_units": shown.size_units(size) if size is not None else "",
                 "size_bytes": shown.size_bytes(size) if size is not None else "",
