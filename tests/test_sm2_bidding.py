@@ -19,6 +19,7 @@ from mobileca.bidding.models import Bid
 from mobileca.bidding.services import ciphertext_path, ciphertext_size, plaintext_path
 from mobileca.ca import facade as ca
 from mobileca.ca import sm2
+from mobileca.ca.tsa import tsa_ensure
 from mobileca.cards.models import Card
 from mobileca.cmslib import gm, shown
 from mobileca.shield.models import Credential
@@ -68,7 +69,9 @@ def _run(checker: list[str], *args: object) -> subprocess.CompletedProcess[str]:
 def sm2_claimant(
     bidder_client: Client, registered: Card, ca_ready: None, settings: Any, tmp_path: Path
 ) -> tuple[Client, Card]:
-    """A card claimed over the phone flow while new credentials are of the SM2 key profile."""
+    """A card claimed over the phone flow while new credentials are of the SM2 key profile (and the time-stamping
+    unit made, as ``manage.py ca_init`` makes it)."""
+    tsa_ensure()
     settings.PRIVATE_MEDIA_ROOT = tmp_path / "private"
     settings.MOBILECA_KEY_PROFILE = "sm2"
     phone, _ = _activated(bidder_client, registered)
