@@ -255,3 +255,66 @@ def test_an_ecdsa_card_still_bids_with_aes_gcm_and_sha256(
     assert enveloped.parse_header(bytes(bid.header))  # the RFC 5083 AES-256-GCM envelope
     page = bidder_client.get(f"/bidding/bids/{bid.pk}/").content.decode()
     assert "文件摘要（SHA-256）" in page and "SM3" not in page
+
+
+def _announce(token: str, service_no: str, tender_no: str, header: bytes, signature: bytes, size: int) -> Any:
+    import base64
+    import json
+
+    return Client().post(
+        f"/bidding/api/tenders/{tender_no}/bids",
+        json.dumps(
+            {
+                "credentialID": service_no,
+                "fileName": "bid.pdf",
+                "size": size,
+                "header": base64.b64encode(header).decode(),
+                "signature": base64.b64encode(signature).decode(),
+            }
+        ),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+
+
+def test_the_platform_refuses_a_tool_sm2_bid_for_another_recipient_or_signed_outside_the_channel(
+    sm2_claimant: tuple[Client, Card],
+) -> None:
+    """R4.5 on the SM2 profile: an envelope not addressed to the credential's current SM2 encryption certificate,
+    or a GB/T 35275 signature by a look-alike SM2 certificate (not issued through this platform), is refused when
+    the tool announces it, and nothing is stored."""
+    import io
+
+    from mobileca.shield import facade as shield
+    from tests.support import gm as outside
+    from tests.support.shield import _device_login
+
+    phone, card = sm2_claimant
+    tender = tender_open_for_bids()
+    token = _device_login(phone)
+    certificates = shield.credential_certificates(service_no=card.service_no)
+    ours = gm.seal(io.BytesIO(b"bid"), io.BytesIO(), _pem_der(certificates.encrypt_pem))
+    root = outside.root("冒名根 CA")
+    look_alike = outside.signer(root, "王建国")
+    attributes = gm.signed_attributes(content_digest=ours.plaintext_sm3)
+    forged = gm.detached_signed_data(
+        attributes_der=attributes,
+        signature=look_alike.key.sign_digest(gm.attributes_hash(attributes, look_alike.certificate)),
+        signer_der=look_alike.certificate,
+        chain_der=[root.certificate],
+    )
+    elsewhere = gm.seal(io.BytesIO(b"bid"), io.BytesIO(), outside.encipherer(root).certificate)
+
+    wrong_signer = _announce(token, card.service_no, tender.project_no, ours.header, forged, ours.size)
+    wrong_recipient = _announce(token, card.service_no, tender.project_no, elsewhere.header, forged, ours.size)
+
+    assert wrong_signer.status_code == 400 and wrong_signer.json()["error"] == "wrong_signer"
+    assert wrong_recipient.status_code == 400 and wrong_recipient.json()["error"] == "wrong_recipient"
+    assert not Bid.objects.exists()
+
+
+def _pem_der(pem: str) -> bytes:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    return x509.load_pem_x509_certificate(pem.encode()).public_bytes(serialization.Encoding.DER)
