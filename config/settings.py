@@ -454,6 +454,19 @@ MOBILECA_SUPPORT = {
 MOBILECA_KEY_PROFILE = env.string("MOBILECA_KEY_PROFILE", "ec-p256")
 if MOBILECA_KEY_PROFILE not in ("ec-p256", "sm2", "rsa-2048"):
     raise ConfigurationError(f"MOBILECA_KEY_PROFILE={MOBILECA_KEY_PROFILE!r} is not one of ec-p256, sm2, rsa-2048")
+# Bid files of SM2 credentials (GB/T 35275, cmslib.gm): what the platform writes, per peer. The flavour is the
+# variant of the CMS structures ("rfc5652", the default, which BouncyCastle reads; "gbt35275"; "gmssl"; "ofdrw"),
+# the cipher the content encryption ("sm4-gcm", the default, for envelopes that stay on the platform; "sm4-cbc" for
+# envelopes exported to GB/T 35275 peers, opened only against the SM3 the verified signature states). Readers accept
+# every flavour and both ciphers.
+MOBILECA_GM_CMS_FLAVOUR = env.string("MOBILECA_GM_CMS_FLAVOUR", "rfc5652")
+if MOBILECA_GM_CMS_FLAVOUR not in ("rfc5652", "gbt35275", "gmssl", "ofdrw"):
+    raise ConfigurationError(
+        f"MOBILECA_GM_CMS_FLAVOUR={MOBILECA_GM_CMS_FLAVOUR!r} is not one of rfc5652, gbt35275, gmssl, ofdrw"
+    )
+MOBILECA_GM_CMS_CIPHER = env.string("MOBILECA_GM_CMS_CIPHER", "sm4-gcm")
+if MOBILECA_GM_CMS_CIPHER not in ("sm4-gcm", "sm4-cbc"):
+    raise ConfigurationError(f"MOBILECA_GM_CMS_CIPHER={MOBILECA_GM_CMS_CIPHER!r} is not one of sm4-gcm, sm4-cbc")
 # How long the short links in e签盾's text messages (/h5/s/<token>, signed) lead to their page, in days.
 MOBILECA_SHORT_LINK_DAYS = env.integer("MOBILECA_SHORT_LINK_DAYS", default=7, minimum=1, maximum=30)
 

@@ -107,6 +107,13 @@ BID_TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 
+class CryptoProfile(models.TextChoices):
+    """How a bid file is sealed and signed: by the credential's key profile, chosen when the bid is made."""
+
+    CMS = "cms", _("AES-256-GCM，SHA-256")  # RFC 5652/5083 (cmslib.enveloped, cmslib.signed): ECDSA or RSA keys
+    GM = "gm", _("国密 SM2/SM3/SM4（GB/T 35275）")  # cmslib.gm: SM2 credentials
+
+
 class Bid(models.Model):
     """One sealed bid file: the envelope header (.p7m), the detached signature (.p7s) and the ciphertext (.bin, a
     private file). The platform never keeps the plaintext before opening."""
@@ -117,7 +124,12 @@ class Bid(models.Model):
     service_no = models.CharField(max_length=40, db_index=True)
     file_name = models.CharField(max_length=200)
     size = models.BigIntegerField()
-    content_sha256 = models.CharField(max_length=64)  # what the signature's message digest says
+    content_sha256 = models.CharField(max_length=64)  # what the signature's message digest says (CMS profile)
+    # Issue 19: the profile the bid is sealed and signed under; for GB/T 35275 bids the content's SM3 (what their
+    # signature's message digest says, content_sha256 stays empty) and the CMS flavour the platform wrote.
+    crypto_profile = models.CharField(max_length=8, choices=CryptoProfile.choices, default=CryptoProfile.CMS)
+    content_sm3 = models.CharField(max_length=64, blank=True)
+    gm_flavour = models.CharField(max_length=12, blank=True)
     header = models.BinaryField()
     signed_attributes = models.BinaryField(default=b"")  # browser sealing: what the claimant is asked to sign
     signature = models.BinaryField(default=b"")
@@ -155,3 +167,16 @@ class Bid(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tender.project_no} / {self.file_name} ({self.status})"
+
+    @property
+    def is_gm(self) -> bool:
+        return self.crypto_profile == CryptoProfile.GM
+
+    @property
+    def content_digest_hex(self) -> str:
+        """The file's digest as the signature states it and the bid page shows it: SM3 or SHA-256."""
+        return self.content_sm3 if self.is_gm else self.content_sha256
+
+    @property
+    def digest_algorithm(self) -> str:
+        return "SM3" if self.is_gm else "SHA-256"

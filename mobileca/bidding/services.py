@@ -11,6 +11,7 @@ import base64
 import hashlib
 import secrets
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,13 +30,15 @@ from mobileca.bidding.models import (
     BID_TRANSITIONS,
     Bid,
     BidStatus,
+    CryptoProfile,
     Tender,
     project_no_from_url_key,
     project_no_problem,
 )
+from mobileca.bidding.upload import GmWriter
 from mobileca.ca import facade as ca
 from mobileca.cards.selectors import ClaimedCard, access_claimed_card_by_cert_id, claimed_card_by_service_no
-from mobileca.cmslib import enveloped, signed
+from mobileca.cmslib import enveloped, gm, signed
 from mobileca.core import inputs
 from mobileca.core.clock import now
 from mobileca.core.errors import ApplicationError, Conflict, InvalidInput, NotFound, PermissionDenied
@@ -163,14 +166,39 @@ def _usable_certificates(service_no: str) -> shield.CredentialCertificates:
     return certificates
 
 
-def recipient_certificate(
-    *, enterprise: Enterprise, tender: Tender, cert_id: str
-) -> tuple[ClaimedCard, x509.Certificate]:
+SM2_PROFILE = "sm2"  # the key profile (ca.keys) whose bid files are GB/T 35275 (issue 19)
+
+
+def gm_writer() -> GmWriter:
+    """What the platform writes for an SM2 credential's bid (``MOBILECA_GM_CMS_CIPHER``, ``MOBILECA_GM_CMS_FLAVOUR``):
+    SM4-GCM by default (the envelope stays on the platform), SM4-CBC for envelopes exported to GB/T 35275 peers."""
+    cipher = getattr(settings, "MOBILECA_GM_CMS_CIPHER", "sm4-gcm")
+    return GmWriter(
+        mode="cbc" if cipher == "sm4-cbc" else "gcm",
+        flavour=gm.FLAVOURS[getattr(settings, "MOBILECA_GM_CMS_FLAVOUR", gm.RFC5652.name)],
+    )
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """What a browser upload is sealed for: the card, its encryption certificate, and for an SM2 credential how the
+    GB/T 35275 envelope is written (``None``: the RFC 5083 AES-256-GCM envelope)."""
+
+    card: ClaimedCard
+    certificate: x509.Certificate
+    gm_writer: GmWriter | None
+
+
+def recipient_certificate(*, enterprise: Enterprise, tender: Tender, cert_id: str) -> Recipient:
     """Before a browser upload: the deadline, the card, and the encryption certificate the bid is sealed for."""
     _refuse_after_deadline(tender)
     card = access_claimed_card_by_cert_id(enterprise_id=enterprise.pk, cert_id=cert_id)
     certificates = _usable_certificates(card.service_no)
-    return card, x509.load_pem_x509_certificate(certificates.encrypt_pem.encode())
+    return Recipient(
+        card=card,
+        certificate=x509.load_pem_x509_certificate(certificates.encrypt_pem.encode()),
+        gm_writer=gm_writer() if certificates.key_profile == SM2_PROFILE else None,
+    )
 
 
 def new_ciphertext_name(tender: Tender) -> str:
@@ -187,15 +215,27 @@ def bid_sealed_in_browser(
     tender: Tender,
     card: ClaimedCard,
     file_name: str,
-    sealed: enveloped.Sealed,
+    sealed: enveloped.Sealed | gm.Sealed,
     ciphertext_name: str,
     address: str | None,
 ) -> Bid:
-    """The ciphertext is stored; ask the claimant to sign the signed attributes on the phone (QR code)."""
+    """The ciphertext is stored; ask the claimant to sign the signed attributes on the phone (QR code). An SM2
+    credential's bid (sealed with ``cmslib.gm``) is signed as GB/T 35275 SignedData: SM3 of the file in the signed
+    attributes, the one hash to sign e = SM3(Z ‖ attributes); the phone and the bid page show the file's SM3."""
     certificates = _usable_certificates(card.service_no)
     signer = x509.load_pem_x509_certificate(certificates.sign_pem.encode()).public_bytes(serialization.Encoding.DER)
-    attributes = signed.signed_attributes(content_digest=sealed.plaintext_sha256, signer_der=signer)
-    to_sign = base64.b64encode(signed.attributes_hash(attributes)).decode()
+    digest_shown: dict[str, Any]  # the file's digest for the phone, under the name of its algorithm
+    if isinstance(sealed, gm.Sealed):
+        flavour = gm_writer().flavour
+        attributes = gm.signed_attributes(content_digest=sealed.plaintext_sm3, flavour=flavour)
+        to_sign = base64.b64encode(gm.attributes_hash(attributes, signer)).decode()
+        digest_shown = {"file_sm3": sealed.plaintext_sm3}
+        profile, sha256_hex, sm3_hex, flavour_name = CryptoProfile.GM, "", sealed.plaintext_sm3.hex(), flavour.name
+    else:
+        attributes = signed.signed_attributes(content_digest=sealed.plaintext_sha256, signer_der=signer)
+        to_sign = base64.b64encode(signed.attributes_hash(attributes)).decode()
+        digest_shown = {"file_sha256": sealed.plaintext_sha256}
+        profile, sha256_hex, sm3_hex, flavour_name = CryptoProfile.CMS, sealed.plaintext_sha256.hex(), "", ""
     pending = shield.authorization_request(
         service_no=card.service_no,
         operation="sign",
@@ -204,10 +244,10 @@ def bid_sealed_in_browser(
         file_name=file_name,
         address=address,
         file_size=sealed.size,
-        file_sha256=sealed.plaintext_sha256,  # shown on the phone as on the bid page, bound to what is signed
         signed_attributes=attributes,
         tender_no=tender.project_no,
         tender_name=tender.name,
+        **digest_shown,  # shown on the phone as on the bid page, bound to what is signed
     )
     encrypt = x509.load_pem_x509_certificate(certificates.encrypt_pem.encode())
     with transaction.atomic():
@@ -218,7 +258,10 @@ def bid_sealed_in_browser(
             service_no=card.service_no,
             file_name=file_name[:200],
             size=sealed.size,
-            content_sha256=sealed.plaintext_sha256.hex(),
+            content_sha256=sha256_hex,
+            crypto_profile=profile,
+            content_sm3=sm3_hex,
+            gm_flavour=flavour_name,
             header=sealed.header,
             signed_attributes=attributes,
             ciphertext_name=ciphertext_name,
@@ -233,7 +276,7 @@ def bid_sealed_in_browser(
             subject=f"bid:{bid.pk}",
             actor=Actor("user", str(user.pk)),
             enterprise_id=enterprise.pk,
-            data={"tender": tender.project_no, "size": sealed.size, "sha256": bid.content_sha256},
+            data={"tender": tender.project_no, "size": sealed.size, **_digest_record(bid)},
         )
     return bid
 
@@ -251,20 +294,36 @@ def bid_follow_signature(bid: Bid, *, address: str | None = None) -> Bid:
         return _refuse(bid, exc.code, exc.message)
     if not sad:
         return bid
-    to_sign = base64.b64encode(signed.attributes_hash(bytes(bid.signed_attributes))).decode()
-    signature = shield.sign_hashes(service_no=bid.service_no, sad=sad, hashes=[to_sign], address=address)[0]
     certificates = shield.credential_certificates(service_no=bid.service_no)
-    signer = x509.load_pem_x509_certificate(certificates.sign_pem.encode())
-    der = signed.detached_signed_data(
-        attributes_der=bytes(bid.signed_attributes),
-        signature=signature,
-        signer_der=signer.public_bytes(serialization.Encoding.DER),
-        chain_der=[
-            x509.load_pem_x509_certificate(pem.encode()).public_bytes(serialization.Encoding.DER)
-            for pem in certificates.chain_pems
-        ],
-    )
+    signer = x509.load_pem_x509_certificate(certificates.sign_pem.encode()).public_bytes(serialization.Encoding.DER)
+    chain = [
+        x509.load_pem_x509_certificate(pem.encode()).public_bytes(serialization.Encoding.DER)
+        for pem in certificates.chain_pems
+    ]
+    attributes = bytes(bid.signed_attributes)
+    if bid.is_gm:
+        to_sign = base64.b64encode(gm.attributes_hash(attributes, signer)).decode()
+    else:
+        to_sign = base64.b64encode(signed.attributes_hash(attributes)).decode()
+    signature = shield.sign_hashes(service_no=bid.service_no, sad=sad, hashes=[to_sign], address=address)[0]
+    if bid.is_gm:
+        der = gm.detached_signed_data(
+            attributes_der=attributes,
+            signature=signature,
+            signer_der=signer,
+            chain_der=chain,
+            flavour=gm.FLAVOURS.get(bid.gm_flavour, gm.RFC5652),
+        )
+    else:
+        der = signed.detached_signed_data(
+            attributes_der=attributes, signature=signature, signer_der=signer, chain_der=chain
+        )
     return _submit(bid, signature=der)
+
+
+def _digest_record(bid: Bid) -> dict[str, str]:
+    """The file's digest for the audit trail, under its algorithm's name."""
+    return {"sm3": bid.content_sm3} if bid.is_gm else {"sha256": bid.content_sha256}
 
 
 def _refuse(bid: Bid, code: str, message: str) -> Bid:
@@ -348,7 +407,7 @@ def _submit(bid: Bid, *, signature: bytes) -> Bid:
             enterprise_id=bid.enterprise_id,
             data={
                 "tender": bid.tender.project_no,
-                "sha256": bid.content_sha256,
+                **_digest_record(bid),
                 "channel": bid.channel,
                 "timestamp": stamped.gen_time.isoformat() if stamped is not None else None,
             },
@@ -373,11 +432,21 @@ def bid_announce_from_tool(
     certificates = _usable_certificates(service_no)
     encrypt = x509.load_pem_x509_certificate(certificates.encrypt_pem.encode())
     sign = x509.load_pem_x509_certificate(certificates.sign_pem.encode())
+    is_gm = certificates.key_profile == SM2_PROFILE  # GB/T 35275 files (cmslib.gm) for an SM2 credential
     try:
-        if not enveloped.addressed_to(header, encrypt):
+        if is_gm:
+            addressed = gm.addressed_to(header, encrypt.public_bytes(serialization.Encoding.DER))
+        else:
+            addressed = enveloped.addressed_to(header, encrypt)
+        if not addressed:
             raise InvalidInput(_("投标文件不是加密给该证书当前的加密证书的"), code="wrong_recipient")
-        digest = signed.signed_digest(signature)
-        signer = signed.verify_detached(signature, digest)  # the signature itself, over its attributes
+        # the signature itself, over its attributes, against the digest it states (the file is checked at opening)
+        if is_gm:
+            digest = gm.signed_digest(signature)
+            signer = gm.verify_detached(signature, digest)
+        else:
+            digest = signed.signed_digest(signature)
+            signer = signed.verify_detached(signature, digest)
         if signer != sign.public_bytes(serialization.Encoding.DER):
             raise InvalidInput(_("签名证书不是该移动 CA 的签名证书"), code="wrong_signer")
     except (enveloped.EnvelopeError, signed.SignatureInvalid) as exc:
@@ -389,7 +458,9 @@ def bid_announce_from_tool(
         service_no=service_no,
         file_name=file_name[:200],
         size=size,
-        content_sha256=digest.hex(),
+        content_sha256="" if is_gm else digest.hex(),
+        crypto_profile=CryptoProfile.GM if is_gm else CryptoProfile.CMS,
+        content_sm3=digest.hex() if is_gm else "",
         header=header,
         signature=signature,
         ciphertext_name=new_ciphertext_name(tender),
@@ -400,9 +471,17 @@ def bid_announce_from_tool(
     return bid
 
 
+def ciphertext_size(bid: Bid) -> int:
+    """How long the bid's ciphertext is: the plaintext's length with GCM, rounded up to the next whole SM4 block
+    (PKCS #7 padding, 1 to 16 bytes) with SM4-CBC."""
+    if bid.is_gm and gm.parse_header(bytes(bid.header)).mode == "cbc":
+        return (bid.size // gm.BLOCK + 1) * gm.BLOCK
+    return bid.size
+
+
 def bid_ciphertext_received(*, bid: Bid, received: int) -> Bid:
-    """The ciphertext stream ended: it must be exactly as long as the plaintext the tool announced (GCM)."""
-    if received != bid.size:
+    """The ciphertext stream ended: it must be exactly as long as the plaintext the tool announced makes it."""
+    if received != ciphertext_size(bid):
         ciphertext_path(bid).unlink(missing_ok=True)
         return _refuse(bid, "size_mismatch", _("上传的密文长度与声明不符"))
     return _submit(bid, signature=bytes(bid.signature))
@@ -460,13 +539,22 @@ def bid_follow_opening(bid: Bid, *, address: str | None = None) -> Bid:
     target = _root() / f"bids/{bid.tender_id}/opened/{bid.pk}-{secrets.token_hex(4)}"
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with ciphertext_path(bid).open("rb") as source:
-            _size, digest = enveloped.open_to_file(bytes(bid.header), key, source, target)
+        if bid.is_gm:
+            digest = _open_gm(bid, key, target)
+        else:
+            with ciphertext_path(bid).open("rb") as source:
+                _size, digest = enveloped.open_to_file(bytes(bid.header), key, source, target)
+    except _Unverifiable:
+        return _failed(
+            bid, "signature_invalid", _("无法解密：签名无效，无法确认文件是否被篡改（SM4-CBC），未保留任何明文")
+        )
     except enveloped.Tampered:
         return _failed(bid, "tampered", _("无法解密：文件已被篡改（密文认证失败），未保留任何明文"))
     except (enveloped.EnvelopeError, FileNotFoundError):
         return _failed(bid, "bad_bid_file", _("无法解密：投标文件不完整或格式无效"))
-    valid, subject, message = bid_signature_check(signature=bytes(bid.signature), content_digest=digest)
+    valid, subject, message = bid_signature_check(
+        signature=bytes(bid.signature), content_digest=digest, gm_profile=bid.is_gm
+    )
     token = bytes(bid.timestamp_token)
     stamp_check = timestamps.check(token=token, signature_der=bytes(bid.signature)) if token else None
     with transaction.atomic():
@@ -498,18 +586,41 @@ def bid_follow_opening(bid: Bid, *, address: str | None = None) -> Bid:
             enterprise_id=bid.enterprise_id,
             data={
                 "signature_valid": valid,
-                "sha256": digest.hex(),
+                ("sm3" if bid.is_gm else "sha256"): digest.hex(),
                 "timestamp_valid": stamp_check.valid if stamp_check is not None else None,
             },
         )
     return bid
 
 
-def bid_signature_check(*, signature: bytes, content_digest: bytes) -> tuple[bool, str, str]:
+class _Unverifiable(Exception):
+    """An SM4-CBC bid whose signature does not verify: nothing states the SM3 its content must have."""
+
+
+def _open_gm(bid: Bid, key: bytes, target: Path) -> bytes:
+    """Decrypt a GB/T 35275 bid into ``target`` and return its SM3. SM4-GCM authenticates itself; SM4-CBC has no
+    integrity of its own, so it is opened only against the SM3 that its verified signature states, and the plaintext
+    is kept only if it matches (``cmslib.gm.open_with_key``)."""
+    header, signature = bytes(bid.header), bytes(bid.signature)
+    expected: bytes | None = None
+    if gm.parse_header(header).mode == "cbc":
+        try:
+            expected = gm.signed_digest(signature)
+            gm.verify_detached(signature, expected)
+        except gm.SignatureInvalid as exc:
+            raise _Unverifiable(str(exc)) from exc
+    with ciphertext_path(bid).open("rb") as source:
+        _size, digest = gm.open_with_key(header, key, source, target, expected_sm3=expected)
+    return digest
+
+
+def bid_signature_check(*, signature: bytes, content_digest: bytes, gm_profile: bool = False) -> tuple[bool, str, str]:
     """At the opening: the detached signature over the decrypted content (verified as the signer certificate's key
-    profile says), then that certificate's channel check (R4.5). Returns (valid, signer's name, why not)."""
+    profile says; GB/T 35275 with ``gm_profile``), then that certificate's channel check (R4.5). Returns (valid,
+    signer's name, why not)."""
+    verify = gm.verify_detached if gm_profile else signed.verify_detached
     try:
-        signer = x509.load_der_x509_certificate(signed.verify_detached(signature, content_digest))
+        signer = x509.load_der_x509_certificate(verify(signature, content_digest))
     except signed.SignatureInvalid as exc:
         return False, "", _("签名无效：{reason}").format(reason=exc)
     verdict = ca.channel_check(signer, usage="sign")

@@ -5,7 +5,10 @@ shown as 「递交时间（可信时间戳）」.
 What is time-stamped is the signature value of the bid's one SignerInfo (the message imprint is its SHA-256), as
 RFC 3161 Appendix A and CAdES's signature-time-stamp do: the token proves that this signature — and so the signed
 digest of the plaintext — existed at genTime. A token whose genTime is not before the tender's deadline makes the
-submission refused."""
+submission refused.
+
+A GB/T 35275 bid (SM2 credentials, issue 19) is time-stamped the same way: the imprint is the SHA-256 of its SM2
+signature value, whichever content-type OID (RFC 5652 or GB/T 35275) its SignedData carries."""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from asn1crypto import cms
+from asn1crypto import cms, core
 from django.db import DatabaseError
 from django.utils.translation import gettext as _
 
@@ -28,12 +31,28 @@ class NoSignatureValue(ValueError):
     """The stored signature is not a SignedData with one signer."""
 
 
+# SignedData content types: RFC 5652 and GB/T 35275 (cmslib.gm)
+_SIGNED_DATA = frozenset({"1.2.840.113549.1.7.2", "1.2.156.10197.6.1.4.2.2"})
+
+
+class _ContentInfo(core.Sequence):
+    """ContentInfo with its content type kept as a bare OID, so the GB/T 35275 one needs no registration."""
+
+    _fields = [
+        ("content_type", core.ObjectIdentifier),
+        ("content", core.Any, {"explicit": 0, "optional": True}),
+    ]
+
+
 def signature_imprint(signature_der: bytes) -> bytes:
     """SHA-256 of the signature value of the SignedData's one SignerInfo: what the bid's token is over."""
     try:
-        info = cms.ContentInfo.load(signature_der, strict=True)
-        signers = list(info["content"]["signer_infos"])
-        if info["content_type"].native != "signed_data" or len(signers) != 1:
+        info = _ContentInfo.load(signature_der, strict=True)
+        if info["content_type"].dotted not in _SIGNED_DATA or isinstance(info["content"], core.Void):
+            raise NoSignatureValue("not a SignedData")
+        content = cms.SignedData.load(info["content"].parse(cms.SignedData).untag().dump(), strict=True)
+        signers = list(content["signer_infos"])
+        if len(signers) != 1:
             raise NoSignatureValue("not a SignedData with one signer")
         value = signers[0]["signature"].native
     except (ValueError, TypeError, KeyError) as exc:

@@ -1,8 +1,11 @@
 """Sealing in the browser (R5.1, R5.3): an upload handler that encrypts the file as it arrives. The plaintext
-never touches the disk; only the ciphertext is written, and the SHA-256 for the signature is taken on the way."""
+never touches the disk; only the ciphertext is written, and the digest for the signature is taken on the way: the
+SHA-256 with AES-256-GCM (``cmslib.enveloped``), or for an SM2 credential the SM3 with SM4 in a GB/T 35275 envelope
+(``cmslib.gm``, issue 19) of the platform's writer settings."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -10,29 +13,45 @@ from cryptography import x509
 from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 
-from mobileca.cmslib import enveloped
+from mobileca.cmslib import enveloped, gm
+
+
+@dataclass(frozen=True)
+class GmWriter:
+    """How an SM2 credential's upload is sealed: the SM4 mode ("gcm" or "cbc") and the GB/T 35275 flavour."""
+
+    mode: str
+    flavour: gm.Flavour
 
 
 class SealedUpload(UploadedFile):
     """What the view gets instead of the file: the envelope header, the plaintext's digest and size."""
 
-    def __init__(self, name: str, sealed: enveloped.Sealed) -> None:
+    def __init__(self, name: str, sealed: enveloped.Sealed | gm.Sealed) -> None:
         super().__init__(file=None, name=name, size=sealed.size)
         self.sealed = sealed
 
 
 class SealingUploadHandler(FileUploadHandler):
     """Seals the one file field ``bid_file`` for ``recipient`` into ``target``; other fields go to the default
-    handlers (there are none that carry files)."""
+    handlers (there are none that carry files). With ``gm`` the recipient is an SM2 encryption certificate and the
+    file is sealed with ``cmslib.gm`` as ``gm`` says."""
 
     chunk_size = 4 * 1024 * 1024
 
     def __init__(
-        self, *, recipient: x509.Certificate, target: Path, request: Any = None, max_bytes: int | None = None
+        self,
+        *,
+        recipient: x509.Certificate,
+        target: Path,
+        request: Any = None,
+        max_bytes: int | None = None,
+        gm_writer: GmWriter | None = None,
     ) -> None:
         super().__init__(request)
         self.recipient, self.target, self.max_bytes = recipient, target, max_bytes
-        self.sealer: enveloped.Sealer | None = None
+        self.gm_writer = gm_writer
+        self.sealer: enveloped.Sealer | gm.Sealer | None = None
         self.sink: Any = None
         self.received = 0
         self.too_large = False
@@ -43,7 +62,10 @@ class SealingUploadHandler(FileUploadHandler):
             return
         self.target.parent.mkdir(parents=True, exist_ok=True)
         self.sink = self.target.open("xb")
-        self.sealer = enveloped.Sealer(self.sink, self.recipient)
+        if self.gm_writer is not None:
+            self.sealer = gm.Sealer(self.sink, self.recipient, mode=self.gm_writer.mode, flavour=self.gm_writer.flavour)
+        else:
+            self.sealer = enveloped.Sealer(self.sink, self.recipient)
 
     def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes | None:
         if self.field_name == "bid_file" and self.sealer is not None and self.sink is not None:

@@ -89,7 +89,7 @@ def bid_upload(request: HttpRequest, project_no: str) -> HttpResponse:
     enterprise = access_enterprise_by_user(request.user)
     tender = services.tender_get(project_no)
     try:
-        card, recipient = services.recipient_certificate(
+        recipient = services.recipient_certificate(
             enterprise=enterprise, tender=tender, cert_id=request.GET.get("card", "")
         )
     except ApplicationError as exc:
@@ -97,10 +97,14 @@ def bid_upload(request: HttpRequest, project_no: str) -> HttpResponse:
     name = services.new_ciphertext_name(tender)
     target = services.ciphertext_path_for(name)
     handler = SealingUploadHandler(
-        recipient=recipient, target=target, request=request, max_bytes=services.bid_max_bytes()
+        recipient=recipient.certificate,
+        target=target,
+        request=request,
+        max_bytes=services.bid_max_bytes(),
+        gm_writer=recipient.gm_writer,  # an SM2 credential's bid: GB/T 35275 (issue 19)
     )
     request.upload_handlers = [handler]
-    response = _sealed(request, enterprise=enterprise, tender=tender, card=card, ciphertext_name=name)
+    response = _sealed(request, enterprise=enterprise, tender=tender, card=recipient.card, ciphertext_name=name)
     if response.status_code == 403:  # the CSRF check refused it after the body was read: keep nothing
         target.unlink(missing_ok=True)
     elif handler.too_large:
@@ -161,7 +165,7 @@ def bid_detail(request: HttpRequest, bid_id: int) -> HttpResponse:
             "demo": settings.MOBILECA_DEMO,
             "opening": now() >= bid.tender.opening_at,
             # as the phone shows them (cmslib.shown), to be compared group by group before the PIN
-            "file_digest": shown.digest_groups(bid.content_sha256),
+            "file_digest": shown.digest_groups(bid.content_digest_hex),  # SM3 for a GB/T 35275 bid
             "size_units": shown.size_units(bid.size),
             "size_bytes": shown.size_bytes(bid.size),
             "envelope_digest": shown.digest_groups(hashlib.sha256(bytes(bid.header)).digest())
@@ -306,6 +310,7 @@ def api_bid_ciphertext(request: HttpRequest, bid_id: int) -> JsonResponse:
         return JsonResponse({"error": "invalid_request", "error_description": "PUT"}, status=405)
     path = services.ciphertext_path(bid)
     path.parent.mkdir(parents=True, exist_ok=True)
+    expected = services.ciphertext_size(bid)
     received = 0
     try:
         sink_file = path.open("xb")
@@ -315,7 +320,7 @@ def api_bid_ciphertext(request: HttpRequest, bid_id: int) -> JsonResponse:
         with sink_file as sink:
             while chunk := request.read(CHUNK):
                 received += len(chunk)
-                if received > bid.size:
+                if received > expected:
                     break
                 sink.write(chunk)
     except (OSError, IntegrityError):

@@ -6,6 +6,10 @@
 * ``sign FILE`` — a detached CMS signature ``FILE.p7s`` (DER): the file is hashed here, the claimant authorises on
   the phone (QR code, PIN), the service signs the hash. ``openssl cms -verify -binary -inform DER -in FILE.p7s
   -content FILE -CAfile chain.pem`` checks it. ``--pin-stdin`` reads the PIN from standard input instead.
+* Under an SM2 credential (issue 19) both write GB/T 35275 files (``cmslib.gm``): SM3 of the file, the SM2 signature
+  of e = SM3(Z ‖ signed attributes) through the service (signAlgo 1.2.156.10197.1.501, hash SM3), and for ``bid
+  seal`` an SM4 envelope with SM2 key transport; ``--flavour`` (rfc5652 | gbt35275 | gmssl | ofdrw) and ``--cipher``
+  (sm4-gcm for the platform, the default | sm4-cbc for GB/T 35275 peers) choose what is written.
 * ``records [--verify]`` — every operation on the claimant's credentials and its place in the platform's
   transparency log; ``--verify`` checks each against the log and the log against what it showed last time
   (``records.py``), with the trusted state in ``~/.config/mobileca/transparency.json`` (or ``--state FILE``).
@@ -26,8 +30,9 @@ from urllib.parse import quote
 import httpx
 import segno
 
+from mobileca.ca import keys
 from mobileca.cli import records as transparency
-from mobileca.cmslib import shown
+from mobileca.cmslib import gm, shown
 from mobileca.cmslib import signed as cms
 from mobileca.core.clock import now
 
@@ -242,7 +247,33 @@ def _pem_to_der(body: str) -> bytes:
     return base64.b64decode(body)
 
 
-def sign(path: Path, *, credential: str | None, purpose: str, pin_stdin: bool, output: Path | None, out: Any) -> Path:
+GM_CIPHERS = {"sm4-gcm": "gcm", "sm4-cbc": "cbc"}
+
+
+def _is_sm2(signer_der: bytes) -> bool:
+    """Whether a signing certificate (DER) is of the SM2 key profile: its files are GB/T 35275."""
+    try:
+        return keys.profile_of_public_key(keys.public_key_of_certificate(signer_der)).name == keys.SM2_SM3.name
+    except (keys.UnknownKeyProfile, ValueError) as exc:
+        raise ToolError(f"the credential's certificate is of no supported key profile: {exc}") from exc
+
+
+def _flavour(name: str) -> gm.Flavour:
+    if name not in gm.FLAVOURS:
+        raise ToolError(f"unknown flavour {name!r}: one of {', '.join(gm.FLAVOURS)}")
+    return gm.FLAVOURS[name]
+
+
+def sign(
+    path: Path,
+    *,
+    credential: str | None,
+    purpose: str,
+    pin_stdin: bool,
+    output: Path | None,
+    out: Any,
+    flavour: str = gm.RFC5652.name,
+) -> Path:
     saved = _load_token()
     api = Api(saved["server"], saved["access_token"])
     if not path.is_file():
@@ -251,13 +282,18 @@ def sign(path: Path, *, credential: str | None, purpose: str, pin_stdin: bool, o
     chosen = _choose(infos, credential)
     certificates = [_pem_to_der(body) for body in infos[chosen]["cert"]["certificates"]]
     signer, chain = certificates[0], certificates[1:]
+    sm2 = _is_sm2(signer)
+    writer = _flavour(flavour) if sm2 else gm.RFC5652
 
     size = path.stat().st_size
-    content_digest = cms.sha256_of_file(
-        path, progress=lambda done: print(f"\r计算摘要 {done * 100 // max(size, 1)}%", end="", file=out, flush=True)
-    )
+    progress = lambda done: print(f"\r计算摘要 {done * 100 // max(size, 1)}%", end="", file=out, flush=True)  # noqa: E731
+    content_digest = gm.sm3_of_file(path, progress) if sm2 else cms.sha256_of_file(path, progress)
     print(file=out)
-    attributes = cms.signed_attributes(content_digest=content_digest, signer_der=signer)
+    if sm2:
+        print(f"文件摘要（SM3）：{shown.digest_groups(content_digest)}", file=out)
+        attributes = gm.signed_attributes(content_digest=content_digest, flavour=writer)
+    else:
+        attributes = cms.signed_attributes(content_digest=content_digest, signer_der=signer)
     signature = _authorized_signature(
         api,
         credential=chosen,
@@ -268,7 +304,14 @@ def sign(path: Path, *, credential: str | None, purpose: str, pin_stdin: bool, o
         pin_stdin=pin_stdin,
         out=out,
     )
-    der = cms.detached_signed_data(attributes_der=attributes, signature=signature, signer_der=signer, chain_der=chain)
+    if sm2:
+        der = gm.detached_signed_data(
+            attributes_der=attributes, signature=signature, signer_der=signer, chain_der=chain, flavour=writer
+        )
+    else:
+        der = cms.detached_signed_data(
+            attributes_der=attributes, signature=signature, signer_der=signer, chain_der=chain
+        )
     target = output or path.with_name(path.name + ".p7s")
     target.write_bytes(der)
     print(f"已签名：{target}", file=out, flush=True)
@@ -300,12 +343,17 @@ def _authorized_signature(
     out: Any,
 ) -> bytes:
     """Ask for the signature of the signed attributes: QR code and the PIN on the phone, or the PIN from stdin. The
-    algorithm asked for is the signing certificate's (``signer``, DER) key profile's."""
-    to_sign = base64.b64encode(cms.attributes_hash(attributes)).decode()
+    algorithm asked for is the signing certificate's (``signer``, DER) key profile's: for SM2 the hash to sign is
+    e = SM3(Z ‖ attributes) (GM/T 0009), signed with SM3withSM2."""
+    if _is_sm2(signer):
+        digest, label = gm.attributes_hash(attributes, signer), "SM3"
+        sign_algorithm, hash_algorithm = keys.SM2_SM3.signature_oid, keys.SM2_SM3.hash_oid
+    else:
+        digest, label = cms.attributes_hash(attributes), "SHA-256"
+        sign_algorithm, hash_algorithm = cms.signer_profile(signer).signature_oid, ""
+    to_sign = base64.b64encode(digest).decode()
     # what the phone will show for this request, to compare group by group before entering the PIN (issue 18)
-    shown_digest = shown.digest_groups(cms.attributes_hash(attributes))
-    print(f"待签名摘要（SHA-256，手机上显示的应与此一致）：{shown_digest}", file=out)
-    sign_algorithm = cms.signer_profile(signer).signature_oid
+    print(f"待签名摘要（{label}，手机上显示的应与此一致）：{shown.digest_groups(digest)}", file=out)
     request: dict[str, Any] = {
         "credentialID": credential,
         "numSignatures": 1,
@@ -313,6 +361,8 @@ def _authorized_signature(
         "description": purpose,
         "fileName": file_name,
     }
+    hash_parameter = {"hashAlgorithmOID": hash_algorithm} if hash_algorithm else {}
+    request.update(hash_parameter)
     if pin_stdin:
         request["authData"] = [{"id": "PIN", "value": sys.stdin.readline().strip()}]
     status, authorized = api.post("credentials/authorize", request, accept=(200, 202))
@@ -327,7 +377,13 @@ def _authorized_signature(
         authorized = _wait("等待手机授权", int(authorized["expiresIn"]), poll, out)
     _, signed = api.post(
         "signatures/signHash",
-        {"credentialID": credential, "SAD": authorized["SAD"], "hashes": [to_sign], "signAlgo": sign_algorithm},
+        {
+            "credentialID": credential,
+            "SAD": authorized["SAD"],
+            "hashes": [to_sign],
+            "signAlgo": sign_algorithm,
+            **hash_parameter,
+        },
     )
     return base64.b64decode(signed["signatures"][0])
 
@@ -356,11 +412,23 @@ def _request(send: Any, url: str, **kwargs: Any) -> httpx.Response:
 
 
 def bid_seal(
-    path: Path, *, tender: str, credential: str | None, pin_stdin: bool, keep: bool, out: Any
+    path: Path,
+    *,
+    tender: str,
+    credential: str | None,
+    pin_stdin: bool,
+    keep: bool,
+    out: Any,
+    flavour: str = gm.RFC5652.name,
+    cipher: str = "sm4-gcm",
 ) -> dict[str, Any]:
     """Seal a bid file on this machine (AES-256-GCM for the credential's own encryption certificate, signed
     through the service with the PIN), then upload the header, the signature and the ciphertext: the platform only
-    ever receives ciphertext."""
+    ever receives ciphertext. An SM2 credential's file is sealed and signed as GB/T 35275 (``cmslib.gm``: SM4 in
+    ``cipher``'s mode, the CMS ``flavour``, SM3 + SM2)."""
+    if cipher not in GM_CIPHERS:
+        raise ToolError(f"unknown cipher {cipher!r}: one of {', '.join(GM_CIPHERS)}")
+    writer = _flavour(flavour)
     from cryptography import x509
 
     from mobileca.cmslib import enveloped
@@ -387,15 +455,27 @@ def bid_seal(
     chosen = _choose(infos, credential)
     cert = infos[chosen]["cert"]
     signer_der = _pem_to_der(cert["certificates"][0])
-    recipient = x509.load_der_x509_certificate(_pem_to_der(cert["encryptionCertificate"]))
+    recipient_der = _pem_to_der(cert["encryptionCertificate"])
+    sm2 = _is_sm2(signer_der)
 
     size = path.stat().st_size
     ciphertext_path = path.with_name(path.name + ".bin")
     with path.open("rb") as source, ciphertext_path.open("wb") as sink:
-        sealed = enveloped.seal(source, sink, recipient, progress=_progress("加密", size, out))
+        progress = _progress("加密", size, out)
+        if sm2:
+            sealed_gm = gm.seal(source, sink, recipient_der, mode=GM_CIPHERS[cipher], flavour=writer, progress=progress)
+            header, plaintext_size = sealed_gm.header, sealed_gm.size
+        else:
+            recipient = x509.load_der_x509_certificate(recipient_der)
+            sealed = enveloped.seal(source, sink, recipient, progress=progress)
+            header, plaintext_size = sealed.header, sealed.size
     print(file=out)
-    path.with_name(path.name + ".p7m").write_bytes(sealed.header)
-    attributes = cms.signed_attributes(content_digest=sealed.plaintext_sha256, signer_der=signer_der)
+    path.with_name(path.name + ".p7m").write_bytes(header)
+    if sm2:
+        print(f"文件摘要（SM3）：{shown.digest_groups(sealed_gm.plaintext_sm3)}", file=out)
+        attributes = gm.signed_attributes(content_digest=sealed_gm.plaintext_sm3, flavour=writer)
+    else:
+        attributes = cms.signed_attributes(content_digest=sealed.plaintext_sha256, signer_der=signer_der)
     signature = _authorized_signature(
         api,
         credential=chosen,
@@ -407,9 +487,14 @@ def bid_seal(
         out=out,
     )
     chain = [_pem_to_der(body) for body in cert["certificates"][1:]]
-    p7s = cms.detached_signed_data(
-        attributes_der=attributes, signature=signature, signer_der=signer_der, chain_der=chain
-    )
+    if sm2:
+        p7s = gm.detached_signed_data(
+            attributes_der=attributes, signature=signature, signer_der=signer_der, chain_der=chain, flavour=writer
+        )
+    else:
+        p7s = cms.detached_signed_data(
+            attributes_der=attributes, signature=signature, signer_der=signer_der, chain_der=chain
+        )
     path.with_name(path.name + ".p7s").write_bytes(p7s)
 
     announced = _request(
@@ -418,14 +503,15 @@ def bid_seal(
         json={
             "credentialID": chosen,
             "fileName": path.name,
-            "size": sealed.size,
-            "header": base64.b64encode(sealed.header).decode(),
+            "size": plaintext_size,
+            "header": base64.b64encode(header).decode(),
             "signature": base64.b64encode(p7s).decode(),
         },
     )
     if announced.status_code != 201:
         raise ToolError(f"upload refused: {refusal(announced)}")
-    show = _progress("上传", sealed.size, out)
+    ciphertext_size = ciphertext_path.stat().st_size  # SM4-CBC: the plaintext padded to whole blocks
+    show = _progress("上传", ciphertext_size, out)
 
     def chunks() -> Any:
         sent = 0
@@ -442,7 +528,7 @@ def bid_seal(
         platform.put,
         upload_url,
         content=chunks(),
-        headers={"Content-Type": "application/octet-stream", "Content-Length": str(sealed.size)},
+        headers={"Content-Type": "application/octet-stream", "Content-Length": str(ciphertext_size)},
     )
     print(file=out)
     if uploaded.status_code != 200:
@@ -450,7 +536,7 @@ def bid_seal(
     if not keep:
         ciphertext_path.unlink(missing_ok=True)
     result: dict[str, Any] = _answer(uploaded)
-    print(f"已递交：项目 {tender}，投标文件 {path.name}（{sealed.size} 字节）", file=out, flush=True)
+    print(f"已递交：项目 {tender}，投标文件 {path.name}（{plaintext_size} 字节）", file=out, flush=True)
     return result
 
 
@@ -466,6 +552,12 @@ def main(argv: list[str] | None = None) -> int:
     sign_cmd.add_argument("--purpose", default="文件签名", help="shown on the phone")
     sign_cmd.add_argument("--out", type=Path)
     sign_cmd.add_argument("--pin-stdin", action="store_true", help="read the PIN from standard input")
+    sign_cmd.add_argument(
+        "--flavour",
+        choices=sorted(gm.FLAVOURS),
+        default=gm.RFC5652.name,
+        help="SM2 credentials: the GB/T 35275 variant",
+    )
     records_cmd = sub.add_parser("records", help="the operations on your credentials, and their transparency log")
     records_cmd.add_argument(
         "--verify", action="store_true", help="check every operation and the log against what it showed before"
@@ -482,6 +574,18 @@ def main(argv: list[str] | None = None) -> int:
     seal_cmd.add_argument("--credential", help="服务编号 (default: the first valid one)")
     seal_cmd.add_argument("--pin-stdin", action="store_true", help="read the PIN from standard input")
     seal_cmd.add_argument("--keep", action="store_true", help="keep FILE.bin (the ciphertext) after the upload")
+    seal_cmd.add_argument(
+        "--flavour",
+        choices=sorted(gm.FLAVOURS),
+        default=gm.RFC5652.name,
+        help="SM2 credentials: the GB/T 35275 variant",
+    )
+    seal_cmd.add_argument(
+        "--cipher",
+        choices=sorted(GM_CIPHERS),
+        default="sm4-gcm",
+        help="SM2 credentials: sm4-gcm (the platform keeps the envelope) or sm4-cbc (GB/T 35275 peers)",
+    )
     args = parser.parse_args(argv)
     out = sys.stderr if getattr(args, "pin_stdin", False) else sys.stdout
     try:
@@ -499,6 +603,8 @@ def main(argv: list[str] | None = None) -> int:
                 pin_stdin=args.pin_stdin,
                 keep=args.keep,
                 out=out,
+                flavour=args.flavour,
+                cipher=args.cipher,
             )
         else:
             sign(
@@ -508,6 +614,7 @@ def main(argv: list[str] | None = None) -> int:
                 pin_stdin=args.pin_stdin,
                 output=args.out,
                 out=out,
+                flavour=args.flavour,
             )
     except Alarm as exc:
         print(f"\n{exc}", file=sys.stderr)

@@ -17,7 +17,8 @@ from mobileca.accounts.models import User
 from mobileca.bidding import services
 from mobileca.bidding.models import Bid, BidStatus, Tender
 from mobileca.ca import facade as ca
-from mobileca.cmslib import enveloped, signed
+from mobileca.ca import sm2
+from mobileca.cmslib import enveloped, gm, signed
 from mobileca.core.clock import now
 from mobileca.shield import facade as shield
 from mobileca.shield.models import Credential
@@ -88,6 +89,63 @@ def announced_bid(
 def sealed_bid(*, tender: Tender, service_no: str, content: bytes, file_name: str = "投标文件.pdf") -> Bid:
     """A bid of the credential's enterprise, sealed for its encryption certificate, signed, uploaded, submitted."""
     bid, ciphertext = announced_bid(tender=tender, service_no=service_no, content=content, file_name=file_name)
+    bid = services.bid_ciphertext_received(bid=bid, received=len(ciphertext))
+    assert bid.status == BidStatus.SUBMITTED, (bid.failure_code, bid.failure_message)
+    return bid
+
+
+# --- SM2 credentials (issue 19): GB/T 35275 bid files, sealed and signed as the tool does --------------------------
+
+
+def sm2_announced_bid(
+    *,
+    tender: Tender,
+    service_no: str,
+    content: bytes,
+    mode: str = "gcm",
+    flavour: gm.Flavour = gm.RFC5652,
+    file_name: str = "投标文件.pdf",
+) -> tuple[Bid, bytes]:
+    """An SM2 credential's bid sealed with ``cmslib.gm`` (SM4 in ``mode``) for its encryption certificate, signed
+    (SM2 over e = SM3(Z ‖ attributes), with the credential's own key as the signing service would) and announced as
+    the tool does; its ciphertext (returned too) written where the upload puts it, not yet reported received."""
+    certificates = shield.credential_certificates(service_no=service_no)
+    ciphertext = io.BytesIO()
+    sealed = gm.seal(io.BytesIO(content), ciphertext, _der(certificates.encrypt_pem), mode=mode, flavour=flavour)
+    signer = _der(certificates.sign_pem)
+    attributes = gm.signed_attributes(content_digest=sealed.plaintext_sm3, flavour=flavour)
+    credential = Credential.objects.get(service_no=service_no)
+    key = ca.unwrap_private_key(owner_id=f"credential:{service_no}:sign", blob=bytes(credential.sign_key_wrapped))
+    assert isinstance(key, sm2.Sm2PrivateKey)
+    signature = gm.detached_signed_data(
+        attributes_der=attributes,
+        signature=key.sign_digest(gm.attributes_hash(attributes, signer)),
+        signer_der=signer,
+        chain_der=[_der(pem) for pem in certificates.chain_pems],
+        flavour=flavour,
+    )
+    bid = services.bid_announce_from_tool(
+        account=shield.credential_account(service_no=service_no),
+        tender=tender,
+        service_no=service_no,
+        file_name=file_name,
+        size=sealed.size,
+        header=sealed.header,
+        signature=signature,
+    )
+    path = services.ciphertext_path(bid)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(ciphertext.getvalue())
+    return bid, ciphertext.getvalue()
+
+
+def sm2_sealed_bid(
+    *, tender: Tender, service_no: str, content: bytes, mode: str = "gcm", flavour: gm.Flavour = gm.RFC5652
+) -> Bid:
+    """An SM2 credential's GB/T 35275 bid, sealed, signed, uploaded, submitted."""
+    bid, ciphertext = sm2_announced_bid(
+        tender=tender, service_no=service_no, content=content, mode=mode, flavour=flavour
+    )
     bid = services.bid_ciphertext_received(bid=bid, received=len(ciphertext))
     assert bid.status == BidStatus.SUBMITTED, (bid.failure_code, bid.failure_message)
     return bid
