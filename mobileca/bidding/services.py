@@ -224,17 +224,17 @@ def bid_sealed_in_browser(
     attributes, the one hash to sign e = SM3(Z ‖ attributes); the phone and the bid page show the file's SM3."""
     certificates = _usable_certificates(card.service_no)
     signer = x509.load_pem_x509_certificate(certificates.sign_pem.encode()).public_bytes(serialization.Encoding.DER)
-    digest_shown: dict[str, Any]  # the file's digest for the phone, under the name of its algorithm
+    file_sha256 = file_sm3 = b""  # the file's digest the phone shows, under the name of its algorithm
     if isinstance(sealed, gm.Sealed):
         flavour = gm_writer().flavour
         attributes = gm.signed_attributes(content_digest=sealed.plaintext_sm3, flavour=flavour)
         to_sign = base64.b64encode(gm.attributes_hash(attributes, signer)).decode()
-        digest_shown = {"file_sm3": sealed.plaintext_sm3}
+        file_sm3 = sealed.plaintext_sm3
         profile, sha256_hex, sm3_hex, flavour_name = CryptoProfile.GM, "", sealed.plaintext_sm3.hex(), flavour.name
     else:
         attributes = signed.signed_attributes(content_digest=sealed.plaintext_sha256, signer_der=signer)
         to_sign = base64.b64encode(signed.attributes_hash(attributes)).decode()
-        digest_shown = {"file_sha256": sealed.plaintext_sha256}
+        file_sha256 = sealed.plaintext_sha256
         profile, sha256_hex, sm3_hex, flavour_name = CryptoProfile.CMS, sealed.plaintext_sha256.hex(), "", ""
     pending = shield.authorization_request(
         service_no=card.service_no,
@@ -247,7 +247,8 @@ def bid_sealed_in_browser(
         signed_attributes=attributes,
         tender_no=tender.project_no,
         tender_name=tender.name,
-        **digest_shown,  # shown on the phone as on the bid page, bound to what is signed
+        file_sha256=file_sha256,  # shown on the phone as on the bid page, bound to what is signed
+        file_sm3=file_sm3,
     )
     encrypt = x509.load_pem_x509_certificate(certificates.encrypt_pem.encode())
     with transaction.atomic():
