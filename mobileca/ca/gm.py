@@ -44,6 +44,13 @@ certificate (id-kp-OCSPSigning, id-pkix-ocsp-nocheck) is included.
 ``verify_certificate``/``verify_crl``/``verify_ocsp`` check our own objects with ``sm2`` (ID always explicit);
 ``validate_chain`` validates a path with CRLs through pyOpenSSL's ``X509Store`` on ``cryptography``'s bundled
 OpenSSL (4.x, whose SM2 default ID is 1234567812345678; the system OpenSSL 3.0 cannot pass an ID for CRLs).
+
+What is built at every issuance (``entity_name``, ``entity_certificate``, ``ocsp_response``) is assembled from DER
+pieces instead: the issuer's name, key identifier and CertID hashes are parsed once per issuer certificate, the
+constant extensions encoded once per issuer, usage, locations and policy (by asn1crypto, with the builders the CA
+certificates use), and only the serial, times, key, status and signature written per call, so that the SM2 signature
+is most of the cost. The asn1crypto builders stay as ``_reference_entity_name``, ``_reference_entity_certificate``
+and ``_reference_ocsp_response``, and the tests hold the two byte for byte equal.
 """
 
 from __future__ import annotations
@@ -53,6 +60,7 @@ import secrets
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from asn1crypto import algos, cms, core, keys
@@ -167,20 +175,38 @@ def ca_name(organization: str, common_name: str) -> asn1_x509.Name:
     )
 
 
-def entity_name(*, enterprise_name: str, uscc: str, claimant_name: str) -> asn1_x509.Name:
-    """A credential's subject, attribute for attribute that of ``profiles.entity_name``."""
+def _entity_attributes(enterprise_name: str, uscc: str, claimant_name: str) -> list[tuple[str, str, bool]]:
+    """A credential's subject attributes (OID, value, PrintableString?), in their order."""
     if not 0 < len(enterprise_name) <= UB_DESCRIPTION:
         raise GmError(f"an enterprise name has 1 to {UB_DESCRIPTION} characters")
     shown = short_name(enterprise_name)
-    rdns = [
-        _attribute("2.5.4.6", "CN", printable=True),
-        _attribute("2.5.4.10", shown),
-        _attribute("2.5.4.97", f"NTRCN-{uscc}"),
-    ]
+    attributes = [("2.5.4.6", "CN", True), ("2.5.4.10", shown, False), ("2.5.4.97", f"NTRCN-{uscc}", False)]
     if shown != enterprise_name:
-        rdns.append(_attribute("2.5.4.13", enterprise_name))
-    rdns += [_attribute("2.5.4.3", shown), _attribute("2.5.4.42", claimant_name)]
-    return _name(rdns)
+        attributes.append(("2.5.4.13", enterprise_name, False))
+    return [*attributes, ("2.5.4.3", shown, False), ("2.5.4.42", claimant_name, False)]
+
+
+def entity_name(*, enterprise_name: str, uscc: str, claimant_name: str) -> asn1_x509.Name:
+    """A credential's subject, attribute for attribute that of ``profiles.entity_name``: written as DER (one
+    attribute per RDN, PrintableString country, UTF8String otherwise) and loaded, so that putting it in a
+    certificate costs nothing; ``_reference_entity_name`` builds the same bytes with asn1crypto."""
+    attributes = _entity_attributes(enterprise_name, uscc, claimant_name)
+    rdns = b"".join(
+        _tlv(0x31, _tlv(0x30, _oid_der(oid) + _tlv(0x13 if printable else 0x0C, value.encode())))
+        for oid, value, printable in attributes
+    )
+    return asn1_x509.Name.load(_tlv(0x30, rdns))
+
+
+def _reference_entity_name(*, enterprise_name: str, uscc: str, claimant_name: str) -> asn1_x509.Name:
+    """``entity_name`` built by asn1crypto from its values (the reference)."""
+    attributes = _entity_attributes(enterprise_name, uscc, claimant_name)
+    return _name([_attribute(oid, value, printable=printable) for oid, value, printable in attributes])
+
+
+@lru_cache(maxsize=32)
+def _oid_der(oid: str) -> bytes:
+    return core.ObjectIdentifier(oid).dump()
 
 
 def sm2_public_key_info(spki_der: bytes) -> keys.PublicKeyInfo:
@@ -220,6 +246,68 @@ def _time(moment: datetime) -> asn1_x509.Time:
     return asn1_x509.Time(name="utc_time" if moment < _UTC_TIME_END else "general_time", value=moment)
 
 
+# --- DER pieces for the hot paths ---------------------------------------------------------------------------------
+# A credential's certificates and pre-produced OCSP answers differ from one another only in a few values (serial,
+# times, key, status, signature): the constant parts are encoded once by asn1crypto (per issuer, locations,
+# policy) and the varying ones written here, so that building costs less than the SM2 signature. The result is
+# byte for byte what the asn1crypto builders (``_reference_*``) write; tests/test_gm_speedups.py holds them equal.
+
+
+def _tlv(tag: int, value: bytes) -> bytes:
+    """One DER tag-length-value (single-byte tag, definite length)."""
+    size = len(value)
+    if size < 0x80:
+        return bytes((tag, size)) + value
+    width = (size.bit_length() + 7) // 8
+    return bytes((tag, 0x80 | width)) + size.to_bytes(width, "big") + value
+
+
+def _der_integer(value: int) -> bytes:
+    """DER INTEGER: minimal two's complement."""
+    magnitude = value if value >= 0 else ~value
+    return _tlv(0x02, value.to_bytes((magnitude.bit_length() + 8) // 8, "big", signed=True))
+
+
+def _der_generalized_time(moment: datetime) -> bytes:
+    """DER GeneralizedTime ``YYYYMMDDHHMMSSZ`` of ``moment`` in UTC without its microseconds, as asn1crypto writes
+    it (asn1crypto itself for years before 1000)."""
+    moment = moment.astimezone(UTC).replace(microsecond=0)
+    if moment.year < 1000:
+        return core.GeneralizedTime(moment).dump()
+    text = "%04d%02d%02d%02d%02d%02dZ" % (  # noqa: UP031 (several times faster than strftime or format)
+        moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second
+    )  # fmt: skip
+    return b"\x18\x0f" + text.encode()
+
+
+def _der_time(moment: datetime) -> bytes:
+    """DER of ``_time(moment)``: UTCTime from 1950 through 2049, GeneralizedTime after (RFC 5280 §4.1.2.5)."""
+    moment = moment.astimezone(UTC).replace(microsecond=0)
+    if moment >= _UTC_TIME_END:
+        return _der_generalized_time(moment)
+    if moment.year < 1950:
+        return _time(moment).dump()
+    text = "%02d%02d%02d%02d%02d%02dZ" % (  # noqa: UP031
+        moment.year % 100, moment.month, moment.day, moment.hour, moment.minute, moment.second
+    )  # fmt: skip
+    return b"\x17\x0d" + text.encode()
+
+
+_SPKI_PREFIX = bytes.fromhex("3059301306072a8648ce3d020106082a811ccf5501822d034200")  # id-ecPublicKey, sm2 curve
+
+
+def _sm2_point(public_key_der: bytes) -> tuple[bytes, bytes]:
+    """(the SubjectPublicKeyInfo DER as the certificate carries it, the public point) of an SM2 key; the canonical
+    encoding (``Sm2PublicKey.der``) is recognised by its bytes, anything else goes through ``sm2_public_key_info``
+    (same acceptance, same refusal)."""
+    if len(public_key_der) == len(_SPKI_PREFIX) + 65 and public_key_der.startswith(_SPKI_PREFIX):
+        point = public_key_der[len(_SPKI_PREFIX) :]
+        if point[0] == 4:
+            return public_key_der, point
+    info = sm2_public_key_info(public_key_der)
+    return info.dump(), bytes(info["public_key"])
+
+
 # --- 2. certificates ----------------------------------------------------------------------------------------------
 
 
@@ -254,13 +342,28 @@ class _Issuer:
     not_after: datetime
 
 
-def _issuer_of(issuer_der: bytes) -> _Issuer:
+@dataclass(frozen=True)
+class _IssuerFacts:
+    """What the builders take from an issuer's certificate, parsed once per certificate (``_issuer_facts``)."""
+
+    name_der: bytes
+    key_id: bytes
+    not_after: datetime
+
+
+@lru_cache(maxsize=64)
+def _issuer_facts(issuer_der: bytes) -> _IssuerFacts:
     try:
         certificate = asn1_x509.Certificate.load(issuer_der)
         spki = certificate["tbs_certificate"]["subject_public_key_info"].dump()
-        return _Issuer(certificate.subject, key_identifier(spki), certificate.not_valid_after)
+        return _IssuerFacts(certificate.subject.dump(), key_identifier(spki), certificate.not_valid_after)
     except (ValueError, TypeError, KeyError) as exc:
         raise GmError("the issuer is not an SM2 certificate") from exc
+
+
+def _issuer_of(issuer_der: bytes) -> _Issuer:
+    facts = _issuer_facts(issuer_der)
+    return _Issuer(asn1_x509.Name.load(facts.name_der), facts.key_id, facts.not_after)
 
 
 def _certificate(
@@ -288,6 +391,47 @@ def _certificate(
         raise GmError("a serial number is positive and at most 20 octets")
     if issuer_not_after is not None:
         not_after = min(not_after, issuer_not_after)  # never valid past its issuer
+    extensions = _extensions(
+        subject_key_id=key_identifier(public_key_der),
+        issuer_key_id=issuer_key_id,
+        ca=ca,
+        path_length=path_length,
+        key_usage=key_usage,
+        locations=locations,
+        policy_oid=policy_oid,
+        extended_key_usage=extended_key_usage,
+        ocsp_no_check=ocsp_no_check,
+        extra=extra,
+    )
+    tbs = asn1_x509.TbsCertificate(
+        {
+            "version": "v3",
+            "serial_number": serial,
+            "signature": _sm2_sm3(),
+            "issuer": issuer,
+            "validity": {"not_before": _time(not_before), "not_after": _time(not_after)},
+            "subject": subject,
+            "subject_public_key_info": spki,
+            "extensions": extensions,
+        }
+    )
+    return _sign_certificate(tbs, signer)
+
+
+def _extensions(
+    *,
+    subject_key_id: bytes,
+    issuer_key_id: bytes | None,
+    ca: bool,
+    path_length: int | None,
+    key_usage: set[str],
+    locations: Locations | None,
+    policy_oid: str | None,
+    extended_key_usage: list[str] | None,
+    ocsp_no_check: bool,
+    extra: Iterable[asn1_x509.Extension],
+) -> list[asn1_x509.Extension]:
+    """A certificate's extensions, in their order."""
     constraints: dict[str, Any] = {"ca": ca}
     if ca and path_length is not None:
         constraints["path_len_constraint"] = path_length
@@ -297,7 +441,7 @@ def _certificate(
     ]
     if extended_key_usage:
         extensions.append(_extension("extended_key_usage", extended_key_usage, critical=True))
-    extensions.append(_extension("key_identifier", key_identifier(public_key_der)))
+    extensions.append(_extension("key_identifier", subject_key_id))
     if issuer_key_id is not None:
         extensions.append(_extension("authority_key_identifier", {"key_identifier": issuer_key_id}))
     if locations is not None:
@@ -313,19 +457,7 @@ def _certificate(
     if ocsp_no_check:
         extensions.append(_extension("ocsp_no_check", core.Null()))
     extensions += list(extra)
-    tbs = asn1_x509.TbsCertificate(
-        {
-            "version": "v3",
-            "serial_number": serial,
-            "signature": _sm2_sm3(),
-            "issuer": issuer,
-            "validity": {"not_before": _time(not_before), "not_after": _time(not_after)},
-            "subject": subject,
-            "subject_public_key_info": spki,
-            "extensions": extensions,
-        }
-    )
-    return _sign_certificate(tbs, signer)
+    return extensions
 
 
 def root_certificate(
@@ -412,14 +544,63 @@ def entity_certificate(
 ) -> bytes:
     """One of a credential's dual certificates (``usage`` "sign" or "encrypt"; key usages in the module's
     docstring). ``uscc_extension_oid`` (with ``uscc``) adds the code as a non-critical PrintableString extension
-    for a peer that reads it there."""
+    for a peer that reads it there.
+
+    Assembled from DER pieces: the issuer's name and key identifier are parsed once per issuer certificate, the
+    extensions other than the subject key identifier encoded once per issuer, usage, locations and policy; what
+    ``_reference_entity_certificate`` builds with asn1crypto, byte for byte."""
     if usage not in ENTITY_USAGES:
         raise GmError('usage is "sign" or "encrypt"')
-    extra = []
-    if uscc_extension_oid:
-        if not uscc:
-            raise GmError("the unified social credit code is needed for its extension")
-        extra.append(_extension(uscc_extension_oid, core.PrintableString(uscc).dump()))
+    if uscc_extension_oid and not uscc:
+        raise GmError("the unified social credit code is needed for its extension")
+    issuer = _issuer_facts(issuer_der)
+    spki, point = _sm2_point(public_key_der)
+    serial = random_serial() if serial is None else serial
+    if serial <= 0 or serial.bit_length() > 159:
+        raise GmError("a serial number is positive and at most 20 octets")
+    before, after = _entity_extensions(
+        usage, issuer.key_id, locations, policy_oid, uscc if uscc_extension_oid else None, uscc_extension_oid
+    )
+    subject_key_id = _SKI_EXTENSION_PREFIX + hashlib.sha1(point).digest()  # noqa: S324 (RFC 5280 method 1)
+    validity = _der_time(not_before) + _der_time(min(not_after, issuer.not_after))
+    tbs = _tlv(
+        0x30,
+        b"".join(
+            (
+                _V3,
+                _der_integer(serial),
+                _SM2_SM3_DER,
+                issuer.name_der,
+                _tlv(0x30, validity),
+                subject.dump(),
+                spki,
+                _tlv(0xA3, _tlv(0x30, before + subject_key_id + after)),
+            )
+        ),
+    )
+    return _tlv(0x30, tbs + _SM2_SM3_DER + _tlv(0x03, b"\x00" + issuer_signer(tbs)))
+
+
+def _reference_entity_certificate(
+    *,
+    issuer_signer: Signer,
+    issuer_der: bytes,
+    subject: asn1_x509.Name,
+    usage: str,
+    public_key_der: bytes,
+    locations: Locations,
+    policy_oid: str,
+    not_before: datetime,
+    not_after: datetime,
+    serial: int | None = None,
+    uscc: str | None = None,
+    uscc_extension_oid: str | None = None,
+) -> bytes:
+    """``entity_certificate`` built wholly with asn1crypto, as the CA and responder certificates are: the
+    reference the fast path is held to."""
+    if usage not in ENTITY_USAGES:
+        raise GmError('usage is "sign" or "encrypt"')
+    extra = _uscc_extension(uscc, uscc_extension_oid)
     issuer = _issuer_of(issuer_der)
     return _certificate(
         signer=issuer_signer,
@@ -438,6 +619,46 @@ def entity_certificate(
         policy_oid=policy_oid,
         extra=extra,
     )
+
+
+def _uscc_extension(uscc: str | None, oid: str | None) -> list[asn1_x509.Extension]:
+    if not oid:
+        return []
+    if not uscc:
+        raise GmError("the unified social credit code is needed for its extension")
+    return [_extension(oid, core.PrintableString(uscc).dump())]
+
+
+_V3 = _tlv(0xA0, asn1_x509.Version("v3").dump())  # [0] EXPLICIT Version v3
+_SM2_SM3_DER = algos.SignedDigestAlgorithm({"algorithm": SM2_SM3_SIGNATURE_OID}).dump()
+_SKI_EXTENSION_PREFIX = _extension("key_identifier", bytes(20)).dump()[:-20]  # then the 20-byte SHA-1
+
+
+@lru_cache(maxsize=256)
+def _entity_extensions(
+    usage: str,
+    issuer_key_id: bytes,
+    locations: Locations,
+    policy_oid: str,
+    uscc: str | None,
+    uscc_extension_oid: str | None,
+) -> tuple[bytes, bytes]:
+    """The DER of an end-entity certificate's extensions before and after its subject key identifier."""
+    extensions = _extensions(
+        subject_key_id=bytes(20),
+        issuer_key_id=issuer_key_id,
+        ca=False,
+        path_length=None,
+        key_usage=ENTITY_USAGES[usage],
+        locations=locations,
+        policy_oid=policy_oid,
+        extended_key_usage=None,
+        ocsp_no_check=False,
+        extra=_uscc_extension(uscc, uscc_extension_oid),
+    )
+    names = [extension["extn_id"].native for extension in extensions]
+    at = names.index("key_identifier")
+    return b"".join(e.dump() for e in extensions[:at]), b"".join(e.dump() for e in extensions[at + 1 :])
 
 
 def ocsp_responder_certificate(
@@ -562,17 +783,58 @@ def cert_id(issuer_der: bytes, serial: int, hash_algorithm: str = "sha1") -> asn
     """RFC 6960 §4.1.1 CertID: hashes of the issuer's subject name (DER) and of its subjectPublicKey bits."""
     if hash_algorithm not in OCSP_HASHES:
         raise GmError("a CertID is hashed with sha1 or sha256")
-    certificate = asn1_x509.Certificate.load(issuer_der)
-    digest = OCSP_HASHES[hash_algorithm]
-    key_bits = bytes(certificate["tbs_certificate"]["subject_public_key_info"]["public_key"])
+    name_hash, key_hash = _cert_id_hashes(issuer_der, hash_algorithm)
     return asn1_ocsp.CertId(
         {
             "hash_algorithm": {"algorithm": hash_algorithm},
-            "issuer_name_hash": digest(certificate.subject.dump()).digest(),
-            "issuer_key_hash": digest(key_bits).digest(),
+            "issuer_name_hash": name_hash,
+            "issuer_key_hash": key_hash,
             "serial_number": serial,
         }
     )
+
+
+@lru_cache(maxsize=128)
+def _cert_id_hashes(issuer_der: bytes, hash_algorithm: str) -> tuple[bytes, bytes]:
+    """The issuer name and key hashes of a CertID, computed once per issuer certificate and hash."""
+    certificate = asn1_x509.Certificate.load(issuer_der)
+    digest = OCSP_HASHES[hash_algorithm]
+    key_bits = bytes(certificate["tbs_certificate"]["subject_public_key_info"]["public_key"])
+    return digest(certificate.subject.dump()).digest(), digest(key_bits).digest()
+
+
+@lru_cache(maxsize=128)
+def _cert_id_prefix(issuer_der: bytes, hash_algorithm: str) -> bytes:
+    """A CertID's DER contents before its serial number (hash algorithm, name hash, key hash)."""
+    identifier = cert_id(issuer_der, 1, hash_algorithm)
+    return b"".join(identifier[field].dump() for field in ("hash_algorithm", "issuer_name_hash", "issuer_key_hash"))
+
+
+@lru_cache(maxsize=64)
+def _responder_id(signer_der: bytes) -> bytes:
+    """The DER ResponderID by key hash of the certificate whose key signs."""
+    spki = asn1_x509.Certificate.load(signer_der)["tbs_certificate"]["subject_public_key_info"].dump()
+    return asn1_ocsp.ResponderId(name="by_key", value=key_identifier(spki)).dump()
+
+
+_GOOD_DER = asn1_ocsp.CertStatus(name="good", value=core.Null()).dump()
+_UNKNOWN_DER = asn1_ocsp.CertStatus(name="unknown", value=core.Null()).dump()
+_SUCCESSFUL_DER = asn1_ocsp.OCSPResponseStatus("successful").dump()
+_BASIC_OCSP_DER = asn1_ocsp.ResponseType("basic_ocsp_response").dump()
+
+
+def _cert_status(status: Status) -> Any:
+    """A SingleResponse's certStatus (an asn1crypto value) for ``status``."""
+    if status.unknown:
+        return asn1_ocsp.CertStatus(name="unknown", value=core.Null())
+    if status.revoked_at is None:
+        return asn1_ocsp.CertStatus(name="good", value=core.Null())
+    info: dict[str, Any] = {"revocation_time": status.revoked_at.astimezone(UTC).replace(microsecond=0)}
+    if status.reason not in REASONS:
+        raise GmError(f"unknown revocation reason {status.reason!r}")
+    if status.reason != "unspecified":
+        info["revocation_reason"] = status.reason
+    return asn1_ocsp.CertStatus(name="revoked", value=info)
 
 
 def ocsp_response(
@@ -588,22 +850,56 @@ def ocsp_response(
 ) -> bytes:
     """A successful OCSPResponse whose BasicOCSPResponse answers for ``statuses`` of ``issuer_der``'s
     certificates. Signed by ``signer``: the issuing CA's key, or, with ``responder_der``, the delegated responder's
-    (its certificate is then included, RFC 6960 §4.2.1). Responder ID by key hash."""
+    (its certificate is then included, RFC 6960 §4.2.1). Responder ID by key hash.
+
+    Assembled from DER pieces (responder ID and CertID hashes once per certificate, the good and unknown statuses
+    constant): what ``_reference_ocsp_response`` builds with asn1crypto, byte for byte."""
+    _issuer_facts(issuer_der)
+    signer_der = responder_der or issuer_der
+    this_update = _der_generalized_time(produced_at)
+    until = _tlv(0xA0, _der_generalized_time(next_update))  # nextUpdate [0] EXPLICIT
+    singles = []
+    for status in statuses:
+        if status.unknown:
+            cert_status = _UNKNOWN_DER
+        elif status.revoked_at is None:
+            cert_status = _GOOD_DER
+        else:
+            cert_status = _cert_status(status).dump()
+        if hash_algorithm not in OCSP_HASHES:
+            raise GmError("a CertID is hashed with sha1 or sha256")
+        identifier = _tlv(0x30, _cert_id_prefix(issuer_der, hash_algorithm) + _der_integer(status.serial))
+        singles.append(_tlv(0x30, identifier + cert_status + this_update + until))
+    if not singles:
+        raise GmError("an OCSP response answers for at least one certificate")
+    data = [_responder_id(signer_der), this_update, _tlv(0x30, b"".join(singles))]
+    if nonce is not None:
+        extensions = asn1_ocsp.ResponseDataExtensions([{"extn_id": "nonce", "critical": False, "extn_value": nonce}])
+        data.append(_tlv(0xA1, extensions.dump()))  # responseExtensions [1] EXPLICIT
+    tbs = _tlv(0x30, b"".join(data))
+    basic = tbs + _SM2_SM3_DER + _tlv(0x03, b"\x00" + signer(tbs))
+    if responder_der is not None:
+        basic += _tlv(0xA0, _tlv(0x30, asn1_x509.Certificate.load(responder_der).dump()))  # certs [0] EXPLICIT
+    return _tlv(0x30, _SUCCESSFUL_DER + _tlv(0xA0, _tlv(0x30, _BASIC_OCSP_DER + _tlv(0x04, _tlv(0x30, basic)))))
+
+
+def _reference_ocsp_response(
+    *,
+    signer: Signer,
+    issuer_der: bytes,
+    statuses: Iterable[Status],
+    produced_at: datetime,
+    next_update: datetime,
+    hash_algorithm: str = "sha1",
+    responder_der: bytes | None = None,
+    nonce: bytes | None = None,
+) -> bytes:
+    """``ocsp_response`` built wholly with asn1crypto: the reference the fast path is held to."""
     _issuer_of(issuer_der)
     signer_der = responder_der or issuer_der
     responses = []
     for status in statuses:
-        if status.unknown:
-            cert_status: Any = asn1_ocsp.CertStatus(name="unknown", value=core.Null())
-        elif status.revoked_at is None:
-            cert_status = asn1_ocsp.CertStatus(name="good", value=core.Null())
-        else:
-            info: dict[str, Any] = {"revocation_time": status.revoked_at.astimezone(UTC).replace(microsecond=0)}
-            if status.reason not in REASONS:
-                raise GmError(f"unknown revocation reason {status.reason!r}")
-            if status.reason != "unspecified":
-                info["revocation_reason"] = status.reason
-            cert_status = asn1_ocsp.CertStatus(name="revoked", value=info)
+        cert_status = _cert_status(status)
         responses.append(
             {
                 "cert_id": cert_id(issuer_der, status.serial, hash_algorithm),
