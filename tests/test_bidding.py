@@ -95,6 +95,17 @@ def test_openssl_decrypts_the_detached_envelope_and_a_flipped_byte_is_refused(ki
     with (tmp_path / "bid.bin").open("rb") as source, pytest.raises(enveloped.Tampered):
         enveloped.open_to_file(sealed.header, cek, source, tmp_path / "again")
     assert not (tmp_path / "again").exists()
+    # the same refusal when another caller left an error in this thread's OpenSSL error queue, from which
+    # cryptography words a failed finalize (EVP_R_DATA_NOT_MULTIPLE_OF_BLOCK_LENGTH here: formerly a 500)
+    from cryptography.hazmat.bindings.openssl.binding import Binding
+
+    Binding.lib.ERR_put_error(6, 0, 138, b"elsewhere", 1)
+    try:
+        with (tmp_path / "bid.bin").open("rb") as source, pytest.raises(enveloped.Tampered, match="GCM tag"):
+            enveloped.open_to_file(sealed.header, cek, source, tmp_path / "again")
+    finally:
+        Binding.lib.ERR_clear_error()
+    assert not (tmp_path / "again").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no partial plaintext left
     bad = _openssl("cms", "-decrypt", "-binary", "-inform", "DER", "-in", str(tmp_path / "bid.p7m"),
                    "-content", str(tmp_path / "bid.bin"), "-inkey", str(key_path), "-recip", str(cert_path),

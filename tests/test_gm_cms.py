@@ -628,3 +628,20 @@ def test_a_recipient_certificate_parsed_by_cryptography_is_taken_as_well(
     assert gm.addressed_to(sealed.header, opener.certificate)
     _open(sealed.header, tmp_path / "bid.bin", tmp_path / "out", opener)
     assert (tmp_path / "out").read_bytes() == b"bid"
+
+
+def test_a_tampered_gcm_file_is_refused_by_its_tag_whatever_openssls_error_queue_holds(
+    opener: fixtures.Party, tmp_path: Path
+) -> None:
+    # a stale error of another caller in this thread must not turn a failed tag into another refusal (or a 500)
+    from cryptography.hazmat.bindings.openssl.binding import Binding
+
+    sealed, ciphertext = _seal(os.urandom(MiB), opener, tmp_path, mode="gcm")
+    _flip(ciphertext, 1000)
+    Binding.lib.ERR_put_error(6, 0, 138, b"elsewhere", 1)  # ERR_LIB_EVP, EVP_R_DATA_NOT_MULTIPLE_OF_BLOCK_LENGTH
+    try:
+        with pytest.raises(gm.Tampered, match="GCM tag"):
+            _open(sealed.header, ciphertext, tmp_path / "bid.pdf", opener)
+    finally:
+        Binding.lib.ERR_clear_error()
+    assert _only(tmp_path) == {"bid.bin"}

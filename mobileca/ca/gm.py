@@ -1078,6 +1078,7 @@ def validate_chain(
     (CRL_CHECK | CRL_CHECK_ALL: a CA without a CRL fails), through pyOpenSSL's ``X509Store`` on the OpenSSL that
     ``cryptography`` bundles, whose SM2 verification uses the ID 1234567812345678. Raises ``GmVerifyError``."""
     from cryptography import x509
+    from cryptography.hazmat.bindings.openssl.binding import Binding
     from OpenSSL import crypto
 
     try:
@@ -1098,3 +1099,7 @@ def validate_chain(
         crypto.X509StoreContext(store, leaf, chain).verify_certificate()
     except crypto.X509StoreContextError as exc:
         raise GmVerifyError(f"the path does not validate: {exc}") from exc
+    finally:
+        # OpenSSL's SM2 verification can leave entries in this thread's error queue even when the path validates;
+        # ``cryptography`` (the same OpenSSL) reads that queue to word its own errors, e.g. a failed GCM tag check
+        Binding.lib.ERR_clear_error()

@@ -250,7 +250,12 @@ def open_to_file(header: bytes, key: bytes, ciphertext: BinaryIO, target: Path) 
                     written = decryptor.update_into(memoryview(buffer)[:count], out)
                     pipeline.submit(memoryview(out)[:written])
                     size += count
-                last = decryptor.finalize()
+                try:
+                    last = decryptor.finalize()
+                except ValueError as exc:
+                    # GCM's finalize checks the tag and nothing else, but OpenSSL words a failed check by what the
+                    # thread's error queue holds, which can be an older error of another caller: it is the tag's
+                    raise InvalidTag from exc
             except BaseException:
                 pipeline.close()
                 raise
