@@ -432,3 +432,66 @@ def test_no_stored_value_holds_the_private_key(keys: tuple[PhoneShare, ServerSha
         for needle in (raw, raw[::-1], raw.hex().encode(), raw.hex().upper().encode()):
             assert needle not in dump
     assert pkcs8 not in dump and pkcs8.hex().encode() not in dump
+
+
+# --- the point arithmetic under it, and threads ----------------------------------------------------------------------
+
+
+def _affine_add(a: tuple[int, int] | None, b: tuple[int, int] | None) -> tuple[int, int] | None:
+    """Textbook affine addition on y² = x³ + ax + b (None = the identity): slow, but written apart from OpenSSL."""
+    p = sm2.P
+    if a is None or b is None:
+        return b if a is None else a
+    if a[0] == b[0] and (a[1] + b[1]) % p == 0:
+        return None
+    if a == b:
+        slope = (3 * a[0] * a[0] + sm2.A) * pow(2 * a[1], -1, p) % p
+    else:
+        slope = (b[1] - a[1]) * pow(b[0] - a[0], -1, p) % p
+    x = (slope * slope - a[0] - b[0]) % p
+    return x, (slope * (a[0] - x) - a[1]) % p
+
+
+def _affine_mul(k: int, point: tuple[int, int] | None) -> tuple[int, int] | None:
+    result = None
+    for bit in bin(k)[2:]:
+        result = _affine_add(result, result)
+        if bit == "1":
+            result = _affine_add(result, point)
+    return result
+
+
+def _encoded(point: tuple[int, int] | None) -> bytes:
+    return sm2.INFINITY if point is None else b"\x04" + point[0].to_bytes(32, "big") + point[1].to_bytes(32, "big")
+
+
+def test_the_point_arithmetic_matches_textbook_affine_arithmetic() -> None:
+    g = (sm2.GX, sm2.GY)
+    for a, b in ((3, 5), (N - 1, 1), (2**255 + 12345, 7), (1, N - 1)):
+        pa, pb = _affine_mul(a, g), _affine_mul(b, g)
+        assert sm2.point_mul(a) == _encoded(pa)
+        assert sm2.point_mul(b, _encoded(pa)) == _encoded(_affine_mul(a * b % N, g))
+        assert sm2.point_add(_encoded(pa), _encoded(pb)) == _encoded(_affine_add(pa, pb))
+        assert sm2.point_sub(_encoded(pa), _encoded(pb)) == _encoded(_affine_mul((a - b) % N, g))
+        assert sm2.point_lincomb(a, b, _encoded(pb)) == _encoded(_affine_mul((a + b * b) % N, g))
+    assert sm2.point_mul(0) == sm2.INFINITY and sm2.point_sub(sm2.point_mul(9), sm2.point_mul(9)) == sm2.INFINITY
+    for bad in (N, -1):
+        with pytest.raises(sm2.Sm2Error):
+            sm2.point_mul(bad)
+    with pytest.raises(sm2.Sm2Error):
+        sm2.point_add(bytes.fromhex(not_on_curve()), sm2.point_mul(1))
+
+
+def test_two_party_rounds_in_threads(keys: tuple[PhoneShare, ServerShare]) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    phone, server = keys
+
+    def one(index: int) -> bool:
+        data = f"thread {index}".encode()
+        signature = two_party_sign(phone, server, data, f"thread-{index}")
+        plaintext = two_party_decrypt(phone, server, server.public_key.encrypt(data), f"thread-dec-{index}")
+        return server.public_key.verify(signature, data) and plaintext == data
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert all(pool.map(one, range(24)))
