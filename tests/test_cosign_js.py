@@ -236,3 +236,158 @@ def test_js_phone_and_service_decrypt_an_openssl_ciphertext(node: str) -> None:
     assert service.decrypt("d-1", c1, answer, c3, c2) == content_key
     with pytest.raises(AssertionError, match="DLEQ refused"):
         service.decrypt("d-2", c1, answer, c3, c2)
+
+
+# --- the bundle in Chromium: the share in IndexedDB ---------------------------------------------------------------
+
+PIN = "135790"
+
+PAGE = """<!doctype html><meta charset="utf-8"><title>cosign</title>
+<script type="module">import * as cosign from "./cosign.js"; window.cosign = cosign; window.cosignReady = true;</script>
+"""
+
+RAW_RECORD = """async (credentialId) => {
+  const db = await new Promise((ok, ko) => {
+    const req = indexedDB.open("mobileca-cosign");
+    req.onsuccess = () => ok(req.result);
+    req.onerror = () => ko(req.error);
+  });
+  const record = await new Promise((ok, ko) => {
+    const req = db.transaction("shares").objectStore("shares").get(credentialId);
+    req.onsuccess = () => ok(req.result);
+    req.onerror = () => ko(req.error);
+  });
+  db.close();
+  const hex = (b) => Array.from(
+    new Uint8Array(b.buffer ?? b, b.byteOffset ?? 0, b.byteLength),
+    (x) => x.toString(16).padStart(2, "0"),
+  ).join("");
+  const out = {};
+  for (const [name, value] of Object.entries(record)) {
+    if (value instanceof CryptoKey) {
+      let exported = "refused";
+      try { await crypto.subtle.exportKey("raw", value); exported = "exported"; } catch {}
+      const { type, extractable } = value;
+      out[name] = { kind: "CryptoKey", type, extractable, algorithm: value.algorithm.name, exported };
+    } else if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) {
+      out[name] = { kind: "bytes", hex: hex(value) };
+    } else {
+      out[name] = value;
+    }
+  }
+  return out;
+}"""
+
+CALL = """async ([name, args]) => {
+  try {
+    return { value: await window.cosign[name](...args) };
+  } catch (error) {
+    if (error instanceof window.cosign.CosignError) return { error: error.code };
+    throw error;
+  }
+}"""
+
+
+@pytest.fixture
+def cosign_page(tmp_path: Path) -> Any:
+    import threading
+    from functools import partial
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS
+
+    if not CHROMIUM.exists():
+        if os.environ.get("MOBILECA_SKIP_BROWSER") == "1":
+            pytest.skip(f"{CHROMIUM} missing and MOBILECA_SKIP_BROWSER=1")
+        pytest.fail(f"Chromium not found at {CHROMIUM}", pytrace=False)
+    from playwright.sync_api import sync_playwright
+
+    shutil.copy(BUNDLE, tmp_path / "cosign.js")
+    (tmp_path / "index.html").write_text(PAGE, encoding="utf-8")
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=str(tmp_path)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with sync_playwright() as p:
+            chromium = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+            try:
+                context = chromium.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, locale="zh-CN")
+                context.set_default_timeout(TIMEOUT_MS)
+                page = context.new_page()
+                requests: list[str] = []
+                page.on("request", lambda request: requests.append(request.url))
+                page.goto(f"http://127.0.0.1:{server.server_address[1]}/index.html")
+                page.wait_for_function("window.cosignReady === true")
+                yield page
+                assert {url.rsplit("/", 1)[1] for url in requests} <= {"index.html", "cosign.js", "favicon.ico"}
+            finally:
+                chromium.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.browser
+def test_browser_share_sealed_in_indexeddb_opens_only_with_pin_and_pepper(cosign_page: Any) -> None:
+    page = cosign_page
+
+    def call(name: str, *args: Any) -> dict[str, Any]:
+        result: dict[str, Any] = page.evaluate(CALL, [name, list(args)])
+        return result
+
+    service = Service()
+    first = call("generateShare", "kg-browser")["value"]
+    share = call("acceptPublicKey", first["share"], service.keygen("kg-browser", first["message"]))["value"]
+    public = sm2.Sm2PublicKey.from_point(bytes.fromhex(share["publicKey"]))
+    pepper = secrets.token_hex(32)
+
+    assert call("hasShare", "cred-1") == {"value": False}
+    assert call("storeShare", "cred-1", share, PIN, pepper) == {"value": None}
+    assert call("hasShare", "cred-1") == {"value": True}
+    assert call("loadShare", "cred-1", PIN, pepper) == {"value": share}
+
+    raw = page.evaluate(RAW_RECORD, "cred-1")
+    assert raw["deviceKey"] == {
+        "kind": "CryptoKey",
+        "type": "secret",
+        "extractable": False,
+        "algorithm": "AES-GCM",
+        "exported": "refused",
+    }
+    dump = json.dumps(raw)
+    sealed = bytes.fromhex(raw["sealed"]["hex"])
+    d1 = share["d1"]
+    assert d1 not in dump and d1.upper() not in dump
+    assert bytes.fromhex(d1) not in sealed and d1.encode() not in sealed
+    assert b'"d1"' not in sealed and b"version" not in sealed
+    assert len(sealed) == len(json.dumps(share, separators=(",", ":"))) + 32  # two GCM tags, nothing in clear
+
+    assert call("loadShare", "cred-1", "135791", pepper) == {"error": "wrong-pin"}
+    assert call("loadShare", "cred-1", PIN, secrets.token_hex(32)) == {"error": "wrong-pin"}
+    assert call("loadShare", "cred-2", PIN, pepper) == {"error": "missing"}
+    assert call("storeShare", "cred-1", share, "000000", pepper) == {"error": "exists"}
+    assert page.evaluate(RAW_RECORD, "cred-1") == raw  # refusals changed nothing
+
+    # the loaded share signs in the page; OpenSSL verifies the result
+    loaded = call("loadShare", "cred-1", PIN, pepper)["value"]
+    e = public.digest(b"bid in the browser").hex()
+    page.evaluate(
+        "([share, e]) => { window.round = cosign.signMessage(share, 's-browser', cosign.hexToBytes(e)); }",
+        [loaded, e],
+    )
+    message = page.evaluate("() => window.round.message")
+    answer = service.sign("s-browser", message)
+    der = page.evaluate(
+        "([share, answer]) => cosign.bytesToHex(cosign.finishSignature(share, window.round.secret, answer))",
+        [loaded, answer],
+    )
+    assert public.verify(bytes.fromhex(der), b"bid in the browser")
+
+    assert call("forgetShare", "cred-1") == {"value": None}
+    assert call("hasShare", "cred-1") == {"value": False}
+    assert call("loadShare", "cred-1", PIN, pepper) == {"error": "missing"}
