@@ -109,6 +109,21 @@ _PROTOTYPES: dict[str, tuple[Any, list[Any]]] = {
     "PKCS8_PRIV_KEY_INFO_free": (None, [_c]),
     "d2i_PrivateKey": (_c, [ctypes.c_int, _c, ctypes.POINTER(_c), ctypes.c_long]),
     "EVP_PKEY2PKCS8": (_c, [_c]),
+    # EC point arithmetic on the SM2 group (two-party SM2, ``sm2_cosign``); public API of libcrypto 3.0, not deprecated
+    "EC_GROUP_new_by_curve_name": (_c, [ctypes.c_int]),
+    "EC_POINT_new": (_c, [_c]),
+    "EC_POINT_clear_free": (None, [_c]),
+    "EC_POINT_oct2point": (ctypes.c_int, [_c, _c, ctypes.c_char_p, _size, _c]),
+    "EC_POINT_point2oct": (_size, [_c, _c, ctypes.c_int, _c, _size, _c]),
+    "EC_POINT_mul": (ctypes.c_int, [_c, _c, _c, _c, _c, _c]),
+    "EC_POINT_add": (ctypes.c_int, [_c, _c, _c, _c, _c]),
+    "EC_POINT_invert": (ctypes.c_int, [_c, _c, _c]),
+    "EC_POINT_is_at_infinity": (ctypes.c_int, [_c, _c]),
+    "EC_POINT_is_on_curve": (ctypes.c_int, [_c, _c, _c]),
+    "BN_bin2bn": (_c, [ctypes.c_char_p, ctypes.c_int, _c]),
+    "BN_clear_free": (None, [_c]),
+    "BN_CTX_new": (_c, []),
+    "BN_CTX_free": (None, [_c]),
 }
 
 _lib: ctypes.CDLL | None = None
@@ -571,8 +586,153 @@ def _crypt(key: _Pkey, data: bytes, *, encrypt: bool) -> bytes:
         lib.EVP_PKEY_CTX_free(ctx)
 
 
+# --- points (two-party SM2, ``sm2_cosign``) -----------------------------------------------------------------------
+#
+# Points are bytes: the 65-byte SEC1 uncompressed ``04||x||y`` of a point on the SM2 curve, or ``INFINITY`` (the
+# one-byte SEC1 encoding of the identity) where a result is the identity. Scalars are ints in [0, n-1]. A secret
+# scalar goes through ``point_mul`` only: OpenSSL multiplies one scalar by one point with its Montgomery ladder,
+# in constant time. ``point_lincomb`` (a·G + b·Q in one go, wNAF) is variable-time: public scalars only.
+
+INFINITY = b"\x00"
+_NID_SM2 = 1172  # the SM2 curve's NID, the same number as the key type
+_UNCOMPRESSED = 4  # POINT_CONVERSION_UNCOMPRESSED
+_group: int = 0
+
+
+def _sm2_group(lib: ctypes.CDLL) -> int:
+    """The SM2 ``EC_GROUP``, made once per process and read-only afterwards (so shared by threads), never freed."""
+    global _group
+    if not _group:
+        with _lib_lock:
+            if not _group:
+                group = lib.EC_GROUP_new_by_curve_name(_NID_SM2)
+                if not group:
+                    raise _failure(lib, "no SM2 curve in this libcrypto")
+                _group = int(group)
+    return _group
+
+
+class _Points:
+    """The OpenSSL objects of one point computation, all freed (points and scalars cleared) on exit."""
+
+    def __init__(self) -> None:
+        self.lib = _load()
+        self.group = _sm2_group(self.lib)
+        self.points: list[int] = []
+        self.numbers: list[int] = []
+        self.bn_ctx = 0
+
+    def __enter__(self) -> _Points:
+        self.lib.ERR_clear_error()
+        self.bn_ctx = int(self.lib.BN_CTX_new() or 0)
+        if not self.bn_ctx:
+            raise _failure(self.lib, "out of memory")
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for point in self.points:
+            self.lib.EC_POINT_clear_free(point)
+        for number in self.numbers:
+            self.lib.BN_clear_free(number)
+        self.lib.BN_CTX_free(self.bn_ctx)
+        self.lib.ERR_clear_error()
+
+    def new(self) -> int:
+        point = int(self.lib.EC_POINT_new(self.group) or 0)
+        if not point:
+            raise _failure(self.lib, "out of memory")
+        self.points.append(point)
+        return point
+
+    def read(self, encoded: bytes) -> int:
+        """A point from its encoding: exactly 65 bytes ``04||x||y`` on the curve, or ``INFINITY``."""
+        if not isinstance(encoded, bytes) or not (
+            encoded == INFINITY or (len(encoded) == 65 and encoded[0] == _UNCOMPRESSED)
+        ):
+            raise Sm2Error("an SM2 point is 65 bytes, 04||x||y")
+        point = self.new()
+        lib = self.lib
+        if (
+            lib.EC_POINT_oct2point(self.group, point, encoded, len(encoded), self.bn_ctx) != 1
+            or lib.EC_POINT_is_on_curve(self.group, point, self.bn_ctx) != 1
+        ):
+            lib.ERR_clear_error()
+            raise Sm2Error("the point is not on the SM2 curve")
+        return point
+
+    def scalar(self, k: int) -> int:
+        if not isinstance(k, int) or not 0 <= k < N:
+            raise Sm2Error("an SM2 scalar is in [0, n-1]")
+        number = int(self.lib.BN_bin2bn(k.to_bytes(32, "big"), 32, None) or 0)
+        if not number:
+            raise _failure(self.lib, "out of memory")
+        self.numbers.append(number)
+        return number
+
+    def write(self, point: int) -> bytes:
+        lib = self.lib
+        if lib.EC_POINT_is_at_infinity(self.group, point) == 1:
+            return INFINITY
+        buffer = ctypes.create_string_buffer(65)
+        if lib.EC_POINT_point2oct(self.group, point, _UNCOMPRESSED, buffer, 65, self.bn_ctx) != 65:
+            raise _failure(lib, "cannot encode the SM2 point")
+        return buffer.raw
+
+    def mul(self, g_scalar: int | None, point: int | None, p_scalar: int | None) -> int:
+        result = self.new()
+        g = self.scalar(g_scalar) if g_scalar is not None else None
+        p = self.scalar(p_scalar) if p_scalar is not None else None
+        if self.lib.EC_POINT_mul(self.group, result, g, point, p, self.bn_ctx) != 1:
+            raise _failure(self.lib, "SM2 point multiplication failed")
+        return result
+
+    def add(self, a: int, b: int) -> int:
+        result = self.new()
+        if self.lib.EC_POINT_add(self.group, result, a, b, self.bn_ctx) != 1:
+            raise _failure(self.lib, "SM2 point addition failed")
+        return result
+
+
+def point_mul(k: int, point: bytes | None = None) -> bytes:
+    """k·G, or k·``point``; constant time in k (a secret scalar may be passed)."""
+    with _Points() as ops:
+        if point is None:
+            return ops.write(ops.mul(k, None, None))
+        return ops.write(ops.mul(None, ops.read(point), k))
+
+
+def point_add(a: bytes, b: bytes) -> bytes:
+    """a + b."""
+    with _Points() as ops:
+        return ops.write(ops.add(ops.read(a), ops.read(b)))
+
+
+def point_sub(a: bytes, b: bytes) -> bytes:
+    """a − b."""
+    with _Points() as ops:
+        negated = ops.read(b)
+        if ops.lib.EC_POINT_invert(ops.group, negated, ops.bn_ctx) != 1:
+            raise _failure(ops.lib, "SM2 point negation failed")
+        return ops.write(ops.add(ops.read(a), negated))
+
+
+def point_lincomb(a: int, b: int, point: bytes) -> bytes:
+    """a·G + b·``point`` in one multi-scalar multiplication: variable time, so for *public* scalars only (checking
+    a proof). Takes b in [0, n-1]; pass (n - b) for a subtraction."""
+    with _Points() as ops:
+        return ops.write(ops.mul(a, ops.read(point), b))
+
+
+def is_point(point: bytes) -> bool:
+    """Whether ``point`` is 65 bytes ``04||x||y`` on the SM2 curve (so never the identity)."""
+    if not isinstance(point, bytes) or len(point) != 65 or point[0] != _UNCOMPRESSED:
+        return False
+    return _on_curve(int.from_bytes(point[1:33], "big"), int.from_bytes(point[33:], "big"))
+
+
 __all__ = [
     "DEFAULT_ID",
+    "INFINITY",
     "SM2_CURVE_OID",
     "SM2_SM3_SIGNATURE_OID",
     "SM3_OID",
@@ -580,7 +740,12 @@ __all__ = [
     "Sm2PrivateKey",
     "Sm2PublicKey",
     "generate",
+    "is_point",
     "load_private",
     "load_public",
+    "point_add",
+    "point_lincomb",
+    "point_mul",
+    "point_sub",
     "sm3",
 ]
