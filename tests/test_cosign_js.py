@@ -391,3 +391,39 @@ def test_browser_share_sealed_in_indexeddb_opens_only_with_pin_and_pepper(cosign
     assert call("forgetShare", "cred-1") == {"value": None}
     assert call("hasShare", "cred-1") == {"value": False}
     assert call("loadShare", "cred-1", PIN, pepper) == {"error": "missing"}
+
+
+# --- the JavaScript phone against the service's own half (mobileca.ca.sm2_cosign) --------------------------------
+
+
+def test_full_round_js_phone_with_the_python_service(node: str) -> None:
+    gmssl: ModuleType = pytest.importorskip("gmssl_pyx", reason="gmssl-pyx (the second SM2 implementation)")
+    cosign = pytest.importorskip("mobileca.ca.sm2_cosign")
+    first = phone(node, "keygen", session="kg-full")
+    server, answer = cosign.ServerShare.keygen(first["message"], "kg-full")
+    share = phone(node, "accept", share=first["share"], response=answer)["share"]
+    public = server.public_key
+    assert share["publicKey"] == public.point.hex()
+
+    message = "开标: 投标文件 bid file".encode()
+    e = phone(node, "digest", publicKey=share["publicKey"], message=message.hex())["e"]
+    round_ = phone(node, "sign", share=share, session="s-full", e=e)
+    response = server.sign_round(e, round_["message"], "s-full")
+    der = bytes.fromhex(phone(node, "finish", share=share, secret=round_["secret"], response=response)["der"])
+    assert public.verify(der, message)
+    assert gmssl.sm2_verify(public.point[1:], message, der, signer_id=sm2.DEFAULT_ID)
+
+    # the service refuses the phone's message replayed into another round or for another digest
+    with pytest.raises(cosign.CosignRefused):
+        server.sign_round(e, round_["message"], "s-other")
+    with pytest.raises(cosign.CosignRefused):
+        server.sign_round(public.digest(b"another").hex(), round_["message"], "s-full")
+
+    content_key = secrets.token_bytes(16)
+    ciphertext = public.encrypt(content_key)
+    cipher = asn1crypto.core.load(ciphertext)
+    c1 = (cipher[0].native % (1 << 256), cipher[1].native % (1 << 256))
+    answer = phone(node, "decrypt", share=share, session="d-full", c1=_hex(c1))
+    assert server.decrypt_round(ciphertext, answer, "d-full") == content_key
+    with pytest.raises(cosign.CosignRefused):
+        server.decrypt_round(ciphertext, answer, "d-other")
