@@ -180,6 +180,16 @@ def test_the_bundle_loads_nothing_and_evaluates_nothing() -> None:
     assert "export {" in code
 
 
+def test_node_unit_tests_pass(node: str) -> None:
+    """The JavaScript unit tests (``npm test``: SM3 vectors, sm-crypto as the peer, sealing), so CI runs them too."""
+    tests = sorted(str(path) for path in (ROOT / "frontend" / "cosign" / "test").glob("*.test.js"))
+    assert len(tests) >= 3
+    done = subprocess.run([node, "--test", *tests], cwd=ROOT, capture_output=True, text=True, timeout=300)  # noqa: S603
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert re.search(r"^# fail 0$", done.stdout, re.MULTILINE)
+    assert int(re.search(r"^# pass (\d+)$", done.stdout, re.MULTILINE)[1]) >= 16  # type: ignore[index]
+
+
 # --- the phone in JavaScript, the service here, OpenSSL and gmssl judging ----------------------------------------
 
 
