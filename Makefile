@@ -12,6 +12,11 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
+# The phone's JavaScript (frontend/, issue 20): its bundle is committed; the tests rebuild it and run its own tests.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
 run: $(VENV)/.installed
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-0} bash scripts/run.sh
 
@@ -23,11 +28,11 @@ lint: $(VENV)/.installed
 system-packages:
 	bash scripts/ensure-system-packages.sh
 
-test: $(VENV)/.installed system-packages lint
+test: $(VENV)/.installed system-packages node_modules/.installed lint
 	$(VENV)/bin/pytest
 
 bench: $(VENV)/.installed
 	@for script in bench/bench_*.py; do $(PY) $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) var test-artifacts .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var test-artifacts .pytest_cache .mypy_cache .ruff_cache node_modules
