@@ -17,6 +17,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -260,3 +261,71 @@ class Pattern(io.RawIOBase):
         buffer[:count] = self.block[:count]
         self.left -= count
         return count
+
+
+BENCH_ACCOUNT = "2088000000009999"  # the claimant of bench_credential's credential
+
+
+def bench_credential(profile_name: str, pin: str) -> tuple[str, str, Any]:
+    """An active credential of ``profile_name`` with its certificates (``ca_init`` first), PIN ``pin``, and a
+    bearer token of its claimant: returns (service number, token, the signing key, for checking signatures)."""
+    import hashlib
+    import secrets
+    from datetime import timedelta
+
+    from argon2 import PasswordHasher
+
+    from mobileca.ca import facade
+    from mobileca.ca.services import ca_init
+    from mobileca.core.clock import now
+    from mobileca.shield.models import AccessToken, ClaimSession, Credential
+
+    ca_init()
+    moment = now()
+    service_no = "ESDBENCH" + secrets.token_hex(4).upper()
+    owner = f"credential:{service_no}"
+    profile = facade.key_profile(profile_name)
+    sign_key, encrypt_key = facade.generate_user_key(profile), facade.generate_user_key(profile)
+    issued = facade.credential_issue(
+        owner_id=owner,
+        subject=facade.Subject(enterprise_name="基准测试企业", uscc="91360200MA35A1B20J", claimant_name="张三"),
+        sign_public_key=sign_key.public_key(),
+        encrypt_public_key=encrypt_key.public_key(),
+        not_after=moment + timedelta(days=365),
+    )
+    claim = ClaimSession.objects.create(
+        card_ref="BENCH",
+        platform="基准测试平台",
+        enterprise_name="基准测试企业",
+        enterprise_uscc="91360200MA35A1B20J",
+        ticket="bench-" + secrets.token_hex(8),
+        ticket_expires_at=moment,
+        status="activated",
+        claimant_account=BENCH_ACCOUNT,
+        step="done",
+        service_no=service_no,
+        created_at=moment,
+    )
+    Credential.objects.create(
+        claim=claim,
+        account=claim.claimant_account,
+        enterprise_uscc=claim.enterprise_uscc,
+        service_no=service_no,
+        key_profile=profile.name,
+        sign_key_wrapped=facade.wrap_private_key(owner_id=f"{owner}:sign", key=sign_key),
+        encrypt_key_wrapped=facade.wrap_private_key(owner_id=f"{owner}:encrypt", key=encrypt_key),
+        sign_serial=issued.sign_serial,
+        encrypt_serial=issued.encrypt_serial,
+        pin_hash=PasswordHasher().hash(pin),
+        activated_at=moment,
+        expires_at=moment + timedelta(days=365),
+    )
+    token = "mcu_" + secrets.token_urlsafe(32)
+    AccessToken.objects.create(
+        token_digest=hashlib.sha256(token.encode()).hexdigest(),
+        account=claim.claimant_account,
+        client_name="bench",
+        created_at=moment,
+        expires_at=moment + timedelta(hours=1),
+    )
+    return service_no, token, sign_key

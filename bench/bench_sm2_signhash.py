@@ -10,12 +10,10 @@ Runs on PostgreSQL when ``BENCH_DATABASE_URL`` names a server database it may dr
 from __future__ import annotations
 
 import base64
-import hashlib
 import os
 import secrets
-from datetime import timedelta
 
-from _harness import django_setup, rate, report, serve, stop
+from _harness import bench_credential, django_setup, rate, report, serve, stop
 
 SINGLE_N = 60
 BATCH_SIZE = 100
@@ -29,61 +27,10 @@ SM2_SM3 = "1.2.156.10197.1.501"
 def main() -> None:
     django_setup(database_env="BENCH_DATABASE_URL")
     import httpx
-    from argon2 import PasswordHasher
 
     from mobileca.ca import facade
-    from mobileca.ca.services import ca_init
-    from mobileca.core.clock import now
-    from mobileca.shield.models import AccessToken, ClaimSession, Credential
 
-    ca_init()
-    moment = now()
-    service_no = "ESDBENCH" + secrets.token_hex(4).upper()
-    owner = f"credential:{service_no}"
-    profile = facade.key_profile("sm2")
-    sign_key, encrypt_key = facade.generate_user_key(profile), facade.generate_user_key(profile)
-    issued = facade.credential_issue(
-        owner_id=owner,
-        subject=facade.Subject(enterprise_name="基准测试企业", uscc="91360200MA35A1B20J", claimant_name="张三"),
-        sign_public_key=sign_key.public_key(),
-        encrypt_public_key=encrypt_key.public_key(),
-        not_after=moment + timedelta(days=365),
-    )
-    claim = ClaimSession.objects.create(
-        card_ref="BENCH",
-        platform="基准测试平台",
-        enterprise_name="基准测试企业",
-        enterprise_uscc="91360200MA35A1B20J",
-        ticket="bench-" + secrets.token_hex(8),
-        ticket_expires_at=moment,
-        status="activated",
-        claimant_account="2088000000009999",
-        step="done",
-        service_no=service_no,
-        created_at=moment,
-    )
-    Credential.objects.create(
-        claim=claim,
-        account=claim.claimant_account,
-        enterprise_uscc=claim.enterprise_uscc,
-        service_no=service_no,
-        key_profile=profile.name,
-        sign_key_wrapped=facade.wrap_private_key(owner_id=f"{owner}:sign", key=sign_key),
-        encrypt_key_wrapped=facade.wrap_private_key(owner_id=f"{owner}:encrypt", key=encrypt_key),
-        sign_serial=issued.sign_serial,
-        encrypt_serial=issued.encrypt_serial,
-        pin_hash=PasswordHasher().hash(PIN),
-        activated_at=moment,
-        expires_at=moment + timedelta(days=365),
-    )
-    token = "mcu_" + secrets.token_urlsafe(32)
-    AccessToken.objects.create(
-        token_digest=hashlib.sha256(token.encode()).hexdigest(),
-        account=claim.claimant_account,
-        client_name="bench",
-        created_at=moment,
-        expires_at=moment + timedelta(hours=1),
-    )
+    service_no, token, sign_key = bench_credential("sm2", PIN)
     public = sign_key.public_key()
 
     server, root = serve(workers=2)
@@ -135,7 +82,7 @@ def main() -> None:
     finally:
         stop(server)
 
-    raw_key = facade.generate_user_key(profile)
+    raw_key = facade.generate_user_key(facade.key_profile("sm2"))
     assert isinstance(raw_key, facade.Sm2PrivateKey)
     e = raw_key.public_key().digest(b"raw")
 

@@ -22,7 +22,6 @@ from mobileca.ca.models import Authority, AuthorityRole, Crl, IssuedCertificate,
 from mobileca.ca.ocsp import answer, ocsp_refresh
 from mobileca.ca.profiles import pki_url
 from mobileca.ca.services import (
-    IssuedPair,
     ca_rotate_issuing,
     certificate_of,
     credential_issue,
@@ -32,27 +31,9 @@ from mobileca.ca.services import (
 )
 from mobileca.core.clock import clock, now
 from tests.support import gm_hierarchy
-from tests.support.ca import SUBJECT
+from tests.support.ca import SUBJECT, der, issue_sm2, sm2_authority
 
 NOT_OURS = "不是通过本平台购买和申领"
-
-
-def _issue_sm2(owner: str = "sm2-cred-1") -> IssuedPair:
-    return credential_issue(
-        owner_id=owner,
-        subject=SUBJECT,
-        sign_public_key=sm2.generate().public_key(),
-        encrypt_public_key=sm2.generate().public_key(),
-        valid_days=365,
-    )
-
-
-def _sm2_authority(role: str = AuthorityRole.SM2_ISSUING) -> Authority:
-    return Authority.objects.get(role=role, is_active=True)
-
-
-def _der(record: IssuedCertificate | Authority) -> bytes:
-    return bytes(record.certificate_der)
 
 
 # --- the channel check -------------------------------------------------------------------------------------------
@@ -61,14 +42,14 @@ def _der(record: IssuedCertificate | Authority) -> bytes:
 def test_the_channel_check_accepts_an_sm2_credentials_certificates_for_their_usage_and_names_the_sm2_profile(
     ca,
 ) -> None:
-    pair = _issue_sm2()
+    pair = issue_sm2()
     sign, encrypt = certificate_of(pair.sign), certificate_of(pair.encrypt)
     assert sign.signature_algorithm_oid.dotted_string == "1.2.156.10197.1.501"
     verdict = channel_check(sign)
     assert (verdict.accepted, verdict.code, verdict.owner_id, verdict.key_profile) == (True, "ok", "sm2-cred-1", "sm2")
     assert verdict.serial_hex == pair.sign.serial_hex
     assert channel_check(sign.public_bytes(Encoding.PEM)) == verdict
-    assert channel_check(_der(pair.sign)) == verdict
+    assert channel_check(der(pair.sign)) == verdict
     accepted = channel_check(encrypt, usage="encrypt")
     assert (accepted.accepted, accepted.code, accepted.key_profile) == (True, "ok", "sm2")
     wrong = channel_check(encrypt)
@@ -92,7 +73,7 @@ def test_the_channel_check_refuses_a_certificate_of_another_sm2_ca_and_of_a_look
     refused = channel_check(foreign.sign)
     assert (refused.accepted, refused.code) == (False, "not_ours") and NOT_OURS in refused.message
     # a look-alike: our SM2 issuing CA's name and our policy, under another root's key
-    ours = _sm2_authority()
+    ours = sm2_authority()
     look_alike_key = sm2.generate()
     look_alike_root = gm.root_certificate(
         signer=look_alike_key.sign,
@@ -100,7 +81,7 @@ def test_the_channel_check_refuses_a_certificate_of_another_sm2_ca_and_of_a_look
         name=gm.ca_name("景德镇移动CA测试", "Impostor SM2 Root"),
         now=now(),
     )
-    issuing_name = gm._issuer_of(_der(ours)).name
+    issuing_name = gm._issuer_of(der(ours)).name
     look_alike_issuing = gm.issuing_certificate(
         root_signer=look_alike_key.sign,
         root_der=look_alike_root,
@@ -123,14 +104,14 @@ def test_the_channel_check_refuses_a_certificate_of_another_sm2_ca_and_of_a_look
     )
     assert x509.load_der_x509_certificate(leaf).issuer == certificate_of(ours).subject  # the same issuer name
     with pytest.raises(gm.GmVerifyError):
-        gm.verify_certificate(leaf, _der(ours))
+        gm.verify_certificate(leaf, der(ours))
     refused = channel_check(leaf)
     assert (refused.accepted, refused.code) == (False, "not_ours")
     # an SM2 certificate signed with another ID by our own SM2 issuing CA's key does not validate either
     key = unwrap_sm2_private_key(owner_id=ours.key_label, blob=bytes(ours.wrapped_key))
     other_id = gm.entity_certificate(
         issuer_signer=lambda tbs: key.sign(tbs, id=b"ABC"),
-        issuer_der=_der(ours),
+        issuer_der=der(ours),
         subject=gm.entity_name(enterprise_name=SUBJECT.enterprise_name, uscc=SUBJECT.uscc, claimant_name="王建国"),
         usage="sign",
         public_key_der=sm2.generate().public_key().der,
@@ -149,14 +130,14 @@ def test_the_channel_check_refuses_a_certificate_of_another_sm2_ca_and_of_a_look
 def test_the_channel_check_refuses_an_sm2_certificate_unrecorded_policy_less_expired_or_revoked(
     ca, settings, django_capture_on_commit_callbacks
 ) -> None:
-    pair = _issue_sm2()
+    pair = issue_sm2()
     ours = certificate_of(pair.sign)
     # signed by our SM2 issuing CA with our policy, but never recorded: not ours
-    issuing = _sm2_authority()
+    issuing = sm2_authority()
     key = unwrap_sm2_private_key(owner_id=issuing.key_label, blob=bytes(issuing.wrapped_key))
     unrecorded = gm.entity_certificate(
         issuer_signer=key.sign,
-        issuer_der=_der(issuing),
+        issuer_der=der(issuing),
         subject=gm.entity_name(enterprise_name=SUBJECT.enterprise_name, uscc=SUBJECT.uscc, claimant_name="王建国"),
         usage="sign",
         public_key_der=sm2.generate().public_key().der,
@@ -165,7 +146,7 @@ def test_the_channel_check_refuses_an_sm2_certificate_unrecorded_policy_less_exp
         not_before=now(),
         not_after=now() + timedelta(days=30),
     )
-    gm.verify_certificate(unrecorded, _der(issuing))  # a genuine signature of ours
+    gm.verify_certificate(unrecorded, der(issuing))  # a genuine signature of ours
     assert channel_check(unrecorded).code == "unknown"
     # ours, but the platform's policy is another now
     settings.MOBILECA_CA = {**settings.MOBILECA_CA, "policy_oid": "1.3.6.1.4.1.61337.9.9"}
@@ -187,7 +168,7 @@ def test_the_channel_check_refuses_an_sm2_certificate_unrecorded_policy_less_exp
 
 
 def test_certificate_info_names_the_algorithm_and_reads_the_sm2_subject(ca) -> None:
-    pair = _issue_sm2()
+    pair = issue_sm2()
     info = facade.certificate_info(serial_hex=pair.sign.serial_hex)
     assert info.algorithm == "SM2"
     assert (info.holder, info.enterprise, info.uscc, info.usage, info.status) == (
@@ -255,43 +236,43 @@ def test_rotating_the_sm2_issuing_ca_keeps_the_old_ones_certificates_valid_answe
     from OpenSSL import crypto
 
     ecdsa_issuing = Authority.objects.get(role=AuthorityRole.ISSUING, is_active=True)
-    sm2_root, old = _sm2_authority(AuthorityRole.SM2_ROOT), _sm2_authority()
-    before = _issue_sm2("sm2-before")
+    sm2_root, old = sm2_authority(AuthorityRole.SM2_ROOT), sm2_authority()
+    before = issue_sm2("sm2-before")
     out = io.StringIO()
     call_command("ca_rotate_issuing", "--profile", "sm2", stdout=out)
-    new = _sm2_authority()
+    new = sm2_authority()
     assert f"issuing CA rotated: {new.subject} (serial {new.serial_hex})" in out.getvalue()
     assert new.pk != old.pk and new.key_profile == "sm2" and new.subject == old.subject
     assert not Authority.objects.get(pk=old.pk).is_active
     assert Authority.objects.get(role=AuthorityRole.ISSUING, is_active=True).pk == ecdsa_issuing.pk  # untouched
     assert AuditEvent.objects.filter(action="ca.authority_retired", subject="ca:sm2_issuing").count() == 1
     assert new.wrapped_key and b"PRIVATE" not in bytes(new.wrapped_key)
-    gm.verify_certificate(_der(new), _der(sm2_root))
+    gm.verify_certificate(der(new), der(sm2_root))
     # pyOpenSSL, on cryptography's OpenSSL, validates the new CA under the SM2 root
     store = crypto.X509Store()
     store.add_cert(crypto.X509.from_cryptography(certificate_of(sm2_root)))
     crypto.X509StoreContext(store, crypto.X509.from_cryptography(certificate_of(new))).verify_certificate()
     assert Crl.objects.filter(authority=new).count() == 1  # its first CRL
     # new SM2 credentials come from the new CA; both generations pass the channel check
-    after = _issue_sm2("sm2-after")
+    after = issue_sm2("sm2-after")
     assert after.sign.authority_id == new.pk and before.sign.authority_id == old.pk
-    gm.verify_certificate(_der(after.sign), _der(new))
+    gm.verify_certificate(der(after.sign), der(new))
     with pytest.raises(gm.GmVerifyError):
-        gm.verify_certificate(_der(after.sign), _der(old))
+        gm.verify_certificate(der(after.sign), der(old))
     for pair in (before, after):
         verdict = channel_check(certificate_of(pair.sign))
         assert (verdict.accepted, verdict.key_profile) == (True, "sm2"), verdict
     # the retired CA keeps being answered for over OCSP: good, then revoked after a revocation
-    (good,) = gm.verify_ocsp(_post_ocsp(_der(old), int(before.sign.serial_hex, 16)), _der(old))
+    (good,) = gm.verify_ocsp(_post_ocsp(der(old), int(before.sign.serial_hex, 16)), der(old))
     assert good.status == "good"
     with django_capture_on_commit_callbacks(execute=True):
         credential_revoke_all(owner_id="sm2-before", reason=x509.ReasonFlags.key_compromise)
-    (revoked,) = gm.verify_ocsp(_post_ocsp(_der(old), int(before.sign.serial_hex, 16)), _der(old))
+    (revoked,) = gm.verify_ocsp(_post_ocsp(der(old), int(before.sign.serial_hex, 16)), der(old))
     assert (revoked.status, revoked.reason) == ("revoked", "key_compromise")
     assert channel_check(certificate_of(before.sign)).code == "revoked"
     # its CRL lists the revocation and keeps being published by the periodic job, as do its OCSP answers
     listed = crl_of_authority(old.serial_hex)
-    gm.verify_crl(bytes(listed.der), _der(old))
+    gm.verify_crl(bytes(listed.der), der(old))
     crl = x509.load_der_x509_crl(bytes(listed.der))
     assert crl.get_revoked_certificate_by_serial_number(int(before.sign.serial_hex, 16)) is not None
     with clock.frozen(now() + timedelta(hours=13)):
@@ -303,7 +284,7 @@ def test_rotating_the_sm2_issuing_ca_keeps_the_old_ones_certificates_valid_answe
         signed_after = set(OcspResponse.objects.filter(authority_id=old.pk).values_list("etag", flat=True))
     assert len(signed_after) == 4 and not signed_after & signed_before
     for row in OcspResponse.objects.filter(authority_id=old.pk):
-        (item,) = gm.verify_ocsp(bytes(row.der), _der(old))
+        (item,) = gm.verify_ocsp(bytes(row.der), der(old))
         assert item.serial == int(row.serial_hex, 16)
 
 

@@ -22,12 +22,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from django.test import Client
 
-from mobileca.ca import gm, sm2
-from mobileca.ca.models import Authority, AuthorityRole, IssuedCertificate, OcspResponse
+from mobileca.ca import gm
+from mobileca.ca.models import AuthorityRole, IssuedCertificate, OcspResponse
 from mobileca.ca.ocsp import ocsp_refresh
-from mobileca.ca.services import IssuedPair, credential_issue, credential_revoke_all, crl_latest
+from mobileca.ca.services import credential_revoke_all, crl_latest
 from mobileca.core.clock import clock, now
-from tests.support.ca import SUBJECT, lint, openssl, write
+from tests.support.ca import der, issue_sm2, lint, openssl, sm2_authority, write
 from tests.test_gm_bouncycastle import PACKAGES, _missing, _run, checker  # noqa: F401 (the checker fixture)
 
 needs_bouncycastle = pytest.mark.skipif(
@@ -36,24 +36,6 @@ needs_bouncycastle = pytest.mark.skipif(
 SHA1, SHA256 = "1.3.14.3.2.26", "2.16.840.1.101.3.4.2.1"
 # pkilint's RFC 5480 rule on the SM2 encryption certificate's key usages: see tests/test_gm_pki.py for the reason.
 EC_KEY_USAGE_FINDING = "pkix.key_usage_value_prohibited_for_ec"
-
-
-def _issue_sm2(owner: str = "sm2-cred-1") -> IssuedPair:
-    return credential_issue(
-        owner_id=owner,
-        subject=SUBJECT,
-        sign_public_key=sm2.generate().public_key(),
-        encrypt_public_key=sm2.generate().public_key(),
-        valid_days=365,
-    )
-
-
-def _authority(role: str = AuthorityRole.SM2_ISSUING) -> Authority:
-    return Authority.objects.get(role=role, is_active=True)
-
-
-def _der(record: IssuedCertificate | Authority) -> bytes:
-    return bytes(record.certificate_der)
 
 
 def _pem(der: bytes) -> bytes:
@@ -107,8 +89,8 @@ def responder_url(transactional_db: None) -> Iterator[str]:
 
 
 def test_the_django_view_answers_sm2_certids_get_and_post_with_the_pre_produced_sm2_answer(ca, tmp_path) -> None:
-    pair = _issue_sm2()
-    issuing = _der(_authority())
+    pair = issue_sm2()
+    issuing = der(sm2_authority())
     client = Client()
     for record in (pair.sign, pair.encrypt):
         serial = int(record.serial_hex, 16)
@@ -124,7 +106,7 @@ def test_the_django_view_answers_sm2_certids_get_and_post_with_the_pre_produced_
             answer = _one(fetched.content, issuing)
             assert (answer.serial, answer.status, answer.hash_algorithm) == (serial, "good", digest)
     # the ECDSA issuing CA does not answer for an SM2 serial: its CertID names another issuer
-    ecdsa = _der(_authority(AuthorityRole.ISSUING))
+    ecdsa = der(sm2_authority(AuthorityRole.ISSUING))
     foreign = client.post(
         "/pki/ocsp",
         data=_request(tmp_path, ecdsa, serial=int(pair.sign.serial_hex, 16)),
@@ -140,8 +122,8 @@ def test_the_django_view_answers_sm2_certids_get_and_post_with_the_pre_produced_
 def test_the_wsgi_responder_says_good_then_revoked_with_the_reason_and_bouncycastle_agrees(
     ca, responder_url, tmp_path, checker
 ) -> None:
-    pair = _issue_sm2()
-    issuing = _der(_authority())
+    pair = issue_sm2()
+    issuing = der(sm2_authority())
     serial = int(pair.sign.serial_hex, 16)
     url = f"{responder_url}/pki/ocsp"
     said: dict[str, bytes] = {}
@@ -171,7 +153,7 @@ def test_the_wsgi_responder_says_good_then_revoked_with_the_reason_and_bouncycas
 
 @needs_bouncycastle
 def test_an_unknown_serial_under_the_sm2_issuing_ca_gets_a_signed_unknown(ca, tmp_path, checker) -> None:
-    issuing = _der(_authority())
+    issuing = der(sm2_authority())
     serial = 0x5EED_0019
     for digest in ("sha1", "sha256"):
         posted = Client().post(
@@ -192,14 +174,14 @@ def test_an_unknown_serial_under_the_sm2_issuing_ca_gets_a_signed_unknown(ca, tm
 def test_the_periodic_job_signs_the_sm2_answers_again_past_half_their_lifetime(
     ca, tmp_path, django_capture_on_commit_callbacks
 ) -> None:
-    pair = _issue_sm2()
-    issuing = _der(_authority())
-    first = {row.pk: row.etag for row in OcspResponse.objects.filter(authority=_authority())}
+    pair = issue_sm2()
+    issuing = der(sm2_authority())
+    first = {row.pk: row.etag for row in OcspResponse.objects.filter(authority=sm2_authority())}
     assert len(first) == 4
     assert ocsp_refresh() == 0  # fresh: nothing to do
     with clock.frozen(now() + timedelta(minutes=31)):
         assert ocsp_refresh() == 4
-        rows = list(OcspResponse.objects.filter(authority=_authority()))
+        rows = list(OcspResponse.objects.filter(authority=sm2_authority()))
         served = Client().post(
             "/pki/ocsp",
             data=_request(tmp_path, issuing, serial=int(pair.sign.serial_hex, 16), digest="sha256"),
@@ -220,14 +202,14 @@ def test_the_periodic_job_signs_the_sm2_answers_again_past_half_their_lifetime(
 def test_the_sm2_issuing_cas_crl_lists_a_revoked_credential_and_bouncycastle_validates_the_path(
     ca, tmp_path, checker, django_capture_on_commit_callbacks
 ) -> None:
-    kept, gone = _issue_sm2("sm2-kept"), _issue_sm2("sm2-gone")
-    issuing, root = _authority(), _authority(AuthorityRole.SM2_ROOT)
+    kept, gone = issue_sm2("sm2-kept"), issue_sm2("sm2-gone")
+    issuing, root = sm2_authority(), sm2_authority(AuthorityRole.SM2_ROOT)
     number_before = crl_latest(AuthorityRole.SM2_ISSUING).number
     with django_capture_on_commit_callbacks(execute=True):
         credential_revoke_all(owner_id="sm2-gone", reason=x509.ReasonFlags.key_compromise)
     latest = crl_latest(AuthorityRole.SM2_ISSUING)
     assert latest.number == number_before + 1
-    gm.verify_crl(bytes(latest.der), _der(issuing))
+    gm.verify_crl(bytes(latest.der), der(issuing))
     crl = x509.load_der_x509_crl(bytes(latest.der))
     listed = {entry.serial_number for entry in crl}
     assert listed == {int(gone.sign.serial_hex, 16), int(gone.encrypt.serial_hex, 16)}
@@ -235,8 +217,8 @@ def test_the_sm2_issuing_cas_crl_lists_a_revoked_credential_and_bouncycastle_val
     served = Client().get(f"/pki/ca/{issuing.serial_hex}.crl")
     assert served.status_code == 200 and served.content == bytes(latest.der)
     f = {
-        "root": write(tmp_path, "root.der", _der(root)),
-        "issuing": write(tmp_path, "issuing.der", _der(issuing)),
+        "root": write(tmp_path, "root.der", der(root)),
+        "issuing": write(tmp_path, "issuing.der", der(issuing)),
         "root_crl": write(tmp_path, "root.crl", bytes(crl_latest(AuthorityRole.SM2_ROOT).der)),
         "issuing_crl": write(tmp_path, "issuing.crl", bytes(latest.der)),
     }
@@ -246,7 +228,7 @@ def test_the_sm2_issuing_cas_crl_lists_a_revoked_credential_and_bouncycastle_val
         ("gone_sign", gone.sign),
         ("gone_encrypt", gone.encrypt),
     ):
-        f[label] = write(tmp_path, f"{label}.der", _der(record))
+        f[label] = write(tmp_path, f"{label}.der", der(record))
     crls = f"{f['root_crl']},{f['issuing_crl']}"
     said = _run(
         checker,
@@ -269,10 +251,10 @@ def test_the_sm2_issuing_cas_crl_lists_a_revoked_credential_and_bouncycastle_val
     assert said["root_crl"] == "OK SM3WITHSM2 entries=0"
     assert said["issuing_cert"] == said["kept_cert"] == "OK SM3WITHSM2 1.2.156.10197.1.501"
     # pyOpenSSL's X509Store with the same CRLs agrees (gm.validate_chain)
-    chain = ([_der(issuing)], [_der(root)], [bytes(crl_latest(AuthorityRole.SM2_ROOT).der), bytes(latest.der)])
-    gm.validate_chain(_der(kept.sign), *chain)
+    chain = ([der(issuing)], [der(root)], [bytes(crl_latest(AuthorityRole.SM2_ROOT).der), bytes(latest.der)])
+    gm.validate_chain(der(kept.sign), *chain)
     with pytest.raises(gm.GmVerifyError, match="revoked"):
-        gm.validate_chain(_der(gone.sign), *chain)
+        gm.validate_chain(der(gone.sign), *chain)
 
 
 def _findings(lines: list[str]) -> list[str]:
@@ -282,12 +264,12 @@ def _findings(lines: list[str]) -> list[str]:
 def test_pkilint_finds_the_issued_sm2_certificates_crl_and_answers_clean(
     ca, tmp_path, django_capture_on_commit_callbacks
 ) -> None:
-    pair = _issue_sm2()
-    assert lint("lint_pkix_cert", write(tmp_path, "sign.pem", _pem(_der(pair.sign)))) == []
-    findings = _findings(lint("lint_pkix_cert", write(tmp_path, "encrypt.pem", _pem(_der(pair.encrypt)))))
+    pair = issue_sm2()
+    assert lint("lint_pkix_cert", write(tmp_path, "sign.pem", _pem(der(pair.sign)))) == []
+    findings = _findings(lint("lint_pkix_cert", write(tmp_path, "encrypt.pem", _pem(der(pair.encrypt)))))
     assert len(findings) == 1 and findings[0].startswith(EC_KEY_USAGE_FINDING + " (ERROR)"), findings
     for role in (AuthorityRole.SM2_ROOT, AuthorityRole.SM2_ISSUING):
-        assert lint("lint_pkix_cert", write(tmp_path, f"{role}.pem", _pem(_der(_authority(role))))) == [], role
+        assert lint("lint_pkix_cert", write(tmp_path, f"{role}.pem", _pem(der(sm2_authority(role))))) == [], role
     with django_capture_on_commit_callbacks(execute=True):
         credential_revoke_all(owner_id="sm2-cred-1", reason=x509.ReasonFlags.superseded)
     crl = write(tmp_path, "issuing.crl", bytes(crl_latest(AuthorityRole.SM2_ISSUING).der))
@@ -295,6 +277,6 @@ def test_pkilint_finds_the_issued_sm2_certificates_crl_and_answers_clean(
     rows = list(OcspResponse.objects.filter(certificate=pair.sign))
     assert len(rows) == 2
     for row in rows:
-        assert _one(bytes(row.der), _der(_authority())).status == "revoked"
+        assert _one(bytes(row.der), der(sm2_authority())).status == "revoked"
         path = write(tmp_path, f"{row.hash_algorithm}.ocsp", bytes(row.der))
         assert lint("lint_ocsp_response", path, "--document-format", "DER") == [], row.hash_algorithm

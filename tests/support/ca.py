@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -13,6 +14,10 @@ from cryptography.x509.oid import NameOID
 
 from mobileca.ca.profiles import Subject
 from mobileca.core.clock import now
+
+if TYPE_CHECKING:
+    from mobileca.ca.models import Authority, IssuedCertificate
+    from mobileca.ca.services import IssuedPair
 
 SUBJECT = Subject(enterprise_name="景德镇瓷都建设工程有限公司", uscc="91360200MA35A1B20J", claimant_name="王建国")
 
@@ -57,3 +62,28 @@ def foreign_ca(serial: int) -> x509.Certificate:
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
+
+
+def issue_sm2(owner: str = "sm2-cred-1") -> IssuedPair:
+    """An SM2 credential's dual certificates from the SM2 issuing CA (fresh SM2 keys, a year)."""
+    from mobileca.ca import sm2
+    from mobileca.ca.services import credential_issue
+
+    return credential_issue(
+        owner_id=owner,
+        subject=SUBJECT,
+        sign_public_key=sm2.generate().public_key(),
+        encrypt_public_key=sm2.generate().public_key(),
+        valid_days=365,
+    )
+
+
+def sm2_authority(role: str = "sm2_issuing") -> Authority:
+    """The active SM2 authority of ``role`` (the issuing CA by default)."""
+    from mobileca.ca.models import Authority
+
+    return Authority.objects.get(role=role, is_active=True)
+
+
+def der(record: IssuedCertificate | Authority) -> bytes:
+    return bytes(record.certificate_der)
