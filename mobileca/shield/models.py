@@ -528,3 +528,57 @@ class OAuthToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} token of {self.client_id} ({self.scope})"
+
+
+# --- two-party SM2 (issue 20): the service's key shares and the single-use rounds with the phone ------------------
+
+
+class CosignShare(models.Model):
+    """The signing service's share d2 of one two-party SM2 key of a credential (``usage`` sign or encrypt): d2 and
+    the pepper (32 random bytes the phone's storage needs, released per counted PIN attempt) kept only wrapped under
+    the master key (owner ``cosign:<service_no>:<usage>``), the phone's public share P1 and the public key P (hex of
+    ``04||x||y``). The whole private key exists nowhere; at most one live share per credential and usage."""
+
+    credential = models.ForeignKey(Credential, on_delete=models.PROTECT, related_name="cosign_shares")
+    usage = models.CharField(max_length=8)  # sign | encrypt
+    d2_wrapped = models.BinaryField()
+    p1 = models.CharField(max_length=130)
+    public_key = models.CharField(max_length=130)
+    pepper_wrapped = models.BinaryField()
+    created_at = models.DateTimeField()
+    destroyed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["credential", "usage"],
+                condition=models.Q(destroyed_at__isnull=True),
+                name="shield_one_live_cosign_share",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"cosign share {self.usage} of {self.credential_id}"
+
+
+class CosignRound(models.Model):
+    """One round of the two-party protocol: a session string the service issued (random, single use, 2 minutes),
+    for one credential and kind (keygen, sign, decrypt), bound to what it is for: the usage of a key generation,
+    the digest e (hex) of a signature, the C1 (hex) of the ciphertext a decryption opens (kept in ``ciphertext``)."""
+
+    session = models.CharField(max_length=64, unique=True)
+    credential = models.ForeignKey(Credential, on_delete=models.PROTECT, related_name="cosign_rounds")
+    kind = models.CharField(max_length=8)  # keygen | sign | decrypt
+    usage = models.CharField(max_length=8)  # sign | encrypt
+    bound = models.CharField(max_length=130, blank=True)
+    ciphertext = models.BinaryField(null=True, blank=True)  # decrypt: the SM2Cipher (public data)
+    authorization = models.ForeignKey(
+        KeyUseAuthorization, null=True, blank=True, on_delete=models.PROTECT, related_name="cosign_rounds"
+    )
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=20, blank=True)  # done, or the refusal's code
+
+    def __str__(self) -> str:
+        return f"cosign {self.kind} round ({self.outcome or 'open'})"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from mobileca.shield.views import claim, home, keyuse, members, oauth
+from mobileca.shield.views import claim, cosign, home, keyuse, members, oauth
 
 app_name = "shield"
 urlpatterns = [
@@ -45,4 +45,8 @@ urlpatterns = [
     path("face/return/", claim.h5_face_return, name="h5_face_return"),
     path("s/<str:token>", home.h5_link, name="h5_link"),
     path("sign-out/", home.h5_sign_out, name="h5_sign_out"),
+    path("cosign/keygen/", cosign.h5_cosign_keygen, name="h5_cosign_keygen"),
+    path("cosign/sign/", cosign.h5_cosign_sign, name="h5_cosign_sign"),
+    path("cosign/decrypt/", cosign.h5_cosign_decrypt, name="h5_cosign_decrypt"),
+    path("cosign/pepper/", cosign.h5_cosign_pepper, name="h5_cosign_pepper"),
 ]
