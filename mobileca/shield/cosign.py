@@ -111,7 +111,7 @@ def _spend(session: str, kind: str, account: str) -> CosignRound:
     unused and within its 2 minutes. A refusal changes nothing (an unknown, someone else's or another kind's session
     is simply not found)."""
     found = (
-        CosignRound.objects.select_for_update()
+        CosignRound.objects.select_for_update(of=("self",))
         .select_related("credential", "authorization")
         .filter(session=session if isinstance(session, str) else "", kind=kind)
         .first()
