@@ -293,3 +293,11 @@ def test_no_code_path_signs_without_the_phone_and_no_row_holds_d(phone: Client, 
         raw = secret.to_bytes(32, "big")
         for needle in (raw, raw.hex().encode(), raw.hex().upper().encode()):
             assert needle not in dump
+
+
+def test_keygen_is_for_sm2_credentials_only(phone: Client, registered: Card, ca_ready: None) -> None:
+    ecdsa = activated_credential(registered)  # the default profile
+    assert ca_facade.key_profile(ecdsa.key_profile).family != "sm2"
+    status, body = post(phone, "keygen", {"service_no": ecdsa.service_no, "usage": "sign"})
+    assert (status, body["code"]) == (409, "not_sm2")
+    assert not CosignRound.objects.exists() and not CosignShare.objects.exists()

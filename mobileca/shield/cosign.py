@@ -139,6 +139,8 @@ def keygen_begin(*, credential: Credential, usage: str, account: str) -> str:
     if usage not in USAGES:
         raise InvalidInput(_("不支持的密钥用途"), code="invalid_request")
     _own_credential(credential, account)
+    if ca_facade.key_profile(credential.key_profile).family != "sm2":
+        raise Conflict(_("只有国密 SM2 证书可以使用协同签名"), code="not_sm2")
     if live_share(credential, usage) is not None:
         raise Conflict(_("该证书已有协同密钥"), code="share_exists")
     with transaction.atomic(durable=True):
