@@ -9,7 +9,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
-from mobileca.ca import profiles, services, tsa
+from mobileca.ca import profiles, services, sm2_cosign, tsa
 from mobileca.ca.backends import KeyBackend, KeyBackendError
 from mobileca.ca.backends.factory import backend as key_backend
 from mobileca.ca.channel import ChannelVerdict, channel_check
@@ -62,9 +62,12 @@ __all__ = [
     "key_profile",
     "profile_of_public_key",
     "public_key_of_certificate",
+    "sm2_cosign",
     "timestamp",
     "timestamp_verify",
+    "unwrap_bytes",
     "unwrap_private_key",
+    "wrap_bytes",
     "wrap_private_key",
 ]
 
@@ -225,3 +228,13 @@ def timestamp_verify(*, token: bytes, digest: bytes, hash_oid: str = SHA256_OID)
     chaining to our root at genTime, not revoked before it) and the imprint. ``TimestampInvalid`` says why not."""
     verified = tsa.token_verify(token, digest=digest, hash_oid=hash_oid)
     return TimestampVerdict(verified.gen_time, verified.serial_number, verified.policy, verified.tsa_serial_hex)
+
+
+def wrap_bytes(*, owner_id: str, plaintext: bytes) -> bytes:
+    """Raw bytes (a two-party key share, a pepper) sealed under the master key for ``owner_id``."""
+    return key_backend().wrap(owner_id, plaintext)
+
+
+def unwrap_bytes(*, owner_id: str, blob: bytes) -> bytes:
+    """What ``wrap_bytes`` sealed for ``owner_id``; ``UnwrapError`` for another owner or a changed blob."""
+    return key_backend().unwrap(owner_id, blob)

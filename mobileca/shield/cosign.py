@@ -30,7 +30,6 @@ from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
 from mobileca.ca import facade as ca_facade
-from mobileca.ca import sm2_cosign
 from mobileca.cmslib import gm as cms_gm
 from mobileca.core.clock import now
 from mobileca.core.errors import ApplicationError, Conflict, InvalidInput, NotFound, PermissionDenied
@@ -61,13 +60,15 @@ def owner_id(credential: Credential, usage: str) -> str:
 
 
 def _wrap(credential: Credential, usage: str, plaintext: bytes) -> bytes:
-    return ca_facade.key_backend().wrap(owner_id(credential, usage), plaintext)
+    return ca_facade.wrap_bytes(owner_id=owner_id(credential, usage), plaintext=plaintext)
 
 
 @sensitive_variables()
-def _server_share(share: CosignShare) -> sm2_cosign.ServerShare:
-    d2 = ca_facade.key_backend().unwrap(owner_id(share.credential, share.usage), bytes(share.d2_wrapped))
-    return sm2_cosign.ServerShare(d2=d2, p1=bytes.fromhex(share.p1), public_point=bytes.fromhex(share.public_key))
+def _server_share(share: CosignShare) -> ca_facade.sm2_cosign.ServerShare:
+    d2 = ca_facade.unwrap_bytes(owner_id=owner_id(share.credential, share.usage), blob=bytes(share.d2_wrapped))
+    return ca_facade.sm2_cosign.ServerShare(
+        d2=d2, p1=bytes.fromhex(share.p1), public_point=bytes.fromhex(share.public_key)
+    )
 
 
 def live_share(credential: Credential, usage: str) -> CosignShare | None:
@@ -154,8 +155,8 @@ def keygen_finish(*, session: str, message: Any, account: str) -> str:
     with transaction.atomic(durable=True):
         found = _spend(session, "keygen", account)
     try:
-        share, answer = sm2_cosign.ServerShare.keygen(message, found.session)
-    except sm2_cosign.CosignRefused as exc:
+        share, answer = ca_facade.sm2_cosign.ServerShare.keygen(message, found.session)
+    except ca_facade.sm2_cosign.CosignRefused as exc:
         _settle(found, exc.code)
         raise Refused(_("手机发来的密钥分量未通过校验"), code=exc.code) from None
     credential, usage = found.credential, found.usage
@@ -300,7 +301,7 @@ def sign_round(*, session: str, message: Any, account: str, address: str | None 
         raise Conflict(_("该证书没有协同密钥"), code="no_share")
     try:
         answer = _server_share(share).sign_round(found.bound, message, found.session)
-    except sm2_cosign.CosignRefused as exc:
+    except ca_facade.sm2_cosign.CosignRefused as exc:
         _failed(found, exc.code, address=address)
         raise Refused(_("手机发来的签名分量未通过校验，未签名"), code=exc.code) from None
     _done(found, address=address)
@@ -334,8 +335,8 @@ def decrypt_begin(*, authorization: KeyUseAuthorization, envelope: bytes, accoun
         raise PermissionDenied(_("数字信封未经此次授权"), code="hash_not_authorized")
     ciphertext = _encrypted_key(envelope, authorization.credential)
     try:
-        c1, _c3, _c2 = sm2_cosign.parse_ciphertext(ciphertext)
-    except sm2_cosign.CosignRefused:
+        c1, _c3, _c2 = ca_facade.sm2_cosign.parse_ciphertext(ciphertext)
+    except ca_facade.sm2_cosign.CosignRefused:
         raise InvalidInput(_("数字信封格式无效"), code="bad_envelope") from None
     authorization = _take_authorization(authorization, "decrypt", account)
     with transaction.atomic(durable=True):
@@ -362,7 +363,7 @@ def decrypt_round(*, session: str, message: Any, account: str, address: str | No
         raise Conflict(_("该证书没有协同密钥"), code="no_share")
     try:
         plaintext = _server_share(share).decrypt_round(bytes(found.ciphertext or b""), message, found.session)
-    except sm2_cosign.CosignRefused as exc:
+    except ca_facade.sm2_cosign.CosignRefused as exc:
         _failed(found, exc.code, address=address)
         raise Refused(_("手机发来的解密分量未通过校验，未解密"), code=exc.code) from None
     _done(found, address=address)
@@ -391,7 +392,7 @@ def pepper_release(
         refusal = pin_check(locked, guess, purpose=_("解锁协同密钥"), address=address)
     if refusal is not None:
         raise refusal
-    return ca_facade.key_backend().unwrap(owner_id(credential, usage), bytes(share.pepper_wrapped))
+    return ca_facade.unwrap_bytes(owner_id=owner_id(credential, usage), blob=bytes(share.pepper_wrapped))
 
 
 __all__ = [
