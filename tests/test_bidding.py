@@ -656,3 +656,21 @@ def test_a_malformed_tool_signature_is_refused_not_a_500(claimant: tuple[Client,
         )  # fmt: skip
         assert response.status_code == 400 and response.json()["error"] == "bad_bid_file"
     assert not Bid.objects.exists()
+
+
+def test_the_envelope_reader_imports_without_django_settings() -> None:
+    # the bid-file benchmark and the tool open envelopes in plain processes: importing the reader must not need
+    # Django's settings (it once reached the models through ca.facade and broke the benchmark)
+    import os
+    import sys
+
+    env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
+    done = subprocess.run(
+        [sys.executable, "-c", "import mobileca.shield.envelopes, mobileca.cmslib.enveloped, mobileca.cmslib.gm"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert done.returncode == 0, done.stderr

@@ -27,7 +27,9 @@ from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
-from mobileca.ca import facade as ca_facade
+# ``ca.sm2`` directly, not through ``ca.facade``: this module stays importable without Django settings (the bid-file
+# benchmark and the tool's tests open envelopes in plain processes); ``sm2`` has no Django in it.
+from mobileca.ca.sm2 import Sm2PrivateKey
 from mobileca.cmslib import gm
 from mobileca.cmslib.enveloped import EccCmsSharedInfo
 from mobileca.core.errors import InvalidInput
@@ -61,12 +63,10 @@ def _refused(message: str, code: str) -> InvalidInput:
 
 
 @sensitive_variables()
-def content_key(
-    envelope: bytes, *, private_key: PrivateKeyTypes | ca_facade.Sm2PrivateKey, certificate_pem: str
-) -> ContentKey:
+def content_key(envelope: bytes, *, private_key: PrivateKeyTypes | Sm2PrivateKey, certificate_pem: str) -> ContentKey:
     """The content-encryption key of ``envelope`` (DER ContentInfo), for the holder of ``private_key`` whose
     certificate is ``certificate_pem``. Refuses envelopes not addressed to that certificate."""
-    if isinstance(private_key, ca_facade.Sm2PrivateKey):
+    if isinstance(private_key, Sm2PrivateKey):
         return _sm2_content_key(envelope, private_key, certificate_pem)
     try:
         info = cms.ContentInfo.load(envelope, strict=True)
@@ -104,7 +104,7 @@ _SM4 = {"cbc": gm.SM4_CBC, "gcm": gm.SM4_GCM}
 
 
 @sensitive_variables()
-def _sm2_content_key(header: bytes, private_key: ca_facade.Sm2PrivateKey, certificate_pem: str) -> ContentKey:
+def _sm2_content_key(header: bytes, private_key: Sm2PrivateKey, certificate_pem: str) -> ContentKey:
     """An SM2 credential's envelope (GB/T 35275 header): the SM4 key and its algorithm OID (SM4-CBC or SM4-GCM)."""
     certificate_der = _pem_to_der(certificate_pem)
     try:
