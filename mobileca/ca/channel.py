@@ -18,7 +18,6 @@ import logging
 from dataclasses import dataclass
 
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.verification import ExtensionPolicy, PolicyBuilder, Store, VerificationError
 from django.utils.translation import gettext as _
@@ -127,14 +126,11 @@ def _sm2_issuer(certificate: x509.Certificate, serial_hex: str) -> int | None:
 
 
 def _public_key(certificate: x509.Certificate) -> object:
-    """The certificate's key, of whatever profile: ``cryptography`` cannot load a key on the SM2 curve."""
+    """The certificate's key, of whatever profile (``keys.public_key_of_certificate``); None if it is unreadable."""
     try:
-        return certificate.public_key()
-    except UnsupportedAlgorithm:
-        try:
-            return public_key_of_certificate(certificate.public_bytes(Encoding.DER))
-        except (ValueError, sm2.Sm2Error):
-            return None
+        return public_key_of_certificate(certificate.public_bytes(Encoding.DER))
+    except (ValueError, sm2.Sm2Error):
+        return None
 
 
 def _judge(
