@@ -127,7 +127,11 @@ def test_the_guides_two_scenarios_on_a_phone_through_the_e_signing_home(
         _fits(phone)
         _shot(phone, "guide-1-home.png")
     expect_card_activated(page, first_card)
-    page.keyboard.press("Escape")
+    # closing the dialog of a finished claim reloads the card page (claim.js); wait for that reload, or the next
+    # goto races it and is aborted
+    with page.expect_navigation():
+        page.keyboard.press("Escape")
+    expect(page.locator(f'.card[data-cert-id="{first_card}"]')).to_be_visible()
 
     # --- 场景 2: 员工申领, the admin approves through the link in his text message -----------------------------
     h5_url = open_claim(page, base, second_card)
