@@ -454,6 +454,14 @@ MOBILECA_SUPPORT = {
 MOBILECA_KEY_PROFILE = env.string("MOBILECA_KEY_PROFILE", "ec-p256")
 if MOBILECA_KEY_PROFILE not in ("ec-p256", "sm2", "rsa-2048"):
     raise ConfigurationError(f"MOBILECA_KEY_PROFILE={MOBILECA_KEY_PROFILE!r} is not one of ec-p256, sm2, rsa-2048")
+# Who holds new credentials' private keys: "service" (the default: the signing service, wrapped under the master
+# key, the PIN a rule it follows) or "split" (two-party SM2, 协同签名, issue 20: each key split between the claimant's
+# phone page and the signing service, whole nowhere; needs MOBILECA_KEY_PROFILE=sm2). A credential keeps its custody.
+MOBILECA_KEY_CUSTODY = env.string("MOBILECA_KEY_CUSTODY", "service")
+if MOBILECA_KEY_CUSTODY not in ("service", "split"):
+    raise ConfigurationError(f"MOBILECA_KEY_CUSTODY={MOBILECA_KEY_CUSTODY!r} is not one of service, split")
+if MOBILECA_KEY_CUSTODY == "split" and MOBILECA_KEY_PROFILE != "sm2":
+    raise ConfigurationError("MOBILECA_KEY_CUSTODY=split needs MOBILECA_KEY_PROFILE=sm2 (two-party SM2)")
 # Bid files of SM2 credentials (GB/T 35275, cmslib.gm): what the platform writes, per peer. The flavour is the
 # variant of the CMS structures ("rfc5652", the default, which BouncyCastle reads; "gbt35275"; "gmssl"; "ofdrw"),
 # the cipher the content encryption ("sm4-gcm", the default, for envelopes that stay on the platform; "sm4-cbc" for

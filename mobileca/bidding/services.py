@@ -508,6 +508,7 @@ def bid_open_request(*, bid: Bid, address: str | None) -> Bid:
         file_size=bid.size,
         tender_no=bid.tender.project_no,
         tender_name=bid.tender.name,
+        envelope=bytes(bid.header),
     )
     with transaction.atomic():
         bid = Bid.objects.select_for_update().get(pk=bid.pk)

@@ -44,6 +44,7 @@ __all__ = [
     "KeyBackend",
     "KeyBackendError",
     "KeyProfile",
+    "Sm2Error",
     "Sm2PrivateKey",
     "Sm2PublicKey",
     "Subject",

@@ -26,9 +26,9 @@ from mobileca.core.clock import now
 from mobileca.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, TooMany
 from mobileca.core.ids import BEIJING
 from mobileca.core.validators import is_valid_uscc
-from mobileca.shield import members, registry
+from mobileca.shield import cosign_keys, members, registry
 from mobileca.shield.agreements import agreement_current
-from mobileca.shield.credential_keys import key_pairs_certify, key_pairs_new
+from mobileca.shield.credential_keys import key_pairs_certify, key_pairs_new, split_public_keys
 from mobileca.shield.faces import face_check_open, face_check_record, face_check_result
 from mobileca.shield.identity import PhoneIdentity
 from mobileca.shield.locks import lock_claim
@@ -391,7 +391,8 @@ def claim_activate(
     pin_hash = pin_hash_new(pin, pin_again)
     claim_of_claimant(ticket, account, at=ClaimStep.PIN)
     person = PhoneAccount.objects.get(account=account)
-    keys = key_pairs_new(profile)
+    split = cosign_keys.split_for_new_credentials() and profile.family == "sm2"
+    keys = None if split else key_pairs_new(profile)
     with transaction.atomic(durable=True):
         # its enterprise first, then the claim: member writes lock the enterprise first too
         claim = claim_of_claimant_locked(ticket, account, at=ClaimStep.PIN)
@@ -401,8 +402,15 @@ def claim_activate(
         moment = now()
         expires_at = add_months(moment, claim.term_months)
         service_no = "ESD" + moment.astimezone(BEIJING).strftime("%Y%m%d") + secrets.token_hex(5).upper()
+        shares = cosign_keys.pending_shares(claim=claim) if split else {}
+        if split and set(shares) != set(cosign_keys.USAGES):  # the phone page makes its halves before this POST
+            raise Conflict(_("手机尚未生成协同密钥，请在支持脚本的浏览器中重新设置PIN码"), code="cosign_keys_missing")
         certified = key_pairs_certify(
-            service_no=service_no, keys=keys, enterprise=enterprise, person=person, not_after=expires_at
+            service_no=service_no,
+            keys=keys or split_public_keys(shares),
+            enterprise=enterprise,
+            person=person,
+            not_after=expires_at,
         )
         credential = Credential.objects.create(
             claim=claim,
@@ -410,6 +418,7 @@ def claim_activate(
             enterprise_uscc=enterprise.uscc,
             service_no=service_no,
             key_profile=profile.name,
+            key_custody=cosign_keys.SPLIT if split else "service",
             sign_key_wrapped=certified.sign_key_wrapped,
             encrypt_key_wrapped=certified.encrypt_key_wrapped,
             sign_serial=certified.sign_serial,
@@ -418,6 +427,8 @@ def claim_activate(
             activated_at=moment,
             expires_at=expires_at,
         )
+        if split:
+            cosign_keys.certify(shares, credential)
         claim.service_no, claim.service_expires_at = service_no, expires_at
         claim_move(claim, status=ClaimStatus.ACTIVATED, step=ClaimStep.DONE, also=["service_no", "service_expires_at"])
         audit_record(

@@ -1,31 +1,34 @@
-"""Two-party SM2 (协同签名, issue 20): the signing service's side over its database — the service's key shares
-(``CosignShare``), the single-use rounds with the claimant's phone (``CosignRound``), and the pepper the phone's
-storage needs, released only after a counted PIN attempt.
+"""Two-party SM2 (协同签名, issue 20): the signing service's side of the rounds with the claimant's phone — key
+generation during a claim or renewal, signing and decryption for a request the claimant approves on the phone with
+the PIN — and the pepper the phone's storage needs, released only after a counted PIN attempt.
 
-The arithmetic is ``ca.sm2_cosign.ServerShare``; here are who may do what, when, and once. Every round has a session
-string the service issued (random, 2 minutes, single use), is bound to what it is for (the usage of a key
-generation, the digest e of a signature, the C1 of a decryption) and is spent under its row lock before any key
-share is unwrapped: a replayed session is refused (``round_used``), an expired one too (``round_expired``), and
-neither changes anything. A phone message that fails its checks spends the round and is recorded as a failed
-signature or decryption with the code; nothing is signed or decrypted. No function here signs or decrypts without a
-phone message carrying a valid proof: d2 alone yields nothing, and d = (d1·d2)⁻¹ − 1 exists nowhere.
+The arithmetic is ``ca.sm2_cosign.ServerShare``; the shares at rest are ``shield.cosign_keys``; here are who may do
+what, when, and once. Every round has a session string the service issued (random, 2 minutes, single use), is bound
+to what it is for (the usage of a key generation, the digest e of a signature, the C1 of a decryption) and is spent
+under its row lock before any key share is unwrapped: a replayed session is refused (``round_used``), an expired one
+too (``round_expired``), and neither changes anything. A phone message that fails its checks spends the round and
+is recorded as a failed signature or decryption with the code; nothing is signed or decrypted. No function here
+signs or decrypts without a phone message carrying a valid proof: d2 alone yields nothing, and d = (d1·d2)⁻¹ − 1
+exists nowhere.
 
-d2 and the pepper are wrapped under the master key (owner ``cosign:<service_no>:<usage>``) through the CA's key
-back-end; neither appears in logs, records or error reports (``sensitive_variables``)."""
+A request is approved (its SAD usable by the platform) only once the phone's half is done: for signing, when the
+phone sends back the finished signatures, each verified under the public key; for decryption, when its message for
+the envelope's C1 passes its proof. The platform's ``signHash`` then returns those signatures, its ``decrypt``
+computes the content key from the stored message and the service's share; the service cannot do either alone."""
 
 from __future__ import annotations
 
 import base64
-import hashlib
+import binascii
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
@@ -33,15 +36,22 @@ from mobileca.ca import facade as ca_facade
 from mobileca.cmslib import gm as cms_gm
 from mobileca.core.clock import now
 from mobileca.core.errors import ApplicationError, Conflict, InvalidInput, NotFound, PermissionDenied
-from mobileca.shield.keyuse import refuse_unless_usable
-from mobileca.shield.locks import lock_authorization_pk, lock_credential_pk
-from mobileca.shield.models import CosignRound, CosignShare, Credential, KeyUseAuthorization, KeyUseStatus
+from mobileca.shield import cosign_keys, keyuse
+from mobileca.shield.claims import claim_of_claimant
+from mobileca.shield.locks import lock_claim, lock_credential_pk
+from mobileca.shield.models import (
+    ClaimSession,
+    ClaimStep,
+    CosignRound,
+    CosignShare,
+    Credential,
+    KeyUseAuthorization,
+)
 from mobileca.shield.pin import pin_check, pin_guess
 from mobileca.shield.records import record_operation
-from mobileca.shield.transitions import authorization_move
 
 ROUND_LIFETIME = timedelta(minutes=2)
-USAGES = ("sign", "encrypt")
+USAGES = cosign_keys.USAGES
 PEPPER_BYTES = 32
 
 
@@ -50,45 +60,24 @@ class RoundRefused(PermissionDenied):
 
 
 class Refused(InvalidInput):
-    """A phone message the protocol refuses (``bad_point``, ``bad_scalar``, ``bad_proof``, ``bad_ciphertext``)."""
+    """A phone message the protocol refuses (``bad_point``, ``bad_scalar``, ``bad_proof``, ``bad_ciphertext``,
+    ``bad_signature``)."""
 
     code = "bad_proof"
 
 
-def owner_id(credential: Credential, usage: str) -> str:
-    return f"cosign:{credential.service_no}:{usage}"
-
-
-def _wrap(credential: Credential, usage: str, plaintext: bytes) -> bytes:
-    return ca_facade.wrap_bytes(owner_id=owner_id(credential, usage), plaintext=plaintext)
-
-
-@sensitive_variables()
-def _server_share(share: CosignShare) -> ca_facade.sm2_cosign.ServerShare:
-    d2 = ca_facade.unwrap_bytes(owner_id=owner_id(share.credential, share.usage), blob=bytes(share.d2_wrapped))
-    return ca_facade.sm2_cosign.ServerShare(
-        d2=d2, p1=bytes.fromhex(share.p1), public_point=bytes.fromhex(share.public_key)
-    )
-
-
-def live_share(credential: Credential, usage: str) -> CosignShare | None:
-    return (
-        CosignShare.objects.select_related("credential")
-        .filter(credential=credential, usage=usage, destroyed_at__isnull=True)
-        .first()
-    )
-
-
-def _own_credential(credential: Credential, account: str) -> None:
-    if credential.account != account:
-        raise NotFound(_("未找到该证书"), code="credential_unknown")
+def _round_account(found: CosignRound) -> str:
+    if found.credential is not None:
+        return found.credential.account
+    return found.claim.claimant_account if found.claim is not None else ""
 
 
 def _new_round(
-    credential: Credential,
     kind: str,
     usage: str,
     *,
+    credential: Credential | None = None,
+    claim: ClaimSession | None = None,
     bound: str = "",
     ciphertext: bytes | None = None,
     authorization: KeyUseAuthorization | None = None,
@@ -97,6 +86,7 @@ def _new_round(
     return CosignRound.objects.create(
         session=secrets.token_urlsafe(32),
         credential=credential,
+        claim=claim,
         kind=kind,
         usage=usage,
         bound=bound,
@@ -113,11 +103,11 @@ def _spend(session: str, kind: str, account: str) -> CosignRound:
     is simply not found)."""
     found = (
         CosignRound.objects.select_for_update(of=("self",))
-        .select_related("credential", "authorization")
+        .select_related("credential", "claim", "authorization")
         .filter(session=session if isinstance(session, str) else "", kind=kind)
         .first()
     )
-    if found is None or found.credential.account != account:
+    if found is None or not account or _round_account(found) != account:
         raise NotFound(_("未找到该会话"), code="round_unknown")
     if found.used_at is not None:
         raise RoundRefused(_("该会话已使用过，每个会话只能使用一次"), code="round_used")
@@ -132,26 +122,44 @@ def _settle(found: CosignRound, outcome: str) -> None:
     CosignRound.objects.filter(pk=found.pk).update(outcome=outcome)
 
 
-# --- key generation --------------------------------------------------------------------------------------------
+# --- key generation (during a claim's or a renewal's PIN step) ----------------------------------------------------
 
 
-def keygen_begin(*, credential: Credential, usage: str, account: str) -> str:
-    """A session for the phone's key generation of ``usage``; refused when a live share exists already."""
+def _keygen_claim(ticket: str, account: str) -> ClaimSession:
+    """The claim (at 「设置PIN码」) or renewal (at 「确认续费」) of this claimant whose new keys are split."""
+    found = ClaimSession.objects.filter(ticket=ticket if isinstance(ticket, str) else "").first()
+    step = ClaimStep.RENEWAL if found is not None and found.kind == "renewal" else ClaimStep.PIN
+    claim = claim_of_claimant(ticket, account, at=step)
+    if claim.kind == "renewal":
+        credential = Credential.objects.filter(claim__card_ref=claim.card_ref).first()
+        split = credential is not None and cosign_keys.is_split(credential)
+    else:
+        split = cosign_keys.split_for_new_credentials()
+    if not split:
+        raise Conflict(_("该证书的密钥不是手机与服务共同持有的"), code="not_split")
+    return claim
+
+
+def keygen_begin(*, ticket: str, usage: str, account: str) -> str:
+    """A session for the phone's share of the ``usage`` key of the claim or renewal ``ticket``."""
     if usage not in USAGES:
         raise InvalidInput(_("不支持的密钥用途"), code="invalid_request")
-    _own_credential(credential, account)
-    if ca_facade.key_profile(credential.key_profile).family != "sm2":
-        raise Conflict(_("只有国密 SM2 证书可以使用协同签名"), code="not_sm2")
-    if live_share(credential, usage) is not None:
-        raise Conflict(_("该证书已有协同密钥"), code="share_exists")
+    claim = _keygen_claim(ticket, account)
     with transaction.atomic(durable=True):
-        return _new_round(credential, "keygen", usage, bound=usage).session
+        return _new_round("keygen", usage, claim=claim, bound=usage).session
+
+
+@dataclass(frozen=True)
+class Keygen:
+    public_key: str  # hex 04||x||y: the key the certificate will carry; the phone files its share under it
+    pepper: bytes = field(repr=False)  # for the phone's storage, with the PIN the claimant is about to set
 
 
 @sensitive_variables()
-def keygen_finish(*, session: str, message: Any, account: str) -> str:
-    """Check the phone's P1 and its proof, draw d2, store the share (d2 and a new pepper wrapped) and return P
-    (hex). The round is spent whatever the outcome; a second live share is refused."""
+def keygen_finish(*, session: str, message: Any, account: str) -> Keygen:
+    """Check the phone's P1 and its proof, draw d2, keep the share (d2 and a new pepper wrapped) for the claim's
+    activation, which certifies P; an earlier uncertified share of the same claim and usage (a phone that started
+    again) is destroyed. Returns P and the pepper. The round is spent whatever the outcome."""
     with transaction.atomic(durable=True):
         found = _spend(session, "keygen", account)
     try:
@@ -159,31 +167,31 @@ def keygen_finish(*, session: str, message: Any, account: str) -> str:
     except ca_facade.sm2_cosign.CosignRefused as exc:
         _settle(found, exc.code)
         raise Refused(_("手机发来的密钥分量未通过校验"), code=exc.code) from None
-    credential, usage = found.credential, found.usage
-    d2_wrapped = _wrap(credential, usage, share.d2)
-    pepper_wrapped = _wrap(credential, usage, secrets.token_bytes(PEPPER_BYTES))
-    try:
-        with transaction.atomic(durable=True):
-            lock_credential_pk(credential.pk)
-            if live_share(credential, usage) is not None:
-                raise IntegrityError("a live share exists")
-            CosignShare.objects.create(
-                credential=credential,
-                usage=usage,
-                d2_wrapped=d2_wrapped,
-                p1=share.p1.hex(),
-                public_key=share.public_point.hex(),
-                pepper_wrapped=pepper_wrapped,
-                created_at=now(),
-            )
-            _settle(found, "done")
-    except IntegrityError:
-        _settle(found, "share_exists")
-        raise Conflict(_("该证书已有协同密钥"), code="share_exists") from None
-    return str(answer["public_key"])
+    ref = cosign_keys.new_ref()
+    pepper = secrets.token_bytes(PEPPER_BYTES)
+    d2_wrapped, pepper_wrapped = cosign_keys.wrap(ref, share.d2), cosign_keys.wrap(ref, pepper)
+    claim = found.claim
+    assert claim is not None
+    with transaction.atomic(durable=True):
+        lock_claim(claim.ticket)
+        earlier = cosign_keys.pending_shares(claim=claim).get(found.usage)
+        if earlier is not None:
+            cosign_keys.destroy([earlier])
+        CosignShare.objects.create(
+            ref=ref,
+            claim=claim,
+            usage=found.usage,
+            d2_wrapped=d2_wrapped,
+            p1=share.p1.hex(),
+            public_key=share.public_point.hex(),
+            pepper_wrapped=pepper_wrapped,
+            created_at=now(),
+        )
+        _settle(found, "done")
+    return Keygen(public_key=str(answer["public_key"]), pepper=pepper)
 
 
-# --- signing and decryption --------------------------------------------------------------------------------------
+# --- approving a request on the phone: the PIN, then the rounds ----------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -193,119 +201,17 @@ class SignRound:
 
 
 @dataclass(frozen=True)
-class DecryptRound:
-    session: str
-    ciphertext: bytes  # the SM2Cipher the phone computes T1 for
+class Approval:
+    """What the phone needs after its PIN was accepted: the share's public key (where its half is filed), the
+    pepper, and the rounds (one per digest to sign, or one decryption of the envelope's encryptedKey)."""
 
-
-def _take_authorization(authorization: KeyUseAuthorization, operation: str, account: str) -> KeyUseAuthorization:
-    """The claimant's approved authorisation of ``operation``, spent once (under the credential's and its row
-    lock) for the rounds it starts; every refusal leaves it as it was (an expired one is marked expired)."""
-    _own_credential(authorization.credential, account)
-    refuse_unless_usable(authorization.credential)
-    expired = False
-    with transaction.atomic(durable=True):
-        current = lock_credential_pk(authorization.credential_id)
-        authorization = lock_authorization_pk(authorization.pk)
-        if authorization.operation != operation:
-            raise PermissionDenied(_("授权无效"), code="invalid_sad")
-        if authorization.status == KeyUseStatus.USED:
-            raise PermissionDenied(_("授权已使用过，每次授权只能使用一次"), code="sad_used")
-        if authorization.status != KeyUseStatus.AUTHORIZED:
-            raise PermissionDenied(_("授权无效"), code="invalid_sad")
-        serial = current.sign_serial if operation == "sign" else current.encrypt_serial
-        if authorization.key_serial != serial:
-            raise PermissionDenied(_("该授权是为续费更换之前的密钥给出的，请重新授权"), code="sad_key_replaced")
-        assert authorization.expires_at is not None
-        if now() >= authorization.expires_at:
-            authorization_move(authorization, KeyUseStatus.EXPIRED)
-            expired = True
-        else:
-            authorization.used_at = now()
-            authorization_move(authorization, KeyUseStatus.USED, also=["used_at"])
-    if expired:
-        raise PermissionDenied(_("授权已过期（5 分钟），请重新授权"), code="sad_expired")
-    return authorization
-
-
-def _need_share(credential: Credential, usage: str) -> None:
-    if live_share(credential, usage) is None:
-        raise Conflict(_("该证书没有协同密钥"), code="no_share")
-
-
-def sign_begin(*, authorization: KeyUseAuthorization, account: str) -> list[SignRound]:
-    """One round per digest of an approved sign authorisation (SM3 e values, base64), the authorisation spent."""
-    _need_share(authorization.credential, "sign")
-    digests = [base64.b64decode(value) for value in authorization.hashes]
-    if any(len(e) != 32 for e in digests):
-        raise InvalidInput(_("摘要须为 32 字节的 SM3 值"), code="invalid_hash_length")
-    authorization = _take_authorization(authorization, "sign", account)
-    with transaction.atomic(durable=True):
-        rounds = [
-            _new_round(authorization.credential, "sign", "sign", bound=e.hex(), authorization=authorization)
-            for e in digests
-        ]
-    return [SignRound(session=item.session, e=item.bound) for item in rounds]
-
-
-def _failed(found: CosignRound, code: str, *, address: str | None) -> None:
-    """A refused phone message: the round's outcome and the operation record 「签名失败」/「解密失败」 with the code."""
-    authorization = found.authorization
-    assert authorization is not None
-    credential = found.credential
-    with transaction.atomic(durable=True):
-        CosignRound.objects.filter(pk=found.pk).update(outcome=code)
-        record_operation(
-            action=f"{authorization.operation}_failed",
-            account=credential.account,
-            enterprise_uscc=credential.enterprise_uscc,
-            credential=credential,
-            platform=authorization.platform,
-            purpose=" · ".join(part for part in (authorization.purpose, authorization.file_name) if part),
-            address=address,
-            data={"failure": code, "ref": authorization.public_ref, "cosign": True},
-        )
-
-
-def _done(found: CosignRound, *, address: str | None) -> None:
-    """A round answered; the authorisation's record once its last round is."""
-    authorization = found.authorization
-    assert authorization is not None
-    credential = found.credential
-    with transaction.atomic(durable=True):
-        CosignRound.objects.filter(pk=found.pk).update(outcome="done")
-        siblings = CosignRound.objects.filter(authorization=authorization)
-        if siblings.exclude(outcome="done").exists():
-            return
-        record_operation(
-            action=authorization.operation,
-            account=credential.account,
-            enterprise_uscc=credential.enterprise_uscc,
-            credential=credential,
-            platform=authorization.platform,
-            purpose=" · ".join(part for part in (authorization.purpose, authorization.file_name) if part),
-            address=address,
-            data={"hashes": len(authorization.hashes), "ref": authorization.public_ref, "cosign": True},
-        )
-
-
-@sensitive_variables()
-def sign_round(*, session: str, message: Any, account: str, address: str | None = None) -> dict[str, str]:
-    """The service's answer ``{"r", "s2", "s3"}`` to the phone's message for this round's digest; the round is spent
-    first. A refused message is recorded as a failed signature with its code; nothing is signed."""
-    with transaction.atomic(durable=True):
-        found = _spend(session, "sign", account)
-    share = live_share(found.credential, "sign")
-    if share is None:
-        _failed(found, "no_share", address=address)
-        raise Conflict(_("该证书没有协同密钥"), code="no_share")
-    try:
-        answer = _server_share(share).sign_round(found.bound, message, found.session)
-    except ca_facade.sm2_cosign.CosignRefused as exc:
-        _failed(found, exc.code, address=address)
-        raise Refused(_("手机发来的签名分量未通过校验，未签名"), code=exc.code) from None
-    _done(found, address=address)
-    return answer
+    operation: str
+    public_key: str
+    pepper: bytes = field(repr=False)
+    rounds: list[SignRound] = field(default_factory=list)
+    session: str = ""  # decrypt
+    ciphertext: bytes = b""  # decrypt: the SM2Cipher
+    c1: str = ""  # decrypt: its C1 (hex), what the phone's message is about
 
 
 def _encrypted_key(envelope: bytes, credential: Credential) -> bytes:
@@ -313,8 +219,7 @@ def _encrypted_key(envelope: bytes, credential: Credential) -> bytes:
     certificate = x509.load_pem_x509_certificate(
         ca_facade.certificate_pem(serial_hex=credential.encrypt_serial).encode()
     )
-    der = certificate.public_bytes(serialization.Encoding.DER)
-    parsed = asn1_x509.Certificate.load(der)
+    parsed = asn1_x509.Certificate.load(certificate.public_bytes(serialization.Encoding.DER))
     wanted = (parsed.issuer.dump(), parsed.serial_number)
     try:
         recipients = cms_gm.parse_header(envelope).recipients
@@ -326,48 +231,173 @@ def _encrypted_key(envelope: bytes, credential: Credential) -> bytes:
     raise InvalidInput(_("该数字信封不是加密给此证书的（例如续费更换密钥之前加密的文件）"), code="not_a_recipient")
 
 
-def decrypt_begin(*, authorization: KeyUseAuthorization, envelope: bytes, account: str) -> DecryptRound:
-    """The round for an approved decrypt authorisation of this envelope (its SHA-256 is the one authorised): the
-    SM2Cipher of its encryptedKey for the credential's encryption certificate, bound by its C1."""
-    _need_share(authorization.credential, "encrypt")
-    expected = base64.b64encode(hashlib.sha256(envelope).digest()).decode()
-    if list(authorization.hashes) != [expected]:
-        raise PermissionDenied(_("数字信封未经此次授权"), code="hash_not_authorized")
-    ciphertext = _encrypted_key(envelope, authorization.credential)
-    try:
-        c1, _c3, _c2 = ca_facade.sm2_cosign.parse_ciphertext(ciphertext)
-    except ca_facade.sm2_cosign.CosignRefused:
-        raise InvalidInput(_("数字信封格式无效"), code="bad_envelope") from None
-    authorization = _take_authorization(authorization, "decrypt", account)
+@sensitive_variables()
+def approve(*, public_ref: str, account: str, pin: str, address: str | None = None) -> Approval:
+    """「确认」 with the PIN for a split-key credential's request: everything a whole-key approval checks (the
+    claimant's own request, still pending, what is shown bound to what is signed, the PIN counted and locking as
+    always), then the rounds; the request stays pending until the phone's half is done. Refusals change nothing
+    but the PIN count."""
+    authorization = keyuse.authorization_for_phone(public_ref=public_ref, account=account)
+    usage = "sign" if authorization.operation == "sign" else "encrypt"
+    share = cosign_keys.live_share(authorization.credential, usage)
+    if share is None:
+        raise Conflict(_("该证书没有协同密钥"), code="no_share")
+    ciphertext = c1 = b""
+    if authorization.operation == "decrypt":  # the envelope is checked before the PIN counts
+        if not authorization.envelope:
+            raise InvalidInput(_("协同解密须随请求提供数字信封"), code="envelope_needed")
+        ciphertext = _encrypted_key(bytes(authorization.envelope), authorization.credential)
+        try:
+            c1 = ca_facade.sm2_cosign.parse_ciphertext(ciphertext)[0]
+        except ca_facade.sm2_cosign.CosignRefused:
+            raise InvalidInput(_("数字信封格式无效"), code="bad_envelope") from None
+    else:
+        digests = [base64.b64decode(value) for value in authorization.hashes]
+        if any(len(e) != 32 for e in digests):
+            raise InvalidInput(_("摘要须为 32 字节的 SM3 值"), code="invalid_hash_length")
+    authorization = keyuse.approve_on_phone(
+        public_ref=public_ref, account=account, pin=pin, address=address, cosign=True
+    )
+    credential = authorization.credential
     with transaction.atomic(durable=True):
-        found = _new_round(
-            authorization.credential,
-            "decrypt",
-            "encrypt",
-            bound=c1.hex(),
-            ciphertext=ciphertext,
-            authorization=authorization,
+        if authorization.operation == "decrypt":
+            found = _new_round(
+                "decrypt",
+                "encrypt",
+                credential=credential,
+                bound=c1.hex(),
+                ciphertext=ciphertext,
+                authorization=authorization,
+            )
+            return Approval(
+                operation="decrypt",
+                public_key=share.public_key,
+                pepper=cosign_keys.pepper(share),
+                session=found.session,
+                ciphertext=ciphertext,
+                c1=c1.hex(),
+            )
+        rounds = [
+            _new_round("sign", "sign", credential=credential, bound=e.hex(), authorization=authorization)
+            for e in digests
+        ]
+    return Approval(
+        operation="sign",
+        public_key=share.public_key,
+        pepper=cosign_keys.pepper(share),
+        rounds=[SignRound(session=item.session, e=item.bound) for item in rounds],
+    )
+
+
+def _purpose(authorization: KeyUseAuthorization) -> str:
+    return " · ".join(part for part in (authorization.purpose, authorization.file_name) if part)
+
+
+def _failed(found: CosignRound, code: str, *, address: str | None) -> None:
+    """A refused phone message: the round's outcome and the operation record 「签名失败」/「解密失败」 with the code."""
+    authorization = found.authorization
+    assert authorization is not None
+    credential = authorization.credential
+    with transaction.atomic(durable=True):
+        CosignRound.objects.filter(pk=found.pk).update(outcome=code)
+        record_operation(
+            action=f"{authorization.operation}_failed",
+            account=credential.account,
+            enterprise_uscc=credential.enterprise_uscc,
+            credential=credential,
+            platform=authorization.platform,
+            purpose=_purpose(authorization),
+            address=address,
+            data={"failure": code, "ref": authorization.public_ref, "cosign": True},
         )
-    return DecryptRound(session=found.session, ciphertext=ciphertext)
 
 
 @sensitive_variables()
-def decrypt_round(*, session: str, message: Any, account: str, address: str | None = None) -> bytes:
-    """The plaintext (the envelope's content key) from the phone's T1 and DLEQ proof for this round; the round is
-    spent first. A refused message or ciphertext is recorded as a failed decryption; nothing is decrypted."""
+def sign_round(*, session: str, message: Any, account: str, address: str | None = None) -> dict[str, str]:
+    """The service's answer ``{"r", "s2", "s3"}`` to the phone's message for this round's digest; the round is spent
+    first. A refused message is recorded as a failed signature with its code; nothing is signed."""
     with transaction.atomic(durable=True):
-        found = _spend(session, "decrypt", account)
-    share = live_share(found.credential, "encrypt")
+        found = _spend(session, "sign", account)
+    assert found.credential is not None
+    share = cosign_keys.live_share(found.credential, "sign")
     if share is None:
         _failed(found, "no_share", address=address)
         raise Conflict(_("该证书没有协同密钥"), code="no_share")
     try:
-        plaintext = _server_share(share).decrypt_round(bytes(found.ciphertext or b""), message, found.session)
+        answer = cosign_keys.server_share(share).sign_round(found.bound, message, found.session)
+    except ca_facade.sm2_cosign.CosignRefused as exc:
+        _failed(found, exc.code, address=address)
+        raise Refused(_("手机发来的签名分量未通过校验，未签名"), code=exc.code) from None
+    _settle(found, "answered")
+    return answer
+
+
+def _signature_bytes(value: Any) -> bytes:
+    if not isinstance(value, str):
+        raise InvalidInput(_("签名须为 Base64 编码"), code="invalid_request")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput(_("签名须为 Base64 编码"), code="invalid_request") from None
+
+
+def sign_finish(*, public_ref: str, signatures: Any, account: str, address: str | None = None) -> KeyUseAuthorization:
+    """The phone's finished signatures ``[{"session", "signature": base64 DER}]``, one for every digest of the
+    request, each from a round of this request the service answered and each verifying under the credential's
+    public key for its digest: then the request is approved and the platform's ``signHash`` returns them. Anything
+    else is refused and recorded, and the request stays pending (the phone may start again)."""
+    authorization = keyuse.authorization_for_phone(public_ref=public_ref, account=account)
+    share = cosign_keys.live_share(authorization.credential, "sign")
+    if share is None:
+        raise Conflict(_("该证书没有协同密钥"), code="no_share")
+    if not isinstance(signatures, list) or not signatures or len(signatures) > len(authorization.hashes):
+        raise InvalidInput(_("签名结果无效"), code="invalid_request")
+    sessions = {}
+    for item in signatures:
+        if not isinstance(item, dict) or not isinstance(item.get("session"), str):
+            raise InvalidInput(_("签名结果无效"), code="invalid_request")
+        sessions[item["session"]] = _signature_bytes(item.get("signature"))
+    rounds = {
+        item.session: item
+        for item in CosignRound.objects.filter(
+            authorization=authorization, kind="sign", outcome="answered", session__in=list(sessions)
+        )
+    }
+    wanted = {base64.b64decode(value).hex() for value in authorization.hashes}
+    if set(rounds) != set(sessions) or {item.bound for item in rounds.values()} != wanted:
+        raise InvalidInput(_("签名结果与本次授权的摘要不符"), code="signatures_incomplete")
+    key = cosign_keys.public_key(share)
+    for session, signature in sessions.items():
+        if not key.verify_digest(signature, bytes.fromhex(rounds[session].bound)):
+            _failed(rounds[session], "bad_signature", address=address)
+            raise Refused(_("签名未通过验证，未签名"), code="bad_signature")
+    with transaction.atomic(durable=True):
+        for session, signature in sessions.items():
+            CosignRound.objects.filter(pk=rounds[session].pk).update(signature=signature, outcome="done")
+        return keyuse.authorize_cosigned(authorization.pk, address=address)
+
+
+@sensitive_variables()
+def decrypt_round(*, session: str, message: Any, account: str, address: str | None = None) -> KeyUseAuthorization:
+    """The phone's T1 and DLEQ proof for this round's C1: checked (by opening the ciphertext once, the result
+    dropped), kept, and the request approved; the platform's ``decrypt`` computes the content key from them again
+    when it spends the SAD. The round is spent first. A refused message or ciphertext is recorded as a failed
+    decryption; nothing is decrypted or approved."""
+    with transaction.atomic(durable=True):
+        found = _spend(session, "decrypt", account)
+    assert found.credential is not None and found.authorization is not None
+    share = cosign_keys.live_share(found.credential, "encrypt")
+    if share is None:
+        _failed(found, "no_share", address=address)
+        raise Conflict(_("该证书没有协同密钥"), code="no_share")
+    try:
+        cosign_keys.server_share(share).decrypt_round(bytes(found.ciphertext or b""), message, found.session)
     except ca_facade.sm2_cosign.CosignRefused as exc:
         _failed(found, exc.code, address=address)
         raise Refused(_("手机发来的解密分量未通过校验，未解密"), code=exc.code) from None
-    _done(found, address=address)
-    return plaintext
+    with transaction.atomic(durable=True):
+        CosignRound.objects.filter(pk=found.pk).update(message=message, outcome="answered")
+        return keyuse.authorize_cosigned(found.authorization.pk, address=address)
 
 
 # --- the pepper of the phone's storage ---------------------------------------------------------------------------
@@ -377,12 +407,14 @@ def decrypt_round(*, session: str, message: Any, account: str, address: str | No
 def pepper_release(
     *, credential: Credential, pin: str, account: str, usage: str = "sign", address: str | None = None
 ) -> bytes:
-    """The 32-byte pepper of the live share of ``usage``, only once ``pin_check`` accepted the PIN: a wrong PIN is
-    counted and locks the key exactly as for any other use (5 wrong in a row), and releases nothing."""
+    """The 32-byte pepper of the live share of ``usage`` (e.g. to seal the phone's half again under a new PIN),
+    only once ``pin_check`` accepted the PIN: a wrong PIN is counted and locks the key exactly as for any other use
+    (5 wrong in a row), and releases nothing."""
     if usage not in USAGES:
         raise InvalidInput(_("不支持的密钥用途"), code="invalid_request")
-    _own_credential(credential, account)
-    share = live_share(credential, usage)
+    if credential.account != account:
+        raise NotFound(_("未找到该证书"), code="credential_unknown")
+    share = cosign_keys.live_share(credential, usage)
     if share is None:
         raise Conflict(_("该证书没有协同密钥"), code="no_share")
     guess = pin_guess(credential, pin)  # argon2id before the row lock
@@ -392,22 +424,21 @@ def pepper_release(
         refusal = pin_check(locked, guess, purpose=_("解锁协同密钥"), address=address)
     if refusal is not None:
         raise refusal
-    return ca_facade.unwrap_bytes(owner_id=owner_id(credential, usage), blob=bytes(share.pepper_wrapped))
+    return cosign_keys.pepper(share)
 
 
 __all__ = [
     "ROUND_LIFETIME",
-    "DecryptRound",
+    "Approval",
+    "Keygen",
     "Refused",
     "RoundRefused",
     "SignRound",
-    "decrypt_begin",
+    "approve",
     "decrypt_round",
     "keygen_begin",
     "keygen_finish",
-    "live_share",
-    "owner_id",
     "pepper_release",
-    "sign_begin",
+    "sign_finish",
     "sign_round",
 ]

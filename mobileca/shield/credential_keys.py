@@ -10,13 +10,23 @@ from datetime import datetime
 from django.views.decorators.debug import sensitive_variables
 
 from mobileca.ca import facade as ca_facade
-from mobileca.shield.models import PhoneAccount, ShieldEnterprise
+from mobileca.shield import cosign_keys
+from mobileca.shield.models import CosignShare, PhoneAccount, ShieldEnterprise
 
 
 @dataclass(frozen=True)
 class KeyPairs:
     sign: ca_facade.UserPrivateKey
     encrypt: ca_facade.UserPrivateKey
+
+
+@dataclass(frozen=True)
+class SplitPublicKeys:
+    """The public keys of a two-party credential's keys (issue 20): their private halves are on the phone and in
+    ``CosignShare``, so nothing is wrapped here."""
+
+    sign: ca_facade.Sm2PublicKey
+    encrypt: ca_facade.Sm2PublicKey
 
 
 @dataclass(frozen=True)
@@ -37,26 +47,35 @@ def key_pairs_new(profile: ca_facade.KeyProfile) -> KeyPairs:
 def key_pairs_certify(
     *,
     service_no: str,
-    keys: KeyPairs,
+    keys: KeyPairs | SplitPublicKeys,
     enterprise: ShieldEnterprise,
     person: PhoneAccount,
     not_after: datetime,
     rekey: bool = False,
 ) -> CertifiedKeys:
     """The CA's certificates for both public keys (a re-key revokes the credential's old ones as superseded), and the
-    private keys wrapped for storage."""
+    private keys wrapped for storage (none for split keys: empty)."""
     owner = f"credential:{service_no}"
     issue = ca_facade.credential_rekey if rekey else ca_facade.credential_issue
     issued = issue(
         owner_id=owner,
         subject=ca_facade.Subject(enterprise_name=enterprise.name, uscc=enterprise.uscc, claimant_name=person.name),
-        sign_public_key=keys.sign.public_key(),
-        encrypt_public_key=keys.encrypt.public_key(),
+        sign_public_key=keys.sign if isinstance(keys, SplitPublicKeys) else keys.sign.public_key(),
+        encrypt_public_key=keys.encrypt if isinstance(keys, SplitPublicKeys) else keys.encrypt.public_key(),
         not_after=not_after,
     )
+    if isinstance(keys, SplitPublicKeys):
+        return CertifiedKeys(b"", b"", sign_serial=issued.sign_serial, encrypt_serial=issued.encrypt_serial)
     return CertifiedKeys(
         sign_key_wrapped=ca_facade.wrap_private_key(owner_id=f"{owner}:sign", key=keys.sign),
         encrypt_key_wrapped=ca_facade.wrap_private_key(owner_id=f"{owner}:encrypt", key=keys.encrypt),
         sign_serial=issued.sign_serial,
         encrypt_serial=issued.encrypt_serial,
+    )
+
+
+def split_public_keys(shares: dict[str, CosignShare]) -> SplitPublicKeys:
+    """The public keys of a claim's (or renewal's) two-party shares, sign and encrypt."""
+    return SplitPublicKeys(
+        sign=cosign_keys.public_key(shares["sign"]), encrypt=cosign_keys.public_key(shares["encrypt"])
     )

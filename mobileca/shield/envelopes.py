@@ -103,9 +103,15 @@ def content_key(envelope: bytes, *, private_key: PrivateKeyTypes | Sm2PrivateKey
 _SM4 = {"cbc": gm.SM4_CBC, "gcm": gm.SM4_GCM}
 
 
-@sensitive_variables()
 def _sm2_content_key(header: bytes, private_key: Sm2PrivateKey, certificate_pem: str) -> ContentKey:
-    """An SM2 credential's envelope (GB/T 35275 header): the SM4 key and its algorithm OID (SM4-CBC or SM4-GCM)."""
+    return sm2_content_key_with(header, unwrap=private_key.decrypt, certificate_pem=certificate_pem)
+
+
+@sensitive_variables()
+def sm2_content_key_with(header: bytes, *, unwrap: Callable[[bytes], bytes], certificate_pem: str) -> ContentKey:
+    """An SM2 credential's envelope (GB/T 35275 header): the SM4 key and its algorithm OID (SM4-CBC or SM4-GCM).
+    ``unwrap`` opens the recipient's encryptedKey (SM2Cipher): the whole key's ``decrypt``, or a two-party round
+    (issue 20); it raises ``Sm2Error`` when the ciphertext does not open."""
     certificate_der = _pem_to_der(certificate_pem)
     try:
         mode = gm.parse_header(header).mode
@@ -114,7 +120,7 @@ def _sm2_content_key(header: bytes, private_key: Sm2PrivateKey, certificate_pem:
     except gm.EnvelopeError as exc:
         raise _refused(_("数字信封格式无效"), "bad_envelope") from exc
     try:
-        key = gm.content_key(header, certificate_der, unwrap=private_key.decrypt)
+        key = gm.content_key(header, certificate_der, unwrap=unwrap)
     except gm.EnvelopeError as exc:  # a wrong key, a changed encryptedKey (C3), not an SM4 key: one answer
         raise _refused(_("数字信封无法用此证书的私钥解开"), "unwrap_failed") from exc
     return ContentKey(key, _SM4[mode])

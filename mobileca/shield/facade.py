@@ -143,6 +143,7 @@ def authorization_request(
     tender_no: str = "",
     tender_name: str = "",
     file_sm3: bytes = b"",
+    envelope: bytes = b"",
 ) -> PendingAuthorization:
     """The platform asks the claimant to authorise on the phone (it never sees a PIN). The phone shows the file's
     name, size and tender, and for signing its digest — the same digest the bid page shows — which must be the
@@ -150,7 +151,8 @@ def authorization_request(
     recorded (issue 18). The digest is the credential's profile's: ``file_sha256`` for ECDSA and RSA credentials
     (the one hash to sign is the SHA-256 of ``signed_attributes``), ``file_sm3`` for SM2 credentials (GB/T 35275:
     the one hash to sign is ``cmslib.gm.attributes_hash(signed_attributes, signing certificate)``, e = SM3(Z ‖
-    attributes)); the other one is refused (issue 19)."""
+    attributes)); the other one is refused (issue 19). A decryption's ``envelope`` (the header whose SHA-256 is the
+    one hash) lets the phone of a split-key credential take its part (issue 20)."""
     result = keyuse.authorize(
         caller=_platform(),
         credential_id=service_no,
@@ -167,6 +169,7 @@ def authorization_request(
             tender_no=tender_no,
             tender_name=tender_name,
             sm3=file_sm3,
+            envelope=envelope,
         ),
     )
     return PendingAuthorization(handle=result.handle, url=keyuse.authorization_url(result.public_ref))

@@ -37,10 +37,10 @@ from mobileca.cmslib import gm as cms_gm
 from mobileca.cmslib import signed as cms_signed
 from mobileca.core.clock import now
 from mobileca.core.errors import ApplicationError, Conflict, InvalidInput, NotFound, PermissionDenied
-from mobileca.shield import envelopes
+from mobileca.shield import cosign_keys, envelopes
 from mobileca.shield.callers import Caller, credential_for, digest
 from mobileca.shield.locks import lock_authorization_pk, lock_credential_pk
-from mobileca.shield.models import Credential, KeyUseAuthorization, KeyUseStatus, PhoneAccount
+from mobileca.shield.models import CosignRound, Credential, KeyUseAuthorization, KeyUseStatus, PhoneAccount
 from mobileca.shield.pin import PinGuess, pin_check, pin_guess, pin_read
 from mobileca.shield.records import record_operation
 from mobileca.shield.transitions import authorization_move
@@ -120,6 +120,7 @@ class Document:
     tender_no: str = ""
     tender_name: str = ""
     sm3: bytes = b""
+    envelope: bytes = b""  # decrypt: the envelope header itself (public), whose SHA-256 is the one hash
 
     @property
     def digest(self) -> bytes:
@@ -244,6 +245,16 @@ def authorize(
     credential = credential_for(caller, credential_id)
     refuse_unless_usable(credential)
     document = document or Document()
+    if cosign_keys.is_split(credential):
+        # issue 20: the phone holds half of the key, so only the phone can approve, and it needs the envelope's C1
+        if pin is not None:
+            raise PermissionDenied(_("该证书的密钥由手机与服务共同持有，只能在手机上确认"), code="phone_required")
+        if operation == "decrypt" and not document.envelope:
+            raise InvalidInput(_("协同解密须随请求提供数字信封"), code="envelope_needed")
+    if document.envelope and (
+        operation != "decrypt" or base64.b64encode(hashlib.sha256(document.envelope).digest()).decode() != digests[0]
+    ):
+        raise InvalidInput(_("数字信封与摘要不符"), code="invalid_request")
     problem = _binding_problem(
         operation,
         digests,
@@ -298,6 +309,7 @@ def authorize(
             file_size=document.size if document.size is not None and document.size >= 0 else None,
             file_sha256=document.digest.hex(),  # the file's SM3 for an SM2 credential (its profile says which)
             signed_attributes=document.signed_attributes or None,
+            envelope=document.envelope or None,
             tender_no=document.tender_no.strip()[:64],
             tender_name=document.tender_name.strip()[:200],
         )
@@ -446,10 +458,22 @@ def document_problem(authorization: KeyUseAuthorization) -> str:
 
 
 @sensitive_variables()
-def approve_on_phone(*, public_ref: str, account: str, pin: str, address: str | None) -> KeyUseAuthorization:
-    """The claimant read what is to be signed or decrypted and entered the PIN (R4.5 authorisation on the phone)."""
+def approve_on_phone(
+    *, public_ref: str, account: str, pin: str, address: str | None, cosign: bool = False
+) -> KeyUseAuthorization:
+    """The claimant read what is to be signed or decrypted and entered the PIN (R4.5 authorisation on the phone).
+    A split-key credential's request (issue 20) is approved only through the two-party rounds (``cosign=True``,
+    from ``shield.cosign``): the PIN is checked and counted here as for any other, and the request stays pending
+    until the phone's half is done (``authorize_cosigned``)."""
     authorization = authorization_for_phone(public_ref=public_ref, account=account)
     refuse_unless_usable(authorization.credential)
+    if cosign_keys.is_split(authorization.credential) != cosign:
+        if cosign:
+            raise Conflict(_("该证书的密钥不是手机与服务共同持有的"), code="not_split")
+        raise Conflict(
+            _("该证书的密钥由手机与服务共同持有，请在本机的 e签盾 页面上确认（需启用浏览器脚本）"),
+            code="cosign_required",
+        )
     guess = pin_guess(authorization.credential, pin)  # argon2id before the row lock
     refusal: ApplicationError | None = None
     with transaction.atomic(durable=True):
@@ -481,9 +505,27 @@ def approve_on_phone(*, public_ref: str, account: str, pin: str, address: str | 
             )
         if refusal is None:
             authorization.credential = credential
-            _authorized(authorization, approver_address=address)
+            if not cosign:
+                _authorized(authorization, approver_address=address)
     if refusal is not None:
         raise refusal
+    return authorization
+
+
+def authorize_cosigned(authorization_pk: int, *, address: str | None) -> KeyUseAuthorization:
+    """In the caller's transaction: the phone finished its half of a split-key request's rounds (the signatures
+    verified, or the decryption message checked), so the request is approved now, as a whole-key one is by the
+    PIN. Refused (``authorization_decided``) unless it is still pending, within its time, for the key it was asked
+    for."""
+    authorization = KeyUseAuthorization.objects.select_related("credential").get(pk=authorization_pk)
+    credential = lock_credential_pk(authorization.credential_id)  # the credential before its authorisation
+    authorization = lock_authorization_pk(authorization_pk)
+    if authorization.status != KeyUseStatus.PENDING or now() >= authorization.request_expires_at:
+        raise Conflict(_("该授权请求已处理或已过期"), code="authorization_decided")
+    if authorization.key_serial != _serial_for(credential, authorization.operation):
+        raise PermissionDenied(_("该授权是为续费更换之前的密钥给出的，请重新授权"), code="sad_key_replaced")
+    authorization.credential = credential
+    _authorized(authorization, approver_address=address)
     return authorization
 
 
@@ -626,15 +668,32 @@ def sign_hashes(
         refusal=_("摘要未经此次授权"),
     )
     try:
-        key = ca_facade.unwrap_private_key(
-            owner_id=f"credential:{credential.service_no}:sign", blob=bytes(credential.sign_key_wrapped)
-        )
-        signatures = [_sign_prehashed(key, base64.b64decode(value)) for value in digests]
+        if cosign_keys.is_split(credential):
+            signatures = _cosigned_signatures(authorization, digests)
+        else:
+            key = ca_facade.unwrap_private_key(
+                owner_id=f"credential:{credential.service_no}:sign", blob=bytes(credential.sign_key_wrapped)
+            )
+            signatures = [_sign_prehashed(key, base64.b64decode(value)) for value in digests]
     except Exception as exc:
         _recorded(authorization, credential, address=address, failure=_failure_code(exc))
         raise
     _recorded(authorization, credential, address=address)
     return signatures
+
+
+def _cosigned_signatures(authorization: KeyUseAuthorization, digests: list[str]) -> list[bytes]:
+    """A split-key credential's signatures of ``digests``: the ones the phone finished in this authorisation's
+    rounds (each verified under the public key when it came back). The service cannot make one itself."""
+    finished = {
+        item.bound: bytes(item.signature)
+        for item in CosignRound.objects.filter(authorization=authorization, kind="sign", outcome="done")
+        if item.signature is not None
+    }
+    signatures = [finished.get(base64.b64decode(value).hex()) for value in digests]
+    if any(signature is None for signature in signatures):
+        raise Conflict(_("手机尚未完成协同签名"), code="not_cosigned")
+    return [signature for signature in signatures if signature is not None]
 
 
 def curve_oid(profile: ca_facade.KeyProfile) -> str:
@@ -721,13 +780,42 @@ def decrypt_envelope(
         refusal=_("数字信封未经此次授权"),
     )
     try:
-        key = ca_facade.unwrap_private_key(
-            owner_id=f"credential:{credential.service_no}:encrypt", blob=bytes(credential.encrypt_key_wrapped)
-        )
         certificate = ca_facade.certificate_pem(serial_hex=credential.encrypt_serial)
-        content_key = envelopes.content_key(envelope, private_key=key, certificate_pem=certificate)
+        if cosign_keys.is_split(credential):
+            content_key = _cosigned_content_key(authorization, credential, envelope, certificate)
+        else:
+            key = ca_facade.unwrap_private_key(
+                owner_id=f"credential:{credential.service_no}:encrypt", blob=bytes(credential.encrypt_key_wrapped)
+            )
+            content_key = envelopes.content_key(envelope, private_key=key, certificate_pem=certificate)
     except Exception as exc:
         _recorded(authorization, credential, address=address, failure=_failure_code(exc))
         raise
     _recorded(authorization, credential, address=address)
     return content_key
+
+
+@sensitive_variables()
+def _cosigned_content_key(
+    authorization: KeyUseAuthorization, credential: Credential, envelope: bytes, certificate_pem: str
+) -> envelopes.ContentKey:
+    """A split-key credential's content key: computed only now, from the phone's checked message of this
+    authorisation's decryption round (T1 and its proof, bound to the envelope's C1) and the service's share."""
+    found = (
+        CosignRound.objects.filter(authorization=authorization, kind="decrypt", outcome="answered")
+        .order_by("-pk")
+        .first()
+    )
+    share = cosign_keys.live_share(credential, "encrypt")
+    if found is None or share is None:
+        raise Conflict(_("手机尚未完成协同解密"), code="not_cosigned")
+    server = cosign_keys.server_share(share)
+    message, session = found.message, found.session
+
+    def unwrap(ciphertext: bytes) -> bytes:
+        try:
+            return server.decrypt_round(ciphertext, message, session)
+        except ca_facade.sm2_cosign.CosignRefused as exc:
+            raise ca_facade.Sm2Error(exc.code) from None
+
+    return envelopes.sm2_content_key_with(envelope, unwrap=unwrap, certificate_pem=certificate_pem)

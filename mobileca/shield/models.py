@@ -163,6 +163,9 @@ class Credential(models.Model):
     service_no = models.CharField(max_length=40, unique=True)
     # The key profile (algorithm, curve or size, OIDs) both key pairs were made with: a ``KeyProfile.name`` of the CA.
     key_profile = models.CharField(max_length=20, default=DEFAULT_KEY_PROFILE.name)
+    # "service": both private keys wrapped here (sign_key_wrapped, encrypt_key_wrapped); "split": two-party SM2
+    # (issue 20), the keys split between the claimant's phone and CosignShare, the wrapped fields empty
+    key_custody = models.CharField(max_length=8, default="service")
     sign_key_wrapped = models.BinaryField()
     encrypt_key_wrapped = models.BinaryField()
     sign_serial = models.CharField(max_length=42)
@@ -420,6 +423,9 @@ class KeyUseAuthorization(models.Model):
     signed_attributes = models.BinaryField(null=True, blank=True)  # DER SET OF (RFC 5652 §5.4)
     tender_no = models.CharField(max_length=64, blank=True)
     tender_name = models.CharField(max_length=200, blank=True)
+    # decrypt for a split-key credential: the envelope header (public: recipients and encrypted keys) whose SHA-256
+    # the authorisation covers, so that the phone can take part in opening it before the platform spends the SAD
+    envelope = models.BinaryField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.operation} {self.public_ref} ({self.status})"
@@ -534,40 +540,57 @@ class OAuthToken(models.Model):
 
 
 class CosignShare(models.Model):
-    """The signing service's share d2 of one two-party SM2 key of a credential (``usage`` sign or encrypt): d2 and
-    the pepper (32 random bytes the phone's storage needs, released per counted PIN attempt) kept only wrapped under
-    the master key (owner ``cosign:<service_no>:<usage>``), the phone's public share P1 and the public key P (hex of
-    ``04||x||y``). The whole private key exists nowhere; at most one live share per credential and usage."""
+    """The signing service's share d2 of one two-party SM2 key (``usage`` sign or encrypt): d2 and the pepper (32
+    random bytes the phone's storage needs, released per counted PIN attempt) kept only wrapped under the master key
+    (owner ``cosign:<ref>``), the phone's public share P1 and the public key P (hex of ``04||x||y``). Made during a
+    claim, a renewal (``claim``: the claim or renewal whose PIN step certifies it) or a lost phone's re-key
+    (``credential`` already set); live once its certificate is issued (``certified_at``) until destroyed. The whole
+    private key exists nowhere; at most one live share per credential and usage."""
 
-    credential = models.ForeignKey(Credential, on_delete=models.PROTECT, related_name="cosign_shares")
+    ref = models.CharField(max_length=32, unique=True)
+    claim = models.ForeignKey(
+        ClaimSession, null=True, blank=True, on_delete=models.PROTECT, related_name="cosign_shares"
+    )
+    credential = models.ForeignKey(
+        Credential, null=True, blank=True, on_delete=models.PROTECT, related_name="cosign_shares"
+    )
     usage = models.CharField(max_length=8)  # sign | encrypt
     d2_wrapped = models.BinaryField()
     p1 = models.CharField(max_length=130)
     public_key = models.CharField(max_length=130)
     pepper_wrapped = models.BinaryField()
     created_at = models.DateTimeField()
+    certified_at = models.DateTimeField(null=True, blank=True)
     destroyed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
                 fields=["credential", "usage"],
-                condition=models.Q(destroyed_at__isnull=True),
+                condition=models.Q(destroyed_at__isnull=True, certified_at__isnull=False),
                 name="shield_one_live_cosign_share",
             ),
         ]
 
     def __str__(self) -> str:
-        return f"cosign share {self.usage} of {self.credential_id}"
+        return f"cosign share {self.usage} {self.ref}"
 
 
 class CosignRound(models.Model):
     """One round of the two-party protocol: a session string the service issued (random, single use, 2 minutes),
-    for one credential and kind (keygen, sign, decrypt), bound to what it is for: the usage of a key generation,
-    the digest e (hex) of a signature, the C1 (hex) of the ciphertext a decryption opens (kept in ``ciphertext``)."""
+    for one claim (key generation) or credential and kind (keygen, sign, decrypt), bound to what it is for: the
+    usage of a key generation, the digest e (hex) of a signature, the C1 (hex) of the ciphertext a decryption opens
+    (kept in ``ciphertext``). A signature round keeps the finished signature the phone sent back (public: it verified
+    under P); a decryption round the phone's checked message (T1 and its proof: useless without d2), from which the
+    content key is computed again only when the platform spends the SAD."""
 
     session = models.CharField(max_length=64, unique=True)
-    credential = models.ForeignKey(Credential, on_delete=models.PROTECT, related_name="cosign_rounds")
+    claim = models.ForeignKey(
+        ClaimSession, null=True, blank=True, on_delete=models.PROTECT, related_name="cosign_rounds"
+    )
+    credential = models.ForeignKey(
+        Credential, null=True, blank=True, on_delete=models.PROTECT, related_name="cosign_rounds"
+    )
     kind = models.CharField(max_length=8)  # keygen | sign | decrypt
     usage = models.CharField(max_length=8)  # sign | encrypt
     bound = models.CharField(max_length=130, blank=True)
@@ -575,10 +598,12 @@ class CosignRound(models.Model):
     authorization = models.ForeignKey(
         KeyUseAuthorization, null=True, blank=True, on_delete=models.PROTECT, related_name="cosign_rounds"
     )
+    message = models.JSONField(null=True, blank=True)  # decrypt: the phone's checked {"t1", "proof"}
+    signature = models.BinaryField(null=True, blank=True)  # sign: the finished DER signature, verified under P
     created_at = models.DateTimeField()
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
-    outcome = models.CharField(max_length=20, blank=True)  # done, or the refusal's code
+    outcome = models.CharField(max_length=20, blank=True)  # answered, done, or the refusal's code
 
     def __str__(self) -> str:
         return f"cosign {self.kind} round ({self.outcome or 'open'})"

@@ -23,10 +23,16 @@ from django.views.decorators.debug import sensitive_variables
 from mobileca.audit.services import Actor, audit_record
 from mobileca.ca import facade as ca_facade
 from mobileca.core.clock import now
-from mobileca.core.errors import ApplicationError, InvalidInput, NotFound, PermissionDenied
-from mobileca.shield import links, members, sms
+from mobileca.core.errors import ApplicationError, Conflict, InvalidInput, NotFound, PermissionDenied
+from mobileca.shield import cosign_keys, links, members, sms
 from mobileca.shield.claims import add_months, claim_of_claimant_locked
-from mobileca.shield.credential_keys import KeyPairs, key_pairs_certify, key_pairs_new
+from mobileca.shield.credential_keys import (
+    KeyPairs,
+    SplitPublicKeys,
+    key_pairs_certify,
+    key_pairs_new,
+    split_public_keys,
+)
 from mobileca.shield.locks import lock_claims, lock_credential_pk, lock_enterprise
 from mobileca.shield.models import (
     ClaimSession,
@@ -94,7 +100,8 @@ def renewal_complete(
     if bids and not confirmed_bids:
         raise InvalidInput(_("请先阅读并确认未解密的投标文件清单"), code="bids_not_confirmed")
     profile = ca_facade.key_profile(credential.key_profile)  # a renewal keeps the credential's key profile
-    keys = key_pairs_new(profile)  # before any lock
+    split = cosign_keys.is_split(credential)  # and its custody: split keys are made again on the phone (issue 20)
+    keys = None if split else key_pairs_new(profile)  # before any lock
     guess = pin_guess(credential, pin)  # argon2id before any lock too
     refusal: ApplicationError | None = None
     with transaction.atomic(durable=True):
@@ -109,9 +116,14 @@ def renewal_complete(
         for serial in (credential.sign_serial, credential.encrypt_serial):
             if ca_facade.certificate_info(serial_hex=serial).status != "good":
                 raise PermissionDenied(_("该证书已吊销，不能续费；如需使用请重新购买"), code="credential_revoked")
+        shares = cosign_keys.pending_shares(claim=renewal) if split else {}
+        if split and set(shares) != set(cosign_keys.USAGES):  # the phone page makes its halves before this POST
+            raise Conflict(_("手机尚未生成新的协同密钥，请在支持脚本的浏览器中重试"), code="cosign_keys_missing")
         refusal = pin_check(credential, guess, platform=renewal.platform, purpose=_("续费"), address=address)
         if refusal is None:
-            _rekey(renewal, credential, keys, bids=bids, address=address)
+            _rekey(renewal, credential, keys or split_public_keys(shares), bids=bids, address=address)
+            if split:
+                cosign_keys.certify(shares, credential)  # the old shares destroyed: the old keys are gone
     if refusal is not None:
         raise refusal
     return credential
@@ -121,7 +133,7 @@ def renewal_complete(
 def _rekey(
     renewal: ClaimSession,
     credential: Credential,
-    keys: KeyPairs,
+    keys: KeyPairs | SplitPublicKeys,
     *,
     bids: list[PendingBid],
     address: str | None,

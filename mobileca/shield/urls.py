@@ -46,6 +46,7 @@ urlpatterns = [
     path("s/<str:token>", home.h5_link, name="h5_link"),
     path("sign-out/", home.h5_sign_out, name="h5_sign_out"),
     path("cosign/keygen/", cosign.h5_cosign_keygen, name="h5_cosign_keygen"),
+    path("cosign/approve/", cosign.h5_cosign_approve, name="h5_cosign_approve"),
     path("cosign/sign/", cosign.h5_cosign_sign, name="h5_cosign_sign"),
     path("cosign/decrypt/", cosign.h5_cosign_decrypt, name="h5_cosign_decrypt"),
     path("cosign/pepper/", cosign.h5_cosign_pepper, name="h5_cosign_pepper"),

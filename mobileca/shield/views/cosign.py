@@ -5,7 +5,6 @@ a refusal is ``{"code", "message"}`` with its 4xx status, an unavailable key bac
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import logging
 from collections.abc import Callable
@@ -18,7 +17,7 @@ from django.views.decorators.http import require_POST
 from mobileca.core.errors import ApplicationError, GatewayError, InvalidInput, NotFound
 from mobileca.core.http import client_address
 from mobileca.core.secrecy import hide_secrets
-from mobileca.shield import cosign, keyuse
+from mobileca.shield import cosign
 from mobileca.shield.models import Credential
 from mobileca.shield.views.common import phone_account
 
@@ -78,46 +77,67 @@ def _credential(account: str, service_no: str) -> Credential:
 
 
 def _keygen(request: HttpRequest, account: str, body: dict[str, Any]) -> dict[str, Any]:
-    """``{"service_no", "usage"}`` → ``{"session"}``; then ``{"session", "message"}`` → ``{"public_key"}``."""
+    """``{"ticket", "usage"}`` (the claim or renewal at its PIN step) → ``{"session"}``; then ``{"session",
+    "message"}`` → ``{"public_key", "pepper"}`` (hex; the phone seals its half under the pepper and the new PIN)."""
     if "session" in body:
-        public = cosign.keygen_finish(session=_text(body, "session"), message=body.get("message"), account=account)
-        return {"public_key": public}
-    credential = _credential(account, _text(body, "service_no"))
-    return {"session": cosign.keygen_begin(credential=credential, usage=_text(body, "usage"), account=account)}
+        made = cosign.keygen_finish(session=_text(body, "session"), message=body.get("message"), account=account)
+        return {"public_key": made.public_key, "pepper": made.pepper.hex()}
+    return {"session": cosign.keygen_begin(ticket=_text(body, "ticket"), usage=_text(body, "usage"), account=account)}
+
+
+def _approve(request: HttpRequest, account: str, body: dict[str, Any]) -> dict[str, Any]:
+    """``{"authorization": ref, "pin"}`` → for signing ``{"operation", "public_key", "pepper", "rounds": [{"session",
+    "e"}]}``, for decryption ``{"operation", "public_key", "pepper", "session", "c1", "ciphertext"}``; the PIN is
+    counted as any PIN."""
+    approval = cosign.approve(
+        public_ref=_text(body, "authorization"),
+        account=account,
+        pin=_text(body, "pin"),
+        address=client_address(request),
+    )
+    answer: dict[str, Any] = {
+        "operation": approval.operation,
+        "public_key": approval.public_key,
+        "pepper": approval.pepper.hex(),
+    }
+    if approval.operation == "sign":
+        answer["rounds"] = [{"session": item.session, "e": item.e} for item in approval.rounds]
+    else:
+        answer.update(
+            session=approval.session, c1=approval.c1, ciphertext=base64.b64encode(approval.ciphertext).decode()
+        )
+    return answer
 
 
 def _sign(request: HttpRequest, account: str, body: dict[str, Any]) -> dict[str, Any]:
-    """``{"authorization": ref}`` → ``{"rounds": [{"session", "e"}]}``; ``{"session", "message"}`` → the answer."""
-    if "session" in body:
-        return cosign.sign_round(
-            session=_text(body, "session"),
-            message=body.get("message"),
+    """``{"session", "message"}`` → the service's answer ``{"r", "s2", "s3"}``; ``{"authorization": ref,
+    "signatures": [{"session", "signature"}]}`` → ``{"status": "authorized"}``."""
+    if "signatures" in body:
+        authorization = cosign.sign_finish(
+            public_ref=_text(body, "authorization"),
+            signatures=body.get("signatures"),
             account=account,
             address=client_address(request),
         )
-    authorization = keyuse.authorization_for_phone(public_ref=_text(body, "authorization"), account=account)
-    rounds = cosign.sign_begin(authorization=authorization, account=account)
-    return {"rounds": [{"session": item.session, "e": item.e} for item in rounds]}
+        return {"status": authorization.status}
+    return cosign.sign_round(
+        session=_text(body, "session"),
+        message=body.get("message"),
+        account=account,
+        address=client_address(request),
+    )
 
 
 def _decrypt(request: HttpRequest, account: str, body: dict[str, Any]) -> dict[str, Any]:
-    """``{"authorization": ref, "envelope": base64}`` → ``{"session", "ciphertext": base64}``; ``{"session",
-    "message"}`` → ``{"decrypted": true}`` (the content key stays with the service)."""
-    if "session" in body:
-        cosign.decrypt_round(
-            session=_text(body, "session"),
-            message=body.get("message"),
-            account=account,
-            address=client_address(request),
-        )
-        return {"decrypted": True}
-    authorization = keyuse.authorization_for_phone(public_ref=_text(body, "authorization"), account=account)
-    try:
-        envelope = base64.b64decode(_text(body, "envelope"), validate=True)
-    except (binascii.Error, ValueError):
-        raise InvalidInput(_("数字信封须为 Base64 编码"), code="bad_envelope") from None
-    found = cosign.decrypt_begin(authorization=authorization, envelope=envelope, account=account)
-    return {"session": found.session, "ciphertext": base64.b64encode(found.ciphertext).decode()}
+    """``{"session", "message"}`` → ``{"status": "authorized"}`` (the content key is computed only when the
+    platform spends the SAD, and stays with the service)."""
+    authorization = cosign.decrypt_round(
+        session=_text(body, "session"),
+        message=body.get("message"),
+        account=account,
+        address=client_address(request),
+    )
+    return {"status": authorization.status}
 
 
 def _pepper(request: HttpRequest, account: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -136,4 +156,5 @@ def _pepper(request: HttpRequest, account: str, body: dict[str, Any]) -> dict[st
 h5_cosign_keygen = _json_view(_keygen)
 h5_cosign_sign = _json_view(_sign)
 h5_cosign_decrypt = _json_view(_decrypt)
+h5_cosign_approve = hide_secrets()(_json_view(_approve))
 h5_cosign_pepper = hide_secrets()(_json_view(_pepper))

@@ -1,0 +1,133 @@
+"""The signing service's shares of two-party SM2 keys (协同签名, issue 20) at rest: made during a claim, a renewal or
+a lost phone's re-key, certified with the credential (then live), destroyed when replaced. Each share's d2 and pepper
+are wrapped under the master key (owner ``cosign:<ref>``) through the CA's key back-end and unwrapped only for one
+round; neither appears in logs, records or error reports (``sensitive_variables``).
+
+This module holds no policy about who may do what (``shield.cosign`` has the rounds, ``shield.keyuse`` the
+authorisations); it is what claims, renewals and key use share without importing each other."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.conf import settings
+from django.views.decorators.debug import sensitive_variables
+
+from mobileca.ca import facade as ca_facade
+from mobileca.core.clock import now
+from mobileca.shield.models import ClaimSession, CosignShare, Credential
+
+USAGES = ("sign", "encrypt")
+SPLIT = "split"
+
+
+def is_split(credential: Credential) -> bool:
+    """Whether the credential's keys are split between the phone and the service (no wrapped private key here)."""
+    return credential.key_custody == SPLIT
+
+
+def split_for_new_credentials() -> bool:
+    """``MOBILECA_KEY_CUSTODY=split``: new credentials get two-party keys, generated on the claimant's phone page."""
+    return bool(settings.MOBILECA_KEY_CUSTODY == SPLIT)
+
+
+def owner_id(share: CosignShare) -> str:
+    return f"cosign:{share.ref}"
+
+
+def new_ref() -> str:
+    return secrets.token_hex(16)
+
+
+@sensitive_variables()
+def wrap(ref: str, plaintext: bytes) -> bytes:
+    return ca_facade.wrap_bytes(owner_id=f"cosign:{ref}", plaintext=plaintext)
+
+
+@sensitive_variables()
+def server_share(share: CosignShare) -> ca_facade.sm2_cosign.ServerShare:
+    """The share's arithmetic half, d2 unwrapped for this one use."""
+    d2 = ca_facade.unwrap_bytes(owner_id=owner_id(share), blob=bytes(share.d2_wrapped))
+    return ca_facade.sm2_cosign.ServerShare(
+        d2=d2, p1=bytes.fromhex(share.p1), public_point=bytes.fromhex(share.public_key)
+    )
+
+
+@sensitive_variables()
+def pepper(share: CosignShare) -> bytes:
+    return ca_facade.unwrap_bytes(owner_id=owner_id(share), blob=bytes(share.pepper_wrapped))
+
+
+def public_key(share: CosignShare) -> ca_facade.Sm2PublicKey:
+    return ca_facade.Sm2PublicKey.from_point(bytes.fromhex(share.public_key))
+
+
+def live_share(credential: Credential, usage: str) -> CosignShare | None:
+    """The certified, not destroyed share of ``usage`` (sign or encrypt) of the credential."""
+    return (
+        CosignShare.objects.select_related("credential")
+        .filter(credential=credential, usage=usage, certified_at__isnull=False, destroyed_at__isnull=True)
+        .first()
+    )
+
+
+def pending_shares(
+    *, claim: ClaimSession | None = None, credential: Credential | None = None
+) -> dict[str, CosignShare]:
+    """The newest share of each usage made for ``claim`` (a claim or renewal at its PIN step) or for ``credential``
+    (a re-key), not yet certified nor destroyed."""
+    found = CosignShare.objects.filter(certified_at__isnull=True, destroyed_at__isnull=True)
+    found = found.filter(claim=claim) if claim is not None else found.filter(credential=credential, claim__isnull=True)
+    shares: dict[str, CosignShare] = {}
+    for share in found.order_by("created_at", "pk"):
+        shares[share.usage] = share
+    return shares
+
+
+def destroy(shares: list[CosignShare]) -> None:
+    """In the caller's transaction: the shares' d2 and pepper erased (their wrapped blobs overwritten), marked
+    destroyed. The phone's half alone is then useless."""
+    moment = now()
+    for share in shares:
+        share.d2_wrapped, share.pepper_wrapped, share.destroyed_at = b"", b"", moment
+        share.save(update_fields=["d2_wrapped", "pepper_wrapped", "destroyed_at"])
+
+
+def certify(shares: dict[str, CosignShare], credential: Credential) -> None:
+    """In the caller's transaction, once the certificates for the shares' public keys are issued: the shares become
+    the credential's live ones; the shares they replace (a renewal's or a re-key's old keys) are destroyed."""
+    replaced = list(
+        CosignShare.objects.filter(credential=credential, certified_at__isnull=False, destroyed_at__isnull=True)
+    )
+    destroy(replaced)
+    moment = now()
+    for share in shares.values():
+        share.credential, share.certified_at = credential, moment
+        share.save(update_fields=["credential", "certified_at"])
+
+
+def destroy_all(credential: Credential) -> int:
+    """In the caller's transaction: every share of the credential, live or pending, destroyed (revocation for key
+    compromise, a lost phone's re-key). Returns how many."""
+    shares = list(CosignShare.objects.filter(credential=credential, destroyed_at__isnull=True))
+    destroy(shares)
+    return len(shares)
+
+
+__all__ = [
+    "SPLIT",
+    "USAGES",
+    "certify",
+    "destroy",
+    "destroy_all",
+    "is_split",
+    "live_share",
+    "new_ref",
+    "owner_id",
+    "pending_shares",
+    "pepper",
+    "public_key",
+    "server_share",
+    "split_for_new_credentials",
+    "wrap",
+]
