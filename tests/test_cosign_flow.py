@@ -18,7 +18,7 @@ from mobileca.ca import sm2
 from mobileca.cards.models import Card
 from mobileca.cmslib import gm as cms_gm
 from mobileca.shield import facade as shield
-from mobileca.shield.models import CosignShare
+from mobileca.shield.models import CosignRound, CosignShare
 from tests.support.cosign import split_credential
 from tests.support.shield import ca_ready, card, registered  # noqa: F401 (fixtures)
 
@@ -70,3 +70,5 @@ def test_split_credential_signs_and_decrypts_only_through_the_phone(
     ciphertext.seek(0)
     cms_gm.open_with_key(header, key, ciphertext, target)
     assert target.read_bytes() == plaintext
+    # the phone's message served its one opening and is gone
+    assert not CosignRound.objects.filter(kind="decrypt", message__isnull=False).exists()

@@ -800,7 +800,8 @@ def _cosigned_content_key(
     authorization: KeyUseAuthorization, credential: Credential, envelope: bytes, certificate_pem: str
 ) -> envelopes.ContentKey:
     """A split-key credential's content key: computed only now, from the phone's checked message of this
-    authorisation's decryption round (T1 and its proof, bound to the envelope's C1) and the service's share."""
+    authorisation's decryption round (T1 and its proof, bound to the envelope's C1) and the service's share; the
+    message is erased once used."""
     found = (
         CosignRound.objects.filter(authorization=authorization, kind="decrypt", outcome="answered")
         .order_by("-pk")
@@ -818,4 +819,7 @@ def _cosigned_content_key(
         except ca_facade.sm2_cosign.CosignRefused as exc:
             raise ca_facade.Sm2Error(exc.code) from None
 
-    return envelopes.sm2_content_key_with(envelope, unwrap=unwrap, certificate_pem=certificate_pem)
+    try:
+        return envelopes.sm2_content_key_with(envelope, unwrap=unwrap, certificate_pem=certificate_pem)
+    finally:  # the phone's message served its one opening: T1 with d2 would give this envelope's key again
+        CosignRound.objects.filter(pk=found.pk).update(message=None, outcome="done")
