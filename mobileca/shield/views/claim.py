@@ -22,7 +22,7 @@ from mobileca.core.clock import now
 from mobileca.core.errors import ApplicationError, GatewayError, InvalidInput
 from mobileca.core.http import client_address
 from mobileca.core.secrecy import hide_secrets
-from mobileca.shield import identity, members, otp, renewal
+from mobileca.shield import cosign_keys, identity, members, otp, renewal
 from mobileca.shield.agreements import agreement_current, agreement_find, agreement_versions
 from mobileca.shield.claims import (
     claim_accept_agreements,
@@ -143,7 +143,21 @@ def _claim_context(request: HttpRequest, claim: ClaimSession, *, error: str, scr
         # the guide's 「购买成功」 comes before the PIN form, except for an employee the admin has just added
         "pin_screen": "pin" if screen == "pin" or member_added else "purchased",
         "agreements": [agreement_current("service"), agreement_current("privacy")],
+        # two-party SM2 (issue 20): the page makes the phone's key halves before its PIN form submits
+        "cosign_keygen": _cosign_keygen(claim, renewing),
     }
+
+
+def _cosign_keygen(claim: ClaimSession, renewing: Credential | None) -> bool:
+    """Whether the claim's PIN form (R3.7) or the renewal's 「确认续费」 (R4.5) must first make the phone's halves of
+    split keys: a renewal of a split credential, or a claim whose new credential will be split (sm2 profile)."""
+    if claim.step == ClaimStep.RENEWAL:
+        return renewing is not None and cosign_keys.is_split(renewing)
+    return (
+        claim.step == ClaimStep.PIN
+        and cosign_keys.split_for_new_credentials()
+        and ca_facade.key_profile(settings.MOBILECA_KEY_PROFILE).family == "sm2"
+    )
 
 
 def _verify_screen(asked: str, *, sms_sent: object, transfer: object, reverse: object) -> str:

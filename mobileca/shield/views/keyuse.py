@@ -112,6 +112,11 @@ def h5_authorization(request: HttpRequest, account: str, public_ref: str) -> Htt
                 "hashes_shown": [shown.digest_groups(base64.b64decode(value)) for value in authorization.hashes[:5]],
                 "size_units": shown.size_units(size) if size is not None else "",
                 "size_bytes": shown.size_bytes(size) if size is not None else "",
+                # two-party SM2 (issue 20, R5.2): the page completes the phone's half; it signs only these digests
+                "cosign": authorization.credential.key_custody == "split",
+                "cosign_digests": [base64.b64decode(value).hex() for value in authorization.hashes]
+                if authorization.operation == "sign"
+                else [],
             },
             status=status,
         )
