@@ -102,3 +102,48 @@ def test_a_browser_without_the_halves_changes_the_pin_and_says_so(
         phone.get_by_role("button", name="确认修改").click()
         expect(phone.locator("#done")).to_contain_text("本机浏览器中没有该证书的手机端密钥")
     assert Credential.objects.get(pk=credential.pk).pin_hash != credential.pin_hash
+
+
+def _keygen_endpoint_rekeys() -> bool:
+    """Whether the keygen endpoint passes ``service_no`` on to ``cosign.keygen_begin`` (the re-key's round)."""
+    import inspect
+
+    from mobileca.shield.views import cosign as cosign_views
+
+    return "service_no=" in inspect.getsource(cosign_views._keygen)
+
+
+@pytest.mark.skipif(not _keygen_endpoint_rekeys(), reason="the keygen endpoint does not take service_no yet")
+def test_a_cleared_browser_rekeys_after_the_face_check(
+    gateways_on_live_server: str, browser: Browser, split: tuple[Credential, HeadlessPhone]
+) -> None:
+    """Issue 20, R4.3: in a browser without the halves, 「更换密钥」 → the face check → the new PIN: the page makes new
+    halves, the service certifies them (the old certificates revoked), and this browser's halves open with the new
+    PIN and the released pepper."""
+    from mobileca.ca import facade as ca_facade
+    from mobileca.shield import cosign_keys
+
+    credential, _ = split
+    base = gateways_on_live_server
+    url = base + "/static/shield/cosign.js"
+    with phone_context(browser) as context:
+        phone = context.new_page()
+        _signed_in(phone, base)
+        phone.get_by_role("button", name="更换密钥（忘记 PIN 码或本机密钥丢失，人脸识别后）").click()
+        phone.get_by_role("button", name="通过", exact=True).click()
+        expect(phone.get_by_role("heading", name="更换密钥")).to_be_visible()
+        expect(phone.locator("#rekey-bids")).to_have_text("该证书没有尚未解密的投标文件。")
+        phone.get_by_label("新 PIN 码", exact=True).fill(NEW_PIN)
+        phone.get_by_label("再次输入新 PIN 码").fill(NEW_PIN)
+        phone.get_by_role("button", name="确认更换密钥").click()
+        expect(phone.locator("#done")).to_have_text("已更换密钥并设置新的 PIN 码，原证书已作废")
+        expect(phone.locator(".cosign-state")).to_have_text("本机已保存该证书的密钥分量")
+        after = Credential.objects.get(pk=credential.pk)
+        for usage in ("sign", "encrypt"):
+            live = cosign_keys.live_share(after, usage)
+            assert live is not None
+            pepper = cosign_keys.pepper(live).hex()
+            opened = phone.evaluate(OPEN_SHARE, {"url": url, "key": live.public_key, "pin": NEW_PIN, "pepper": pepper})
+            assert opened == live.public_key
+    assert ca_facade.certificate_info(serial_hex=credential.sign_serial).status == "revoked"
+    assert after.sign_serial != credential.sign_serial

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 from cryptography import x509
@@ -17,7 +17,7 @@ from mobileca.ca import facade as ca_facade
 from mobileca.ca import sm2
 from mobileca.ca.sm2_cosign import CosignRefused
 from mobileca.cards.models import Card
-from mobileca.core.clock import now
+from mobileca.core.clock import clock, now
 from mobileca.core.errors import ApplicationError
 from mobileca.shield import cosign, renewal
 from mobileca.shield import facade as shield
@@ -105,6 +105,9 @@ def test_rekey_after_a_face_check_issues_new_certificates_and_destroys_the_old_s
         key = ca_facade.public_key_of_certificate(der)
         assert isinstance(key, sm2.Sm2PublicKey) and key.point == new_phone.shares[usage].public_point
     assert FaceCheck.objects.get(check_id=check_id).consumed_at is not None
+    with pytest.raises(ApplicationError) as refused:  # the face check re-keys once
+        cosign.keygen_begin(service_no=after.service_no, usage="sign", account=after.account)
+    assert refused.value.code == "face_required"
     assert bytes(after.sign_key_wrapped) == b"" and bytes(after.encrypt_key_wrapped) == b""
     assert OperationRecord.objects.filter(action="rekey", credential=after).count() == 1
     event = AuditEvent.objects.get(action="credential.rekeyed")
@@ -262,3 +265,22 @@ def test_a_service_custody_credentials_page_has_no_cosign_script(registered: Car
     activated_credential(registered)
     page = phone_login("2088102000000001").get("/h5/credentials/").content.decode()
     assert "shield/cosign.js" not in page and "忘记 PIN 码（人脸识别后重置）" in page
+
+
+def test_a_face_check_older_than_ten_minutes_makes_no_half_and_rekeys_nothing(
+    split: tuple[Credential, HeadlessPhone],
+) -> None:
+    """Issue 20, R4.3: the face check allows a re-key within 10 minutes only: later, keygen for the credential is
+    refused and the re-key form is refused as stale; nothing changes."""
+    credential, phone = split
+    check_id = passed_face_check(phone.client, credential)
+    for usage in ("sign", "encrypt"):
+        rekey_keygen(phone, credential, usage)
+    before = _state(credential)
+    clock.set(now() + timedelta(minutes=10, seconds=1))
+    with pytest.raises(ApplicationError) as refused:
+        cosign.keygen_begin(service_no=credential.service_no, usage="sign", account=credential.account)
+    assert refused.value.code == "face_required"
+    answer = phone.client.post(reset_path(credential), {"check_id": check_id, "pin": NEW_PIN, "pin_again": NEW_PIN})
+    assert answer.status_code == 409 and "超过 10 分钟" in answer.content.decode()
+    assert _state(credential) == before
