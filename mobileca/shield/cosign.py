@@ -1,6 +1,7 @@
 """Two-party SM2 (协同签名, issue 20): the signing service's side of the rounds with the claimant's phone — key
-generation during a claim or renewal, signing and decryption for a request the claimant approves on the phone with
-the PIN — and the pepper the phone's storage needs, released only after a counted PIN attempt.
+generation during a claim or renewal (or a lost phone's re-key after a face check, ``shield.rekey``), signing and
+decryption for a request the claimant approves on the phone with the PIN — and the pepper the phone's storage needs,
+released only after a counted PIN attempt.
 
 The arithmetic is ``ca.sm2_cosign.ServerShare``; the shares at rest are ``shield.cosign_keys``; here are who may do
 what, when, and once. Every round has a session string the service issued (random, 2 minutes, single use), is bound
@@ -45,9 +46,11 @@ from mobileca.shield.models import (
     CosignRound,
     CosignShare,
     Credential,
+    FaceCheck,
+    FaceOutcome,
     KeyUseAuthorization,
 )
-from mobileca.shield.pin import pin_check, pin_guess
+from mobileca.shield.pin import RESET_FACE_VALIDITY, pin_check, pin_guess
 from mobileca.shield.records import record_operation
 
 ROUND_LIFETIME = timedelta(minutes=2)
@@ -122,7 +125,7 @@ def _settle(found: CosignRound, outcome: str) -> None:
     CosignRound.objects.filter(pk=found.pk).update(outcome=outcome)
 
 
-# --- key generation (during a claim's or a renewal's PIN step) ----------------------------------------------------
+# --- key generation (during a claim's or a renewal's PIN step, or a re-key after a face check) ---------------------
 
 
 def _keygen_claim(ticket: str, account: str) -> ClaimSession:
@@ -140,10 +143,47 @@ def _keygen_claim(ticket: str, account: str) -> ClaimSession:
     return claim
 
 
-def keygen_begin(*, ticket: str, usage: str, account: str) -> str:
-    """A session for the phone's share of the ``usage`` key of the claim or renewal ``ticket``."""
+def _keygen_credential(service_no: str, account: str) -> Credential:
+    """The split credential of this claimant (谁申领谁使用: the credential's own account, nobody else) whose re-key
+    a fresh face check allows: a passed re-key face check (``pin_reset``) of its claim, not used and within 10
+    minutes. Anything else is refused before a round exists."""
+    credential = Credential.objects.filter(
+        service_no=service_no if isinstance(service_no, str) else "", account=account
+    ).first()
+    if credential is None or not account:
+        raise NotFound(_("未找到该证书"), code="credential_unknown")
+    if not cosign_keys.is_split(credential):
+        raise Conflict(_("该证书的密钥不是手机与服务共同持有的"), code="not_split")
+    if rekey_face_check(credential, account) is None:
+        raise PermissionDenied(_("请先完成人脸识别"), code="face_required")
+    return credential
+
+
+def rekey_face_check(credential: Credential, account: str, check_id: str = "") -> FaceCheck | None:
+    """The passed, unused re-key face check (``pin_reset``, the last 10 minutes) of the credential's claimant, if
+    any (``check_id``: that one only)."""
+    found = FaceCheck.objects.filter(
+        claim_id=credential.claim_id,
+        account=account,
+        purpose="pin_reset",
+        outcome=FaceOutcome.PASSED,
+        consumed_at__isnull=True,
+        finished_at__gt=now() - RESET_FACE_VALIDITY,
+    )
+    if check_id:
+        found = found.filter(check_id=check_id)
+    return found.order_by("-finished_at").first()
+
+
+def keygen_begin(*, ticket: str = "", usage: str, account: str, service_no: str = "") -> str:
+    """A session for the phone's share of the ``usage`` key of the claim or renewal ``ticket``, or (``service_no``)
+    of a lost or cleared phone's re-key of the claimant's own split credential once a fresh face check passed."""
     if usage not in USAGES:
         raise InvalidInput(_("不支持的密钥用途"), code="invalid_request")
+    if service_no:
+        credential = _keygen_credential(service_no, account)
+        with transaction.atomic(durable=True):
+            return _new_round("keygen", usage, credential=credential, bound=usage).session
     claim = _keygen_claim(ticket, account)
     with transaction.atomic(durable=True):
         return _new_round("keygen", usage, claim=claim, bound=usage).session
@@ -158,8 +198,9 @@ class Keygen:
 @sensitive_variables()
 def keygen_finish(*, session: str, message: Any, account: str) -> Keygen:
     """Check the phone's P1 and its proof, draw d2, keep the share (d2 and a new pepper wrapped) for the claim's
-    activation, which certifies P; an earlier uncertified share of the same claim and usage (a phone that started
-    again) is destroyed. Returns P and the pepper. The round is spent whatever the outcome."""
+    activation (or, for a re-key's round, with the credential and no claim, for ``rekey.rekey``), which certifies P;
+    an earlier uncertified share of the same claim (or re-key) and usage (a phone that started again) is destroyed.
+    Returns P and the pepper. The round is spent whatever the outcome."""
     with transaction.atomic(durable=True):
         found = _spend(session, "keygen", account)
     try:
@@ -170,16 +211,21 @@ def keygen_finish(*, session: str, message: Any, account: str) -> Keygen:
     ref = cosign_keys.new_ref()
     pepper = secrets.token_bytes(PEPPER_BYTES)
     d2_wrapped, pepper_wrapped = cosign_keys.wrap(ref, share.d2), cosign_keys.wrap(ref, pepper)
-    claim = found.claim
-    assert claim is not None
+    claim, credential = found.claim, found.credential
     with transaction.atomic(durable=True):
-        lock_claim(claim.ticket)
-        earlier = cosign_keys.pending_shares(claim=claim).get(found.usage)
+        if claim is not None:
+            lock_claim(claim.ticket)
+            earlier = cosign_keys.pending_shares(claim=claim).get(found.usage)
+        else:  # a re-key: the share waits, with its credential and no claim, for the re-key to certify it
+            assert credential is not None
+            credential = lock_credential_pk(credential.pk)
+            earlier = cosign_keys.pending_shares(credential=credential).get(found.usage)
         if earlier is not None:
             cosign_keys.destroy([earlier])
         CosignShare.objects.create(
             ref=ref,
             claim=claim,
+            credential=None if claim is not None else credential,
             usage=found.usage,
             d2_wrapped=d2_wrapped,
             p1=share.p1.hex(),
@@ -439,6 +485,7 @@ __all__ = [
     "keygen_begin",
     "keygen_finish",
     "pepper_release",
+    "rekey_face_check",
     "sign_finish",
     "sign_round",
 ]

@@ -1,6 +1,9 @@
 """The PIN of a credential (R3.7, R4.3, §7), all in one place: its format, the check with attempt counting and
 lock-out (5 wrong in a row lock the key for 15 minutes, each further wrong doubles it), changing it with the old one,
-and resetting a forgotten one after a fresh face check. Only an argon2id hash is stored.
+and resetting a forgotten one after a fresh face check. Only an argon2id hash is stored. A two-party SM2 credential
+(issue 20) keeps the phone's half sealed under the PIN: a change is the same here (the phone page seals its half
+again under the new PIN first), but a forgotten PIN cannot open the half, so its reset is a re-key
+(``shield.rekey``).
 
 Every PIN is read with ``core.inputs.digits``: the full-width digits a Chinese input method types are the same PIN
 as their ASCII digits, and any other character (another script's digits, superscripts) is refused with a message
@@ -39,7 +42,7 @@ from mobileca.audit.services import Actor, audit_record
 from mobileca.core import inputs
 from mobileca.core.clock import now
 from mobileca.core.errors import ApplicationError, Conflict, InvalidInput, NotFound, PermissionDenied
-from mobileca.shield import links, sms
+from mobileca.shield import cosign_keys, links, sms
 from mobileca.shield.faces import face_check_open, face_check_record, face_check_result
 from mobileca.shield.locks import lock_credential
 from mobileca.shield.models import Credential, FaceCheck, FaceOutcome, PhoneAccount
@@ -291,10 +294,14 @@ def pin_reset(
     *, account: str, service_no: str, check_id: str, new_pin: str, new_again: str, address: str | None
 ) -> Credential:
     """A forgotten PIN: a fresh face check of the claimant (passed in the last 10 minutes, used once) allows one
-    new PIN, and lifts the lock."""
+    new PIN, and lifts the lock. Not for a split credential (issue 20): its phone half is sealed under the old PIN,
+    so a new PIN alone would leave the key unusable; its reset is the re-key (``shield.rekey``), refused here with
+    ``rekey_required`` and nothing changed."""
     new_hash = pin_hash_new(new_pin, new_again)
     with transaction.atomic(durable=True):
         credential = _owned_credential(account, service_no)
+        if cosign_keys.is_split(credential):
+            raise Conflict(_("该证书的密钥由手机与服务共同持有，忘记 PIN 码须更换密钥"), code="rekey_required")
         check = (
             FaceCheck.objects.select_for_update()
             .filter(

@@ -20,7 +20,7 @@ from mobileca.core.clock import now
 from mobileca.core.errors import ApplicationError, TooMany
 from mobileca.core.http import client_address
 from mobileca.core.secrecy import hide_secrets
-from mobileca.shield import callers, keyuse, pin, records
+from mobileca.shield import callers, keyuse, pin, records, rekey
 from mobileca.shield.models import Credential, KeyUseStatus
 from mobileca.shield.views.common import attempt, certificates_of, phone_login_required, refusal
 
@@ -189,6 +189,15 @@ def h5_pin_change(request: HttpRequest, account: str, service_no: str) -> HttpRe
             new_again=request.POST.get("pin_again", ""),
             address=client_address(request),
         )
+        if request.POST.get("share_missing") == "yes":  # a split credential whose half is not in this browser
+            return _credentials_page(
+                request,
+                account,
+                done=_(
+                    "PIN 码已修改。但本机浏览器中没有该证书的手机端密钥，不能签名和解密；"
+                    "请使用原手机，或人脸识别后「更换密钥」。"
+                ),
+            )
         return _credentials_page(request, account, done=_("PIN 码已修改"))
 
     return attempt(change, lambda message, status: _credentials_page(request, account, error=message, status=status))
@@ -197,18 +206,39 @@ def h5_pin_change(request: HttpRequest, account: str, service_no: str) -> HttpRe
 @hide_secrets("pin", "pin_again")
 @phone_login_required()
 def h5_pin_reset(request: HttpRequest, account: str, service_no: str) -> HttpResponse:
-    """忘记 PIN 码: POST without a check starts a face check; with a passed check, sets the new PIN."""
+    """忘记 PIN 码: POST without a check starts a face check; with a passed check, sets the new PIN. For a split
+    credential (issue 20) this is 「更换密钥」: the page lists the bids that become unreadable, the phone page makes
+    new halves, and the POST re-keys (``rekey.rekey``)."""
     check_id = request.POST.get("check_id") or request.GET.get("check_id", "")
+    split = rekey.split_credential_of(account, service_no)
+
+    def context(**extra: object) -> dict[str, object]:
+        return {
+            "service_no": service_no,
+            "check_id": check_id,
+            "pin_rules": _pin_rules(),
+            "split": split is not None,
+            "bids": rekey.rekey_bids(split) if split is not None and check_id else [],
+            **extra,
+        }
+
     if request.method != "POST":
-        return render(
-            request,
-            "shield/h5_pin_reset.html",
-            {"service_no": service_no, "check_id": check_id, "pin_rules": _pin_rules()},
-        )
+        return render(request, "shield/h5_pin_reset.html", context())
 
     def reset() -> HttpResponse:
         if not check_id:
             return redirect(pin.pin_reset_start(account=account, service_no=service_no))
+        if split is not None:
+            rekey.rekey(
+                account=account,
+                service_no=service_no,
+                check_id=check_id,
+                new_pin=request.POST.get("pin", ""),
+                new_again=request.POST.get("pin_again", ""),
+                confirmed_bids=request.POST.get("bids_confirmed") == "yes",
+                address=client_address(request),
+            )
+            return _credentials_page(request, account, done=_("已更换密钥并设置新的 PIN 码，原证书已作废"))
         pin.pin_reset(
             account=account,
             service_no=service_no,
@@ -221,12 +251,7 @@ def h5_pin_reset(request: HttpRequest, account: str, service_no: str) -> HttpRes
 
     def explain(message: str, status: int) -> HttpResponse:
         if check_id and status != 502:
-            return render(
-                request,
-                "shield/h5_pin_reset.html",
-                {"service_no": service_no, "check_id": check_id, "error": message, "pin_rules": _pin_rules()},
-                status=status,
-            )
+            return render(request, "shield/h5_pin_reset.html", context(error=message), status=status)
         return _credentials_page(request, account, error=message, status=status)
 
     return attempt(reset, explain)

@@ -1,0 +1,29 @@
+"""Template filters for a two-party SM2 credential on 我的证书 (issue 20): whether its keys are split, and the
+public key of each live share (where the phone page files its half, so a PIN change can seal it again)."""
+
+from __future__ import annotations
+
+from django import template
+
+from mobileca.shield import cosign_keys, rekey
+from mobileca.shield.models import Credential
+
+register = template.Library()
+
+
+@register.filter
+def is_split(credential: Credential) -> bool:
+    return cosign_keys.is_split(credential)
+
+
+@register.filter
+def cosign_public_keys(credential: Credential) -> dict[str, str]:
+    """``{"sign": hex, "encrypt": hex}`` of the live shares of a split credential; empty otherwise."""
+    return rekey.live_public_keys(credential) if cosign_keys.is_split(credential) else {}
+
+
+@register.filter
+def any_split(credentials: list[tuple[Credential, object]]) -> bool:
+    """Whether any of the page's ``(credential, certificates)`` rows is split (then the page loads the phone's
+    module)."""
+    return any(cosign_keys.is_split(credential) for credential, _certificates in credentials)
