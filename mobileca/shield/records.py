@@ -59,6 +59,7 @@ ACTION_LABELS: Final = {
     "pin_locked": gettext_lazy("PIN 码错误次数过多，证书锁定"),
     "claim": gettext_lazy("申领开通"),
     "renewal": gettext_lazy("续费"),
+    "rekey": gettext_lazy("更换密钥"),
     "member_change": gettext_lazy("成员变更"),
 }
 WARNING_ACTIONS: Final = frozenset({"pin_failed", "pin_locked", "sign_failed", "decrypt_failed"})

@@ -77,12 +77,20 @@ def _credential(account: str, service_no: str) -> Credential:
 
 
 def _keygen(request: HttpRequest, account: str, body: dict[str, Any]) -> dict[str, Any]:
-    """``{"ticket", "usage"}`` (the claim or renewal at its PIN step) → ``{"session"}``; then ``{"session",
+    """``{"ticket", "usage"}`` (the claim or renewal at its PIN step) or ``{"service_no", "usage"}`` (a re-key after a
+    passed face check) → ``{"session"}``; then ``{"session",
     "message"}`` → ``{"public_key", "pepper"}`` (hex; the phone seals its half under the pepper and the new PIN)."""
     if "session" in body:
         made = cosign.keygen_finish(session=_text(body, "session"), message=body.get("message"), account=account)
         return {"public_key": made.public_key, "pepper": made.pepper.hex()}
-    return {"session": cosign.keygen_begin(ticket=_text(body, "ticket"), usage=_text(body, "usage"), account=account)}
+    return {
+        "session": cosign.keygen_begin(
+            ticket=_text(body, "ticket"),
+            usage=_text(body, "usage"),
+            account=account,
+            service_no=_text(body, "service_no"),
+        )
+    }
 
 
 def _approve(request: HttpRequest, account: str, body: dict[str, Any]) -> dict[str, Any]:
