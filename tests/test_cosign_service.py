@@ -558,6 +558,28 @@ def test_a_forged_decrypt_proof_is_refused_and_nothing_is_decrypted(
     assert rows() == before
 
 
+def test_an_expired_or_another_phones_decrypt_session_is_refused_and_changes_nothing(
+    split: tuple[Credential, HeadlessPhone],
+) -> None:
+    """Issue 20: the decryption round is the claimant's and lives 2 minutes: a second phone's message for it is
+    ``round_unknown``, a late one ``round_expired``; neither changes anything nor gives a SAD."""
+    credential, phone = split
+    envelope = envelope_to(credential)
+    ref, handle = decrypt_request(credential, envelope)
+    approval = approved(phone, ref)
+    message = phone.shares["encrypt"].decrypt_message(base64.b64decode(approval["ciphertext"]), approval["session"])
+    before = rows()
+    stranger = phone_login(OTHER)
+    refused(post(stranger, "decrypt", {"session": approval["session"], "message": message}), 404, "round_unknown")
+    clock.set(now() + cosign.ROUND_LIFETIME + timedelta(seconds=1))
+    try:
+        late = post(phone.client, "decrypt", {"session": approval["session"], "message": message})
+    finally:
+        clock.reset()
+    refused(late, 403, "round_expired")
+    assert rows() == before and shield.authorization_sad(handle=handle) == ""
+
+
 # --- the whole-key paths are closed to a split credential -----------------------------------------------------------
 
 
