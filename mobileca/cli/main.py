@@ -5,7 +5,9 @@
 * ``credentials`` — the claimant's credentials (服务编号), their state and expiry.
 * ``sign FILE`` — a detached CMS signature ``FILE.p7s`` (DER): the file is hashed here, the claimant authorises on
   the phone (QR code, PIN), the service signs the hash. ``openssl cms -verify -binary -inform DER -in FILE.p7s
-  -content FILE -CAfile chain.pem`` checks it. ``--pin-stdin`` reads the PIN from standard input instead.
+  -content FILE -CAfile chain.pem`` checks it. ``--pin-stdin`` reads the PIN from standard input instead, except
+  for a two-party SM2 credential (issue 20: half of its key is on the phone), which only the phone approves: the
+  tool then sends no PIN, shows the QR code and link, and waits for the phone.
 * Under an SM2 credential (issue 19) both write GB/T 35275 files (``cmslib.gm``): SM3 of the file, the SM2 signature
   of e = SM3(Z ‖ signed attributes) through the service (signAlgo 1.2.156.10197.1.501, hash SM3), and for ``bid
   seal`` an SM4 envelope with SM2 key transport; ``--flavour`` (rfc5652 | gbt35275 | gmssl | ofdrw) and ``--cipher``
@@ -41,6 +43,17 @@ DEFAULT_SERVER = "http://127.0.0.1:8000"
 
 class ToolError(Exception):
     pass
+
+
+class Refused(ToolError):
+    """The API refused a call; ``code`` is its ``error`` (or ``code``) field, "" when it had none."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+PHONE_ONLY = "该证书的密钥由手机与服务共同持有，PIN 码只能在手机上输入：本工具不发送 PIN 码，请用手机确认"
 
 
 def _config_dir() -> Path:
@@ -82,6 +95,16 @@ def refusal(response: httpx.Response) -> str:
     return f"HTTP {response.status_code} {response.reason_phrase}".rstrip()
 
 
+def refusal_code(response: httpx.Response) -> str:
+    """The refusal's code (``error`` or ``code``), or ""."""
+    try:
+        data = response.json()
+    except ValueError:
+        return ""
+    code = (data.get("error") or data.get("code")) if isinstance(data, dict) else None
+    return code if isinstance(code, str) else ""
+
+
 def _answer(response: httpx.Response) -> dict[str, Any]:
     """The JSON object of an accepted answer; a ``ToolError`` if it is not one."""
     try:
@@ -120,7 +143,7 @@ class Api:
         except httpx.TransportError as exc:
             raise ToolError(f"cannot reach {self.base}: {exc}") from exc
         if response.status_code not in accept:
-            raise ToolError(f"{method}: {refusal(response)}")
+            raise Refused(f"{method}: {refusal(response)}", refusal_code(response))
         return response.status_code, _answer(response)
 
 
@@ -303,6 +326,7 @@ def sign(
         purpose=purpose,
         pin_stdin=pin_stdin,
         out=out,
+        phone_only=_phone_only(infos[chosen]),
     )
     if sm2:
         der = gm.detached_signed_data(
@@ -319,7 +343,7 @@ def sign(
 
 
 def _credential_infos(api: Api) -> dict[str, dict[str, Any]]:
-    _, listed = api.post("credentials/list", {"credentialInfo": True, "certificates": "chain"})
+    _, listed = api.post("credentials/list", {"credentialInfo": True, "certificates": "chain", "authInfo": True})
     return {info["credentialID"]: info for info in listed.get("credentialInfos", [])}
 
 
@@ -329,6 +353,13 @@ def _choose(infos: dict[str, dict[str, Any]], credential: str | None) -> str:
     if chosen is None or chosen not in infos:
         raise ToolError("no usable credential (see `mobileca credentials`)")
     return chosen
+
+
+def _phone_only(info: dict[str, Any]) -> bool:
+    """Whether the credential is authorised on the phone only (CSC authInfo without a PIN object: a two-party
+    key, issue 20)."""
+    auth = info.get("auth")
+    return isinstance(auth, dict) and "PIN" not in str(auth.get("expression", "PIN"))
 
 
 def _authorized_signature(
@@ -341,10 +372,13 @@ def _authorized_signature(
     purpose: str,
     pin_stdin: bool,
     out: Any,
+    phone_only: bool = False,
 ) -> bytes:
     """Ask for the signature of the signed attributes: QR code and the PIN on the phone, or the PIN from stdin. The
     algorithm asked for is the signing certificate's (``signer``, DER) key profile's: for SM2 the hash to sign is
-    e = SM3(Z ‖ attributes) (GM/T 0009), signed with SM3withSM2."""
+    e = SM3(Z ‖ attributes) (GM/T 0009), signed with SM3withSM2. A two-party key (issue 20: ``phone_only``, or the
+    service answering ``phone_required``) is approved on the phone only: no PIN is sent, the QR code is shown and
+    the tool polls as without ``--pin-stdin``."""
     if _is_sm2(signer):
         digest, label = gm.attributes_hash(attributes, signer), "SM3"
         sign_algorithm, hash_algorithm = keys.SM2_SM3.signature_oid, keys.SM2_SM3.hash_oid
@@ -363,9 +397,18 @@ def _authorized_signature(
     }
     hash_parameter = {"hashAlgorithmOID": hash_algorithm} if hash_algorithm else {}
     request.update(hash_parameter)
-    if pin_stdin:
+    if pin_stdin and phone_only:
+        print(PHONE_ONLY, file=out)
+    elif pin_stdin:
         request["authData"] = [{"id": "PIN", "value": sys.stdin.readline().strip()}]
-    status, authorized = api.post("credentials/authorize", request, accept=(200, 202))
+    try:
+        status, authorized = api.post("credentials/authorize", request, accept=(200, 202))
+    except Refused as exc:
+        if exc.code != "phone_required" or "authData" not in request:
+            raise
+        print(PHONE_ONLY, file=out)  # refused before anything was stored; the PIN is not counted
+        del request["authData"]
+        status, authorized = api.post("credentials/authorize", request, accept=(200, 202))
     if status == 202:
         print(f"请用手机扫码，核对文件 {file_name} 后输入 PIN 码授权：", file=out)
         _show_qr(authorized["authorizationURL"], out)
@@ -485,6 +528,7 @@ def bid_seal(
         purpose=f"投标文件签名：{tender}",
         pin_stdin=pin_stdin,
         out=out,
+        phone_only=_phone_only(infos[chosen]),
     )
     chain = [_pem_to_der(body) for body in cert["certificates"][1:]]
     if sm2:

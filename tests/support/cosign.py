@@ -78,3 +78,36 @@ def split_credential(card: Card, account: str = LEGAL_REP, *, pin: str = PIN) ->
             phone.keygen(claim.ticket, usage)
         credential = claim_activate(ticket=claim.ticket, account=account, pin=pin, pin_again=pin)
     return credential, phone
+
+
+def sign_request(credential: Credential, digests: list[bytes], **document: Any) -> tuple[str, str]:
+    """The platform's request to sign ``digests`` with the credential (it waits for the phone): its public ref (what
+    the QR code names) and the platform's polling handle."""
+    from mobileca.shield import facade as shield
+
+    pending = shield.authorization_request(
+        service_no=credential.service_no,
+        operation="sign",
+        hashes=[base64.b64encode(e).decode() for e in digests],
+        purpose=document.pop("purpose", "test"),
+        file_name=document.pop("file_name", "bid.pdf"),
+        **document,
+    )
+    return pending.url.rstrip("/").rsplit("/", 1)[-1], pending.handle
+
+
+def decrypt_request(credential: Credential, envelope: bytes) -> tuple[str, str]:
+    """The platform's request to open ``envelope`` (a GB/T 35275 header) with the credential: ref and handle."""
+    import hashlib
+
+    from mobileca.shield import facade as shield
+
+    pending = shield.authorization_request(
+        service_no=credential.service_no,
+        operation="decrypt",
+        hashes=[base64.b64encode(hashlib.sha256(envelope).digest()).decode()],
+        purpose="opening",
+        file_name="bid.pdf",
+        envelope=envelope,
+    )
+    return pending.url.rstrip("/").rsplit("/", 1)[-1], pending.handle
