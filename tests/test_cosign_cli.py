@@ -139,11 +139,14 @@ def test_sign_with_pin_stdin_is_turned_to_the_phone_and_the_pin_is_not_counted(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """Issue 20: ``--pin-stdin`` against today's service (authInfo still offers the PIN): the authorisation with the
-    PIN is refused ``phone_required`` before anything is stored, the tool says so and goes on through the phone."""
+    """Issue 20: ``--pin-stdin`` against a service whose authInfo still offers the PIN for a split credential (one
+    from before the split keys): the authorisation with the PIN is refused ``phone_required`` before anything is
+    stored, the tool says so and goes on through the phone."""
     from mobileca.cli import main as cli
 
     credential, phone, sent = split_tool
+    pin_or_phone = {"mode": "explicit", "expression": "PIN OR PHONE", "objects": [{"id": "PIN"}, {"id": "PHONE"}]}
+    monkeypatch.setattr(csc_api, "_auth_info", lambda *args, **kwargs: pin_or_phone)
     document = tmp_path / "bid.pdf"
     content = b"bid " * 10000
     document.write_bytes(content)
@@ -171,13 +174,11 @@ def test_sign_with_pin_stdin_sends_no_pin_when_the_credential_is_phone_only(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """Issue 20: a service whose authInfo for the credential offers only the phone (``PHONE``): the tool does not
-    read or send the PIN at all."""
+    """Issue 20: the service's authInfo for a split credential offers only the phone (``PHONE``), even to the
+    claimant's own tool: the tool does not read or send the PIN at all."""
     from mobileca.cli import main as cli
 
     credential, phone, sent = split_tool
-    phone_only = {"mode": "explicit", "expression": "PHONE", "objects": [{"id": "PHONE"}]}
-    monkeypatch.setattr(csc_api, "_auth_info", lambda *args, **kwargs: phone_only)
     document = tmp_path / "bid.pdf"
     content = b"bid " * 100
     document.write_bytes(content)

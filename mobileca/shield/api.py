@@ -59,7 +59,7 @@ from mobileca.core.errors import ApplicationError, InvalidInput, NotFound, Permi
 from mobileca.core.http import client_address
 from mobileca.core.middleware import own_boundary
 from mobileca.core.secrecy import SecretsHidden, SecretsHiddenReporter
-from mobileca.shield import callers, keyuse, oauth
+from mobileca.shield import callers, cosign_keys, keyuse, oauth
 from mobileca.shield.csc_common import BOUNDED_JSON, ERRORS, ErrorOut
 from mobileca.shield.models import Credential, OperationRecord
 from mobileca.shield.oauth_api import router as oauth_router
@@ -445,16 +445,17 @@ def serial_hex(serial: int) -> str:
     return digits if len(digits) % 2 == 0 else "0" + digits
 
 
-def _auth_info(caller: callers.Caller) -> dict[str, Any]:
+def _auth_info(caller: callers.Caller, credential: Credential) -> dict[str, Any]:
     """How this caller authorises a use (CSC §8.3): the claimant's own tool may send the PIN, or have the phone
-    approve; a platform never sees a PIN — its requests are approved on the claimant's phone (out of band)."""
+    approve; a platform never sees a PIN — its requests are approved on the claimant's phone (out of band). A
+    split-key credential (issue 20) is approved on the phone only: a PIN sent with the request is refused."""
     phone = {
         "type": "ChallengeResponseOOB",
         "id": "PHONE",
         "label": "e签盾",
         "description": _("申领人在手机上核对请求并输入 PIN 码批准"),
     }
-    if caller.kind == "token":
+    if caller.kind == "token" and not cosign_keys.is_split(credential):
         pin = {"type": "Password", "id": "PIN", "format": "N", "label": "PIN", "description": _("6 位 PIN 码")}
         return {"mode": "explicit", "expression": "PIN OR PHONE", "objects": [pin, phone]}
     return {"mode": "explicit", "expression": "PHONE", "objects": [phone]}
@@ -511,7 +512,7 @@ def _credential_info(
     if locked:
         result["lockedUntil"] = credential.locked_until.isoformat() if credential.locked_until else None
     if auth_info:
-        result["auth"] = _auth_info(caller)
+        result["auth"] = _auth_info(caller, credential)
     return result
 
 
