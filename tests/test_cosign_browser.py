@@ -31,6 +31,7 @@ from mobileca.shield.models import CosignShare, Credential, KeyUseAuthorization
 from tests.factories import UserFactory
 from tests.support.bidding import tender_open_for_bids
 from tests.support.browser import (  # noqa: F401 (fixtures)
+    ARTIFACTS,
     LEGAL_REP,
     PIN,
     _allow_orm_beside_playwright_loop,
@@ -94,6 +95,11 @@ def _phone_holds_the_only_copy_of_its_halves(phone: Page, credential: Credential
             assert form not in database, "the phone's d1 is in the database"
 
 
+def _shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+
+
 def _wrong_pin_is_refused_and_counted(phone: Page, credential: Credential) -> None:
     """R5.2, issue 20: a wrong PIN on a split credential's authorisation page: the service's refusal shown, the PIN
     failure counted, the request still pending and nothing signed."""
@@ -103,6 +109,7 @@ def _wrong_pin_is_refused_and_counted(phone: Page, credential: Credential) -> No
     phone.get_by_label("PIN 码").fill(WRONG_PIN)
     phone.get_by_role("button", name="确认授权").click()
     expect(phone.locator("#cosign-progress")).to_contain_text("PIN 码错误")
+    _shot(phone, "h5-cosign-wrong-pin.png")
     credential.refresh_from_db()
     assert credential.pin_failures == before + 1
     assert pending.count() == 1 and not KeyUseAuthorization.objects.filter(credential=credential).exclude(
@@ -152,6 +159,7 @@ def _missing_half_is_explained(browser: Browser, base: str, credential: Credenti
         other.get_by_role("button", name="确认授权").click()
         expect(other.locator("#cosign-progress")).to_contain_text("本浏览器中没有此证书的密钥")
         expect(other.locator("#cosign-credentials")).to_have_attribute("href", "/h5/credentials/")
+        _shot(other, "h5-cosign-missing-half.png")
         assert other.evaluate(STORED_IDS) == []
     ref = request.url.rstrip("/").rsplit("/", 1)[-1]
     assert KeyUseAuthorization.objects.get(public_ref=ref).status == "pending"
@@ -214,6 +222,7 @@ def test_the_phone_page_makes_its_halves_signs_a_bid_and_opens_it_with_the_servi
             decrypt_url = page.locator("#h5-authorize").get_attribute("href")
             assert decrypt_url
             phone.goto(decrypt_url)
+            _shot(phone, "h5-cosign-decrypt.png")
             authorize_on_phone(phone, heading="授权解密", file_name=document.name)
             expect(page.locator("#bid-status")).to_have_text("已解密")
             expect(page.locator("#bid-result")).to_contain_text("签名有效")
