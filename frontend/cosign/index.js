@@ -11,3 +11,13 @@ export {
   signMessage,
 } from "./protocol.js";
 export { forgetShare, hasShare, loadShare, storeShare } from "./storage.js";
+export {
+  Refused,
+  approveRequest,
+  canKeepHalves,
+  digits,
+  makeHalves,
+  pinProblem,
+  postJson,
+  resealHalves,
+} from "./pages.js";

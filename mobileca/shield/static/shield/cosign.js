@@ -318,9 +318,9 @@ function pow(num, power, modulo) {
     }
     return p2;
   }
-  const digits = [];
+  const digits2 = [];
   while (power > _0n2) {
-    digits.push(Number(power & _15n));
+    digits2.push(Number(power & _15n));
     power >>= _4n;
   }
   const table = new Array(16);
@@ -328,13 +328,13 @@ function pow(num, power, modulo) {
   table[1] = d;
   for (let i = 2; i < 16; i++)
     table[i] = table[i - 1] * d % modulo;
-  let p = table[digits[digits.length - 1]];
-  for (let w = digits.length - 2; w >= 0; w--) {
+  let p = table[digits2[digits2.length - 1]];
+  for (let w = digits2.length - 2; w >= 0; w--) {
     p = p * p % modulo;
     p = p * p % modulo;
     p = p * p % modulo;
     p = p * p % modulo;
-    const digit = digits[w];
+    const digit = digits2[w];
     if (digit !== 0)
       p = p * table[digit] % modulo;
   }
@@ -803,16 +803,16 @@ function signedWindowDigits(n, W, windows) {
     throw new Error("invalid wnaf");
   return d;
 }
-function wnafWalk(zero, tables, digits) {
+function wnafWalk(zero, tables, digits2) {
   let max = 0;
-  for (const d of digits)
+  for (const d of digits2)
     max = Math.max(max, d.length);
   let acc = zero;
   for (let bit = max - 1; bit >= 0; bit--) {
     if (bit !== max - 1)
       acc = acc.double();
-    for (let i = 0; i < digits.length; i++) {
-      const w = digits[i][bit];
+    for (let i = 0; i < digits2.length; i++) {
+      const w = digits2[i][bit];
       if (w) {
         const item = tables[i][Math.abs(w) - 1 >> 1];
         acc = acc.add(w < 0 ? item.negate() : item);
@@ -875,11 +875,11 @@ var ScalarMultiplier = class {
   wnafCachedCT(precomputes, n) {
     const { W, windows, comp } = precomputes;
     const half = 2 ** (W - 1);
-    const digits = signedWindowDigits(n, W, windows);
+    const digits2 = signedWindowDigits(n, W, windows);
     let p = this.ZERO;
     let f = this.BASE;
     for (let w = 0; w < windows; w++) {
-      const digit = digits[w];
+      const digit = digits2[w];
       const start = w * half;
       const idx = Math.abs(digit) - 1;
       let sel = comp[start];
@@ -1034,8 +1034,8 @@ function mulAddUnsafe(c, points, scalars, allowOversized = false) {
   if (points.length !== scalars.length)
     throw new Error("arrays of points and scalars must have equal length");
   const tables = points.map((p) => oddMultiples(p, 4));
-  const digits = scalars.map((n) => wnafDigits(n, 4));
-  return wnafWalk(c.ZERO, tables, digits);
+  const digits2 = scalars.map((n) => wnafDigits(n, 4));
+  return wnafWalk(c.ZERO, tables, digits2);
 }
 function createField(order, field2, isLE) {
   if (field2) {
@@ -2312,14 +2312,116 @@ async function hasShare(credentialId) {
   const key = await withStore("readonly", (store) => request(store.getKey(credentialId)));
   return key !== void 0;
 }
+
+// frontend/cosign/pages.js
+var USAGES = ["sign", "encrypt"];
+var BROWSER_STORE = { storeShare, loadShare, hasShare };
+var Refused = class extends Error {
+  constructor(code, message) {
+    super(message);
+    this.name = "Refused";
+    this.code = code;
+  }
+};
+async function postJson(url, body, csrf, fetcher = globalThis.fetch) {
+  let response;
+  try {
+    response = await fetcher(url, {
+      method: "POST",
+      credentials: "same-origin",
+      body: JSON.stringify(body),
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf }
+    });
+  } catch {
+    throw new Refused("network", "");
+  }
+  const answer = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Refused(answer.code || "failed", answer.message || "");
+  return answer;
+}
+function digits(value) {
+  return String(value).replace(/[０-９]/g, (c) => String.fromCharCode(c.charCodeAt(0) - 65248));
+}
+function pinProblem(pin, again) {
+  const first = digits(pin);
+  if (!/^[0-9]{6}$/.test(first) || /^(.)\1{5}$/.test(first)) return "weak";
+  const steps = [...first].slice(1).map((c, i) => c.charCodeAt(0) - first.charCodeAt(i));
+  if (steps.every((step) => step === 1) || steps.every((step) => step === -1)) return "weak";
+  if (digits(again) !== first) return "mismatch";
+  return "";
+}
+function canKeepHalves() {
+  return Boolean(globalThis.indexedDB && globalThis.crypto && globalThis.crypto.subtle);
+}
+async function makeHalves({ url, csrf, start, pin, fetcher, store = BROWSER_STORE }) {
+  const made = [];
+  for (const usage of USAGES) {
+    const { session } = await postJson(url, { ...start, usage }, csrf, fetcher);
+    const { message, share: half } = generateShare(session);
+    const answer = await postJson(url, { session, message }, csrf, fetcher);
+    const share = acceptPublicKey(half, answer);
+    try {
+      await store.storeShare(answer.public_key, share, digits(pin), answer.pepper, { replace: true });
+    } catch (error) {
+      throw new CosignError("storage", String(error));
+    }
+    made.push(answer.public_key);
+  }
+  return made;
+}
+function base64(bytes) {
+  let text = "";
+  for (const byte of bytes) text += String.fromCharCode(byte);
+  return btoa(text);
+}
+async function approveRequest({ urls, csrf, ref, pin, shown, fetcher, store = BROWSER_STORE }) {
+  const typed = digits(pin);
+  const approval = await postJson(urls.approve, { authorization: ref, pin: typed }, csrf, fetcher);
+  const share = await store.loadShare(approval.public_key, typed, approval.pepper);
+  if (approval.operation === "decrypt") {
+    const message = decryptMessage(share, approval.session, approval.c1);
+    return postJson(urls.decrypt, { session: approval.session, message }, csrf, fetcher);
+  }
+  const wanted = new Set(shown);
+  if (approval.rounds.length !== wanted.size || approval.rounds.some((round) => !wanted.has(round.e))) {
+    throw new CosignError("digest", "the service asks for digests this page does not show");
+  }
+  const signatures = [];
+  for (const round of approval.rounds) {
+    const { message, secret } = signMessage(share, round.session, round.e);
+    const answer = await postJson(urls.sign, { session: round.session, message }, csrf, fetcher);
+    signatures.push({ session: round.session, signature: base64(finishSignature(share, secret, answer)) });
+  }
+  return postJson(urls.sign, { authorization: ref, signatures }, csrf, fetcher);
+}
+async function resealHalves({ url, csrf, serviceNo, keys, oldPin, newPin, fetcher, store = BROWSER_STORE }) {
+  const opened = [];
+  let missing = false;
+  for (const [usage, key] of keys) {
+    if (!await store.hasShare(key)) {
+      missing = true;
+      continue;
+    }
+    const { pepper } = await postJson(url, { service_no: serviceNo, usage, pin: digits(oldPin) }, csrf, fetcher);
+    opened.push([key, await store.loadShare(key, digits(oldPin), pepper), pepper]);
+  }
+  for (const [key, share, pepper] of opened) {
+    await store.storeShare(key, share, digits(newPin), pepper, { replace: true });
+  }
+  return missing;
+}
 export {
   CosignError,
   DEFAULT_ID,
+  Refused,
   acceptPublicKey,
+  approveRequest,
   bytesToHex3 as bytesToHex,
+  canKeepHalves,
   checkShare,
   decodeSignature,
   decryptMessage,
+  digits,
   encodeSignature,
   finishSignature,
   forgetShare,
@@ -2327,10 +2429,14 @@ export {
   hasShare,
   hexToBytes3 as hexToBytes,
   loadShare,
+  makeHalves,
   messageDigest,
   parsePoint,
   parseScalar,
+  pinProblem,
   pointToHex,
+  postJson,
+  resealHalves,
   signMessage,
   sm3,
   storeShare,
