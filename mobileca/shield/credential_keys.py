@@ -11,7 +11,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from mobileca.ca import facade as ca_facade
 from mobileca.shield import cosign_keys
-from mobileca.shield.models import CosignShare, PhoneAccount, ShieldEnterprise
+from mobileca.shield.models import CosignShare, Credential, PhoneAccount, ShieldEnterprise
 
 
 @dataclass(frozen=True)
@@ -78,4 +78,20 @@ def split_public_keys(shares: dict[str, CosignShare]) -> SplitPublicKeys:
     """The public keys of a claim's (or renewal's) two-party shares, sign and encrypt."""
     return SplitPublicKeys(
         sign=cosign_keys.public_key(shares["sign"]), encrypt=cosign_keys.public_key(shares["encrypt"])
+    )
+
+
+@sensitive_variables()
+def credential_recertify(
+    credential: Credential, keys: KeyPairs | SplitPublicKeys, *, not_after: datetime
+) -> CertifiedKeys:
+    """A re-key's certificates (a renewal's, or a lost phone's): the new keys certified for the credential's claimant
+    and enterprise as they are now, the old certificates revoked as superseded."""
+    return key_pairs_certify(
+        service_no=credential.service_no,
+        keys=keys,
+        enterprise=ShieldEnterprise.objects.get(uscc=credential.enterprise_uscc),
+        person=PhoneAccount.objects.get(account=credential.account),
+        not_after=not_after,
+        rekey=True,
     )

@@ -23,9 +23,9 @@ from mobileca.ca import facade as ca_facade
 from mobileca.core.clock import now
 from mobileca.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from mobileca.shield import cosign_keys, links, members, sms
-from mobileca.shield.credential_keys import key_pairs_certify, split_public_keys
+from mobileca.shield.credential_keys import credential_recertify, split_public_keys
 from mobileca.shield.locks import lock_claims, lock_credential_pk, lock_enterprise
-from mobileca.shield.models import CosignShare, Credential, FaceCheck, FaceOutcome, PhoneAccount, ShieldEnterprise
+from mobileca.shield.models import CosignShare, Credential, FaceCheck, FaceOutcome, ShieldEnterprise
 from mobileca.shield.pin import RESET_FACE_VALIDITY, pin_hash_new
 from mobileca.shield.records import record_operation
 from mobileca.shield.renewal import PendingBid, pending_bids
@@ -123,16 +123,8 @@ def _rekey(
 ) -> None:
     """In the caller's transaction, everything locked and checked: certify, make live, set the PIN, record."""
     moment = now()
-    enterprise = ShieldEnterprise.objects.get(uscc=credential.enterprise_uscc)
-    person = PhoneAccount.objects.get(account=credential.account)
-    certified = key_pairs_certify(
-        service_no=credential.service_no,
-        keys=split_public_keys(shares),
-        enterprise=enterprise,
-        person=person,
-        not_after=credential.expires_at,  # the same term: a re-key is not a renewal
-        rekey=True,  # the old certificates revoked as superseded
-    )
+    # the same term: a re-key is not a renewal; the old certificates revoked as superseded
+    certified = credential_recertify(credential, split_public_keys(shares), not_after=credential.expires_at)
     old = (credential.sign_serial, credential.encrypt_serial)
     credential.sign_serial, credential.encrypt_serial = certified.sign_serial, certified.encrypt_serial
     credential.pin_hash, credential.pin_changed_at = new_hash, moment

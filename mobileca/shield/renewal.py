@@ -29,7 +29,7 @@ from mobileca.shield.claims import add_months, claim_of_claimant_locked
 from mobileca.shield.credential_keys import (
     KeyPairs,
     SplitPublicKeys,
-    key_pairs_certify,
+    credential_recertify,
     key_pairs_new,
     split_public_keys,
 )
@@ -39,7 +39,6 @@ from mobileca.shield.models import (
     ClaimStatus,
     ClaimStep,
     Credential,
-    PhoneAccount,
     ShieldEnterprise,
 )
 from mobileca.shield.pin import pin_check, pin_guess
@@ -139,19 +138,10 @@ def _rekey(
     address: str | None,
 ) -> None:
     moment = now()
-    enterprise = ShieldEnterprise.objects.get(uscc=credential.enterprise_uscc)
-    person = PhoneAccount.objects.get(account=credential.account)
     start = max(credential.expires_at, moment)  # time left is kept; an expired card starts again today
     expires_at = add_months(start, renewal.term_months)
     owner = f"credential:{credential.service_no}"
-    certified = key_pairs_certify(
-        service_no=credential.service_no,
-        keys=keys,
-        enterprise=enterprise,
-        person=person,
-        not_after=expires_at,
-        rekey=True,
-    )
+    certified = credential_recertify(credential, keys, not_after=expires_at)
     old = (credential.sign_serial, credential.encrypt_serial)
     credential.sign_key_wrapped, credential.encrypt_key_wrapped = (
         certified.sign_key_wrapped,
