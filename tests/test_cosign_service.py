@@ -17,8 +17,6 @@ import io
 import json
 import logging
 import secrets
-import shutil
-import subprocess
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -55,6 +53,7 @@ from mobileca.shield.models import (
     OperationRecord,
 )
 from tests.support.cosign import HeadlessPhone, decrypt_request, expect_ok, post, sign_request, split_credential
+from tests.support.cosign_peer import bouncycastle  # noqa: F401 (fixture)
 from tests.support.shield import (  # noqa: F401 (fixtures)
     LEGAL_REP,
     PIN,
@@ -69,48 +68,12 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 OTHER = "2088102000000002"
 WRONG_PIN = "246801"
-CHECKER = Path(__file__).parent / "java" / "CosignCheck.java"
-JARS = [Path("/usr/share/java") / name for name in ("bcprov.jar", "bcpkix.jar", "bcutil.jar")]
 SPLIT = {"MOBILECA_KEY_CUSTODY": "split", "MOBILECA_KEY_PROFILE": ca_facade.SM2_SM3.name}
 
 
 @pytest.fixture
 def gmssl() -> ModuleType:
     return pytest.importorskip("gmssl_pyx", reason="gmssl-pyx (the second SM2 implementation) is not installed")
-
-
-@pytest.fixture(scope="module")
-def bouncycastle(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """``tests/java/CosignCheck.java`` compiled once: ``run(["<label> verify <spki> <message> <sig>", …])``."""
-    missing = [tool for tool in ("java", "javac") if shutil.which(tool) is None]
-    missing += [str(jar) for jar in JARS if not jar.exists()]
-    if missing:
-        pytest.skip(f"BouncyCastle peer unavailable (missing: {', '.join(missing)})")
-    classes = tmp_path_factory.mktemp("cosigncheck")
-    classpath = ":".join(str(jar) for jar in JARS)
-    compiled = subprocess.run(  # noqa: S603
-        ["javac", "-d", str(classes), "-cp", classpath, str(CHECKER)],  # noqa: S607
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert compiled.returncode == 0, compiled.stderr
-
-    def run(checks: list[str]) -> dict[str, str]:
-        result = subprocess.run(  # noqa: S603
-            ["java", "-cp", f"{classpath}:{classes}", "CosignCheck"],  # noqa: S607
-            input="\n".join(checks) + "\n",
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=120,
-        )
-        assert result.returncode == 0, result.stderr
-        said = dict(line.split(" ", 1) for line in result.stdout.splitlines())
-        assert len(said) == len(checks), result.stdout
-        return said
-
-    return run
 
 
 @pytest.fixture

@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
-import subprocess
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -32,10 +29,9 @@ from mobileca.ca.sm2_cosign import (
     der_signature,
     parse_ciphertext,
 )
+from tests.support.cosign_peer import bouncycastle  # noqa: F401 (fixture)
 
 N = sm2.N
-CHECKER = Path(__file__).parent / "java" / "CosignCheck.java"
-JARS = [Path("/usr/share/java") / name for name in ("bcprov.jar", "bcpkix.jar", "bcutil.jar")]
 
 
 def wire(value: Any) -> Any:
@@ -84,39 +80,6 @@ def keys() -> tuple[PhoneShare, ServerShare]:
 @pytest.fixture
 def gmssl() -> ModuleType:
     return pytest.importorskip("gmssl_pyx", reason="gmssl-pyx (the second SM2 implementation) is not installed")
-
-
-@pytest.fixture(scope="module")
-def bouncycastle(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    missing = [tool for tool in ("java", "javac") if shutil.which(tool) is None]
-    missing += [str(jar) for jar in JARS if not jar.exists()]
-    if missing:
-        pytest.skip(f"BouncyCastle peer unavailable (missing: {', '.join(missing)})")
-    classes = tmp_path_factory.mktemp("cosigncheck")
-    classpath = ":".join(str(jar) for jar in JARS)
-    compiled = subprocess.run(  # noqa: S603
-        ["javac", "-d", str(classes), "-cp", classpath, str(CHECKER)],  # noqa: S607
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert compiled.returncode == 0, compiled.stderr
-
-    def run(checks: list[str]) -> dict[str, str]:
-        result = subprocess.run(  # noqa: S603
-            ["java", "-cp", f"{classpath}:{classes}", "CosignCheck"],  # noqa: S607
-            input="\n".join(checks) + "\n",
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=120,
-        )
-        assert result.returncode == 0, result.stderr
-        said = dict(line.split(" ", 1) for line in result.stdout.splitlines())
-        assert len(said) == len(checks), result.stdout
-        return said
-
-    return run
 
 
 # --- key generation -------------------------------------------------------------------------------------------------
