@@ -12,7 +12,7 @@ from django.views.decorators.debug import sensitive_variables
 from mobileca.ca import facade as ca_facade
 from mobileca.shield import claims, keyuse
 from mobileca.shield.callers import Caller, credential_for
-from mobileca.shield.models import ClaimSession, Credential, PhoneAccount
+from mobileca.shield.models import ClaimSession, ClaimStatus, Credential, PhoneAccount
 from mobileca.shield.oauth import caller_for_bearer
 from mobileca.shield.renewal import REMINDER_FIRST, PendingBid, register_pending_bids_provider
 
@@ -121,6 +121,36 @@ def credential_certificates(*, service_no: str) -> CredentialCertificates:
         expires_at=credential.expires_at,
         key_profile=credential.key_profile,
     )
+
+
+@dataclass(frozen=True)
+class KeyReadiness:
+    """Whether the signing service can still open an envelope sealed for ``recipient_serial`` (issue 21): ``problem``
+    is "" when it can, else a code: ``credential_unknown``, ``credential_revoked`` (the card's certificates revoked),
+    ``key_replaced`` (sealed for a key the service no longer holds), ``expires_before_opening`` (the card is not valid
+    at the opening time), ``renewal_pending`` (a renewal started that would change that). ``key`` says which key
+    would open it: "current" or "archived"."""
+
+    problem: str
+    key: str = ""
+    expires_at: datetime | None = None
+
+
+def key_readiness(*, service_no: str, recipient_serial: str, opening_at: datetime) -> KeyReadiness:
+    """The service's side of the readiness check before an opening (「开标前解密检查」, issue 21)."""
+    credential = Credential.objects.filter(service_no=service_no).first()
+    if credential is None:
+        return KeyReadiness(problem="credential_unknown")
+    if ca_facade.certificate_info(serial_hex=credential.encrypt_serial).status != "good":
+        return KeyReadiness(problem="credential_revoked", expires_at=credential.expires_at)
+    if recipient_serial.lower() != credential.encrypt_serial.lower():
+        return KeyReadiness(problem="key_replaced", expires_at=credential.expires_at)
+    if credential.expires_at <= opening_at:
+        return KeyReadiness(problem="expires_before_opening", key="current", expires_at=credential.expires_at)
+    renewing = ClaimSession.objects.filter(kind="renewal", card_ref=credential.claim.card_ref)
+    if renewing.exclude(status=ClaimStatus.ACTIVATED).exists():  # its re-key would replace the key before the opening
+        return KeyReadiness(problem="renewal_pending", key="current", expires_at=credential.expires_at)
+    return KeyReadiness(problem="", key="current", expires_at=credential.expires_at)
 
 
 @dataclass(frozen=True)
