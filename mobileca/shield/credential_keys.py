@@ -10,8 +10,9 @@ from datetime import datetime
 from django.views.decorators.debug import sensitive_variables
 
 from mobileca.ca import facade as ca_facade
+from mobileca.core.clock import now
 from mobileca.shield import cosign_keys
-from mobileca.shield.models import CosignShare, Credential, PhoneAccount, ShieldEnterprise
+from mobileca.shield.models import ArchivedEncryptionKey, CosignShare, Credential, PhoneAccount, ShieldEnterprise
 
 
 @dataclass(frozen=True)
@@ -95,3 +96,56 @@ def credential_recertify(
         not_after=not_after,
         rekey=True,
     )
+
+
+# --- archived encryption keys (issue 21): the old encryption key outlives a renewal's re-key, the signing key not --
+
+
+def archived_owner(credential: Credential, serial: str) -> str:
+    """The master key's associated data for an archived encryption key: it names the credential and the serial."""
+    return f"credential:{credential.service_no}:archived:{serial.lower()}"
+
+
+@sensitive_variables()
+def encryption_key_archive(credential: Credential) -> ArchivedEncryptionKey | None:
+    """In the re-key's transaction, before the new keys replace the old: the current encryption key re-wrapped as
+    an archived key of its certificate (the signing key is simply replaced). None for split keys (issue 20): their
+    halves are destroyed with the re-key, nothing is archived."""
+    if cosign_keys.is_split(credential) or not credential.encrypt_key_wrapped:
+        return None
+    key = ca_facade.unwrap_private_key(
+        owner_id=f"credential:{credential.service_no}:encrypt", blob=bytes(credential.encrypt_key_wrapped)
+    )
+    return ArchivedEncryptionKey.objects.create(
+        credential=credential,
+        serial=credential.encrypt_serial,
+        key_wrapped=ca_facade.wrap_private_key(owner_id=archived_owner(credential, credential.encrypt_serial), key=key),
+        archived_at=now(),
+    )
+
+
+def archived_keys_live(credential: Credential) -> list[ArchivedEncryptionKey]:
+    """The credential's archived encryption keys still usable, newest first."""
+    return list(
+        ArchivedEncryptionKey.objects.filter(credential=credential, destroyed_at__isnull=True).order_by("-archived_at")
+    )
+
+
+def archived_key_live(credential: Credential, serial: str) -> ArchivedEncryptionKey | None:
+    return next((key for key in archived_keys_live(credential) if key.serial.lower() == serial.lower()), None)
+
+
+@sensitive_variables()
+def archived_key_unwrap(archived: ArchivedEncryptionKey) -> ca_facade.UserPrivateKey:
+    return ca_facade.unwrap_private_key(
+        owner_id=archived_owner(archived.credential, archived.serial), blob=bytes(archived.key_wrapped)
+    )
+
+
+def archived_keys_destroy(credential: Credential) -> list[str]:
+    """Erase every archived encryption key of the credential (key compromise): the serials destroyed."""
+    live = archived_keys_live(credential)
+    for archived in live:
+        archived.key_wrapped, archived.destroyed_at = b"", now()
+        archived.save(update_fields=["key_wrapped", "destroyed_at"])
+    return [archived.serial for archived in live]

@@ -39,6 +39,7 @@ from mobileca.core.clock import now
 from mobileca.core.errors import ApplicationError, Conflict, InvalidInput, NotFound, PermissionDenied
 from mobileca.shield import cosign_keys, envelopes
 from mobileca.shield.callers import Caller, credential_for, digest
+from mobileca.shield.credential_keys import archived_key_live, archived_key_unwrap, archived_keys_live
 from mobileca.shield.locks import lock_authorization_pk, lock_credential_pk
 from mobileca.shield.models import CosignRound, Credential, KeyUseAuthorization, KeyUseStatus, PhoneAccount
 from mobileca.shield.pin import PinGuess, pin_check, pin_guess, pin_read
@@ -60,8 +61,10 @@ def key_profile_of(credential: Credential) -> ca_facade.KeyProfile:
     return ca_facade.key_profile(credential.key_profile)
 
 
-def refuse_unless_usable(credential: Credential, *, at: datetime | None = None) -> None:
-    """An expired card, or one whose certificates were revoked, cannot sign or decrypt, and says why (R4.6)."""
+def refuse_unless_usable(credential: Credential, *, at: datetime | None = None, operation: str = "sign") -> None:
+    """An expired card, or one whose certificates were revoked, cannot sign or decrypt, and says why (R4.6). One
+    exception (issue 21): a claimant removed from the enterprise (``revoked_reason`` "affiliation_changed") may
+    still decrypt, with the PIN, what was sealed for the card (谁申领谁使用); never after a key compromise."""
     moment = at or now()
     if moment >= credential.expires_at:
         expired_on = timezone.localtime(credential.expires_at).strftime("%Y-%m-%d")
@@ -69,6 +72,8 @@ def refuse_unless_usable(credential: Credential, *, at: datetime | None = None) 
             _("证书已于 {date} 到期，不能签名或解密。请在平台「CA 续费申领」中续费。").format(date=expired_on),
             code="credential_expired",
         )
+    if operation == "decrypt" and credential.revoked_reason == "affiliation_changed":
+        return
     for serial in (credential.sign_serial, credential.encrypt_serial):
         if ca_facade.certificate_info(serial_hex=serial).status != "good":
             raise Expired(_("证书已吊销，不能签名或解密"), code="credential_revoked")
@@ -243,7 +248,7 @@ def authorize(
     if pin is not None:
         pin = pin_read(pin)  # not six digits: refused before anything is stored, not counted
     credential = credential_for(caller, credential_id)
-    refuse_unless_usable(credential)
+    refuse_unless_usable(credential, operation=operation)
     document = document or Document()
     if cosign_keys.is_split(credential):
         # issue 20: the phone holds half of the key, so only the phone can approve, and it needs the envelope's C1
@@ -276,6 +281,9 @@ def authorize(
                 address=address,
             )
         raise mismatch
+    key_serial = _serial_for(credential, operation)
+    if operation == "decrypt" and document.envelope and not cosign_keys.is_split(credential):
+        key_serial = _recipient_serial(credential, document.envelope)  # issue 21: maybe an archived key's
     guess: PinGuess | None = None if pin is None else pin_guess(credential, pin)  # argon2id before the row lock
     handle, public_ref = "h_" + secrets.token_urlsafe(24), secrets.token_urlsafe(12)
     sad = _sad_for(handle)
@@ -305,7 +313,7 @@ def authorize(
             sad_digest=digest(sad),
             created_at=moment,
             request_expires_at=moment + REQUEST_LIFETIME,
-            key_serial=_serial_for(credential, operation),
+            key_serial=key_serial,
             file_size=document.size if document.size is not None and document.size >= 0 else None,
             file_sha256=document.digest.hex(),  # the file's SM3 for an SM2 credential (its profile says which)
             signed_attributes=document.signed_attributes or None,
@@ -466,7 +474,7 @@ def approve_on_phone(
     from ``shield.cosign``): the PIN is checked and counted here as for any other, and the request stays pending
     until the phone's half is done (``authorize_cosigned``)."""
     authorization = authorization_for_phone(public_ref=public_ref, account=account)
-    refuse_unless_usable(authorization.credential)
+    refuse_unless_usable(authorization.credential, operation=authorization.operation)
     if cosign_keys.is_split(authorization.credential) != cosign:
         if cosign:
             raise Conflict(_("该证书的密钥不是手机与服务共同持有的"), code="not_split")
@@ -554,13 +562,16 @@ def _consume(
     operation: str,
     covers: Callable[[list[str]], bool],
     refusal: str,
+    key_serial: str = "",
 ) -> tuple[KeyUseAuthorization, Credential]:
     """Take the authorisation for this SAD, once: it must be this caller's, for this credential and operation, for
     the key the credential has now (not one a renewal replaced), cover what is asked (``covers`` of its hashes;
     otherwise ``refusal``), approved and within its 5 minutes. Every refusal leaves the SAD as it was (an expired one
     is marked expired). Committed before any key is unwrapped; what was done with it is recorded by the caller once
-    it is done (``_recorded``). Returns it with the credential as it is now (the key to unwrap)."""
-    refuse_unless_usable(credential)
+    it is done (``_recorded``). Returns it with the credential as it is now (the key to unwrap). A decryption names
+    the ``key_serial`` the envelope is addressed to: the authorisation must be for that key, the current one or a
+    live archived one (issue 21)."""
+    refuse_unless_usable(credential, operation=operation)
     with transaction.atomic(durable=True):
         current = lock_credential_pk(credential.pk)  # the credential before its authorisation; no re-key meanwhile
         authorization = (
@@ -577,7 +588,12 @@ def _consume(
             raise PermissionDenied(_("授权已使用过，每次授权只能使用一次"), code="sad_used")
         if authorization.status != KeyUseStatus.AUTHORIZED:
             raise PermissionDenied(_("授权无效"), code="invalid_sad")
-        if authorization.key_serial != _serial_for(current, operation):
+        usable = {_serial_for(current, operation).lower()}
+        if operation == "decrypt":
+            usable |= {archived.serial.lower() for archived in archived_keys_live(current)}
+        if authorization.key_serial.lower() not in usable or (
+            key_serial and authorization.key_serial.lower() != key_serial.lower()
+        ):
             raise PermissionDenied(
                 _("该授权是为续费更换之前的密钥给出的，请重新授权"), code="sad_key_replaced"
             )  # issue 17: a SAD approved before a re-key must not sign with the new key
@@ -595,15 +611,30 @@ def _consume(
 
 
 def _recorded(
-    authorization: KeyUseAuthorization, credential: Credential, *, address: str | None, failure: str = ""
+    authorization: KeyUseAuthorization,
+    credential: Credential,
+    *,
+    address: str | None,
+    failure: str = "",
+    archived_serial: str = "",
 ) -> None:
     """The operation record (R4.4) of a spent authorisation, written once its outcome is known: ``sign`` or
-    ``decrypt`` when it was done, ``sign_failed`` / ``decrypt_failed`` with the reason's code when it was not."""
+    ``decrypt`` when it was done, ``sign_failed`` / ``decrypt_failed`` with the reason's code when it was not. A
+    decryption with an archived key (issue 21) says so in the record and in the audit log."""
     operation = authorization.operation
     data: dict[str, object] = {"hashes": len(authorization.hashes), "ref": authorization.public_ref}
     if failure:
         data["failure"] = failure
+    if archived_serial:
+        data["key"], data["key_serial"] = "archived", archived_serial
     with transaction.atomic(durable=True):
+        if archived_serial:
+            audit_record(
+                action="credential.archived_key_used",
+                subject=f"credential:{credential.service_no}",
+                actor=Actor("phone", credential.account),
+                data={"serial": archived_serial, "ref": authorization.public_ref, "failure": failure},
+            )
         record_operation(
             action=f"{operation}_failed" if failure else operation,
             account=credential.account,
@@ -716,6 +747,27 @@ def _sign_prehashed(key: object, value: bytes) -> bytes:
     raise InvalidInput(_("不支持的密钥类型"), code="invalid_request")
 
 
+def _recipient_serial(credential: Credential, envelope: bytes) -> str:
+    """The serial of the credential's encryption certificate ``envelope`` is addressed to: the current one, or else
+    a live archived key's (issue 21); neither is refused (``not_a_recipient``, or ``bad_envelope``)."""
+    profile = key_profile_of(credential)
+    try:
+        _addressed_to(envelope, ca_facade.certificate_pem(serial_hex=credential.encrypt_serial), profile)
+        return credential.encrypt_serial
+    except InvalidInput as exc:
+        if exc.code != "not_a_recipient":
+            raise
+        for archived in archived_keys_live(credential):
+            try:
+                _addressed_to(envelope, ca_facade.certificate_pem(serial_hex=archived.serial), profile)
+            except InvalidInput as again:
+                if again.code == "not_a_recipient":
+                    continue
+                raise
+            return archived.serial
+        raise
+
+
 def _not_a_recipient() -> InvalidInput:
     return InvalidInput(_("该数字信封不是加密给此证书的（例如续费更换密钥之前加密的文件）"), code="not_a_recipient")
 
@@ -766,11 +818,36 @@ def decrypt_envelope(
     before the SAD is spent; the key is handed out only once its record is committed, and an envelope that still
     cannot be opened is recorded as a failed decryption. For an SM2 credential the envelope is the GB/T 35275
     header (``cmslib.gm.Sealed.header``: the ContentInfo without its detached ciphertext)."""
+    return decrypt_envelope_with(
+        caller=caller, credential_id=credential_id, sad=sad, envelope=envelope, address=address
+    ).content_key
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A decryption's content key and which key gave it: ``archived_serial`` is the archived encryption
+    certificate's serial when a key kept from before a renewal opened the envelope (issue 21), else ""."""
+
+    content_key: envelopes.ContentKey
+    archived_serial: str = ""
+
+
+@sensitive_variables()
+def decrypt_envelope_with(
+    *, caller: Caller, credential_id: str, sad: str, envelope: bytes, address: str | None = None
+) -> Opened:
+    """``decrypt_envelope``, saying which key opened the envelope: the current encryption key, or the archived key
+    of the encryption certificate it was sealed for before a renewal (issue 21; the SAD must be for that key)."""
     digest = base64.b64encode(hashlib.sha256(envelope).digest()).decode()
     credential = credential_for(caller, credential_id)
-    _addressed_to(  # before the SAD is spent
-        envelope, ca_facade.certificate_pem(serial_hex=credential.encrypt_serial), key_profile_of(credential)
-    )
+    if cosign_keys.is_split(credential):
+        serial = credential.encrypt_serial
+        _addressed_to(  # before the SAD is spent
+            envelope, ca_facade.certificate_pem(serial_hex=serial), key_profile_of(credential)
+        )
+    else:
+        serial = _recipient_serial(credential, envelope)  # before the SAD is spent
+    archived_serial = "" if serial.lower() == credential.encrypt_serial.lower() else serial
     authorization, credential = _consume(
         caller=caller,
         credential=credential,
@@ -778,10 +855,18 @@ def decrypt_envelope(
         operation="decrypt",
         covers=lambda authorized: authorized == [digest],
         refusal=_("数字信封未经此次授权"),
+        key_serial=serial,
     )
     try:
-        certificate = ca_facade.certificate_pem(serial_hex=credential.encrypt_serial)
-        if cosign_keys.is_split(credential):
+        certificate = ca_facade.certificate_pem(serial_hex=serial)
+        archived = archived_key_live(credential, archived_serial) if archived_serial else None
+        if archived_serial and archived is None:  # destroyed meanwhile (key compromise)
+            raise PermissionDenied(_("续费前的加密密钥已销毁，不能解密"), code="archived_key_destroyed")
+        if archived is not None:
+            content_key = envelopes.content_key(
+                envelope, private_key=archived_key_unwrap(archived), certificate_pem=certificate
+            )
+        elif cosign_keys.is_split(credential):
             content_key = _cosigned_content_key(authorization, credential, envelope, certificate)
         else:
             key = ca_facade.unwrap_private_key(
@@ -789,10 +874,12 @@ def decrypt_envelope(
             )
             content_key = envelopes.content_key(envelope, private_key=key, certificate_pem=certificate)
     except Exception as exc:
-        _recorded(authorization, credential, address=address, failure=_failure_code(exc))
+        _recorded(
+            authorization, credential, address=address, failure=_failure_code(exc), archived_serial=archived_serial
+        )
         raise
-    _recorded(authorization, credential, address=address)
-    return content_key
+    _recorded(authorization, credential, address=address, archived_serial=archived_serial)
+    return Opened(content_key=content_key, archived_serial=archived_serial)
 
 
 @sensitive_variables()

@@ -178,9 +178,29 @@ class Credential(models.Model):
     expires_at = models.DateTimeField()
     reminded_30_at = models.DateTimeField(null=True, blank=True)  # expiry reminders (§7: 30 and 7 days before)
     reminded_7_at = models.DateTimeField(null=True, blank=True)
+    # Why the service revoked the credential's certificates itself (issue 21): "affiliation_changed" (the claimant
+    # was removed from the enterprise: the claimant may still decrypt, with the PIN, what was sealed for them) or
+    # "key_compromise" (nothing may be decrypted any more, the archived keys are destroyed); "" otherwise.
+    revoked_reason = models.CharField(max_length=32, blank=True, default="")
 
     def __str__(self) -> str:
         return self.service_no
+
+
+class ArchivedEncryptionKey(models.Model):
+    """A credential's former encryption key, kept after a renewal's re-key (issue 21, R4.1, R5.2): still wrapped
+    under the master key (owner ``credential:<service_no>:archived:<serial>``, so the wrap names this archived key),
+    usable only to decrypt envelopes addressed to its certificate ``serial``, by the claimant with the PIN. Signing
+    keys are never archived. Destroyed (the wrapped key erased) when the credential is revoked for key compromise."""
+
+    credential = models.ForeignKey(Credential, on_delete=models.PROTECT, related_name="archived_encryption_keys")
+    serial = models.CharField(max_length=42, unique=True)
+    key_wrapped = models.BinaryField()
+    archived_at = models.DateTimeField()
+    destroyed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"archived encryption key {self.serial}"
 
 
 class SmsChallenge(models.Model):

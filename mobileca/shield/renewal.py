@@ -1,10 +1,11 @@
 """Renewal and expiry of a credential (R4.1, R4.2, R4.6, §7).
 
 Renewal is claimed like a card (a QR code per paid renewal order), but only by the card's current claimant. It
-re-keys: new key pairs and certificates, the old ones revoked as superseded, 服务到期时间 one term later. Bid files
-sealed for the old encryption key can no longer be opened after that, so before it completes the claimant sees the
-card's sealed, not yet decrypted bid files — from whoever holds them (bidding registers a provider) — and confirms
-having read the list.
+re-keys: new key pairs and certificates, the old ones revoked as superseded, 服务到期时间 one term later. The old
+signing key is replaced (gone); the old encryption key is archived (issue 21), so bid files sealed for it stay
+readable by the claimant with the PIN. Before it completes the claimant sees the card's sealed, not yet decrypted bid
+files — from whoever holds them (bidding registers a provider) — and which key will open them, and confirms having
+read the list.
 
 Expiry: reminders 30 and 7 days before (SMS and the pages); an expired credential signs and decrypts nothing
 (``keyuse.refuse_unless_usable``)."""
@@ -30,6 +31,7 @@ from mobileca.shield.credential_keys import (
     KeyPairs,
     SplitPublicKeys,
     credential_recertify,
+    encryption_key_archive,
     key_pairs_new,
     split_public_keys,
 )
@@ -87,8 +89,9 @@ def credential_of_card(card_ref: str) -> Credential | None:
 def renewal_complete(
     *, ticket: str, account: str, pin: str, confirmed_bids: bool, address: str | None = None
 ) -> Credential:
-    """「确认续费」: the claimant read the list of bids that will become unreadable, and enters the PIN. Then new key
-    pairs are made, the CA re-keys (old certificates revoked as superseded), the expiry moves by one term."""
+    """「确认续费」: the claimant read the list of sealed bids (which the archived key will open), and enters the PIN.
+    Then new key pairs are made, the old encryption key is archived, the CA re-keys (old certificates revoked as
+    superseded), the expiry moves by one term."""
     renewal = ClaimSession.objects.filter(ticket=ticket, kind="renewal").first()
     if renewal is None or renewal.status != ClaimStatus.BOUND or renewal.claimant_account != account:
         raise PermissionDenied(_("只有申领人本人可以继续此申领"), code="not_claimant")
@@ -143,6 +146,7 @@ def _rekey(
     owner = f"credential:{credential.service_no}"
     certified = credential_recertify(credential, keys, not_after=expires_at)
     old = (credential.sign_serial, credential.encrypt_serial)
+    archived = encryption_key_archive(credential)  # issue 21: the old encryption key kept for the sealed bids
     credential.sign_key_wrapped, credential.encrypt_key_wrapped = (
         certified.sign_key_wrapped,
         certified.encrypt_key_wrapped,
@@ -176,6 +180,7 @@ def _rekey(
             "sign": certified.sign_serial,
             "encrypt": certified.encrypt_serial,
             "bids_acknowledged": [f"{bid.tender_no}/{bid.file_name}" for bid in bids],
+            "archived_encrypt": archived.serial if archived is not None else "",
         },
     )
     record_operation(
