@@ -531,13 +531,23 @@ def bid_follow_opening(bid: Bid, *, address: str | None = None) -> Bid:
         sad = shield.authorization_sad(handle=bid.authorization_handle)
         if not sad:
             return bid
-        key = shield.content_key(service_no=bid.service_no, sad=sad, envelope=bytes(bid.header), address=address)
+        opened_with = shield.content_key_opened(
+            service_no=bid.service_no, sad=sad, envelope=bytes(bid.header), address=address
+        )
+        key = opened_with.key
     except ApplicationError as exc:
         if exc.code == "sad_delivered":
             return bid  # another request took the authorisation and is opening the bid
         if exc.code == "not_a_recipient":
-            return _failed(bid, exc.code, _("无法解密：该文件是用续费前的旧证书加密的，当前证书的密钥已更换"))
+            text = _("无法解密：该文件不是加密给此证书的，续费前保留的加密密钥也不能打开（已销毁或不属于此证书）")
+            return _failed(bid, exc.code, text)
         return _failed(bid, exc.code, exc.message)
+    # issue 21: say which key opened it (a key kept from before a renewal, or the current one)
+    key_note = (
+        _("使用续费前的加密证书（序列号 {serial}）解密").format(serial=opened_with.archived_serial)
+        if opened_with.archived_serial
+        else ""
+    )
     target = _root() / f"bids/{bid.tender_id}/opened/{bid.pk}-{secrets.token_hex(4)}"
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -565,7 +575,8 @@ def bid_follow_opening(bid: Bid, *, address: str | None = None) -> Bid:
             target.unlink(missing_ok=True)  # decided meanwhile: keep no plaintext nothing points to
             return bid
         bid.opened_at, bid.signature_valid, bid.signer_subject = now(), valid, subject[:400]
-        bid.failure_message, bid.plaintext_name = message[:300], str(target.relative_to(_root()))
+        shown = "；".join(part for part in (key_note, message) if part)
+        bid.failure_message, bid.plaintext_name = shown[:300], str(target.relative_to(_root()))
         if stamp_check is not None:
             bid.timestamp_valid, bid.timestamp_message = stamp_check.valid, stamp_check.message[:300]
         _move(
@@ -590,6 +601,8 @@ def bid_follow_opening(bid: Bid, *, address: str | None = None) -> Bid:
                 "signature_valid": valid,
                 ("sm3" if bid.is_gm else "sha256"): digest.hex(),
                 "timestamp_valid": stamp_check.valid if stamp_check is not None else None,
+                "key": "archived" if opened_with.archived_serial else "current",
+                "key_serial": opened_with.archived_serial,
             },
         )
     return bid

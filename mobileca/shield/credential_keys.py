@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from django.views.decorators.debug import sensitive_variables
 
 from mobileca.ca import facade as ca_facade
@@ -116,6 +118,8 @@ def encryption_key_archive(credential: Credential) -> ArchivedEncryptionKey | No
     key = ca_facade.unwrap_private_key(
         owner_id=f"credential:{credential.service_no}:encrypt", blob=bytes(credential.encrypt_key_wrapped)
     )
+    if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ca_facade.Sm2PrivateKey):
+        raise TypeError(type(key).__name__)  # no profile of ours makes another kind
     return ArchivedEncryptionKey.objects.create(
         credential=credential,
         serial=credential.encrypt_serial,
@@ -136,7 +140,7 @@ def archived_key_live(credential: Credential, serial: str) -> ArchivedEncryption
 
 
 @sensitive_variables()
-def archived_key_unwrap(archived: ArchivedEncryptionKey) -> ca_facade.UserPrivateKey:
+def archived_key_unwrap(archived: ArchivedEncryptionKey) -> PrivateKeyTypes | ca_facade.Sm2PrivateKey:
     return ca_facade.unwrap_private_key(
         owner_id=archived_owner(archived.credential, archived.serial), blob=bytes(archived.key_wrapped)
     )

@@ -12,6 +12,7 @@ from django.views.decorators.debug import sensitive_variables
 from mobileca.ca import facade as ca_facade
 from mobileca.shield import claims, keyuse
 from mobileca.shield.callers import Caller, credential_for
+from mobileca.shield.credential_keys import archived_key_live
 from mobileca.shield.models import ClaimSession, ClaimStatus, Credential, PhoneAccount
 from mobileca.shield.oauth import caller_for_bearer
 from mobileca.shield.renewal import REMINDER_FIRST, PendingBid, register_pending_bids_provider
@@ -63,21 +64,29 @@ def claim_refresh(*, card_ref: str, order_ref: str = "") -> ClaimTicket:
 
 @dataclass(frozen=True)
 class RenewalWarning:
+    """A sealed, unopened bid file of the card (R4.2). After a renewal it stays readable (issue 21): the current
+    encryption key (certificate ``encrypt_serial``) is archived and opens it, by the claimant with the PIN —
+    unless the card's keys are split between phone and service (``archived`` False: nothing can be kept)."""
+
     tender_no: str
     tender_name: str
     opening_at: datetime
     file_name: str
+    encrypt_serial: str = ""
+    archived: bool = True
 
 
 def renewal_warnings(*, card_ref: str) -> list[RenewalWarning]:
-    """R4.2: the card's sealed bid files not yet decrypted, which a renewal would make unreadable."""
+    """R4.2: the card's sealed bid files not yet decrypted, and the key that will open them after a renewal."""
+    from mobileca.shield import cosign_keys
     from mobileca.shield.renewal import credential_of_card, pending_bids
 
     credential = credential_of_card(card_ref)
     if credential is None:
         return []
+    kept = not cosign_keys.is_split(credential)
     return [
-        RenewalWarning(bid.tender_no, bid.tender_name, bid.opening_at, bid.file_name)
+        RenewalWarning(bid.tender_no, bid.tender_name, bid.opening_at, bid.file_name, credential.encrypt_serial, kept)
         for bid in pending_bids(credential)
     ]
 
@@ -141,10 +150,15 @@ def key_readiness(*, service_no: str, recipient_serial: str, opening_at: datetim
     credential = Credential.objects.filter(service_no=service_no).first()
     if credential is None:
         return KeyReadiness(problem="credential_unknown")
-    if ca_facade.certificate_info(serial_hex=credential.encrypt_serial).status != "good":
+    removed = credential.revoked_reason == "affiliation_changed"  # the claimant alone may still decrypt (issue 21)
+    if not removed and ca_facade.certificate_info(serial_hex=credential.encrypt_serial).status != "good":
         return KeyReadiness(problem="credential_revoked", expires_at=credential.expires_at)
     if recipient_serial.lower() != credential.encrypt_serial.lower():
-        return KeyReadiness(problem="key_replaced", expires_at=credential.expires_at)
+        if archived_key_live(credential, recipient_serial) is None:
+            return KeyReadiness(problem="key_replaced", expires_at=credential.expires_at)
+        if credential.expires_at <= opening_at:  # an expired card decrypts nothing, archived keys included
+            return KeyReadiness(problem="expires_before_opening", key="archived", expires_at=credential.expires_at)
+        return KeyReadiness(problem="", key="archived", expires_at=credential.expires_at)  # a renewal keeps it
     if credential.expires_at <= opening_at:
         return KeyReadiness(problem="expires_before_opening", key="current", expires_at=credential.expires_at)
     renewing = ClaimSession.objects.filter(kind="renewal", card_ref=credential.claim.card_ref)
@@ -221,6 +235,24 @@ def content_key(*, service_no: str, sad: str, envelope: bytes, address: str | No
     return keyuse.decrypt_envelope(
         caller=_platform(), credential_id=service_no, sad=sad, envelope=envelope, address=address
     ).key
+
+
+@dataclass(frozen=True)
+class OpenedKey:
+    """An envelope's content key and which key opened it: ``archived_serial`` is the serial of the encryption
+    certificate from before a renewal whose archived key opened it (issue 21), "" for the current key."""
+
+    key: bytes
+    archived_serial: str = ""
+
+
+@sensitive_variables()
+def content_key_opened(*, service_no: str, sad: str, envelope: bytes, address: str | None = None) -> OpenedKey:
+    """``content_key``, saying which key opened the envelope (the opening tells the bidder, issue 21)."""
+    opened = keyuse.decrypt_envelope_with(
+        caller=_platform(), credential_id=service_no, sad=sad, envelope=envelope, address=address
+    )
+    return OpenedKey(key=opened.content_key.key, archived_serial=opened.archived_serial)
 
 
 @sensitive_variables()

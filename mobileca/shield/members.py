@@ -376,7 +376,8 @@ def _member_add(*, admin_account: str, uscc: str, name: str, phone: str, digest:
 def member_remove(*, admin_account: str, membership_id: int) -> Membership:
     """The member no longer acts for the enterprise: a claim not yet activated goes back to waiting for approval
     (and cannot set a PIN); certificates already issued to them for this enterprise are revoked (affiliation
-    changed), since they name the enterprise."""
+    changed), since they name the enterprise. The bids sealed for those certificates stay readable at the opening
+    by the claimant alone, with the PIN (谁申领谁使用, issue 21): decryption only, never signing."""
     enterprise, membership, claims = _membership_of(membership_id, admin_account)
     if membership.role == "admin":
         raise Conflict(_("不能移除管理员，请先移交管理员"), code="cannot_remove_admin")
@@ -394,6 +395,9 @@ def member_remove(*, admin_account: str, membership_id: int) -> Membership:
                 owner_id=f"credential:{credential.service_no}", reason=x509.ReasonFlags.affiliation_changed
             ):
                 revoked.append(credential.service_no)
+            if not credential.revoked_reason:  # issue 21: the claimant alone may still open what was sealed for it
+                credential.revoked_reason = "affiliation_changed"
+                credential.save(update_fields=["revoked_reason"])
     _record(enterprise, membership.account, _("被管理员移出"))
     audit_record(
         action="member.removed",
