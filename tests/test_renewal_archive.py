@@ -258,9 +258,7 @@ def test_a_removed_claimant_alone_may_still_open_the_sealed_bid_with_the_pin(
     assert refused.value.code == "credential_revoked"
 
 
-def test_after_key_compromise_a_removed_claimant_cannot_open_either(
-    bidder_client: Client, employee_bid: Bid
-) -> None:
+def test_after_key_compromise_a_removed_claimant_cannot_open_either(bidder_client: Client, employee_bid: Bid) -> None:
     """Issue 21: the removed claimant's exception ends with a key compromise: the opening is refused."""
     membership = Membership.objects.get(account=EMPLOYEE)
     phone_login(CLAIMANT, "/h5/members/").post(f"/h5/members/{membership.pk}/remove/")
