@@ -136,6 +136,7 @@ def test_renewal_archives_the_encryption_key_and_the_opening_decrypts_with_it(
     authorization = KeyUseAuthorization.objects.get(operation="decrypt")
     assert authorization.key_serial == old.encrypt_serial and authorization.status == "used"
     record = OperationRecord.objects.filter(action="decrypt").get()
+    assert f"续费前的加密证书 {old.encrypt_serial}" in record.purpose
     assert record.audit_event.data["key"] == "archived"
     assert record.audit_event.data["key_serial"] == old.encrypt_serial
     used = AuditEvent.objects.get(action="credential.archived_key_used")

@@ -641,7 +641,15 @@ def _recorded(
             enterprise_uscc=credential.enterprise_uscc,
             credential=credential,
             platform=authorization.platform,
-            purpose=" · ".join(part for part in (authorization.purpose, authorization.file_name) if part),
+            purpose=" · ".join(
+                part
+                for part in (
+                    authorization.purpose,
+                    authorization.file_name,
+                    _("续费前的加密证书 {serial}").format(serial=archived_serial) if archived_serial else "",
+                )
+                if part
+            ),
             address=address,
             data=data,
         )
