@@ -443,10 +443,10 @@ def test_a_tampered_ciphertext_fails_the_opening_and_leaves_no_plaintext(
     assert not list((tmp_path / "private").rglob("opened/*")) and not list((tmp_path / "private").rglob(".*part"))
 
 
-def test_renewal_warns_about_the_sealed_bid_and_afterwards_it_cannot_be_decrypted(
+def test_renewal_warns_about_the_sealed_bid_and_afterwards_it_opens_with_the_archived_key(
     bidder_client: Client, claimant: tuple[Client, Card], finance: User
 ) -> None:
-    # R4.2: the renewal lists the bid; after re-keying, the opening says why it cannot decrypt
+    # R4.2, issue 21: the renewal lists the bid; after re-keying, the archived key opens it and the result says so
     from mobileca.shield.facade import renewal_warnings
     from tests.support.shield import _pay, _renew, _renewal_ticket
 
@@ -461,12 +461,14 @@ def test_renewal_warns_about_the_sealed_bid_and_afterwards_it_cannot_be_decrypte
 
     renewal_phone = Client()
     page = _scan_and_login(renewal_phone, ticket, "2088102000000001").content.decode()  # type: ignore[attr-defined]
-    assert tender.project_no in page and "续费后这些文件将无法解密" in page
+    assert tender.project_no in page and "续费后这些文件仍可解密" in page
     renewal_phone.post(f"/h5/claim/{ticket}/renewal/", {"pin": PIN, "bids_confirmed": "yes"})
     assert Credential.objects.get().encrypt_serial != bid.recipient_serial
     opened = _open(bidder_client, bid)
-    assert (opened.status, opened.failure_code) == ("failed", "not_a_recipient")
-    assert "续费前的旧证书" in opened.failure_message
+    assert opened.status == "opened" and plaintext_path(opened).read_bytes() == b"sealed before renewal"
+    assert f"使用续费前的加密证书（序列号 {bid.recipient_serial}）解密" in opened.failure_message
+    # signed before the renewal revoked that certificate as superseded: the signature stays valid (issue 21)
+    assert opened.signature_valid is True, opened.failure_message
 
 
 def test_enterprises_see_only_their_own_bids(claimant: tuple[Client, Card], other_bidder: User) -> None:

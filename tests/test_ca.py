@@ -628,3 +628,26 @@ def test_the_channel_check_accepts_a_retired_issuing_cas_certificates_after_a_ro
         .sign(impostor_key, hashes.SHA256())
     )
     assert channel_check(forged, usage="encrypt").code == "not_ours"
+
+
+def test_the_channel_check_as_of_a_signing_time_ignores_a_later_superseding_but_never_a_key_compromise(ca) -> None:
+    # R4.5, issue 21: a bid signed before its card's renewal is judged as of its signing time — the renewal's
+    # superseding revocation came later and leaves the signature valid; now the certificate is refused; a key
+    # compromise refuses it whenever it was signed; before its validity it is not yet valid.
+    signed = _issue("cred-signed")
+    certificate = certificate_of(signed.sign)
+    signing_time = now()
+    with clock.frozen(signing_time + timedelta(hours=1)):
+        certificate_revoke(serial_hex=signed.sign.serial_hex, reason=x509.ReasonFlags.superseded)
+        assert channel_check(certificate).code == "revoked"
+        assert channel_check(certificate, at=signing_time).accepted
+        assert channel_check(certificate, at=now()).code == "revoked"
+        assert channel_check(certificate, at=certificate.not_valid_before_utc - timedelta(days=1)).code == (
+            "not_yet_valid"
+        )
+    compromised = _issue("cred-compromised")
+    certificate = certificate_of(compromised.sign)
+    signing_time = now()
+    with clock.frozen(signing_time + timedelta(hours=1)):
+        certificate_revoke(serial_hex=compromised.sign.serial_hex, reason=x509.ReasonFlags.key_compromise)
+        assert channel_check(certificate, at=signing_time).code == "revoked"

@@ -195,10 +195,10 @@ def test_an_sm4_cbc_bid_whose_signature_does_not_verify_is_not_decrypted(
     assert _no_plaintext(tmp_path / "private")
 
 
-def test_an_sm2_bid_sealed_for_the_key_before_renewal_cannot_be_decrypted(
+def test_an_sm2_bid_sealed_for_the_key_before_renewal_opens_with_the_archived_key(
     bidder_client: Client, sm2_claimant: tuple[Client, Card], finance: Any
 ) -> None:
-    # R4.2 on the SM2 profile: the renewal re-keys (SM2 again); the opening says why it cannot decrypt
+    # R4.2, issue 21 on the SM2 profile: the renewal re-keys (SM2 again); the archived SM2 key opens the old bid
     from tests.support.shield import _pay, _renew, _renewal_ticket, _scan_and_login
 
     _, card = sm2_claimant
@@ -214,8 +214,10 @@ def test_an_sm2_bid_sealed_for_the_key_before_renewal_cannot_be_decrypted(
 
     opened = _open(bidder_client, bid)
 
-    assert (opened.status, opened.failure_code) == ("failed", "not_a_recipient")
-    assert "续费前的旧证书" in opened.failure_message
+    assert opened.status == "opened", (opened.failure_code, opened.failure_message)
+    assert f"使用续费前的加密证书（序列号 {bid.recipient_serial}）解密" in opened.failure_message
+    # signed before the renewal revoked that certificate as superseded: the signature stays valid (issue 21)
+    assert opened.signature_valid is True, opened.failure_message
 
 
 def test_a_tool_sm4_cbc_bid_must_upload_its_padded_length(sm2_claimant: tuple[Client, Card]) -> None:

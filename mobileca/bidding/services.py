@@ -564,11 +564,13 @@ def bid_follow_opening(bid: Bid, *, address: str | None = None) -> Bid:
         return _failed(bid, "tampered", _("无法解密：文件已被篡改（密文认证失败），未保留任何明文"))
     except (enveloped.EnvelopeError, FileNotFoundError):
         return _failed(bid, "bad_bid_file", _("无法解密：投标文件不完整或格式无效"))
-    valid, subject, message = bid_signature_check(
-        signature=bytes(bid.signature), content_digest=digest, gm_profile=bid.is_gm
-    )
     token = bytes(bid.timestamp_token)
     stamp_check = timestamps.check(token=token, signature_der=bytes(bid.signature)) if token else None
+    # the signer's certificate judged as of when the bid was signed: the verified time stamp, else the submission
+    signed_at = stamp_check.gen_time if stamp_check is not None and stamp_check.valid else bid.submitted_at
+    valid, subject, message = bid_signature_check(
+        signature=bytes(bid.signature), content_digest=digest, gm_profile=bid.is_gm, signed_at=signed_at
+    )
     with transaction.atomic():
         bid = Bid.objects.select_for_update().get(pk=bid.pk)
         if bid.status != BidStatus.OPENING:
@@ -629,16 +631,19 @@ def _open_gm(bid: Bid, key: bytes, target: Path) -> bytes:
     return digest
 
 
-def bid_signature_check(*, signature: bytes, content_digest: bytes, gm_profile: bool = False) -> tuple[bool, str, str]:
+def bid_signature_check(
+    *, signature: bytes, content_digest: bytes, gm_profile: bool = False, signed_at: datetime | None = None
+) -> tuple[bool, str, str]:
     """At the opening: the detached signature over the decrypted content (verified as the signer certificate's key
-    profile says; GB/T 35275 with ``gm_profile``), then that certificate's channel check (R4.5). Returns (valid,
-    signer's name, why not)."""
+    profile says; GB/T 35275 with ``gm_profile``), then that certificate's channel check (R4.5) as of ``signed_at``
+    (the bid's time stamp or submission: a renewal since, which revoked the old certificate as superseded, leaves
+    the signature valid; issue 21). Returns (valid, signer's name, why not)."""
     verify = gm.verify_detached if gm_profile else signed.verify_detached
     try:
         signer = x509.load_der_x509_certificate(verify(signature, content_digest))
     except signed.SignatureInvalid as exc:
         return False, "", _("签名无效：{reason}").format(reason=exc)
-    verdict = ca.channel_check(signer, usage="sign")
+    verdict = ca.channel_check(signer, usage="sign", at=signed_at)
     if not verdict.accepted:
         return False, _signer_name(signer), _("签名证书未通过通道校验：{reason}").format(reason=verdict.message)
     return True, _signer_name(signer), ""

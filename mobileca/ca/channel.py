@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -28,6 +29,8 @@ from mobileca.ca.models import Authority, AuthorityRole, CertStatus, IssuedCerti
 from mobileca.ca.profiles import policy_oid
 from mobileca.ca.services import authority, certificate_of
 from mobileca.core.clock import now
+
+KEY_COMPROMISE = x509.ReasonFlags.key_compromise.name  # as ca.services records a revocation's reason
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +49,12 @@ def _refuse(code: str, message: str, serial_hex: str = "") -> ChannelVerdict:
     return ChannelVerdict(False, code, message, serial_hex)
 
 
-def channel_check(certificate: x509.Certificate | bytes, *, usage: str = "sign") -> ChannelVerdict:
-    """``usage``: "sign" for a signer's certificate, "encrypt" for a recipient's."""
+def channel_check(
+    certificate: x509.Certificate | bytes, *, usage: str = "sign", at: datetime | None = None
+) -> ChannelVerdict:
+    """``usage``: "sign" for a signer's certificate, "encrypt" for a recipient's. ``at``: the moment the signature
+    was made (a bid's submission), judged instead of now — valid then, and not revoked by then (a renewal's
+    superseding later leaves it valid; a key compromise never does)."""
     if isinstance(certificate, bytes):
         try:
             certificate = (
@@ -63,11 +70,11 @@ def channel_check(certificate: x509.Certificate | bytes, *, usage: str = "sign")
         issuing_id = _sm2_issuer(certificate, serial_hex)
         if issuing_id is None:
             return _refuse("not_ours", not_ours, serial_hex)
-        return _judge(certificate, serial_hex, issuing_id, usage, not_ours)
+        return _judge(certificate, serial_hex, issuing_id, usage, not_ours, at)
     issuing_id = _ecdsa_issuer(certificate, serial_hex)
     if issuing_id is None:
         return _refuse("not_ours", not_ours, serial_hex)
-    return _judge(certificate, serial_hex, issuing_id, usage, not_ours)
+    return _judge(certificate, serial_hex, issuing_id, usage, not_ours, at)
 
 
 def _ecdsa_issuer(certificate: x509.Certificate, serial_hex: str) -> int | None:
@@ -134,10 +141,15 @@ def _public_key(certificate: x509.Certificate) -> object:
 
 
 def _judge(
-    certificate: x509.Certificate, serial_hex: str, issuing_id: int, usage: str, not_ours: str
+    certificate: x509.Certificate,
+    serial_hex: str,
+    issuing_id: int,
+    usage: str,
+    not_ours: str,
+    at: datetime | None = None,
 ) -> ChannelVerdict:
-    """The checks after the path: policy, key profile, validity now, the recorded row (of ``issuing_id``), usage
-    and revocation."""
+    """The checks after the path: policy, key profile, validity now (or ``at``), the recorded row (of
+    ``issuing_id``), usage and revocation (by then; a key compromise whenever)."""
     try:
         policies = certificate.extensions.get_extension_for_class(x509.CertificatePolicies).value
     except x509.ExtensionNotFound:
@@ -148,7 +160,7 @@ def _judge(
         profile = profile_of_public_key(_public_key(certificate))
     except UnknownKeyProfile:
         return _refuse("key_profile", not_ours, serial_hex)
-    moment = now()
+    moment = at or now()
     if moment < certificate.not_valid_before_utc:
         return _refuse("not_yet_valid", _("此证书尚未生效"), serial_hex)
     if moment > certificate.not_valid_after_utc:
@@ -159,6 +171,7 @@ def _judge(
     if record.usage != usage:
         wrong = _("这是加密证书，不能用于签名") if usage == "sign" else _("这是签名证书，不能用于加密")
         return _refuse("wrong_usage", wrong, serial_hex)
-    if record.status == CertStatus.REVOKED:
+    revoked_by_then = record.revoked_at is None or record.revoked_at <= moment
+    if record.status == CertStatus.REVOKED and (revoked_by_then or record.revocation_reason == KEY_COMPROMISE):
         return _refuse("revoked", _("此证书已被吊销（续费后旧证书自动吊销），请使用当前有效的证书"), serial_hex)
     return ChannelVerdict(True, "ok", "", serial_hex, record.owner_id, profile.name)
