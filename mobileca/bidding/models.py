@@ -203,3 +203,23 @@ class ReadinessCheck(models.Model):
 
     def __str__(self) -> str:
         return f"bid {self.bid_id} {self.lead}: {self.outcome}"
+
+
+class DecryptTest(models.Model):
+    """A 「解密测试」 the bidder ran before the deadline (issue 21): authorised on the phone like the opening, the
+    ciphertext decrypted streaming and verified, the plaintext discarded. Never changes the bid's status."""
+
+    bid = models.ForeignKey(Bid, on_delete=models.CASCADE, related_name="decrypt_tests")
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    authorization_handle = models.CharField(max_length=80, blank=True)
+    authorization_url = models.URLField(max_length=300, blank=True)
+    outcome = models.CharField(max_length=12, default="pending")  # pending | passed | failed
+    failure_code = models.CharField(max_length=40, blank=True)
+    failure_message = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"bid {self.bid_id} decrypt test: {self.outcome}"

@@ -7,7 +7,9 @@ while there is time."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,8 +18,10 @@ from django.db import IntegrityError, transaction
 from django.utils.timezone import localtime
 from django.utils.translation import gettext as _
 
-from mobileca.bidding.models import Bid, BidStatus, ReadinessCheck
+from mobileca.bidding.models import Bid, BidStatus, DecryptTest, ReadinessCheck
+from mobileca.cmslib import enveloped
 from mobileca.core.clock import now
+from mobileca.core.errors import ApplicationError, Conflict
 from mobileca.notices.services import notify
 from mobileca.shield import facade as shield
 from mobileca.shield import sms
@@ -143,3 +147,84 @@ def readiness_checks_due() -> int:
             bid_readiness_check(bid_id=bid.pk, lead=f"{min(due)}d")
             ran += 1
     return ran
+
+
+# --- 「解密测试」: the opening's decryption and checks before the deadline, keeping nothing -------------------------
+
+
+def decrypt_test_request(*, bid: Bid, address: str | None) -> DecryptTest:
+    """Before the deadline: ask the claimant (PIN on the phone, like the opening) to authorise a test decryption of
+    exactly this envelope. The bid itself is not touched."""
+    if bid.status != BidStatus.SUBMITTED:
+        raise Conflict(_("只有已递交的投标文件可以做解密测试"), code="bid_not_testable")
+    if now() >= bid.tender.bid_deadline:
+        raise Conflict(_("已过投标截止时间，不能再做解密测试"), code="deadline_passed")
+    envelope_hash = base64.b64encode(hashlib.sha256(bytes(bid.header)).digest()).decode()
+    pending = shield.authorization_request(
+        service_no=bid.service_no,
+        operation="decrypt",
+        hashes=[envelope_hash],
+        purpose=_("解密测试：{project}").format(project=bid.tender.project_no),
+        file_name=bid.file_name,
+        address=address,
+        file_size=bid.size,
+        tender_no=bid.tender.project_no,
+        tender_name=bid.tender.name,
+        envelope=bytes(bid.header),
+    )
+    return DecryptTest.objects.create(
+        bid=bid, started_at=now(), authorization_handle=pending.handle, authorization_url=pending.url
+    )
+
+
+def _finish(test: DecryptTest, code: str = "", message: str = "") -> DecryptTest:
+    with transaction.atomic():
+        test = DecryptTest.objects.select_for_update().get(pk=test.pk)
+        if test.outcome != "pending":
+            return test
+        test.outcome, test.failure_code, test.failure_message = ("failed" if code else "passed"), code, message[:300]
+        test.finished_at = now()
+        test.save(update_fields=["outcome", "failure_code", "failure_message", "finished_at"])
+    return test
+
+
+def decrypt_test_follow(test: DecryptTest, *, address: str | None = None) -> DecryptTest:
+    """Once approved: the content key, the ciphertext decrypted streaming into a private temporary folder outside
+    the platform's storage that is removed at once, the GCM tag (or for SM4-CBC the SM3 the verified signature
+    states) and the signature checked. Only the outcome is kept."""
+    from mobileca.bidding import services
+
+    if test.outcome != "pending":
+        return test
+    bid = test.bid
+    try:
+        sad = shield.authorization_sad(handle=test.authorization_handle)
+        if not sad:
+            return test
+        key = shield.content_key(service_no=bid.service_no, sad=sad, envelope=bytes(bid.header), address=address)
+    except ApplicationError as exc:
+        if exc.code == "sad_delivered":
+            return test
+        return _finish(test, exc.code, exc.message)
+    with tempfile.TemporaryDirectory(prefix="decrypt-test-") as folder:
+        target = Path(folder) / "plain"
+        try:
+            if bid.is_gm:
+                digest = services._open_gm(bid, key, target)
+            else:
+                with services.ciphertext_path(bid).open("rb") as source:
+                    _size, digest = enveloped.open_to_file(bytes(bid.header), key, source, target)
+        except services._Unverifiable:
+            return _finish(test, "signature_invalid", _("解密测试失败：签名无效，无法确认文件是否被篡改（SM4-CBC）"))
+        except enveloped.Tampered:
+            return _finish(test, "tampered", _("解密测试失败：密文认证失败，文件已损坏或被篡改，请在截止前重新上传"))
+        except (enveloped.EnvelopeError, FileNotFoundError):
+            return _finish(test, "bad_bid_file", _("解密测试失败：投标文件不完整或格式无效，请在截止前重新上传"))
+        finally:
+            target.unlink(missing_ok=True)
+    valid, _subject, message = services.bid_signature_check(
+        signature=bytes(bid.signature), content_digest=digest, gm_profile=bid.is_gm
+    )
+    if not valid:
+        return _finish(test, "signature_invalid", _("解密测试失败：签名无效：{message}").format(message=message))
+    return _finish(test)

@@ -1,0 +1,119 @@
+"""「解密测试」 before the deadline (issue 21, R5.2): authorised with the PIN on the phone like the opening, the
+ciphertext decrypted streaming, the tag and the signature checked, the outcome recorded and shown; no plaintext kept
+(the private storage folder and the database are checked) and the bid's status and opening fields unchanged."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from mobileca.bidding.models import Bid, DecryptTest
+from mobileca.bidding.services import ciphertext_path
+from mobileca.cards.models import Card
+from tests.support.bidding import sealed_bid, tender_open_for_bids
+from tests.support.shield import _activated, ca_ready, card, registered  # noqa: F401 (fixtures)
+
+PIN = "135790"
+CONTENT = b"%PDF-1.7 dry run of the opening " * 20_000
+
+
+@pytest.fixture
+def claimant(bidder_client: Client, registered: Card, ca_ready: None, settings: Any, tmp_path: Path) -> Card:
+    settings.PRIVATE_MEDIA_ROOT = tmp_path / "private"
+    _activated(bidder_client, registered)
+    bidder_client.get(f"/ca/cards/{registered.cert_id}/claim/status/")
+    registered.refresh_from_db()
+    return registered
+
+
+def _phone(user_id: str = "2088102000000001") -> Client:
+    phone = Client()
+    start = phone.get("/h5/login/?next=/h5/authorizations/")
+    back = phone.post(start["Location"].removeprefix("http://testserver"), {"user_id": user_id})
+    phone.get(back["Location"].removeprefix("http://testserver"))
+    return phone
+
+
+def _listing(root: Path) -> dict[str, bytes]:
+    return {str(path.relative_to(root)): path.read_bytes() for path in sorted(root.rglob("*")) if path.is_file()}
+
+
+def _bid_fields(bid: Bid) -> tuple[Any, ...]:
+    bid.refresh_from_db()
+    return (bid.status, bid.opened_at, bid.plaintext_name, bid.signature_valid, bid.authorization_handle)
+
+
+def _dry_run(bidder_client: Client, bid: Bid) -> tuple[DecryptTest, str]:
+    assert bidder_client.post(f"/bidding/bids/{bid.pk}/decrypt-test/").status_code == 302
+    test = DecryptTest.objects.get(bid=bid)
+    assert test.outcome == "pending" and test.authorization_url
+    approved = _phone().post(
+        test.authorization_url.removeprefix("http://testserver"), {"pin": PIN, "decision": "approve"}
+    )
+    assert approved.status_code in (200, 302)
+    page = bidder_client.get(f"/bidding/bids/{bid.pk}/").content.decode()
+    test.refresh_from_db()
+    return test, page
+
+
+def _no_plaintext_in_database(bid: Bid) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for table in ("bidding_bid", "bidding_decrypttest", "bidding_readinesscheck"):
+            cursor.execute(f"SELECT * FROM {table}")  # noqa: S608 - fixed table names
+            for row in cursor.fetchall():
+                for value in row:
+                    raw = bytes(value) if isinstance(value, (bytes, memoryview)) else str(value).encode()
+                    assert CONTENT[:64] not in raw
+
+
+def test_a_dry_run_passes_keeps_no_plaintext_and_does_not_open_the_bid(
+    bidder_client: Client, claimant: Card, tmp_path: Path
+) -> None:
+    """Issue 21: the 「解密测试」 decrypts with the claimant's PIN, records passed, shows it; the private storage holds
+    the same files before and after, the database no plaintext, and the bid is still 已递交 with no opening fields."""
+    bid = sealed_bid(tender=tender_open_for_bids(), service_no=claimant.service_no, content=CONTENT)
+    root = tmp_path / "private"
+    before_files, before_bid = _listing(root), _bid_fields(bid)
+    test, page = _dry_run(bidder_client, bid)
+    assert (test.outcome, test.failure_code) == ("passed", "")
+    assert "解密测试通过" in page
+    assert _listing(root) == before_files
+    assert _bid_fields(bid) == before_bid and before_bid[0] == "submitted"
+    _no_plaintext_in_database(bid)
+
+
+def test_a_dry_run_of_a_tampered_ciphertext_is_recorded_as_failed(
+    bidder_client: Client, claimant: Card, tmp_path: Path
+) -> None:
+    """Issue 21: a flipped byte in the stored ciphertext — the GCM tag fails; the test is recorded as failed
+    (tampered) and shown, nothing is kept and the bid's status is unchanged."""
+    bid = sealed_bid(tender=tender_open_for_bids(), service_no=claimant.service_no, content=CONTENT)
+    path = ciphertext_path(bid)
+    data = path.read_bytes()
+    path.write_bytes(data[:500] + bytes([data[500] ^ 0x40]) + data[501:])
+    root = tmp_path / "private"
+    before_files, before_bid = _listing(root), _bid_fields(bid)
+    test, page = _dry_run(bidder_client, bid)
+    assert (test.outcome, test.failure_code) == ("failed", "tampered")
+    assert test.failure_message in page
+    assert _listing(root) == before_files
+    assert _bid_fields(bid) == before_bid
+    _no_plaintext_in_database(bid)
+
+
+def test_no_dry_run_after_the_deadline(bidder_client: Client, claimant: Card) -> None:
+    """Issue 21: the 「解密测试」 is for before the deadline; afterwards it is refused and nothing is recorded."""
+    from datetime import timedelta
+
+    from mobileca.core.clock import clock
+
+    bid = sealed_bid(tender=tender_open_for_bids(), service_no=claimant.service_no, content=b"late")
+    clock.set(bid.tender.bid_deadline + timedelta(minutes=1))
+    response = bidder_client.post(f"/bidding/bids/{bid.pk}/decrypt-test/")
+    assert response.status_code == 409
+    assert not DecryptTest.objects.exists() and _bid_fields(bid)[0] == "submitted"
