@@ -117,3 +117,53 @@ def test_no_dry_run_after_the_deadline(bidder_client: Client, claimant: Card) ->
     response = bidder_client.post(f"/bidding/bids/{bid.pk}/decrypt-test/")
     assert response.status_code == 409
     assert not DecryptTest.objects.exists() and _bid_fields(bid)[0] == "submitted"
+
+
+@pytest.fixture
+def sm2_claimant(bidder_client: Client, registered: Card, ca_ready: None, settings: Any, tmp_path: Path) -> Card:
+    """A card claimed while new credentials are of the SM2 key profile (GB/T 35275 bids, issue 19)."""
+    from mobileca.ca.tsa import tsa_ensure
+
+    tsa_ensure()
+    settings.PRIVATE_MEDIA_ROOT = tmp_path / "private"
+    settings.MOBILECA_KEY_PROFILE = "sm2"
+    _activated(bidder_client, registered)
+    bidder_client.get(f"/ca/cards/{registered.cert_id}/claim/status/")
+    registered.refresh_from_db()
+    return registered
+
+
+@pytest.mark.parametrize(
+    ("mode", "tamper", "outcome"),
+    [("gcm", False, ""), ("cbc", False, ""), ("gcm", True, "tampered"), ("cbc", True, "signature_invalid")],
+)
+def test_a_dry_run_of_an_sm2_bid(
+    bidder_client: Client, sm2_claimant: Card, tmp_path: Path, mode: str, tamper: bool, outcome: str
+) -> None:
+    """Issue 21 (R5.2, GB/T 35275): SM4-GCM checks its tag, SM4-CBC the SM3 its verified signature states; a
+    tampered SM4-GCM ciphertext fails on the tag, an SM4-CBC bid with a broken signature is not decrypted at all.
+    Either way nothing is kept and the bid is not opened."""
+    from asn1crypto import cms
+
+    from tests.support.bidding import sm2_sealed_bid
+
+    bid = sm2_sealed_bid(tender=tender_open_for_bids(), service_no=sm2_claimant.service_no, content=CONTENT, mode=mode)
+    if tamper and mode == "gcm":
+        path = ciphertext_path(bid)
+        data = path.read_bytes()
+        path.write_bytes(data[:500] + bytes([data[500] ^ 0x40]) + data[501:])
+    elif tamper:
+        info = cms.ContentInfo.load(bytes(bid.signature))
+        signer = info["content"]["signer_infos"][0]
+        broken = bytearray(signer["signature"].native)
+        broken[-1] ^= 0x01
+        signer["signature"] = bytes(broken)
+        Bid.objects.filter(pk=bid.pk).update(signature=info.dump(force=True))
+    root = tmp_path / "private"
+    before_files, before_bid = _listing(root), _bid_fields(bid)
+    test, page = _dry_run(bidder_client, bid)
+    assert (test.outcome, test.failure_code) == (("failed", outcome) if outcome else ("passed", ""))
+    assert ("解密测试通过" in page) is not bool(outcome)
+    assert _listing(root) == before_files
+    assert _bid_fields(bid) == before_bid and before_bid[0] == "submitted"
+    _no_plaintext_in_database(bid)
