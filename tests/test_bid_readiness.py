@@ -125,3 +125,21 @@ def test_the_job_runs_the_nearest_lead_once(claimant: Card, settings: Any) -> No
     assert readiness.readiness_checks_due() == 0
     assert ReadinessCheck.objects.filter(bid=bid).count() == 2
     assert readiness.lead_days() == [3, 1]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_checking_the_same_lead_warn_once(claimant: Card) -> None:
+    """Issue 21: two job workers run the same lead's check at the same instant; the bid's row lock (and the unique
+    constraint behind it) leave one check and one message."""
+    from tests.races import race
+
+    bid = sealed_bid(tender=tender_open_for_bids(), service_no=claimant.service_no, content=b"raced")
+    Credential.objects.filter(service_no=claimant.service_no).update(
+        expires_at=bid.tender.opening_at - timedelta(hours=1)
+    )
+    results = race(lambda: readiness.bid_readiness_check(bid_id=bid.pk, lead="1d"), threads=4)
+    assert all(isinstance(result, ReadinessCheck) for result in results), results
+    assert len({result.pk for result in results if isinstance(result, ReadinessCheck)}) == 1
+    assert ReadinessCheck.objects.filter(bid=bid, lead="1d").count() == 1
+    assert len(_warnings()) == 1 and Message.objects.count() == 1
