@@ -167,3 +167,53 @@ def test_a_dry_run_of_an_sm2_bid(
     assert _listing(root) == before_files
     assert _bid_fields(bid) == before_bid and before_bid[0] == "submitted"
     _no_plaintext_in_database(bid)
+
+
+def test_the_discarding_sink_checks_the_tag_and_gives_the_digest_without_writing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 21: ``enveloped.open_to_file`` with no target decrypts to nothing (the working folder stays empty) yet
+    returns the digest opening to a file returns, and still refuses a tampered ciphertext."""
+    import hashlib
+    import io
+    import os
+    from datetime import timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    from mobileca.cmslib import enveloped
+    from mobileca.core.clock import now
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dry run recipient")])
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now() - timedelta(days=1))
+        .not_valid_after(now() + timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    cek = bytes(range(32))
+    monkeypatch.setattr(enveloped.secrets, "token_bytes", lambda n: cek[:n])  # a content key the test knows
+    ciphertext = io.BytesIO()
+    sealed = enveloped.seal(io.BytesIO(CONTENT), ciphertext, certificate)
+    monkeypatch.undo()
+    monkeypatch.chdir(tmp_path)
+    size, digest = enveloped.open_to_file(sealed.header, cek, io.BytesIO(ciphertext.getvalue()), None)
+    assert (size, digest) == (len(CONTENT), hashlib.sha256(CONTENT).digest())
+    assert os.listdir(tmp_path) == []
+    kept = tmp_path / "kept"
+    assert enveloped.open_to_file(sealed.header, cek, io.BytesIO(ciphertext.getvalue()), kept)[1] == digest
+    assert kept.read_bytes() == CONTENT
+    kept.unlink()
+    broken = bytearray(ciphertext.getvalue())
+    broken[7] ^= 1
+    with pytest.raises(enveloped.Tampered):
+        enveloped.open_to_file(sealed.header, cek, io.BytesIO(bytes(broken)), None)
+    assert os.listdir(tmp_path) == []

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -189,8 +188,8 @@ def _finish(test: DecryptTest, code: str = "", message: str = "") -> DecryptTest
 
 
 def decrypt_test_follow(test: DecryptTest, *, address: str | None = None) -> DecryptTest:
-    """Once approved: the content key, the ciphertext decrypted streaming into a private temporary folder outside
-    the platform's storage that is removed at once, the GCM tag (or for SM4-CBC the SM3 the verified signature
+    """Once approved: the content key, the ciphertext decrypted streaming with the plaintext discarded chunk by
+    chunk (``cmslib``'s sink: no file, no temporary), the GCM tag (or for SM4-CBC the SM3 the verified signature
     states) and the signature checked. Only the outcome is kept."""
     from mobileca.bidding import services
 
@@ -206,22 +205,18 @@ def decrypt_test_follow(test: DecryptTest, *, address: str | None = None) -> Dec
         if exc.code == "sad_delivered":
             return test
         return _finish(test, exc.code, exc.message)
-    with tempfile.TemporaryDirectory(prefix="decrypt-test-") as folder:
-        target = Path(folder) / "plain"
-        try:
-            if bid.is_gm:
-                digest = services._open_gm(bid, key, target)
-            else:
-                with services.ciphertext_path(bid).open("rb") as source:
-                    _size, digest = enveloped.open_to_file(bytes(bid.header), key, source, target)
-        except services._Unverifiable:
-            return _finish(test, "signature_invalid", _("解密测试失败：签名无效，无法确认文件是否被篡改（SM4-CBC）"))
-        except enveloped.Tampered:
-            return _finish(test, "tampered", _("解密测试失败：密文认证失败，文件已损坏或被篡改，请在截止前重新上传"))
-        except (enveloped.EnvelopeError, FileNotFoundError):
-            return _finish(test, "bad_bid_file", _("解密测试失败：投标文件不完整或格式无效，请在截止前重新上传"))
-        finally:
-            target.unlink(missing_ok=True)
+    try:  # no target: the plaintext is discarded as it is decrypted, nothing is written anywhere
+        if bid.is_gm:
+            digest = services._open_gm(bid, key, None)
+        else:
+            with services.ciphertext_path(bid).open("rb") as source:
+                _size, digest = enveloped.open_to_file(bytes(bid.header), key, source, None)
+    except services._Unverifiable:
+        return _finish(test, "signature_invalid", _("解密测试失败：签名无效，无法确认文件是否被篡改（SM4-CBC）"))
+    except enveloped.Tampered:
+        return _finish(test, "tampered", _("解密测试失败：密文认证失败，文件已损坏或被篡改，请在截止前重新上传"))
+    except (enveloped.EnvelopeError, FileNotFoundError):
+        return _finish(test, "bad_bid_file", _("解密测试失败：投标文件不完整或格式无效，请在截止前重新上传"))
     valid, _subject, message = services.bid_signature_check(
         signature=bytes(bid.signature), content_digest=digest, gm_profile=bid.is_gm
     )

@@ -615,10 +615,10 @@ class _Unverifiable(Exception):
     """An SM4-CBC bid whose signature does not verify: nothing states the SM3 its content must have."""
 
 
-def _open_gm(bid: Bid, key: bytes, target: Path) -> bytes:
-    """Decrypt a GB/T 35275 bid into ``target`` and return its SM3. SM4-GCM authenticates itself; SM4-CBC has no
-    integrity of its own, so it is opened only against the SM3 that its verified signature states, and the plaintext
-    is kept only if it matches (``cmslib.gm.open_with_key``)."""
+def _open_gm(bid: Bid, key: bytes, target: Path | None) -> bytes:
+    """Decrypt a GB/T 35275 bid into ``target`` (``None``: discarded, the 「解密测试」) and return its SM3. SM4-GCM
+    authenticates itself; SM4-CBC has no integrity of its own, so it is opened only against the SM3 that its verified
+    signature states, and the plaintext is kept only if it matches (``cmslib.gm.open_with_key``)."""
     header, signature = bytes(bid.header), bytes(bid.signature)
     expected: bytes | None = None
     if gm.parse_header(header).mode == "cbc":
