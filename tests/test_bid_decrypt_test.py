@@ -82,6 +82,9 @@ def test_a_dry_run_passes_keeps_no_plaintext_and_does_not_open_the_bid(
     test, page = _dry_run(bidder_client, bid)
     assert (test.outcome, test.failure_code) == ("passed", "")
     assert "解密测试通过" in page
+    from mobileca.audit.models import AuditEvent
+
+    assert AuditEvent.objects.filter(action="bid.decrypt_test", subject=f"bid:{bid.pk}").count() == 1
     assert _listing(root) == before_files
     assert _bid_fields(bid) == before_bid and before_bid[0] == "submitted"
     _no_plaintext_in_database(bid)

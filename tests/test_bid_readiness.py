@@ -54,7 +54,7 @@ def test_sealing_records_the_ciphertext_and_the_job_worker_checks_it(
 
 
 def test_a_card_expiring_before_the_opening_is_warned_once_per_lead(
-    claimant: Card, django_capture_on_commit_callbacks: Callable[..., Any]
+    bidder_client: Client, claimant: Card, django_capture_on_commit_callbacks: Callable[..., Any]
 ) -> None:
     """Issue 21: the card not valid at the opening time → SMS and message centre say to renew before the opening;
     a second run of the same lead sends nothing more."""
@@ -74,6 +74,8 @@ def test_a_card_expiring_before_the_opening_is_warned_once_per_lead(
     assert again is not None and again.pk == check.pk
     assert ReadinessCheck.objects.filter(bid=bid, lead="1d").count() == 1
     assert len(_warnings()) == 1 and Message.objects.count() == 1
+    page = bidder_client.get(f"/bidding/bids/{bid.pk}/").content.decode()
+    assert 'data-outcome="problems"' in page and "请在开标前办理续期" in page
 
 
 @pytest.mark.parametrize("damage", ["flipped", "truncated", "missing"])

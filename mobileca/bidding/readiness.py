@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils.timezone import localtime
 from django.utils.translation import gettext as _
 
+from mobileca.audit.services import Actor, audit_record
 from mobileca.bidding.models import Bid, BidStatus, DecryptTest, ReadinessCheck
 from mobileca.cmslib import enveloped
 from mobileca.core.clock import now
@@ -178,12 +179,19 @@ def decrypt_test_request(*, bid: Bid, address: str | None) -> DecryptTest:
 
 def _finish(test: DecryptTest, code: str = "", message: str = "") -> DecryptTest:
     with transaction.atomic():
-        test = DecryptTest.objects.select_for_update().get(pk=test.pk)
+        test = DecryptTest.objects.select_for_update().select_related("bid").get(pk=test.pk)
         if test.outcome != "pending":
             return test
         test.outcome, test.failure_code, test.failure_message = ("failed" if code else "passed"), code, message[:300]
         test.finished_at = now()
         test.save(update_fields=["outcome", "failure_code", "failure_message", "finished_at"])
+        audit_record(
+            action="bid.decrypt_test",
+            subject=f"bid:{test.bid_id}",
+            actor=Actor("system", "bidding"),
+            enterprise_id=test.bid.enterprise_id,
+            data={"outcome": test.outcome, "failure_code": code},
+        )
     return test
 
 
@@ -223,3 +231,9 @@ def decrypt_test_follow(test: DecryptTest, *, address: str | None = None) -> Dec
     if not valid:
         return _finish(test, "signature_invalid", _("解密测试失败：签名无效：{message}").format(message=message))
     return _finish(test)
+
+
+def readiness_shown(bid: Bid) -> list[tuple[ReadinessCheck, list[str]]]:
+    """The bid's readiness checks for its page, latest first, each with what its problems ask the bidder to do."""
+    checks = list(bid.readiness_checks.order_by("-checked_at", "-id"))
+    return [(check, [problem_advice(code, bid) for code in check.problems]) for check in checks]

@@ -171,6 +171,7 @@ def bid_detail(request: HttpRequest, bid_id: int) -> HttpResponse:
             "testing": testing,
             "decrypt_test": test,
             "before_deadline": now() < bid.tender.bid_deadline,
+            "readiness_checks": readiness.readiness_shown(bid),
             "demo": settings.MOBILECA_DEMO,
             "opening": now() >= bid.tender.opening_at,
             # as the phone shows them (cmslib.shown), to be compared group by group before the PIN
