@@ -118,15 +118,38 @@ def test_a_renewal_started_before_the_opening_is_warned(bidder_client: Client, c
 
 
 def test_the_job_runs_the_nearest_lead_once(claimant: Card, settings: Any) -> None:
-    """R5.2 / issue 21: MOBILECA_READINESS_LEAD_DAYS — inside 3 days of the opening the worker runs the sealing
-    check (if missed) and the 3-day check, then nothing more on the next run."""
+    """R5.2 / issue 21: MOBILECA_READINESS_LEAD_DAYS — the worker runs the check at sealing if it was missed (inside
+    the 3-day lead it stands for that lead too), then once a day before the opening the 1-day check, and a second
+    run of the job adds nothing."""
+    from mobileca.core.clock import clock
+
     settings.MOBILECA_READINESS_LEAD_DAYS = "3,1"
-    bid = sealed_bid(tender=tender_open_for_bids(), service_no=claimant.service_no, content=b"due")
-    assert readiness.readiness_checks_due() == 2
-    assert sorted(ReadinessCheck.objects.filter(bid=bid).values_list("lead", flat=True)) == ["3d", "sealed"]
-    assert readiness.readiness_checks_due() == 0
-    assert ReadinessCheck.objects.filter(bid=bid).count() == 2
     assert readiness.lead_days() == [3, 1]
+    bid = sealed_bid(tender=tender_open_for_bids(), service_no=claimant.service_no, content=b"due")
+    assert readiness.readiness_checks_due() == 1
+    assert list(ReadinessCheck.objects.filter(bid=bid).values_list("lead", flat=True)) == ["sealed"]
+    assert readiness.readiness_checks_due() == 0
+    clock.set(bid.tender.opening_at - timedelta(days=1) + timedelta(minutes=1))
+    assert readiness.readiness_checks_due() == 1
+    assert readiness.readiness_checks_due() == 0
+    assert sorted(ReadinessCheck.objects.filter(bid=bid).values_list("lead", flat=True)) == ["1d", "sealed"]
+
+
+def test_the_job_runs_a_lead_for_a_bid_sealed_before_it(claimant: Card, settings: Any) -> None:
+    """Issue 21: a bid sealed a week before the opening is checked at sealing and again at 3 days and 1 day."""
+    from mobileca.core.clock import clock
+
+    settings.MOBILECA_READINESS_LEAD_DAYS = "3,1"
+    bid = sealed_bid(
+        tender=tender_open_for_bids(deadline=timedelta(days=7)), service_no=claimant.service_no, content=b"early"
+    )
+    assert readiness.readiness_checks_due() == 1  # the check at sealing only: no lead time yet
+    clock.set(bid.tender.opening_at - timedelta(days=3) + timedelta(minutes=1))
+    assert readiness.readiness_checks_due() == 1
+    clock.set(bid.tender.opening_at - timedelta(days=1) + timedelta(minutes=1))
+    assert readiness.readiness_checks_due() == 1
+    assert readiness.readiness_checks_due() == 0
+    assert sorted(ReadinessCheck.objects.filter(bid=bid).values_list("lead", flat=True)) == ["1d", "3d", "sealed"]
 
 
 @pytest.mark.postgres

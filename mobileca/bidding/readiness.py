@@ -134,17 +134,26 @@ def bid_readiness_check(*, bid_id: int, lead: str) -> ReadinessCheck | None:
 
 def readiness_checks_due() -> int:
     """What the job worker runs: each sealed bid whose opening is ahead gets its check at sealing (if it was missed)
-    and, once inside a lead time, the check of the nearest lead not yet run. Returns how many checks ran."""
+    and, once inside a lead time, the check of the nearest lead not yet run — unless the check at sealing already
+    ran inside that lead time (a bid sealed two days before the opening is not warned twice for the 3-day lead).
+    Returns how many checks ran."""
     current, ran = now(), 0
     days = lead_days()
     for bid in Bid.objects.filter(status=BidStatus.SUBMITTED, tender__opening_at__gt=current).select_related("tender"):
-        leads = list(bid.readiness_checks.values_list("lead", flat=True))
-        if SEALED not in leads:
-            bid_readiness_check(bid_id=bid.pk, lead=SEALED)
+        done = dict(bid.readiness_checks.values_list("lead", "checked_at"))
+        if SEALED not in done:
+            check = bid_readiness_check(bid_id=bid.pk, lead=SEALED)
+            if check is None:
+                continue
+            done[SEALED] = check.checked_at
             ran += 1
         due = [day for day in days if current >= bid.tender.opening_at - timedelta(days=day)]
-        if due and f"{min(due)}d" not in leads:
-            bid_readiness_check(bid_id=bid.pk, lead=f"{min(due)}d")
+        if not due:
+            continue
+        nearest = min(due)
+        window_start = bid.tender.opening_at - timedelta(days=nearest)
+        if f"{nearest}d" not in done and done[SEALED] < window_start:
+            bid_readiness_check(bid_id=bid.pk, lead=f"{nearest}d")
             ran += 1
     return ran
 
