@@ -111,11 +111,7 @@ def bid_readiness_check(*, bid_id: int, lead: str) -> ReadinessCheck | None:
         except IntegrityError:  # the unique constraint: another worker kept (and announced) this lead's check
             return ReadinessCheck.objects.get(bid=bid, lead=lead)
         if problems:
-            account = (
-                shield.credential_account(service_no=bid.service_no)
-                if readiness.problem != "credential_unknown"
-                else ""
-            )
+            account = shield.credential_account(service_no=bid.service_no)  # "" when unknown: no SMS then
             for code in problems:
                 text = _("【开标前解密检查】项目 {project}「{file}」：{advice}").format(
                     project=bid.tender.project_no, file=bid.file_name, advice=problem_advice(code, bid)
