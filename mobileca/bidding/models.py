@@ -153,6 +153,10 @@ class Bid(models.Model):
     timestamped_at = models.DateTimeField(null=True, blank=True)
     timestamp_valid = models.BooleanField(null=True)
     timestamp_message = models.CharField(max_length=300, blank=True)
+    # Issue 21: the ciphertext file as sealed (its size and streamed SHA-256), what the readiness checks compare the
+    # stored file with; empty for bids sealed before the checks.
+    ciphertext_bytes = models.BigIntegerField(null=True, blank=True)
+    ciphertext_sha256 = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -180,3 +184,42 @@ class Bid(models.Model):
     @property
     def digest_algorithm(self) -> str:
         return "SM3" if self.is_gm else "SHA-256"
+
+
+class ReadinessCheck(models.Model):
+    """One readiness check of a sealed bid before its opening (「开标前解密检查」, issue 21): when it ran, at which
+    lead (``sealed`` at submission, ``3d``/``1d`` before the opening) and what it found. One per bid and lead: the
+    bidder hears about each problem once per lead time."""
+
+    bid = models.ForeignKey(Bid, on_delete=models.CASCADE, related_name="readiness_checks")
+    lead = models.CharField(max_length=12)
+    checked_at = models.DateTimeField()
+    outcome = models.CharField(max_length=12)  # ok | problems
+    problems = models.JSONField(default=list)  # problem codes (key_readiness's and ciphertext_damaged)
+
+    class Meta:
+        ordering = ["checked_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["bid", "lead"], name="bidding_one_readiness_check_per_lead")]
+
+    def __str__(self) -> str:
+        return f"bid {self.bid_id} {self.lead}: {self.outcome}"
+
+
+class DecryptTest(models.Model):
+    """A 「解密测试」 the bidder ran before the deadline (issue 21): authorised on the phone like the opening, the
+    ciphertext decrypted streaming and verified, the plaintext discarded. Never changes the bid's status."""
+
+    bid = models.ForeignKey(Bid, on_delete=models.CASCADE, related_name="decrypt_tests")
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    authorization_handle = models.CharField(max_length=80, blank=True)
+    authorization_url = models.URLField(max_length=300, blank=True)
+    outcome = models.CharField(max_length=12, default="pending")  # pending | passed | failed
+    failure_code = models.CharField(max_length=40, blank=True)
+    failure_message = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"bid {self.bid_id} decrypt test: {self.outcome}"

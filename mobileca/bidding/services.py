@@ -25,7 +25,7 @@ from django.utils.timezone import localtime
 from django.utils.translation import gettext as _
 
 from mobileca.audit.services import Actor, audit_record
-from mobileca.bidding import timestamps
+from mobileca.bidding import readiness, timestamps
 from mobileca.bidding.models import (
     BID_TRANSITIONS,
     Bid,
@@ -365,6 +365,8 @@ def _submit(bid: Bid, *, signature: bytes) -> Bid:
     The signature is time-stamped first (issue 17), outside the locks: a token whose genTime is not before the
     deadline refuses the submission like the platform's clock does; the token is kept with the bid either way."""
     stamped = timestamps.stamp(signature)
+    stored = ciphertext_path(bid)
+    sealed = readiness.file_digest(stored) if stored.is_file() else None  # issue 21: what the checks compare with
     with transaction.atomic():
         bid = Bid.objects.select_for_update().select_related("tender").get(pk=bid.pk)
         if bid.status != BidStatus.SIGNING:
@@ -400,7 +402,14 @@ def _submit(bid: Bid, *, signature: bytes) -> Bid:
         ):
             _move(previous, BidStatus.WITHDRAWN)
         bid.signature, bid.submitted_at = signature, now()
-        _move(bid, BidStatus.SUBMITTED, also=["signature", "submitted_at", *time_fields])
+        if sealed is not None:
+            bid.ciphertext_bytes, bid.ciphertext_sha256 = sealed
+        _move(
+            bid,
+            BidStatus.SUBMITTED,
+            also=["signature", "submitted_at", "ciphertext_bytes", "ciphertext_sha256", *time_fields],
+        )
+        transaction.on_commit(lambda: _readiness_after_sealing(bid.pk), robust=True)
         audit_record(
             action="bid.submitted",
             subject=f"bid:{bid.pk}",
@@ -414,6 +423,13 @@ def _submit(bid: Bid, *, signature: bytes) -> Bid:
             },
         )
     return bid
+
+
+def _readiness_after_sealing(bid_id: int) -> None:
+    """The first readiness check, by the job worker (issue 21)."""
+    from mobileca.bidding.tasks import readiness_check_sealed
+
+    readiness_check_sealed(bid_id)
 
 
 # --- sealing with the tool: header and signature first, then the ciphertext stream -----------------------------
@@ -614,10 +630,10 @@ class _Unverifiable(Exception):
     """An SM4-CBC bid whose signature does not verify: nothing states the SM3 its content must have."""
 
 
-def _open_gm(bid: Bid, key: bytes, target: Path) -> bytes:
-    """Decrypt a GB/T 35275 bid into ``target`` and return its SM3. SM4-GCM authenticates itself; SM4-CBC has no
-    integrity of its own, so it is opened only against the SM3 that its verified signature states, and the plaintext
-    is kept only if it matches (``cmslib.gm.open_with_key``)."""
+def _open_gm(bid: Bid, key: bytes, target: Path | None) -> bytes:
+    """Decrypt a GB/T 35275 bid into ``target`` (``None``: discarded, the 「解密测试」) and return its SM3. SM4-GCM
+    authenticates itself; SM4-CBC has no integrity of its own, so it is opened only against the SM3 that its verified
+    signature states, and the plaintext is kept only if it matches (``cmslib.gm.open_with_key``)."""
     header, signature = bytes(bid.header), bytes(bid.signature)
     expected: bytes | None = None
     if gm.parse_header(header).mode == "cbc":

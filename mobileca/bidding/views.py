@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 from mobileca.accounts.selectors import access_enterprise_by_user
-from mobileca.bidding import services
+from mobileca.bidding import readiness, services
 from mobileca.bidding.models import Bid, BidStatus, Tender
 from mobileca.bidding.upload import SealedUpload, SealingUploadHandler
 from mobileca.cards.selectors import ClaimedCard, claimed_card_list_for_enterprise
@@ -153,8 +153,14 @@ def bid_detail(request: HttpRequest, bid_id: int) -> HttpResponse:
         bid = services.bid_follow_signature(bid, address=client_address(request))
     elif bid.status == BidStatus.OPENING:
         bid = services.bid_follow_opening(bid, address=client_address(request))
+    test = bid.decrypt_tests.first()  # the latest 「解密测试」 (issue 21)
+    if test is not None and test.outcome == "pending":
+        test = readiness.decrypt_test_follow(test, address=client_address(request))
+    testing = test is not None and test.outcome == "pending" and bool(test.authorization_url)
     waiting = bid.status in (BidStatus.SIGNING, BidStatus.OPENING) and bid.authorization_url
     qr = segno.make(bid.authorization_url, error="m").svg_inline(scale=4, border=2) if waiting else ""
+    if testing and test is not None:
+        qr = segno.make(test.authorization_url, error="m").svg_inline(scale=4, border=2)
     return render(
         request,
         "bidding/bid.html",
@@ -162,6 +168,10 @@ def bid_detail(request: HttpRequest, bid_id: int) -> HttpResponse:
             "bid": bid,
             "qr_svg": mark_safe(qr),  # noqa: S308 - segno's SVG of our own URL
             "waiting": waiting,
+            "testing": testing,
+            "decrypt_test": test,
+            "before_deadline": now() < bid.tender.bid_deadline,
+            "readiness_checks": readiness.readiness_shown(bid),
             "demo": settings.MOBILECA_DEMO,
             "opening": now() >= bid.tender.opening_at,
             # as the phone shows them (cmslib.shown), to be compared group by group before the PIN
@@ -182,6 +192,19 @@ def bid_open(request: HttpRequest, bid_id: int) -> HttpResponse:
     if request.method == "POST":
         try:
             services.bid_open_request(bid=bid, address=client_address(request))
+        except ApplicationError as exc:
+            return tender_detail(request, bid.tender.url_key, error=exc.message, status=exc.status)
+    return redirect("bidding:bid", bid_id=bid.pk)
+
+
+@login_required
+def bid_decrypt_test(request: HttpRequest, bid_id: int) -> HttpResponse:
+    """「解密测试」 before the deadline (issue 21): authorised with the PIN on the phone like the opening; nothing kept
+    but the outcome, the bid's status unchanged."""
+    bid = _bid_of(request, bid_id)
+    if request.method == "POST":
+        try:
+            readiness.decrypt_test_request(bid=bid, address=client_address(request))
         except ApplicationError as exc:
             return tender_detail(request, bid.tender.url_key, error=exc.message, status=exc.status)
     return redirect("bidding:bid", bid_id=bid.pk)

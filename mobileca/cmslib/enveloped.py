@@ -8,7 +8,6 @@ the plaintext stays behind."""
 from __future__ import annotations
 
 import hashlib
-import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from cryptography.hazmat.primitives.kdf.x963kdf import X963KDF
 from cryptography.hazmat.primitives.keywrap import aes_key_wrap
 
 from mobileca.ca.keys import UnknownKeyProfile, profile_of_public_key
-from mobileca.cmslib.pipeline import CHUNK, Pipeline, encrypt_hashing
+from mobileca.cmslib.pipeline import CHUNK, Pipeline, encrypt_hashing, plaintext_sink
 
 AES256_GCM = "2.16.840.1.101.3.4.1.46"
 AES256_WRAP = "2.16.840.1.101.3.4.1.45"
@@ -231,17 +230,18 @@ def addressed_to(header: bytes, certificate: x509.Certificate) -> bool:
     return (cert.issuer.dump(), cert.serial_number) in parse_header(header).recipients
 
 
-def open_to_file(header: bytes, key: bytes, ciphertext: BinaryIO, target: Path) -> tuple[int, bytes]:
+def open_to_file(header: bytes, key: bytes, ciphertext: BinaryIO, target: Path | None) -> tuple[int, bytes]:
     """Decrypt ``ciphertext`` with the content key into ``target``, which appears only if the tag verifies.
-    Returns the plaintext's size and SHA-256 (to check the detached signature without reading it again)."""
+    Returns the plaintext's size and SHA-256 (to check the detached signature without reading it again). ``target``
+    None: the plaintext is discarded as it is decrypted (a dry run: the checks and the digest, nothing written)."""
     parsed = parse_header(header)
     decryptor = Cipher(algorithms.AES256(key), modes.GCM(parsed.nonce, parsed.tag)).decryptor()
-    temporary = target.with_name(f".{target.name}.{secrets.token_hex(6)}.part")
+    # no target: a dry run, the plaintext discarded as it is decrypted (only the checks and the digest)
+    temporary = target.with_name(f".{target.name}.{secrets.token_hex(6)}.part") if target is not None else None
     buffer = bytearray(CHUNK)
     size = 0
     try:
-        with temporary.open("wb") as sink:
-            os.chmod(temporary, 0o600)
+        with plaintext_sink(temporary) as sink:
             digest = hashlib.sha256()
             pipeline = Pipeline(sink, digest.update, size=CHUNK + 15)
             try:
@@ -263,10 +263,13 @@ def open_to_file(header: bytes, key: bytes, ciphertext: BinaryIO, target: Path) 
             sink.write(last)
             digest.update(last)
     except InvalidTag as exc:
-        temporary.unlink(missing_ok=True)
+        if temporary is not None:
+            temporary.unlink(missing_ok=True)
         raise Tampered("the bid file does not authenticate (GCM tag): it was changed") from exc
     except BaseException:
-        temporary.unlink(missing_ok=True)
+        if temporary is not None:
+            temporary.unlink(missing_ok=True)
         raise
-    temporary.replace(target)
+    if target is not None and temporary is not None:
+        temporary.replace(target)
     return size, digest.digest()

@@ -19,7 +19,6 @@ in the key back-end."""
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,7 +36,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from mobileca.ca import sm2
 from mobileca.cmslib.enveloped import EnvelopeError, GcmParameters, Tampered
-from mobileca.cmslib.pipeline import CHUNK, Pipeline, encrypt_hashing, read_full
+from mobileca.cmslib.pipeline import CHUNK, Pipeline, encrypt_hashing, plaintext_sink, read_full
 from mobileca.cmslib.signed import SignatureInvalid
 from mobileca.core.clock import now
 
@@ -636,13 +635,14 @@ def open_with_key(
     header: bytes,
     key: bytes,
     ciphertext: BinaryIO,
-    target: Path,
+    target: Path | None,
     *,
     expected_sm3: bytes | None = None,
 ) -> tuple[int, bytes]:
     """Decrypt ``ciphertext`` with the SM4 content key into ``target``, which appears only if the content
     authenticates: the GCM tag, and for SM4-CBC (which has no integrity of its own) the SM3 ``expected_sm3`` that
-    the verified signature states — required for CBC. Returns the plaintext's size and SM3."""
+    the verified signature states — required for CBC. Returns the plaintext's size and SM3. ``target`` None: the
+    plaintext is discarded as it is decrypted (a dry run: the checks and the SM3, nothing written)."""
     parsed = parse_header(header)
     if len(key) != 16:
         raise EnvelopeError("the content key is not an SM4 key")
@@ -653,12 +653,12 @@ def open_with_key(
         modes.CBC(parsed.iv) if parsed.mode == "cbc" else modes.GCM(parsed.iv, parsed.tag, min_tag_length=TAG_BYTES),
     )
     decryptor = cipher.decryptor()
-    temporary = target.with_name(f".{target.name}.{secrets.token_hex(6)}.part")
+    # no target: a dry run, the plaintext discarded as it is decrypted (only the checks and the digest)
+    temporary = target.with_name(f".{target.name}.{secrets.token_hex(6)}.part") if target is not None else None
     inputs = [bytearray(CHUNK), bytearray(CHUNK)]
     size = 0
     try:
-        with temporary.open("wb") as sink:
-            os.chmod(temporary, 0o600)
+        with plaintext_sink(temporary) as sink:
             hasher = _sm3()
             pipeline = Pipeline(sink, hasher.update, size=CHUNK + BLOCK)
             try:
@@ -700,15 +700,19 @@ def open_with_key(
         if expected_sm3 is not None and not secrets.compare_digest(digest, expected_sm3):
             raise Tampered(_CHANGED)
     except InvalidTag as exc:
-        temporary.unlink(missing_ok=True)
+        if temporary is not None:
+            temporary.unlink(missing_ok=True)
         raise Tampered("the bid file does not authenticate (SM4-GCM tag): it was changed") from exc
     except ValueError as exc:  # cryptography: data not a multiple of the block length
-        temporary.unlink(missing_ok=True)
+        if temporary is not None:
+            temporary.unlink(missing_ok=True)
         raise Tampered(f"the bid file does not decrypt: {exc}") from exc
     except BaseException:
-        temporary.unlink(missing_ok=True)
+        if temporary is not None:
+            temporary.unlink(missing_ok=True)
         raise
-    temporary.replace(target)
+    if target is not None and temporary is not None:
+        temporary.replace(target)
     return size, digest
 
 

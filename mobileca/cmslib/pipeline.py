@@ -5,10 +5,14 @@ hashes them (both release the GIL) — while the caller reads and decrypts the n
 
 from __future__ import annotations
 
+import io
+import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from queue import Queue
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, cast
 
 CHUNK = 4 * 1024 * 1024
 
@@ -139,3 +143,24 @@ class Pipeline:
         self.close()
         if self._errors:
             raise self._errors[0]
+
+
+class _Discard(io.RawIOBase):
+    """A plaintext sink that keeps nothing: a dry run's decryption (the checks without the file)."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
+        return memoryview(data).nbytes
+
+
+@contextmanager
+def plaintext_sink(temporary: Path | None) -> Iterator[BinaryIO]:
+    """Where a decryption writes: ``temporary`` (owner-only), or with ``None`` nowhere (the plaintext discarded)."""
+    if temporary is None:
+        yield cast(BinaryIO, _Discard())
+        return
+    with temporary.open("wb") as sink:
+        os.chmod(temporary, 0o600)
+        yield sink

@@ -1,0 +1,244 @@
+"""Readiness before the opening (「开标前解密检查」, issue 21, R5.2): every sealed bid is checked by the job worker
+when it is sealed and again ``MOBILECA_READINESS_LEAD_DAYS`` days before the opening (default "3,1"): the signing
+service can still open its envelope at the opening time (``shield.facade.key_readiness``) and the ciphertext on
+storage is whole (the size and SHA-256 recorded at sealing). Each check is kept (``ReadinessCheck``, one per bid and
+lead); its problems reach the bidder once (SMS to the claimant and the enterprise's message centre) with what to do
+while there is time."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils.timezone import localtime
+from django.utils.translation import gettext as _
+
+from mobileca.audit.services import Actor, audit_record
+from mobileca.bidding.models import Bid, BidStatus, DecryptTest, ReadinessCheck
+from mobileca.cmslib import enveloped
+from mobileca.core.clock import now
+from mobileca.core.errors import ApplicationError, Conflict
+from mobileca.notices.services import notify
+from mobileca.shield import facade as shield
+from mobileca.shield import sms
+
+SEALED = "sealed"
+LEAD_DAYS_DEFAULT = "3,1"
+_CHUNK = 1024 * 1024
+
+
+def lead_days() -> list[int]:
+    """The days before the opening the checks run again (``MOBILECA_READINESS_LEAD_DAYS``: "3,1"), largest first."""
+    raw = getattr(settings, "MOBILECA_READINESS_LEAD_DAYS", LEAD_DAYS_DEFAULT)
+    parts = raw.split(",") if isinstance(raw, str) else [str(day) for day in raw]
+    return sorted({int(part) for part in parts if part.strip() and int(part) > 0}, reverse=True)
+
+
+def file_digest(path: Path) -> tuple[int, str]:
+    """The file's size and SHA-256, read in chunks (bid files may be gigabytes)."""
+    digest, size = hashlib.sha256(), 0
+    with path.open("rb") as source:
+        while chunk := source.read(_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()
+
+
+def _ciphertext_problem(bid: Bid) -> str:
+    if not bid.ciphertext_sha256:
+        return ""  # sealed before the checks: nothing recorded to compare with
+    from mobileca.bidding.services import ciphertext_path
+
+    path = ciphertext_path(bid)
+    if not path.is_file():
+        return "ciphertext_damaged"
+    size, digest = file_digest(path)
+    return "" if (size, digest) == (bid.ciphertext_bytes, bid.ciphertext_sha256) else "ciphertext_damaged"
+
+
+def problem_advice(code: str, bid: Bid, expires_at: object = None) -> str:
+    """What the bidder is told for ``code``: what is wrong and what to do before it is too late."""
+    opening = localtime(bid.tender.opening_at).strftime("%Y-%m-%d %H:%M")
+    deadline = localtime(bid.tender.bid_deadline).strftime("%Y-%m-%d %H:%M")
+    advice = {
+        "credential_unknown": _(
+            "找不到该投标文件所用的移动证书，开标时将无法解密。请在投标截止（{deadline}）前重新递交。"
+        ),
+        "credential_revoked": _(
+            "该投标文件所用的移动证书已吊销，开标时将无法解密。请在投标截止（{deadline}）前用有效证书重新递交。"
+        ),
+        "key_replaced": _("该投标文件加密所用的证书已更换，开标时可能无法解密。请在投标截止（{deadline}）前重新递交。"),
+        "expires_before_opening": _(
+            "您的移动证书将于开标时间（{opening}）前到期。请在开标前办理续期，续期后按提示确认投标文件可解密。"
+        ),
+        "renewal_pending": _(
+            "您的移动证书有一项续期正在办理，将更换加密密钥。开标（{opening}）前请勿开始或完成续期；如已续期，请在投标截止（{deadline}）前重新递交。"
+        ),
+        "ciphertext_damaged": _(
+            "平台存储的投标文件密文与递交时记录的大小或摘要不一致。请在投标截止（{deadline}）前重新上传投标文件。"
+        ),
+    }.get(code, _("开标前解密检查发现问题（{code}），请联系客服。"))
+    return advice.format(opening=opening, deadline=deadline, code=code)
+
+
+def bid_readiness_check(*, bid_id: int, lead: str) -> ReadinessCheck | None:
+    """Check one sealed bid at one lead; ``None`` if it is no longer sealed. Run twice (or at once by two workers),
+    the second finds the first's row under the bid's lock and sends nothing."""
+    with transaction.atomic():
+        bid = Bid.objects.select_for_update().select_related("tender").filter(pk=bid_id).first()
+        if bid is None or bid.status != BidStatus.SUBMITTED:
+            return None
+        existing = ReadinessCheck.objects.filter(bid=bid, lead=lead).first()
+        if existing is not None:
+            return existing
+        readiness = shield.key_readiness(
+            service_no=bid.service_no, recipient_serial=bid.recipient_serial, opening_at=bid.tender.opening_at
+        )
+        problems = [code for code in (readiness.problem, _ciphertext_problem(bid)) if code]
+        try:
+            with transaction.atomic():
+                check = ReadinessCheck.objects.create(
+                    bid=bid,
+                    lead=lead,
+                    checked_at=now(),
+                    outcome="problems" if problems else "ok",
+                    problems=problems,
+                )
+        except IntegrityError:  # the unique constraint: another worker kept (and announced) this lead's check
+            return ReadinessCheck.objects.get(bid=bid, lead=lead)
+        if problems:
+            account = shield.credential_account(service_no=bid.service_no)  # "" when unknown: no SMS then
+            for code in problems:
+                text = _("【开标前解密检查】项目 {project}「{file}」：{advice}").format(
+                    project=bid.tender.project_no, file=bid.file_name, advice=problem_advice(code, bid)
+                )
+                notify(
+                    enterprise_id=bid.enterprise_id,
+                    kind="bid_readiness",
+                    title=_("开标前解密检查：{project}").format(project=bid.tender.project_no),
+                    body=text,
+                    link=f"/bidding/bids/{bid.pk}/",
+                )
+                if account:
+                    sms.notify_account(account=account, text=text)
+        return check
+
+
+def readiness_checks_due() -> int:
+    """What the job worker runs: each sealed bid whose opening is ahead gets its check at sealing (if it was missed)
+    and, once inside a lead time, the check of the nearest lead not yet run — unless the check at sealing already
+    ran inside that lead time (a bid sealed two days before the opening is not warned twice for the 3-day lead).
+    Returns how many checks ran."""
+    current, ran = now(), 0
+    days = lead_days()
+    for bid in Bid.objects.filter(status=BidStatus.SUBMITTED, tender__opening_at__gt=current).select_related("tender"):
+        done = dict(bid.readiness_checks.values_list("lead", "checked_at"))
+        if SEALED not in done:
+            check = bid_readiness_check(bid_id=bid.pk, lead=SEALED)
+            if check is None:
+                continue
+            done[SEALED] = check.checked_at
+            ran += 1
+        due = [day for day in days if current >= bid.tender.opening_at - timedelta(days=day)]
+        if not due:
+            continue
+        nearest = min(due)
+        window_start = bid.tender.opening_at - timedelta(days=nearest)
+        if f"{nearest}d" not in done and done[SEALED] < window_start:
+            bid_readiness_check(bid_id=bid.pk, lead=f"{nearest}d")
+            ran += 1
+    return ran
+
+
+# --- 「解密测试」: the opening's decryption and checks before the deadline, keeping nothing -------------------------
+
+
+def decrypt_test_request(*, bid: Bid, address: str | None) -> DecryptTest:
+    """Before the deadline: ask the claimant (PIN on the phone, like the opening) to authorise a test decryption of
+    exactly this envelope. The bid itself is not touched."""
+    if bid.status != BidStatus.SUBMITTED:
+        raise Conflict(_("只有已递交的投标文件可以做解密测试"), code="bid_not_testable")
+    if now() >= bid.tender.bid_deadline:
+        raise Conflict(_("已过投标截止时间，不能再做解密测试"), code="deadline_passed")
+    envelope_hash = base64.b64encode(hashlib.sha256(bytes(bid.header)).digest()).decode()
+    pending = shield.authorization_request(
+        service_no=bid.service_no,
+        operation="decrypt",
+        hashes=[envelope_hash],
+        purpose=_("解密测试：{project}").format(project=bid.tender.project_no),
+        file_name=bid.file_name,
+        address=address,
+        file_size=bid.size,
+        tender_no=bid.tender.project_no,
+        tender_name=bid.tender.name,
+        envelope=bytes(bid.header),
+    )
+    return DecryptTest.objects.create(
+        bid=bid, started_at=now(), authorization_handle=pending.handle, authorization_url=pending.url
+    )
+
+
+def _finish(test: DecryptTest, code: str = "", message: str = "") -> DecryptTest:
+    with transaction.atomic():
+        test = DecryptTest.objects.select_for_update().select_related("bid").get(pk=test.pk)
+        if test.outcome != "pending":
+            return test
+        test.outcome, test.failure_code, test.failure_message = ("failed" if code else "passed"), code, message[:300]
+        test.finished_at = now()
+        test.save(update_fields=["outcome", "failure_code", "failure_message", "finished_at"])
+        audit_record(
+            action="bid.decrypt_test",
+            subject=f"bid:{test.bid_id}",
+            actor=Actor("system", "bidding"),
+            enterprise_id=test.bid.enterprise_id,
+            data={"outcome": test.outcome, "failure_code": code},
+        )
+    return test
+
+
+def decrypt_test_follow(test: DecryptTest, *, address: str | None = None) -> DecryptTest:
+    """Once approved: the content key, the ciphertext decrypted streaming with the plaintext discarded chunk by
+    chunk (``cmslib``'s sink: no file, no temporary), the GCM tag (or for SM4-CBC the SM3 the verified signature
+    states) and the signature checked. Only the outcome is kept."""
+    from mobileca.bidding import services
+
+    if test.outcome != "pending":
+        return test
+    bid = test.bid
+    try:
+        sad = shield.authorization_sad(handle=test.authorization_handle)
+        if not sad:
+            return test
+        key = shield.content_key(service_no=bid.service_no, sad=sad, envelope=bytes(bid.header), address=address)
+    except ApplicationError as exc:
+        if exc.code == "sad_delivered":
+            return test
+        return _finish(test, exc.code, exc.message)
+    try:  # no target: the plaintext is discarded as it is decrypted, nothing is written anywhere
+        if bid.is_gm:
+            digest = services._open_gm(bid, key, None)
+        else:
+            with services.ciphertext_path(bid).open("rb") as source:
+                _size, digest = enveloped.open_to_file(bytes(bid.header), key, source, None)
+    except services._Unverifiable:
+        return _finish(test, "signature_invalid", _("解密测试失败：签名无效，无法确认文件是否被篡改（SM4-CBC）"))
+    except enveloped.Tampered:
+        return _finish(test, "tampered", _("解密测试失败：密文认证失败，文件已损坏或被篡改，请在截止前重新上传"))
+    except (enveloped.EnvelopeError, FileNotFoundError):
+        return _finish(test, "bad_bid_file", _("解密测试失败：投标文件不完整或格式无效，请在截止前重新上传"))
+    valid, _subject, message = services.bid_signature_check(
+        signature=bytes(bid.signature), content_digest=digest, gm_profile=bid.is_gm
+    )
+    if not valid:
+        return _finish(test, "signature_invalid", _("解密测试失败：签名无效：{message}").format(message=message))
+    return _finish(test)
+
+
+def readiness_shown(bid: Bid) -> list[tuple[ReadinessCheck, list[str]]]:
+    """The bid's readiness checks for its page, latest first, each with what its problems ask the bidder to do."""
+    checks = list(bid.readiness_checks.order_by("-checked_at", "-id"))
+    return [(check, [problem_advice(code, bid) for code in check.problems]) for check in checks]
