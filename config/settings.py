@@ -477,6 +477,13 @@ if MOBILECA_GM_CMS_CIPHER not in ("sm4-gcm", "sm4-cbc"):
     raise ConfigurationError(f"MOBILECA_GM_CMS_CIPHER={MOBILECA_GM_CMS_CIPHER!r} is not one of sm4-gcm, sm4-cbc")
 # How long the short links in e签盾's text messages (/h5/s/<token>, signed) lead to their page, in days.
 MOBILECA_SHORT_LINK_DAYS = env.integer("MOBILECA_SHORT_LINK_DAYS", default=7, minimum=1, maximum=30)
+# Days before a tender's opening the readiness checks of every sealed bid run again (besides at sealing; issue 21):
+# positive whole days, comma-separated.
+MOBILECA_READINESS_LEAD_DAYS = env.string("MOBILECA_READINESS_LEAD_DAYS", "3,1")
+if not all(part.strip().isdigit() and int(part) > 0 for part in MOBILECA_READINESS_LEAD_DAYS.split(",")):
+    raise ConfigurationError(
+        f"MOBILECA_READINESS_LEAD_DAYS={MOBILECA_READINESS_LEAD_DAYS!r} is not positive whole days, comma-separated"
+    )
 
 # Error reports (and the debug page, when asked for) star what views and services mark as secret, debug on or off.
 DEFAULT_EXCEPTION_REPORTER_FILTER = "mobileca.core.secrecy.SecretsHidden"

@@ -11,7 +11,7 @@ import pytest
 from django.test import Client
 
 from mobileca.bidding.models import Bid, DecryptTest
-from mobileca.bidding.services import ciphertext_path
+from mobileca.bidding.storage import ciphertext_path
 from mobileca.cards.models import Card
 from tests.support.bidding import sealed_bid, tender_open_for_bids
 from tests.support.shield import _activated, ca_ready, card, registered  # noqa: F401 (fixtures)

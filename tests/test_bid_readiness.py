@@ -16,7 +16,7 @@ from django.test import Client
 from mobileca.accounts.models import User
 from mobileca.bidding import readiness
 from mobileca.bidding.models import Bid, ReadinessCheck
-from mobileca.bidding.services import ciphertext_path
+from mobileca.bidding.storage import ciphertext_path
 from mobileca.cards.models import Card
 from mobileca.notices.models import Notice
 from mobileca.sandboxes.sms.models import Message
@@ -105,16 +105,36 @@ def test_an_intact_bid_has_no_problems(claimant: Card) -> None:
     assert _warnings() == [] and Message.objects.count() == 0
 
 
-def test_a_renewal_started_before_the_opening_is_warned(bidder_client: Client, claimant: Card, finance: User) -> None:
-    """Issue 21 / R4.2: a renewal in progress would replace the key before the opening → do not go on with it."""
+def test_a_split_key_cards_renewal_started_before_the_opening_is_warned(
+    bidder_client: Client, claimant: Card, finance: User
+) -> None:
+    """Issue 21 / R4.2: a two-party (split-key) card's renewal makes its halves again and destroys the old ones, so
+    a renewal in progress before the opening would lose the bid → do not complete it."""
+    from mobileca.shield.models import Credential
+    from tests.support.shield import _pay, _renew, _renewal_ticket
+
+    Credential.objects.filter(service_no=claimant.service_no).update(key_custody="split")
+    bid = sealed_bid(tender=tender_open_for_bids(), service_no=claimant.service_no, content=b"renewing")
+    _pay(_renew(bidder_client, claimant), finance)
+    _renewal_ticket(bidder_client, claimant)
+    check = readiness.bid_readiness_check(bid_id=bid.pk, lead="3d")
+    assert check is not None and check.problems == ["renewal_pending"]
+    assert "请勿完成续期" in _warnings()[0]
+
+
+def test_a_renewal_started_before_the_opening_of_a_service_held_key_is_no_problem(
+    bidder_client: Client, claimant: Card, finance: User
+) -> None:
+    """Issue 21: the renewal of a card whose keys the service holds archives the encryption key, so the bid stays
+    readable: the check is ok and nothing is sent."""
     from tests.support.shield import _pay, _renew, _renewal_ticket
 
     bid = sealed_bid(tender=tender_open_for_bids(), service_no=claimant.service_no, content=b"renewing")
     _pay(_renew(bidder_client, claimant), finance)
     _renewal_ticket(bidder_client, claimant)
     check = readiness.bid_readiness_check(bid_id=bid.pk, lead="3d")
-    assert check is not None and check.problems == ["renewal_pending"]
-    assert "请勿开始或完成续期" in _warnings()[0]
+    assert check is not None and (check.outcome, check.problems) == ("ok", [])
+    assert _warnings() == []
 
 
 def test_the_job_runs_the_nearest_lead_once(claimant: Card, settings: Any) -> None:

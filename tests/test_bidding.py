@@ -21,7 +21,7 @@ from django.test import Client
 
 from mobileca.accounts.models import User
 from mobileca.bidding.models import Bid, Tender
-from mobileca.bidding.services import ciphertext_path, plaintext_path
+from mobileca.bidding.storage import ciphertext_path, plaintext_path
 from mobileca.ca.keys import EC_P256, RSA_2048, KeyProfile
 from mobileca.cards.models import Card
 from mobileca.cmslib import enveloped, signed

@@ -17,7 +17,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from mobileca.accounts.models import User
 from mobileca.bidding.models import Bid, Tender
-from mobileca.bidding.services import ciphertext_path, plaintext_path
+from mobileca.bidding.storage import ciphertext_path, plaintext_path
 from mobileca.core.clock import clock, now
 from tests.factories import PASSWORD, UserFactory
 from tests.support.browser import (  # noqa: F401 (fixtures)

@@ -20,7 +20,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from mobileca.accounts.models import User
 from mobileca.bidding.models import Bid
-from mobileca.bidding.services import plaintext_path
+from mobileca.bidding.storage import plaintext_path
 from mobileca.ca import sm2
 from mobileca.ca.tsa import tsa_ensure
 from mobileca.cmslib import gm

@@ -15,7 +15,7 @@ from django.test import Client
 from mobileca.accounts.models import User
 from mobileca.audit.models import AuditEvent
 from mobileca.bidding.models import Bid, BidStatus
-from mobileca.bidding.services import plaintext_path
+from mobileca.bidding.storage import plaintext_path
 from mobileca.ca import facade as ca_facade
 from mobileca.ca.models import IssuedCertificate
 from mobileca.cards.models import Card

@@ -16,7 +16,8 @@ from cryptography.hazmat.primitives import hashes
 from django.test import Client
 
 from mobileca.bidding.models import Bid
-from mobileca.bidding.services import ciphertext_path, ciphertext_size, plaintext_path
+from mobileca.bidding.services import ciphertext_size
+from mobileca.bidding.storage import ciphertext_path, plaintext_path
 from mobileca.ca import facade as ca
 from mobileca.ca import sm2
 from mobileca.ca.tsa import tsa_ensure

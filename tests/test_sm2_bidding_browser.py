@@ -15,7 +15,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from mobileca.accounts.models import User
 from mobileca.bidding.models import Bid
-from mobileca.bidding.services import ciphertext_path, plaintext_path
+from mobileca.bidding.storage import ciphertext_path, plaintext_path
 from mobileca.ca.tsa import tsa_ensure
 from mobileca.cmslib import gm, shown
 from mobileca.core.clock import clock

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes
 from django.test import Client
 
 from mobileca.bidding.models import Bid
-from mobileca.bidding.services import ciphertext_path, plaintext_path
+from mobileca.bidding.storage import ciphertext_path, plaintext_path
 from mobileca.ca.models import IssuedCertificate
 from mobileca.cards.models import Card
 from mobileca.cmslib import gm, shown

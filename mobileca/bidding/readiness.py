@@ -7,7 +7,6 @@ while there is time."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from datetime import timedelta
 from pathlib import Path
@@ -17,14 +16,11 @@ from django.db import IntegrityError, transaction
 from django.utils.timezone import localtime
 from django.utils.translation import gettext as _
 
-from mobileca.audit.services import Actor, audit_record
-from mobileca.bidding.models import Bid, BidStatus, DecryptTest, ReadinessCheck
-from mobileca.cmslib import enveloped
+from mobileca.bidding.models import Bid, BidStatus, ReadinessCheck
+from mobileca.bidding.storage import ciphertext_path
 from mobileca.core.clock import now
-from mobileca.core.errors import ApplicationError, Conflict
 from mobileca.notices.services import notify
 from mobileca.shield import facade as shield
-from mobileca.shield import sms
 
 SEALED = "sealed"
 LEAD_DAYS_DEFAULT = "3,1"
@@ -51,7 +47,6 @@ def file_digest(path: Path) -> tuple[int, str]:
 def _ciphertext_problem(bid: Bid) -> str:
     if not bid.ciphertext_sha256:
         return ""  # sealed before the checks: nothing recorded to compare with
-    from mobileca.bidding.services import ciphertext_path
 
     path = ciphertext_path(bid)
     if not path.is_file():
@@ -76,7 +71,7 @@ def problem_advice(code: str, bid: Bid, expires_at: object = None) -> str:
             "您的移动证书将于开标时间（{opening}）前到期。请在开标前办理续期，续期后按提示确认投标文件可解密。"
         ),
         "renewal_pending": _(
-            "您的移动证书有一项续期正在办理，将更换加密密钥。开标（{opening}）前请勿开始或完成续期；如已续期，请在投标截止（{deadline}）前重新递交。"
+            "您的移动证书（协同签名）有一项续期正在办理：续期将在手机上重新生成密钥，原密钥不会保留。开标（{opening}）前请勿完成续期；如已续期，请在投标截止（{deadline}）前重新递交。"
         ),
         "ciphertext_damaged": _(
             "平台存储的投标文件密文与递交时记录的大小或摘要不一致。请在投标截止（{deadline}）前重新上传投标文件。"
@@ -111,7 +106,6 @@ def bid_readiness_check(*, bid_id: int, lead: str) -> ReadinessCheck | None:
         except IntegrityError:  # the unique constraint: another worker kept (and announced) this lead's check
             return ReadinessCheck.objects.get(bid=bid, lead=lead)
         if problems:
-            account = shield.credential_account(service_no=bid.service_no)  # "" when unknown: no SMS then
             for code in problems:
                 text = _("【开标前解密检查】项目 {project}「{file}」：{advice}").format(
                     project=bid.tender.project_no, file=bid.file_name, advice=problem_advice(code, bid)
@@ -123,8 +117,7 @@ def bid_readiness_check(*, bid_id: int, lead: str) -> ReadinessCheck | None:
                     body=text,
                     link=f"/bidding/bids/{bid.pk}/",
                 )
-                if account:
-                    sms.notify_account(account=account, text=text)
+                shield.notify_claimant(service_no=bid.service_no, text=text)
         return check
 
 
@@ -152,90 +145,6 @@ def readiness_checks_due() -> int:
             bid_readiness_check(bid_id=bid.pk, lead=f"{nearest}d")
             ran += 1
     return ran
-
-
-# --- 「解密测试」: the opening's decryption and checks before the deadline, keeping nothing -------------------------
-
-
-def decrypt_test_request(*, bid: Bid, address: str | None) -> DecryptTest:
-    """Before the deadline: ask the claimant (PIN on the phone, like the opening) to authorise a test decryption of
-    exactly this envelope. The bid itself is not touched."""
-    if bid.status != BidStatus.SUBMITTED:
-        raise Conflict(_("只有已递交的投标文件可以做解密测试"), code="bid_not_testable")
-    if now() >= bid.tender.bid_deadline:
-        raise Conflict(_("已过投标截止时间，不能再做解密测试"), code="deadline_passed")
-    envelope_hash = base64.b64encode(hashlib.sha256(bytes(bid.header)).digest()).decode()
-    pending = shield.authorization_request(
-        service_no=bid.service_no,
-        operation="decrypt",
-        hashes=[envelope_hash],
-        purpose=_("解密测试：{project}").format(project=bid.tender.project_no),
-        file_name=bid.file_name,
-        address=address,
-        file_size=bid.size,
-        tender_no=bid.tender.project_no,
-        tender_name=bid.tender.name,
-        envelope=bytes(bid.header),
-    )
-    return DecryptTest.objects.create(
-        bid=bid, started_at=now(), authorization_handle=pending.handle, authorization_url=pending.url
-    )
-
-
-def _finish(test: DecryptTest, code: str = "", message: str = "") -> DecryptTest:
-    with transaction.atomic():
-        test = DecryptTest.objects.select_for_update().select_related("bid").get(pk=test.pk)
-        if test.outcome != "pending":
-            return test
-        test.outcome, test.failure_code, test.failure_message = ("failed" if code else "passed"), code, message[:300]
-        test.finished_at = now()
-        test.save(update_fields=["outcome", "failure_code", "failure_message", "finished_at"])
-        audit_record(
-            action="bid.decrypt_test",
-            subject=f"bid:{test.bid_id}",
-            actor=Actor("system", "bidding"),
-            enterprise_id=test.bid.enterprise_id,
-            data={"outcome": test.outcome, "failure_code": code},
-        )
-    return test
-
-
-def decrypt_test_follow(test: DecryptTest, *, address: str | None = None) -> DecryptTest:
-    """Once approved: the content key, the ciphertext decrypted streaming with the plaintext discarded chunk by
-    chunk (``cmslib``'s sink: no file, no temporary), the GCM tag (or for SM4-CBC the SM3 the verified signature
-    states) and the signature checked. Only the outcome is kept."""
-    from mobileca.bidding import services
-
-    if test.outcome != "pending":
-        return test
-    bid = test.bid
-    try:
-        sad = shield.authorization_sad(handle=test.authorization_handle)
-        if not sad:
-            return test
-        key = shield.content_key(service_no=bid.service_no, sad=sad, envelope=bytes(bid.header), address=address)
-    except ApplicationError as exc:
-        if exc.code == "sad_delivered":
-            return test
-        return _finish(test, exc.code, exc.message)
-    try:  # no target: the plaintext is discarded as it is decrypted, nothing is written anywhere
-        if bid.is_gm:
-            digest = services._open_gm(bid, key, None)
-        else:
-            with services.ciphertext_path(bid).open("rb") as source:
-                _size, digest = enveloped.open_to_file(bytes(bid.header), key, source, None)
-    except services._Unverifiable:
-        return _finish(test, "signature_invalid", _("解密测试失败：签名无效，无法确认文件是否被篡改（SM4-CBC）"))
-    except enveloped.Tampered:
-        return _finish(test, "tampered", _("解密测试失败：密文认证失败，文件已损坏或被篡改，请在截止前重新上传"))
-    except (enveloped.EnvelopeError, FileNotFoundError):
-        return _finish(test, "bad_bid_file", _("解密测试失败：投标文件不完整或格式无效，请在截止前重新上传"))
-    valid, _subject, message = services.bid_signature_check(
-        signature=bytes(bid.signature), content_digest=digest, gm_profile=bid.is_gm
-    )
-    if not valid:
-        return _finish(test, "signature_invalid", _("解密测试失败：签名无效：{message}").format(message=message))
-    return _finish(test)
 
 
 def readiness_shown(bid: Bid) -> list[tuple[ReadinessCheck, list[str]]]:

@@ -25,7 +25,7 @@ from django.utils.timezone import localtime
 from django.utils.translation import gettext as _
 
 from mobileca.audit.services import Actor, audit_record
-from mobileca.bidding import readiness, timestamps
+from mobileca.bidding import readiness, storage, timestamps
 from mobileca.bidding.models import (
     BID_TRANSITIONS,
     Bid,
@@ -35,6 +35,7 @@ from mobileca.bidding.models import (
     project_no_from_url_key,
     project_no_problem,
 )
+from mobileca.bidding.storage import ciphertext_path
 from mobileca.bidding.upload import GmWriter
 from mobileca.ca import facade as ca
 from mobileca.cards.selectors import ClaimedCard, access_claimed_card_by_cert_id, claimed_card_by_service_no
@@ -49,20 +50,7 @@ if TYPE_CHECKING:  # annotations only: accounts hands its users and enterprises 
     from mobileca.accounts.models import Enterprise, User
 
 
-def _root() -> Path:
-    return Path(settings.PRIVATE_MEDIA_ROOT)
-
-
-def ciphertext_path(bid: Bid) -> Path:
-    return _root() / bid.ciphertext_name
-
-
-def ciphertext_path_for(name: str) -> Path:
-    return _root() / name
-
-
-def plaintext_path(bid: Bid) -> Path:
-    return _root() / bid.plaintext_name
+_root = storage.root
 
 
 def _move(bid: Bid, target: BidStatus, *, also: Iterable[str] = ()) -> None:

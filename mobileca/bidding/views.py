@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 from mobileca.accounts.selectors import access_enterprise_by_user
-from mobileca.bidding import readiness, services
+from mobileca.bidding import decrypt_tests, readiness, services, storage
 from mobileca.bidding.models import Bid, BidStatus, Tender
 from mobileca.bidding.upload import SealedUpload, SealingUploadHandler
 from mobileca.cards.selectors import ClaimedCard, claimed_card_list_for_enterprise
@@ -95,7 +95,7 @@ def bid_upload(request: HttpRequest, project_no: str) -> HttpResponse:
     except ApplicationError as exc:
         return tender_detail(request, project_no, error=exc.message, status=exc.status)
     name = services.new_ciphertext_name(tender)
-    target = services.ciphertext_path_for(name)
+    target = storage.ciphertext_path_for(name)
     handler = SealingUploadHandler(
         recipient=recipient.certificate,
         target=target,
@@ -122,7 +122,7 @@ def _sealed(request: HttpRequest, **context: object) -> HttpResponse:
     if getattr(request.upload_handlers[0], "too_large", False):
         return HttpResponse(status=413)  # answered by bid_upload with the page and its message
     if not isinstance(upload, SealedUpload) or upload.sealed.size == 0:
-        services.ciphertext_path_for(str(context["ciphertext_name"])).unlink(missing_ok=True)
+        storage.ciphertext_path_for(str(context["ciphertext_name"])).unlink(missing_ok=True)
         return tender_detail(request, tender.url_key, error=_("请选择要上传的投标文件"), status=400)
     try:
         bid = services.bid_sealed_in_browser(
@@ -133,7 +133,7 @@ def _sealed(request: HttpRequest, **context: object) -> HttpResponse:
             **context,  # type: ignore[arg-type]
         )
     except ApplicationError as exc:
-        services.ciphertext_path_for(str(context["ciphertext_name"])).unlink(missing_ok=True)
+        storage.ciphertext_path_for(str(context["ciphertext_name"])).unlink(missing_ok=True)
         return tender_detail(request, tender.url_key, error=exc.message, status=exc.status)
     return redirect("bidding:bid", bid_id=bid.pk)
 
@@ -155,7 +155,7 @@ def bid_detail(request: HttpRequest, bid_id: int) -> HttpResponse:
         bid = services.bid_follow_opening(bid, address=client_address(request))
     test = bid.decrypt_tests.first()  # the latest 「解密测试」 (issue 21)
     if test is not None and test.outcome == "pending":
-        test = readiness.decrypt_test_follow(test, address=client_address(request))
+        test = decrypt_tests.decrypt_test_follow(test, address=client_address(request))
     testing = test is not None and test.outcome == "pending" and bool(test.authorization_url)
     waiting = bid.status in (BidStatus.SIGNING, BidStatus.OPENING) and bid.authorization_url
     qr = segno.make(bid.authorization_url, error="m").svg_inline(scale=4, border=2) if waiting else ""
@@ -204,7 +204,7 @@ def bid_decrypt_test(request: HttpRequest, bid_id: int) -> HttpResponse:
     bid = _bid_of(request, bid_id)
     if request.method == "POST":
         try:
-            readiness.decrypt_test_request(bid=bid, address=client_address(request))
+            decrypt_tests.decrypt_test_request(bid=bid, address=client_address(request))
         except ApplicationError as exc:
             return tender_detail(request, bid.tender.url_key, error=exc.message, status=exc.status)
     return redirect("bidding:bid", bid_id=bid.pk)

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.views.decorators.debug import sensitive_variables
 
 from mobileca.ca import facade as ca_facade
-from mobileca.shield import claims, keyuse
+from mobileca.shield import claims, cosign_keys, keyuse
 from mobileca.shield.callers import Caller, credential_for
 from mobileca.shield.credential_keys import archived_key_live
 from mobileca.shield.models import ClaimSession, ClaimStatus, Credential, PhoneAccount
@@ -137,8 +137,8 @@ class KeyReadiness:
     """Whether the signing service can still open an envelope sealed for ``recipient_serial`` (issue 21): ``problem``
     is "" when it can, else a code: ``credential_unknown``, ``credential_revoked`` (the card's certificates revoked),
     ``key_replaced`` (sealed for a key the service no longer holds), ``expires_before_opening`` (the card is not valid
-    at the opening time), ``renewal_pending`` (a renewal started that would change that). ``key`` says which key
-    would open it: "current" or "archived"."""
+    at the opening time), ``renewal_pending`` (a split-key card's renewal started: it would destroy the key).
+    ``key`` says which key would open it: "current" or "archived"."""
 
     problem: str
     key: str = ""
@@ -162,9 +162,20 @@ def key_readiness(*, service_no: str, recipient_serial: str, opening_at: datetim
     if credential.expires_at <= opening_at:
         return KeyReadiness(problem="expires_before_opening", key="current", expires_at=credential.expires_at)
     renewing = ClaimSession.objects.filter(kind="renewal", card_ref=credential.claim.card_ref)
-    if renewing.exclude(status=ClaimStatus.ACTIVATED).exists():  # its re-key would replace the key before the opening
+    # a renewal's re-key archives a service-held encryption key (the bid stays readable); a split key's halves are
+    # made again and the old ones destroyed, so a split card's renewal before the opening would lose the bid
+    if cosign_keys.is_split(credential) and renewing.exclude(status=ClaimStatus.ACTIVATED).exists():
         return KeyReadiness(problem="renewal_pending", key="current", expires_at=credential.expires_at)
     return KeyReadiness(problem="", key="current", expires_at=credential.expires_at)
+
+
+def notify_claimant(*, service_no: str, text: str) -> None:
+    """A text message to the credential's claimant (the platform never learns the phone number)."""
+    from mobileca.shield import sms
+
+    account = Credential.objects.filter(service_no=service_no).values_list("account", flat=True).first()
+    if account:
+        sms.notify_account(account=account, text=text)
 
 
 @dataclass(frozen=True)
