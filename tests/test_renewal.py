@@ -156,7 +156,9 @@ def test_the_renewal_warning_lists_the_sealed_bids_and_must_be_confirmed(
     renewal.register_pending_bids_provider(provider)
     try:
         checkout = bidder_client.get(f"/ca/purchase/mobile-ca/?renew={card.cert_id}").content.decode()
-        assert "JDZ-2026-041" in checkout and "续费后将无法解密" in checkout
+        # issue 21: listed, and said to stay readable with the encryption certificate from before the renewal
+        assert "JDZ-2026-041" in checkout and "续费后它们仍可由申领人本人输入 PIN 码解密" in checkout
+        assert f"续费后使用原加密证书（序列号 {Credential.objects.get().encrypt_serial}）解密" in checkout
         _pay(_renew(bidder_client, card), finance)
         ticket = _renewal_ticket(bidder_client, card)
         phone = Client()

@@ -127,11 +127,12 @@ def test_renewal_archives_the_encryption_key_and_the_opening_decrypts_with_it(
     assert IssuedCertificate.objects.get(serial_hex=old_sign_serial).revocation_reason == "superseded"
 
     opened = _open(bidder_client, bid)
-    # decrypted; whether a signature by the superseded signing certificate counts is the channel check's affair
+    # decrypted, and signed before the renewal superseded the signing certificate: the signature stays valid
     assert opened.status == BidStatus.OPENED and opened.plaintext_name, opened.failure_message
     assert plaintext_path(opened).read_bytes() == content
+    assert opened.signature_valid is True and opened.failure_message == ""
+    assert opened.opened_with_serial == old.encrypt_serial
     note = f"使用续费前的加密证书（序列号 {old.encrypt_serial}）解密"
-    assert note in opened.failure_message
     assert note in bidder_client.get(f"/bidding/bids/{bid.pk}/").content.decode()
     authorization = KeyUseAuthorization.objects.get(operation="decrypt")
     assert authorization.key_serial == old.encrypt_serial and authorization.status == "used"

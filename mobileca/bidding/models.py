@@ -147,6 +147,9 @@ class Bid(models.Model):
     failure_code = models.CharField(max_length=40, blank=True)
     failure_message = models.CharField(max_length=300, blank=True)
     plaintext_name = models.CharField(max_length=200, blank=True)
+    # issue 21: the serial of the encryption certificate from before a renewal whose archived key opened the bid
+    # ("" when the card's current key did)
+    opened_with_serial = models.CharField(max_length=42, blank=True)
     # Proof of time (issue 17): the RFC 3161 token over the signature value, taken at submission (empty for bids
     # from before the time-stamping authority, or if it could not answer), its genTime, and its check at opening.
     timestamp_token = models.BinaryField(default=b"")

@@ -546,12 +546,6 @@ def bid_follow_opening(bid: Bid, *, address: str | None = None) -> Bid:
             text = _("无法解密：该文件不是加密给此证书的，续费前保留的加密密钥也不能打开（已销毁或不属于此证书）")
             return _failed(bid, exc.code, text)
         return _failed(bid, exc.code, exc.message)
-    # issue 21: say which key opened it (a key kept from before a renewal, or the current one)
-    key_note = (
-        _("使用续费前的加密证书（序列号 {serial}）解密").format(serial=opened_with.archived_serial)
-        if opened_with.archived_serial
-        else ""
-    )
     target = _root() / f"bids/{bid.tender_id}/opened/{bid.pk}-{secrets.token_hex(4)}"
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -581,8 +575,8 @@ def bid_follow_opening(bid: Bid, *, address: str | None = None) -> Bid:
             target.unlink(missing_ok=True)  # decided meanwhile: keep no plaintext nothing points to
             return bid
         bid.opened_at, bid.signature_valid, bid.signer_subject = now(), valid, subject[:400]
-        shown = "；".join(part for part in (key_note, message) if part)
-        bid.failure_message, bid.plaintext_name = shown[:300], str(target.relative_to(_root()))
+        bid.failure_message, bid.plaintext_name = message[:300], str(target.relative_to(_root()))
+        bid.opened_with_serial = opened_with.archived_serial  # issue 21: a key kept from before a renewal opened it
         if stamp_check is not None:
             bid.timestamp_valid, bid.timestamp_message = stamp_check.valid, stamp_check.message[:300]
         _move(
@@ -594,6 +588,7 @@ def bid_follow_opening(bid: Bid, *, address: str | None = None) -> Bid:
                 "signer_subject",
                 "failure_message",
                 "plaintext_name",
+                "opened_with_serial",
                 "timestamp_valid",
                 "timestamp_message",
             ],
