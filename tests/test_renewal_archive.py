@@ -77,10 +77,15 @@ def _ask_opening(bidder_client: Client, bid: Bid) -> Bid:
 
 
 def _open(bidder_client: Client, bid: Bid, user_id: str = CLAIMANT) -> Bid:
-    """At the opening time the bidder asks; the claimant, signed in on the phone again, enters the PIN."""
+    """At the opening time the bidder asks; the claimant, signed in on the phone again, enters the PIN (the phone
+    page says when a key kept from before a renewal will open it)."""
     bid = _ask_opening(bidder_client, bid)
     assert bid.status == "opening", (bid.failure_code, bid.failure_message)
-    _approve(_phone(user_id), bid.authorization_url)
+    phone = _phone(user_id)
+    shown = phone.get(bid.authorization_url.removeprefix("http://testserver")).content.decode()
+    archived = Credential.objects.get(service_no=bid.service_no).encrypt_serial != bid.recipient_serial
+    assert (f"续费前的加密证书（序列号 {bid.recipient_serial}）" in shown) == archived
+    _approve(phone, bid.authorization_url)
     bidder_client.get(f"/bidding/bids/{bid.pk}/")
     bid.refresh_from_db()
     return bid
