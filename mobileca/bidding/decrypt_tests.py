@@ -6,16 +6,13 @@ opening the bid: the bid's status and opening fields are not touched."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-
 from django.db import transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from mobileca.audit.services import Actor, audit_record
-from mobileca.bidding import services, timestamps
+from mobileca.bidding import services
 from mobileca.bidding.models import Bid, BidStatus, DecryptTest
-from mobileca.cmslib import enveloped
 from mobileca.core.clock import now
 from mobileca.core.errors import ApplicationError, Conflict
 from mobileca.shield import facade as shield
@@ -28,18 +25,8 @@ def decrypt_test_request(*, bid: Bid, address: str | None) -> DecryptTest:
         raise Conflict(_("只有已递交的投标文件可以做解密测试"), code="bid_not_testable")
     if now() >= bid.tender.bid_deadline:
         raise Conflict(_("已过投标截止时间，不能再做解密测试"), code="deadline_passed")
-    envelope_hash = base64.b64encode(hashlib.sha256(bytes(bid.header)).digest()).decode()
-    pending = shield.authorization_request(
-        service_no=bid.service_no,
-        operation="decrypt",
-        hashes=[envelope_hash],
-        purpose=_("解密测试：{project}").format(project=bid.tender.project_no),
-        file_name=bid.file_name,
-        address=address,
-        file_size=bid.size,
-        tender_no=bid.tender.project_no,
-        tender_name=bid.tender.name,
-        envelope=bytes(bid.header),
+    pending = services.envelope_authorization(
+        bid, purpose=_("解密测试：{project}").format(project=bid.tender.project_no), address=address
     )
     return DecryptTest.objects.create(
         bid=bid, started_at=now(), authorization_handle=pending.handle, authorization_url=pending.url
@@ -64,6 +51,13 @@ def _finish(test: DecryptTest, code: str = "", message: str = "") -> DecryptTest
     return test
 
 
+_FAILURES = {
+    "signature_invalid": gettext_lazy("解密测试失败：签名无效，无法确认文件是否被篡改（SM4-CBC）"),
+    "tampered": gettext_lazy("解密测试失败：密文认证失败，文件已损坏或被篡改，请在截止前重新上传"),
+    "bad_bid_file": gettext_lazy("解密测试失败：投标文件不完整或格式无效，请在截止前重新上传"),
+}
+
+
 def decrypt_test_follow(test: DecryptTest, *, address: str | None = None) -> DecryptTest:
     """Once approved: the content key, the ciphertext decrypted streaming with the plaintext discarded chunk by
     chunk (``cmslib``'s sink: no file, no temporary), the GCM tag (or for SM4-CBC the SM3 the verified signature
@@ -81,23 +75,10 @@ def decrypt_test_follow(test: DecryptTest, *, address: str | None = None) -> Dec
             return test
         return _finish(test, exc.code, exc.message)
     try:  # no target: the plaintext is discarded as it is decrypted, nothing is written anywhere
-        if bid.is_gm:
-            digest = services._open_gm(bid, key, None)
-        else:
-            with services.ciphertext_path(bid).open("rb") as source:
-                _size, digest = enveloped.open_to_file(bytes(bid.header), key, source, None)
-    except services._Unverifiable:
-        return _finish(test, "signature_invalid", _("解密测试失败：签名无效，无法确认文件是否被篡改（SM4-CBC）"))
-    except enveloped.Tampered:
-        return _finish(test, "tampered", _("解密测试失败：密文认证失败，文件已损坏或被篡改，请在截止前重新上传"))
-    except (enveloped.EnvelopeError, FileNotFoundError):
-        return _finish(test, "bad_bid_file", _("解密测试失败：投标文件不完整或格式无效，请在截止前重新上传"))
-    token = bytes(bid.timestamp_token)
-    stamp_check = timestamps.check(token=token, signature_der=bytes(bid.signature)) if token else None
-    signed_at = stamp_check.gen_time if stamp_check is not None and stamp_check.valid else bid.submitted_at
-    valid, _subject, message = services.bid_signature_check(
-        signature=bytes(bid.signature), content_digest=digest, gm_profile=bid.is_gm, signed_at=signed_at
-    )
-    if not valid:
-        return _finish(test, "signature_invalid", _("解密测试失败：签名无效：{message}").format(message=message))
+        tested = services.decrypt_and_verify(bid, key, None)
+    except services.Undecryptable as exc:
+        return _finish(test, exc.code, str(_FAILURES[exc.code]))
+    if not tested.signature_valid:
+        message = _("解密测试失败：签名无效：{message}").format(message=tested.message)
+        return _finish(test, "signature_invalid", message)
     return _finish(test)

@@ -23,6 +23,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils.timezone import localtime
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from mobileca.audit.services import Actor, audit_record
 from mobileca.bidding import readiness, storage, timestamps
@@ -495,24 +496,74 @@ def bid_ciphertext_received(*, bid: Bid, received: int) -> Bid:
 # --- opening (R5.2) --------------------------------------------------------------------------------------------
 
 
-def bid_open_request(*, bid: Bid, address: str | None) -> Bid:
-    """At the opening time: ask the bid's claimant to authorise the decryption of exactly this envelope."""
-    if now() < bid.tender.opening_at:
-        raise Conflict(_("未到开标时间"), code="not_yet_open")
-    if bid.status not in (BidStatus.SUBMITTED, BidStatus.FAILED, BidStatus.OPENING):
-        raise Conflict(_("该投标文件不能解密"), code="bid_not_openable")
-    envelope_hash = base64.b64encode(hashlib.sha256(bytes(bid.header)).digest()).decode()
-    pending = shield.authorization_request(
+def envelope_authorization(bid: Bid, *, purpose: str, address: str | None) -> shield.PendingAuthorization:
+    """Ask the bid's claimant to authorise, on the phone with the PIN, the decryption of exactly this envelope (the
+    opening, or a decryption test): the phone shows the file, its size and tender."""
+    return shield.authorization_request(
         service_no=bid.service_no,
         operation="decrypt",
-        hashes=[envelope_hash],
-        purpose=_("开标解密：{project}").format(project=bid.tender.project_no),
+        hashes=[base64.b64encode(hashlib.sha256(bytes(bid.header)).digest()).decode()],
+        purpose=purpose,
         file_name=bid.file_name,
         address=address,
         file_size=bid.size,
         tender_no=bid.tender.project_no,
         tender_name=bid.tender.name,
         envelope=bytes(bid.header),
+    )
+
+
+class Undecryptable(Exception):
+    """The bid's ciphertext did not decrypt into verified content: ``code`` is ``signature_invalid`` (SM4-CBC's
+    content unverifiable), ``tampered`` (the tag) or ``bad_bid_file`` (incomplete or malformed)."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Decrypted:
+    digest: bytes  # of the plaintext, by the bid's profile
+    signature_valid: bool
+    signer: str
+    message: str  # why the signature is not valid ("" when it is)
+    stamp: timestamps.TokenCheck | None
+
+
+def decrypt_and_verify(bid: Bid, key: bytes, target: Path | None) -> Decrypted:
+    """The ciphertext decrypted streaming into ``target`` (which appears only if the content authenticates; None:
+    the plaintext discarded as it is decrypted), then the signature over it and the signer's certificate as of when
+    the bid was signed (the verified time stamp, else the submission). ``Undecryptable`` when it does not decrypt."""
+    try:
+        if bid.is_gm:
+            digest = _open_gm(bid, key, target)
+        else:
+            with ciphertext_path(bid).open("rb") as source:
+                _size, digest = enveloped.open_to_file(bytes(bid.header), key, source, target)
+    except _Unverifiable:
+        raise Undecryptable("signature_invalid") from None
+    except enveloped.Tampered:
+        raise Undecryptable("tampered") from None
+    except (enveloped.EnvelopeError, FileNotFoundError):
+        raise Undecryptable("bad_bid_file") from None
+    token = bytes(bid.timestamp_token)
+    stamp = timestamps.check(token=token, signature_der=bytes(bid.signature)) if token else None
+    signed_at = stamp.gen_time if stamp is not None and stamp.valid else bid.submitted_at
+    valid, signer, message = bid_signature_check(
+        signature=bytes(bid.signature), content_digest=digest, gm_profile=bid.is_gm, signed_at=signed_at
+    )
+    return Decrypted(digest, valid, signer, message, stamp)
+
+
+def bid_open_request(*, bid: Bid, address: str | None) -> Bid:
+    """At the opening time: ask the bid's claimant to authorise the decryption of exactly this envelope."""
+    if now() < bid.tender.opening_at:
+        raise Conflict(_("未到开标时间"), code="not_yet_open")
+    if bid.status not in (BidStatus.SUBMITTED, BidStatus.FAILED, BidStatus.OPENING):
+        raise Conflict(_("该投标文件不能解密"), code="bid_not_openable")
+    pending = envelope_authorization(
+        bid, purpose=_("开标解密：{project}").format(project=bid.tender.project_no), address=address
     )
     with transaction.atomic():
         bid = Bid.objects.select_for_update().get(pk=bid.pk)
@@ -524,6 +575,13 @@ def bid_open_request(*, bid: Bid, address: str | None) -> Bid:
             also=["authorization_handle", "authorization_url", "failure_code", "failure_message"],
         )
     return bid
+
+
+_OPENING_FAILURES = {
+    "signature_invalid": gettext_lazy("无法解密：签名无效，无法确认文件是否被篡改（SM4-CBC），未保留任何明文"),
+    "tampered": gettext_lazy("无法解密：文件已被篡改（密文认证失败），未保留任何明文"),
+    "bad_bid_file": gettext_lazy("无法解密：投标文件不完整或格式无效"),
+}
 
 
 def bid_follow_opening(bid: Bid, *, address: str | None = None) -> Bid:
@@ -549,26 +607,10 @@ def bid_follow_opening(bid: Bid, *, address: str | None = None) -> Bid:
     target = _root() / f"bids/{bid.tender_id}/opened/{bid.pk}-{secrets.token_hex(4)}"
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        if bid.is_gm:
-            digest = _open_gm(bid, key, target)
-        else:
-            with ciphertext_path(bid).open("rb") as source:
-                _size, digest = enveloped.open_to_file(bytes(bid.header), key, source, target)
-    except _Unverifiable:
-        return _failed(
-            bid, "signature_invalid", _("无法解密：签名无效，无法确认文件是否被篡改（SM4-CBC），未保留任何明文")
-        )
-    except enveloped.Tampered:
-        return _failed(bid, "tampered", _("无法解密：文件已被篡改（密文认证失败），未保留任何明文"))
-    except (enveloped.EnvelopeError, FileNotFoundError):
-        return _failed(bid, "bad_bid_file", _("无法解密：投标文件不完整或格式无效"))
-    token = bytes(bid.timestamp_token)
-    stamp_check = timestamps.check(token=token, signature_der=bytes(bid.signature)) if token else None
-    # the signer's certificate judged as of when the bid was signed: the verified time stamp, else the submission
-    signed_at = stamp_check.gen_time if stamp_check is not None and stamp_check.valid else bid.submitted_at
-    valid, subject, message = bid_signature_check(
-        signature=bytes(bid.signature), content_digest=digest, gm_profile=bid.is_gm, signed_at=signed_at
-    )
+        opened = decrypt_and_verify(bid, key, target)
+    except Undecryptable as exc:
+        return _failed(bid, exc.code, str(_OPENING_FAILURES[exc.code]))
+    stamp_check, valid, subject, message = opened.stamp, opened.signature_valid, opened.signer, opened.message
     with transaction.atomic():
         bid = Bid.objects.select_for_update().get(pk=bid.pk)
         if bid.status != BidStatus.OPENING:
@@ -600,7 +642,7 @@ def bid_follow_opening(bid: Bid, *, address: str | None = None) -> Bid:
             enterprise_id=bid.enterprise_id,
             data={
                 "signature_valid": valid,
-                ("sm3" if bid.is_gm else "sha256"): digest.hex(),
+                ("sm3" if bid.is_gm else "sha256"): opened.digest.hex(),
                 "timestamp_valid": stamp_check.valid if stamp_check is not None else None,
                 "key": "archived" if opened_with.archived_serial else "current",
                 "key_serial": opened_with.archived_serial,
