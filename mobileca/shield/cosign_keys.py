@@ -71,6 +71,15 @@ def live_share(credential: Credential, usage: str) -> CosignShare | None:
     )
 
 
+def live_public_keys(credential: Credential) -> dict[str, str]:
+    """The public key (hex) of each live share, by usage: where the phone page files its halves (one query)."""
+    return dict(
+        CosignShare.objects.filter(
+            credential=credential, certified_at__isnull=False, destroyed_at__isnull=True
+        ).values_list("usage", "public_key")
+    )
+
+
 def pending_shares(
     *, claim: ClaimSession | None = None, credential: Credential | None = None
 ) -> dict[str, CosignShare]:
@@ -121,6 +130,7 @@ __all__ = [
     "destroy",
     "destroy_all",
     "is_split",
+    "live_public_keys",
     "live_share",
     "new_ref",
     "owner_id",

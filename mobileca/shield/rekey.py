@@ -39,21 +39,6 @@ def split_credential_of(account: str, service_no: str) -> Credential | None:
     return credential if credential is not None and cosign_keys.is_split(credential) else None
 
 
-def rekey_bids(credential: Credential) -> list[PendingBid]:
-    """The card's sealed, unopened bid files that the re-key makes unreadable (the renewal's list)."""
-    return pending_bids(credential)
-
-
-def live_public_keys(credential: Credential) -> dict[str, str]:
-    """The public key (hex) of each live share, by usage: where the phone page files its halves."""
-    found: dict[str, str] = {}
-    for usage in cosign_keys.USAGES:
-        share = cosign_keys.live_share(credential, usage)
-        if share is not None:
-            found[usage] = share.public_key
-    return found
-
-
 @sensitive_variables()
 def rekey(
     *,
@@ -74,7 +59,7 @@ def rekey(
         raise NotFound(_("未找到该证书"), code="credential_unknown")
     if not cosign_keys.is_split(unlocked):
         raise Conflict(_("该证书的密钥不是手机与服务共同持有的"), code="not_split")
-    bids = rekey_bids(unlocked)
+    bids = pending_bids(unlocked)  # the renewal's list: what the re-key makes unreadable
     if bids and not confirmed_bids:
         raise InvalidInput(_("请先阅读并确认未解密的投标文件清单"), code="bids_not_confirmed")
     with transaction.atomic(durable=True):
@@ -167,4 +152,4 @@ def _rekey(
     )
 
 
-__all__ = ["REKEY_ACTION", "live_public_keys", "rekey", "rekey_bids", "split_credential_of"]
+__all__ = ["REKEY_ACTION", "rekey", "split_credential_of"]

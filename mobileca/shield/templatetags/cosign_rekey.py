@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django import template
 
-from mobileca.shield import cosign_keys, rekey
+from mobileca.shield import cosign_keys
 from mobileca.shield.models import Credential
 
 register = template.Library()
@@ -19,7 +19,7 @@ def is_split(credential: Credential) -> bool:
 @register.filter
 def cosign_public_keys(credential: Credential) -> dict[str, str]:
     """``{"sign": hex, "encrypt": hex}`` of the live shares of a split credential; empty otherwise."""
-    return rekey.live_public_keys(credential) if cosign_keys.is_split(credential) else {}
+    return cosign_keys.live_public_keys(credential) if cosign_keys.is_split(credential) else {}
 
 
 @register.filter

@@ -20,7 +20,7 @@ from mobileca.core.clock import now
 from mobileca.core.errors import ApplicationError, TooMany
 from mobileca.core.http import client_address
 from mobileca.core.secrecy import hide_secrets
-from mobileca.shield import callers, keyuse, pin, records, rekey
+from mobileca.shield import callers, keyuse, pin, records, rekey, renewal
 from mobileca.shield.models import Credential, KeyUseStatus
 from mobileca.shield.views.common import attempt, certificates_of, phone_login_required, refusal
 
@@ -218,7 +218,7 @@ def h5_pin_reset(request: HttpRequest, account: str, service_no: str) -> HttpRes
             "check_id": check_id,
             "pin_rules": _pin_rules(),
             "split": split is not None,
-            "bids": rekey.rekey_bids(split) if split is not None and check_id else [],
+            "bids": renewal.pending_bids(split) if split is not None and check_id else [],
             **extra,
         }
 
