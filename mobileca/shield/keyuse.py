@@ -525,8 +525,8 @@ def authorize_cosigned(authorization_pk: int, *, address: str | None) -> KeyUseA
     verified, or the decryption message checked), so the request is approved now, as a whole-key one is by the
     PIN. Refused (``authorization_decided``) unless it is still pending, within its time, for the key it was asked
     for."""
-    authorization = KeyUseAuthorization.objects.select_related("credential").get(pk=authorization_pk)
-    credential = lock_credential_pk(authorization.credential_id)  # the credential before its authorisation
+    credential_id = KeyUseAuthorization.objects.values_list("credential_id", flat=True).get(pk=authorization_pk)
+    credential = lock_credential_pk(credential_id)  # the credential before its authorisation
     authorization = lock_authorization_pk(authorization_pk)
     if authorization.status != KeyUseStatus.PENDING or now() >= authorization.request_expires_at:
         raise Conflict(_("该授权请求已处理或已过期"), code="authorization_decided")
