@@ -108,8 +108,9 @@ def test_an_intact_bid_has_no_problems(claimant: Card) -> None:
 def test_a_split_key_cards_renewal_started_before_the_opening_is_warned(
     bidder_client: Client, claimant: Card, finance: User
 ) -> None:
-    """Issue 21 / R4.2: a two-party (split-key) card's renewal makes its halves again and destroys the old ones, so
-    a renewal in progress before the opening would lose the bid → do not complete it."""
+    """Issue 21 / R4.2: a two-party (split-key) card's renewal archives the old encryption share, but the phone's
+    half of it stays only in the browser that made it, so a renewal in progress before the opening ties the bid to
+    that browser → the bidder is told to open with that phone and keep its data."""
     from mobileca.shield.models import Credential
     from tests.support.shield import _pay, _renew, _renewal_ticket
 
@@ -119,7 +120,7 @@ def test_a_split_key_cards_renewal_started_before_the_opening_is_warned(
     _renewal_ticket(bidder_client, claimant)
     check = readiness.bid_readiness_check(bid_id=bid.pk, lead="3d")
     assert check is not None and check.problems == ["renewal_pending"]
-    assert "请勿完成续期" in _warnings()[0]
+    assert "须在保存原密钥的手机浏览器上授权解密" in _warnings()[0] and "不要清除其浏览器数据" in _warnings()[0]
 
 
 def test_a_renewal_started_before_the_opening_of_a_service_held_key_is_no_problem(

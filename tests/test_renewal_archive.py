@@ -5,11 +5,15 @@ the enterprise alone may still open what was sealed for them, with the PIN."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import io
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
 from django.test import Client
 
 from mobileca.accounts.models import User
@@ -19,6 +23,7 @@ from mobileca.bidding.storage import plaintext_path
 from mobileca.ca import facade as ca_facade
 from mobileca.ca.models import IssuedCertificate
 from mobileca.cards.models import Card
+from mobileca.cmslib import enveloped
 from mobileca.core.clock import clock
 from mobileca.core.errors import ApplicationError
 from mobileca.shield import facade as shield
@@ -273,3 +278,34 @@ def test_after_key_compromise_a_removed_claimant_cannot_open_either(bidder_clien
     bid = _ask_opening(bidder_client, employee_bid)
     assert bid.status != BidStatus.OPENED and not bid.plaintext_name
     assert not KeyUseAuthorization.objects.filter(operation="decrypt", status="used").exists()
+
+
+def test_a_hash_only_request_for_an_envelope_sealed_before_the_renewal_is_told_to_send_the_envelope(
+    bidder_client: Client, claimant: tuple[Client, Card], finance: User
+) -> None:
+    """Issue 21: a decryption authorised with the hash only (a CSC client without the envelope) is taken for the
+    current key; an envelope sealed for the archived key is then refused with ``envelope_needed`` — send the
+    envelope with the request — and the SAD is left as it was (not spent), nothing decrypted or recorded."""
+    _, card = claimant
+    old = Credential.objects.get()
+    certificate = x509.load_pem_x509_certificate(ca_facade.certificate_pem(serial_hex=old.encrypt_serial).encode())
+    envelope = enveloped.seal(io.BytesIO(b"sealed before"), io.BytesIO(), certificate).header
+    _renewed(bidder_client, card, finance)
+    pending = shield.authorization_request(
+        service_no=card.service_no,
+        operation="decrypt",
+        hashes=[base64.b64encode(hashlib.sha256(envelope).digest()).decode()],
+        purpose="hash only",
+        file_name="bid.pdf",
+    )
+    _approve(_phone(), pending.url)
+    sad = shield.authorization_sad(handle=pending.handle)
+    authorization = KeyUseAuthorization.objects.get(operation="decrypt")
+    assert authorization.key_serial == Credential.objects.get().encrypt_serial != old.encrypt_serial
+    with pytest.raises(ApplicationError) as refused:
+        shield.content_key_opened(service_no=card.service_no, sad=sad, envelope=envelope)
+    assert refused.value.code == "envelope_needed" and "附带数字信封" in str(refused.value)
+    authorization.refresh_from_db()
+    assert authorization.status == "authorized" and authorization.used_at is None
+    assert not OperationRecord.objects.filter(action__in=("decrypt", "decrypt_failed")).exists()
+    assert not AuditEvent.objects.filter(action="credential.archived_key_used").exists()

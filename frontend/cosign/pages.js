@@ -112,19 +112,31 @@ export async function approveRequest({ urls, csrf, ref, pin, shown, fetcher, sto
 }
 
 /**
- * 修改 PIN 码 of a split credential: each half kept here (`keys`: [[usage, public key hex]]) opened with the old
- * PIN (its pepper released after the service counted that PIN) and sealed again under the new one. Returns
- * whether a half was missing in this browser (the change still goes through on the service).
+ * 修改 PIN 码 of a split credential: each half kept here (`keys`: [[usage, public key hex]] of the live shares,
+ * `kept`: the same of the encryption halves kept from before renewals) opened with the old PIN (its pepper
+ * released after the service counted that PIN) and sealed again under the new one. Returns whether a live half
+ * was missing in this browser (the change still goes through on the service); a kept half not here is skipped.
  */
-export async function resealHalves({ url, csrf, serviceNo, keys, oldPin, newPin, fetcher, store = BROWSER_STORE }) {
+export async function resealHalves({
+  url,
+  csrf,
+  serviceNo,
+  keys,
+  kept = [],
+  oldPin,
+  newPin,
+  fetcher,
+  store = BROWSER_STORE,
+}) {
   const opened = [];
   let missing = false;
-  for (const [usage, key] of keys) {
+  for (const [usage, key, archived] of [...keys, ...kept.map(([usage, key]) => [usage, key, true])]) {
     if (!(await store.hasShare(key))) {
-      missing = true;
+      missing ||= !archived;
       continue;
     }
-    const { pepper } = await postJson(url, { service_no: serviceNo, usage, pin: digits(oldPin) }, csrf, fetcher);
+    const body = { service_no: serviceNo, usage, public_key: key, pin: digits(oldPin) };
+    const { pepper } = await postJson(url, body, csrf, fetcher);
     opened.push([key, await store.loadShare(key, digits(oldPin), pepper), pepper]);
   }
   for (const [key, share, pepper] of opened) {

@@ -260,11 +260,10 @@ class Approval:
     c1: str = ""  # decrypt: its C1 (hex), what the phone's message is about
 
 
-def _encrypted_key(envelope: bytes, credential: Credential) -> bytes:
-    """The SM2Cipher (encryptedKey) of a GB/T 35275 envelope header addressed to the encryption certificate."""
-    certificate = x509.load_pem_x509_certificate(
-        ca_facade.certificate_pem(serial_hex=credential.encrypt_serial).encode()
-    )
+def _encrypted_key(envelope: bytes, serial: str) -> bytes:
+    """The SM2Cipher (encryptedKey) of a GB/T 35275 envelope header addressed to the encryption certificate
+    ``serial`` (the current one, or one from before a renewal whose share is archived)."""
+    certificate = x509.load_pem_x509_certificate(ca_facade.certificate_pem(serial_hex=serial).encode())
     parsed = asn1_x509.Certificate.load(certificate.public_bytes(serialization.Encoding.DER))
     wanted = (parsed.issuer.dump(), parsed.serial_number)
     try:
@@ -277,6 +276,12 @@ def _encrypted_key(envelope: bytes, credential: Credential) -> bytes:
     raise InvalidInput(_("该数字信封不是加密给此证书的（例如续费更换密钥之前加密的文件）"), code="not_a_recipient")
 
 
+def share_serial(authorization: KeyUseAuthorization) -> str:
+    """The encryption certificate a decryption request is for: the one ``authorize`` found the envelope addressed
+    to (issue 21), else the current one."""
+    return authorization.key_serial or authorization.credential.encrypt_serial
+
+
 @sensitive_variables()
 def approve(*, public_ref: str, account: str, pin: str, address: str | None = None) -> Approval:
     """「确认」 with the PIN for a split-key credential's request: everything a whole-key approval checks (the
@@ -284,15 +289,18 @@ def approve(*, public_ref: str, account: str, pin: str, address: str | None = No
     always), then the rounds; the request stays pending until the phone's half is done. Refusals change nothing
     but the PIN count."""
     authorization = keyuse.authorization_for_phone(public_ref=public_ref, account=account)
-    usage = "sign" if authorization.operation == "sign" else "encrypt"
-    share = cosign_keys.live_share(authorization.credential, usage)
+    share = (
+        cosign_keys.live_share(authorization.credential, "sign")
+        if authorization.operation == "sign"
+        else cosign_keys.encrypt_share_for(authorization.credential, authorization.key_serial)
+    )
     if share is None:
         raise Conflict(_("该证书没有协同密钥"), code="no_share")
     ciphertext = c1 = b""
     if authorization.operation == "decrypt":  # the envelope is checked before the PIN counts
         if not authorization.envelope:
             raise InvalidInput(_("协同解密须随请求提供数字信封"), code="envelope_needed")
-        ciphertext = _encrypted_key(bytes(authorization.envelope), authorization.credential)
+        ciphertext = _encrypted_key(bytes(authorization.envelope), share_serial(authorization))
         try:
             c1 = ca_facade.sm2_cosign.parse_ciphertext(ciphertext)[0]
         except ca_facade.sm2_cosign.CosignRefused:
@@ -432,7 +440,7 @@ def decrypt_round(*, session: str, message: Any, account: str, address: str | No
     with transaction.atomic(durable=True):
         found = _spend(session, "decrypt", account)
     assert found.credential is not None and found.authorization is not None
-    share = cosign_keys.live_share(found.credential, "encrypt")
+    share = cosign_keys.encrypt_share_for(found.credential, found.authorization.key_serial)
     if share is None:
         _failed(found, "no_share", address=address)
         raise Conflict(_("该证书没有协同密钥"), code="no_share")
@@ -451,16 +459,27 @@ def decrypt_round(*, session: str, message: Any, account: str, address: str | No
 
 @sensitive_variables()
 def pepper_release(
-    *, credential: Credential, pin: str, account: str, usage: str = "sign", address: str | None = None
+    *,
+    credential: Credential,
+    pin: str,
+    account: str,
+    usage: str = "sign",
+    public_key: str = "",
+    address: str | None = None,
 ) -> bytes:
-    """The 32-byte pepper of the live share of ``usage`` (e.g. to seal the phone's half again under a new PIN),
-    only once ``pin_check`` accepted the PIN: a wrong PIN is counted and locks the key exactly as for any other use
-    (5 wrong in a row), and releases nothing."""
+    """The 32-byte pepper of the live share of ``usage``, or of the share with ``public_key`` (live, or an
+    encryption share a renewal archived, issue 21) — e.g. to seal the phone's halves again under a new PIN — only
+    once ``pin_check`` accepted the PIN: a wrong PIN is counted and locks the key exactly as for any other use (5
+    wrong in a row), and releases nothing."""
     if usage not in USAGES:
         raise InvalidInput(_("不支持的密钥用途"), code="invalid_request")
     if credential.account != account:
         raise NotFound(_("未找到该证书"), code="credential_unknown")
-    share = cosign_keys.live_share(credential, usage)
+    share = (
+        cosign_keys.share_with_public_key(credential, public_key)
+        if public_key
+        else cosign_keys.live_share(credential, usage)
+    )
     if share is None:
         raise Conflict(_("该证书没有协同密钥"), code="no_share")
     guess = pin_guess(credential, pin)  # argon2id before the row lock

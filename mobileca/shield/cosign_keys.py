@@ -63,19 +63,71 @@ def public_key(share: CosignShare) -> ca_facade.Sm2PublicKey:
 
 
 def live_share(credential: Credential, usage: str) -> CosignShare | None:
-    """The certified, not destroyed share of ``usage`` (sign or encrypt) of the credential."""
+    """The certified, not destroyed, not archived share of ``usage`` (sign or encrypt) of the credential."""
     return (
         CosignShare.objects.select_related("credential")
-        .filter(credential=credential, usage=usage, certified_at__isnull=False, destroyed_at__isnull=True)
+        .filter(
+            credential=credential,
+            usage=usage,
+            certified_at__isnull=False,
+            destroyed_at__isnull=True,
+            archived_at__isnull=True,
+        )
         .first()
     )
+
+
+def encrypt_share_for(credential: Credential, serial: str) -> CosignShare | None:
+    """The encryption share for the certificate ``serial``: the live one for the current certificate, else the
+    archived share a renewal kept for that certificate (issue 21), not destroyed."""
+    if not serial or serial.lower() == credential.encrypt_serial.lower():
+        return live_share(credential, "encrypt")
+    return (
+        CosignShare.objects.select_related("credential")
+        .filter(
+            credential=credential,
+            usage="encrypt",
+            archived_at__isnull=False,
+            destroyed_at__isnull=True,
+            archive__serial__iexact=serial,
+        )
+        .first()
+    )
+
+
+def archived_public_keys(credential: Credential) -> list[str]:
+    """The public keys (hex) of the credential's archived encryption shares not destroyed, oldest first: halves the
+    phone keeps for the bids sealed before a renewal, sealed again with the live ones on a PIN change."""
+    return list(
+        CosignShare.objects.filter(credential=credential, archived_at__isnull=False, destroyed_at__isnull=True)
+        .order_by("archived_at", "pk")
+        .values_list("public_key", flat=True)
+    )
+
+
+def share_with_public_key(credential: Credential, public_key: str) -> CosignShare | None:
+    """The credential's live or archived share (not destroyed) whose public key is ``public_key`` (hex)."""
+    return (
+        CosignShare.objects.select_related("credential")
+        .filter(
+            credential=credential, certified_at__isnull=False, destroyed_at__isnull=True, public_key=public_key.lower()
+        )
+        .first()
+    )
+
+
+def archive(share: CosignShare) -> None:
+    """In the renewal's transaction: the live encryption share stops being live and is kept for the bids sealed
+    for its certificate; its d2 and pepper stay wrapped as they were."""
+    share.archived_at = now()
+    share.save(update_fields=["archived_at"])
 
 
 def live_public_keys(credential: Credential) -> dict[str, str]:
     """The public key (hex) of each live share, by usage: where the phone page files its halves (one query)."""
     return dict(
         CosignShare.objects.filter(
-            credential=credential, certified_at__isnull=False, destroyed_at__isnull=True
+            credential=credential, certified_at__isnull=False, destroyed_at__isnull=True, archived_at__isnull=True
         ).values_list("usage", "public_key")
     )
 
@@ -104,9 +156,12 @@ def destroy(shares: list[CosignShare]) -> None:
 
 def certify(shares: dict[str, CosignShare], credential: Credential) -> None:
     """In the caller's transaction, once the certificates for the shares' public keys are issued: the shares become
-    the credential's live ones; the shares they replace (a renewal's or a re-key's old keys) are destroyed."""
+    the credential's live ones; the live shares they replace are destroyed (a renewal archived its old encryption
+    share first, so that one is kept)."""
     replaced = list(
-        CosignShare.objects.filter(credential=credential, certified_at__isnull=False, destroyed_at__isnull=True)
+        CosignShare.objects.filter(
+            credential=credential, certified_at__isnull=False, destroyed_at__isnull=True, archived_at__isnull=True
+        )
     )
     destroy(replaced)
     moment = now()
@@ -116,8 +171,8 @@ def certify(shares: dict[str, CosignShare], credential: Credential) -> None:
 
 
 def destroy_all(credential: Credential) -> int:
-    """In the caller's transaction: every share of the credential, live or pending, destroyed (revocation for key
-    compromise, a lost phone's re-key). Returns how many."""
+    """In the caller's transaction: every share of the credential, live, pending or archived, destroyed (revocation
+    for key compromise). Returns how many."""
     shares = list(CosignShare.objects.filter(credential=credential, destroyed_at__isnull=True))
     destroy(shares)
     return len(shares)
@@ -126,9 +181,12 @@ def destroy_all(credential: Credential) -> int:
 __all__ = [
     "SPLIT",
     "USAGES",
+    "archive",
+    "archived_public_keys",
     "certify",
     "destroy",
     "destroy_all",
+    "encrypt_share_for",
     "is_split",
     "live_public_keys",
     "live_share",
@@ -138,6 +196,7 @@ __all__ = [
     "pepper",
     "public_key",
     "server_share",
+    "share_with_public_key",
     "split_for_new_credentials",
     "wrap",
 ]

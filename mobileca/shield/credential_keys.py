@@ -111,9 +111,22 @@ def archived_owner(credential: Credential, serial: str) -> str:
 @sensitive_variables()
 def encryption_key_archive(credential: Credential) -> ArchivedEncryptionKey | None:
     """In the re-key's transaction, before the new keys replace the old: the current encryption key re-wrapped as
-    an archived key of its certificate (the signing key is simply replaced). None for split keys (issue 20): their
-    halves are destroyed with the re-key, nothing is archived."""
-    if cosign_keys.is_split(credential) or not credential.encrypt_key_wrapped:
+    an archived key of its certificate (the signing key is simply replaced). A split credential's (issue 20) live
+    encryption share is archived instead, as it is: the phone keeps its old half, filed under the old public key,
+    and the service its d2, so the claimant's phone can still open what was sealed for the old certificate."""
+    if cosign_keys.is_split(credential):
+        share = cosign_keys.live_share(credential, "encrypt")
+        if share is None:
+            return None
+        cosign_keys.archive(share)
+        return ArchivedEncryptionKey.objects.create(
+            credential=credential,
+            serial=credential.encrypt_serial,
+            key_wrapped=b"",
+            cosign_share=share,
+            archived_at=now(),
+        )
+    if not credential.encrypt_key_wrapped:
         return None
     key = ca_facade.unwrap_private_key(
         owner_id=f"credential:{credential.service_no}:encrypt", blob=bytes(credential.encrypt_key_wrapped)
@@ -131,7 +144,9 @@ def encryption_key_archive(credential: Credential) -> ArchivedEncryptionKey | No
 def archived_keys_live(credential: Credential) -> list[ArchivedEncryptionKey]:
     """The credential's archived encryption keys still usable, newest first."""
     return list(
-        ArchivedEncryptionKey.objects.filter(credential=credential, destroyed_at__isnull=True).order_by("-archived_at")
+        ArchivedEncryptionKey.objects.filter(credential=credential, destroyed_at__isnull=True)
+        .select_related("cosign_share")
+        .order_by("-archived_at")
     )
 
 
@@ -141,14 +156,21 @@ def archived_key_live(credential: Credential, serial: str) -> ArchivedEncryption
 
 @sensitive_variables()
 def archived_key_unwrap(archived: ArchivedEncryptionKey) -> PrivateKeyTypes | ca_facade.Sm2PrivateKey:
+    """A whole archived key (not a split credential's: its ``cosign_share`` opens through the phone)."""
+    if archived.cosign_share_id is not None:
+        raise TypeError("a split credential's archived key is a two-party share")
     return ca_facade.unwrap_private_key(
         owner_id=archived_owner(archived.credential, archived.serial), blob=bytes(archived.key_wrapped)
     )
 
 
 def archived_keys_destroy(credential: Credential) -> list[str]:
-    """Erase every archived encryption key of the credential (key compromise): the serials destroyed."""
+    """Erase every archived encryption key of the credential (key compromise; for a split credential also a lost
+    phone's re-key, whose old halves are gone): the wrapped keys, or the archived shares' d2 and pepper. The
+    serials destroyed."""
     live = archived_keys_live(credential)
+    shares = [archived.cosign_share for archived in live if archived.cosign_share is not None]
+    cosign_keys.destroy(shares)
     for archived in live:
         archived.key_wrapped, archived.destroyed_at = b"", now()
         archived.save(update_fields=["key_wrapped", "destroyed_at"])

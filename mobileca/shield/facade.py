@@ -65,15 +65,16 @@ def claim_refresh(*, card_ref: str, order_ref: str = "") -> ClaimTicket:
 @dataclass(frozen=True)
 class RenewalWarning:
     """A sealed, unopened bid file of the card (R4.2). After a renewal it stays readable (issue 21): the current
-    encryption key (certificate ``encrypt_serial``) is archived and opens it, by the claimant with the PIN —
-    unless the card's keys are split between phone and service (``archived`` False: nothing can be kept)."""
+    encryption key (certificate ``encrypt_serial``) is archived and opens it, by the claimant with the PIN. For a
+    card whose keys are split between phone and service (``phone_half``) the phone keeps its half of the archived
+    key in the browser that made it: the bid opens only there."""
 
     tender_no: str
     tender_name: str
     opening_at: datetime
     file_name: str
     encrypt_serial: str = ""
-    archived: bool = True
+    phone_half: bool = False
 
 
 def renewal_warnings(*, card_ref: str) -> list[RenewalWarning]:
@@ -84,9 +85,9 @@ def renewal_warnings(*, card_ref: str) -> list[RenewalWarning]:
     credential = credential_of_card(card_ref)
     if credential is None:
         return []
-    kept = not cosign_keys.is_split(credential)
+    split = cosign_keys.is_split(credential)
     return [
-        RenewalWarning(bid.tender_no, bid.tender_name, bid.opening_at, bid.file_name, credential.encrypt_serial, kept)
+        RenewalWarning(bid.tender_no, bid.tender_name, bid.opening_at, bid.file_name, credential.encrypt_serial, split)
         for bid in pending_bids(credential)
     ]
 
@@ -137,7 +138,8 @@ class KeyReadiness:
     """Whether the signing service can still open an envelope sealed for ``recipient_serial`` (issue 21): ``problem``
     is "" when it can, else a code: ``credential_unknown``, ``credential_revoked`` (the card's certificates revoked),
     ``key_replaced`` (sealed for a key the service no longer holds), ``expires_before_opening`` (the card is not valid
-    at the opening time), ``renewal_pending`` (a split-key card's renewal started: it would destroy the key).
+    at the opening time), ``renewal_pending`` (a split-key card's renewal started: afterwards only the browser
+    holding the phone's half of the archived key can open the bid).
     ``key`` says which key would open it: "current" or "archived"."""
 
     problem: str
@@ -162,8 +164,8 @@ def key_readiness(*, service_no: str, recipient_serial: str, opening_at: datetim
     if credential.expires_at <= opening_at:
         return KeyReadiness(problem="expires_before_opening", key="current", expires_at=credential.expires_at)
     renewing = ClaimSession.objects.filter(kind="renewal", card_ref=credential.claim.card_ref)
-    # a renewal's re-key archives a service-held encryption key (the bid stays readable); a split key's halves are
-    # made again and the old ones destroyed, so a split card's renewal before the opening would lose the bid
+    # a renewal's re-key archives the encryption key, so the bid stays readable; a split key's archived half is in
+    # the browser that made it, so a split card's renewal before the opening ties the bid to that browser
     if cosign_keys.is_split(credential) and renewing.exclude(status=ClaimStatus.ACTIVATED).exists():
         return KeyReadiness(problem="renewal_pending", key="current", expires_at=credential.expires_at)
     return KeyReadiness(problem="", key="current", expires_at=credential.expires_at)

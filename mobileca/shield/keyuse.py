@@ -104,6 +104,15 @@ def _serial_for(credential: Credential, operation: str) -> str:
 
 
 @sensitive_variables()
+def _usable_serials(credential: Credential, operation: str) -> set[str]:
+    """The certificates (lower-case serials) an authorisation of ``operation`` may be for: the current key's, and
+    for a decryption also each live archived encryption key's (issue 21)."""
+    usable = {_serial_for(credential, operation).lower()}
+    if operation == "decrypt":
+        usable |= {archived.serial.lower() for archived in archived_keys_live(credential)}
+    return usable
+
+
 def _sad_for(handle: str) -> str:
     """The SAD a handle's approved request yields: derived, so nothing secret is stored in clear."""
     return "sad_" + hmac.new(settings.SECRET_KEY.encode(), f"sad:{handle}".encode(), hashlib.sha256).hexdigest()
@@ -282,7 +291,7 @@ def authorize(
             )
         raise mismatch
     key_serial = _serial_for(credential, operation)
-    if operation == "decrypt" and document.envelope and not cosign_keys.is_split(credential):
+    if operation == "decrypt" and document.envelope:
         key_serial = _recipient_serial(credential, document.envelope)  # issue 21: maybe an archived key's
     guess: PinGuess | None = None if pin is None else pin_guess(credential, pin)  # argon2id before the row lock
     handle, public_ref = "h_" + secrets.token_urlsafe(24), secrets.token_urlsafe(12)
@@ -530,7 +539,7 @@ def authorize_cosigned(authorization_pk: int, *, address: str | None) -> KeyUseA
     authorization = lock_authorization_pk(authorization_pk)
     if authorization.status != KeyUseStatus.PENDING or now() >= authorization.request_expires_at:
         raise Conflict(_("该授权请求已处理或已过期"), code="authorization_decided")
-    if authorization.key_serial != _serial_for(credential, authorization.operation):
+    if authorization.key_serial.lower() not in _usable_serials(credential, authorization.operation):
         raise PermissionDenied(_("该授权是为续费更换之前的密钥给出的，请重新授权"), code="sad_key_replaced")
     authorization.credential = credential
     _authorized(authorization, approver_address=address)
@@ -588,9 +597,17 @@ def _consume(
             raise PermissionDenied(_("授权已使用过，每次授权只能使用一次"), code="sad_used")
         if authorization.status != KeyUseStatus.AUTHORIZED:
             raise PermissionDenied(_("授权无效"), code="invalid_sad")
-        usable = {_serial_for(current, operation).lower()}
-        if operation == "decrypt":
-            usable |= {archived.serial.lower() for archived in archived_keys_live(current)}
+        usable = _usable_serials(current, operation)
+        if (
+            key_serial
+            and key_serial.lower() in usable
+            and not authorization.envelope
+            and authorization.key_serial.lower() != key_serial.lower()
+        ):  # a hash-only request is taken for the current key; one sealed before a renewal needs the envelope
+            raise InvalidInput(
+                _("该数字信封是加密给续费前的证书的，请在授权请求中附带数字信封（envelope）后重新授权"),
+                code="envelope_needed",
+            )
         if authorization.key_serial.lower() not in usable or (
             key_serial and authorization.key_serial.lower() != key_serial.lower()
         ):
@@ -848,13 +865,7 @@ def decrypt_envelope_with(
     of the encryption certificate it was sealed for before a renewal (issue 21; the SAD must be for that key)."""
     digest = base64.b64encode(hashlib.sha256(envelope).digest()).decode()
     credential = credential_for(caller, credential_id)
-    if cosign_keys.is_split(credential):
-        serial = credential.encrypt_serial
-        _addressed_to(  # before the SAD is spent
-            envelope, ca_facade.certificate_pem(serial_hex=serial), key_profile_of(credential)
-        )
-    else:
-        serial = _recipient_serial(credential, envelope)  # before the SAD is spent
+    serial = _recipient_serial(credential, envelope)  # before the SAD is spent
     archived_serial = "" if serial.lower() == credential.encrypt_serial.lower() else serial
     authorization, credential = _consume(
         caller=caller,
@@ -870,12 +881,12 @@ def decrypt_envelope_with(
         archived = archived_key_live(credential, archived_serial) if archived_serial else None
         if archived_serial and archived is None:  # destroyed meanwhile (key compromise)
             raise PermissionDenied(_("续费前的加密密钥已销毁，不能解密"), code="archived_key_destroyed")
-        if archived is not None:
+        if cosign_keys.is_split(credential):  # the current share, or the archived one for ``serial``
+            content_key = _cosigned_content_key(authorization, credential, envelope, certificate, serial)
+        elif archived is not None:
             content_key = envelopes.content_key(
                 envelope, private_key=archived_key_unwrap(archived), certificate_pem=certificate
             )
-        elif cosign_keys.is_split(credential):
-            content_key = _cosigned_content_key(authorization, credential, envelope, certificate)
         else:
             key = ca_facade.unwrap_private_key(
                 owner_id=f"credential:{credential.service_no}:encrypt", blob=bytes(credential.encrypt_key_wrapped)
@@ -892,17 +903,18 @@ def decrypt_envelope_with(
 
 @sensitive_variables()
 def _cosigned_content_key(
-    authorization: KeyUseAuthorization, credential: Credential, envelope: bytes, certificate_pem: str
+    authorization: KeyUseAuthorization, credential: Credential, envelope: bytes, certificate_pem: str, serial: str
 ) -> envelopes.ContentKey:
     """A split-key credential's content key: computed only now, from the phone's checked message of this
-    authorisation's decryption round (T1 and its proof, bound to the envelope's C1) and the service's share; the
-    message is erased once used."""
+    authorisation's decryption round (T1 and its proof, bound to the envelope's C1) and the service's share for the
+    certificate ``serial`` (the live one, or the share a renewal archived, issue 21); the message is erased once
+    used."""
     found = (
         CosignRound.objects.filter(authorization=authorization, kind="decrypt", outcome="answered")
         .order_by("-pk")
         .first()
     )
-    share = cosign_keys.live_share(credential, "encrypt")
+    share = cosign_keys.encrypt_share_for(credential, serial)
     if found is None or share is None:
         raise Conflict(_("手机尚未完成协同解密"), code="not_cosigned")
     server = cosign_keys.server_share(share)

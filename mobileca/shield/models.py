@@ -191,11 +191,16 @@ class ArchivedEncryptionKey(models.Model):
     """A credential's former encryption key, kept after a renewal's re-key (issue 21, R4.1, R5.2): still wrapped
     under the master key (owner ``credential:<service_no>:archived:<serial>``, so the wrap names this archived key),
     usable only to decrypt envelopes addressed to its certificate ``serial``, by the claimant with the PIN. Signing
-    keys are never archived. Destroyed (the wrapped key erased) when the credential is revoked for key compromise."""
+    keys are never archived. Destroyed (the wrapped key erased) when the credential is revoked for key compromise.
+    A split credential's (issue 20) archived key is its former encryption share instead (``cosign_share``, archived
+    there; ``key_wrapped`` empty): the phone keeps its old half, the service its d2, and both are still needed."""
 
     credential = models.ForeignKey(Credential, on_delete=models.PROTECT, related_name="archived_encryption_keys")
     serial = models.CharField(max_length=42, unique=True)
     key_wrapped = models.BinaryField()
+    cosign_share = models.OneToOneField(
+        "CosignShare", null=True, blank=True, on_delete=models.PROTECT, related_name="archive"
+    )
     archived_at = models.DateTimeField()
     destroyed_at = models.DateTimeField(null=True, blank=True)
 
@@ -565,7 +570,8 @@ class CosignShare(models.Model):
     (owner ``cosign:<ref>``), the phone's public share P1 and the public key P (hex of ``04||x||y``). Made during a
     claim, a renewal (``claim``: the claim or renewal whose PIN step certifies it) or a lost phone's re-key
     (``credential`` already set); live once its certificate is issued (``certified_at``) until destroyed. The whole
-    private key exists nowhere; at most one live share per credential and usage."""
+    private key exists nowhere; at most one live share per credential and usage. A renewal archives the encryption
+    share it replaces (``archived_at``, linked from its ``ArchivedEncryptionKey``) instead of destroying it."""
 
     ref = models.CharField(max_length=32, unique=True)
     claim = models.ForeignKey(
@@ -581,13 +587,15 @@ class CosignShare(models.Model):
     pepper_wrapped = models.BinaryField()
     created_at = models.DateTimeField()
     certified_at = models.DateTimeField(null=True, blank=True)
+    # issue 21: an encryption share a renewal replaced, kept (not live) for the bids sealed for its certificate
+    archived_at = models.DateTimeField(null=True, blank=True)
     destroyed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
                 fields=["credential", "usage"],
-                condition=models.Q(destroyed_at__isnull=True, certified_at__isnull=False),
+                condition=models.Q(destroyed_at__isnull=True, certified_at__isnull=False, archived_at__isnull=True),
                 name="shield_one_live_cosign_share",
             ),
         ]

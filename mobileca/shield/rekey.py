@@ -23,7 +23,7 @@ from mobileca.ca import facade as ca_facade
 from mobileca.core.clock import now
 from mobileca.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from mobileca.shield import cosign_keys, links, members, sms
-from mobileca.shield.credential_keys import credential_recertify, split_public_keys
+from mobileca.shield.credential_keys import archived_keys_destroy, credential_recertify, split_public_keys
 from mobileca.shield.locks import lock_claims, lock_credential_pk, lock_enterprise
 from mobileca.shield.models import CosignShare, Credential, FaceCheck, FaceOutcome, ShieldEnterprise
 from mobileca.shield.pin import RESET_FACE_VALIDITY, pin_hash_new
@@ -118,6 +118,8 @@ def _rekey(
         update_fields=["sign_serial", "encrypt_serial", "pin_hash", "pin_changed_at", "pin_failures", "locked_until"]
     )
     cosign_keys.certify(shares, credential)  # the old shares destroyed: the old phone half is useless now
+    # the halves kept from before renewals were in the lost phone, or sealed under the forgotten PIN (issue 21)
+    archived = archived_keys_destroy(credential)
     check.consumed_at = moment
     check.save(update_fields=["consumed_at"])
     audit_record(
@@ -129,6 +131,7 @@ def _rekey(
             "sign": certified.sign_serial,
             "encrypt": certified.encrypt_serial,
             "face_check": check.check_id,
+            "archived_destroyed": archived,
             "bids_acknowledged": [f"{bid.tender_no}/{bid.file_name}" for bid in bids],
         },
     )

@@ -3,7 +3,8 @@
 Renewal is claimed like a card (a QR code per paid renewal order), but only by the card's current claimant. It
 re-keys: new key pairs and certificates, the old ones revoked as superseded, 服务到期时间 one term later. The old
 signing key is replaced (gone); the old encryption key is archived (issue 21), so bid files sealed for it stay
-readable by the claimant with the PIN. Before it completes the claimant sees the card's sealed, not yet decrypted bid
+readable by the claimant with the PIN (a split credential's archived encryption share, with the phone's half still in
+the browser that made it). Before it completes the claimant sees the card's sealed, not yet decrypted bid
 files — from whoever holds them (bidding registers a provider) — and which key will open them, and confirms having
 read the list.
 
@@ -125,7 +126,7 @@ def renewal_complete(
         if refusal is None:
             _rekey(renewal, credential, keys or split_public_keys(shares), bids=bids, address=address)
             if split:
-                cosign_keys.certify(shares, credential)  # the old shares destroyed: the old keys are gone
+                cosign_keys.certify(shares, credential)  # the old sign share destroyed; the encrypt one archived
     if refusal is not None:
         raise refusal
     return credential

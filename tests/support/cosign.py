@@ -32,11 +32,13 @@ def expect_ok(answer: tuple[int, dict[str, Any]]) -> dict[str, Any]:
 
 @dataclass
 class HeadlessPhone:
-    """The claimant's phone page: its session and the halves it keeps (by usage), with their peppers."""
+    """The claimant's phone page: its session and the halves it keeps (the newest by usage, and every one by its
+    public key as the page files them, those kept from before a renewal included), with their peppers."""
 
     client: Client
     shares: dict[str, PhoneShare] = field(default_factory=dict)
     peppers: dict[str, str] = field(default_factory=dict)
+    filed: dict[str, PhoneShare] = field(default_factory=dict)
 
     def keygen(self, ticket: str, usage: str) -> PhoneShare:
         share = PhoneShare()
@@ -48,14 +50,15 @@ class HeadlessPhone:
         )
         share.accept_public_key(answer)
         self.shares[usage], self.peppers[usage] = share, answer["pepper"]
+        self.filed[answer["public_key"]] = share
         return share
 
     def approve(self, public_ref: str, pin: str = PIN) -> dict[str, Any]:
         """「确认」 with the PIN, then the rounds: every digest signed and the signatures sent back, or the
         decryption message sent. Returns the last answer (``{"status": "authorized"}``)."""
         approval = expect_ok(post(self.client, "approve", {"authorization": public_ref, "pin": pin}))
-        if approval["operation"] == "decrypt":
-            share = self.shares["encrypt"]
+        if approval["operation"] == "decrypt":  # the half filed under the key the service names, as the page does
+            share = self.filed.get(approval["public_key"]) or self.shares["encrypt"]
             message = share.decrypt_message(base64.b64decode(approval["ciphertext"]), approval["session"])
             return expect_ok(post(self.client, "decrypt", {"session": approval["session"], "message": message}))
         share = self.shares["sign"]

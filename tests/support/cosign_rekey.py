@@ -44,6 +44,7 @@ def rekey_keygen(phone: HeadlessPhone, credential: Credential, usage: str) -> Ph
     answer = expect_ok(post(phone.client, "keygen", {"session": session, "message": share.keygen_message(session)}))
     share.accept_public_key(answer)
     phone.shares[usage], phone.peppers[usage] = share, answer["pepper"]
+    phone.filed[answer["public_key"]] = share
     return share
 
 

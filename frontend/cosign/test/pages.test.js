@@ -158,3 +158,28 @@ test("resealHalves opens each half with the old PIN and seals it under the new o
   );
   assert.equal(store.kept.get(signKey).pin, "357912", "a refused reseal leaves the half as it was");
 });
+
+test("resealHalves seals a half kept from before a renewal too, naming its public key; one not here is skipped", async () => {
+  const service = fakeService();
+  const store = memoryStore();
+  const [signKey, encryptKey] = await makeHalves({
+    url: "/keygen/", csrf: "t", start: { ticket: "T" }, pin: "135790", fetcher: service.fetcher, store,
+  });
+  const oldKey = "04" + "cd".repeat(64);
+  await store.storeShare(oldKey, { old: true }, "135790", "ef".repeat(32));
+  const asked = [];
+  const pepper = async (url, init) => {
+    const body = JSON.parse(init.body);
+    asked.push(body);
+    return json(200, { pepper: body.public_key === oldKey ? "ef".repeat(32) : service.pepper });
+  };
+  const missing = await resealHalves({
+    url: "/pepper/", csrf: "t", serviceNo: "ESD1", keys: [["sign", signKey], ["encrypt", encryptKey]],
+    kept: [["encrypt", oldKey], ["encrypt", "04" + "00".repeat(64)]], oldPin: "135790", newPin: "246801",
+    fetcher: pepper, store,
+  });
+  assert.equal(missing, false, "a kept half that is not in this browser does not count as missing");
+  assert.deepEqual(asked.map((body) => body.public_key), [signKey, encryptKey, oldKey]);
+  assert.equal(store.kept.get(oldKey).pin, "246801");
+  assert.deepEqual(store.kept.get(oldKey).share, { old: true });
+});

@@ -1,5 +1,6 @@
 """Template filters for a two-party SM2 credential on 我的证书 (issue 20): whether its keys are split, and the
-public key of each live share (where the phone page files its half, so a PIN change can seal it again)."""
+public key of each live share (where the phone page files its half, so a PIN change can seal it again), and of each
+encryption share a renewal archived (issue 21: the phone keeps that half for the bids sealed before)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,12 @@ def is_split(credential: Credential) -> bool:
 def cosign_public_keys(credential: Credential) -> dict[str, str]:
     """``{"sign": hex, "encrypt": hex}`` of the live shares of a split credential; empty otherwise."""
     return cosign_keys.live_public_keys(credential) if cosign_keys.is_split(credential) else {}
+
+
+@register.filter
+def cosign_archived_keys(credential: Credential) -> str:
+    """The public keys (hex, space-separated) of a split credential's archived encryption shares; "" otherwise."""
+    return " ".join(cosign_keys.archived_public_keys(credential)) if cosign_keys.is_split(credential) else ""
 
 
 @register.filter

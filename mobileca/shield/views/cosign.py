@@ -149,13 +149,15 @@ def _decrypt(request: HttpRequest, account: str, body: dict[str, Any]) -> dict[s
 
 
 def _pepper(request: HttpRequest, account: str, body: dict[str, Any]) -> dict[str, Any]:
-    """``{"service_no", "usage", "pin"}`` → ``{"pepper": hex}`` once the PIN is accepted (counted as any PIN)."""
+    """``{"service_no", "usage", "pin"}`` (and ``"public_key"`` to name a share, e.g. an archived one) →
+    ``{"pepper": hex}`` once the PIN is accepted (counted as any PIN)."""
     credential = _credential(account, _text(body, "service_no"))
     pepper = cosign.pepper_release(
         credential=credential,
         pin=_text(body, "pin"),
         account=account,
         usage=_text(body, "usage") or "sign",
+        public_key=_text(body, "public_key"),
         address=client_address(request),
     )
     return {"pepper": pepper.hex()}

@@ -2394,15 +2394,26 @@ async function approveRequest({ urls, csrf, ref, pin, shown, fetcher, store = BR
   }
   return postJson(urls.sign, { authorization: ref, signatures }, csrf, fetcher);
 }
-async function resealHalves({ url, csrf, serviceNo, keys, oldPin, newPin, fetcher, store = BROWSER_STORE }) {
+async function resealHalves({
+  url,
+  csrf,
+  serviceNo,
+  keys,
+  kept = [],
+  oldPin,
+  newPin,
+  fetcher,
+  store = BROWSER_STORE
+}) {
   const opened = [];
   let missing = false;
-  for (const [usage, key] of keys) {
+  for (const [usage, key, archived] of [...keys, ...kept.map(([usage2, key2]) => [usage2, key2, true])]) {
     if (!await store.hasShare(key)) {
-      missing = true;
+      missing ||= !archived;
       continue;
     }
-    const { pepper } = await postJson(url, { service_no: serviceNo, usage, pin: digits(oldPin) }, csrf, fetcher);
+    const body = { service_no: serviceNo, usage, public_key: key, pin: digits(oldPin) };
+    const { pepper } = await postJson(url, body, csrf, fetcher);
     opened.push([key, await store.loadShare(key, digits(oldPin), pepper), pepper]);
   }
   for (const [key, share, pepper] of opened) {
