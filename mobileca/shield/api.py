@@ -15,8 +15,8 @@ SHA-256 of the envelope that ``credentials/decrypt`` will then open; the request
 (``envelope``, ours, base64, decrypt only; its SHA-256 must be that hash). With it the authorisation is for the key
 the envelope is sealed for: the current encryption key, or one kept from before a renewal (issue 21), which the
 phone page and the operation record name; a split-key credential (issue 20) needs it, since the phone's half of the
-decryption works on the envelope (else 400 ``envelope_needed``, nothing stored). An envelope that is not addressed
-to the credential is refused there (``not_a_recipient``), before anything is stored.
+decryption works on the envelope (else 400 ``envelope_needed``, nothing stored). For a credential whose key the
+service holds, an envelope not addressed to it is refused there (``not_a_recipient``), before anything is stored.
 
 Errors are the CSC/OAuth shape: ``{"error": code, "error_description": message}`` with an HTTP status (CSC §10): the
 services' refusals (unknown credential, hash not authorised, used, expired or re-keyed SAD, unknown handle, locked,
