@@ -10,6 +10,14 @@ SM3 (1.2.156.10197.1.401), the hashes being e = SM3(Z ‖ M) with the ID 1234567
 them; another profile's algorithm is refused before the SAD is spent. An SM2 credential's ``credentials/decrypt``
 takes a GB/T 35275 envelope header (SM2 key transport, SM4-CBC or SM4-GCM, the ciphertext detached).
 
+A decryption is authorised by ``credentials/authorize`` with ``operation`` "decrypt" (ours) and one hash, the base64
+SHA-256 of the envelope that ``credentials/decrypt`` will then open; the request may carry the envelope itself
+(``envelope``, ours, base64, decrypt only; its SHA-256 must be that hash). With it the authorisation is for the key
+the envelope is sealed for: the current encryption key, or one kept from before a renewal (issue 21), which the
+phone page and the operation record name; a split-key credential (issue 20) needs it, since the phone's half of the
+decryption works on the envelope (else 400 ``envelope_needed``, nothing stored). For a credential whose key the
+service holds, an envelope not addressed to it is refused there (``not_a_recipient``), before anything is stored.
+
 Errors are the CSC/OAuth shape: ``{"error": code, "error_description": message}`` with an HTTP status (CSC §10): the
 services' refusals (unknown credential, hash not authorised, used, expired or re-keyed SAD, unknown handle, locked,
 expired or revoked credential) are 400 ``invalid_request`` here (a wrong PIN 400 ``invalid_authentication_data``),
@@ -588,6 +596,7 @@ def _hashes(hashes: list[str] | None, hash_: list[str] | None) -> list[str]:
 
 
 HashList = Annotated[list[Annotated[str, Field(max_length=200)]], Field(max_length=keyuse.MAX_HASHES)]
+ENVELOPE_MAX = 1_000_000  # base64 characters of an envelope (authorize's and decrypt's)
 
 
 class AuthorizeIn(Schema):
@@ -601,9 +610,23 @@ class AuthorizeIn(Schema):
     PIN: str | None = Field(None, max_length=64)  # CSC 1.0
     description: str = Field("", max_length=500)
     clientData: str | None = Field(None, max_length=2000)
-    # ours: what the phone shows the claimant, and which operation the SAD is for
-    operation: str = Field("sign", max_length=10)
-    fileName: str = Field("", max_length=200)
+    # ours: what the phone shows the claimant, which operation the SAD is for, and the envelope a decryption opens
+    operation: str = Field(
+        "sign",
+        max_length=10,
+        description='An extension: "sign" (CSC\'s signHash, the default) or "decrypt" (our credentials/decrypt, '
+        "one hash: the base64 SHA-256 of the envelope).",
+    )
+    fileName: str = Field("", max_length=200, description="An extension: the file's name the phone shows.")
+    envelope: str | None = Field(
+        None,
+        max_length=ENVELOPE_MAX,
+        description="An extension, with operation decrypt only: the base64 DER envelope credentials/decrypt will "
+        "open (as there: CMS EnvelopedData or AuthEnvelopedData, for an SM2 credential the GB/T 35275 header); its "
+        "SHA-256 must be the one hash. With it the authorisation is for the key the envelope is sealed for, the "
+        "current encryption key or one kept from before a renewal; a credential whose key the phone shares "
+        "(two-party SM2) requires it (else envelope_needed).",
+    )
 
 
 class SadOut(Schema):
@@ -638,12 +661,28 @@ def _pin_of(body: AuthorizeIn, caller: callers.Caller) -> str | None:
     return str(pin) if pin is not None else None
 
 
+def _envelope_of(body: AuthorizeIn) -> bytes:
+    """The envelope a decryption's authorisation names (ours), decoded, or b"" when none is sent."""
+    if body.envelope is None:
+        return b""
+    if body.operation != "decrypt":
+        raise _invalid("Invalid parameter envelope: it comes with operation decrypt only")
+    try:
+        envelope = base64.b64decode(body.envelope, validate=True)
+    except (binascii.Error, ValueError):
+        raise _invalid("Invalid parameter envelope: it must be base64") from None
+    if not envelope:
+        raise _invalid("Invalid parameter envelope: it is empty")
+    return envelope
+
+
 @api.post("/credentials/authorize", response={200: SadOut, 202: HandleOut, **ERRORS})
 def credentials_authorize(request: HttpRequest, body: AuthorizeIn) -> HttpResponse:
     caller = _service_caller(request)
     hashes = _hashes(body.hashes, body.hash)
     hash_algorithm = _either(body.hashAlgorithmOID, body.hashAlgo, ("hashAlgorithmOID", "hashAlgo")) or ""
     pin = _pin_of(body, caller)
+    envelope = _envelope_of(body)
     if body.numSignatures < 1:
         raise _invalid("Invalid value for parameter numSignatures")
     if body.numSignatures > keyuse.MAX_HASHES:
@@ -669,6 +708,7 @@ def credentials_authorize(request: HttpRequest, body: AuthorizeIn) -> HttpRespon
         purpose=body.description,
         file_name=body.fileName,
         address=client_address(request),
+        document=keyuse.Document(envelope=envelope) if envelope else None,
     )
     if result.sad:
         return api.create_response(request, {"SAD": result.sad, "expiresIn": result.expires_in}, status=200)
@@ -742,7 +782,7 @@ class DecryptIn(Schema):
     SAD: str = Field(max_length=100)
     # base64 DER ContentInfo (the .p7m header, not the content): RFC 5652 for ECDSA and RSA credentials, GB/T 35275
     # (SM2 key transport, SM4) for SM2 credentials
-    envelope: str = Field(max_length=1_000_000)
+    envelope: str = Field(max_length=ENVELOPE_MAX)
 
 
 class ContentKeyOut(Schema):
@@ -755,6 +795,15 @@ class ContentKeyOut(Schema):
     response={200: ContentKeyOut, **ERRORS},
     tags=["x-mobileca (not CSC)"],
     summary="The content key of one CMS envelope (an extension, not part of CSC API v2)",
+    description=(
+        'The SAD comes from `credentials/authorize` with `operation` "decrypt" and one hash, the base64 SHA-256 '
+        "of this `envelope` (base64 DER: CMS EnvelopedData or AuthEnvelopedData, for an SM2 credential the GB/T "
+        "35275 header, the ciphertext detached). Send the envelope with that request too (`envelope`): then the "
+        "authorisation is for the key it is sealed for, which opens an envelope sealed before a renewal with the "
+        "encryption key kept from then (the operation record says so); a two-party SM2 credential takes no "
+        "decryption request without it. An envelope not addressed to the credential is refused "
+        "(`not_a_recipient`) before the SAD is spent; the content key is returned once the decryption is recorded."
+    ),
 )
 def credentials_decrypt(request: HttpRequest, body: DecryptIn) -> HttpResponse:
     try:
