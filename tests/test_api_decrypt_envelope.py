@@ -183,6 +183,30 @@ def test_the_phone_approves_the_decryption_of_an_envelope_sealed_before_the_rene
     _says_archived(credential, old_serial)
 
 
+def test_a_hash_only_request_for_an_envelope_sealed_before_the_renewal_is_told_to_send_it(
+    bidder_client: Client, registered: Card, ca_ready: None, finance: User, tmp_path: Path
+) -> None:
+    """Issue 21: without the envelope the request is taken for the current key; credentials/decrypt of an envelope
+    sealed for the archived key then answers 400 envelope_needed and leaves the SAD unspent; sent with the envelope,
+    the same file opens with the archived key."""
+    api, credential, old_serial, header, ciphertext = _sealed_then_renewed(
+        bidder_client, registered, finance, "ec-p256"
+    )
+    status, authorized = _authorize(api, credential, header, envelope=None, authData=[{"id": "PIN", "value": PIN}])
+    assert status == 200, authorized
+    status, refused = _decrypt(api, credential, authorized["SAD"], header)
+    assert (status, refused["error"]) == (400, "envelope_needed"), refused
+    assert KeyUseAuthorization.objects.get().status == "authorized"
+    assert not AuditEvent.objects.filter(action="credential.archived_key_used").exists()
+    KeyUseAuthorization.objects.all().delete()
+    status, authorized = _authorize(api, credential, header, authData=[{"id": "PIN", "value": PIN}])
+    assert status == 200, authorized
+    status, opened = _decrypt(api, credential, authorized["SAD"], header)
+    assert status == 200, opened
+    assert _opened(credential, header, base64.b64decode(opened["contentKey"]), ciphertext, tmp_path) == PLAIN
+    _says_archived(credential, old_serial)
+
+
 # --- a split-key credential (issue 20): the phone needs the envelope ------------------------------------------
 
 
@@ -294,3 +318,17 @@ def test_an_envelope_for_another_credential_is_refused(
     _refused_and_nothing_stored(api, credential, header, "not_a_recipient")
     status, authorized = _authorize(api, second, header, authData=[{"id": "PIN", "value": PIN}])
     assert status == 200 and authorized["SAD"]  # the same envelope is the second credential's
+
+
+def test_a_split_key_request_with_another_credentials_envelope_is_refused_before_anything_is_stored(
+    split: tuple[Credential, HeadlessPhone, Api], bidder: User, finance: User
+) -> None:
+    """Issue 20/21, R4.5: an envelope not addressed to the split credential (nor to a key it keeps) is refused at
+    credentials/authorize (not_a_recipient), as for whole keys: no pending request waits for the phone."""
+    credential, _, api = split
+    other = activated_credential(paid_card(bidder, finance, "tok-3"), key_profile="sm2")
+    header, _ = _seal(other)
+    before = _stored()
+    status, refused = _authorize(api, credential, header)
+    assert (status, refused["error"]) == (400, "not_a_recipient"), refused
+    assert _stored() == before
