@@ -189,3 +189,43 @@ def test_two_workers_checking_the_same_lead_warn_once(claimant: Card) -> None:
     assert len({result.pk for result in results if isinstance(result, ReadinessCheck)}) == 1
     assert ReadinessCheck.objects.filter(bid=bid, lead="1d").count() == 1
     assert len(_warnings()) == 1 and Message.objects.count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_bid_row_is_not_locked_while_its_ciphertext_is_hashed(
+    claimant: Card, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 21: the stored ciphertext may be gigabytes; it is read before the bid's row lock, so the opening (which
+    locks the bid) never waits for a readiness check. While the file is being hashed, another connection takes the
+    bid's row lock at once (NOWAIT), and the check still records the damage it found."""
+    import threading
+
+    from django.db import connection, transaction
+
+    bid = sealed_bid(tender=tender_open_for_bids(), service_no=claimant.service_no, content=b"hashed unlocked")
+    path = ciphertext_path(bid)
+    path.write_bytes(path.read_bytes()[:-1] + b"\\0")  # damaged: the check must still say so
+    hashing = readiness.file_digest
+    seen: list[str] = []
+
+    def lock_elsewhere() -> None:
+        try:
+            with transaction.atomic():
+                Bid.objects.select_for_update(nowait=True).get(pk=bid.pk)
+            seen.append("locked")
+        except Exception as exc:  # noqa: BLE001 (the database's lock-not-available error, whatever its class)
+            seen.append(type(exc).__name__)
+        finally:
+            connection.close()
+
+    def digest_while_another_locks(target: Any) -> tuple[int, str]:
+        other = threading.Thread(target=lock_elsewhere)
+        other.start()
+        other.join()
+        return hashing(target)
+
+    monkeypatch.setattr(readiness, "file_digest", digest_while_another_locks)
+    check = readiness.bid_readiness_check(bid_id=bid.pk, lead="3d")  # the check at sealing has run already
+    assert seen == ["locked"]
+    assert check is not None and check.problems == ["ciphertext_damaged"]

@@ -55,6 +55,11 @@ def _ciphertext_problem(bid: Bid) -> str:
     return "" if (size, digest) == (bid.ciphertext_bytes, bid.ciphertext_sha256) else "ciphertext_damaged"
 
 
+def _recorded(bid: Bid) -> tuple[str, str, int | None, str]:
+    """What the ciphertext check depends on: the stored file's name and what was recorded at sealing."""
+    return bid.status, bid.ciphertext_name, bid.ciphertext_bytes, bid.ciphertext_sha256
+
+
 def problem_advice(code: str, bid: Bid, expires_at: object = None) -> str:
     """What the bidder is told for ``code``: what is wrong and what to do before it is too late."""
     opening = localtime(bid.tender.opening_at).strftime("%Y-%m-%d %H:%M")
@@ -82,7 +87,13 @@ def problem_advice(code: str, bid: Bid, expires_at: object = None) -> str:
 
 def bid_readiness_check(*, bid_id: int, lead: str) -> ReadinessCheck | None:
     """Check one sealed bid at one lead; ``None`` if it is no longer sealed. Run twice (or at once by two workers),
-    the second finds the first's row under the bid's lock and sends nothing."""
+    the second finds the first's row under the bid's lock and sends nothing. The stored ciphertext (gigabytes, maybe)
+    is read before the bid's row is locked, so an opening or a withdrawal never waits for the hashing; under the lock
+    the bid must still be the one that was read, else it is read again there."""
+    unlocked = Bid.objects.filter(pk=bid_id, status=BidStatus.SUBMITTED).first()
+    if unlocked is None or ReadinessCheck.objects.filter(bid=unlocked, lead=lead).exists():
+        unlocked = None  # nothing to read: the locked pass below says which
+    ciphertext = _ciphertext_problem(unlocked) if unlocked is not None else ""
     with transaction.atomic():
         bid = Bid.objects.select_for_update().select_related("tender").filter(pk=bid_id).first()
         if bid is None or bid.status != BidStatus.SUBMITTED:
@@ -90,10 +101,12 @@ def bid_readiness_check(*, bid_id: int, lead: str) -> ReadinessCheck | None:
         existing = ReadinessCheck.objects.filter(bid=bid, lead=lead).first()
         if existing is not None:
             return existing
+        if unlocked is None or _recorded(unlocked) != _recorded(bid):  # changed meanwhile (rare): read it again
+            ciphertext = _ciphertext_problem(bid)
         readiness = shield.key_readiness(
             service_no=bid.service_no, recipient_serial=bid.recipient_serial, opening_at=bid.tender.opening_at
         )
-        problems = [code for code in (readiness.problem, _ciphertext_problem(bid)) if code]
+        problems = [code for code in (readiness.problem, ciphertext) if code]
         try:
             with transaction.atomic():
                 check = ReadinessCheck.objects.create(
