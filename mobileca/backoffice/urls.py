@@ -18,6 +18,7 @@ urlpatterns = [
     path("support/", support.support, name="support"),
     path("support/requests/", support.support_requests, name="support_requests"),
     path("support/<int:enterprise_id>/", support.support_enterprise, name="support_enterprise"),
+    path("support/<int:enterprise_id>/cards/<int:card_id>/revoke/", support.support_revoke, name="support_revoke"),
     path("audit/", auditor.audit, name="audit"),
     path("audit/export.csv", auditor.audit_export, name="audit_export"),
     path("tenders/<str:project_no>/", tenders.tender_bids, name="tender_bids"),

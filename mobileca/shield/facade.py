@@ -297,3 +297,69 @@ def credential_holders(*, service_nos: list[str]) -> dict[str, str]:
     accounts = dict(Credential.objects.filter(service_no__in=service_nos).values_list("service_no", "account"))
     names = dict(PhoneAccount.objects.filter(account__in=set(accounts.values())).values_list("account", "name"))
     return {service_no: names[account] for service_no, account in accounts.items() if account in names}
+
+
+# --- revocation for key compromise, for customer service (issue 21, R6.1) -----------------------------------------
+# (this block's imports at its start: the block is added whole at the end of the module)
+
+from django.utils.translation import gettext as _  # noqa: E402
+
+from mobileca.audit.services import Actor  # noqa: E402
+from mobileca.core.errors import NotFound  # noqa: E402
+from mobileca.shield import revocation  # noqa: E402
+from mobileca.shield.renewal import pending_bids  # noqa: E402
+
+
+@dataclass(frozen=True)
+class RevocationPreview:
+    """What a revocation for key compromise of this card would do, before it is done: the card's 服务编号, its
+    holder's name masked (「王*国」), 服务到期时间, the two certificate serials, and how many sealed, unopened bids
+    become unreadable. ``revoked`` is True when it is already revoked for key compromise (nothing more to do)."""
+
+    service_no: str
+    holder_masked: str
+    expires_at: datetime
+    sign_serial: str
+    encrypt_serial: str
+    pending_bids: int
+    revoked: bool
+
+
+def revocation_preview(*, service_no: str) -> RevocationPreview:
+    credential = Credential.objects.filter(service_no=service_no).first() if service_no else None
+    if credential is None:
+        raise NotFound(_("未找到该证书"), code="credential_unknown")
+    return RevocationPreview(
+        service_no=credential.service_no,
+        holder_masked=keyuse.masked_name(keyuse.holder_name(credential.account)),
+        expires_at=credential.expires_at,
+        sign_serial=credential.sign_serial,
+        encrypt_serial=credential.encrypt_serial,
+        pending_bids=len(pending_bids(credential)),
+        revoked=credential.revoked_reason == revocation.KEY_COMPROMISE,
+    )
+
+
+def revoked_for_key_compromise(*, service_nos: list[str]) -> set[str]:
+    """Which of these credentials are revoked for key compromise (the cards say 「已吊销（密钥泄露）」)."""
+    rows = Credential.objects.filter(service_no__in=service_nos, revoked_reason=revocation.KEY_COMPROMISE)
+    return set(rows.values_list("service_no", flat=True))
+
+
+@dataclass(frozen=True)
+class Revoked:
+    service_no: str
+    archived_destroyed: int  # how many archived encryption keys (from before renewals) were destroyed
+
+
+def revoke_for_key_compromise(*, service_no: str, actor: Actor, reason: str) -> Revoked:
+    """Customer service revokes the card's credential for key compromise: both certificates revoked
+    (keyCompromise), archived keys and a split credential's shares destroyed, 「证书吊销」 in the claimant's
+    操作记录, the operator and the reason (工单号/说明, required, at most 200 characters) in the audit log. Already
+    revoked: ``already_revoked``, nothing changed. The caller tells the claimant (``notify_claimant``)."""
+    destroyed = revocation.revoke_by_support(service_no=service_no, actor=actor, reason=reason)
+    return Revoked(service_no=service_no, archived_destroyed=len(destroyed))
+
+
+def revoked_notice_text(*, service_no: str, when: str) -> str:
+    return revocation.revoked_text(service_no=service_no, when=when)

@@ -61,6 +61,7 @@ ACTION_LABELS: Final = {
     "renewal": gettext_lazy("续费"),
     "rekey": gettext_lazy("更换密钥"),
     "member_change": gettext_lazy("成员变更"),
+    "revoke": gettext_lazy("证书吊销"),
 }
 WARNING_ACTIONS: Final = frozenset({"pin_failed", "pin_locked", "sign_failed", "decrypt_failed"})
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from mobileca.shield.views import claim, cosign, home, keyuse, members, oauth
+from mobileca.shield.views import claim, cosign, home, keyuse, members, oauth, revoke
 
 app_name = "shield"
 urlpatterns = [
@@ -40,6 +40,7 @@ urlpatterns = [
     path("credentials/", keyuse.h5_credentials, name="h5_credentials"),
     path("credentials/<str:service_no>/pin/change/", keyuse.h5_pin_change, name="h5_pin_change"),
     path("credentials/<str:service_no>/pin/reset/", keyuse.h5_pin_reset, name="h5_pin_reset"),
+    path("credentials/<str:service_no>/revoke/", revoke.h5_revoke, name="h5_revoke"),
     path("records/", keyuse.h5_records, name="h5_records"),
     path("auth/callback/", claim.h5_callback, name="h5_callback"),
     path("face/return/", claim.h5_face_return, name="h5_face_return"),
