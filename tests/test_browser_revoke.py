@@ -6,11 +6,9 @@ Neither page scrolls sideways. Each step is saved to test-artifacts/."""
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlparse
-
 import pytest
 from django.test import Client
-from playwright.sync_api import Browser, Page, Route, expect
+from playwright.sync_api import Browser, Page, expect
 
 from mobileca.accounts.models import User
 from mobileca.ca.models import IssuedCertificate
@@ -32,21 +30,6 @@ from tests.support.shield import activated_credential, ca_ready, card, registere
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 SIDEWAYS = "() => document.documentElement.scrollWidth - window.innerWidth"
-
-
-def _back_to_revocation(route: Route) -> None:
-    """The liveness sandbox sends the phone back to /h5/face/return/; for a check of purpose "revoke" that return
-    leads on to the revocation page with the check (a dispatch in the claim's face return, not part of this
-    change): done here the same way, the sandbox's answer turned into a redirect to that page."""
-    if route.request.method != "POST":
-        route.continue_()
-        return
-    answered = route.fetch(max_redirects=0)
-    back = answered.headers["location"]
-    assert "/h5/face/return/?check_id=" in back, back
-    check_id = parse_qs(urlparse(back).query)["check_id"][0]
-    service_no = Credential.objects.get().service_no
-    route.fulfill(status=302, headers={"Location": f"/h5/credentials/{service_no}/revoke/?check_id={check_id}"})
 
 
 def test_support_sees_the_confirmation_and_the_claimant_revokes_on_the_phone(
@@ -80,7 +63,6 @@ def test_support_sees_the_confirmation_and_the_claimant_revokes_on_the_phone(
 
         with phone_context(browser) as context:
             phone = context.new_page()
-            phone.route("**/sandbox/liveness/check/**", _back_to_revocation)
             phone.goto(base + "/h5/login/?next=/h5/credentials/")
             phone.get_by_role("button", name="以王建国登录").click()
             expect(phone.get_by_role("heading", name="我的证书")).to_be_visible()

@@ -34,12 +34,16 @@ def card_list(request: HttpRequest) -> HttpResponse:
     _reconcile_claims(enterprise.pk)
     moment = now()
     h5_home = settings.MOBILECA_PUBLIC_URL.rstrip("/") + reverse("shield:h5_home")
+    cards = list(card_list_for_enterprise(enterprise=enterprise))
+    # issue 21: a card revoked for key compromise says 「已吊销（密钥泄露）」 and offers no 续费
+    revoked = shield.revoked_for_key_compromise(service_nos=[card.service_no for card in cards if card.service_no])
     return render(
         request,
         "cards/list.html",
         {
             "active": "cards",
-            "cards": card_list_for_enterprise(enterprise=enterprise),
+            "cards": cards,
+            "revoked": revoked,
             "products": product_list_for_sale(),
             "now": moment,
             "soon": moment + card_expiry_reminder_lead(),

@@ -63,6 +63,7 @@ from mobileca.shield.views.common import (
     refuse_unsigned,
 )
 from mobileca.shield.views.keyuse import pin_reset_return
+from mobileca.shield.views.revoke import revoke_return
 
 # 「选择认证方式」 (R3.6): the choice, each way's own screen (``?method=``), and what each posts back to
 VERIFY_SCREENS = ("choose", "legal_rep", "phone", "corporate", "forward", "reverse")
@@ -368,13 +369,15 @@ def h5_agreement(request: HttpRequest, name: str, version: str | None = None) ->
 
 
 def h5_face_return(request: HttpRequest) -> HttpResponse:
-    """Back from the liveness provider: the claim's face check, or a forgotten PIN's."""
+    """Back from the liveness provider: the claim's face check, a forgotten PIN's, or a revocation's."""
     account = phone_account(request)
     check = FaceCheck.objects.select_related("claim").filter(check_id=request.GET.get("check_id", "")).first()
     if not account or check is None or check.account != account:
         return refusal(request, _("登录已失效，请重新扫码"), status=400)
     if check.purpose == "pin_reset":
         return pin_reset_return(request, account, check.check_id)
+    if check.purpose == "revoke":  # issue 21: on to the revocation page, which records the result
+        return revoke_return(request, account, check.check_id)
     ticket = check.claim.ticket
 
     def finish() -> HttpResponse:
