@@ -143,7 +143,8 @@ class FaceCheck(models.Model):
     account = models.CharField(max_length=32)
     check_id = models.CharField(max_length=64, unique=True)
     nonce = models.CharField(max_length=64)
-    purpose = models.CharField(max_length=16, default="person")  # person (R3.5) | legal_rep (R3.6) | pin_reset (R4.3) | revoke
+    # person (R3.5) | legal_rep (R3.6) | pin_reset (R4.3) | revoke (issue 21)
+    purpose = models.CharField(max_length=16, default="person")
     outcome = models.CharField(max_length=10, choices=FaceOutcome.choices, default=FaceOutcome.PENDING)
     created_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
