@@ -16,6 +16,7 @@ Runs on PostgreSQL when ``BENCH_DATABASE_URL`` names a server database it may dr
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import secrets
 import threading
@@ -28,17 +29,17 @@ from _harness import bench_credential, django_setup, rate, report, serve, stop
 PHONES = 8
 SECONDS = 20.0
 ONE_PARTY_SECONDS = 8.0
+DECRYPT_SECONDS = 12.0
 RAW_N = 3000
 PIN = "135790"
 SM3 = "1.2.156.10197.1.401"
 SM2_SM3 = "1.2.156.10197.1.501"
 
 
-def split_credential(account: str) -> tuple[str, str, Any]:
+def split_credential(account: str) -> tuple[str, str, Any, Any]:
     """An active split-key SM2 credential of ``account`` made as a claim's activation leaves it (the phone's halves
     generated with the service's key generation, the shares certified), a bearer token of the account, and the
-    phone's signing half."""
-    import hashlib
+    phone's signing and encryption halves."""
     from datetime import timedelta
 
     from argon2 import PasswordHasher
@@ -113,7 +114,40 @@ def split_credential(account: str) -> tuple[str, str, Any]:
         created_at=moment,
         expires_at=moment + timedelta(hours=1),
     )
-    return service_no, token, halves["sign"][0]
+    return service_no, token, halves["sign"][0], halves["encrypt"][0]
+
+
+def sealed_for(service_no: str) -> tuple[bytes, bytes]:
+    """A small GB/T 35275 envelope (SM2 key transport, SM4-GCM) for the credential's encryption certificate: its
+    header (what the decryption is authorised for and opens) and the detached ciphertext."""
+    import io
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    from mobileca.ca import facade
+    from mobileca.cmslib import gm
+    from mobileca.shield.models import Credential
+
+    pem = facade.certificate_pem(serial_hex=Credential.objects.get(service_no=service_no).encrypt_serial)
+    der = x509.load_pem_x509_certificate(pem.encode()).public_bytes(serialization.Encoding.DER)
+    ciphertext = io.BytesIO()
+    sealed = gm.seal(io.BytesIO(b"bid file " * 100), ciphertext, der, mode="gcm")
+    return sealed.header, ciphertext.getvalue()
+
+
+def opens(header: bytes, key: bytes, ciphertext: bytes) -> bool:
+    """Whether ``key`` opens the envelope (the GCM tag checked)."""
+    import io
+    import tempfile
+    from pathlib import Path
+
+    from mobileca.cmslib import gm
+
+    with tempfile.TemporaryDirectory() as folder:
+        target = Path(folder) / "opened"
+        gm.open_with_key(header, key, io.BytesIO(ciphertext), target)
+        return target.read_bytes() == b"bid file " * 100
 
 
 def phone_cookies(account: str) -> dict[str, str]:
@@ -169,7 +203,8 @@ def main() -> None:
 
     server, root = serve(workers=4)
     base = root + "/csc/v2"
-    tools = [httpx.Client(timeout=60, headers={"Authorization": f"Bearer {token}"}) for _, token, _ in credentials]
+    tools = [httpx.Client(timeout=60, headers={"Authorization": f"Bearer {token}"}) for _, token, *_ in credentials]
+    envelopes = [sealed_for(service_no) for service_no, *_ in credentials]
     phones = [httpx.Client(timeout=60, cookies=jar, headers={"X-CSRFToken": jar["csrftoken"]}) for jar in cookies]
     whole = httpx.Client(timeout=60, headers={"Authorization": f"Bearer {whole_token}"})
     try:
@@ -179,7 +214,7 @@ def main() -> None:
             return dict(response.json())
 
         def two_party(index: int) -> None:
-            service_no, _, share = credentials[index]
+            service_no, _, share, _ = credentials[index]
             tool, phone = tools[index], phones[index]
             e = share.digest(secrets.token_bytes(64))
             digest = base64.b64encode(e).decode()
@@ -214,6 +249,39 @@ def main() -> None:
             returned = base64.b64decode(signed["signatures"][0])
             assert returned == signature and share.public_key.verify_digest(returned, e), "not the phone's signature"
 
+        def two_party_decrypt(index: int) -> None:
+            service_no, _, _, share = credentials[index]
+            tool, phone = tools[index], phones[index]
+            header, ciphertext = envelopes[index]
+            pending = ok(
+                tool.post(
+                    f"{base}/credentials/authorize",
+                    json={
+                        "credentialID": service_no,
+                        "numSignatures": 1,
+                        "hashes": [base64.b64encode(hashlib.sha256(header).digest()).decode()],
+                        "operation": "decrypt",
+                        "envelope": base64.b64encode(header).decode(),
+                    },
+                ),
+                202,
+            )
+            ref = pending["authorizationURL"].rstrip("/").rsplit("/", 1)[-1]
+            approval = ok(phone.post(f"{root}/h5/cosign/approve/", json={"authorization": ref, "pin": PIN}))
+            message = share.decrypt_message(base64.b64decode(approval["ciphertext"]), approval["session"])
+            done = ok(
+                phone.post(f"{root}/h5/cosign/decrypt/", json={"session": approval["session"], "message": message})
+            )
+            assert done == {"status": "authorized"}, done
+            sad = ok(tool.post(f"{base}/credentials/authorizeCheck", json={"handle": pending["handle"]}))["SAD"]
+            opened = ok(
+                tool.post(
+                    f"{base}/credentials/decrypt",
+                    json={"credentialID": service_no, "SAD": sad, "envelope": base64.b64encode(header).decode()},
+                )
+            )
+            assert opens(header, base64.b64decode(opened["contentKey"]), ciphertext), "not the envelope's key"
+
         whole_public = whole_key.public_key()
 
         def one_party(_: int) -> None:
@@ -247,8 +315,10 @@ def main() -> None:
 
         for index in range(PHONES):  # warm every worker (imports, master key) and every phone
             two_party(index)
+            two_party_decrypt(index)
         one_party(0)
         cosign_rate = concurrently(PHONES, SECONDS, two_party)
+        decrypt_rate = concurrently(PHONES, DECRYPT_SECONDS, two_party_decrypt)
         one_party_rate = concurrently(PHONES, ONE_PARTY_SECONDS, one_party)
     finally:
         for client in (*tools, *phones, whole):
@@ -264,9 +334,17 @@ def main() -> None:
             raw_key.sign_digest(e)
 
     raw_rate = rate(RAW_N, raw)
+    cipher = raw_key.public_key().encrypt(b"k" * 16)
+
+    def raw_decrypt() -> None:
+        for _ in range(RAW_N):
+            raw_key.decrypt(cipher)
+
+    raw_decrypt_rate = rate(RAW_N, raw_decrypt)
     database = "postgresql" if os.environ.get("DATABASE_URL", "").startswith("postgres") else "sqlite"
     report("sm2_cosign_http_signatures", cosign_rate, "signatures/s", raw_rate)
     report(f"sm2_one_party_signhash_http_{PHONES}_clients_{database}", one_party_rate, "signatures/s", raw_rate)
+    report("sm2_cosign_http_decryptions", decrypt_rate, "decryptions/s", raw_decrypt_rate)
 
 
 if __name__ == "__main__":
