@@ -259,12 +259,6 @@ def test_a_split_card_renewed_on_the_phone_still_opens_the_bid_sealed_before_it(
 TEMPLATE_SOURCE = ("{#", "#}", "Two-party SM2")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="shield/_cosign_keygen.html opens with a multi-line {# … #} comment, which Django renders as text (its "
-    "{# #} comments are single-line only): the template's English notes show under 「确认续费」 on the renewal page, "
-    "under the claim's PIN form and on the re-key form; needs {% comment %} … {% endcomment %}",
-)
 def test_the_pages_that_make_the_phones_halves_show_no_template_source(
     bidder_client: Client, bidder: User, registered: Card, ca_ready: None, finance: User, settings: Any
 ) -> None:
