@@ -39,6 +39,7 @@ from mobileca.core.clock import now
 from mobileca.core.errors import ApplicationError, Conflict, InvalidInput, NotFound, PermissionDenied
 from mobileca.shield import cosign_keys, keyuse
 from mobileca.shield.claims import claim_of_claimant
+from mobileca.shield.faces import CREDENTIAL_FACE_VALIDITY
 from mobileca.shield.locks import lock_claim, lock_credential_pk
 from mobileca.shield.models import (
     ClaimSession,
@@ -50,7 +51,7 @@ from mobileca.shield.models import (
     FaceOutcome,
     KeyUseAuthorization,
 )
-from mobileca.shield.pin import RESET_FACE_VALIDITY, pin_check, pin_guess
+from mobileca.shield.pin import pin_check, pin_guess
 from mobileca.shield.records import record_operation
 
 ROUND_LIFETIME = timedelta(minutes=2)
@@ -168,7 +169,7 @@ def rekey_face_check(credential: Credential, account: str, check_id: str = "") -
         purpose="pin_reset",
         outcome=FaceOutcome.PASSED,
         consumed_at__isnull=True,
-        finished_at__gt=now() - RESET_FACE_VALIDITY,
+        finished_at__gt=now() - CREDENTIAL_FACE_VALIDITY,
     )
     if check_id:
         found = found.filter(check_id=check_id)

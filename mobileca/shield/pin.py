@@ -41,16 +41,16 @@ from django.views.decorators.debug import sensitive_variables
 from mobileca.audit.services import Actor, audit_record
 from mobileca.core import inputs
 from mobileca.core.clock import now
-from mobileca.core.errors import ApplicationError, Conflict, InvalidInput, NotFound, PermissionDenied
+from mobileca.core.errors import ApplicationError, Conflict, InvalidInput, NotFound
 from mobileca.shield import cosign_keys, links, sms
-from mobileca.shield.faces import face_check_open, face_check_record, face_check_result
+from mobileca.shield.faces import credential_face_finish, credential_face_spend, credential_face_start
 from mobileca.shield.locks import lock_credential
-from mobileca.shield.models import Credential, FaceCheck, FaceOutcome, PhoneAccount
+from mobileca.shield.models import Credential
 from mobileca.shield.records import record_operation
 
 PIN_FREE_TRIES = 5  # §7: 5 wrong in a row lock the key for 15 minutes, each further wrong doubles it
 PIN_FIRST_LOCK = timedelta(minutes=15)
-RESET_FACE_VALIDITY = timedelta(minutes=10)  # a passed face check allows one new PIN within this
+RESET_PURPOSE = "pin_reset"  # the face check of a forgotten PIN, and of a split credential's re-key
 _WEAK_PINS = frozenset(
     {"012345", "123456", "234567", "345678", "456789", "987654", "876543", "765432", "654321", "543210"}
 )
@@ -266,27 +266,14 @@ def _set_pin(credential: Credential, pin_hash: str, *, action: str, address: str
 def pin_reset_start(*, account: str, service_no: str) -> str:
     """Forgotten PIN: open a fresh live face check of the claimant; returns where the phone plays it."""
     credential = Credential.objects.filter(service_no=service_no, account=account).first()
-    person = PhoneAccount.objects.filter(account=account).first()
-    if credential is None or person is None:
+    if credential is None:
         raise NotFound(_("未找到该证书"), code="credential_unknown")
-    return face_check_open(claim_id=credential.claim_id, person=person, purpose="pin_reset")
+    return credential_face_start(credential=credential, account=account, purpose=RESET_PURPOSE)
 
 
 def pin_reset_face_finish(*, check_id: str, account: str) -> str:
     """The phone is back from the face check: record the signed result; returns the credential's 服务编号."""
-    check, passed = face_check_result(check_id=check_id, account=account, purpose="pin_reset")
-    with transaction.atomic(durable=True):
-        check = FaceCheck.objects.select_for_update().get(pk=check.pk)
-        if face_check_record(check, passed=passed):
-            audit_record(
-                action=f"credential.pin_reset_face_{check.outcome}",
-                subject=f"phone:{account}",
-                actor=Actor("phone", account),
-            )
-    credential = Credential.objects.get(claim_id=check.claim_id)
-    if not passed:
-        raise Conflict(_("人脸识别未通过，请重试"), code="face_failed")
-    return credential.service_no
+    return credential_face_finish(check_id=check_id, account=account, purpose=RESET_PURPOSE)
 
 
 @sensitive_variables()
@@ -302,22 +289,6 @@ def pin_reset(
         credential = _owned_credential(account, service_no)
         if cosign_keys.is_split(credential):
             raise Conflict(_("该证书的密钥由手机与服务共同持有，忘记 PIN 码须更换密钥"), code="rekey_required")
-        check = (
-            FaceCheck.objects.select_for_update()
-            .filter(
-                check_id=check_id,
-                account=account,
-                purpose="pin_reset",
-                outcome=FaceOutcome.PASSED,
-                consumed_at__isnull=True,
-            )
-            .first()
-        )
-        if check is None or check.claim_id != credential.claim_id:
-            raise PermissionDenied(_("请先完成人脸识别"), code="face_required")
-        if check.finished_at is None or now() - check.finished_at > RESET_FACE_VALIDITY:
-            raise Conflict(_("人脸识别已超过 10 分钟，请重新识别"), code="face_stale")
-        check.consumed_at = now()
-        check.save(update_fields=["consumed_at"])
+        credential_face_spend(credential, check_id=check_id, account=account, purpose=RESET_PURPOSE)
         _set_pin(credential, new_hash, action="pin_reset", address=address)
     return credential

@@ -24,9 +24,10 @@ from mobileca.core.clock import now
 from mobileca.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from mobileca.shield import cosign_keys, links, members, sms
 from mobileca.shield.credential_keys import archived_keys_destroy, credential_recertify, split_public_keys
+from mobileca.shield.faces import credential_face_spend
 from mobileca.shield.locks import lock_claims, lock_credential_pk, lock_enterprise
-from mobileca.shield.models import CosignShare, Credential, FaceCheck, FaceOutcome, ShieldEnterprise
-from mobileca.shield.pin import RESET_FACE_VALIDITY, pin_hash_new
+from mobileca.shield.models import CosignShare, Credential, FaceCheck, ShieldEnterprise
+from mobileca.shield.pin import RESET_PURPOSE, pin_hash_new
 from mobileca.shield.records import record_operation
 from mobileca.shield.renewal import PendingBid, pending_bids
 
@@ -67,21 +68,7 @@ def rekey(
         lock_enterprise(unlocked.enterprise_uscc)
         lock_claims(pks=[unlocked.claim_id])
         credential = lock_credential_pk(unlocked.pk)
-        check = (
-            FaceCheck.objects.select_for_update()
-            .filter(
-                check_id=check_id if isinstance(check_id, str) else "",
-                account=account,
-                purpose="pin_reset",
-                outcome=FaceOutcome.PASSED,
-                consumed_at__isnull=True,
-            )
-            .first()
-        )
-        if check is None or check.claim_id != credential.claim_id or credential.account != account:
-            raise PermissionDenied(_("请先完成人脸识别"), code="face_required")
-        if check.finished_at is None or now() - check.finished_at > RESET_FACE_VALIDITY:
-            raise Conflict(_("人脸识别已超过 10 分钟，请重新识别"), code="face_stale")
+        check = credential_face_spend(credential, check_id=check_id, account=account, purpose=RESET_PURPOSE)
         enterprise = ShieldEnterprise.objects.get(uscc=credential.enterprise_uscc)
         if not members.is_member(enterprise, account):
             raise PermissionDenied(_("您已不是该企业的成员，不能更换该证书的密钥"), code="not_member")
@@ -120,8 +107,6 @@ def _rekey(
     cosign_keys.certify(shares, credential)  # the old shares destroyed: the old phone half is useless now
     # the halves kept from before renewals were in the lost phone, or sealed under the forgotten PIN (issue 21)
     archived = archived_keys_destroy(credential)
-    check.consumed_at = moment
-    check.save(update_fields=["consumed_at"])
     audit_record(
         action="credential.rekeyed",
         subject=f"credential:{credential.service_no}",

@@ -11,8 +11,6 @@ that become unreadable. Either way the claimant's 操作记录 gets 「证书吊
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from cryptography import x509
 from django.db import transaction
 from django.utils import timezone
@@ -22,19 +20,18 @@ from mobileca.audit.services import Actor, audit_record
 from mobileca.ca import facade as ca_facade
 from mobileca.core import inputs
 from mobileca.core.clock import now
-from mobileca.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from mobileca.core.errors import Conflict, InvalidInput, NotFound
 from mobileca.shield import cosign_keys, links, sms
 from mobileca.shield.credential_keys import archived_keys_destroy
-from mobileca.shield.faces import face_check_open, face_check_record, face_check_result
+from mobileca.shield.faces import credential_face_finish, credential_face_spend, credential_face_start
 from mobileca.shield.locks import lock_credential, lock_credential_pk
-from mobileca.shield.models import Credential, FaceCheck, FaceOutcome, PhoneAccount
+from mobileca.shield.models import Credential
 from mobileca.shield.records import record_operation
 from mobileca.shield.renewal import pending_bids
 
 SERVICE = Actor("system", "shield")
 KEY_COMPROMISE = "key_compromise"
 FACE_PURPOSE = "revoke"
-FACE_VALIDITY = timedelta(minutes=10)  # a passed face check allows one revocation within this
 REASON_MAX = 200
 
 
@@ -127,28 +124,13 @@ def revoke_face_start(*, account: str, service_no: str) -> str:
     credential = own_credential(account=account, service_no=service_no)
     if credential.revoked_reason == KEY_COMPROMISE:
         raise _already_revoked()
-    person = PhoneAccount.objects.filter(account=account).first()
-    if person is None:
-        raise NotFound(_("未找到该证书"), code="credential_unknown")
-    return face_check_open(claim_id=credential.claim_id, person=person, purpose=FACE_PURPOSE)
+    return credential_face_start(credential=credential, account=account, purpose=FACE_PURPOSE)
 
 
 def revoke_face_finish(*, check_id: str, account: str) -> str:
     """The phone is back from the face check: record the signed result once; returns the credential's 服务编号.
     A failed check is refused (``face_failed``)."""
-    check, passed = face_check_result(check_id=check_id, account=account, purpose=FACE_PURPOSE)
-    with transaction.atomic(durable=True):
-        check = FaceCheck.objects.select_for_update().get(pk=check.pk)
-        if face_check_record(check, passed=passed):
-            audit_record(
-                action=f"credential.revoke_face_{check.outcome}",
-                subject=f"phone:{account}",
-                actor=Actor("phone", account),
-            )
-    credential = Credential.objects.get(claim_id=check.claim_id)
-    if check.outcome != FaceOutcome.PASSED:
-        raise Conflict(_("人脸识别未通过，请重试"), code="face_failed")
-    return credential.service_no
+    return credential_face_finish(check_id=check_id, account=account, purpose=FACE_PURPOSE)
 
 
 def revoke_by_claimant(
@@ -165,20 +147,9 @@ def revoke_by_claimant(
             raise NotFound(_("未找到该证书"), code="credential_unknown")
         if credential.revoked_reason == KEY_COMPROMISE:
             raise _already_revoked()
-        check = (
-            FaceCheck.objects.select_for_update()
-            .filter(check_id=check_id, account=account, purpose=FACE_PURPOSE, outcome=FaceOutcome.PASSED)
-            .filter(consumed_at__isnull=True)
-            .first()
-        )
-        if check is None or check.claim_id != credential.claim_id:
-            raise PermissionDenied(_("请先完成人脸识别"), code="face_required")
-        if check.finished_at is None or now() - check.finished_at > FACE_VALIDITY:
-            raise Conflict(_("人脸识别已超过 10 分钟，请重新识别"), code="face_stale")
+        check = credential_face_spend(credential, check_id=check_id, account=account, purpose=FACE_PURPOSE)
         if bids and not bids_confirmed:
             raise InvalidInput(_("请确认已知晓以上投标文件将无法解密"), code="bids_unconfirmed")
-        check.consumed_at = now()
-        check.save(update_fields=["consumed_at"])
         destroyed = _revoke_locked(
             credential,
             actor=Actor("phone", account),
