@@ -332,3 +332,16 @@ def test_a_split_key_request_with_another_credentials_envelope_is_refused_before
     status, refused = _authorize(api, credential, header)
     assert (status, refused["error"]) == (400, "not_a_recipient"), refused
     assert _stored() == before
+
+
+def test_an_envelope_over_64_kib_is_refused_before_anything_is_stored(claimant: tuple[Api, Credential]) -> None:
+    """Issue 21: authorize keeps the envelope with the request, so it takes a header (content detached) of at most
+    64 KiB; a larger one is refused (400), nothing stored."""
+    api, credential = claimant
+    header, _ = _seal(credential)
+    before = _stored()
+    status, refused = _authorize(
+        api, credential, header, envelope=_b64(b"\x30" * 70_000), authData=[{"id": "PIN", "value": PIN}]
+    )
+    assert status == 400 and "SAD" not in refused, refused
+    assert _stored() == before

@@ -147,3 +147,54 @@ def test_a_cleared_browser_rekeys_after_the_face_check(
             assert opened == live.public_key
     assert ca_facade.certificate_info(serial_hex=credential.sign_serial).status == "revoked"
     assert after.sign_serial != credential.sign_serial
+
+
+def test_a_pin_change_warns_once_when_a_half_kept_from_before_a_renewal_is_in_another_browser(
+    gateways_on_live_server: str, browser: Browser, split: tuple[Credential, HeadlessPhone]
+) -> None:
+    """Issue 21, R4.3: the half of an encryption key kept from before a renewal stays sealed under the PIN of the
+    browser that holds it; when it is not in this browser, the first 「确认修改」 only warns (nothing changes), a
+    second one changes the PIN and seals this browser's halves again."""
+    from datetime import timedelta
+
+    from mobileca.core.clock import now
+    from mobileca.shield.models import ArchivedEncryptionKey, CosignShare
+
+    credential, headless = split
+    kept = CosignShare.objects.create(  # an archived encryption share whose half is in another browser
+        ref="kept-elsewhere",
+        credential=credential,
+        usage="encrypt",
+        d2_wrapped=b"",
+        p1="04" + "11" * 64,
+        public_key="04" + "22" * 64,
+        pepper_wrapped=b"",
+        created_at=now() - timedelta(days=400),
+        certified_at=now() - timedelta(days=400),
+        archived_at=now() - timedelta(days=30),
+    )
+    ArchivedEncryptionKey.objects.create(
+        credential=credential, serial="7a" * 8, key_wrapped=b"", cosign_share=kept, archived_at=kept.archived_at
+    )
+    base = gateways_on_live_server
+    url = base + "/static/shield/cosign.js"
+    with phone_context(browser) as context:
+        phone = context.new_page()
+        _signed_in(phone, base)
+        for usage in ("sign", "encrypt"):
+            key = headless.shares[usage].public_point.hex()
+            share = _js_share(headless, usage)
+            phone.evaluate(
+                STORE_SHARE, {"url": url, "key": key, "share": share, "pin": PIN, "pepper": headless.peppers[usage]}
+            )
+        phone.reload()
+        phone.get_by_text("修改 PIN 码", exact=True).click()
+        phone.get_by_label("原 PIN 码").fill(PIN)
+        phone.get_by_label("新 PIN 码", exact=True).fill(NEW_PIN)
+        phone.get_by_label("再次输入新 PIN 码").fill(NEW_PIN)
+        phone.get_by_role("button", name="确认修改").click()
+        expect(phone.locator(".pin-change-error")).to_contain_text("续费前的加密密钥")
+        assert Credential.objects.get(pk=credential.pk).pin_hash == credential.pin_hash  # nothing changed yet
+        phone.get_by_role("button", name="确认修改").click()
+        expect(phone.locator("#done")).to_have_text("PIN 码已修改")
+    assert Credential.objects.get(pk=credential.pk).pin_hash != credential.pin_hash

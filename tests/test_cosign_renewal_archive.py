@@ -271,3 +271,28 @@ def test_the_renewal_pages_say_the_sealed_bids_stay_readable_on_the_phone_that_h
     assert credential.encrypt_serial in phone_page and "请勿清除该浏览器数据" in phone_page
     for page in (card_page, phone_page):
         assert "将无法解密" not in page.replace("否则这些文件将无法解密", "")
+
+
+def test_key_compromise_during_a_renewal_destroys_its_new_halves_and_no_more_are_made(
+    bidder_client: Client, registered: Card, ca_ready: None, finance: User
+) -> None:
+    """Issue 21 / issue 20: the new shares a renewal made (not yet confirmed, so not the credential's yet) are
+    destroyed by a revocation for key compromise too, and the renewal can make no new ones."""
+    from mobileca.shield.models import ClaimSession
+
+    credential, phone = split_credential(registered)
+    bidder_client.get(f"/ca/cards/{registered.cert_id}/claim/status/")
+    registered.refresh_from_db()
+    _pay(_renew(bidder_client, registered), finance)
+    ticket = _renewal_ticket(bidder_client, registered)
+    _scan_and_login(phone.client, ticket, LEGAL_REP)
+    for usage in ("sign", "encrypt"):
+        phone.keygen(ticket, usage)
+    renewal = ClaimSession.objects.get(ticket=ticket)
+    assert CosignShare.objects.filter(claim=renewal, destroyed_at__isnull=True).count() == 2
+    credential_revoke_key_compromise(credential)
+    for share in CosignShare.objects.filter(claim=renewal):
+        assert share.destroyed_at is not None and bytes(share.d2_wrapped) == b"" == bytes(share.pepper_wrapped)
+    status, answer = post(phone.client, "keygen", {"ticket": ticket, "usage": "sign"})
+    assert status == 403 and answer["code"] == "credential_revoked", answer
+    assert CosignShare.objects.filter(claim=renewal, destroyed_at__isnull=True).count() == 0

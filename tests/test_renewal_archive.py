@@ -271,10 +271,21 @@ def test_a_removed_claimant_alone_may_still_open_the_sealed_bid_with_the_pin(
 
 
 def test_after_key_compromise_a_removed_claimant_cannot_open_either(bidder_client: Client, employee_bid: Bid) -> None:
-    """Issue 21: the removed claimant's exception ends with a key compromise: the opening is refused."""
+    """Issue 21: the removed claimant's exception ends with a key compromise: the opening is refused, and the
+    certificates revoked before as affiliationChanged now say keyCompromise (RFC 5280 §5.3.1) in the CA's records,
+    the CRL and the OCSP answers, so what they signed is no longer trusted either."""
     membership = Membership.objects.get(account=EMPLOYEE)
     phone_login(CLAIMANT, "/h5/members/").post(f"/h5/members/{membership.pk}/remove/")
-    credential_revoke_key_compromise(Credential.objects.get(account=EMPLOYEE))
+    credential = Credential.objects.get(account=EMPLOYEE)
+    serials = (credential.sign_serial, credential.encrypt_serial)
+    reasons = set(IssuedCertificate.objects.filter(serial_hex__in=serials).values_list("revocation_reason", flat=True))
+    assert reasons == {"affiliation_changed"}
+    credential_revoke_key_compromise(credential)
+    reasons = set(IssuedCertificate.objects.filter(serial_hex__in=serials).values_list("revocation_reason", flat=True))
+    assert reasons == {"key_compromise"}
+    changed = AuditEvent.objects.filter(action="ca.certificate_revocation_reason_changed")
+    assert sorted(event.data["from"] for event in changed) == ["affiliation_changed"] * 2
+    assert ca_facade.certificate_info(serial_hex=credential.sign_serial).status == "revoked"
     bid = _ask_opening(bidder_client, employee_bid)
     assert bid.status != BidStatus.OPENED and not bid.plaintext_name
     assert not KeyUseAuthorization.objects.filter(operation="decrypt", status="used").exists()
@@ -309,3 +320,31 @@ def test_a_hash_only_request_for_an_envelope_sealed_before_the_renewal_is_told_t
     assert authorization.status == "authorized" and authorization.used_at is None
     assert not OperationRecord.objects.filter(action__in=("decrypt", "decrypt_failed")).exists()
     assert not AuditEvent.objects.filter(action="credential.archived_key_used").exists()
+
+
+def test_a_hash_only_request_approved_before_the_renewal_is_for_the_replaced_key(
+    bidder_client: Client, claimant: tuple[Client, Card], finance: User
+) -> None:
+    """Issue 21 / issue 17: a hash-only decryption approved before the renewal was for the key then current; an
+    envelope sealed for the new key is refused ``sad_key_replaced`` (not told to send the envelope), unspent."""
+    _, card = claimant
+    pending = shield.authorization_request(
+        service_no=card.service_no,
+        operation="decrypt",
+        hashes=[base64.b64encode(hashlib.sha256(b"placeholder").digest()).decode()],
+        purpose="hash only",
+        file_name="bid.pdf",
+    )
+    _approve(_phone(), pending.url)
+    sad = shield.authorization_sad(handle=pending.handle)
+    _renewed(bidder_client, card, finance)
+    renewed = Credential.objects.get()
+    certificate = x509.load_pem_x509_certificate(ca_facade.certificate_pem(serial_hex=renewed.encrypt_serial).encode())
+    envelope = enveloped.seal(io.BytesIO(b"sealed after"), io.BytesIO(), certificate).header
+    KeyUseAuthorization.objects.filter(operation="decrypt").update(
+        hashes=[base64.b64encode(hashlib.sha256(envelope).digest()).decode()]
+    )  # as if that envelope's hash had been approved
+    with pytest.raises(ApplicationError) as refused:
+        shield.content_key_opened(service_no=card.service_no, sad=sad, envelope=envelope)
+    assert refused.value.code == "sad_key_replaced"
+    assert KeyUseAuthorization.objects.get(operation="decrypt").status == "authorized"

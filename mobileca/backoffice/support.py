@@ -4,12 +4,13 @@ its own confirmation page."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from mobileca.accounts.actors import actor_for
@@ -101,10 +102,11 @@ def support_revoke(request: HttpRequest, enterprise_id: int, card_id: int) -> Ht
     error, code, status = "", "", 200
     if request.method == "POST" and request.POST.get("confirm") == "yes":
         try:
-            revoked = shield.revoke_for_key_compromise(
-                service_no=card.service_no, actor=actor_for(request.user), reason=reason
-            )
-            with transaction.atomic():  # the revocation has committed (its own transaction); now the notices
+            with translation.override(settings.LANGUAGE_CODE):  # the record and the notices in the users' language
+                revoked = shield.revoke_for_key_compromise(
+                    service_no=card.service_no, actor=actor_for(request.user), reason=reason
+                )
+            with transaction.atomic(), translation.override(settings.LANGUAGE_CODE):  # committed; now the notices
                 when = timezone.localtime().strftime("%Y-%m-%d %H:%M")
                 text = shield.revoked_notice_text(service_no=revoked.service_no, when=when)
                 notify(

@@ -571,16 +571,26 @@ def credential_rekey(
 def credential_revoke_all(
     *, owner_id: str, reason: x509.ReasonFlags, key_backend: KeyBackend | None = None, actor: Actor = SYSTEM
 ) -> int:
-    """Revoke every valid certificate of an owner at once, with one CRL. Already revoked ones are left alone."""
+    """Revoke every valid certificate of an owner at once, with one CRL. Already revoked ones are left alone — except
+    for keyCompromise: a certificate revoked for another reason (not one a re-key superseded, whose key was replaced)
+    then has its reason changed to keyCompromise, as RFC 5280 §5.3.1 allows, so relying parties stop trusting what
+    it signed before. Returns how many certificates were revoked or changed."""
     if reason not in REVOCATION_REASONS:
         raise ValueError(f"revocation reason {reason.name} is not used by this CA")
     with transaction.atomic():
         _lock_owner(owner_id)
         records = list(IssuedCertificate.objects.select_for_update().filter(owner_id=owner_id, status=CertStatus.GOOD))
-        audit_record_many(_revoke_many(records, reason, actor))
-        for authority_id in sorted({record.authority_id for record in records}):
+        changed: list[IssuedCertificate] = []
+        if reason == x509.ReasonFlags.key_compromise:
+            changed = list(
+                IssuedCertificate.objects.select_for_update()
+                .filter(owner_id=owner_id, status=CertStatus.REVOKED)
+                .exclude(revocation_reason__in=[reason.name, x509.ReasonFlags.superseded.name])
+            )
+        audit_record_many(_revoke_many(records, reason, actor) + _reason_to_key_compromise(changed, actor))
+        for authority_id in sorted({record.authority_id for record in records + changed}):
             crl_publish(authority_id=authority_id, key_backend=key_backend)
-    return len(records)
+    return len(records) + len(changed)
 
 
 def certificate_revoke(
@@ -625,6 +635,30 @@ def _revoke_many(records: Iterable[IssuedCertificate], reason: x509.ReasonFlags,
             subject=f"cert:{record.serial_hex}",
             actor=actor,
             data={"owner": record.owner_id, "reason": reason.name},
+        )
+        for record in records
+    ]
+
+
+def _reason_to_key_compromise(records: list[IssuedCertificate], actor: Actor) -> list[AuditEntry]:
+    """Revoked certificates (the caller holds the rows locked) whose key turned out compromised: the reason becomes
+    keyCompromise (RFC 5280 §5.3.1), the revocation time stays; their OCSP answers are signed again; returns their
+    events."""
+    if not records:
+        return []
+    IssuedCertificate.objects.filter(pk__in=[record.pk for record in records]).update(
+        revocation_reason=x509.ReasonFlags.key_compromise.name
+    )
+    before = {record.pk: record.revocation_reason for record in records}
+    for record in records:
+        record.revocation_reason = x509.ReasonFlags.key_compromise.name
+    ocsp.on_revoked(records)
+    return [
+        AuditEntry(
+            action="ca.certificate_revocation_reason_changed",
+            subject=f"cert:{record.serial_hex}",
+            actor=actor,
+            data={"owner": record.owner_id, "from": before[record.pk], "reason": record.revocation_reason},
         )
         for record in records
     ]

@@ -596,7 +596,8 @@ def _hashes(hashes: list[str] | None, hash_: list[str] | None) -> list[str]:
 
 
 HashList = Annotated[list[Annotated[str, Field(max_length=200)]], Field(max_length=keyuse.MAX_HASHES)]
-ENVELOPE_MAX = 1_000_000  # base64 characters of an envelope (authorize's and decrypt's)
+ENVELOPE_MAX = 1_000_000  # base64 characters of an envelope credentials/decrypt opens
+AUTHORIZE_ENVELOPE_MAX = 87_384  # base64 of 64 KiB: what authorize keeps with the request (a header, content detached)
 
 
 class AuthorizeIn(Schema):
@@ -620,9 +621,10 @@ class AuthorizeIn(Schema):
     fileName: str = Field("", max_length=200, description="An extension: the file's name the phone shows.")
     envelope: str | None = Field(
         None,
-        max_length=ENVELOPE_MAX,
+        max_length=AUTHORIZE_ENVELOPE_MAX,
         description="An extension, with operation decrypt only: the base64 DER envelope credentials/decrypt will "
-        "open (as there: CMS EnvelopedData or AuthEnvelopedData, for an SM2 credential the GB/T 35275 header); its "
+        "open (as there: CMS EnvelopedData or AuthEnvelopedData with the content detached, for an SM2 credential the "
+        "GB/T 35275 header; at most 64 KiB); its "
         "SHA-256 must be the one hash. With it the authorisation is for the key the envelope is sealed for, the "
         "current encryption key or one kept from before a renewal; a credential whose key the phone shares "
         "(two-party SM2) requires it (else envelope_needed).",

@@ -137,6 +137,8 @@ def _keygen_claim(ticket: str, account: str) -> ClaimSession:
     if claim.kind == "renewal":
         credential = Credential.objects.filter(claim__card_ref=claim.card_ref).first()
         split = credential is not None and cosign_keys.is_split(credential)
+        if credential is not None and credential.revoked_reason == "key_compromise":  # no new halves for it
+            raise PermissionDenied(_("该证书已吊销，不能续费；如需使用请重新购买"), code="credential_revoked")
     else:
         split = cosign_keys.split_for_new_credentials()
     if not split:
@@ -488,8 +490,12 @@ def pepper_release(
     with transaction.atomic(durable=True):
         locked = lock_credential_pk(credential.pk)
         refusal = pin_check(locked, guess, purpose=_("解锁协同密钥"), address=address)
+        # read again under the credential's lock: a revocation or a re-key meanwhile destroyed it
+        share = CosignShare.objects.filter(pk=share.pk, destroyed_at__isnull=True).first()
     if refusal is not None:
         raise refusal
+    if share is None:
+        raise Conflict(_("该证书没有协同密钥"), code="no_share")
     return cosign_keys.pepper(share)
 
 

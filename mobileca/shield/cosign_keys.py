@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 
 from django.conf import settings
+from django.db.models import Q
 from django.views.decorators.debug import sensitive_variables
 
 from mobileca.ca import facade as ca_facade
@@ -171,9 +172,10 @@ def certify(shares: dict[str, CosignShare], credential: Credential) -> None:
 
 
 def destroy_all(credential: Credential) -> int:
-    """In the caller's transaction: every share of the credential, live, pending or archived, destroyed (revocation
-    for key compromise). Returns how many."""
-    shares = list(CosignShare.objects.filter(credential=credential, destroyed_at__isnull=True))
+    """In the caller's transaction: every share of the credential, live, pending (a re-key's, or made for a renewal
+    of its card not yet confirmed) or archived, destroyed (revocation for key compromise). Returns how many."""
+    renewal = Q(claim__kind="renewal", claim__card_ref=credential.claim.card_ref, certified_at__isnull=True)
+    shares = list(CosignShare.objects.filter(Q(credential=credential) | renewal, destroyed_at__isnull=True))
     destroy(shares)
     return len(shares)
 

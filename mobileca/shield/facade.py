@@ -7,15 +7,18 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
+from mobileca.audit.services import Actor
 from mobileca.ca import facade as ca_facade
-from mobileca.shield import claims, cosign_keys, keyuse
+from mobileca.core.errors import NotFound
+from mobileca.shield import claims, cosign_keys, keyuse, revocation
 from mobileca.shield.callers import Caller, credential_for
 from mobileca.shield.credential_keys import archived_key_live
 from mobileca.shield.models import ClaimSession, ClaimStatus, Credential, PhoneAccount
 from mobileca.shield.oauth import caller_for_bearer
-from mobileca.shield.renewal import REMINDER_FIRST, PendingBid, register_pending_bids_provider
+from mobileca.shield.renewal import REMINDER_FIRST, PendingBid, pending_bids, register_pending_bids_provider
 
 __all__ = ["PendingBid", "register_pending_bids_provider"]  # the renewal warning's interface, for bidding
 
@@ -300,14 +303,6 @@ def credential_holders(*, service_nos: list[str]) -> dict[str, str]:
 
 
 # --- revocation for key compromise, for customer service (issue 21, R6.1) -----------------------------------------
-# (this block's imports at its start: the block is added whole at the end of the module)
-
-from django.utils.translation import gettext as _  # noqa: E402
-
-from mobileca.audit.services import Actor  # noqa: E402
-from mobileca.core.errors import NotFound  # noqa: E402
-from mobileca.shield import revocation  # noqa: E402
-from mobileca.shield.renewal import pending_bids  # noqa: E402
 
 
 @dataclass(frozen=True)

@@ -103,7 +103,6 @@ def _serial_for(credential: Credential, operation: str) -> str:
     return credential.sign_serial if operation == "sign" else credential.encrypt_serial
 
 
-@sensitive_variables()
 def _usable_serials(credential: Credential, operation: str) -> set[str]:
     """The certificates (lower-case serials) an authorisation of ``operation`` may be for: the current key's, and
     for a decryption also each live archived encryption key's (issue 21)."""
@@ -113,6 +112,7 @@ def _usable_serials(credential: Credential, operation: str) -> set[str]:
     return usable
 
 
+@sensitive_variables()
 def _sad_for(handle: str) -> str:
     """The SAD a handle's approved request yields: derived, so nothing secret is stored in clear."""
     return "sad_" + hmac.new(settings.SECRET_KEY.encode(), f"sad:{handle}".encode(), hashlib.sha256).hexdigest()
@@ -598,11 +598,13 @@ def _consume(
         if authorization.status != KeyUseStatus.AUTHORIZED:
             raise PermissionDenied(_("授权无效"), code="invalid_sad")
         usable = _usable_serials(current, operation)
+        current_key = _serial_for(current, operation).lower()
         if (
             key_serial
             and key_serial.lower() in usable
+            and key_serial.lower() != current_key
             and not authorization.envelope
-            and authorization.key_serial.lower() != key_serial.lower()
+            and authorization.key_serial.lower() == current_key
         ):  # a hash-only request is taken for the current key; one sealed before a renewal needs the envelope
             raise InvalidInput(
                 _("该数字信封是加密给续费前的证书的，请在授权请求中附带数字信封（envelope）后重新授权"),

@@ -13,7 +13,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from mobileca.core.errors import NotFound
+from mobileca.core.errors import NotFound, PermissionDenied
 from mobileca.core.http import client_address
 from mobileca.shield import renewal, revocation
 from mobileca.shield.views.common import attempt, certificates_of, phone_login_required, refusal
@@ -53,7 +53,8 @@ def h5_revoke(request: HttpRequest, account: str, service_no: str) -> HttpRespon
 
         def back_from_face() -> HttpResponse:
             nonlocal passed
-            revocation.revoke_face_finish(check_id=check_id, account=account)
+            if revocation.revoke_face_finish(check_id=check_id, account=account) != credential.service_no:
+                raise PermissionDenied(_("请先完成人脸识别"), code="face_required")  # another card's check
             passed = True
             return page()
 
