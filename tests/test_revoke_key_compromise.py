@@ -414,3 +414,24 @@ def test_the_platforms_card_of_a_revoked_credential_says_so_and_offers_no_renewa
     assert shield.revoked_for_key_compromise(service_nos=[card.service_no, "no-such-card"]) == {card.service_no}
     after = bidder_client.get("/ca/cards/").content.decode()
     assert "已吊销（密钥泄露）" in after and renew not in after
+
+
+def test_a_certificate_revoked_before_for_another_reason_then_says_key_compromise(
+    active: tuple[Card, Credential], support: Client, django_capture_on_commit_callbacks: Any
+) -> None:
+    """Issue 21, RFC 5280 §5.3.1: a removed member's certificates were revoked as affiliationChanged; support's
+    revocation for key compromise changes their reason, so OCSP answers keyCompromise and relying parties stop
+    trusting what they signed before; the change is in the audit log."""
+    from mobileca.ca import facade as ca_facade
+
+    card, credential = active
+    ca_facade.credential_revoke(
+        owner_id=f"credential:{credential.service_no}", reason=x509.ReasonFlags.affiliation_changed
+    )
+    Credential.objects.filter(pk=credential.pk).update(revoked_reason="affiliation_changed")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert support.post(_revoke_url(card), {"confirm": "yes", "reason": "工单 9"}).status_code == 302
+    for serial in (credential.sign_serial, credential.encrypt_serial):
+        assert _ocsp(serial).revocation_reason == x509.ReasonFlags.key_compromise
+    changed = AuditEvent.objects.filter(action="ca.certificate_revocation_reason_changed")
+    assert sorted(event.data["from"] for event in changed) == ["affiliation_changed"] * 2
