@@ -51,9 +51,6 @@ if TYPE_CHECKING:  # annotations only: accounts hands its users and enterprises 
     from mobileca.accounts.models import Enterprise, User
 
 
-_root = storage.root
-
-
 def _move(bid: Bid, target: BidStatus, *, also: Iterable[str] = ()) -> None:
     """The one writer of a bid's status (the caller holds the row lock): the move, saved with the fields in ``also``
     that the caller set for it."""
@@ -604,7 +601,7 @@ def bid_follow_opening(bid: Bid, *, address: str | None = None) -> Bid:
             text = _("无法解密：该文件不是加密给此证书的，续费前保留的加密密钥也不能打开（已销毁或不属于此证书）")
             return _failed(bid, exc.code, text)
         return _failed(bid, exc.code, exc.message)
-    target = _root() / f"bids/{bid.tender_id}/opened/{bid.pk}-{secrets.token_hex(4)}"
+    target = storage.root() / f"bids/{bid.tender_id}/opened/{bid.pk}-{secrets.token_hex(4)}"
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
         opened = decrypt_and_verify(bid, key, target)
@@ -617,7 +614,7 @@ def bid_follow_opening(bid: Bid, *, address: str | None = None) -> Bid:
             target.unlink(missing_ok=True)  # decided meanwhile: keep no plaintext nothing points to
             return bid
         bid.opened_at, bid.signature_valid, bid.signer_subject = now(), valid, subject[:400]
-        bid.failure_message, bid.plaintext_name = message[:300], str(target.relative_to(_root()))
+        bid.failure_message, bid.plaintext_name = message[:300], str(target.relative_to(storage.root()))
         bid.opened_with_serial = opened_with.archived_serial  # issue 21: a key kept from before a renewal opened it
         if stamp_check is not None:
             bid.timestamp_valid, bid.timestamp_message = stamp_check.valid, stamp_check.message[:300]

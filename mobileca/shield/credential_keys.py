@@ -151,7 +151,12 @@ def archived_keys_live(credential: Credential) -> list[ArchivedEncryptionKey]:
 
 
 def archived_key_live(credential: Credential, serial: str) -> ArchivedEncryptionKey | None:
-    return next((key for key in archived_keys_live(credential) if key.serial.lower() == serial.lower()), None)
+    """The credential's archived encryption key of the certificate ``serial``, if still usable (one row read)."""
+    return (
+        ArchivedEncryptionKey.objects.filter(credential=credential, serial__iexact=serial, destroyed_at__isnull=True)
+        .select_related("cosign_share")
+        .first()
+    )
 
 
 @sensitive_variables()

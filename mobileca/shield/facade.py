@@ -18,7 +18,13 @@ from mobileca.shield.callers import Caller, credential_for
 from mobileca.shield.credential_keys import archived_key_live
 from mobileca.shield.models import ClaimSession, ClaimStatus, Credential, PhoneAccount
 from mobileca.shield.oauth import caller_for_bearer
-from mobileca.shield.renewal import REMINDER_FIRST, PendingBid, pending_bids, register_pending_bids_provider
+from mobileca.shield.renewal import (
+    REMINDER_FIRST,
+    PendingBid,
+    credential_of_card,
+    pending_bids,
+    register_pending_bids_provider,
+)
 
 __all__ = ["PendingBid", "register_pending_bids_provider"]  # the renewal warning's interface, for bidding
 
@@ -82,9 +88,6 @@ class RenewalWarning:
 
 def renewal_warnings(*, card_ref: str) -> list[RenewalWarning]:
     """R4.2: the card's sealed bid files not yet decrypted, and the key that will open them after a renewal."""
-    from mobileca.shield import cosign_keys
-    from mobileca.shield.renewal import credential_of_card, pending_bids
-
     credential = credential_of_card(card_ref)
     if credential is None:
         return []

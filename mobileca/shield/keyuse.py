@@ -103,13 +103,12 @@ def _serial_for(credential: Credential, operation: str) -> str:
     return credential.sign_serial if operation == "sign" else credential.encrypt_serial
 
 
-def _usable_serials(credential: Credential, operation: str) -> set[str]:
-    """The certificates (lower-case serials) an authorisation of ``operation`` may be for: the current key's, and
-    for a decryption also each live archived encryption key's (issue 21)."""
-    usable = {_serial_for(credential, operation).lower()}
-    if operation == "decrypt":
-        usable |= {archived.serial.lower() for archived in archived_keys_live(credential)}
-    return usable
+def _key_usable(credential: Credential, operation: str, serial: str) -> bool:
+    """Whether an authorisation of ``operation`` may be for the certificate ``serial``: the current key's, or for a
+    decryption a live archived encryption key's (issue 21; read only then)."""
+    if serial.lower() == _serial_for(credential, operation).lower():
+        return True
+    return operation == "decrypt" and bool(serial) and archived_key_live(credential, serial) is not None
 
 
 @sensitive_variables()
@@ -539,7 +538,7 @@ def authorize_cosigned(authorization_pk: int, *, address: str | None) -> KeyUseA
     authorization = lock_authorization_pk(authorization_pk)
     if authorization.status != KeyUseStatus.PENDING or now() >= authorization.request_expires_at:
         raise Conflict(_("该授权请求已处理或已过期"), code="authorization_decided")
-    if authorization.key_serial.lower() not in _usable_serials(credential, authorization.operation):
+    if not _key_usable(credential, authorization.operation, authorization.key_serial):
         raise PermissionDenied(_("该授权是为续费更换之前的密钥给出的，请重新授权"), code="sad_key_replaced")
     authorization.credential = credential
     _authorized(authorization, approver_address=address)
@@ -597,20 +596,19 @@ def _consume(
             raise PermissionDenied(_("授权已使用过，每次授权只能使用一次"), code="sad_used")
         if authorization.status != KeyUseStatus.AUTHORIZED:
             raise PermissionDenied(_("授权无效"), code="invalid_sad")
-        usable = _usable_serials(current, operation)
         current_key = _serial_for(current, operation).lower()
         if (
             key_serial
-            and key_serial.lower() in usable
             and key_serial.lower() != current_key
             and not authorization.envelope
             and authorization.key_serial.lower() == current_key
+            and _key_usable(current, operation, key_serial)
         ):  # a hash-only request is taken for the current key; one sealed before a renewal needs the envelope
             raise InvalidInput(
                 _("该数字信封是加密给续费前的证书的，请在授权请求中附带数字信封（envelope）后重新授权"),
                 code="envelope_needed",
             )
-        if authorization.key_serial.lower() not in usable or (
+        if not _key_usable(current, operation, authorization.key_serial) or (
             key_serial and authorization.key_serial.lower() != key_serial.lower()
         ):
             raise PermissionDenied(
