@@ -3,6 +3,7 @@ the deadline and the channel check, opening with the claimant's authorisation, a
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import subprocess
@@ -676,3 +677,31 @@ def test_the_envelope_reader_imports_without_django_settings() -> None:
         cwd=Path(__file__).resolve().parent.parent,
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_sealing_records_the_stored_ciphertexts_digest_as_it_is_written(
+    bidder_client: Client, claimant: tuple[Client, Card], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 21: the ciphertext's size and SHA-256 (what the readiness checks compare with) are taken while the
+    browser's upload and the tool's PUT write it — the file is not read again at submission — and they are the
+    stored file's."""
+    from mobileca.bidding import readiness
+    from mobileca.cli import main as cli
+
+    def no_second_read(path: Path) -> tuple[int, str]:
+        raise AssertionError(f"the ciphertext was read again: {path}")
+
+    phone, card = claimant
+    monkeypatch.setattr(readiness, "file_digest", no_second_read)
+    tender = tender_open_for_bids()
+    browser_bid = _submitted(bidder_client, phone, tender, card, b"browser sealed " * 50_000)
+    _tool(tmp_path, monkeypatch, phone)
+    document = tmp_path / "工具投标文件.zip"
+    document.write_bytes(b"PK tool sealed " * 50_000)
+    monkeypatch.setattr("sys.stdin", io.StringIO(PIN + "\n"))
+    assert cli.main(["bid", "seal", str(document), "--tender", tender.project_no, "--pin-stdin"]) == 0
+    tool_bid = Bid.objects.get(tender=tender, channel="tool")
+    for bid in (browser_bid, tool_bid):
+        bid.refresh_from_db()
+        stored = ciphertext_path(bid).read_bytes()
+        assert (bid.ciphertext_bytes, bid.ciphertext_sha256) == (len(stored), hashlib.sha256(stored).hexdigest())

@@ -204,6 +204,7 @@ def bid_sealed_in_browser(
     sealed: enveloped.Sealed | gm.Sealed,
     ciphertext_name: str,
     address: str | None,
+    stored: tuple[int, str] | None = None,
 ) -> Bid:
     """The ciphertext is stored; ask the claimant to sign the signed attributes on the phone (QR code). An SM2
     credential's bid (sealed with ``cmslib.gm``) is signed as GB/T 35275 SignedData: SM3 of the file in the signed
@@ -252,6 +253,8 @@ def bid_sealed_in_browser(
             header=sealed.header,
             signed_attributes=attributes,
             ciphertext_name=ciphertext_name,
+            ciphertext_bytes=stored[0] if stored else None,  # issue 21: what the readiness checks compare with
+            ciphertext_sha256=stored[1] if stored else "",
             recipient_serial=f"{encrypt.serial_number:x}",
             channel="browser",
             authorization_handle=pending.handle,
@@ -345,14 +348,17 @@ def _record_failure(bid: Bid, *, target: BidStatus, code: str, message: str, als
     )
 
 
-def _submit(bid: Bid, *, signature: bytes) -> Bid:
+def _submit(bid: Bid, *, signature: bytes, stored: tuple[int, str] | None = None) -> Bid:
     """Submitted when complete and in time; a previous live bid of the enterprise for the tender is withdrawn.
 
     The signature is time-stamped first (issue 17), outside the locks: a token whose genTime is not before the
     deadline refuses the submission like the platform's clock does; the token is kept with the bid either way."""
     stamped = timestamps.stamp(signature)
-    stored = ciphertext_path(bid)
-    sealed = readiness.file_digest(stored) if stored.is_file() else None  # issue 21: what the checks compare with
+    # issue 21: the stored ciphertext's size and SHA-256, what the readiness checks compare with — taken as it was
+    # written (the browser's upload, the tool's PUT); read here only for a ciphertext stored another way
+    sealed = stored or ((bid.ciphertext_bytes, bid.ciphertext_sha256) if bid.ciphertext_sha256 else None)
+    if sealed is None and ciphertext_path(bid).is_file():
+        sealed = readiness.file_digest(ciphertext_path(bid))
     with transaction.atomic():
         bid = Bid.objects.select_for_update().select_related("tender").get(pk=bid.pk)
         if bid.status != BidStatus.SIGNING:
@@ -482,12 +488,13 @@ def ciphertext_size(bid: Bid) -> int:
     return bid.size
 
 
-def bid_ciphertext_received(*, bid: Bid, received: int) -> Bid:
-    """The ciphertext stream ended: it must be exactly as long as the plaintext the tool announced makes it."""
+def bid_ciphertext_received(*, bid: Bid, received: int, sha256: str = "") -> Bid:
+    """The ciphertext stream ended: it must be exactly as long as the plaintext the tool announced makes it.
+    ``sha256``: the stream's, taken as it was written."""
     if received != ciphertext_size(bid):
         ciphertext_path(bid).unlink(missing_ok=True)
         return _refuse(bid, "size_mismatch", _("上传的密文长度与声明不符"))
-    return _submit(bid, signature=bytes(bid.signature))
+    return _submit(bid, signature=bytes(bid.signature), stored=(received, sha256) if sha256 else None)
 
 
 # --- opening (R5.2) --------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ SHA-256 with AES-256-GCM (``cmslib.enveloped``), or for an SM2 credential the SM
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,11 +26,27 @@ class GmWriter:
 
 
 class SealedUpload(UploadedFile):
-    """What the view gets instead of the file: the envelope header, the plaintext's digest and size."""
+    """What the view gets instead of the file: the envelope header, the plaintext's digest and size, and the stored
+    ciphertext's size and SHA-256 (``stored``: what the readiness checks compare with, issue 21)."""
 
-    def __init__(self, name: str, sealed: enveloped.Sealed | gm.Sealed) -> None:
+    def __init__(self, name: str, sealed: enveloped.Sealed | gm.Sealed, stored: tuple[int, str]) -> None:
         super().__init__(file=None, name=name, size=sealed.size)
-        self.sealed = sealed
+        self.sealed, self.stored = sealed, stored
+
+
+class _HashedSink:
+    """The ciphertext file, its size and SHA-256 taken as the sealer writes it (no second read of the file)."""
+
+    def __init__(self, sink: Any) -> None:
+        self.sink, self.digest, self.size = sink, hashlib.sha256(), 0
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        self.size += len(data)
+        return int(self.sink.write(data))
+
+    def close(self) -> None:
+        self.sink.close()
 
 
 class SealingUploadHandler(FileUploadHandler):
@@ -61,7 +78,7 @@ class SealingUploadHandler(FileUploadHandler):
         if field_name != "bid_file" or self.sealer is not None:
             return
         self.target.parent.mkdir(parents=True, exist_ok=True)
-        self.sink = self.target.open("xb")
+        self.sink = _HashedSink(self.target.open("xb"))
         if self.gm_writer is not None:
             self.sealer = gm.Sealer(self.sink, self.recipient, mode=self.gm_writer.mode, flavour=self.gm_writer.flavour)
         else:
@@ -85,8 +102,9 @@ class SealingUploadHandler(FileUploadHandler):
             return None
         sealed = self.sealer.finish()
         self.sink.close()
+        stored = (self.sink.size, self.sink.digest.hexdigest())
         self.sink = None
-        return SealedUpload(self.file_name or "bid", sealed)
+        return SealedUpload(self.file_name or "bid", sealed, stored)
 
     def upload_interrupted(self) -> None:
         if self.sink is not None:

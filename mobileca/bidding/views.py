@@ -129,6 +129,7 @@ def _sealed(request: HttpRequest, **context: object) -> HttpResponse:
             user=request.user,  # type: ignore[arg-type]
             file_name=_file_name(upload.name),
             sealed=upload.sealed,
+            stored=upload.stored,
             address=client_address(request),
             **context,  # type: ignore[arg-type]
         )
@@ -334,7 +335,7 @@ def api_bid_ciphertext(request: HttpRequest, bid_id: int) -> JsonResponse:
     path = services.ciphertext_path(bid)
     path.parent.mkdir(parents=True, exist_ok=True)
     expected = services.ciphertext_size(bid)
-    received = 0
+    received, digest = 0, hashlib.sha256()  # the stored ciphertext's, taken as it is written (issue 21)
     try:
         sink_file = path.open("xb")
     except FileExistsError:  # another upload of this bid is under way: leave its file alone
@@ -345,12 +346,13 @@ def api_bid_ciphertext(request: HttpRequest, bid_id: int) -> JsonResponse:
                 received += len(chunk)
                 if received > expected:
                     break
+                digest.update(chunk)
                 sink.write(chunk)
     except (OSError, IntegrityError):
         log.exception("ciphertext upload failed")
         path.unlink(missing_ok=True)
         return JsonResponse({"error": "upload_failed", "error_description": "try again"}, status=500)
-    bid = services.bid_ciphertext_received(bid=bid, received=received)
+    bid = services.bid_ciphertext_received(bid=bid, received=received, sha256=digest.hexdigest())
     if bid.status != BidStatus.SUBMITTED:
         return JsonResponse({"error": bid.failure_code, "error_description": bid.failure_message}, status=409)
     return JsonResponse(
